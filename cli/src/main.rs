@@ -1,0 +1,38 @@
+//! The `swirl` binary: thin. Parses the command line and calls the libraries.
+//!
+//! `swirl ring-builder ...` keeps swift-ring-builder's positional syntax, so it is
+//! dispatched by hand rather than through clap's derive.
+
+mod get_nodes;
+mod ring_builder_cmd;
+
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: swirl <command> [args]\n\
+         commands:\n  \
+         ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
+         get-nodes <ring.gz> <account> [<container> [<object>]] [--json]"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        return usage();
+    };
+    match cmd.as_str() {
+        "ring-builder" => ring_builder_cmd::main(&args[1..]),
+        "get-nodes" => get_nodes::main(&args[1..]),
+        "-h" | "--help" | "help" => {
+            usage();
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("swirl: unknown command {other:?}");
+            usage()
+        }
+    }
+}

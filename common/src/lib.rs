@@ -1,0 +1,1 @@
+//! swirl-common: what every swirl server shares.

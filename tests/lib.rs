@@ -1,0 +1,5 @@
+//! The one integration-test binary: starts the real `swirl` binary (and real
+//! Swift tools where a test compares against them) on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
