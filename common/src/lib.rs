@@ -1,1 +1,18 @@
-//! swirl-common: what every swirl server shares.
+//! swirl-common: what every swirl server shares: Swift timestamps, constraints,
+//! path rules, config loading, errors to HTTP responses, the HTTP server loop
+//! with its access log, transaction ids.
+
+pub mod body;
+pub mod client;
+pub mod config;
+pub mod constraints;
+pub mod error;
+pub mod logging;
+pub mod path;
+pub mod server;
+pub mod timestamp;
+pub mod trans_id;
+
+pub use body::Body;
+pub use error::ApiError;
+pub use timestamp::Timestamp;

@@ -1,0 +1,285 @@
+//! The HTTP server loop every role runs: accept on a bound listener, one task
+//! per connection, errors turned into responses in one place, one access-log
+//! line per request written when the response body ends (as Swift's
+//! proxy_logging does), and graceful shutdown with a deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::body::Body;
+use crate::error::{error_response, ApiError};
+use crate::trans_id;
+
+/// A role's request handler.
+pub trait Handler: Send + Sync + 'static {
+    type Error: ApiError;
+    /// Handles one request. `txn` is the transaction id (X-Trans-Id) for logs.
+    fn handle(
+        &self,
+        req: Request<Incoming>,
+        txn: &str,
+    ) -> impl Future<Output = Result<Response<Body>, Self::Error>> + Send;
+}
+
+/// Knobs of the server loop.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Role name for the access log (`object`, `container`, `proxy`, ...).
+    pub role: &'static str,
+    /// Add `X-Trans-Id` (and `X-Openstack-Request-Id`) to every response (the proxy does).
+    pub trans_id_header: bool,
+    /// Log at debug instead of info (replication traffic).
+    pub quiet: bool,
+    /// How long in-flight requests may run on after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl ServeOptions {
+    pub fn new(role: &'static str) -> Self {
+        ServeOptions {
+            role,
+            trans_id_header: false,
+            quiet: false,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Binds `addr` and prints `READY <role> <addr>` on stdout once listening, the
+/// line the test harness and the all-in-one launcher wait for.
+pub async fn bind_and_announce(role: &str, addr: &str) -> std::io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    announce_ready(role, &local.to_string());
+    Ok(listener)
+}
+
+/// Prints the readiness line.
+pub fn announce_ready(role: &str, addr: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "READY {role} {addr}");
+    let _ = out.flush();
+}
+
+/// Serves `handler` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish for up to `opts.shutdown_grace`.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()> + Send,
+    opts: ServeOptions,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let opts = Arc::new(opts);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            res = listener.accept() => match res {
+                Ok(s) => s,
+                Err(e) => {
+                    // EMFILE and friends: back off rather than spin.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let opts = opts.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let handler = handler.clone();
+            let opts = opts.clone();
+            async move { Ok::<_, Infallible>(dispatch(handler, opts, req).await) }
+        });
+        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            // A client that goes away mid-request is routine, not an error.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(opts.shutdown_grace) => {
+            warn!(role = opts.role, "shutdown grace period over; dropping connections");
+        }
+    }
+    Ok(())
+}
+
+async fn dispatch<H: Handler>(
+    handler: Arc<H>,
+    opts: Arc<ServeOptions>,
+    req: Request<Incoming>,
+) -> Response<LoggedBody> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let txn = trans_id::from_request_or_new(req.headers());
+    let mut resp = match handler.handle(req, &txn).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status().is_server_error() {
+                warn!(role = opts.role, txn = %txn, error = %e, "request failed");
+            }
+            error_response(&e)
+        }
+    };
+    if opts.trans_id_header {
+        if let Ok(v) = HeaderValue::from_str(&txn) {
+            resp.headers_mut().insert("x-trans-id", v.clone());
+            resp.headers_mut().insert("x-openstack-request-id", v);
+        }
+    }
+    let status = resp.status().as_u16();
+    resp.map(|body| LoggedBody {
+        inner: body,
+        log: Some(AccessLog {
+            role: opts.role,
+            quiet: opts.quiet,
+            method: method.to_string(),
+            path,
+            status,
+            txn,
+            start,
+            bytes: 0,
+            complete: false,
+        }),
+    })
+}
+
+/// What the access line says; written once, when the body ends or is dropped.
+struct AccessLog {
+    role: &'static str,
+    quiet: bool,
+    method: String,
+    path: String,
+    status: u16,
+    txn: String,
+    start: Instant,
+    bytes: u64,
+    complete: bool,
+}
+
+impl AccessLog {
+    fn write(&self) {
+        let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        // A body dropped before its end means the client went away (Swift logs 499).
+        let status = if self.complete { self.status } else { 499 };
+        if self.quiet {
+            tracing::debug!(role = self.role, method = %self.method, path = %self.path, status,
+                bytes = self.bytes, duration_ms, txn = %self.txn, "request");
+        } else {
+            info!(role = self.role, method = %self.method, path = %self.path, status,
+                bytes = self.bytes, duration_ms, txn = %self.txn, "request");
+        }
+    }
+}
+
+/// The response body wrapped so that bytes are counted and the log line is
+/// written when it finishes.
+pub struct LoggedBody {
+    inner: Body,
+    log: Option<AccessLog>,
+}
+
+impl HttpBody for LoggedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_frame(cx);
+        match &res {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(log)) = (frame.data_ref(), this.log.as_mut()) {
+                    log.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(mut log) = this.log.take() {
+                    log.complete = true;
+                    log.write();
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(log) = this.log.take() {
+                    warn!(role = log.role, txn = %log.txn, error = %e, "response body failed");
+                    log.write();
+                }
+            }
+            Poll::Pending => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(mut log) = self.log.take() {
+            // hyper drops a body it never polls (HEAD, empty bodies): that is complete.
+            if self.inner.is_end_stream() {
+                log.complete = true;
+            }
+            log.write();
+        }
+    }
+}
+
+/// Reads a whole (small) request body, refusing more than `limit` bytes.
+pub async fn read_body_limited(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut out = bytes::BytesMut::new();
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > limit {
+                return Err(BodyError::TooLarge(limit));
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("reading request body: {0}")]
+    Read(String),
+}
