@@ -5,6 +5,9 @@
 
 mod get_nodes;
 mod ring_builder_cmd;
+mod serve_db;
+mod serve_object;
+mod serve_proxy;
 
 use std::process::ExitCode;
 
@@ -13,7 +16,11 @@ fn usage() -> ExitCode {
         "usage: swirl <command> [args]\n\
          commands:\n  \
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
-         get-nodes <ring.gz> <account> [<container> [<object>]] [--json]"
+         get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
+         object-server <config.toml>\n  \
+         account-server <config.toml>\n  \
+         container-server <config.toml>\n  \
+         proxy-server <config.toml>"
     );
     ExitCode::from(2)
 }
@@ -26,6 +33,10 @@ fn main() -> ExitCode {
     match cmd.as_str() {
         "ring-builder" => ring_builder_cmd::main(&args[1..]),
         "get-nodes" => get_nodes::main(&args[1..]),
+        "object-server" => serve_object::main(&args[1..]),
+        "account-server" => serve_db::main("account", &args[1..]),
+        "container-server" => serve_db::main("container", &args[1..]),
+        "proxy-server" => serve_proxy::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();
             ExitCode::SUCCESS

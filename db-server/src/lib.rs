@@ -1,0 +1,1 @@
+//! swirl-db: the backend account and container servers (being written).

@@ -1,0 +1,1 @@
+//! swirl-object: the backend object server (being written).

@@ -1,0 +1,1 @@
+//! swirl-proxy: the public Swift v1 API (being written).

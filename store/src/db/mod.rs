@@ -1,0 +1,1 @@
+//! SQLite account and container brokers (being written).

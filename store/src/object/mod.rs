@@ -1,0 +1,1 @@
+//! Object files on disk (being written).
