@@ -1,10 +1,275 @@
-//! Shared helpers for integration tests: the swirl binary, temp dirs, Swift's python.
+//! Shared helpers for integration tests: run the swirl binary, start server
+//! processes and wait for their readiness line, pick free ports, start Swift's
+//! own servers from Debian's packages, and clean up on drop.
 
-use std::path::PathBuf;
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Path of the `swirl` binary cargo built for this test run.
 pub fn swirl_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_swirl"))
+}
+
+/// Runs `swirl <args>` to completion in `dir`.
+pub fn swirl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(swirl_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run swirl")
+}
+
+/// Runs Swift's python (/usr/bin/python3, where Debian's swift package lives).
+pub fn swift_python(script: &Path, args: &[&str]) -> Output {
+    Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run /usr/bin/python3")
+}
+
+/// Directory of the python helper scripts (tests/py).
+pub fn py_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("tests")
+        .join("py")
+}
+
+/// A port that was free a moment ago (for servers, like Swift's, that cannot bind port 0).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 0");
+    l.local_addr().expect("addr").port()
+}
+
+/// A running server process, killed (SIGKILL) and reaped on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    /// The address from its `READY <role> <addr>` line (swirl servers).
+    pub addr: Option<SocketAddr>,
+}
+
+impl Proc {
+    /// Starts `swirl <args>` and waits (up to `timeout`) for its `READY <role> <addr>` line.
+    pub fn swirl_server(name: &str, args: &[&str], timeout: Duration) -> Proc {
+        let mut child = Command::new(swirl_bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn swirl server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if let Some(rest) = line.trim().strip_prefix("READY ") {
+                            let _ = tx.send(rest.to_string());
+                        }
+                    }
+                }
+            }
+        });
+        let mut p = Proc {
+            child,
+            name: name.to_string(),
+            addr: None,
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(rest) => {
+                let addr = rest.split_whitespace().last().unwrap_or("");
+                p.addr = addr.parse().ok();
+                assert!(p.addr.is_some(), "{name}: bad READY line {rest:?}");
+            }
+            Err(_) => {
+                let status = p.child.try_wait().ok().flatten();
+                panic!("{name}: no READY line within {timeout:?} (exit status {status:?})");
+            }
+        }
+        p
+    }
+
+    /// Starts an arbitrary command and waits until `ready_port` answers GET /healthcheck.
+    pub fn external(name: &str, cmd: &mut Command, ready_port: u16, timeout: Duration) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let mut p = Proc {
+            child,
+            name: name.to_string(),
+            addr: Some(SocketAddr::from(([127, 0, 0, 1], ready_port))),
+        };
+        if !wait_healthcheck(p.addr.expect("addr"), timeout) {
+            let status = p.child.try_wait().ok().flatten();
+            panic!("{name}: not healthy within {timeout:?} (exit status {status:?})");
+        }
+        p
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("server address")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// kill -9 and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `GET /healthcheck` until it answers 200 or `timeout` passes.
+pub fn wait_healthcheck(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut backoff = Duration::from_millis(10);
+    while Instant::now() < deadline {
+        if let Ok((status, _, _)) = http_request(addr, "GET", "/healthcheck", &[], b"") {
+            if status == 200 {
+                return true;
+            }
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_millis(200));
+    }
+    false
+}
+
+/// A minimal blocking HTTP/1.1 request (Connection: close) for tests that need
+/// exact control of what goes on the wire. Returns status, headers (lower-case
+/// names), body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    use std::io::Write;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut has_len = false;
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") {
+            has_len = true;
+        }
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_len && (!body.is_empty() || matches!(method, "PUT" | "POST")) {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw, method == "HEAD")
+}
+
+fn parse_response(
+    raw: &[u8],
+    head: bool,
+) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let head_text = String::from_utf8_lossy(&raw[..end]);
+    let mut lines = head_text.split("\r\n");
+    let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if head {
+        body.clear();
+    } else if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
+    {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok((status, headers, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// The value of header `name` (lower-case) in a parsed response.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Writes a swift.conf with the given hash path suffix (and prefix) into `dir`
+/// and returns its path: for Swift's tools and servers, so /etc/swift is never written.
+pub fn write_swift_conf(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let p = dir.join("swift.conf");
+    let text = format!(
+        "[swift-hash]\nswift_hash_path_prefix = {prefix}\nswift_hash_path_suffix = {suffix}\n\n\
+         [storage-policy:0]\nname = gold\ndefault = yes\n"
+    );
+    std::fs::write(&p, text).expect("write swift.conf");
+    p
+}
+
+/// Starts one of Swift's own servers (`swift-object-server`, ...) from Debian's
+/// packages with `conf`, using `swift_conf` instead of /etc/swift/swift.conf, and
+/// waits for /healthcheck on `port`.
+pub fn swift_server(name: &str, server: &str, conf: &Path, swift_conf: &Path, port: u16) -> Proc {
+    let launcher = py_dir().join("swift_launch.py");
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg(launcher)
+        .arg(swift_conf)
+        .arg(format!("/usr/bin/{server}"))
+        .arg(conf);
+    Proc::external(name, &mut cmd, port, Duration::from_secs(30))
 }
 
 #[test]
