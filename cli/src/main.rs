@@ -3,6 +3,8 @@
 //! `swirl ring-builder ...` keeps swift-ring-builder's positional syntax, so it is
 //! dispatched by hand rather than through clap's derive.
 
+mod bench_load;
+mod bench_ring;
 mod get_nodes;
 mod ring_builder_cmd;
 mod serve_db;
@@ -17,6 +19,8 @@ fn usage() -> ExitCode {
          commands:\n  \
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
          get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
+         bench ring [options]      ring rebalance and lookup benchmark\n  \
+         bench [options]           load generator for any Swift endpoint\n  \
          object-server <config.toml>\n  \
          account-server <config.toml>\n  \
          container-server <config.toml>\n  \
@@ -33,6 +37,10 @@ fn main() -> ExitCode {
     match cmd.as_str() {
         "ring-builder" => ring_builder_cmd::main(&args[1..]),
         "get-nodes" => get_nodes::main(&args[1..]),
+        "bench" => match args.get(1).map(String::as_str) {
+            Some("ring") => bench_ring::main(&args[2..]),
+            _ => bench_load::main(&args[1..]),
+        },
         "object-server" => serve_object::main(&args[1..]),
         "account-server" => serve_db::main("account", &args[1..]),
         "container-server" => serve_db::main("container", &args[1..]),

@@ -1,0 +1,6 @@
+//! `swirl benchload` (being written).
+use std::process::ExitCode;
+pub fn main(_args: &[String]) -> ExitCode {
+    eprintln!("bench: not yet implemented");
+    ExitCode::from(2)
+}
