@@ -1,4 +1,4 @@
-//! `swirl benchload` (being written).
+//! `swirl bench` load generator (being written).
 use std::process::ExitCode;
 pub fn main(_args: &[String]) -> ExitCode {
     eprintln!("bench: not yet implemented");

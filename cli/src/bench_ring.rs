@@ -1,4 +1,4 @@
-//! `swirl benchring ring` (being written).
+//! `swirl bench ring` (being written).
 use std::process::ExitCode;
 pub fn main(_args: &[String]) -> ExitCode {
     eprintln!("bench: not yet implemented");
