@@ -10,6 +10,7 @@ pub mod error;
 pub mod logging;
 pub mod path;
 pub mod server;
+pub mod swift_conf;
 pub mod timestamp;
 pub mod trans_id;
 
