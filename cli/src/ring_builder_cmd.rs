@@ -1,6 +1,11 @@
-//! `swirl ring-builder` (being written).
+//! `swirl ring-builder`: entry point. The commands live in `ring_builder/`.
+
+#[path = "ring_builder/mod.rs"]
+mod ring_builder;
+
 use std::process::ExitCode;
-pub fn main(_args: &[String]) -> ExitCode {
-    eprintln!("ring-builder: not yet implemented");
-    ExitCode::from(2)
+
+/// `swirl ring-builder <builder_file> [<command> ...]` (args after `ring-builder`).
+pub fn main(args: &[String]) -> ExitCode {
+    ring_builder::run(args)
 }
