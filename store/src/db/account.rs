@@ -1,0 +1,654 @@
+//! The account broker: one SQLite database per account holding a row per
+//! container (name, put/delete timestamps, object count, bytes used, deleted,
+//! storage policy), the account's totals, per-policy totals, metadata and
+//! replication sync points (swift/account/backend.py).
+
+use std::path::Path;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use swirl_common::Timestamp;
+
+use super::container::ts;
+use super::dbfile::{chexor, DbFile};
+use super::error::{DbError, DbResult};
+use super::group_commit::GroupCommit;
+use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource};
+use super::metadata::{self, Metadata};
+use super::sync::{self, SyncPoint};
+
+const SCHEMA: &str = "
+CREATE TABLE container (
+    ROWID INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    put_timestamp TEXT NOT NULL,
+    delete_timestamp TEXT NOT NULL,
+    object_count INTEGER NOT NULL,
+    bytes_used INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    storage_policy_index INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX ix_container_deleted_name ON container (deleted, name);
+CREATE TABLE policy_stat (
+    storage_policy_index INTEGER PRIMARY KEY,
+    container_count INTEGER NOT NULL DEFAULT 0,
+    object_count INTEGER NOT NULL DEFAULT 0,
+    bytes_used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE account_stat (
+    account TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    put_timestamp TEXT NOT NULL DEFAULT '0',
+    delete_timestamp TEXT NOT NULL DEFAULT '0',
+    container_count INTEGER NOT NULL DEFAULT 0,
+    object_count INTEGER NOT NULL DEFAULT 0,
+    bytes_used INTEGER NOT NULL DEFAULT 0,
+    hash TEXT NOT NULL DEFAULT '00000000000000000000000000000000',
+    id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT '',
+    status_changed_at TEXT NOT NULL DEFAULT '0',
+    metadata TEXT NOT NULL DEFAULT ''
+);
+";
+
+/// A container row update (a container server reporting its stats, or replication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerUpdate {
+    pub name: String,
+    pub put_timestamp: String,
+    pub delete_timestamp: String,
+    pub object_count: i64,
+    pub bytes_used: i64,
+    pub storage_policy_index: i64,
+}
+
+/// A stored container row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRow {
+    pub row_id: i64,
+    pub name: String,
+    pub put_timestamp: String,
+    pub delete_timestamp: String,
+    pub object_count: i64,
+    pub bytes_used: i64,
+    pub deleted: bool,
+    pub storage_policy_index: i64,
+}
+
+/// Per-policy totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStat {
+    pub storage_policy_index: i64,
+    pub container_count: i64,
+    pub object_count: i64,
+    pub bytes_used: i64,
+}
+
+/// The account_stat row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub account: String,
+    pub created_at: String,
+    pub put_timestamp: String,
+    pub delete_timestamp: String,
+    pub status_changed_at: String,
+    pub container_count: i64,
+    pub object_count: i64,
+    pub bytes_used: i64,
+    pub hash: String,
+    pub id: String,
+    pub status: String,
+    pub metadata: Metadata,
+    pub max_row: i64,
+}
+
+impl AccountInfo {
+    /// Swift's `_is_deleted_info` for accounts.
+    pub fn is_deleted(&self) -> bool {
+        self.status == "DELETED"
+            || (self.container_count == 0 && ts(&self.delete_timestamp) > ts(&self.put_timestamp))
+    }
+
+    /// Swift's `is_status_deleted` (a DELETEd account, as opposed to one that
+    /// merely lost its containers).
+    pub fn is_status_deleted(&self) -> bool {
+        self.status == "DELETED" || ts(&self.delete_timestamp) > ts(&self.put_timestamp)
+    }
+}
+
+/// Swift's account `merge_items` rule: newest put and delete timestamps kept,
+/// counts from the update, deleted when deleted after the last put and empty.
+pub fn merge_update(u: &ContainerUpdate, existing: Option<&ContainerRow>) -> ContainerRow {
+    let mut put = u.put_timestamp.clone();
+    let mut del = u.delete_timestamp.clone();
+    if let Some(ex) = existing {
+        if ts(&ex.put_timestamp) > ts(&put) {
+            put = ex.put_timestamp.clone();
+        }
+        if ts(&ex.delete_timestamp) > ts(&del) {
+            del = ex.delete_timestamp.clone();
+        }
+    }
+    let deleted = ts(&del) > ts(&put) && u.object_count == 0;
+    ContainerRow {
+        row_id: 0,
+        name: u.name.clone(),
+        put_timestamp: put,
+        delete_timestamp: del,
+        object_count: u.object_count,
+        bytes_used: u.bytes_used,
+        deleted,
+        storage_policy_index: u.storage_policy_index,
+    }
+}
+
+/// What a listing shows for one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedContainer {
+    pub name: String,
+    pub object_count: i64,
+    pub bytes_used: i64,
+    pub put_timestamp: String,
+}
+
+/// An open account database.
+pub struct AccountBroker {
+    file: DbFile,
+    group: GroupCommit<ContainerUpdate>,
+}
+
+fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
+    Ok(ContainerRow {
+        row_id: r.get(0)?,
+        name: r.get(1)?,
+        put_timestamp: r.get(2)?,
+        delete_timestamp: r.get(3)?,
+        object_count: r.get(4)?,
+        bytes_used: r.get(5)?,
+        deleted: r.get::<_, i64>(6)? != 0,
+        storage_policy_index: r.get(7)?,
+    })
+}
+
+const ROW_COLS: &str = "ROWID, name, put_timestamp, delete_timestamp, object_count, bytes_used, \
+                        deleted, storage_policy_index";
+
+fn row_hash_ts(r: &ContainerRow) -> String {
+    format!(
+        "{}-{}-{}-{}",
+        r.put_timestamp, r.delete_timestamp, r.object_count, r.bytes_used
+    )
+}
+
+impl AccountBroker {
+    /// Creates the database (if absent). Returns whether this call created it.
+    pub fn initialize(path: &Path, account: &str, put_timestamp: &str) -> DbResult<bool> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let h = format!(
+            "{:x}",
+            md5::compute(format!("{}-{nanos}-{}", path.display(), std::process::id()))
+        );
+        let id = format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        );
+        DbFile::create(path, |tx| {
+            tx.execute_batch(SCHEMA)?;
+            sync::create_tables(tx)?;
+            tx.execute(
+                "INSERT INTO account_stat (account, created_at, put_timestamp, status_changed_at, id)
+                 VALUES (?1, ?2, ?3, ?3, ?4)",
+                params![account, Timestamp::now().internal(), put_timestamp, id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Opens an existing database.
+    pub fn open(path: &Path) -> DbResult<AccountBroker> {
+        Ok(AccountBroker {
+            file: DbFile::open(path)?,
+            group: GroupCommit::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Totals, timestamps, status and metadata.
+    pub fn info(&self) -> DbResult<AccountInfo> {
+        self.file.read(|tx| {
+            let mut info = tx.query_row(
+                "SELECT account, created_at, put_timestamp, delete_timestamp, status_changed_at,
+                        container_count, object_count, bytes_used, hash, id, status, metadata
+                 FROM account_stat",
+                [],
+                |r| {
+                    Ok((
+                        AccountInfo {
+                            account: r.get(0)?,
+                            created_at: r.get(1)?,
+                            put_timestamp: r.get(2)?,
+                            delete_timestamp: r.get(3)?,
+                            status_changed_at: r.get(4)?,
+                            container_count: r.get(5)?,
+                            object_count: r.get(6)?,
+                            bytes_used: r.get(7)?,
+                            hash: r.get(8)?,
+                            id: r.get(9)?,
+                            status: r.get(10)?,
+                            metadata: Metadata::new(),
+                            max_row: 0,
+                        },
+                        r.get::<_, String>(11)?,
+                    ))
+                },
+            )?;
+            info.0.metadata = metadata::parse(&info.1)?;
+            info.0.max_row =
+                tx.query_row("SELECT IFNULL(MAX(ROWID), -1) FROM container", [], |r| {
+                    r.get(0)
+                })?;
+            Ok(info.0)
+        })
+    }
+
+    /// Per-policy totals (policies that ever held a container).
+    pub fn policy_stats(&self) -> DbResult<Vec<PolicyStat>> {
+        self.file.read(|tx| {
+            let mut st = tx.prepare_cached(
+                "SELECT storage_policy_index, container_count, object_count, bytes_used
+                 FROM policy_stat ORDER BY storage_policy_index",
+            )?;
+            let v = st
+                .query_map([], |r| {
+                    Ok(PolicyStat {
+                        storage_policy_index: r.get(0)?,
+                        container_count: r.get(1)?,
+                        object_count: r.get(2)?,
+                        bytes_used: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(v)
+        })
+    }
+
+    /// Raises put_timestamp to `ts` if newer.
+    pub fn update_put_timestamp(&self, t: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            let cur: String =
+                tx.query_row("SELECT put_timestamp FROM account_stat", [], |r| r.get(0))?;
+            if ts(&cur) < ts(t) {
+                tx.execute("UPDATE account_stat SET put_timestamp = ?1", [t])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Merges metadata updates (newest per key wins), optionally validated.
+    pub fn update_metadata(&self, updates: &Metadata, validate: bool) -> DbResult<()> {
+        self.file.write(|tx| {
+            let text: String =
+                tx.query_row("SELECT metadata FROM account_stat", [], |r| r.get(0))?;
+            let mut md = metadata::parse(&text)?;
+            if metadata::merge(&mut md, updates) {
+                if validate {
+                    metadata::validate(&md)?;
+                }
+                tx.execute(
+                    "UPDATE account_stat SET metadata = ?1",
+                    [metadata::to_json(&md)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Swift's `delete_db`: blanks metadata and sets status DELETED.
+    pub fn delete_db(&self, t: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            let (text, del): (String, String) = tx.query_row(
+                "SELECT metadata, delete_timestamp FROM account_stat",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut md = metadata::parse(&text)?;
+            let cleared: Metadata = md
+                .keys()
+                .map(|k| (k.clone(), (String::new(), t.to_string())))
+                .collect();
+            metadata::merge(&mut md, &cleared);
+            tx.execute(
+                "UPDATE account_stat SET metadata = ?1",
+                [metadata::to_json(&md)],
+            )?;
+            if ts(&del) < ts(t) {
+                tx.execute(
+                    "UPDATE account_stat SET delete_timestamp = ?1, status = 'DELETED',
+                        status_changed_at = ?1",
+                    [t],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Applies container updates through group commit.
+    pub fn put_containers(&self, updates: Vec<ContainerUpdate>) -> DbResult<()> {
+        self.group.submit(updates, |rows| {
+            self.file.write(|tx| apply_updates(tx, &rows))
+        })
+    }
+
+    /// Lists live containers with Swift's rules.
+    pub fn list(&self, params: &ListingParams) -> DbResult<Vec<Entry<ListedContainer>>> {
+        if params.path.is_some() {
+            return Err(DbError::Invalid(
+                "path is a container listing parameter".into(),
+            ));
+        }
+        self.file.read(|tx| {
+            let mut src = SqlContainers { tx };
+            listing::list(&mut src, params)
+        })
+    }
+
+    /// Rows with ROWID above `since`, oldest first (deleted ones too).
+    pub fn get_items_since(&self, since: i64, limit: usize) -> DbResult<Vec<ContainerRow>> {
+        self.file.read(|tx| {
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {ROW_COLS} FROM container WHERE ROWID > ?1 ORDER BY ROWID LIMIT ?2"
+            ))?;
+            let v = st
+                .query_map(params![since, limit as i64], read_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(v)
+        })
+    }
+
+    /// Merges rows from a replica and raises the incoming sync point for `source`.
+    pub fn merge_items(&self, rows: &[ContainerRow], source: Option<&str>) -> DbResult<()> {
+        let updates: Vec<ContainerUpdate> = rows
+            .iter()
+            .map(|r| ContainerUpdate {
+                name: r.name.clone(),
+                put_timestamp: r.put_timestamp.clone(),
+                delete_timestamp: r.delete_timestamp.clone(),
+                object_count: r.object_count,
+                bytes_used: r.bytes_used,
+                storage_policy_index: r.storage_policy_index,
+            })
+            .collect();
+        let last = rows.iter().map(|r| r.row_id).max();
+        self.file.write(|tx| {
+            apply_updates(tx, &updates)?;
+            if let (Some(src), Some(point)) = (source, last) {
+                sync::raise(tx, true, src, point)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn get_syncs(&self, incoming: bool) -> DbResult<Vec<SyncPoint>> {
+        self.file.read(|tx| sync::get_all(tx, incoming))
+    }
+
+    pub fn get_sync(&self, remote_id: &str, incoming: bool) -> DbResult<i64> {
+        self.file.read(|tx| sync::get(tx, incoming, remote_id))
+    }
+
+    pub fn merge_syncs(&self, points: &[SyncPoint], incoming: bool) -> DbResult<()> {
+        self.file.write(|tx| {
+            for p in points {
+                sync::raise(tx, incoming, &p.remote_id, p.sync_point)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Drops deleted rows older than `age` (by delete timestamp), blanked
+    /// metadata older than `age`, and stale sync rows.
+    pub fn reclaim(&self, age: Timestamp, sync_age: Timestamp) -> DbResult<usize> {
+        self.file.write(|tx| {
+            let old = {
+                let mut st = tx.prepare_cached(&format!(
+                    "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND delete_timestamp < ?1"
+                ))?;
+                let v = st
+                    .query_map([age.internal()], read_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                v
+            };
+            let n = old.len();
+            for r in &old {
+                remove_row(tx, r)?;
+            }
+            let text: String =
+                tx.query_row("SELECT metadata FROM account_stat", [], |r| r.get(0))?;
+            let mut md = metadata::parse(&text)?;
+            if metadata::reclaim(&mut md, age) {
+                tx.execute(
+                    "UPDATE account_stat SET metadata = ?1",
+                    [metadata::to_json(&md)],
+                )?;
+            }
+            sync::reclaim(tx, sync_age)?;
+            Ok(n)
+        })
+    }
+}
+
+fn sign(deleted: bool) -> i64 {
+    i64::from(!deleted)
+}
+
+/// Deletes a row and takes it out of the totals and the hash.
+fn remove_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
+    tx.prepare_cached("DELETE FROM container WHERE ROWID = ?1")?
+        .execute([r.row_id])?;
+    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
+    tx.prepare_cached(
+        "UPDATE account_stat SET container_count = container_count - ?1,
+            object_count = object_count - ?2, bytes_used = bytes_used - ?3, hash = ?4",
+    )?
+    .execute(params![
+        sign(r.deleted),
+        r.object_count,
+        r.bytes_used,
+        chexor(&hash, &r.name, &row_hash_ts(r))
+    ])?;
+    tx.prepare_cached(
+        "UPDATE policy_stat SET container_count = container_count - ?1,
+            object_count = object_count - ?2, bytes_used = bytes_used - ?3
+         WHERE storage_policy_index = ?4",
+    )?
+    .execute(params![
+        sign(r.deleted),
+        r.object_count,
+        r.bytes_used,
+        r.storage_policy_index
+    ])?;
+    Ok(())
+}
+
+/// Inserts a row and adds it to the totals and the hash.
+fn insert_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO container (name, put_timestamp, delete_timestamp, object_count, bytes_used,
+            deleted, storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        r.name,
+        r.put_timestamp,
+        r.delete_timestamp,
+        r.object_count,
+        r.bytes_used,
+        i64::from(r.deleted),
+        r.storage_policy_index
+    ])?;
+    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
+    tx.prepare_cached(
+        "UPDATE account_stat SET container_count = container_count + ?1,
+            object_count = object_count + ?2, bytes_used = bytes_used + ?3, hash = ?4",
+    )?
+    .execute(params![
+        sign(r.deleted),
+        r.object_count,
+        r.bytes_used,
+        chexor(&hash, &r.name, &row_hash_ts(r))
+    ])?;
+    tx.prepare_cached("INSERT OR IGNORE INTO policy_stat (storage_policy_index) VALUES (?1)")?
+        .execute([r.storage_policy_index])?;
+    tx.prepare_cached(
+        "UPDATE policy_stat SET container_count = container_count + ?1,
+            object_count = object_count + ?2, bytes_used = bytes_used + ?3
+         WHERE storage_policy_index = ?4",
+    )?
+    .execute(params![
+        sign(r.deleted),
+        r.object_count,
+        r.bytes_used,
+        r.storage_policy_index
+    ])?;
+    Ok(())
+}
+
+fn apply_updates(tx: &Transaction, updates: &[ContainerUpdate]) -> DbResult<()> {
+    for u in updates {
+        let existing = tx
+            .prepare_cached(&format!(
+                "SELECT {ROW_COLS} FROM container WHERE deleted IN (0, 1) AND name = ?1"
+            ))?
+            .query_row([&u.name], read_row)
+            .optional()?;
+        let new = merge_update(u, existing.as_ref());
+        if let Some(ex) = &existing {
+            remove_row(tx, ex)?;
+        }
+        insert_row(tx, &new)?;
+    }
+    Ok(())
+}
+
+struct SqlContainers<'a> {
+    tx: &'a Transaction<'a>,
+}
+
+impl RowSource for SqlContainers<'_> {
+    type Row = ListedContainer;
+    type Error = DbError;
+
+    fn name(row: &ListedContainer) -> &str {
+        &row.name
+    }
+
+    fn scan(&mut self, q: &RangeQuery, f: &mut dyn FnMut(ListedContainer) -> bool) -> DbResult<()> {
+        let mut sql = String::from(
+            "SELECT name, object_count, bytes_used, put_timestamp FROM container WHERE deleted = 0",
+        );
+        let mut args: Vec<String> = Vec::new();
+        match &q.lower {
+            Some(Lower::After(x)) => {
+                args.push(x.clone());
+                sql.push_str(&format!(" AND name > ?{}", args.len()));
+            }
+            Some(Lower::From(x)) => {
+                args.push(x.clone());
+                sql.push_str(&format!(" AND name >= ?{}", args.len()));
+            }
+            None => {}
+        }
+        if let Some(u) = &q.upper {
+            args.push(u.clone());
+            sql.push_str(&format!(" AND name < ?{}", args.len()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY name{} LIMIT {}",
+            if q.reverse { " DESC" } else { "" },
+            q.limit
+        ));
+        let mut st = self.tx.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let c = ListedContainer {
+                name: r.get(0)?,
+                object_count: r.get(1)?,
+                bytes_used: r.get(2)?,
+                put_timestamp: r.get(3)?,
+            };
+            if !f(c) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cu(name: &str, put: &str, del: &str, objs: i64, bytes: i64) -> ContainerUpdate {
+        ContainerUpdate {
+            name: name.into(),
+            put_timestamp: put.into(),
+            delete_timestamp: del.into(),
+            object_count: objs,
+            bytes_used: bytes,
+            storage_policy_index: 0,
+        }
+    }
+
+    #[test]
+    fn container_rows_and_totals() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.db");
+        assert!(AccountBroker::initialize(&p, "a", "0000000001.00000").unwrap());
+        let b = AccountBroker::open(&p).unwrap();
+        b.put_containers(vec![cu("c1", "0000000002.00000", "0", 3, 30)])
+            .unwrap();
+        b.put_containers(vec![cu("c2", "0000000002.00000", "0", 1, 5)])
+            .unwrap();
+        let i = b.info().unwrap();
+        assert_eq!(
+            (i.container_count, i.object_count, i.bytes_used),
+            (2, 4, 35)
+        );
+        // c1 deleted later: row goes deleted, totals follow
+        b.put_containers(vec![cu("c1", "0000000002.00000", "0000000003.00000", 0, 0)])
+            .unwrap();
+        let i = b.info().unwrap();
+        assert_eq!((i.container_count, i.object_count, i.bytes_used), (1, 1, 5));
+        let ps = b.policy_stats().unwrap();
+        assert_eq!(ps[0].container_count, 1);
+        // an older put does not resurrect it
+        b.put_containers(vec![cu("c1", "0000000001.50000", "0", 0, 0)])
+            .unwrap();
+        assert_eq!(b.info().unwrap().container_count, 1);
+        let l = b
+            .list(&ListingParams {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(l.len(), 1);
+        assert_eq!(
+            b.reclaim(
+                Timestamp::parse("4").unwrap(),
+                Timestamp::parse("0").unwrap()
+            )
+            .unwrap(),
+            1
+        );
+        b.delete_db("0000000005.00000").unwrap();
+        assert!(b.info().unwrap().is_deleted());
+    }
+}

@@ -1,0 +1,738 @@
+//! The container broker: one SQLite database per container holding its object
+//! rows (name, created_at, size, content_type, etag, deleted,
+//! storage_policy_index), its stats, metadata and replication sync points.
+//! Rows are never updated in place: a newer row replaces the old one (DELETE
+//! then INSERT), so ROWID order is change order, which replication relies on
+//! (as in Swift's swift/container/backend.py).
+
+use std::path::Path;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use swirl_common::Timestamp;
+
+use super::dbfile::{chexor, DbFile};
+use super::error::{DbError, DbResult};
+use super::group_commit::GroupCommit;
+use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource};
+use super::metadata::{self, Metadata};
+use super::sync::{self, SyncPoint};
+use super::timestamps::{self, RowTimes};
+
+#[cfg(test)]
+const ZERO_HASH: &str = "00000000000000000000000000000000";
+
+/// Metadata a deleted container keeps (sharding state in Swift).
+const DELETE_META_WHITELIST: &[&str] = &[
+    "x-container-sysmeta-shard-quoted-root",
+    "x-container-sysmeta-shard-root",
+    "x-container-sysmeta-sharding",
+];
+
+const SCHEMA: &str = "
+CREATE TABLE object (
+    ROWID INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    storage_policy_index INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX ix_object_deleted_name ON object (deleted, name);
+CREATE TABLE container_stat (
+    account TEXT NOT NULL,
+    container TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    put_timestamp TEXT NOT NULL DEFAULT '0',
+    delete_timestamp TEXT NOT NULL DEFAULT '0',
+    status TEXT NOT NULL DEFAULT '',
+    status_changed_at TEXT NOT NULL DEFAULT '0',
+    object_count INTEGER NOT NULL DEFAULT 0,
+    bytes_used INTEGER NOT NULL DEFAULT 0,
+    reported_put_timestamp TEXT NOT NULL DEFAULT '0',
+    reported_delete_timestamp TEXT NOT NULL DEFAULT '0',
+    reported_object_count INTEGER NOT NULL DEFAULT 0,
+    reported_bytes_used INTEGER NOT NULL DEFAULT 0,
+    hash TEXT NOT NULL DEFAULT '00000000000000000000000000000000',
+    id TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '',
+    storage_policy_index INTEGER NOT NULL DEFAULT 0
+);
+";
+
+/// An object row update (from an object server's PUT/DELETE, or replication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectUpdate {
+    pub name: String,
+    /// The data timestamp (internal form), or an encoded triple from replication.
+    pub created_at: String,
+    pub size: i64,
+    pub content_type: String,
+    pub etag: String,
+    pub deleted: bool,
+    pub storage_policy_index: i64,
+    pub ctype_timestamp: Option<String>,
+    pub meta_timestamp: Option<String>,
+}
+
+/// A stored object row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    pub row_id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub size: i64,
+    pub content_type: String,
+    pub etag: String,
+    pub deleted: bool,
+    pub storage_policy_index: i64,
+}
+
+/// What a listing shows for one object (`_transform_record`: the metadata
+/// time is the last-modified time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub name: String,
+    pub last_modified: Timestamp,
+    pub size: i64,
+    pub content_type: String,
+    pub etag: String,
+}
+
+/// The container_stat row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub account: String,
+    pub container: String,
+    pub created_at: String,
+    pub put_timestamp: String,
+    pub delete_timestamp: String,
+    pub status_changed_at: String,
+    pub object_count: i64,
+    pub bytes_used: i64,
+    pub reported_put_timestamp: String,
+    pub reported_delete_timestamp: String,
+    pub reported_object_count: i64,
+    pub reported_bytes_used: i64,
+    pub hash: String,
+    pub id: String,
+    pub storage_policy_index: i64,
+    pub metadata: Metadata,
+    pub max_row: i64,
+}
+
+pub(crate) fn ts(s: &str) -> Timestamp {
+    Timestamp::parse(s).unwrap_or_default()
+}
+
+impl ContainerInfo {
+    /// Swift's `_is_deleted_info`: no objects and deleted after the last PUT.
+    pub fn is_deleted(&self) -> bool {
+        self.object_count == 0 && ts(&self.delete_timestamp) > ts(&self.put_timestamp)
+    }
+}
+
+/// Swift's `update_new_item_from_existing`: the row to store for `item` given
+/// the existing row, or `None` when the existing row is as new in every part
+/// (data, content-type, metadata).
+pub fn merge_update(
+    item: &ObjectUpdate,
+    existing: Option<&ObjectRow>,
+) -> DbResult<Option<ObjectRow>> {
+    let mut t = timestamps::decode(&item.created_at)?;
+    if let Some(c) = item.ctype_timestamp.as_deref().filter(|s| !s.is_empty()) {
+        t.ctype = Timestamp::parse(c).map_err(|e| DbError::Invalid(e.to_string()))?;
+        t.meta = t.ctype;
+    }
+    if let Some(m) = item.meta_timestamp.as_deref().filter(|s| !s.is_empty()) {
+        t.meta = Timestamp::parse(m).map_err(|e| DbError::Invalid(e.to_string()))?;
+    }
+    let mut row = ObjectRow {
+        row_id: 0,
+        name: item.name.clone(),
+        created_at: String::new(),
+        size: item.size,
+        content_type: item.content_type.clone(),
+        etag: item.etag.clone(),
+        deleted: item.deleted,
+        storage_policy_index: item.storage_policy_index,
+    };
+    let Some(ex) = existing else {
+        row.created_at = timestamps::encode(&t);
+        return Ok(Some(row));
+    };
+    let rec = timestamps::decode(&ex.created_at)?;
+    let (new_ct, mut swift_bytes) = timestamps::extract_swift_bytes(&item.content_type);
+    let (old_ct, old_swift_bytes) = timestamps::extract_swift_bytes(&ex.content_type);
+    row.content_type = new_ct;
+    let mut newer = [true, true, true];
+    if rec.data >= t.data {
+        row.size = ex.size;
+        row.etag = ex.etag.clone();
+        row.deleted = ex.deleted;
+        swift_bytes = old_swift_bytes;
+        t.data = rec.data;
+        newer[0] = false;
+    }
+    if rec.ctype >= t.ctype {
+        row.content_type = old_ct;
+        t.ctype = rec.ctype;
+        newer[1] = false;
+    }
+    if rec.meta >= t.meta {
+        t.meta = rec.meta;
+        newer[2] = false;
+    }
+    row.created_at = timestamps::encode(&RowTimes { ..t });
+    if let Some(sb) = swift_bytes.filter(|s| !s.is_empty()) {
+        row.content_type = format!("{};swift_bytes={sb}", row.content_type);
+    }
+    Ok(newer.iter().any(|n| *n).then_some(row))
+}
+
+/// An open container database.
+pub struct ContainerBroker {
+    file: DbFile,
+    group: GroupCommit<ObjectUpdate>,
+}
+
+fn new_db_id(path: &Path) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let d = md5::compute(format!("{}-{nanos}-{}", path.display(), std::process::id()));
+    let h = format!("{d:x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow {
+        row_id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+        size: r.get(3)?,
+        content_type: r.get(4)?,
+        etag: r.get(5)?,
+        deleted: r.get::<_, i64>(6)? != 0,
+        storage_policy_index: r.get(7)?,
+    })
+}
+
+const ROW_COLS: &str =
+    "ROWID, name, created_at, size, content_type, etag, deleted, storage_policy_index";
+
+impl ContainerBroker {
+    /// Creates the database (if absent) with `put_timestamp` and policy.
+    /// Returns whether this call created it.
+    pub fn initialize(
+        path: &Path,
+        account: &str,
+        container: &str,
+        put_timestamp: &str,
+        storage_policy_index: i64,
+    ) -> DbResult<bool> {
+        let id = new_db_id(path);
+        DbFile::create(path, |tx| {
+            tx.execute_batch(SCHEMA)?;
+            sync::create_tables(tx)?;
+            tx.execute(
+                "INSERT INTO container_stat (account, container, created_at, put_timestamp,
+                    status_changed_at, id, storage_policy_index)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+                params![
+                    account,
+                    container,
+                    Timestamp::now().internal(),
+                    put_timestamp,
+                    id,
+                    storage_policy_index
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Opens an existing database.
+    pub fn open(path: &Path) -> DbResult<ContainerBroker> {
+        Ok(ContainerBroker {
+            file: DbFile::open(path)?,
+            group: GroupCommit::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    fn info_tx(tx: &Transaction) -> DbResult<ContainerInfo> {
+        let mut info = tx.query_row(
+            "SELECT account, container, created_at, put_timestamp, delete_timestamp,
+                    status_changed_at, object_count, bytes_used, reported_put_timestamp,
+                    reported_delete_timestamp, reported_object_count, reported_bytes_used,
+                    hash, id, storage_policy_index, metadata FROM container_stat",
+            [],
+            |r| {
+                Ok(ContainerInfo {
+                    account: r.get(0)?,
+                    container: r.get(1)?,
+                    created_at: r.get(2)?,
+                    put_timestamp: r.get(3)?,
+                    delete_timestamp: r.get(4)?,
+                    status_changed_at: r.get(5)?,
+                    object_count: r.get(6)?,
+                    bytes_used: r.get(7)?,
+                    reported_put_timestamp: r.get(8)?,
+                    reported_delete_timestamp: r.get(9)?,
+                    reported_object_count: r.get(10)?,
+                    reported_bytes_used: r.get(11)?,
+                    hash: r.get(12)?,
+                    id: r.get(13)?,
+                    storage_policy_index: r.get(14)?,
+                    metadata: Metadata::new(),
+                    max_row: 0,
+                })
+            },
+        )?;
+        let md: String = tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
+        info.metadata = metadata::parse(&md)?;
+        info.max_row = tx.query_row("SELECT IFNULL(MAX(ROWID), -1) FROM object", [], |r| {
+            r.get(0)
+        })?;
+        Ok(info)
+    }
+
+    /// The stats, timestamps and metadata.
+    pub fn info(&self) -> DbResult<ContainerInfo> {
+        self.file.read(Self::info_tx)
+    }
+
+    /// Raises put_timestamp to `ts` if newer.
+    pub fn update_put_timestamp(&self, ts: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            let cur: String =
+                tx.query_row("SELECT put_timestamp FROM container_stat", [], |r| r.get(0))?;
+            if super::container::ts(&cur) < super::container::ts(ts) {
+                tx.execute("UPDATE container_stat SET put_timestamp = ?1", [ts])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets status_changed_at.
+    pub fn update_status_changed_at(&self, ts: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            tx.execute("UPDATE container_stat SET status_changed_at = ?1", [ts])?;
+            Ok(())
+        })
+    }
+
+    /// Changes the policy (only done for a deleted container being recreated).
+    pub fn set_storage_policy_index(&self, spi: i64, ts: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            tx.execute(
+                "UPDATE container_stat SET storage_policy_index = ?1, status_changed_at = ?2",
+                params![spi, ts],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Merges metadata updates (newest per key wins), optionally validated.
+    pub fn update_metadata(&self, updates: &Metadata, validate: bool) -> DbResult<()> {
+        self.file.write(|tx| {
+            let text: String =
+                tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
+            let mut md = metadata::parse(&text)?;
+            if metadata::merge(&mut md, updates) {
+                if validate {
+                    metadata::validate(&md)?;
+                }
+                tx.execute(
+                    "UPDATE container_stat SET metadata = ?1",
+                    [metadata::to_json(&md)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Swift's `delete_db`: blanks metadata (but the whitelist) and marks the
+    /// database deleted at `ts` unless it already is at a later time.
+    pub fn delete_db(&self, ts: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            let (text, del): (String, String) = tx.query_row(
+                "SELECT metadata, delete_timestamp FROM container_stat",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let mut md = metadata::parse(&text)?;
+            let cleared: Metadata = md
+                .keys()
+                .filter(|k| !DELETE_META_WHITELIST.contains(&k.to_ascii_lowercase().as_str()))
+                .map(|k| (k.clone(), (String::new(), ts.to_string())))
+                .collect();
+            metadata::merge(&mut md, &cleared);
+            tx.execute(
+                "UPDATE container_stat SET metadata = ?1",
+                [metadata::to_json(&md)],
+            )?;
+            if super::container::ts(&del) < super::container::ts(ts) {
+                tx.execute(
+                    "UPDATE container_stat SET delete_timestamp = ?1, status = 'DELETED',
+                        status_changed_at = ?1",
+                    [ts],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records what was last reported to the account server.
+    pub fn reported(&self, put: &str, delete: &str, objects: i64, bytes: i64) -> DbResult<()> {
+        self.file.write(|tx| {
+            tx.execute(
+                "UPDATE container_stat SET reported_put_timestamp = ?1,
+                    reported_delete_timestamp = ?2, reported_object_count = ?3,
+                    reported_bytes_used = ?4",
+                params![put, delete, objects, bytes],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Applies object updates through group commit: returns once the
+    /// transaction holding them has committed.
+    pub fn put_objects(&self, updates: Vec<ObjectUpdate>) -> DbResult<()> {
+        self.group.submit(updates, |rows| {
+            self.file.write(|tx| apply_updates(tx, &rows))
+        })
+    }
+
+    /// Lists live rows of policy `spi` with Swift's rules.
+    pub fn list(&self, params: &ListingParams, spi: i64) -> DbResult<Vec<Entry<ListedObject>>> {
+        self.file.read(|tx| {
+            let mut src = SqlObjects { tx, spi };
+            let rows = listing::list(&mut src, params)?;
+            Ok(rows)
+        })
+    }
+
+    /// Rows with ROWID above `since`, oldest first (deleted ones too): replication.
+    pub fn get_items_since(&self, since: i64, limit: usize) -> DbResult<Vec<ObjectRow>> {
+        self.file.read(|tx| {
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {ROW_COLS} FROM object WHERE ROWID > ?1 ORDER BY ROWID LIMIT ?2"
+            ))?;
+            let rows = st
+                .query_map(params![since, limit as i64], read_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Merges rows from a replica (no group commit: one request, one batch) and
+    /// raises the incoming sync point for `source` to the last row's id.
+    pub fn merge_items(&self, rows: &[ObjectRow], source: Option<&str>) -> DbResult<()> {
+        let updates: Vec<ObjectUpdate> = rows
+            .iter()
+            .map(|r| ObjectUpdate {
+                name: r.name.clone(),
+                created_at: r.created_at.clone(),
+                size: r.size,
+                content_type: r.content_type.clone(),
+                etag: r.etag.clone(),
+                deleted: r.deleted,
+                storage_policy_index: r.storage_policy_index,
+                ctype_timestamp: None,
+                meta_timestamp: None,
+            })
+            .collect();
+        let last = rows.last().map(|r| r.row_id);
+        self.file.write(|tx| {
+            apply_updates(tx, &updates)?;
+            if let (Some(src), Some(point)) = (source, last) {
+                sync::raise(tx, true, src, point)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Sync points of one direction.
+    pub fn get_syncs(&self, incoming: bool) -> DbResult<Vec<SyncPoint>> {
+        self.file.read(|tx| sync::get_all(tx, incoming))
+    }
+
+    /// The sync point recorded for `remote_id`, or -1.
+    pub fn get_sync(&self, remote_id: &str, incoming: bool) -> DbResult<i64> {
+        self.file.read(|tx| sync::get(tx, incoming, remote_id))
+    }
+
+    /// Merges sync points (each only raised).
+    pub fn merge_syncs(&self, points: &[SyncPoint], incoming: bool) -> DbResult<()> {
+        self.file.write(|tx| {
+            for p in points {
+                sync::raise(tx, incoming, &p.remote_id, p.sync_point)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Swift's `reclaim`: drops deleted rows and blanked metadata older than
+    /// `age`, and sync rows not updated since `sync_age`.
+    pub fn reclaim(&self, age: Timestamp, sync_age: Timestamp) -> DbResult<usize> {
+        self.file.write(|tx| {
+            let mut removed = 0;
+            let mut st = tx.prepare_cached(&format!(
+                "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND created_at < ?1"
+            ))?;
+            let old = st
+                .query_map([age.internal()], read_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut hash: String =
+                tx.query_row("SELECT hash FROM container_stat", [], |r| r.get(0))?;
+            for r in old {
+                tx.execute("DELETE FROM object WHERE ROWID = ?1", [r.row_id])?;
+                hash = chexor(&hash, &r.name, &r.created_at);
+                removed += 1;
+            }
+            tx.execute("UPDATE container_stat SET hash = ?1", [&hash])?;
+            let text: String =
+                tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
+            let mut md = metadata::parse(&text)?;
+            if metadata::reclaim(&mut md, age) {
+                tx.execute(
+                    "UPDATE container_stat SET metadata = ?1",
+                    [metadata::to_json(&md)],
+                )?;
+            }
+            sync::reclaim(tx, sync_age)?;
+            Ok(removed)
+        })
+    }
+}
+
+/// Applies updates inside `tx`: newest wins per name; stats and hash follow.
+fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
+    let (mut count, mut bytes, mut hash): (i64, i64, String) = tx.query_row(
+        "SELECT object_count, bytes_used, hash FROM container_stat",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    {
+        let mut find = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM object WHERE deleted IN (0, 1) AND name = ?1"
+        ))?;
+        let mut del = tx.prepare_cached("DELETE FROM object WHERE ROWID = ?1")?;
+        let mut ins = tx.prepare_cached(
+            "INSERT INTO object (name, created_at, size, content_type, etag, deleted,
+                storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for u in updates {
+            let existing = find.query_row([&u.name], read_row).optional()?;
+            let Some(new) = merge_update(u, existing.as_ref())? else {
+                continue;
+            };
+            if let Some(ex) = existing {
+                del.execute([ex.row_id])?;
+                if !ex.deleted {
+                    count -= 1;
+                    bytes -= ex.size;
+                }
+                hash = chexor(&hash, &ex.name, &ex.created_at);
+            }
+            ins.execute(params![
+                new.name,
+                new.created_at,
+                new.size,
+                new.content_type,
+                new.etag,
+                i64::from(new.deleted),
+                new.storage_policy_index
+            ])?;
+            if !new.deleted {
+                count += 1;
+                bytes += new.size;
+            }
+            hash = chexor(&hash, &new.name, &new.created_at);
+        }
+    }
+    tx.execute(
+        "UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3",
+        params![count, bytes, hash],
+    )?;
+    Ok(())
+}
+
+/// Live rows of one policy, scanned through the (deleted, name) index.
+struct SqlObjects<'a> {
+    tx: &'a Transaction<'a>,
+    spi: i64,
+}
+
+impl RowSource for SqlObjects<'_> {
+    type Row = ListedObject;
+    type Error = DbError;
+
+    fn name(row: &ListedObject) -> &str {
+        &row.name
+    }
+
+    fn scan(&mut self, q: &RangeQuery, f: &mut dyn FnMut(ListedObject) -> bool) -> DbResult<()> {
+        let mut sql = String::from(
+            "SELECT name, created_at, size, content_type, etag FROM object WHERE deleted = 0",
+        );
+        let mut args: Vec<String> = Vec::new();
+        match &q.lower {
+            Some(Lower::After(x)) => {
+                args.push(x.clone());
+                sql.push_str(&format!(" AND name > ?{}", args.len()));
+            }
+            Some(Lower::From(x)) => {
+                args.push(x.clone());
+                sql.push_str(&format!(" AND name >= ?{}", args.len()));
+            }
+            None => {}
+        }
+        if let Some(u) = &q.upper {
+            args.push(u.clone());
+            sql.push_str(&format!(" AND name < ?{}", args.len()));
+        }
+        sql.push_str(&format!(
+            " AND storage_policy_index = {} ORDER BY name{} LIMIT {}",
+            self.spi,
+            if q.reverse { " DESC" } else { "" },
+            q.limit
+        ));
+        let mut st = self.tx.prepare_cached(&sql)?;
+        let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let created: String = r.get(1)?;
+            let times = timestamps::decode(&created)?;
+            let obj = ListedObject {
+                name: r.get(0)?,
+                last_modified: times.meta,
+                size: r.get(2)?,
+                content_type: r.get(3)?,
+                etag: r.get(4)?,
+            };
+            if !f(obj) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
+        ObjectUpdate {
+            name: name.into(),
+            created_at: t.into(),
+            size,
+            content_type: "text/plain".into(),
+            etag: "e".into(),
+            deleted,
+            storage_policy_index: 0,
+            ctype_timestamp: None,
+            meta_timestamp: None,
+        }
+    }
+
+    fn broker() -> (tempfile::TempDir, ContainerBroker) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.db");
+        assert!(ContainerBroker::initialize(&p, "a", "c", "0000000001.00000", 0).unwrap());
+        (d, ContainerBroker::open(&p).unwrap())
+    }
+
+    #[test]
+    fn newest_wins_and_stats() {
+        let (_d, b) = broker();
+        b.put_objects(vec![upd("o", "0000000002.00000", 10, false)])
+            .unwrap();
+        b.put_objects(vec![upd("o", "0000000001.00000", 99, false)])
+            .unwrap();
+        let i = b.info().unwrap();
+        assert_eq!((i.object_count, i.bytes_used), (1, 10));
+        b.put_objects(vec![upd("o", "0000000003.00000", 0, true)])
+            .unwrap();
+        let i = b.info().unwrap();
+        assert_eq!((i.object_count, i.bytes_used), (0, 0));
+        // The tombstone row replaced the data row; the hash is over it alone.
+        let want = chexor(ZERO_HASH, "o", "0000000003.00000");
+        assert_eq!(i.hash, want);
+        b.put_objects(vec![
+            upd("p", "0000000004.00000", 5, false),
+            upd("q", "0000000004.00000", 6, false),
+        ])
+        .unwrap();
+        let i = b.info().unwrap();
+        assert_eq!((i.object_count, i.bytes_used), (2, 11));
+        let l = b
+            .list(
+                &ListingParams {
+                    limit: 100,
+                    ..Default::default()
+                },
+                0,
+            )
+            .unwrap();
+        assert_eq!(l.len(), 2);
+        // reclaim drops the old tombstone
+        let n = b
+            .reclaim(
+                Timestamp::parse("10").unwrap(),
+                Timestamp::parse("0").unwrap(),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn content_type_and_meta_times() {
+        let mut u = upd("o", "0000000002.00000", 10, false);
+        u.content_type = "a/b;swift_bytes=7".into();
+        let first = merge_update(&u, None).unwrap().unwrap();
+        // A POST-style update: newer content type, older data.
+        let mut post = upd("o", "0000000001.00000", 0, false);
+        post.content_type = "x/y".into();
+        post.ctype_timestamp = Some("0000000003.00000".into());
+        let merged = merge_update(&post, Some(&first)).unwrap().unwrap();
+        assert_eq!(merged.content_type, "x/y;swift_bytes=7");
+        assert_eq!(merged.size, 10);
+        assert_eq!(merged.created_at, "0000000002.00000+186a0+0");
+        // Replaying the same update changes nothing.
+        assert!(merge_update(&post, Some(&merged)).unwrap().is_none());
+    }
+
+    #[test]
+    fn delete_db_and_metadata() {
+        let (_d, b) = broker();
+        let md: Metadata = [(
+            "X-Container-Meta-A".to_string(),
+            ("1".to_string(), "0000000002.00000".to_string()),
+        )]
+        .into_iter()
+        .collect();
+        b.update_metadata(&md, true).unwrap();
+        assert_eq!(b.info().unwrap().metadata["X-Container-Meta-A"].0, "1");
+        b.delete_db("0000000005.00000").unwrap();
+        let i = b.info().unwrap();
+        assert!(i.is_deleted());
+        assert_eq!(i.metadata["X-Container-Meta-A"].0, "");
+        b.update_put_timestamp("0000000006.00000").unwrap();
+        assert!(!b.info().unwrap().is_deleted());
+    }
+}

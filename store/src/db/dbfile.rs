@@ -1,0 +1,207 @@
+//! One SQLite database file: WAL mode, one writer connection, a small pool of
+//! reader connections (WAL readers never wait on the writer), and atomic
+//! creation (built under a temp name, fsynced, renamed into place, directory
+//! fsynced) so a half-initialised database is never visible.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+
+use super::error::{DbError, DbResult};
+
+/// Readers kept open per database; more concurrent readers open and drop extra ones.
+const MAX_IDLE_READERS: usize = 4;
+
+/// An open database file.
+pub struct DbFile {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock_err<T>(_: std::sync::PoisonError<T>) -> DbError {
+    DbError::Invalid("database lock poisoned".into())
+}
+
+fn configure(conn: &Connection, cache_kib: i64) -> DbResult<()> {
+    conn.busy_timeout(Duration::from_secs(25))?;
+    // WAL: readers do not block the writer; synchronous=FULL: every commit is
+    // fsynced, so an acknowledged (committed) batch survives a crash.
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(DbError::Invalid(format!("journal_mode is {mode}, not wal")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+fn open_conn(path: &Path, cache_kib: i64) -> DbResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn, cache_kib)?;
+    Ok(conn)
+}
+
+fn fsync_dir(dir: &Path) -> DbResult<()> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+impl DbFile {
+    /// Opens an existing database; `NotFound` when the file is absent.
+    pub fn open(path: &Path) -> DbResult<DbFile> {
+        if !path.is_file() {
+            return Err(DbError::NotFound(path.display().to_string()));
+        }
+        let writer = open_conn(path, 16 * 1024)?;
+        Ok(DbFile {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Creates the database at `path` with `init` (schema and first row) unless
+    /// it exists. Returns whether this call created it.
+    pub fn create(path: &Path, init: impl FnOnce(&Transaction) -> DbResult<()>) -> DbResult<bool> {
+        if path.exists() {
+            return Ok(false);
+        }
+        let dir = path
+            .parent()
+            .ok_or_else(|| DbError::Invalid(format!("no parent dir: {}", path.display())))?;
+        std::fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("db"),
+            rand_suffix()
+        ));
+        let res = (|| -> DbResult<()> {
+            let mut conn = Connection::open(&tmp)?;
+            // Build in rollback-journal mode so the temp file is self-contained,
+            // then switch to WAL (persistent in the file header).
+            let tx = conn.transaction()?;
+            init(&tx)?;
+            tx.commit()?;
+            let _: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            drop(conn);
+            std::fs::File::open(&tmp)?.sync_all()?;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // Whoever renames first wins; a loser's file is dropped.
+        if path.exists() {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(false);
+        }
+        std::fs::rename(&tmp, path)?;
+        fsync_dir(dir)?;
+        Ok(true)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction (committed, hence fsynced, on Ok).
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> DbResult<T>) -> DbResult<T> {
+        let mut conn = self.writer.lock().map_err(lock_err)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    pub fn read<T>(&self, f: impl FnOnce(&Transaction) -> DbResult<T>) -> DbResult<T> {
+        let pooled = self.readers.lock().map_err(lock_err)?.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => open_conn(&self.path, 8 * 1024)?,
+        };
+        let out = {
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.finish()?;
+            out
+        };
+        let mut pool = self.readers.lock().map_err(lock_err)?;
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        Ok(out)
+    }
+}
+
+/// A short random-looking suffix for temp names (pid and time suffice: the
+/// rename decides the winner anyway).
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos:x}", std::process::id())
+}
+
+/// Swift's `chexor`: the running XOR of `md5(name + "-" + timestamp)` over all
+/// rows, order independent, as 32 hex digits.
+pub fn chexor(old: &str, name: &str, timestamp: &str) -> String {
+    let mut ctx = md5::Context::new();
+    ctx.consume(name.as_bytes());
+    ctx.consume(b"-");
+    ctx.consume(timestamp.as_bytes());
+    let new = u128::from_be_bytes(ctx.finalize().0);
+    let old = u128::from_str_radix(old, 16).unwrap_or(0);
+    format!("{:032x}", old ^ new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chexor_matches_swift() {
+        // Swift: chexor('0'*32, 'o', '0000000001.00000')
+        let zero = "0".repeat(32);
+        let h = chexor(&zero, "o", "0000000001.00000");
+        let want = format!("{:x}", md5::compute(b"o-0000000001.00000"));
+        assert_eq!(h, want);
+        assert_eq!(chexor(&h, "o", "0000000001.00000"), zero);
+    }
+
+    #[test]
+    fn create_is_atomic_and_idempotent() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x/y.db");
+        let init = |tx: &Transaction| -> DbResult<()> {
+            tx.execute_batch("CREATE TABLE t (a INTEGER)")?;
+            Ok(())
+        };
+        assert!(DbFile::create(&p, init).unwrap());
+        assert!(!DbFile::create(&p, init).unwrap());
+        let db = DbFile::open(&p).unwrap();
+        db.write(|tx| {
+            tx.execute("INSERT INTO t VALUES (1)", [])?;
+            Ok(())
+        })
+        .unwrap();
+        let n: i64 = db
+            .read(|tx| Ok(tx.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(matches!(
+            DbFile::open(&d.path().join("nope.db")),
+            Err(DbError::NotFound(_))
+        ));
+    }
+}
