@@ -1,1 +1,20 @@
-//! Object files on disk (being written).
+//! Object files on disk, shared by the object server and (later) the replicator
+//! and auditor: the layout, file naming and classification (pure), the metadata
+//! format, durable writes, reads with quarantine, suffix hashes, async pendings.
+
+pub mod async_pending;
+pub mod classify;
+pub mod device;
+pub mod diskfile;
+pub mod durable;
+pub mod error;
+pub mod filename;
+pub mod hashes;
+pub mod layout;
+pub mod metadata;
+pub mod quarantine;
+
+pub use diskfile::{ObjectRef, ObjectStore, ObjectWriter, OpenObject, Opened};
+pub use error::{Error, Result};
+pub use layout::{DeviceLayout, HashSecret};
+pub use metadata::Metadata;

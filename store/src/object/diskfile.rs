@@ -1,0 +1,532 @@
+//! One object on one device: open the current version (classify the hash
+//! directory, read and check its metadata, quarantine what is corrupt), write a
+//! new `.data` from a stream, write `.meta` and `.ts` files. Blocking I/O: call
+//! it from a blocking thread, never from an async worker.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use swirl_common::Timestamp;
+use tracing::warn;
+
+use super::classify::{self, Classified};
+use super::device;
+use super::durable::{self, TempFile};
+use super::error::{Error, Result};
+use super::filename::{self, FileKind};
+use super::hashes;
+use super::layout::{object_hash, suffix_of, DeviceLayout, HashSecret};
+use super::metadata::{self, Metadata, TRAILER_LEN};
+use super::quarantine;
+
+/// The store's settings (from the object server's config).
+#[derive(Debug, Clone)]
+pub struct ObjectStore {
+    pub devices: PathBuf,
+    pub mount_check: bool,
+    pub reclaim_age: u64,
+    pub secret: HashSecret,
+    /// Percent of each device kept free (Swift's `fallocate_reserve`).
+    pub reserve_percent: f64,
+}
+
+/// Where one object lives.
+#[derive(Debug, Clone)]
+pub struct ObjectRef {
+    pub device: String,
+    pub partition: u32,
+    pub account: String,
+    pub container: String,
+    pub object: String,
+    pub hash: String,
+    pub layout: DeviceLayout,
+}
+
+impl ObjectRef {
+    /// `/account/container/object`, the `name` kept in metadata.
+    pub fn name(&self) -> String {
+        format!("/{}/{}/{}", self.account, self.container, self.object)
+    }
+    pub fn hash_dir(&self) -> PathBuf {
+        self.layout.hash_dir(self.partition, &self.hash)
+    }
+    pub fn suffix(&self) -> &str {
+        suffix_of(&self.hash)
+    }
+}
+
+/// What opening an object found.
+#[derive(Debug)]
+pub enum Opened {
+    /// No data, no tombstone.
+    Missing,
+    /// A tombstone at this time.
+    Deleted(Timestamp),
+    /// A corrupt version was moved to quarantine (reads as missing).
+    Quarantined(String),
+    /// A current version.
+    Exists(Box<OpenObject>),
+}
+
+/// An open `.data` with its merged metadata.
+#[derive(Debug)]
+pub struct OpenObject {
+    pub file: File,
+    /// Body length (checked equal to Content-Length).
+    pub body_len: u64,
+    /// Swift's metadata dict: the `.data`'s, with a newer `.meta` applied.
+    pub metadata: BTreeMap<String, String>,
+    /// The `.data`'s timestamp.
+    pub data_timestamp: Timestamp,
+    /// The metadata's timestamp (`X-Timestamp`: the newer `.meta`'s, or the data's).
+    pub timestamp: Timestamp,
+    /// Hex blake3 of the body, stored at write time.
+    pub blake3: Option<String>,
+    obj: ObjectRef,
+}
+
+impl OpenObject {
+    /// Reads body bytes at `offset` (never past the body).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let left = self.body_len.saturating_sub(offset);
+        let n = (buf.len() as u64).min(left) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.file.read_at(&mut buf[..n], offset)
+    }
+
+    /// Moves this object's hash directory to quarantine (a failed digest check).
+    pub fn quarantine(&self, why: &str) -> io::Result<PathBuf> {
+        let dest = quarantine::quarantine_hash_dir(
+            &self.obj.layout,
+            self.obj.partition,
+            &self.obj.hash_dir(),
+        )?;
+        warn!(object = %self.obj.name(), dest = %dest.display(), why, "quarantined");
+        Ok(dest)
+    }
+
+    /// X-Delete-At, if set.
+    pub fn delete_at(&self) -> Option<u64> {
+        self.metadata
+            .get("X-Delete-At")
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// Reads the metadata at a file's end; returns it with the body length.
+fn read_file_metadata(file: &File) -> std::result::Result<(Metadata, u64), String> {
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    // One read of the tail usually covers trailer and metadata.
+    let want = len.min(4096);
+    let mut tail = vec![0u8; want as usize];
+    file.read_exact_at(&mut tail, len - want)
+        .map_err(|e| e.to_string())?;
+    match metadata::decode_tail(&tail, len).map_err(|e| e.to_string())? {
+        Some(r) => Ok(r),
+        None => {
+            let (mlen, _) = metadata::parse_trailer(&tail[tail.len() - TRAILER_LEN..], len)
+                .map_err(|e| e.to_string())?;
+            let need = mlen + TRAILER_LEN as u64;
+            let mut tail = vec![0u8; need as usize];
+            file.read_exact_at(&mut tail, len - need)
+                .map_err(|e| e.to_string())?;
+            metadata::decode_tail(&tail, len)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "metadata tail".to_string())
+        }
+    }
+}
+
+/// Swift's merge of `.data` and `.meta` metadata (`_construct_from_data_file`):
+/// the `.meta` replaces user metadata and the other POSTable headers; the
+/// `.data` keeps its name, size, ETag, sysmeta and (unless a newer one was
+/// POSTed) its Content-Type.
+pub fn merge_metadata(
+    data: &Metadata,
+    data_ts: Timestamp,
+    meta: Option<&Metadata>,
+    ctype_meta: Option<&Metadata>,
+) -> BTreeMap<String, String> {
+    let Some(meta) = meta else {
+        return data.headers.clone();
+    };
+    let mut out = meta.headers.clone();
+    if let Some(ct) = ctype_meta {
+        for k in ["Content-Type", "Content-Type-Timestamp"] {
+            if let Some(v) = ct.headers.get(k) {
+                out.insert(k.to_string(), v.clone());
+            }
+        }
+    }
+    for (k, v) in &data.headers {
+        let lk = k.to_ascii_lowercase();
+        let keep = matches!(
+            lk.as_str(),
+            "name" | "content-length" | "etag" | "deleted" | "x-static-large-object"
+        ) || lk.starts_with("x-object-sysmeta-");
+        if keep {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    let ctype_ts = out
+        .get("Content-Type-Timestamp")
+        .and_then(|v| Timestamp::parse(v).ok())
+        .unwrap_or_default();
+    if let Some(ct) = data.headers.get("Content-Type") {
+        if data_ts > ctype_ts {
+            out.insert("Content-Type".into(), ct.clone());
+            out.remove("Content-Type-Timestamp");
+        }
+    }
+    out
+}
+
+fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+impl ObjectStore {
+    /// The object `a/c/o` on `device`/`partition`.
+    pub fn object(
+        &self,
+        device: &str,
+        partition: u32,
+        account: &str,
+        container: &str,
+        object: &str,
+    ) -> ObjectRef {
+        ObjectRef {
+            device: device.to_string(),
+            partition,
+            account: account.to_string(),
+            container: container.to_string(),
+            object: object.to_string(),
+            hash: object_hash(&self.secret, account, container, object),
+            layout: DeviceLayout::new(&self.devices, device),
+        }
+    }
+
+    /// 507 material: the device is missing (or unmounted, with mount_check).
+    pub fn check_device(&self, device: &str) -> Result<()> {
+        device::check_device(&self.devices, device, self.mount_check)
+    }
+
+    /// Opens the current version of `obj`.
+    pub fn open(&self, obj: &ObjectRef) -> Result<Opened> {
+        // A concurrent writer may delete an obsolete file between our listing
+        // and our open: list again then.
+        for _ in 0..3 {
+            let dir = obj.hash_dir();
+            let c = classify::classify(&list_dir(&dir)?);
+            match self.open_classified(obj, &dir, &c) {
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => return other,
+            }
+        }
+        Ok(Opened::Missing)
+    }
+
+    fn open_classified(&self, obj: &ObjectRef, dir: &Path, c: &Classified) -> Result<Opened> {
+        let Some(data) = &c.data else {
+            return Ok(match &c.tombstone {
+                Some(t) => Opened::Deleted(t.timestamp),
+                None => Opened::Missing,
+            });
+        };
+        let file = File::open(dir.join(&data.name))?;
+        let quarantine = |why: String| -> Result<Opened> {
+            let dest = quarantine::quarantine_hash_dir(&obj.layout, obj.partition, dir)?;
+            warn!(object = %obj.name(), dest = %dest.display(), why = %why, "quarantined");
+            Ok(Opened::Quarantined(why))
+        };
+        let (dmeta, body_len) = match read_file_metadata(&file) {
+            Ok(r) => r,
+            Err(why) => return quarantine(format!("{}: {why}", data.name)),
+        };
+        if dmeta.content_length() != Some(body_len) {
+            return quarantine(format!(
+                "{}: body is {body_len} bytes, metadata says {:?}",
+                data.name,
+                dmeta.get("Content-Length")
+            ));
+        }
+        let read_meta = |name: &str| -> Result<std::result::Result<Metadata, String>> {
+            let f = File::open(dir.join(name))?;
+            Ok(read_file_metadata(&f).map(|r| r.0))
+        };
+        let meta = match &c.meta {
+            Some(m) => match read_meta(&m.name)? {
+                Ok(md) => Some(md),
+                Err(why) => return quarantine(format!("{}: {why}", m.name)),
+            },
+            None => None,
+        };
+        let ctype = match &c.ctype_meta {
+            Some(m) if Some(&m.name) != c.meta.as_ref().map(|x| &x.name) => {
+                match read_meta(&m.name)? {
+                    Ok(md) => Some(md),
+                    Err(why) => return quarantine(format!("{}: {why}", m.name)),
+                }
+            }
+            _ => None,
+        };
+        let merged = merge_metadata(&dmeta, data.timestamp, meta.as_ref(), ctype.as_ref());
+        let timestamp = merged
+            .get("X-Timestamp")
+            .and_then(|v| Timestamp::parse(v).ok())
+            .unwrap_or(data.timestamp);
+        Ok(Opened::Exists(Box::new(OpenObject {
+            file,
+            body_len,
+            metadata: merged,
+            data_timestamp: data.timestamp,
+            timestamp,
+            blake3: dmeta.blake3.clone(),
+            obj: obj.clone(),
+        })))
+    }
+
+    /// Starts writing a new `.data` for `obj`; `size` (if known) is checked
+    /// against the free space first.
+    pub fn create(&self, obj: &ObjectRef, size: Option<u64>) -> Result<ObjectWriter> {
+        self.check_room(obj, size.unwrap_or(0))?;
+        let temp =
+            TempFile::create(&obj.layout.tmp()).map_err(|e| Error::from_io(e, &obj.device))?;
+        Ok(ObjectWriter {
+            temp,
+            md5: md5::Context::new(),
+            blake3: blake3::Hasher::new(),
+            size: 0,
+            obj: obj.clone(),
+            store: self.clone(),
+        })
+    }
+
+    fn check_room(&self, obj: &ObjectRef, incoming: u64) -> Result<()> {
+        let space = device::space(&obj.layout.root)?;
+        if !device::has_room(space, incoming, self.reserve_percent) {
+            return Err(Error::NoSpace(obj.device.clone()));
+        }
+        Ok(())
+    }
+
+    /// Writes a `.meta` (POST) at `ts`; `ctype` records a Content-Type change.
+    pub fn write_meta(
+        &self,
+        obj: &ObjectRef,
+        ts: Timestamp,
+        md: &Metadata,
+        ctype: Option<Timestamp>,
+    ) -> Result<()> {
+        self.write_small(obj, &filename::make_meta(ts, ctype), md)
+    }
+
+    /// Writes a tombstone at `ts`.
+    pub fn write_tombstone(&self, obj: &ObjectRef, ts: Timestamp, md: &Metadata) -> Result<()> {
+        self.write_small(obj, &filename::make(FileKind::Tombstone, ts), md)
+    }
+
+    fn write_small(&self, obj: &ObjectRef, name: &str, md: &Metadata) -> Result<()> {
+        self.check_room(obj, 0)?;
+        let bytes = md.encode().map_err(|_| Error::MetadataTooLarge)?;
+        hashes::invalidate(&obj.layout.partition(obj.partition), obj.suffix())?;
+        durable::write_file(&obj.layout.tmp(), &obj.hash_dir(), name, &bytes)
+            .map_err(|e| Error::from_io(e, &obj.device))?;
+        self.cleanup(obj);
+        Ok(())
+    }
+
+    /// Removes files the new write made obsolete (failures only logged: the
+    /// next write or the replicator's hashing retries).
+    fn cleanup(&self, obj: &ObjectRef) {
+        if let Err(e) =
+            hashes::cleanup_hash_dir(&obj.hash_dir(), Timestamp::now(), self.reclaim_age)
+        {
+            warn!(object = %obj.name(), error = %e, "cleanup of old files failed");
+        }
+    }
+}
+
+/// A `.data` being written: body bytes stream through MD5 (the ETag) and
+/// blake3 (the integrity digest) once, into a temp file.
+pub struct ObjectWriter {
+    temp: TempFile,
+    md5: md5::Context,
+    blake3: blake3::Hasher,
+    size: u64,
+    obj: ObjectRef,
+    store: ObjectStore,
+}
+
+impl ObjectWriter {
+    /// Appends body bytes.
+    pub fn write(&mut self, buf: &[u8]) -> Result<()> {
+        self.md5.consume(buf);
+        self.blake3.update(buf);
+        let dev = self.obj.device.clone();
+        self.temp
+            .file()?
+            .write_all(buf)
+            .map_err(|e| Error::from_io(e, &dev))?;
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Body bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Hex MD5 of the body so far: the ETag.
+    pub fn etag(&self) -> String {
+        super::layout::hex(&self.md5.clone().finalize().0)
+    }
+
+    /// Appends `md` (with the blake3 digest), makes the file durable, renames it
+    /// into place as `<ts>.data` and removes what it made obsolete.
+    pub fn commit(mut self, mut md: Metadata, ts: Timestamp) -> Result<()> {
+        md.blake3 = Some(self.blake3.finalize().to_hex().to_string());
+        let bytes = md.encode().map_err(|_| Error::MetadataTooLarge)?;
+        let dev = self.obj.device.clone();
+        self.temp
+            .file()?
+            .write_all(&bytes)
+            .map_err(|e| Error::from_io(e, &dev))?;
+        // Invalidate before the new name appears: a crash in between only
+        // costs a needless rehash, never a stale hash.
+        hashes::invalidate(
+            &self.obj.layout.partition(self.obj.partition),
+            self.obj.suffix(),
+        )?;
+        self.temp
+            .commit(&self.obj.hash_dir(), &filename::make(FileKind::Data, ts))
+            .map_err(|e| Error::from_io(e, &dev))?;
+        self.store.cleanup(&self.obj);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path) -> ObjectStore {
+        std::fs::create_dir_all(dir.join("sda")).unwrap();
+        ObjectStore {
+            devices: dir.to_path_buf(),
+            mount_check: false,
+            reclaim_age: 604_800,
+            secret: HashSecret {
+                prefix: String::new(),
+                suffix: "s".into(),
+            },
+            reserve_percent: 0.0,
+        }
+    }
+
+    fn md(ts: Timestamp, len: usize) -> Metadata {
+        let mut m = Metadata::new();
+        m.set("X-Timestamp", ts.internal());
+        m.set("Content-Length", len.to_string());
+        m.set("Content-Type", "text/plain");
+        m
+    }
+
+    fn put(s: &ObjectStore, o: &ObjectRef, ts: Timestamp, body: &[u8]) {
+        let mut w = s.create(o, Some(body.len() as u64)).unwrap();
+        for chunk in body.chunks(3) {
+            w.write(chunk).unwrap();
+        }
+        let mut m = md(ts, body.len());
+        m.set("ETag", w.etag());
+        w.commit(m, ts).unwrap();
+    }
+
+    #[test]
+    fn write_read_meta_delete() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let o = s.object("sda", 1, "a", "c", "o");
+        assert!(matches!(s.open(&o).unwrap(), Opened::Missing));
+        let base = Timestamp::now().secs() - 100;
+        let at = |n: u64| Timestamp::from_raw((base + n) * 100_000, 0).unwrap();
+        let t1 = at(1);
+        put(&s, &o, t1, b"hello world");
+        let Opened::Exists(f) = s.open(&o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body_len, 11);
+        assert_eq!(
+            f.metadata["ETag"],
+            super::super::layout::hex(&md5::compute(b"hello world").0)
+        );
+        assert_eq!(
+            f.blake3.as_deref(),
+            Some(blake3::hash(b"hello world").to_hex().as_str())
+        );
+        let mut buf = [0u8; 64];
+        let n = f.read_at(&mut buf, 6).unwrap();
+        assert_eq!(&buf[..n], b"world");
+        // POST: user metadata replaced, size/etag/type kept.
+        let t2 = at(2);
+        let mut pm = Metadata::new();
+        pm.set("X-Timestamp", t2.internal());
+        pm.set("X-Object-Meta-K", "v");
+        s.write_meta(&o, t2, &pm, None).unwrap();
+        let Opened::Exists(f) = s.open(&o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.timestamp, t2);
+        assert_eq!(f.data_timestamp, t1);
+        assert_eq!(f.metadata["X-Object-Meta-K"], "v");
+        assert_eq!(f.metadata["Content-Type"], "text/plain");
+        assert_eq!(f.metadata["Content-Length"], "11");
+        // DELETE: tombstone hides, and the old files go.
+        let t3 = at(3);
+        s.write_tombstone(&o, t3, &md(t3, 0)).unwrap();
+        assert!(matches!(s.open(&o).unwrap(), Opened::Deleted(t) if t == t3));
+        assert_eq!(std::fs::read_dir(o.hash_dir()).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(o.layout.tmp()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn corrupt_files_are_quarantined() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let o = s.object("sda", 1, "a", "c", "o2");
+        let t1 = Timestamp::parse("1700000001").unwrap();
+        put(&s, &o, t1, b"some bytes");
+        let path = o.hash_dir().join(filename::make(FileKind::Data, t1));
+        // Truncation (a lost tail) is caught by the trailer check.
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 1).unwrap();
+        assert!(matches!(s.open(&o).unwrap(), Opened::Quarantined(_)));
+        assert!(!o.hash_dir().exists());
+        assert_eq!(quarantine::count(&o.layout), 1);
+        assert!(matches!(s.open(&o).unwrap(), Opened::Missing));
+    }
+
+    #[test]
+    fn abandoned_writer_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let o = s.object("sda", 1, "a", "c", "o3");
+        let mut w = s.create(&o, None).unwrap();
+        w.write(b"partial").unwrap();
+        drop(w);
+        assert!(!o.hash_dir().exists());
+        assert_eq!(std::fs::read_dir(o.layout.tmp()).unwrap().count(), 0);
+    }
+}
