@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod constraints;
 pub mod error;
+pub mod listing_format;
 pub mod logging;
 pub mod path;
 pub mod server;
