@@ -4,12 +4,14 @@
 
 pub mod body;
 pub mod client;
+pub mod conditional;
 pub mod config;
 pub mod constraints;
 pub mod error;
 pub mod listing_format;
 pub mod logging;
 pub mod path;
+pub mod range;
 pub mod server;
 pub mod swift_conf;
 pub mod timestamp;
