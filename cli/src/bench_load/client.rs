@@ -216,14 +216,15 @@ impl Conn {
             None => false,
         };
         let mut req = Request::builder()
-            .method(method)
+            .method(method.clone())
             .uri(path)
             .header(http::header::HOST, &self.host_header)
             .header(http::header::USER_AGENT, "swirl-bench");
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        if body.len() > 0 {
+        // Swift answers 411 to a PUT without a length, even an empty one.
+        if body.len() > 0 || method == Method::PUT || method == Method::POST {
             req = req.header(http::header::CONTENT_LENGTH, body.len());
         }
         let req = req.body(body).map_err(|e| Error::Request(e.to_string()))?;
