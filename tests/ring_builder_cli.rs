@@ -1,0 +1,856 @@
+//! `swirl ring-builder` end to end: the real binary in temp dirs, checked
+//! against Swift's own swift-ring-builder and Ring class (Debian's 2.30.1).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use swirl_ring::codec;
+use swirl_ring::hash::HashPathConfig;
+use swirl_ring::RingData;
+
+use crate::harness::{py_dir, swirl_bin};
+
+/// Runs `swirl ring-builder <args>` in `dir` with stdin at EOF.
+fn rb(dir: &Path, args: &[&str]) -> Output {
+    Command::new(swirl_bin())
+        .arg("ring-builder")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run swirl ring-builder")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing the output when it differs.
+#[track_caller]
+fn expect(o: &Output, code: i32, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    assert!(
+        !stderr(o).contains("panicked"),
+        "{what}: panic\n{}",
+        stderr(o)
+    );
+}
+
+#[track_caller]
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = rb(dir, args);
+    expect(&o, 0, &args.join(" "));
+    stdout(&o)
+}
+
+/// The SAIO ring: part power 10, 3 replicas, one device in each of four zones.
+fn saio(dir: &Path) {
+    ok(dir, &["object.builder", "create", "10", "3", "1"]);
+    for i in 1..=4 {
+        let out = ok(
+            dir,
+            &[
+                "object.builder",
+                "add",
+                &format!("r1z{i}-127.0.0.{i}:62{i}0R127.0.0.{i}:63{i}0/sdb{i}"),
+                "1",
+            ],
+        );
+        assert!(out.contains(&format!("got id {}", i - 1)), "{out}");
+    }
+}
+
+/// Every file under `dir` with its bytes, to prove a command changed nothing.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.insert(p.clone(), fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, &mut out);
+    out
+}
+
+fn read_ring(path: &Path) -> RingData {
+    codec::read_ring(fs::File::open(path).unwrap()).unwrap()
+}
+
+/// The device table of a summary: the "Devices:" line and the rows after it.
+fn device_table(summary: &str) -> Vec<String> {
+    summary
+        .lines()
+        .skip_while(|l| !l.starts_with("Devices:"))
+        .take_while(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn saio_command_lines_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+
+    let summary = ok(dir, &["object.builder"]);
+    assert!(
+        summary.contains("1024 partitions, 3.000000 replicas, 1 regions, 4 zones, 4 devices"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("not found, probably it hasn't been written yet"),
+        "{summary}"
+    );
+    assert_eq!(device_table(&summary).len(), 5, "{summary}");
+
+    let out = ok(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    assert!(
+        out.contains(
+            "Reassigned 3072 (300.00%) partitions. Balance is now 0.00.  Dispersion is now 0.00"
+        ),
+        "{out}"
+    );
+    assert!(dir.join("object.ring.gz").exists());
+    let backups: Vec<String> = fs::read_dir(dir.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        backups.iter().any(|n| n.ends_with(".object.builder")),
+        "{backups:?}"
+    );
+    assert!(
+        backups.iter().any(|n| n.ends_with(".object.ring.gz")),
+        "{backups:?}"
+    );
+    let ring = read_ring(&dir.join("object.ring.gz"));
+    assert_eq!(ring.replica2part2dev.len(), 3);
+    assert_eq!(ring.replica2part2dev[0].len(), 1024);
+
+    let summary = ok(dir, &["object.builder"]);
+    assert!(
+        summary.contains("Ring file object.ring.gz is up-to-date"),
+        "{summary}"
+    );
+    let table = device_table(&summary);
+    assert_eq!(table.len(), 5, "{summary}");
+    for (i, row) in table[1..].iter().enumerate() {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[0], i.to_string(), "{row}");
+        assert_eq!(cols[7], "768", "partitions of device {i}: {row}");
+        assert_eq!(cols[8], "0.00", "balance of device {i}: {row}");
+    }
+
+    let out = ok(dir, &["object.builder", "search", "d1"]);
+    assert!(
+        out.lines().nth(1).unwrap().contains("127.0.0.2  6220"),
+        "{out}"
+    );
+    let out = ok(dir, &["object.builder", "search", "--zone", "3"]);
+    assert!(out.contains("127.0.0.3"), "{out}");
+    let out = ok(dir, &["object.builder", "list_parts", "d0"]);
+    assert_eq!(
+        out.lines().count(),
+        1 + 768,
+        "header and one line per partition of d0"
+    );
+    assert!(out.lines().skip(1).all(|l| l.trim_end().ends_with(" 1")));
+
+    let out = ok(dir, &["object.builder", "set_weight", "d1", "2"]);
+    assert!(out.contains("/sdb2_\"\" weight set to 2.0"), "{out}");
+    let out = ok(
+        dir,
+        &[
+            "object.builder",
+            "set_info",
+            "d2",
+            "127.0.0.9:6230/sdc_newmeta",
+        ],
+    );
+    assert!(
+        out.contains("is now d2r1z3-127.0.0.9:6230R127.0.0.3:6330/sdc_\"newmeta\""),
+        "{out}"
+    );
+    // The ring on disk no longer matches; write_ring brings it up to date.
+    assert!(ok(dir, &["object.builder"]).contains("is obsolete"));
+    ok(dir, &["object.builder", "write_ring"]);
+    assert!(ok(dir, &["object.builder"]).contains("is up-to-date"));
+    assert_eq!(
+        read_ring(&dir.join("object.ring.gz")).devs[2]
+            .as_ref()
+            .unwrap()
+            .ip,
+        "127.0.0.9"
+    );
+
+    let out = ok(dir, &["object.builder", "remove", "d3"]);
+    assert!(
+        out.contains("marked for removal and will be removed next rebalance"),
+        "{out}"
+    );
+    let summary = ok(dir, &["object.builder"]);
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.contains("sdb4") && l.contains("DEL")),
+        "{summary}"
+    );
+
+    let out = ok(dir, &["object.builder", "set_overload", "10%"]);
+    assert!(
+        out.contains("The overload factor is now 10.00% (0.100000)"),
+        "{out}"
+    );
+    let o = rb(dir, &["object.builder", "set_overload", "2"]);
+    expect(&o, 1, "overload above 100% warns");
+    ok(dir, &["object.builder", "set_overload", "0"]);
+    let out = ok(dir, &["object.builder", "set_min_part_hours", "2"]);
+    assert!(out.contains("is now set to 2"), "{out}");
+    ok(dir, &["object.builder", "validate"]);
+    let o = rb(dir, &["object.builder", "dispersion", "--verbose"]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(1),
+        "{o:?}"
+    );
+    assert!(stdout(&o).contains("Dispersion is "), "{}", stdout(&o));
+
+    // Removing d3 changed the devices: the rebalance moves partitions (the
+    // first rebalance's moves are still within min_part_hours, but a removed
+    // device's partitions must go).
+    let o = rb(dir, &["object.builder", "rebalance", "-s", "2"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    assert!(stdout(&o).contains("Reassigned"), "{}", stdout(&o));
+    let summary = ok(dir, &["object.builder"]);
+    assert!(summary.contains("3 devices"), "{summary}");
+    assert!(!summary.contains("sdb4"), "{summary}");
+
+    // Straight away again: min_part_hours blocks it, exit 1, nothing written.
+    let before = snapshot(dir);
+    let o = rb(dir, &["object.builder", "rebalance"]);
+    expect(&o, 1, "second rebalance inside min_part_hours");
+    assert!(
+        stdout(&o).contains("No partitions could be reassigned."),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("min_part_hours: 2 hours"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(snapshot(dir), before, "a refused rebalance must not write");
+
+    ok(dir, &["object.builder", "pretend_min_part_hours_passed"]);
+    let o = rb(dir, &["object.builder", "rebalance"]);
+    expect(&o, 1, "nothing left to improve");
+    assert!(
+        stdout(&o).contains("There is no need to do so at this time"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn set_replicas_then_rebalance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+    ok(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    let out = ok(dir, &["object.builder", "set_replicas", "2.5"]);
+    assert!(out.contains("The replica count is now 2.500000."), "{out}");
+    // The builder saved between set_replicas and rebalance must load again.
+    let summary = ok(dir, &["object.builder"]);
+    assert!(
+        summary.contains("1024 partitions, 2.500000 replicas"),
+        "{summary}"
+    );
+    ok(dir, &["object.builder", "pretend_min_part_hours_passed"]);
+    let o = rb(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    let ring = read_ring(&dir.join("object.ring.gz"));
+    assert_eq!(ring.replica2part2dev.len(), 3);
+    assert_eq!(
+        ring.replica2part2dev[2].len(),
+        512,
+        "half a replica: 512 of 1024 partitions"
+    );
+    ok(dir, &["object.builder", "validate"]);
+}
+
+#[test]
+fn min_part_hours_blocks_until_pretend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+    ok(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    ok(
+        dir,
+        &[
+            "object.builder",
+            "add",
+            "r1z5-127.0.0.5:6250R127.0.0.5:6350/sdb5",
+            "1",
+        ],
+    );
+    let before = snapshot(dir);
+    let o = rb(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    expect(&o, 1, "rebalance within min_part_hours");
+    let out = stdout(&o);
+    assert!(out.contains("No partitions could be reassigned."), "{out}");
+    assert!(
+        out.contains("The time between rebalances must be at least min_part_hours: 1 hours"),
+        "{out}"
+    );
+    assert_eq!(snapshot(dir), before, "builder, ring and backups untouched");
+
+    ok(dir, &["object.builder", "pretend_min_part_hours_passed"]);
+    let o = rb(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+    assert!(stdout(&o).contains("Reassigned"), "{}", stdout(&o));
+    let ring = read_ring(&dir.join("object.ring.gz"));
+    let on_new: usize = ring
+        .replica2part2dev
+        .iter()
+        .map(|row| row.iter().filter(|&&d| d == 4).count())
+        .sum();
+    assert!(on_new > 0, "the new device got partitions");
+}
+
+#[test]
+fn bad_arguments_fail_with_a_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+    ok(dir, &["object.builder", "rebalance", "--seed", "1"]);
+    let cases: &[&[&str]] = &[
+        &["object.builder", "frobnicate"],
+        &["object.builder", "search", "d1x"],
+        &["object.builder", "search", "z1-300.0.0.1"],
+        &["object.builder", "search"],
+        &["object.builder", "list_parts", "q"],
+        &["object.builder", "add", "r1z5-127.0.0.5:6250/sdb5", "heavy"],
+        &["object.builder", "add", "r1z5-127.0.0.5:6250/sdb5", "-1"],
+        &["object.builder", "add", "r1z5-127.0.0.5/sdb5", "1"],
+        &["object.builder", "add", "r1z5-127.0.0.5:6250/sdb5"],
+        &["object.builder", "add", "r1z1-127.0.0.1:6210/sdb1", "1"],
+        &[
+            "object.builder",
+            "add",
+            "--region",
+            "1",
+            "--zone",
+            "5",
+            "--ip",
+            "127.0.0.5",
+            "--port",
+            "6250",
+            "--device",
+            "sdb5",
+        ],
+        &["object.builder", "add", "--region", "x", "--zone", "5"],
+        &["object.builder", "set_weight", "d0", "abc"],
+        &["object.builder", "set_weight", "d9", "1"],
+        &["object.builder", "set_weight", "r1", "5"],
+        &["object.builder", "set_info", "d0", "127.0.0.2:6220/sdb2"],
+        &["object.builder", "set_info", "d0", "nonsense!"],
+        &["object.builder", "remove", "z7"],
+        &["object.builder", "rebalance", "--seed", "many"],
+        &["object.builder", "rebalance", "--format-version", "3"],
+        &["object.builder", "rebalance", "--bogus"],
+        &["object.builder", "set_replicas", "lots"],
+        &["object.builder", "set_replicas", "0.5"],
+        &["object.builder", "set_overload", "-1"],
+        &["object.builder", "set_overload", "much%"],
+        &["object.builder", "set_min_part_hours", "-3"],
+        &["object.builder", "write_ring", "--format-version", "9"],
+        &["object.builder", "dispersion", "(["],
+        &["new.builder", "create", "33", "3", "1"],
+        &["new.builder", "create", "10", "3"],
+        &["new.builder", "create", "ten", "3", "1"],
+        &["new.builder", "create", "10", "0.5", "1"],
+        &["missing.builder"],
+        &["missing.builder", "search", "d0"],
+        &["missing.ring.gz", "version"],
+    ];
+    let before = snapshot(dir);
+    for args in cases {
+        let o = rb(dir, args);
+        let what = args.join(" ");
+        expect(&o, 2, &what);
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("WARNING:")).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{what}: want one line of reason, got {err:?}"
+        );
+        assert!(lines[0].len() > 10, "{what}: {err:?}");
+        assert_eq!(snapshot(dir), before, "{what} changed files");
+    }
+    // A sample of the reasons, so they stay informative.
+    let reason = |args: &[&str]| stderr(&rb(dir, args));
+    assert!(reason(&["object.builder", "frobnicate"]).contains("Unknown command: frobnicate"));
+    assert!(reason(&["object.builder", "search", "d1x"]).contains("invalid search value \"d1x\""));
+    assert!(
+        reason(&["object.builder", "add", "r1z5-127.0.0.5:6250/sdb5", "heavy"])
+            .contains("invalid weight")
+    );
+    assert!(reason(&["new.builder", "create", "33", "3", "1"]).contains("part_power"));
+    assert!(reason(&["missing.builder"]).contains("does not exist"));
+}
+
+#[test]
+fn confirmation_for_many_devices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+    let before = snapshot(dir);
+    let o = rb(dir, &["object.builder", "set_weight", "r1", "5"]);
+    expect(&o, 2, "several matches without --yes and nothing typed");
+    assert!(
+        stdout(&o).contains("Matched more than one device:"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(snapshot(dir), before);
+
+    let mut child = Command::new(swirl_bin())
+        .args(["ring-builder", "object.builder", "set_weight", "r1", "5"])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    expect(&o, 0, "answered y");
+    let out = ok(dir, &["object.builder", "set_weight", "r1", "7", "--yes"]);
+    assert_eq!(out.matches("weight set to 7.0").count(), 4, "{out}");
+}
+
+#[test]
+fn ipv6_hostnames_and_option_form() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ok(dir, &["object.builder", "create", "8", "2", "1"]);
+    ok(
+        dir,
+        &[
+            "object.builder",
+            "add",
+            "r1z1-[2001:DB8::1]:6200R[2001:db8::2]:6300/sdb_fast ssd",
+            "100",
+        ],
+    );
+    let out = ok(
+        dir,
+        &[
+            "object.builder",
+            "add",
+            "--region",
+            "1",
+            "--zone",
+            "2",
+            "--ip",
+            "Storage2.Example.com",
+            "--port",
+            "6200",
+            "--device",
+            "sdc",
+            "--weight",
+            "100",
+            "--meta",
+            "m",
+        ],
+    );
+    assert!(
+        out.contains("d1r1z2-storage2.example.com:6200Rstorage2.example.com:6200/sdc_\"m\""),
+        "{out}"
+    );
+    let out = ok(dir, &["object.builder", "search", "[2001:db8:0::1]"]);
+    assert!(out.contains("2001:db8::1"), "{out}");
+    let out = ok(
+        dir,
+        &["object.builder", "search", "--ip", "storage2.example.com"],
+    );
+    assert!(out.contains("storage2.example.com"), "{out}");
+    let out = ok(dir, &["object.builder", "search", "_fast"]);
+    assert!(out.contains("fast ssd"), "{out}");
+    ok(dir, &["object.builder", "rebalance"]);
+    let summary = ok(dir, &["object.builder"]);
+    assert!(summary.contains("[2001:db8::1]:6200"), "{summary}");
+    assert!(summary.contains("[2001:db8::2]:6300"), "{summary}");
+    let ring = read_ring(&dir.join("object.ring.gz"));
+    assert_eq!(ring.devs[0].as_ref().unwrap().ip, "2001:db8::1");
+    assert_eq!(ring.devs[1].as_ref().unwrap().ip, "storage2.example.com");
+}
+
+#[test]
+fn rebalance_progress_and_ring_format_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+    let o = rb(
+        dir,
+        &[
+            "object.builder",
+            "rebalance",
+            "--debug",
+            "--seed",
+            "3",
+            "--format-version",
+            "2",
+        ],
+    );
+    expect(&o, 0, "rebalance v2");
+    assert!(
+        stderr(&o).lines().count() >= 2,
+        "progress lines on stderr: {:?}",
+        stderr(&o)
+    );
+    let out = ok(dir, &["object.ring.gz", "version"]);
+    assert!(out.contains("Serialization version: 2"), "{out}");
+    let v2 = read_ring(&dir.join("object.ring.gz"));
+    ok(dir, &["object.builder", "write_ring"]);
+    let out = ok(dir, &["object.ring.gz", "version"]);
+    assert!(
+        out.contains("Serialization version: 1 (2-byte IDs)"),
+        "{out}"
+    );
+    let v1 = read_ring(&dir.join("object.ring.gz"));
+    assert_eq!(v1.replica2part2dev, v2.replica2part2dev);
+    assert_eq!(v1.devs, v2.devs);
+    // Same seed, same builder: the same assignment.
+    let other = tempfile::tempdir().unwrap();
+    saio(other.path());
+    ok(
+        other.path(),
+        &["object.builder", "rebalance", "--seed", "3"],
+    );
+    assert_eq!(
+        read_ring(&other.path().join("object.ring.gz")).replica2part2dev,
+        v1.replica2part2dev
+    );
+}
+
+/// A ring with regions, zones, uneven weights, IPv6 and a hostname.
+fn mixed_ring(dir: &Path) {
+    ok(dir, &["object.builder", "create", "12", "3", "1"]);
+    let devs = [
+        ("r1z1-10.0.0.1:6200/sda", "100"),
+        ("r1z1-10.0.0.1:6200/sdb", "100"),
+        ("r1z1-10.0.0.11:6200/sda", "100"),
+        ("r1z2-10.0.0.2:6200/sda", "100"),
+        ("r1z2-10.0.0.2:6200/sdb", "50"),
+        ("r1z3-10.0.0.3:6200R10.1.0.3:6300/sda_rack 7", "100"),
+        ("r1z3-10.0.0.3:6200R10.1.0.3:6300/sdb", "150"),
+        ("r2z1-[2001:db8::1]:6200/sda", "200"),
+        ("r2z2-10.0.1.2:6200/sda", "100"),
+        ("r2z2-node9.example.com:6200/sdc", "80"),
+    ];
+    for (value, weight) in devs {
+        ok(dir, &["object.builder", "add", value, weight]);
+    }
+    let o = rb(dir, &["object.builder", "rebalance", "--seed", "7"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
+}
+
+#[test]
+fn ring_written_by_swirl_loads_in_swift() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    mixed_ring(dir);
+    let ring_path = dir.join("object.ring.gz");
+    let ring = read_ring(&ring_path);
+    let (prefix, suffix) = ("pre", "changeme");
+    let cfg = HashPathConfig::new(prefix, suffix);
+
+    let paths: Vec<String> = (0..3000)
+        .map(|i| format!("AUTH_acct{}/cont{}/obj/{i}-é", i % 37, i % 101))
+        .collect();
+    let paths_file = dir.join("paths.txt");
+    fs::write(&paths_file, paths.join("\n") + "\n").unwrap();
+    let o = Command::new("/usr/bin/python3")
+        .arg(py_dir().join("rbcli_lookup.py"))
+        .arg(&ring_path)
+        .args([prefix, suffix])
+        .arg(&paths_file)
+        .arg("6")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "Swift's Ring failed: {}", stderr(&o));
+    let swift: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(swift.len(), paths.len());
+    for (path, answer) in paths.iter().zip(&swift) {
+        let mut parts = path.splitn(3, '/');
+        let (a, c, ob) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let part = ring.get_part(&cfg, a, Some(c), Some(ob));
+        let primaries: Vec<u32> = ring.primaries(part).map(|n| n.dev.id).collect();
+        let handoffs: Vec<u32> = ring
+            .get_more_nodes(part)
+            .take(6)
+            .map(|n| n.dev.id)
+            .collect();
+        let ours = serde_json::json!([part, primaries, handoffs]);
+        assert_eq!(&ours, answer, "{path}");
+    }
+
+    // Swift's swift-ring-builder reads the ring file: rebuild a builder from
+    // it (Swift's own pickle, in a directory without ours), then its summary
+    // must call the ring up to date and show the same device table as ours.
+    let swift_dir = tempfile::tempdir().unwrap();
+    let sd = swift_dir.path();
+    fs::copy(&ring_path, sd.join("object.ring.gz")).unwrap();
+    let srb = |args: &[&str]| {
+        Command::new("/usr/bin/swift-ring-builder")
+            .args(args)
+            .current_dir(sd)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = srb(&["object.ring.gz", "write_builder", "1"]);
+    expect(&o, 0, "swift-ring-builder write_builder");
+    let o = srb(&["object.ring.gz"]);
+    expect(&o, 0, "swift-ring-builder summary of our ring");
+    let theirs = stdout(&o);
+    assert!(
+        theirs.contains("Ring file object.ring.gz is up-to-date"),
+        "{theirs}"
+    );
+    assert!(
+        theirs.contains("4096 partitions, 3.000000 replicas, 2 regions, 5 zones, 10 devices"),
+        "{theirs}"
+    );
+    let ours = ok(dir, &["object.builder"]);
+    assert_eq!(
+        device_table(&theirs),
+        device_table(&ours),
+        "Swift:\n{theirs}\nswirl:\n{ours}"
+    );
+    // And the other way: their balance figure is ours.
+    let balance = |s: &str| {
+        s.lines()
+            .find(|l| l.contains(" partitions, "))
+            .and_then(|l| {
+                l.split(", ")
+                    .find(|p| p.ends_with(" balance"))
+                    .map(str::to_string)
+            })
+    };
+    assert_eq!(balance(&theirs), balance(&ours));
+}
+
+/// One case of the exit-code table: builder argument and command line.
+struct Case(&'static str, &'static [&'static str]);
+
+#[test]
+fn exit_codes_match_swift_ring_builder() {
+    let cases = [
+        Case("object.builder", &[]),
+        Case("object.builder", &["bogus"]),
+        Case("object.builder", &["search", "d1"]),
+        Case("object.builder", &["search", "z9"]),
+        Case("object.builder", &["search", "d1x"]),
+        Case("object.builder", &["search", "--zone", "2"]),
+        Case("object.builder", &["search"]),
+        Case("object.builder", &["list_parts", "d0"]),
+        Case("object.builder", &["list_parts", "z9"]),
+        Case("object.builder", &["add", "r1z5-127.0.0.5:6250/sdb5", "1"]),
+        Case(
+            "object.builder",
+            &[
+                "add",
+                "z5-127.0.0.5:6250R127.0.0.5:6350/sdb5_m",
+                "1",
+                "r1z6-127.0.0.6:6260/sdb6",
+                "2",
+            ],
+        ),
+        Case("object.builder", &["add", "r1z5-127.0.0.5:6250/sdb5", "x"]),
+        Case("object.builder", &["add", "r1z5-127.0.0.5/sdb5", "1"]),
+        Case("object.builder", &["add", "r1z5-127.0.0.5:6250/sdb5"]),
+        Case("object.builder", &["add", "r1z1-127.0.0.1:6210/sdb1", "1"]),
+        Case(
+            "object.builder",
+            &[
+                "add",
+                "--region",
+                "1",
+                "--zone",
+                "5",
+                "--ip",
+                "127.0.0.5",
+                "--port",
+                "6250",
+                "--device",
+                "sdb5",
+                "--weight",
+                "1",
+            ],
+        ),
+        Case(
+            "object.builder",
+            &[
+                "add",
+                "--region",
+                "1",
+                "--zone",
+                "5",
+                "--ip",
+                "127.0.0.5",
+                "--port",
+                "6250",
+                "--device",
+                "sdb5",
+            ],
+        ),
+        Case("object.builder", &["set_weight", "d1", "2"]),
+        Case("object.builder", &["set_weight", "d1", "x"]),
+        Case("object.builder", &["set_weight", "z9", "2"]),
+        Case("object.builder", &["set_weight", "r1", "2"]),
+        Case("object.builder", &["set_weight", "r1", "2", "--yes"]),
+        Case("object.builder", &["set_weight", "--zone", "1", "3"]),
+        Case(
+            "object.builder",
+            &["set_info", "d2", "127.0.0.9:6230/sdc_x"],
+        ),
+        Case("object.builder", &["set_info", "d2", "127.0.0.1:6210/sdb1"]),
+        Case("object.builder", &["remove", "d3"]),
+        Case("object.builder", &["remove", "z9"]),
+        Case("object.builder", &["remove", "r1"]),
+        Case("object.builder", &["rebalance"]),
+        Case("object.builder", &["pretend_min_part_hours_passed"]),
+        Case("object.builder", &["set_min_part_hours", "2"]),
+        Case("object.builder", &["set_overload", "10%"]),
+        Case("object.builder", &["set_overload", "0.5"]),
+        Case("object.builder", &["set_overload", "2"]),
+        Case("object.builder", &["set_overload", "x"]),
+        Case("object.builder", &["set_overload", "-1"]),
+        Case("object.builder", &["set_replicas", "4"]),
+        Case("object.builder", &["set_replicas", "x"]),
+        Case("object.builder", &["set_replicas", "0.5"]),
+        Case("object.builder", &["validate"]),
+        Case("object.builder", &["dispersion"]),
+        Case("object.builder", &["write_ring"]),
+        Case("object.ring.gz", &["search", "d0"]),
+        Case("new.builder", &["create", "6", "3", "1"]),
+        Case("new.builder", &["create", "33", "3", "1"]),
+        Case("new.builder", &["create", "a", "3", "1"]),
+        Case("new.builder", &["create", "6", "3"]),
+        Case("new.builder", &["create", "6", "0.5", "1"]),
+        Case("missing.builder", &[]),
+        Case("missing.builder", &["search", "d0"]),
+    ];
+
+    // The same starting state for each tool: the SAIO ring, rebalanced.
+    let base = tempfile::tempdir().unwrap();
+    let (swirl_base, swift_base) = (base.path().join("swirl"), base.path().join("swift"));
+    fs::create_dir_all(&swirl_base).unwrap();
+    fs::create_dir_all(&swift_base).unwrap();
+    saio(&swirl_base);
+    ok(&swirl_base, &["object.builder", "rebalance", "--seed", "1"]);
+    let srb = |args: &[&str]| {
+        let o = Command::new("/usr/bin/swift-ring-builder")
+            .args(args)
+            .current_dir(&swift_base)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.code().is_some_and(|c| c <= 1),
+            "swift-ring-builder {args:?}: {o:?}"
+        );
+    };
+    srb(&["object.builder", "create", "10", "3", "1"]);
+    for i in 1..=4 {
+        srb(&[
+            "object.builder",
+            "add",
+            &format!("r1z{i}-127.0.0.{i}:62{i}0R127.0.0.{i}:63{i}0/sdb{i}"),
+            "1",
+        ]);
+    }
+    srb(&["object.builder", "rebalance", "1"]);
+
+    // Each case runs on its own copy of the state.
+    let copy = |from: &Path, to: &Path| {
+        fs::create_dir_all(to).unwrap();
+        for name in ["object.builder", "object.ring.gz"] {
+            fs::copy(from.join(name), to.join(name)).unwrap();
+        }
+    };
+    let mut swift_cases = Vec::new();
+    let mut ours = Vec::new();
+    for (i, Case(file, args)) in cases.iter().enumerate() {
+        let sw = base.path().join(format!("case{i}-swift"));
+        copy(&swift_base, &sw);
+        let mut full = vec![file.to_string()];
+        full.extend(args.iter().map(|a| a.to_string()));
+        swift_cases.push(serde_json::json!([sw, full]));
+        let mine = base.path().join(format!("case{i}-swirl"));
+        copy(&swirl_base, &mine);
+        let mut argv = vec![*file];
+        argv.extend_from_slice(args);
+        ours.push(rb(&mine, &argv));
+    }
+    let cases_file = base.path().join("cases.json");
+    fs::write(&cases_file, serde_json::to_vec(&swift_cases).unwrap()).unwrap();
+    let o = Command::new("/usr/bin/python3")
+        .arg(py_dir().join("rbcli_exit_codes.py"))
+        .arg(&cases_file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let swift: Vec<(i32, String)> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(swift.len(), cases.len());
+    let mut mismatches = Vec::new();
+    for ((Case(file, args), (code, text)), mine) in cases.iter().zip(&swift).zip(&ours) {
+        assert!(
+            !stderr(mine).contains("panicked"),
+            "{file} {args:?}: {}",
+            stderr(mine)
+        );
+        if mine.status.code() != Some(*code) {
+            mismatches.push(format!(
+                "{file} {args:?}: swift {code}, swirl {:?}\n  swift said: {}\n  swirl said: {}{}",
+                mine.status.code(),
+                text.trim(),
+                stdout(mine).trim(),
+                stderr(mine).trim()
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "exit codes differ:\n{}",
+        mismatches.join("\n")
+    );
+}
