@@ -1,1 +1,66 @@
-//! swirl-proxy: the public Swift v1 API (being written).
+//! swirl-proxy: Swift's public v1 API. Authenticates (tempauth), checks
+//! Swift's constraints, routes every request through the account, container
+//! and object rings to the storage servers in Swift's backend protocol, and
+//! answers with a quorum of their replies. Bodies stream through bounded
+//! channels: memory per request is a few chunks whatever the object size.
+
+pub mod account;
+pub mod app;
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod constraints;
+pub mod container;
+pub mod content_type;
+pub mod error;
+pub mod error_limit;
+pub mod handler;
+pub mod headers;
+pub mod info;
+pub mod listing;
+pub mod middleware;
+pub mod object;
+pub mod policy;
+pub mod put;
+pub mod quorum;
+pub mod read;
+pub mod response;
+pub mod rings;
+pub mod router;
+pub mod stream;
+pub mod write;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use swirl_common::server::{serve, ServeOptions};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+/// Why the proxy could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("config: {0}: {1}")]
+    Config(String, String),
+    #[error("tempauth: {0}")]
+    Auth(String),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the proxy on a bound listener until `shutdown` resolves.
+pub async fn run(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::result::Result<(), RunError> {
+    cfg.validate().map_err(|(k, m)| RunError::Config(k, m))?;
+    let proxy = Arc::new(app::Proxy::new(cfg).map_err(RunError::Auth)?);
+    let handler = Arc::new(handler::ProxyHandler { proxy });
+    let mut opts = ServeOptions::new("proxy");
+    opts.trans_id_header = true;
+    serve(listener, handler, shutdown, opts).await?;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Authentication and authorization: tempauth tokens and Swift's ACLs.
+
+pub mod acl;
+pub mod tempauth;

@@ -1,0 +1,229 @@
+//! Requests to the storage servers in Swift's backend protocol
+//! (`METHOD /<device>/<partition>/<account>[/<container>[/<object>]]`), with
+//! the connect timeout, a node timeout on every call, and error limiting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use swirl_common::client::HttpClient;
+use swirl_common::Body;
+use tokio::net::TcpStream;
+
+use crate::error_limit::ErrorLimiter;
+use crate::rings::Node;
+
+/// Swift's `quote(path, safe='/')`: everything but unreserved characters and '/'.
+const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Query values: as above, '/' escaped too.
+const QUERY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a path (Swift's `quote`, '/' kept).
+pub fn quote_path(v: &str) -> String {
+    utf8_percent_encode(v, PATH_SET).to_string()
+}
+
+/// Percent-encodes a query value.
+pub fn quote_query(v: &str) -> String {
+    utf8_percent_encode(v, QUERY_SET).to_string()
+}
+
+/// The backend path of a request on `node`.
+pub fn path(
+    node: &Node,
+    partition: u32,
+    account: &str,
+    container: Option<&str>,
+    object: Option<&str>,
+) -> String {
+    on_node(node, &tail(partition, account, container, object))
+}
+
+/// The node-independent part of a backend path: `/<partition>/<a>[/<c>[/<o>]]`, quoted.
+pub fn tail(
+    partition: u32,
+    account: &str,
+    container: Option<&str>,
+    object: Option<&str>,
+) -> String {
+    let mut p = format!("/{partition}/{account}");
+    if let Some(c) = container {
+        p.push('/');
+        p.push_str(c);
+        if let Some(o) = object {
+            p.push('/');
+            p.push_str(o);
+        }
+    }
+    utf8_percent_encode(&p, PATH_SET).to_string()
+}
+
+/// `/<device>` + a quoted tail.
+pub fn on_node(node: &Node, tail: &str) -> String {
+    format!("/{}{}", utf8_percent_encode(&node.device, PATH_SET), tail)
+}
+
+/// Why a backend call failed (the node is then error-counted).
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("connect to {0}: {1}")]
+    Connect(String, String),
+    #[error("timeout talking to {0}")]
+    Timeout(String),
+    #[error("{0}: {1}")]
+    Http(String, String),
+}
+
+/// Talks to storage nodes. Cheap to clone (the pool and limiter are shared).
+#[derive(Clone)]
+pub struct Backend {
+    client: HttpClient,
+    pub conn_timeout: Duration,
+    pub node_timeout: Duration,
+    pub limiter: Arc<ErrorLimiter>,
+}
+
+impl Backend {
+    pub fn new(conn_timeout: Duration, node_timeout: Duration, limiter: Arc<ErrorLimiter>) -> Self {
+        Backend {
+            client: swirl_common::client::new_client(conn_timeout),
+            conn_timeout,
+            node_timeout,
+            limiter,
+        }
+    }
+
+    /// One body-less (or small-body) request through the pooled client; waits
+    /// at most node_timeout for the response head.
+    pub async fn request(
+        &self,
+        node: &Node,
+        method: Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response<Incoming>, BackendError> {
+        let uri = format!("http://{}{}", node.addr(), path_and_query);
+        let mut req = Request::builder().method(method).uri(&uri);
+        if let Some(h) = req.headers_mut() {
+            *h = headers.clone();
+            let len = body.as_ref().map(|b| b.len()).unwrap_or(0);
+            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        let body = match body {
+            Some(b) => swirl_common::body::full(b),
+            None => swirl_common::body::empty(),
+        };
+        let req = req
+            .body(body)
+            .map_err(|e| BackendError::Http(node.key(), e.to_string()))?;
+        let res = tokio::time::timeout(self.node_timeout, self.client.request(req)).await;
+        match res {
+            Ok(Ok(resp)) => {
+                if resp.status() == http::StatusCode::INSUFFICIENT_STORAGE {
+                    self.limiter.limit(&node.key());
+                } else if resp.status().is_server_error() {
+                    self.limiter.error(&node.key());
+                }
+                Ok(resp)
+            }
+            Ok(Err(e)) => {
+                self.limiter.error(&node.key());
+                if e.is_connect() {
+                    Err(BackendError::Connect(node.key(), e.to_string()))
+                } else {
+                    Err(BackendError::Http(node.key(), e.to_string()))
+                }
+            }
+            Err(_) => {
+                self.limiter.error(&node.key());
+                Err(BackendError::Timeout(node.key()))
+            }
+        }
+    }
+
+    /// Opens a dedicated connection for a streamed upload. Connecting first
+    /// lets the proxy replace a dead node by a handoff, and refuse the upload
+    /// before any byte is sent when fewer than a quorum of nodes answer.
+    pub async fn connect(
+        &self,
+        node: &Node,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Body>, BackendError> {
+        let addr = node.addr();
+        let stream = match tokio::time::timeout(self.conn_timeout, TcpStream::connect(&addr)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                self.limiter.error(&node.key());
+                return Err(BackendError::Connect(node.key(), e.to_string()));
+            }
+            Err(_) => {
+                self.limiter.error(&node.key());
+                return Err(BackendError::Timeout(node.key()));
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| BackendError::Http(node.key(), e.to_string()))?;
+        tokio::spawn(async move {
+            // Ends when the request is done or aborted; errors surface on the request.
+            let _ = conn.await;
+        });
+        Ok(send)
+    }
+}
+
+/// Reads a small backend body (listings, error texts) with a limit.
+pub async fn read_small(body: Incoming, limit: usize) -> Option<Bytes> {
+    let mut out = bytes::BytesMut::new();
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if let Some(d) = frame.data_ref() {
+            if out.len() + d.len() > limit {
+                return None;
+            }
+            out.extend_from_slice(d);
+        }
+    }
+    Some(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        let n = Node {
+            id: 0,
+            ip: "127.0.0.1".into(),
+            port: 1,
+            device: "sdb1".into(),
+            index: 0,
+            handoff: false,
+        };
+        assert_eq!(
+            path(&n, 5, "AUTH_t", Some("c d"), Some("a/b?c%")),
+            "/sdb1/5/AUTH_t/c%20d/a/b%3Fc%25"
+        );
+        assert_eq!(path(&n, 5, "AUTH_t", None, None), "/sdb1/5/AUTH_t");
+        assert_eq!(quote_query("a/b c"), "a%2Fb%20c");
+    }
+}

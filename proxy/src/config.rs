@@ -1,0 +1,251 @@
+//! The proxy's TOML config: Swift's `proxy-server.conf` option names, one
+//! struct, unknown keys rejected.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[proxy-server]` + `[DEFAULT]` options, flattened, as one TOML document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_bind_ip")]
+    pub bind_ip: String,
+    /// Port to listen on (0: let the OS pick).
+    #[serde(default = "default_bind_port")]
+    pub bind_port: u16,
+    /// Directory holding `account.ring.gz`, `container.ring.gz`, `object[-N].ring.gz`.
+    pub swift_dir: PathBuf,
+    /// Hash path secret (swift.conf `[swift-hash]`); must match the storage servers.
+    #[serde(default)]
+    pub swift_hash_path_prefix: String,
+    /// Hash path secret (swift.conf `[swift-hash]`).
+    #[serde(default)]
+    pub swift_hash_path_suffix: String,
+    /// Seconds to wait for a backend connection.
+    #[serde(default = "default_conn_timeout")]
+    pub conn_timeout: f64,
+    /// Seconds to wait for a backend response or for each body chunk.
+    #[serde(default = "default_node_timeout")]
+    pub node_timeout: f64,
+    /// Seconds to wait for a GET body chunk before resuming from another node.
+    #[serde(default = "default_recoverable_node_timeout")]
+    pub recoverable_node_timeout: f64,
+    /// Seconds to wait for each chunk of a client's request body.
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout: f64,
+    /// Window (seconds) over which node errors are counted, and how long a node stays limited.
+    #[serde(default = "default_error_suppression_interval")]
+    pub error_suppression_interval: f64,
+    /// Errors within the window after which a node is skipped.
+    #[serde(default = "default_error_suppression_limit")]
+    pub error_suppression_limit: u32,
+    /// Allow account PUT/DELETE by reseller admins.
+    #[serde(default)]
+    pub allow_account_management: bool,
+    /// Create accounts on first write (and list a missing account as empty).
+    #[serde(default)]
+    pub account_autocreate: bool,
+    /// Seconds container info (existence, policy, ACLs) is cached.
+    #[serde(default = "default_recheck")]
+    pub recheck_container_existence: f64,
+    /// Seconds account info (existence, ACLs) is cached.
+    #[serde(default = "default_recheck")]
+    pub recheck_account_existence: f64,
+    /// Serve `/info`.
+    #[serde(default = "default_true")]
+    pub expose_info: bool,
+    /// Origins allowed for CORS on every container.
+    #[serde(default)]
+    pub cors_allow_origin: Vec<String>,
+    /// Only expose the CORS headers Swift lists when the container names no others.
+    #[serde(default = "default_true")]
+    pub strict_cors_mode: bool,
+    /// PEM certificate chain: with `key_file`, the public port speaks TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key for `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Storage policies (swift.conf `[storage-policy:N]`); default: policy 0 "Policy-0".
+    #[serde(default = "default_policies")]
+    pub storage_policy: Vec<PolicyConfig>,
+    /// The tempauth middleware.
+    #[serde(default)]
+    pub tempauth: TempAuthConfig,
+}
+
+/// One storage policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Policy index (ring `object.ring.gz` for 0, `object-N.ring.gz` otherwise).
+    pub index: u32,
+    /// Policy name, matched case-insensitively.
+    pub name: String,
+    /// Other names of the policy.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The policy new containers get without X-Storage-Policy.
+    #[serde(default)]
+    pub default: bool,
+    /// Deprecated policies cannot be chosen for new containers.
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+/// `[filter:tempauth]` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TempAuthConfig {
+    /// Reseller prefixes, e.g. `["AUTH", "SERVICE"]` (a trailing `_` is added as Swift does).
+    #[serde(default = "default_reseller_prefix")]
+    pub reseller_prefix: Vec<String>,
+    /// Seconds a token lives.
+    #[serde(default = "default_token_life")]
+    pub token_life: u64,
+    /// `<PREFIX>_require_group`: keyed by prefix (`SERVICE` or `SERVICE_`), the group a
+    /// service token must carry to reach accounts with that prefix.
+    #[serde(default)]
+    pub require_group: BTreeMap<String, String>,
+    /// `user_<account>_<user> = "<key> [group ...] [storage url]"`, Swift's syntax.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+}
+
+impl Default for TempAuthConfig {
+    fn default() -> Self {
+        TempAuthConfig {
+            reseller_prefix: default_reseller_prefix(),
+            token_life: default_token_life(),
+            require_group: BTreeMap::new(),
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_bind_ip() -> String {
+    "127.0.0.1".into()
+}
+fn default_bind_port() -> u16 {
+    8080
+}
+fn default_conn_timeout() -> f64 {
+    0.5
+}
+fn default_node_timeout() -> f64 {
+    10.0
+}
+fn default_recoverable_node_timeout() -> f64 {
+    10.0
+}
+fn default_client_timeout() -> f64 {
+    60.0
+}
+fn default_error_suppression_interval() -> f64 {
+    60.0
+}
+fn default_error_suppression_limit() -> u32 {
+    10
+}
+fn default_recheck() -> f64 {
+    60.0
+}
+fn default_true() -> bool {
+    true
+}
+fn default_token_life() -> u64 {
+    86400
+}
+fn default_reseller_prefix() -> Vec<String> {
+    vec!["AUTH".into()]
+}
+fn default_policies() -> Vec<PolicyConfig> {
+    vec![PolicyConfig {
+        index: 0,
+        name: "Policy-0".into(),
+        aliases: vec![],
+        default: true,
+        deprecated: false,
+    }]
+}
+
+/// Seconds as a Duration, refusing negative or non-finite values.
+pub fn secs(v: f64) -> Duration {
+    if v.is_finite() && v > 0.0 {
+        Duration::from_secs_f64(v)
+    } else {
+        Duration::ZERO
+    }
+}
+
+impl Config {
+    /// Checks what serde cannot: timeouts, policies, TLS pairing. Errors name the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
+        for (k, v) in [
+            ("conn_timeout", self.conn_timeout),
+            ("node_timeout", self.node_timeout),
+            ("recoverable_node_timeout", self.recoverable_node_timeout),
+            ("client_timeout", self.client_timeout),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, "must be a positive number of seconds");
+            }
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return bad("cert_file", "cert_file and key_file go together");
+        }
+        if self.storage_policy.is_empty() {
+            return bad("storage_policy", "at least one policy is needed");
+        }
+        if self.storage_policy.iter().filter(|p| p.default).count() > 1 {
+            return bad("storage_policy", "more than one default policy");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.storage_policy {
+            if !seen.insert(p.index) {
+                return bad("storage_policy", &format!("duplicate index {}", p.index));
+            }
+        }
+        for (k, v) in &self.tempauth.users {
+            if !k.starts_with("user_") || v.split_whitespace().next().is_none() {
+                return bad(
+                    &format!("tempauth.users.{k}"),
+                    "expected user_<account>_<user> = \"<key> [groups...]\"",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_parses_and_unknown_keys_fail() {
+        let text = r#"
+bind_port = 0
+swift_dir = "/tmp/x"
+swift_hash_path_suffix = "changeme"
+account_autocreate = true
+[tempauth]
+reseller_prefix = ["AUTH", "SERVICE"]
+require_group = { SERVICE = "service" }
+[tempauth.users]
+user_test_tester = "testing .admin"
+"#;
+        let c: Config = toml::from_str(text).unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.storage_policy[0].name, "Policy-0");
+        assert!(toml::from_str::<Config>(&format!("bogus = 1\n{text}")).is_err());
+        let mut c2 = c.clone();
+        c2.conn_timeout = -1.0;
+        assert_eq!(c2.validate().unwrap_err().0, "conn_timeout");
+    }
+}

@@ -1,0 +1,76 @@
+//! Swift's gatekeeper: clients may not send (nor see) backend headers and
+//! system metadata; those are for the proxy and the storage servers only.
+
+use http::HeaderMap;
+
+const PREFIXES: [&str; 5] = [
+    "x-account-sysmeta-",
+    "x-container-sysmeta-",
+    "x-object-sysmeta-",
+    "x-object-transient-sysmeta-",
+    "x-backend",
+];
+
+const EXACT: [&str; 11] = [
+    "x-account-host",
+    "x-account-device",
+    "x-account-partition",
+    "x-container-host",
+    "x-container-device",
+    "x-container-partition",
+    "x-container-root-db-state",
+    "x-delete-at-host",
+    "x-delete-at-device",
+    "x-delete-at-partition",
+    "x-delete-at-container",
+];
+
+/// True for a header the public side must never set or read.
+pub fn is_internal(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    PREFIXES.iter().any(|p| n.starts_with(p)) || EXACT.contains(&n.as_str())
+}
+
+/// Drops internal headers (inbound from clients, outbound to clients).
+pub fn strip(headers: &mut HeaderMap) {
+    let doomed: Vec<_> = headers
+        .keys()
+        .filter(|k| is_internal(k.as_str()))
+        .cloned()
+        .collect();
+    for k in doomed {
+        headers.remove(k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_internal_only() {
+        let mut h = HeaderMap::new();
+        for n in [
+            "x-backend-storage-policy-index",
+            "x-object-sysmeta-foo",
+            "x-container-host",
+            "x-delete-at-container",
+            "x-object-meta-ok",
+            "x-delete-at",
+            "x-container-read",
+        ] {
+            h.insert(
+                http::HeaderName::from_static(n),
+                HeaderValue::from_static("1"),
+            );
+        }
+        strip(&mut h);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec!["x-container-read", "x-delete-at", "x-object-meta-ok"]
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Proxy middleware in Swift's pipeline order: gatekeeper (strip internal
+//! headers), healthcheck, proxy-logging (common's server loop), tempauth
+//! (crate::auth), copy, CORS (applied around the controllers).
+
+pub mod copy;
+pub mod cors;
+pub mod gatekeeper;

@@ -1,0 +1,573 @@
+//! Object requests: GET/HEAD (read path with mid-body resume), PUT (streamed
+//! to a quorum, or a server-side copy with X-Copy-From), POST, DELETE, COPY.
+
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use swirl_common::{constraints as c, Body, Timestamp};
+
+use crate::app::{Ctx, Info, Proxy};
+use crate::backend;
+use crate::constraints::{self, CreationError};
+use crate::container::append_csv;
+use crate::content_type;
+use crate::error::{Error, Result};
+use crate::headers;
+use crate::middleware::copy;
+use crate::put::{self, PutPlan};
+use crate::quorum;
+use crate::read::{self, ReadOutcome, ReadReq};
+use crate::response;
+use crate::rings::{Node, RingKind};
+use crate::stream::{self, Resume};
+
+/// Swift's hidden account of the expirer queue.
+const EXPIRING_ACCOUNT: &str = ".expiring_objects";
+/// `expiring_objects_container_divisor`.
+const EXPIRER_DIVISOR: u64 = 86400;
+
+/// Dispatches an object request; `body` is the client's request body.
+pub async fn handle(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+    body: Incoming,
+) -> Result<Response<Body>> {
+    match ctx.method.clone() {
+        m if m == Method::GET || m == Method::HEAD => {
+            get_or_head(proxy, ctx, account, container, object).await
+        }
+        m if m == Method::PUT => {
+            if let Some(src) = headers::get(&ctx.headers, "x-copy-from").map(str::to_string) {
+                copy_from(proxy, ctx, account, container, object, &src).await
+            } else {
+                put_object(proxy, ctx, account, container, object, body).await
+            }
+        }
+        m if m == Method::POST => post(proxy, ctx, account, container, object).await,
+        m if m == Method::DELETE => delete(proxy, ctx, account, container, object).await,
+        m if m.as_str() == "COPY" => copy_verb(proxy, ctx, account, container, object).await,
+        _ => Err(Error::MethodNotAllowed),
+    }
+}
+
+fn check_name(object: &str) -> Result<()> {
+    if object.len() > c::MAX_OBJECT_NAME_LENGTH {
+        return Err(Error::BadRequest(format!(
+            "Object name length of {} longer than {}",
+            object.len(),
+            c::MAX_OBJECT_NAME_LENGTH
+        )));
+    }
+    Ok(())
+}
+
+async fn get_or_head(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<Response<Body>> {
+    let info = proxy.container_info(ctx, account, container).await?;
+    let acl = info.header("x-container-read").map(str::to_string);
+    proxy
+        .authorize(ctx, account, Some(container), Some(object), acl.as_deref())
+        .await?;
+    let mut h = headers::to_backend(&ctx.headers, &ctx.txn, None);
+    headers::set(
+        &mut h,
+        "x-backend-storage-policy-index",
+        &info.policy_index().to_string(),
+    );
+    let query = ctx.query.clone();
+    let outcome = read_object(
+        proxy,
+        &info,
+        account,
+        container,
+        object,
+        ctx.method.clone(),
+        query.as_deref(),
+        h.clone(),
+        headers::is_true(&ctx.headers, "x-newest"),
+    )
+    .await?;
+    match outcome {
+        ReadOutcome::Good {
+            resp,
+            rest,
+            partition,
+            ..
+        } => {
+            if ctx.method == Method::HEAD || resp.status() != StatusCode::OK {
+                return Ok(response::passthrough(resp, ctx.owner));
+            }
+            let (parts, body) = resp.into_parts();
+            let size = headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
+            let tail = match query.as_deref() {
+                Some(q) if !q.is_empty() => format!(
+                    "{}?{q}",
+                    backend::tail(partition, account, Some(container), Some(object))
+                ),
+                _ => backend::tail(partition, account, Some(container), Some(object)),
+            };
+            let resume = Resume {
+                backend: proxy.backend.clone(),
+                nodes: rest,
+                tail,
+                headers: h,
+                etag: headers::get(&parts.headers, "etag").map(str::to_string),
+                timeout: crate::config::secs(proxy.cfg.recoverable_node_timeout),
+            };
+            let body = stream::pump(body, size, Some(resume));
+            Ok(response::with_headers(
+                parts.status,
+                headers::to_client(&parts.headers),
+                body,
+                ctx.owner,
+            ))
+        }
+        ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_object(
+    proxy: &Proxy,
+    info: &Info,
+    account: &str,
+    container: &str,
+    object: &str,
+    method: Method,
+    query: Option<&str>,
+    h: HeaderMap,
+    newest: bool,
+) -> Result<ReadOutcome> {
+    let r = ReadReq {
+        kind: RingKind::Object(info.policy_index()),
+        account,
+        container: Some(container),
+        object: Some(object),
+        method,
+        query,
+        headers: h,
+        newest,
+    };
+    read::read(proxy, &r).await
+}
+
+/// Per-slot headers carrying the container (and expirer queue) servers to update.
+fn update_headers(
+    proxy: &Proxy,
+    base: HeaderMap,
+    slots: usize,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<Vec<HeaderMap>> {
+    let cont = proxy
+        .rings
+        .nodes(RingKind::Container, account, Some(container), None, 0)?;
+    let mut out = vec![base; slots.max(1)];
+    let n = out.len();
+    for (i, cn) in cont.primaries.iter().enumerate() {
+        let h = &mut out[i % n];
+        append_csv(h, "x-container-host", &cn.addr());
+        append_csv(h, "x-container-device", &cn.device);
+        headers::set(h, "x-container-partition", &cont.partition.to_string());
+    }
+    let delete_at = out
+        .first()
+        .and_then(|h| headers::get(h, "x-delete-at"))
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(at) = delete_at {
+        let digest =
+            swirl_ring::hash::hash_path(proxy.rings.hash(), account, Some(container), Some(object));
+        let shard = (u128::from_be_bytes(digest) % 100) as u64;
+        let queue = format!(
+            "{:010}",
+            (at / EXPIRER_DIVISOR * EXPIRER_DIVISOR).saturating_sub(shard)
+        );
+        let qn = proxy
+            .rings
+            .nodes(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue), None, 0)?;
+        for h in out.iter_mut() {
+            headers::set(h, "x-delete-at-container", &queue);
+            headers::set(h, "x-delete-at-partition", &qn.partition.to_string());
+        }
+        for (i, q) in qn.primaries.iter().enumerate() {
+            let h = &mut out[i % n];
+            append_csv(h, "x-delete-at-host", &q.addr());
+            append_csv(h, "x-delete-at-device", &q.device);
+        }
+    }
+    Ok(out)
+}
+
+fn now_secs() -> f64 {
+    Timestamp::now().as_f64()
+}
+
+async fn writable_container(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<std::sync::Arc<Info>> {
+    let info = proxy.container_info(ctx, account, container).await?;
+    let acl = info.header("x-container-write").map(str::to_string);
+    proxy
+        .authorize(ctx, account, Some(container), Some(object), acl.as_deref())
+        .await?;
+    if !info.exists() {
+        return Err(if info.status == 404 {
+            Error::NotFound
+        } else {
+            Error::Unavailable(format!("container info status {}", info.status))
+        });
+    }
+    Ok(info)
+}
+
+fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
+    let chunked = headers::get(h, "transfer-encoding")
+        .map(|v| v.to_ascii_lowercase().contains("chunked"))
+        .unwrap_or(false);
+    let length = match headers::get(h, "content-length") {
+        Some(v) if !chunked => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| Error::BadRequest("Invalid Content-Length header value".into()))?,
+        ),
+        _ => None,
+    };
+    Ok((length, chunked))
+}
+
+async fn put_object(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+    body: Incoming,
+) -> Result<Response<Body>> {
+    check_name(object)?;
+    let info = writable_container(proxy, ctx, account, container, object).await?;
+    let (length, chunked) = request_length(&ctx.headers)?;
+    prepare_new_object(&mut ctx.headers, object)?;
+    constraints::check_object_creation(&ctx.headers, object, length, chunked).map_err(
+        |e| match e {
+            CreationError::TooLarge => Error::TooLarge("Your request is too large.".into()),
+            CreationError::LengthRequired => Error::LengthRequired,
+            CreationError::Bad(m) => Error::BadRequest(m),
+        },
+    )?;
+    constraints::check_delete_headers(&mut ctx.headers, now_secs()).map_err(Error::BadRequest)?;
+    let ts = Timestamp::now();
+    let base = headers::to_backend(&ctx.headers, &ctx.txn, Some(ts));
+    stream_put(
+        proxy, &info, account, container, object, base, length, body, ts,
+    )
+    .await
+}
+
+/// Fills Content-Type (guessed from the name when absent or when
+/// X-Detect-Content-Type asks for it), as Swift's object controller does.
+fn prepare_new_object(h: &mut HeaderMap, object: &str) -> Result<()> {
+    let detect = headers::is_true(h, "x-detect-content-type");
+    if detect || h.get("content-type").is_none() {
+        headers::set(h, "content-type", content_type::guess(object));
+    }
+    h.remove("x-detect-content-type");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream_put<B>(
+    proxy: &Proxy,
+    info: &Info,
+    account: &str,
+    container: &str,
+    object: &str,
+    mut base: HeaderMap,
+    length: Option<u64>,
+    body: B,
+    ts: Timestamp,
+) -> Result<Response<Body>>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let policy = info.policy_index();
+    headers::set(
+        &mut base,
+        "x-backend-storage-policy-index",
+        &policy.to_string(),
+    );
+    let nodes = proxy.rings.nodes(
+        RingKind::Object(policy),
+        account,
+        Some(container),
+        Some(object),
+        16,
+    )?;
+    let per_slot = update_headers(
+        proxy,
+        base,
+        nodes.primaries.len(),
+        account,
+        container,
+        object,
+    )?;
+    let plan = PutPlan {
+        tail: backend::tail(nodes.partition, account, Some(container), Some(object)),
+        headers: per_slot,
+        length,
+        max_size: c::MAX_FILE_SIZE,
+        nodes,
+    };
+    let out = put::put(
+        proxy,
+        plan,
+        body,
+        crate::config::secs(proxy.cfg.client_timeout),
+    )
+    .await?;
+    proxy.info.invalidate(account, Some(container));
+    if !(200..300).contains(&out.status) {
+        tracing::info!(statuses = ?out.statuses, "object PUT without a quorum of successes");
+        return Ok(response::status(out.status));
+    }
+    let mut r = response::status(201);
+    headers::set(r.headers_mut(), "etag", &out.etag);
+    headers::set(
+        r.headers_mut(),
+        "last-modified",
+        &swirl_common::timestamp::http_date(ts.ceil_secs()),
+    );
+    Ok(r)
+}
+
+async fn post(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<Response<Body>> {
+    check_name(object)?;
+    let info = writable_container(proxy, ctx, account, container, object).await?;
+    constraints::check_metadata(&ctx.headers, "object").map_err(Error::BadRequest)?;
+    constraints::check_delete_headers(&mut ctx.headers, now_secs()).map_err(Error::BadRequest)?;
+    if headers::is_true(&ctx.headers, "x-detect-content-type") {
+        headers::set(
+            &mut ctx.headers,
+            "content-type",
+            content_type::guess(object),
+        );
+    }
+    let status = fan_out(proxy, ctx, &info, account, container, object, Method::POST).await?;
+    Ok(response::status(status))
+}
+
+async fn delete(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<Response<Body>> {
+    let info = writable_container(proxy, ctx, account, container, object).await?;
+    let status = fan_out(
+        proxy,
+        ctx,
+        &info,
+        account,
+        container,
+        object,
+        Method::DELETE,
+    )
+    .await?;
+    Ok(response::status(status))
+}
+
+async fn fan_out(
+    proxy: &Proxy,
+    ctx: &Ctx,
+    info: &Info,
+    account: &str,
+    container: &str,
+    object: &str,
+    method: Method,
+) -> Result<u16> {
+    let policy = info.policy_index();
+    let nodes = proxy.rings.nodes(
+        RingKind::Object(policy),
+        account,
+        Some(container),
+        Some(object),
+        16,
+    )?;
+    let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
+    headers::set(
+        &mut base,
+        "x-backend-storage-policy-index",
+        &policy.to_string(),
+    );
+    let per_slot = update_headers(
+        proxy,
+        base,
+        nodes.primaries.len(),
+        account,
+        container,
+        object,
+    )?;
+    let path = |n: &Node| backend::path(n, nodes.partition, account, Some(container), Some(object));
+    let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await;
+    proxy.info.invalidate(account, Some(container));
+    let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
+    Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
+}
+
+/// `COPY` with `Destination: cont/obj`: a PUT of the destination copying this object.
+async fn copy_verb(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<Response<Body>> {
+    let dest = headers::get(&ctx.headers, "destination")
+        .map(str::to_string)
+        .ok_or_else(|| Error::PreconditionFailed("Destination header required".into()))?;
+    let (dc, dobj) = copy::parse_source(&dest, "Destination").map_err(Error::PreconditionFailed)?;
+    let dest_account = headers::get(&ctx.headers, "destination-account")
+        .map(str::to_string)
+        .unwrap_or_else(|| account.to_string());
+    ctx.headers.remove("destination");
+    ctx.headers.remove("destination-account");
+    headers::set(&mut ctx.headers, "x-copy-from-account", account);
+    ctx.method = Method::PUT;
+    headers::set(&mut ctx.headers, "content-length", "0");
+    let src = format!("{container}/{object}");
+    copy_from(proxy, ctx, &dest_account, &dc, &dobj, &src).await
+}
+
+/// PUT with X-Copy-From: read the source (authorized as a read of it) and
+/// stream it into the destination.
+async fn copy_from(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+    src: &str,
+) -> Result<Response<Body>> {
+    check_name(object)?;
+    let (sc, so) = copy::parse_source(src, "X-Copy-From").map_err(Error::PreconditionFailed)?;
+    let src_account = headers::get(&ctx.headers, "x-copy-from-account")
+        .map(str::to_string)
+        .unwrap_or_else(|| account.to_string());
+    if let Ok((Some(n), _)) = request_length(&ctx.headers) {
+        if n != 0 {
+            return Err(Error::BadRequest(
+                "Copy requests require a zero byte body".into(),
+            ));
+        }
+    }
+    // Authorize the read of the source as a GET of it.
+    let src_info = proxy.container_info(ctx, &src_account, &sc).await?;
+    let read_acl = src_info.header("x-container-read").map(str::to_string);
+    let method = std::mem::replace(&mut ctx.method, Method::GET);
+    proxy
+        .authorize(ctx, &src_account, Some(&sc), Some(&so), read_acl.as_deref())
+        .await?;
+    ctx.method = method;
+    let dest_info = writable_container(proxy, ctx, account, container, object).await?;
+    let mut h = HeaderMap::new();
+    headers::set(&mut h, "x-trans-id", &ctx.txn);
+    headers::set(
+        &mut h,
+        "x-backend-storage-policy-index",
+        &src_info.policy_index().to_string(),
+    );
+    let src_resp = match read_object(
+        proxy,
+        &src_info,
+        &src_account,
+        &sc,
+        &so,
+        Method::GET,
+        None,
+        h,
+        false,
+    )
+    .await?
+    {
+        ReadOutcome::Good { resp, .. } if resp.status() == StatusCode::OK => resp,
+        ReadOutcome::Good { resp, .. } => return Ok(response::passthrough(resp, ctx.owner)),
+        ReadOutcome::Bad { status, .. } => return Ok(response::status(status)),
+    };
+    let (parts, src_body) = src_resp.into_parts();
+    let length: Option<u64> =
+        headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
+    if length.map(|l| l > c::MAX_FILE_SIZE).unwrap_or(false) {
+        return Err(Error::TooLarge("Your request is too large.".into()));
+    }
+    let fresh = headers::is_true(&ctx.headers, "x-fresh-metadata");
+    let mut req_h = ctx.headers.clone();
+    for n in [
+        "x-copy-from",
+        "x-copy-from-account",
+        "x-fresh-metadata",
+        "content-length",
+        "transfer-encoding",
+        "etag",
+    ] {
+        req_h.remove(n);
+    }
+    let mut merged = copy::merge_headers(&headers::to_client(&parts.headers), &req_h, fresh);
+    if headers::is_true(&merged, "x-detect-content-type") || merged.get("content-type").is_none() {
+        prepare_new_object(&mut merged, object)?;
+    }
+    constraints::check_metadata(&merged, "object").map_err(Error::BadRequest)?;
+    constraints::check_delete_headers(&mut merged, now_secs()).map_err(Error::BadRequest)?;
+    let ts = Timestamp::now();
+    let base = headers::to_backend(&merged, &ctx.txn, Some(ts));
+    let body = src_body.map_err(std::io::Error::other);
+    let mut resp = stream_put(
+        proxy, &dest_info, account, container, object, base, length, body, ts,
+    )
+    .await?;
+    if resp.status() == StatusCode::CREATED {
+        let hm = resp.headers_mut();
+        headers::set(
+            hm,
+            "x-copied-from",
+            &format!(
+                "{}/{}",
+                backend::quote_query(&sc),
+                crate::backend::quote_path(&so)
+            ),
+        );
+        headers::set(
+            hm,
+            "x-copied-from-account",
+            &backend::quote_query(&src_account),
+        );
+        if let Some(lm) = headers::get(&parts.headers, "last-modified") {
+            let lm = lm.to_string();
+            headers::set(hm, "x-copied-from-last-modified", &lm);
+        }
+        if let Some(ts) = headers::get(&parts.headers, "x-timestamp") {
+            let ts = ts.to_string();
+            headers::set(hm, "x-copied-from-timestamp", &ts);
+        }
+    }
+    Ok(resp)
+}

@@ -1,0 +1,283 @@
+//! The streamed object PUT: connect to every primary first (replacing dead
+//! or error-limited ones by handoffs), refuse with 503 before sending a byte
+//! when fewer than a quorum connect, then stream the body to all of them at
+//! once through bounded channels, computing MD5 as it goes. A client that
+//! disconnects makes every backend upload abort, so nothing is committed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::app::Proxy;
+use crate::backend;
+use crate::error::{Error, Result};
+use crate::quorum;
+use crate::rings::{Node, PartNodes};
+use crate::stream::{ChannelBody, CHANNEL_FRAMES};
+
+/// What to upload where.
+pub struct PutPlan {
+    pub nodes: PartNodes,
+    /// Node-independent backend path.
+    pub tail: String,
+    /// Headers per primary slot (container/expirer update headers differ).
+    pub headers: Vec<HeaderMap>,
+    /// Content-Length, or None to send chunked.
+    pub length: Option<u64>,
+    /// Refuse bodies longer than this (chunked uploads).
+    pub max_size: u64,
+}
+
+/// The quorum's answer.
+pub struct PutOutcome {
+    pub status: u16,
+    pub etag: String,
+    pub headers: HeaderMap,
+    pub statuses: Vec<u16>,
+}
+
+type Frames = mpsc::Sender<std::result::Result<Frame<Bytes>, std::io::Error>>;
+type Answer = Option<(u16, HeaderMap)>;
+
+struct Slot {
+    tx: Option<Frames>,
+    answer: tokio::task::JoinHandle<Answer>,
+}
+
+/// Connects each primary slot, falling back along the handoffs.
+async fn connect_all(
+    proxy: &Proxy,
+    nodes: &PartNodes,
+) -> Vec<
+    Option<(
+        Node,
+        hyper::client::conn::http1::SendRequest<swirl_common::Body>,
+    )>,
+> {
+    let handoffs: Arc<Mutex<VecDeque<Node>>> =
+        Arc::new(Mutex::new(nodes.handoffs.iter().cloned().collect()));
+    let mut set = JoinSet::new();
+    for (i, primary) in nodes.primaries.iter().enumerate() {
+        let backend = proxy.backend.clone();
+        let handoffs = handoffs.clone();
+        let mut node = primary.clone();
+        set.spawn(async move {
+            loop {
+                if !backend.limiter.is_limited(&node.key()) {
+                    match backend.connect(&node).await {
+                        Ok(send) => return (i, Some((node, send))),
+                        Err(e) => {
+                            tracing::info!(error = %e, "PUT connect failed; trying a handoff")
+                        }
+                    }
+                }
+                let next = handoffs.lock().ok().and_then(|mut q| q.pop_front());
+                match next {
+                    Some(n) => node = n,
+                    None => return (i, None),
+                }
+            }
+        });
+    }
+    let mut out: Vec<_> = (0..nodes.primaries.len()).map(|_| None).collect();
+    while let Some(r) = set.join_next().await {
+        if let Ok((i, c)) = r {
+            if let Some(slot) = out.get_mut(i) {
+                *slot = c;
+            }
+        }
+    }
+    out
+}
+
+fn abort(slots: &mut [Slot], why: &str) {
+    for s in slots.iter_mut() {
+        if let Some(tx) = s.tx.take() {
+            let _ = tx.try_send(Err(std::io::Error::other(why.to_string())));
+        }
+        s.answer.abort();
+    }
+}
+
+/// Uploads `body` per `plan`.
+pub async fn put<B>(
+    proxy: &Proxy,
+    plan: PutPlan,
+    mut body: B,
+    client_timeout: Duration,
+) -> Result<PutOutcome>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let quorum = quorum::quorum_size(plan.nodes.replicas);
+    let conns = connect_all(proxy, &plan.nodes).await;
+    let connected = conns.iter().filter(|c| c.is_some()).count();
+    if connected < quorum {
+        return Err(Error::Unavailable(format!(
+            "Object PUT: {connected}/{quorum} required connections"
+        )));
+    }
+    let node_timeout = proxy.backend.node_timeout;
+    let mut slots = Vec::new();
+    for (i, conn) in conns.into_iter().enumerate() {
+        let Some((node, mut send)) = conn else {
+            continue;
+        };
+        let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let uri = backend::on_node(&node, &plan.tail);
+        let mut h = plan.headers.get(i).cloned().unwrap_or_default();
+        match plan.length {
+            Some(n) => {
+                h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            None => {
+                h.insert(
+                    http::header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
+            }
+        }
+        if let Ok(host) = HeaderValue::from_str(&node.addr()) {
+            h.insert(http::header::HOST, host);
+        }
+        let mut req = Request::builder().method(Method::PUT).uri(uri);
+        if let Some(hm) = req.headers_mut() {
+            *hm = h;
+        }
+        let Ok(req) = req.body(ChannelBody::new(rx, plan.length).boxed()) else {
+            continue;
+        };
+        let limiter = proxy.backend.limiter.clone();
+        let answer = tokio::spawn(async move {
+            match send.send_request(req).await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if status == 507 {
+                        limiter.limit(&node.key());
+                    } else if status >= 500 {
+                        limiter.error(&node.key());
+                    }
+                    let h = resp.headers().clone();
+                    let _ = backend::read_small(resp.into_body(), 1 << 16).await;
+                    Some((status, h))
+                }
+                Err(e) => {
+                    tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
+                    limiter.error(&node.key());
+                    None
+                }
+            }
+        });
+        slots.push(Slot {
+            tx: Some(tx),
+            answer,
+        });
+    }
+
+    let mut md5 = md5::Context::new();
+    let mut sent: u64 = 0;
+    loop {
+        let frame = match tokio::time::timeout(client_timeout, body.frame()).await {
+            Err(_) => {
+                abort(&mut slots, "client timeout");
+                return Err(Error::RequestTimeout);
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                tracing::info!(error = %e, "client body failed; aborting backend uploads");
+                abort(&mut slots, "client disconnected");
+                return Err(Error::ClientDisconnect);
+            }
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        sent += data.len() as u64;
+        if sent > plan.max_size || plan.length.map(|l| sent > l).unwrap_or(false) {
+            abort(&mut slots, "too large");
+            return Err(Error::TooLarge("Your request is too large.".into()));
+        }
+        md5.consume(&data);
+        let mut live = 0;
+        for s in slots.iter_mut() {
+            if s.answer.is_finished() {
+                // The node answered before the body ended (412, 507, ...).
+                s.tx = None;
+                continue;
+            }
+            let Some(tx) = s.tx.as_ref() else { continue };
+            let ok = matches!(
+                tokio::time::timeout(node_timeout, tx.send(Ok(Frame::data(data.clone())))).await,
+                Ok(Ok(()))
+            );
+            if ok {
+                live += 1;
+            } else {
+                if let Some(tx) = s.tx.take() {
+                    let _ = tx.try_send(Err(std::io::Error::other("node too slow")));
+                }
+            }
+        }
+        if live < quorum {
+            // Not enough nodes still take the body: abort the rest so no
+            // node commits a write the client will be told failed.
+            for s in slots.iter_mut() {
+                if let Some(tx) = s.tx.take() {
+                    let _ = tx.try_send(Err(std::io::Error::other("lost quorum")));
+                }
+            }
+            break;
+        }
+    }
+    // End of body: closing the channels ends each backend request body.
+    for s in slots.iter_mut() {
+        s.tx = None;
+    }
+    let mut statuses = Vec::new();
+    let mut etags = Vec::new();
+    let mut first_ok_headers = HeaderMap::new();
+    for s in slots {
+        match tokio::time::timeout(node_timeout, s.answer).await {
+            Ok(Ok(Some((status, h)))) => {
+                if (200..300).contains(&status) {
+                    if let Some(e) = h.get("etag").and_then(|v| v.to_str().ok()) {
+                        etags.push(e.trim_matches('"').to_string());
+                    }
+                    if first_ok_headers.is_empty() {
+                        first_ok_headers = h;
+                    }
+                }
+                statuses.push(status);
+            }
+            _ => statuses.push(503),
+        }
+    }
+    while statuses.len() < plan.nodes.primaries.len() {
+        statuses.push(503);
+    }
+    let etag = format!("{:x}", md5.finalize());
+    let status = quorum::best_status(&statuses, quorum).unwrap_or(503);
+    if (200..300).contains(&status) && etags.iter().any(|e| *e != etags[0]) {
+        return Err(Error::Internal(format!(
+            "object servers disagree on the ETag: {etags:?}"
+        )));
+    }
+    Ok(PutOutcome {
+        status,
+        etag: etags.first().cloned().unwrap_or(etag),
+        headers: first_ok_headers,
+        statuses,
+    })
+}

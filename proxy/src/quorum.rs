@@ -1,0 +1,53 @@
+//! Quorum arithmetic and Swift's `best_response` choice of a status from the
+//! statuses the replicas returned (swift/proxy/controllers/base.py).
+
+/// Replicated policies need a simple majority: `n/2 + 1`.
+pub fn quorum_size(replicas: usize) -> usize {
+    replicas / 2 + 1
+}
+
+/// The status to answer with, given one status per node asked (a node that
+/// did not answer counts as 503), or `None` when no class reaches quorum
+/// (the caller answers 503).
+///
+/// As Swift does: the first class among 1xx..4xx with at least `quorum`
+/// members wins, and within it the highest status (so a 201 and a 202 for a
+/// container PUT give 202: "it already existed somewhere").
+pub fn best_status(statuses: &[u16], quorum: usize) -> Option<u16> {
+    for hundred in [100u16, 200, 300, 400] {
+        let class: Vec<u16> = statuses
+            .iter()
+            .copied()
+            .filter(|s| (hundred..hundred + 100).contains(s))
+            .collect();
+        if class.len() >= quorum {
+            return class.into_iter().max();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum() {
+        assert_eq!(quorum_size(1), 1);
+        assert_eq!(quorum_size(2), 2);
+        assert_eq!(quorum_size(3), 2);
+        assert_eq!(quorum_size(4), 3);
+        assert_eq!(quorum_size(5), 3);
+    }
+
+    #[test]
+    fn best() {
+        assert_eq!(best_status(&[201, 201, 503], 2), Some(201));
+        assert_eq!(best_status(&[201, 503, 503], 2), None);
+        assert_eq!(best_status(&[201, 202, 201], 2), Some(202));
+        assert_eq!(best_status(&[404, 404, 204], 2), Some(404));
+        assert_eq!(best_status(&[204, 404, 204], 2), Some(204));
+        assert_eq!(best_status(&[409, 409, 201], 2), Some(409));
+        assert_eq!(best_status(&[422, 201, 503], 2), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! The account, container and per-policy object rings, read from `swift_dir`
+//! and re-read when a ring file changes on disk (Swift reloads rings too, so
+//! a rebalance reaches running proxies).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use swirl_ring::hash::HashPathConfig;
+use swirl_ring::RingData;
+
+use crate::error::{Error, Result};
+
+/// A storage node chosen for a request, owned so it can cross await points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: u32,
+    pub ip: String,
+    pub port: u16,
+    pub device: String,
+    /// Position among primaries, or among handoffs when `handoff`.
+    pub index: usize,
+    pub handoff: bool,
+}
+
+impl Node {
+    /// `ip:port` for connecting (IPv6 in brackets).
+    pub fn addr(&self) -> String {
+        if self.ip.contains(':') {
+            format!("[{}]:{}", self.ip, self.port)
+        } else {
+            format!("{}:{}", self.ip, self.port)
+        }
+    }
+
+    /// Identity for error limiting: `ip:port/device`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.addr(), self.device)
+    }
+}
+
+/// Which ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RingKind {
+    Account,
+    Container,
+    /// The object ring of a storage policy index.
+    Object(u32),
+}
+
+impl RingKind {
+    fn file_name(self) -> String {
+        match self {
+            RingKind::Account => "account.ring.gz".into(),
+            RingKind::Container => "container.ring.gz".into(),
+            RingKind::Object(0) => "object.ring.gz".into(),
+            RingKind::Object(n) => format!("object-{n}.ring.gz"),
+        }
+    }
+}
+
+struct Loaded {
+    ring: Arc<RingData>,
+    mtime: Option<SystemTime>,
+    checked: Instant,
+}
+
+/// All rings of the cluster, loaded lazily and reloaded on change.
+pub struct Rings {
+    dir: PathBuf,
+    hash: HashPathConfig,
+    loaded: Mutex<HashMap<RingKind, Loaded>>,
+}
+
+/// How often a ring file's mtime is looked at.
+const RELOAD_CHECK: Duration = Duration::from_secs(15);
+
+/// The nodes for one path: partition, primaries, then handoffs in ring order.
+#[derive(Debug, Clone)]
+pub struct PartNodes {
+    pub partition: u32,
+    pub primaries: Vec<Node>,
+    pub handoffs: Vec<Node>,
+    /// The ring's replica count (quorum is computed from it).
+    pub replicas: usize,
+}
+
+impl Rings {
+    pub fn new(dir: &Path, hash: HashPathConfig) -> Self {
+        Rings {
+            dir: dir.to_path_buf(),
+            hash,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The ring, reading it the first time and again when its file changed.
+    pub fn ring(&self, kind: RingKind) -> Result<Arc<RingData>> {
+        let path = self.dir.join(kind.file_name());
+        let mut loaded = self
+            .loaded
+            .lock()
+            .map_err(|_| Error::Internal("ring lock poisoned".into()))?;
+        if let Some(l) = loaded.get_mut(&kind) {
+            if l.checked.elapsed() < RELOAD_CHECK {
+                return Ok(l.ring.clone());
+            }
+            l.checked = Instant::now();
+            let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if mtime == l.mtime {
+                return Ok(l.ring.clone());
+            }
+        }
+        let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let file = std::fs::File::open(&path)
+            .map_err(|e| Error::Unavailable(format!("ring {}: {e}", path.display())))?;
+        let ring = swirl_ring::codec::read_ring(std::io::BufReader::new(file))
+            .map_err(|e| Error::Unavailable(format!("ring {}: {e}", path.display())))?;
+        let ring = Arc::new(ring);
+        loaded.insert(
+            kind,
+            Loaded {
+                ring: ring.clone(),
+                mtime,
+                checked: Instant::now(),
+            },
+        );
+        Ok(ring)
+    }
+
+    /// Partition, primaries and up to `max_handoffs` handoffs for a path.
+    pub fn nodes(
+        &self,
+        kind: RingKind,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+        max_handoffs: usize,
+    ) -> Result<PartNodes> {
+        let ring = self.ring(kind)?;
+        let part = ring.get_part(&self.hash, account, container, object);
+        let own = |n: swirl_ring::lookup::NodeRef<'_>| Node {
+            id: n.dev.id,
+            ip: n.dev.ip.clone(),
+            port: n.dev.port,
+            device: n.dev.device.clone(),
+            index: n.index,
+            handoff: n.handoff,
+        };
+        let primaries: Vec<Node> = ring.primaries(part).map(own).collect();
+        let handoffs: Vec<Node> = ring
+            .get_more_nodes(part)
+            .take(max_handoffs)
+            .map(own)
+            .collect();
+        Ok(PartNodes {
+            partition: part,
+            replicas: ring.replica_count().ceil().max(1.0) as usize,
+            primaries,
+            handoffs,
+        })
+    }
+
+    /// The hash-path secret (the expirer queue placement needs it too).
+    pub fn hash(&self) -> &HashPathConfig {
+        &self.hash
+    }
+}
