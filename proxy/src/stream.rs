@@ -43,7 +43,19 @@ impl HttpBody for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.rx.poll_recv(cx)
+        let res = self.rx.poll_recv(cx);
+        if let (Poll::Ready(Some(Ok(f))), Some(left)) = (&res, self.size.as_mut()) {
+            if let Some(d) = f.data_ref() {
+                *left = left.saturating_sub(d.len() as u64);
+            }
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // With a known length the body is over once that many bytes went by
+        // (hyper then stops polling; saying so keeps the access log right).
+        self.size == Some(0)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

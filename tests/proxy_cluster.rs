@@ -1,0 +1,185 @@
+//! A test cluster for the proxy: Swift's own storage servers (Debian's
+//! packages) on loopback behind `swirl proxy-server`, with the SAIO's
+//! tempauth users. Everything is killed and removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{self, Proc};
+
+/// Hash path secret shared by the proxy and the storage servers.
+pub const SUFFIX: &str = "proxytest";
+
+/// Swift's SAIO users (tempauth `user_<account>_<user>`).
+pub const USERS: &[(&str, &str)] = &[
+    ("user_admin_admin", "admin .admin .reseller_admin"),
+    ("user_test_tester", "testing .admin"),
+    ("user_test_tester2", "testing2 .admin"),
+    ("user_test_tester3", "testing3"),
+    ("user_test2_tester2", "testing2 .admin"),
+    ("user_test5_tester5", "testing5 service"),
+];
+
+pub struct SwiftBackedCluster {
+    pub dir: tempfile::TempDir,
+    pub object_servers: Vec<Proc>,
+    pub others: Vec<Proc>,
+    pub proxy: Proc,
+}
+
+fn server_conf(dir: &Path, kind: &str, n: usize, port: u16) -> PathBuf {
+    let devices = dir.join(format!("{kind}{n}"));
+    std::fs::create_dir_all(&devices).unwrap();
+    let conf = dir.join(format!("{kind}-{n}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "[DEFAULT]\ndevices = {}\nmount_check = false\ndisable_fallocate = true\n\
+             bind_ip = 127.0.0.1\nbind_port = {port}\nworkers = 0\nswift_dir = {}\n\
+             log_name = {kind}-{n}\nlog_level = WARNING\n\n\
+             [pipeline:main]\npipeline = healthcheck {kind}-server\n\n\
+             [app:{kind}-server]\nuse = egg:swift#{kind}\n\n\
+             [filter:healthcheck]\nuse = egg:swift#healthcheck\n",
+            devices.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+impl SwiftBackedCluster {
+    /// Three object servers (one device each, zones 1-3), one container and
+    /// one account server (three devices each), rings from Swift's builder.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let swift_conf = harness::write_swift_conf(d, "", SUFFIX);
+        let obj_ports: Vec<u16> = (0..3).map(|_| harness::free_port()).collect();
+        let cont_port = harness::free_port();
+        let acct_port = harness::free_port();
+        // Device dirs: object server n holds d<n>; the db servers hold all three.
+        for (n, _) in obj_ports.iter().enumerate() {
+            std::fs::create_dir_all(d.join(format!("object{n}")).join(format!("d{n}"))).unwrap();
+        }
+        for kind in ["container", "account"] {
+            for n in 0..3 {
+                std::fs::create_dir_all(d.join(format!("{kind}0")).join(format!("d{n}"))).unwrap();
+            }
+        }
+        let spec = serde_json::json!({
+            "object": obj_ports.iter().enumerate().map(|(n, p)| serde_json::json!({"port": p, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
+            "container": (0..3).map(|n| serde_json::json!({"port": cont_port, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
+            "account": (0..3).map(|n| serde_json::json!({"port": acct_port, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
+        });
+        let out = Command::new("/usr/bin/python3")
+            .arg(harness::py_dir().join("proxy_make_rings.py"))
+            .arg(d)
+            .arg(spec.to_string())
+            .output()
+            .expect("run proxy_make_rings.py");
+        assert!(
+            out.status.success(),
+            "make rings: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut object_servers = Vec::new();
+        for (n, p) in obj_ports.iter().enumerate() {
+            let conf = server_conf(d, "object", n, *p);
+            object_servers.push(harness::swift_server(
+                &format!("object{n}"),
+                "swift-object-server",
+                &conf,
+                &swift_conf,
+                *p,
+            ));
+        }
+        let mut others = Vec::new();
+        for (kind, port) in [("container", cont_port), ("account", acct_port)] {
+            let conf = server_conf(d, kind, 0, port);
+            others.push(harness::swift_server(
+                kind,
+                &format!("swift-{kind}-server"),
+                &conf,
+                &swift_conf,
+                port,
+            ));
+        }
+        let proxy = start_proxy(d, d, SUFFIX, "");
+        SwiftBackedCluster {
+            dir,
+            object_servers,
+            others,
+            proxy,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.proxy.addr())
+    }
+
+    pub fn auth_url(&self) -> String {
+        format!("{}/auth/v1.0", self.url())
+    }
+}
+
+/// Writes a proxy config over `swift_dir` and starts `swirl proxy-server`.
+pub fn start_proxy(dir: &Path, swift_dir: &Path, suffix: &str, extra: &str) -> Proc {
+    let mut users = String::new();
+    for (k, v) in USERS {
+        users.push_str(&format!("{k} = \"{v}\"\n"));
+    }
+    let conf = dir.join("proxy.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "bind_ip = \"127.0.0.1\"\nbind_port = 0\nswift_dir = \"{}\"\n\
+             swift_hash_path_suffix = \"{suffix}\"\naccount_autocreate = true\n\
+             allow_account_management = true\nnode_timeout = 5.0\nconn_timeout = 1.0\n{extra}\n\
+             [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\n\
+             require_group = {{ SERVICE = \"service\" }}\n[tempauth.users]\n{users}",
+            swift_dir.display()
+        ),
+    )
+    .unwrap();
+    let p = Proc::swirl_server(
+        "proxy",
+        &["proxy-server", conf.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert!(harness::wait_healthcheck(p.addr(), Duration::from_secs(10)));
+    p
+}
+
+/// Runs python-swiftclient's `swift` CLI against `auth_url` as test:tester.
+pub fn swift_cli(auth_url: &str, cwd: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("/usr/bin/swift")
+        .args(["-A", auth_url, "-U", "test:tester", "-K", "testing"])
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run /usr/bin/swift");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Gets a token and storage URL (path part) for `user`/`key`.
+pub fn token(addr: std::net::SocketAddr, user: &str, key: &str) -> (String, String) {
+    let (status, h, _) = harness::http_request(
+        addr,
+        "GET",
+        "/auth/v1.0",
+        &[("X-Auth-User", user), ("X-Auth-Key", key)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "auth {user}");
+    let tok = harness::header(&h, "x-auth-token").unwrap().to_string();
+    let url = harness::header(&h, "x-storage-url").unwrap().to_string();
+    let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+    (tok, path)
+}
