@@ -1,1 +1,123 @@
-//! swirl-object: the backend object server (being written).
+//! swirl-object: Swift's backend object API over swirl-store.
+//!
+//! `PUT/GET/HEAD/POST/DELETE /<device>/<partition>/<account>/<container>/<object>`,
+//! `REPLICATE /<device>/<partition>[/<suffixes>]`, `/healthcheck` and
+//! `/recon/<check>`. Bodies stream through bounded channels; all disk I/O
+//! runs on blocking threads; container updates that fail become async
+//! pendings on the device.
+
+pub mod config;
+pub mod container_update;
+pub mod delete;
+pub mod error;
+pub mod get;
+pub mod handler;
+pub mod headers;
+pub mod post;
+pub mod put;
+pub mod recon;
+pub mod replicate;
+pub mod router;
+pub mod stream;
+
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swirl_common::server::{serve, ServeOptions};
+use swirl_store::object::{HashSecret, ObjectStore};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+/// Counters since start (also reported by `/recon/swirl`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub async_pending_written: AtomicU64,
+    pub container_updates_ok: AtomicU64,
+    pub container_updates_failed: AtomicU64,
+    pub quarantined: AtomicU64,
+}
+
+/// The running server's state.
+pub struct Server {
+    pub cfg: Config,
+    pub store: ObjectStore,
+    pub client: swirl_common::client::HttpClient,
+    pub stats: Arc<Stats>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("config: {key}: {message}")]
+    Config { key: String, message: String },
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Server {
+    /// Builds the server state from a validated config.
+    pub fn new(cfg: Config) -> std::result::Result<Self, StartError> {
+        cfg.validate()
+            .map_err(|(key, message)| StartError::Config { key, message })?;
+        let (reserve_percent, reserve_bytes) = match cfg.reserve() {
+            Some(config::Reserve::Percent(p)) => (p, 0),
+            Some(config::Reserve::Bytes(b)) => (0.0, b),
+            None => (1.0, 0),
+        };
+        let store = ObjectStore {
+            devices: cfg.devices.clone(),
+            mount_check: cfg.mount_check,
+            reclaim_age: cfg.reclaim_age,
+            secret: HashSecret {
+                prefix: cfg.swift_hash_path_prefix.clone(),
+                suffix: cfg.swift_hash_path_suffix.clone(),
+            },
+            reserve_percent,
+            reserve_bytes,
+        };
+        let client = swirl_common::client::new_client(Duration::from_secs_f64(cfg.conn_timeout));
+        Ok(Server {
+            cfg,
+            store,
+            client,
+            stats: Arc::new(Stats::default()),
+        })
+    }
+}
+
+/// Removes temp files orphaned by a killed process from every device's `tmp/`.
+fn sweep_devices(cfg: &Config) {
+    let Ok(rd) = std::fs::read_dir(&cfg.devices) else {
+        return;
+    };
+    for dev in rd.flatten() {
+        match swirl_store::object::durable::sweep_tmp(&dev.path().join("tmp")) {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(device = %dev.path().display(), removed = n, "removed orphaned temp files")
+            }
+            Err(e) => warn!(device = %dev.path().display(), error = %e, "sweeping tmp failed"),
+        }
+    }
+}
+
+/// Serves the object API on `listener` until `shutdown` resolves.
+pub async fn run(
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::result::Result<(), StartError> {
+    let server = Arc::new(Server::new(cfg)?);
+    let c = server.cfg.clone();
+    tokio::task::spawn_blocking(move || sweep_devices(&c))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let handler = Arc::new(handler::ObjectHandler { server });
+    serve(listener, handler, shutdown, ServeOptions::new("object")).await?;
+    Ok(())
+}

@@ -29,8 +29,10 @@ pub struct ObjectStore {
     pub mount_check: bool,
     pub reclaim_age: u64,
     pub secret: HashSecret,
-    /// Percent of each device kept free (Swift's `fallocate_reserve`).
+    /// Percent of each device kept free (Swift's `fallocate_reserve: N%`).
     pub reserve_percent: f64,
+    /// Bytes of each device kept free (Swift's `fallocate_reserve: N`).
+    pub reserve_bytes: u64,
 }
 
 /// Where one object lives.
@@ -315,7 +317,11 @@ impl ObjectStore {
 
     fn check_room(&self, obj: &ObjectRef, incoming: u64) -> Result<()> {
         let space = device::space(&obj.layout.root)?;
-        if !device::has_room(space, incoming, self.reserve_percent) {
+        if !device::has_room(
+            space,
+            incoming.saturating_add(self.reserve_bytes),
+            self.reserve_percent,
+        ) {
             return Err(Error::NoSpace(obj.device.clone()));
         }
         Ok(())
@@ -432,6 +438,7 @@ mod tests {
                 suffix: "s".into(),
             },
             reserve_percent: 0.0,
+            reserve_bytes: 0,
         }
     }
 

@@ -1,0 +1,186 @@
+//! The object server's config: one TOML file, Swift's option names
+//! (`etc/object-server.conf-sample`), unknown keys refused.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// `[DEFAULT]` + `[app:object-server]` of Swift, flattened into one table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Parent directory of the devices (one subdirectory per device).
+    #[serde(default = "default_devices")]
+    pub devices: PathBuf,
+    /// Require each device to be a mount point (refuse writes to the root disk).
+    #[serde(default = "default_true")]
+    pub mount_check: bool,
+    /// Address to listen on.
+    #[serde(default = "default_bind_ip")]
+    pub bind_ip: String,
+    /// Port to listen on; 0 lets the OS choose (tests).
+    #[serde(default = "default_bind_port")]
+    pub bind_port: u16,
+    /// The cluster's hash-path secret (swift.conf `[swift-hash]`); at least one is required.
+    #[serde(default)]
+    pub swift_hash_path_prefix: String,
+    #[serde(default)]
+    pub swift_hash_path_suffix: String,
+    /// Seconds tombstones (and data-less .meta files) are kept.
+    #[serde(default = "default_reclaim_age")]
+    pub reclaim_age: u64,
+    /// Space kept free on each device, Swift's syntax: `"1%"` or a byte count.
+    #[serde(default = "default_fallocate_reserve")]
+    pub fallocate_reserve: String,
+    /// Seconds to wait for a client's next body chunk.
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout: f64,
+    /// Seconds to connect to a container server.
+    #[serde(default = "default_conn_timeout")]
+    pub conn_timeout: f64,
+    /// Seconds a container server may take to answer an update.
+    #[serde(default = "default_node_timeout")]
+    pub node_timeout: f64,
+    /// Seconds a PUT/DELETE waits for its container updates before answering.
+    #[serde(default = "default_container_update_timeout")]
+    pub container_update_timeout: f64,
+    /// Bytes per disk read and per write batch.
+    #[serde(default = "default_disk_chunk_size")]
+    pub disk_chunk_size: usize,
+    /// Headers a PUT/POST may set besides X-Object-Meta-* (Swift's list).
+    #[serde(default = "default_allowed_headers")]
+    pub allowed_headers: Vec<String>,
+    /// Log level hint (RUST_LOG wins); accepted for Swift-config familiarity.
+    #[serde(default)]
+    pub log_level: Option<String>,
+}
+
+fn default_devices() -> PathBuf {
+    PathBuf::from("/srv/node")
+}
+fn default_true() -> bool {
+    true
+}
+fn default_bind_ip() -> String {
+    "0.0.0.0".into()
+}
+fn default_bind_port() -> u16 {
+    6200
+}
+fn default_reclaim_age() -> u64 {
+    swirl_common::constraints::DEFAULT_RECLAIM_AGE
+}
+fn default_fallocate_reserve() -> String {
+    "1%".into()
+}
+fn default_client_timeout() -> f64 {
+    60.0
+}
+fn default_conn_timeout() -> f64 {
+    0.5
+}
+fn default_node_timeout() -> f64 {
+    3.0
+}
+fn default_container_update_timeout() -> f64 {
+    1.0
+}
+fn default_disk_chunk_size() -> usize {
+    256 * 1024
+}
+fn default_allowed_headers() -> Vec<String> {
+    [
+        "content-disposition",
+        "content-encoding",
+        "x-delete-at",
+        "x-object-manifest",
+        "x-static-large-object",
+        "cache-control",
+        "content-language",
+        "expires",
+        "x-robots-tag",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The reserve as parsed from `fallocate_reserve`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reserve {
+    Percent(f64),
+    Bytes(u64),
+}
+
+impl Config {
+    /// Checks values serde cannot; errors name the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
+        if self.swift_hash_path_prefix.is_empty() && self.swift_hash_path_suffix.is_empty() {
+            return bad(
+                "swift_hash_path_suffix",
+                "at least one of swift_hash_path_prefix and swift_hash_path_suffix must be set",
+            );
+        }
+        if self.reserve().is_none() {
+            return bad(
+                "fallocate_reserve",
+                "expected a percentage like \"1%\" or a byte count",
+            );
+        }
+        for (k, v) in [
+            ("client_timeout", self.client_timeout),
+            ("conn_timeout", self.conn_timeout),
+            ("node_timeout", self.node_timeout),
+            ("container_update_timeout", self.container_update_timeout),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, "must be a positive number of seconds");
+            }
+        }
+        if !(4096..=16 << 20).contains(&self.disk_chunk_size) {
+            return bad("disk_chunk_size", "must be between 4096 and 16 MiB");
+        }
+        Ok(())
+    }
+
+    /// `fallocate_reserve` parsed.
+    pub fn reserve(&self) -> Option<Reserve> {
+        let v = self.fallocate_reserve.trim();
+        match v.strip_suffix('%') {
+            Some(p) => p
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..100.0).contains(p))
+                .map(Reserve::Percent),
+            None => v.parse::<u64>().ok().map(Reserve::Bytes),
+        }
+    }
+
+    /// `bind_ip:bind_port`, IPv6 bracketed.
+    pub fn bind_addr(&self) -> String {
+        if self.bind_ip.contains(':') {
+            format!("[{}]:{}", self.bind_ip, self.bind_port)
+        } else {
+            format!("{}:{}", self.bind_ip, self.bind_port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_parses_and_typos_are_named() {
+        let text = include_str!("../object-server.conf-sample.toml");
+        let c: Config = swirl_common::config::parse(text, "sample").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.reserve(), Some(Reserve::Percent(1.0)));
+        let e = swirl_common::config::parse::<Config>("devcies = \"/x\"\n", "t").unwrap_err();
+        assert!(e.to_string().contains("devcies"), "{e}");
+        let c: Config = swirl_common::config::parse("", "t").unwrap();
+        assert_eq!(c.validate().unwrap_err().0, "swift_hash_path_suffix");
+    }
+}

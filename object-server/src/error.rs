@@ -1,0 +1,108 @@
+//! The object server's errors and their statuses (one exhaustive match).
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use swirl_common::{ApiError, Timestamp};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed request; the text is the body Swift sends.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Path not valid UTF-8 or contains NUL (Swift: 412).
+    #[error("Invalid UTF8 or contains NULL")]
+    BadUtf8,
+    #[error("not found")]
+    NotFound {
+        backend_timestamp: Option<Timestamp>,
+    },
+    /// An equal or newer version is stored.
+    #[error("conflict")]
+    Conflict {
+        backend_timestamp: Option<Timestamp>,
+    },
+    #[error("precondition failed")]
+    PreconditionFailed(Option<String>),
+    #[error("Missing Content-Length header.")]
+    LengthRequired,
+    #[error("Your request is too large.")]
+    TooLarge,
+    /// The body's MD5 is not the ETag the client sent.
+    #[error("ETag mismatch")]
+    EtagMismatch,
+    /// The client went away or sent fewer bytes than it announced.
+    #[error("client disconnected: {0}")]
+    ClientDisconnect(String),
+    #[error("timed out reading the request body")]
+    RequestTimeout,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
+    /// From the store: device unavailable or full (507), I/O (500).
+    #[error(transparent)]
+    Store(#[from] swirl_store::object::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Result of the object server.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl ApiError for Error {
+    fn status(&self) -> StatusCode {
+        use swirl_store::object::Error as S;
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadUtf8 => StatusCode::PRECONDITION_FAILED,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::LengthRequired => StatusCode::LENGTH_REQUIRED,
+            Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::EtagMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::ClientDisconnect(_) => client_disconnect(),
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::Store(S::DeviceUnavailable(_)) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Store(S::NoSpace(_)) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Store(S::MetadataTooLarge) => StatusCode::BAD_REQUEST,
+            Error::Store(S::Io(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn add_headers(&self, h: &mut HeaderMap) {
+        let ts = match self {
+            Error::NotFound { backend_timestamp } | Error::Conflict { backend_timestamp } => {
+                backend_timestamp.as_ref()
+            }
+            _ => None,
+        };
+        if let Some(ts) = ts {
+            if let Ok(v) = HeaderValue::from_str(&ts.internal()) {
+                h.insert("x-backend-timestamp", v);
+            }
+        }
+    }
+
+    fn body(&self) -> Option<String> {
+        match self {
+            Error::BadRequest(t) => Some(t.clone()),
+            Error::BadUtf8 => Some(self.to_string()),
+            Error::PreconditionFailed(t) => t.clone(),
+            Error::LengthRequired | Error::TooLarge => Some(self.to_string()),
+            Error::NotImplemented(t) => Some(t.clone()),
+            Error::Store(swirl_store::object::Error::MetadataTooLarge) => {
+                Some("Metadata too large".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Swift's 499 Client Disconnect.
+fn client_disconnect() -> StatusCode {
+    StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
+}

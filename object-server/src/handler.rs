@@ -1,0 +1,92 @@
+//! Dispatch: one match from endpoint to operation, and small helpers the
+//! operations share (blocking calls, building responses).
+
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use swirl_common::server::Handler;
+use swirl_common::{body, Body};
+
+use crate::error::{Error, Result};
+use crate::router::{self, Endpoint, ObjectVerb};
+use crate::{delete, get, post, put, recon, replicate, Server};
+
+/// The object server's request handler.
+pub struct ObjectHandler {
+    pub server: Arc<Server>,
+}
+
+impl Handler for ObjectHandler {
+    type Error = Error;
+
+    async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
+        let ep = router::route(req.method(), req.uri().path())?;
+        let s = self.server.clone();
+        match ep {
+            Endpoint::Healthcheck => Ok(text(StatusCode::OK, "OK")),
+            Endpoint::Recon(check) => recon::handle(s, &check).await,
+            Endpoint::Replicate {
+                device,
+                partition,
+                suffixes,
+            } => replicate::handle(s, &req, device, partition, suffixes).await,
+            Endpoint::Object {
+                verb,
+                device,
+                partition,
+                account,
+                container,
+                object,
+            } => {
+                let obj = s
+                    .store
+                    .object(&device, partition, &account, &container, &object);
+                match verb {
+                    ObjectVerb::Put => put::handle(s, req, obj, txn).await,
+                    ObjectVerb::Get => get::handle(s, req, obj, false).await,
+                    ObjectVerb::Head => get::handle(s, req, obj, true).await,
+                    ObjectVerb::Post => post::handle(s, req, obj, txn).await,
+                    ObjectVerb::Delete => delete::handle(s, req, obj, txn).await,
+                }
+            }
+        }
+    }
+}
+
+/// Runs blocking (disk) work off the async workers.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task: {e}")))?
+}
+
+/// A small text response.
+pub fn text(status: StatusCode, t: &str) -> Response<Body> {
+    let mut r = Response::new(body::full(t.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    r.headers_mut()
+        .insert("content-length", HeaderValue::from(t.len()));
+    r
+}
+
+/// Adds a header given as text; names or values HTTP cannot carry are skipped.
+pub fn add_header(r: &mut Response<Body>, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        r.headers_mut().insert(n, v);
+    }
+}
+
+/// An empty-bodied response with Swift's standard body for `status`.
+pub fn status(status: StatusCode) -> Response<Body> {
+    swirl_common::error::status_response(status)
+}

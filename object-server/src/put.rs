@@ -1,0 +1,274 @@
+//! PUT: Swift's checks (X-Timestamp, lengths, name, Content-Type, metadata,
+//! X-Delete-At), If-None-Match, the 409 for older writes, then the body:
+//! streamed through MD5 and blake3 into a temp file and committed durably,
+//! ETag checked (422), and the container told.
+//!
+//! A body that fits in one chunk is written by one blocking call; a larger
+//! one goes through a bounded channel to a blocking writer thread, so memory
+//! per request stays at a few chunks. Checks that need the disk run before the
+//! body is read, so `Expect: 100-continue` clients are refused before they send it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use swirl_common::conditional::{normalize_etag, MatchList};
+use swirl_common::constraints::MAX_FILE_SIZE;
+use swirl_common::{Body, Timestamp};
+use swirl_store::object::{Metadata, ObjectRef, ObjectWriter, Opened};
+use tokio::sync::mpsc;
+
+use crate::container_update;
+use crate::error::{Error, Result};
+use crate::handler::{add_header, blocking, status};
+use crate::headers::{self, value, BodyLength};
+use crate::Server;
+
+/// Chunks queued between the socket and the writer thread.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// What the write needs to finish once the body is in.
+struct Finish {
+    md: Metadata,
+    ts: Timestamp,
+    fsize: Option<u64>,
+    client_etag: Option<String>,
+}
+
+/// Checks size and ETag, then commits. Runs on a blocking thread.
+fn finish(w: ObjectWriter, mut f: Finish) -> Result<(String, u64)> {
+    let size = w.size();
+    if f.fsize.is_some_and(|n| n != size) {
+        return Err(Error::ClientDisconnect(format!(
+            "got {size} bytes of {:?}",
+            f.fsize
+        )));
+    }
+    let etag = w.etag();
+    if f.client_etag.as_ref().is_some_and(|e| *e != etag) {
+        return Err(Error::EtagMismatch);
+    }
+    f.md.set("Content-Length", size.to_string());
+    f.md.set("ETag", etag.clone());
+    w.commit(f.md, f.ts)?;
+    Ok((etag, size))
+}
+
+/// The next data frame of the body, with the client timeout.
+async fn next_data(body: &mut Incoming, t: Duration) -> Result<Option<Bytes>> {
+    loop {
+        match tokio::time::timeout(t, body.frame()).await {
+            Err(_) => return Err(Error::RequestTimeout),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(e))) => return Err(Error::ClientDisconnect(e.to_string())),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(d) = frame.into_data() {
+                    return Ok(Some(d));
+                }
+            }
+        }
+    }
+}
+
+/// The container update headers for a stored object (plus overrides).
+fn update_headers(h: &HeaderMap, md: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (k, src) in [
+        ("x-size", "Content-Length"),
+        ("x-content-type", "Content-Type"),
+        ("x-timestamp", "X-Timestamp"),
+        ("x-etag", "ETag"),
+    ] {
+        out.insert(k.to_string(), md.get(src).cloned().unwrap_or_default());
+    }
+    for prefix in [
+        "x-object-sysmeta-container-update-override-",
+        "x-backend-container-update-override-",
+    ] {
+        for k in h.keys() {
+            if let Some(rest) = k.as_str().strip_prefix(prefix) {
+                if let Some(v) = value(h, k.as_str()) {
+                    out.insert(format!("x-{rest}"), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+pub async fn handle(
+    s: Arc<Server>,
+    req: Request<Incoming>,
+    obj: ObjectRef,
+    txn: &str,
+) -> Result<Response<Body>> {
+    let (parts, mut body) = req.into_parts();
+    let h = &parts.headers;
+    let ts = headers::timestamp(h)?;
+    let blen = headers::body_length(h)?;
+    headers::check_object_creation(h, &obj.object)?;
+    let delete_at = headers::delete_at(h, ts)?;
+    let fsize = match blen {
+        BodyLength::Known(n) => Some(n),
+        BodyLength::Chunked => match value(h, "x-backend-obj-content-length") {
+            Some(v) => Some(
+                v.trim()
+                    .parse()
+                    .map_err(|e: std::num::ParseIntError| Error::BadRequest(e.to_string()))?,
+            ),
+            None => None,
+        },
+    };
+    let if_none_match = value(h, "if-none-match").map(|v| MatchList::parse(&v));
+    let client_etag = value(h, "etag").map(|e| normalize_etag(&e).to_string());
+
+    // Before the body: device, If-None-Match, and whether a newer version exists.
+    let (s2, o2) = (s.clone(), obj.clone());
+    let (orig_ts, orig_etag) = blocking(move || {
+        s2.store.check_device(&o2.device)?;
+        Ok(match s2.store.open(&o2)? {
+            Opened::Exists(f) => {
+                let expired = f.delete_at().is_some_and(|d| (d as f64) <= ts.as_f64());
+                if expired {
+                    (f.timestamp, None)
+                } else {
+                    (
+                        f.data_timestamp,
+                        Some(f.metadata.get("ETag").cloned().unwrap_or_default()),
+                    )
+                }
+            }
+            Opened::Deleted(t) => (t, None),
+            Opened::Missing | Opened::Quarantined(_) => (Timestamp::default(), None),
+        })
+    })
+    .await?;
+    if let (Some(m), Some(e)) = (&if_none_match, &orig_etag) {
+        if m.contains(e) {
+            return Err(Error::PreconditionFailed(None));
+        }
+    }
+    if orig_ts >= ts {
+        return Err(Error::Conflict {
+            backend_timestamp: Some(orig_ts),
+        });
+    }
+
+    let mut md = Metadata::new();
+    md.set("name", obj.name());
+    md.set("X-Timestamp", ts.internal());
+    md.set("Content-Type", value(h, "content-type").unwrap_or_default());
+    for (k, v) in headers::stored_headers(h, &s.cfg.allowed_headers) {
+        md.set(k, v);
+    }
+    if let Some(d) = delete_at {
+        md.set("X-Delete-At", d.to_string());
+    }
+    let fin = Finish {
+        md,
+        ts,
+        fsize,
+        client_etag,
+    };
+
+    let chunk = s.cfg.disk_chunk_size;
+    let t = Duration::from_secs_f64(s.cfg.client_timeout);
+    let mut total = 0u64;
+    let mut first = BytesMut::new();
+    let mut ended = false;
+    while first.len() < chunk {
+        match next_data(&mut body, t).await? {
+            Some(d) => {
+                total += d.len() as u64;
+                if total > MAX_FILE_SIZE {
+                    return Err(Error::TooLarge);
+                }
+                first.extend_from_slice(&d);
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let (s2, o2) = (s.clone(), obj.clone());
+    let (etag, md_out) = if ended {
+        let fin_md = fin.md.headers.clone();
+        let (etag, size) = blocking(move || {
+            let mut w = s2.store.create(&o2, fsize)?;
+            w.write(&first)?;
+            finish(w, fin)
+        })
+        .await?;
+        let md_out = with_size(fin_md, size, &etag);
+        (etag, md_out)
+    } else {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || -> Result<ObjectWriter> {
+            let mut w = s2.store.create(&o2, fsize)?;
+            while let Some(b) = rx.blocking_recv() {
+                w.write(&b)?;
+            }
+            Ok(w)
+        });
+        let mut body_err = None;
+        let mut buf = first;
+        loop {
+            if buf.len() >= chunk && tx.send(buf.split().freeze()).await.is_err() {
+                break; // the writer failed; its error is reported below
+            }
+            match next_data(&mut body, t).await {
+                Ok(Some(d)) => {
+                    total += d.len() as u64;
+                    if total > MAX_FILE_SIZE {
+                        body_err = Some(Error::TooLarge);
+                        break;
+                    }
+                    buf.extend_from_slice(&d);
+                }
+                Ok(None) => {
+                    if !buf.is_empty() {
+                        let _ = tx.send(buf.split().freeze()).await;
+                    }
+                    break;
+                }
+                Err(e) => {
+                    body_err = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let w = writer
+            .await
+            .map_err(|e| Error::Internal(format!("writer task: {e}")))??;
+        if let Some(e) = body_err {
+            // Dropping the writer unlinks its temp file: do that off the async workers.
+            let _ = tokio::task::spawn_blocking(move || drop(w)).await;
+            return Err(e);
+        }
+        let fin_md = fin.md.headers.clone();
+        let (etag, size) = blocking(move || finish(w, fin)).await?;
+        let md_out = with_size(fin_md, size, &etag);
+        (etag, md_out)
+    };
+
+    let upd = update_headers(h, &md_out);
+    let referer = format!("PUT {}", parts.uri.path());
+    container_update::update(&s, h, &obj, "PUT", upd, referer, txn).await;
+
+    let mut r = status(StatusCode::CREATED);
+    add_header(&mut r, "etag", &format!("\"{etag}\""));
+    Ok(r)
+}
+
+/// The stored metadata as the container update needs it.
+fn with_size(mut md: BTreeMap<String, String>, size: u64, etag: &str) -> BTreeMap<String, String> {
+    md.insert("Content-Length".into(), size.to_string());
+    md.insert("ETag".into(), etag.to_string());
+    md
+}
