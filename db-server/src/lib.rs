@@ -1,1 +1,90 @@
-//! swirl-db: the backend account and container servers (being written).
+//! swirl-db: Swift's backend account and container servers over
+//! swirl-store's SQLite brokers.
+//!
+//! - `router`: pure method+path -> operation, with Swift's path rules;
+//! - `container_api` / `account_api`: one function per operation;
+//! - `account_update`: container -> account count reports and pending records;
+//! - `replicate`: the REPLICATE RPC for the database replicator;
+//! - `params`, `meta`, `response`: query strings, metadata headers, swob-shaped responses;
+//! - `cache`: open databases; `config`, `error`: the usual.
+
+pub mod account_api;
+pub mod account_update;
+pub mod cache;
+pub mod config;
+pub mod container_api;
+pub mod error;
+pub mod meta;
+pub mod params;
+pub mod replicate;
+pub mod response;
+pub mod router;
+pub mod server;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swirl_common::server::{serve, ServeOptions};
+use swirl_ring::hash::HashPathConfig;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use swirl_store::db::placement::DbKind;
+
+use crate::account_update::Reporter;
+use crate::cache::Cache;
+use crate::server::DbServer;
+
+/// Serves the `kind` server on `listener` until `shutdown` resolves.
+pub async fn run(
+    kind: DbKind,
+    cfg: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    cfg.validate()?;
+    let cfg = Arc::new(cfg);
+    let containers = Arc::new(Cache::new(cfg.db_cache_size));
+    let client = swirl_common::client::new_client(Duration::from_secs_f64(cfg.conn_timeout));
+    let reporter = Arc::new(Reporter::new(
+        client,
+        cfg.devices.clone(),
+        Duration::from_secs_f64(cfg.node_timeout),
+        Duration::from_secs_f64(cfg.account_update_interval),
+        containers.clone(),
+    ));
+    let server = Arc::new(DbServer {
+        kind,
+        hash_cfg: HashPathConfig::new(
+            cfg.swift_hash_path_prefix.as_bytes(),
+            cfg.swift_hash_path_suffix.as_bytes(),
+        ),
+        containers,
+        accounts: Cache::new(cfg.db_cache_size),
+        reporter: reporter.clone(),
+        cfg: cfg.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reporter_task = if kind == DbKind::Container {
+        let mut rx = stop_rx.clone();
+        Some(tokio::spawn(reporter.run(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })))
+    } else {
+        None
+    };
+    let role = match kind {
+        DbKind::Account => "account",
+        DbKind::Container => "container",
+    };
+    let mut opts = ServeOptions::new(role);
+    opts.quiet = !cfg.log_requests;
+    let res = serve(listener, server, shutdown, opts).await;
+    let _ = stop_tx.send(true);
+    if let Some(t) = reporter_task {
+        let _ = t.await;
+    }
+    res.map_err(Error::Io)
+}

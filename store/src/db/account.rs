@@ -293,6 +293,19 @@ impl AccountBroker {
         })
     }
 
+    /// Swift's `merge_timestamps` (replication).
+    pub fn merge_timestamps(&self, created_at: &str, put: &str, delete: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            tx.execute(
+                "UPDATE account_stat SET created_at = MIN(?1, created_at),
+                    put_timestamp = MAX(?2, put_timestamp),
+                    delete_timestamp = MAX(?3, delete_timestamp)",
+                params![created_at, put, delete],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Merges metadata updates (newest per key wins), optionally validated.
     pub fn update_metadata(&self, updates: &Metadata, validate: bool) -> DbResult<()> {
         self.file.write(|tx| {

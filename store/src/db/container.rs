@@ -57,7 +57,10 @@ CREATE TABLE container_stat (
     hash TEXT NOT NULL DEFAULT '00000000000000000000000000000000',
     id TEXT NOT NULL,
     metadata TEXT NOT NULL DEFAULT '',
-    storage_policy_index INTEGER NOT NULL DEFAULT 0
+    storage_policy_index INTEGER NOT NULL DEFAULT 0,
+    account_hosts TEXT NOT NULL DEFAULT '',
+    account_devices TEXT NOT NULL DEFAULT '',
+    account_partition TEXT NOT NULL DEFAULT ''
 );
 ";
 
@@ -120,6 +123,12 @@ pub struct ContainerInfo {
     pub storage_policy_index: i64,
     pub metadata: Metadata,
     pub max_row: i64,
+    /// Where this container's account lives (comma lists, as the proxy sent
+    /// them in X-Account-Host / -Device, and the partition): the target of
+    /// count updates after object rows change.
+    pub account_hosts: String,
+    pub account_devices: String,
+    pub account_partition: String,
 }
 
 pub(crate) fn ts(s: &str) -> Timestamp {
@@ -278,7 +287,8 @@ impl ContainerBroker {
             "SELECT account, container, created_at, put_timestamp, delete_timestamp,
                     status_changed_at, object_count, bytes_used, reported_put_timestamp,
                     reported_delete_timestamp, reported_object_count, reported_bytes_used,
-                    hash, id, storage_policy_index, metadata FROM container_stat",
+                    hash, id, storage_policy_index, account_hosts, account_devices,
+                    account_partition FROM container_stat",
             [],
             |r| {
                 Ok(ContainerInfo {
@@ -299,6 +309,9 @@ impl ContainerBroker {
                     storage_policy_index: r.get(14)?,
                     metadata: Metadata::new(),
                     max_row: 0,
+                    account_hosts: r.get(15)?,
+                    account_devices: r.get(16)?,
+                    account_partition: r.get(17)?,
                 })
             },
         )?;
@@ -390,6 +403,45 @@ impl ContainerBroker {
                     "UPDATE container_stat SET delete_timestamp = ?1, status = 'DELETED',
                         status_changed_at = ?1",
                     [ts],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Remembers where the account lives (from a container PUT/DELETE).
+    pub fn set_account_location(
+        &self,
+        hosts: &str,
+        devices: &str,
+        partition: &str,
+    ) -> DbResult<()> {
+        self.file.write(|tx| {
+            tx.execute(
+                "UPDATE container_stat SET account_hosts = ?1, account_devices = ?2,
+                    account_partition = ?3",
+                params![hosts, devices, partition],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Swift's `merge_timestamps` (replication): earliest created_at, latest
+    /// put and delete timestamps; status_changed_at moves when that flips the
+    /// deleted state.
+    pub fn merge_timestamps(&self, created_at: &str, put: &str, delete: &str) -> DbResult<()> {
+        self.file.write(|tx| {
+            let before = Self::info_tx(tx)?.is_deleted();
+            tx.execute(
+                "UPDATE container_stat SET created_at = MIN(?1, created_at),
+                    put_timestamp = MAX(?2, put_timestamp),
+                    delete_timestamp = MAX(?3, delete_timestamp)",
+                params![created_at, put, delete],
+            )?;
+            if Self::info_tx(tx)?.is_deleted() != before {
+                tx.execute(
+                    "UPDATE container_stat SET status_changed_at = ?1",
+                    [Timestamp::now().internal()],
                 )?;
             }
             Ok(())
