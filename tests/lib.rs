@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod ring_interop;
 mod ring_builder_cli;
 mod proxy_cluster;
 mod proxy_swiftclient;
