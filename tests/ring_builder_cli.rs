@@ -777,46 +777,40 @@ fn exit_codes_match_swift_ring_builder() {
     fs::create_dir_all(&swift_base).unwrap();
     saio(&swirl_base);
     ok(&swirl_base, &["object.builder", "rebalance", "--seed", "1"]);
-    let srb = |args: &[&str]| {
-        let o = Command::new("/usr/bin/swift-ring-builder")
-            .args(args)
-            .current_dir(&swift_base)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            o.status.code().is_some_and(|c| c <= 1),
-            "swift-ring-builder {args:?}: {o:?}"
-        );
-    };
-    srb(&["object.builder", "create", "10", "3", "1"]);
+    // Swift's side is built by the same command lines, run by the helper
+    // script before the cases (all in one interpreter: fast).
+    let mut swift_cases = vec![serde_json::json!([
+        swift_base,
+        ["object.builder", "create", "10", "3", "1"],
+        null
+    ])];
     for i in 1..=4 {
-        srb(&[
-            "object.builder",
-            "add",
-            &format!("r1z{i}-127.0.0.{i}:62{i}0R127.0.0.{i}:63{i}0/sdb{i}"),
-            "1",
-        ]);
+        let value = format!("r1z{i}-127.0.0.{i}:62{i}0R127.0.0.{i}:63{i}0/sdb{i}");
+        swift_cases.push(serde_json::json!([
+            swift_base,
+            ["object.builder", "add", value, "1"],
+            null
+        ]));
     }
-    srb(&["object.builder", "rebalance", "1"]);
+    swift_cases.push(serde_json::json!([
+        swift_base,
+        ["object.builder", "rebalance", "1"],
+        null
+    ]));
+    let setup = swift_cases.len();
 
     // Each case runs on its own copy of the state.
-    let copy = |from: &Path, to: &Path| {
-        fs::create_dir_all(to).unwrap();
-        for name in ["object.builder", "object.ring.gz"] {
-            fs::copy(from.join(name), to.join(name)).unwrap();
-        }
-    };
-    let mut swift_cases = Vec::new();
     let mut ours = Vec::new();
     for (i, Case(file, args)) in cases.iter().enumerate() {
-        let sw = base.path().join(format!("case{i}-swift"));
-        copy(&swift_base, &sw);
         let mut full = vec![file.to_string()];
         full.extend(args.iter().map(|a| a.to_string()));
-        swift_cases.push(serde_json::json!([sw, full]));
+        let sw = base.path().join(format!("case{i}-swift"));
+        swift_cases.push(serde_json::json!([sw, full, swift_base]));
         let mine = base.path().join(format!("case{i}-swirl"));
-        copy(&swirl_base, &mine);
+        fs::create_dir_all(&mine).unwrap();
+        for name in ["object.builder", "object.ring.gz"] {
+            fs::copy(swirl_base.join(name), mine.join(name)).unwrap();
+        }
         let mut argv = vec![*file];
         argv.extend_from_slice(args);
         ours.push(rb(&mine, &argv));
@@ -830,9 +824,13 @@ fn exit_codes_match_swift_ring_builder() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let swift: Vec<(i32, String)> = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(swift.len(), cases.len());
+    assert_eq!(swift.len(), setup + cases.len());
+    for (code, text) in &swift[..setup] {
+        assert_eq!(*code, 0, "Swift setup failed: {text}");
+    }
+    let swift = &swift[setup..];
     let mut mismatches = Vec::new();
-    for ((Case(file, args), (code, text)), mine) in cases.iter().zip(&swift).zip(&ours) {
+    for ((Case(file, args), (code, text)), mine) in cases.iter().zip(swift).zip(&ours) {
         assert!(
             !stderr(mine).contains("panicked"),
             "{file} {args:?}: {}",
