@@ -24,7 +24,7 @@ pub const USERS: &[(&str, &str)] = &[
 pub struct SwiftBackedCluster {
     pub dir: tempfile::TempDir,
     pub object_servers: Vec<Proc>,
-    pub others: Vec<Proc>,
+    pub _db_servers: Vec<Proc>,
     pub proxy: Proc,
 }
 
@@ -53,10 +53,16 @@ impl SwiftBackedCluster {
     /// Three object servers (one device each, zones 1-3), one container and
     /// one account server (three devices each), rings from Swift's builder.
     pub fn start() -> Self {
+        Self::start_with(3)
+    }
+
+    /// As `start`, with `objects` object servers (3 replicas: a fourth one
+    /// is a handoff for every partition).
+    pub fn start_with(objects: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let swift_conf = harness::write_swift_conf(d, "", SUFFIX);
-        let obj_ports: Vec<u16> = (0..3).map(|_| harness::free_port()).collect();
+        let obj_ports: Vec<u16> = (0..objects).map(|_| harness::free_port()).collect();
         let cont_port = harness::free_port();
         let acct_port = harness::free_port();
         // Device dirs: object server n holds d<n>; the db servers hold all three.
@@ -69,7 +75,7 @@ impl SwiftBackedCluster {
             }
         }
         let spec = serde_json::json!({
-            "object": obj_ports.iter().enumerate().map(|(n, p)| serde_json::json!({"port": p, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
+            "object": obj_ports.iter().enumerate().map(|(n, p)| serde_json::json!({"port": p, "device": format!("d{n}"), "zone": n % 3 + 1})).collect::<Vec<_>>(),
             "container": (0..3).map(|n| serde_json::json!({"port": cont_port, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
             "account": (0..3).map(|n| serde_json::json!({"port": acct_port, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
         });
@@ -110,7 +116,7 @@ impl SwiftBackedCluster {
         SwiftBackedCluster {
             dir,
             object_servers,
-            others,
+            _db_servers: others,
             proxy,
         }
     }
@@ -182,4 +188,43 @@ pub fn token(addr: std::net::SocketAddr, user: &str, key: &str) -> (String, Stri
     let url = harness::header(&h, "x-storage-url").unwrap().to_string();
     let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
     (tok, path)
+}
+
+/// Object server indexes (device d<n> lives on object server n): primaries
+/// then handoffs of an object, from the ring file, as the proxy computes them.
+pub fn object_nodes(
+    dir: &Path,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> (u32, Vec<usize>, Vec<usize>) {
+    let bytes = std::fs::read(dir.join("object.ring.gz")).unwrap();
+    let ring = swirl_ring::codec::read_ring(&bytes[..]).unwrap();
+    let cfg = swirl_ring::hash::HashPathConfig::new("", SUFFIX);
+    let part = ring.get_part(&cfg, account, Some(container), Some(object));
+    let idx = |d: &str| d.trim_start_matches('d').parse::<usize>().unwrap();
+    let primaries = ring
+        .get_part_nodes(part)
+        .iter()
+        .map(|n| idx(&n.dev.device))
+        .collect();
+    let handoffs = ring
+        .get_more_nodes(part)
+        .map(|n| idx(&n.dev.device))
+        .collect();
+    (part, primaries, handoffs)
+}
+
+/// GETs an object straight from object server `n` (backend protocol).
+pub fn backend_get(c: &SwiftBackedCluster, n: usize, part: u32, path: &str) -> u16 {
+    let addr = c.object_servers[n].addr();
+    harness::http_request(
+        addr,
+        "GET",
+        &format!("/d{n}/{part}{path}"),
+        &[("X-Backend-Storage-Policy-Index", "0")],
+        b"",
+    )
+    .map(|r| r.0)
+    .unwrap_or(0)
 }
