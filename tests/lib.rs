@@ -8,3 +8,5 @@ mod ring_builder_cli;
 mod proxy_cluster;
 mod proxy_swiftclient;
 mod proxy_faults;
+mod object_common;
+mod object_api;

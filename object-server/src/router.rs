@@ -39,7 +39,16 @@ pub enum Endpoint {
     },
 }
 
+/// A `split_path` error: Swift's body is `Invalid path: <path>`.
 fn path_err(e: PathError) -> Error {
+    match e {
+        PathError::Invalid(_) => Error::BadRequest(e.to_string()),
+        PathError::BadUtf8 => Error::BadUtf8,
+    }
+}
+
+/// A `validate_device_partition` error: the message already says what is wrong.
+fn dev_part_err(e: PathError) -> Error {
     match e {
         PathError::Invalid(m) => Error::BadRequest(m),
         PathError::BadUtf8 => Error::BadUtf8,
@@ -68,7 +77,7 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, Error> {
             let device = segs[0].clone().unwrap_or_default();
             let partition = segs[1].clone().unwrap_or_default();
             let partition =
-                path::validate_device_partition(&device, &partition).map_err(path_err)?;
+                path::validate_device_partition(&device, &partition).map_err(dev_part_err)?;
             let suffixes = match &segs[2] {
                 Some(s) => s.split('-').map(str::to_string).collect(),
                 None => Vec::new(),
@@ -84,7 +93,7 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, Error> {
     let segs = path::split_path(&path, 5, 5, true).map_err(path_err)?;
     let seg = |i: usize| segs[i].clone().unwrap_or_default();
     let (device, partition) = (seg(0), seg(1));
-    let partition = path::validate_device_partition(&device, &partition).map_err(path_err)?;
+    let partition = path::validate_device_partition(&device, &partition).map_err(dev_part_err)?;
     Ok(Endpoint::Object {
         verb,
         device,

@@ -1,0 +1,127 @@
+//! Helpers for the object-server tests: start `swirl object-server` on a temp
+//! devices dir, make timestamps, talk to it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::harness::{http_request, wait_healthcheck, Proc};
+
+pub const SUFFIX: &str = "changeme";
+
+/// A swirl object server over `<dir>/devices/sda`.
+pub struct ObjServer {
+    pub proc: Proc,
+    pub devices: PathBuf,
+    pub config: PathBuf,
+}
+
+/// Writes a config (plus `extra` TOML lines) and starts the server.
+pub fn start(dir: &Path, extra: &str) -> ObjServer {
+    let devices = dir.join("devices");
+    std::fs::create_dir_all(devices.join("sda")).unwrap();
+    let config = dir.join("object.toml");
+    let mut text = format!(
+        "devices = \"{}\"\nbind_ip = \"127.0.0.1\"\nbind_port = 0\nswift_hash_path_suffix = \"{SUFFIX}\"\n{extra}\n",
+        devices.display()
+    );
+    if !extra.contains("mount_check") {
+        text.push_str("mount_check = false\n");
+    }
+    std::fs::write(&config, text).unwrap();
+    restart_with(&config, &devices)
+}
+
+/// Starts a server on an existing config.
+pub fn restart_with(config: &Path, devices: &Path) -> ObjServer {
+    let proc = Proc::swirl_server(
+        "object-server",
+        &["object-server", config.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert!(wait_healthcheck(proc.addr(), Duration::from_secs(10)));
+    ObjServer {
+        proc,
+        devices: devices.to_path_buf(),
+        config: config.to_path_buf(),
+    }
+}
+
+impl ObjServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.proc.addr()
+    }
+    pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let (status, headers, body) =
+            http_request(self.addr(), method, path, headers, body).unwrap();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn h(&self, name: &str) -> Option<&str> {
+        crate::harness::header(&self.headers, name)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A timestamp `secs` seconds from now in Swift's internal form.
+pub fn ts(offset_secs: f64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    format!("{:016.5}", now + offset_secs)
+}
+
+/// Hex MD5.
+pub fn md5_hex(b: &[u8]) -> String {
+    format!("{:x}", md5::compute(b))
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
