@@ -96,9 +96,13 @@ impl DbServer {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(v.as_bytes()).to_string();
+        // Swift's message shows Python's repr: an int bare, a string quoted.
         match text.trim().parse::<i64>() {
             Ok(i) if self.cfg.policy_name(i).is_some() => Ok(Some(i)),
-            _ => Err(Error::BadRequest(format!(
+            Ok(i) => Err(Error::BadRequest(format!(
+                "Invalid X-Backend-Storage-Policy-Index {i}"
+            ))),
+            Err(_) => Err(Error::BadRequest(format!(
                 "Invalid X-Backend-Storage-Policy-Index '{text}'"
             ))),
         }
