@@ -12,3 +12,4 @@ mod object_common;
 mod object_api;
 mod db_support;
 mod db_side_by_side;
+mod bench_load;

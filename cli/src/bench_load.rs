@@ -69,7 +69,7 @@ pub fn main(argv: &[String]) -> ExitCode {
             eprintln!("swirl bench: no request succeeded");
             ExitCode::from(1)
         }
-        Err(e @ Error::Usage(_)) => {
+        Err(e @ (Error::Usage(_) | Error::Url(..))) => {
             eprintln!("swirl bench: {e}");
             ExitCode::from(2)
         }
