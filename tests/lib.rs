@@ -13,3 +13,4 @@ mod object_api;
 mod db_support;
 mod db_side_by_side;
 mod bench_load;
+mod db_server;

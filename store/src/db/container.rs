@@ -770,6 +770,61 @@ mod tests {
     }
 
     #[test]
+    fn replication_merge_converges() {
+        let (_d1, a) = broker();
+        let (_d2, b) = broker();
+        a.put_objects(vec![
+            upd("x", "0000000002.00000", 1, false),
+            upd("y", "0000000002.00000", 2, false),
+        ])
+        .unwrap();
+        b.put_objects(vec![
+            upd("y", "0000000003.00000", 5, false),
+            upd("z", "0000000002.00000", 3, false),
+        ])
+        .unwrap();
+        a.put_objects(vec![upd("x", "0000000004.00000", 0, true)])
+            .unwrap();
+        // usync both ways in batches of one row, as the replicator would.
+        let a_id = a.info().unwrap().id;
+        let mut since = b.get_sync(&a_id, true).unwrap();
+        loop {
+            let rows = a.get_items_since(since, 1).unwrap();
+            let Some(last) = rows.last() else { break };
+            since = last.row_id;
+            b.merge_items(&rows, Some(&a_id)).unwrap();
+        }
+        assert_eq!(b.get_sync(&a_id, true).unwrap(), a.info().unwrap().max_row);
+        let b_rows = b.get_items_since(-1, 100).unwrap();
+        a.merge_items(&b_rows, Some(&b.info().unwrap().id)).unwrap();
+        let (ia, ib) = (a.info().unwrap(), b.info().unwrap());
+        assert_eq!(ia.hash, ib.hash);
+        assert_eq!((ia.object_count, ia.bytes_used), (2, 8));
+        assert_eq!((ib.object_count, ib.bytes_used), (2, 8));
+        // Replaying a batch changes nothing.
+        let before = a.info().unwrap();
+        a.merge_items(&b_rows, None).unwrap();
+        assert_eq!(a.info().unwrap().max_row, before.max_row);
+        b.merge_syncs(
+            &[SyncPoint {
+                remote_id: "r".into(),
+                sync_point: 9,
+            }],
+            false,
+        )
+        .unwrap();
+        b.merge_syncs(
+            &[SyncPoint {
+                remote_id: "r".into(),
+                sync_point: 3,
+            }],
+            false,
+        )
+        .unwrap();
+        assert_eq!(b.get_sync("r", false).unwrap(), 9);
+    }
+
+    #[test]
     fn delete_db_and_metadata() {
         let (_d, b) = broker();
         let md: Metadata = [(
