@@ -248,6 +248,7 @@ impl Pass {
 /// `inc - (parts - start) % inc` up to the start. Swift's wrap-around
 /// arithmetic never revisits partition 0 when `inc` divides `parts - start`;
 /// that quirk is kept so the sequences agree.
+#[derive(Debug)]
 pub struct Handoffs<'a> {
     ring: &'a RingData,
     bk: Arc<Bookkeeping>,
@@ -532,6 +533,8 @@ mod tests {
         assert_eq!(r.primaries(2).count(), 0);
     }
 
+    /// (Holds for these rings, where every device has many partitions; Swift's
+    /// walk can miss a device that only partition 0 holds, see below.)
     #[test]
     fn handoffs_cover_every_other_assigned_device_once() {
         for (power, rows) in [
@@ -622,6 +625,63 @@ mod tests {
             for n in r.get_more_nodes(part) {
                 assert!(n.dev.id != 5 && n.dev.id != 7);
             }
+        }
+    }
+
+    /// Primaries and the full handoff sequence of every partition of a ring
+    /// Swift 2.30.1 built (2 regions, 2.5 replicas, a hole, a device with
+    /// weight 1e-05), as Swift's `Ring.get_part_nodes` / `get_more_nodes`
+    /// return them. Device 5 sits only in partition 0, which Swift's handoff
+    /// walk reaches only when it starts there (partition 27).
+    #[test]
+    fn swift_order_on_a_swift_built_ring() {
+        const SWIFT: &[(u32, &[u32], &[u32])] = &[
+            (0, &[5, 11, 0], &[6, 3, 9, 1, 7, 10, 8, 2]),
+            (1, &[7, 11, 0], &[2, 8, 6, 3, 1, 9, 10]),
+            (2, &[9, 0, 10], &[6, 3, 11, 1, 7, 8, 2]),
+            (3, &[7, 1, 10], &[8, 3, 6, 11, 0, 9, 2]),
+            (4, &[7, 2, 8], &[10, 0, 9, 6, 3, 11, 1]),
+            (5, &[3, 9, 6], &[10, 1, 7, 8, 11, 0, 2]),
+            (6, &[9, 0, 10], &[7, 2, 1, 8, 3, 6, 11]),
+            (7, &[6, 3, 9], &[1, 10, 7, 0, 2, 8, 11]),
+            (8, &[10, 1, 7], &[3, 9, 6, 11, 0, 8, 2]),
+            (9, &[6, 3, 9], &[10, 1, 7, 2, 0, 11, 8]),
+            (10, &[1, 7, 10], &[9, 3, 11, 0, 8, 6, 2]),
+            (11, &[1, 7, 2], &[10, 9, 3, 6, 0, 11, 8]),
+            (12, &[1, 7, 3], &[8, 11, 2, 6, 0, 9, 10]),
+            (13, &[6, 10, 1], &[2, 8, 3, 11, 0, 7, 9]),
+            (14, &[9, 0, 6], &[2, 10, 7, 8, 3, 11, 1]),
+            (15, &[3, 11, 0], &[6, 9, 10, 7, 2, 8, 1]),
+            (16, &[8, 1], &[2, 6, 11, 3, 0, 7, 9, 10]),
+            (17, &[1, 7], &[9, 3, 11, 0, 6, 8, 10, 2]),
+            (18, &[10, 1], &[6, 9, 3, 0, 11, 8, 7, 2]),
+            (19, &[10, 0], &[7, 2, 8, 1, 3, 9, 6, 11]),
+            (20, &[6, 3], &[10, 0, 9, 7, 2, 8, 11, 1]),
+            (21, &[7, 2], &[9, 10, 1, 6, 3, 0, 11, 8]),
+            (22, &[9, 10], &[2, 6, 0, 8, 3, 11, 1, 7]),
+            (23, &[2, 8], &[0, 10, 6, 9, 3, 1, 7, 11]),
+            (24, &[2, 8], &[7, 1, 10, 3, 9, 6, 0, 11]),
+            (25, &[6, 3], &[1, 10, 9, 7, 0, 2, 8, 11]),
+            (26, &[11, 0], &[6, 3, 9, 1, 7, 10, 2, 8]),
+            (27, &[1, 7], &[5, 11, 9, 2, 0, 10, 8, 3, 6]),
+            (28, &[9, 7], &[0, 10, 3, 6, 1, 2, 11, 8]),
+            (29, &[10, 1], &[6, 9, 3, 0, 11, 8, 7, 2]),
+            (30, &[8, 10], &[0, 6, 3, 9, 1, 7, 2, 11]),
+            (31, &[6, 3], &[8, 11, 0, 2, 1, 7, 9, 10]),
+        ];
+        let ring = crate::codec::read_ring(
+            &include_bytes!("codec/testdata/swift-2.30.1-frac-holes.ring.gz")[..],
+        )
+        .unwrap();
+        assert_eq!(ring.partition_count(), SWIFT.len());
+        for (part, primaries, handoffs) in SWIFT {
+            let p: Vec<u32> = ring.primaries(*part).map(|n| n.dev.id).collect();
+            let h: Vec<u32> = ring.get_more_nodes(*part).map(|n| n.dev.id).collect();
+            assert_eq!(
+                (&p[..], &h[..]),
+                (*primaries, *handoffs),
+                "partition {part}"
+            );
         }
     }
 
