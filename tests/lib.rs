@@ -14,3 +14,4 @@ mod db_support;
 mod db_side_by_side;
 mod bench_load;
 mod db_server;
+mod db_crash;
