@@ -15,3 +15,4 @@ mod db_side_by_side;
 mod bench_load;
 mod db_server;
 mod db_crash;
+mod object_crash;

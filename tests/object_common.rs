@@ -111,17 +111,31 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Deterministic pseudo-random bytes.
+/// Deterministic pseudo-random bytes: a random 1 KiB block per seed, each copy
+/// stamped with its index so misplaced or repeated blocks are caught. Cheap
+/// enough for hundreds of MB in a debug build.
 pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
     let mut x = seed
         .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let block: Vec<u8> = (0..1024)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             (x >> 24) as u8
         })
-        .collect()
+        .collect();
+    let mut out = Vec::with_capacity(n + 1024);
+    let mut i = 0u64;
+    while out.len() < n {
+        let start = out.len();
+        out.extend_from_slice(&block);
+        let stamp = (i ^ seed).to_le_bytes();
+        out[start..start + 8].copy_from_slice(&stamp);
+        i += 1;
+    }
+    out.truncate(n);
+    out
 }
