@@ -6,7 +6,9 @@ use crate::device::Device;
 
 const SAIO: &[u8] = include_bytes!("testdata/swift-2.30.1-saio-p6.ring.gz");
 const FRAC: &[u8] = include_bytes!("testdata/swift-2.30.1-frac-holes.ring.gz");
-const MASTER: [&[u8]; 4] = [
+const MASTER_4BYTE: &[u8] = include_bytes!("testdata/swift-master-saio-p6-v2-4byte.ring.gz");
+const MASTER: [&[u8]; 5] = [
+    MASTER_4BYTE,
     include_bytes!("testdata/swift-master-saio-p6-v1.ring.gz"),
     include_bytes!("testdata/swift-master-saio-p6-v2.ring.gz"),
     include_bytes!("testdata/swift-master-frac-holes-v1.ring.gz"),
@@ -31,7 +33,9 @@ fn swift_rings_are_rewritten_byte_for_byte() {
 fn swift_master_rings_hold_the_same_ring() {
     let saio = read_ring(SAIO).unwrap();
     let frac = read_ring(FRAC).unwrap();
-    let want = [(&saio, 1), (&saio, 2), (&frac, 1), (&frac, 2)];
+    let mut saio4 = saio.clone();
+    saio4.dev_id_bytes = 4;
+    let want = [(&saio4, 2), (&saio, 1), (&saio, 2), (&frac, 1), (&frac, 2)];
     for (bytes, (ring, version)) in MASTER.iter().zip(want) {
         let (got, opts) = read_ring_with_options(*bytes).unwrap();
         assert_eq!(&got, ring);
