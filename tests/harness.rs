@@ -159,6 +159,9 @@ pub fn wait_healthcheck(addr: SocketAddr, timeout: Duration) -> bool {
     false
 }
 
+/// Status, headers (lower-case names) and body of a raw HTTP response.
+pub type RawResponse = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// A minimal blocking HTTP/1.1 request (Connection: close) for tests that need
 /// exact control of what goes on the wire. Returns status, headers (lower-case
 /// names), body.
@@ -168,7 +171,7 @@ pub fn http_request(
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> std::io::Result<RawResponse> {
     use std::io::Write;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -191,10 +194,7 @@ pub fn http_request(
     parse_response(&raw, method == "HEAD")
 }
 
-fn parse_response(
-    raw: &[u8],
-    head: bool,
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+fn parse_response(raw: &[u8], head: bool) -> std::io::Result<RawResponse> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
     let end = raw
         .windows(4)
