@@ -57,6 +57,17 @@ pub fn format_version(v: Option<&str>) -> Result<u8, Fail> {
     }
 }
 
+/// The RNG seed for `--seed S`: the number itself, or for any other text
+/// (Swift seeds Python's `random` with whatever string it is given) a
+/// 64-bit FNV-1a hash of it, so every seed string is reproducible.
+pub fn seed_of(s: &str) -> u64 {
+    s.parse().unwrap_or_else(|_| {
+        s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    })
+}
+
 /// Whether a rebalance that moved `parts` is worth saving (Swift's rule).
 pub fn worth_saving(
     force: bool,
@@ -79,14 +90,10 @@ pub fn rebalance(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
     let p = parse(ctx.args, SPECS)?;
     let format = format_version(p.get("format-version"))?;
     // Swift also takes the seed as the first positional argument.
-    let seed = match p.get("seed").or(p.positional.first().map(String::as_str)) {
-        Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            Fail::new(format!(
-                "invalid seed {s:?}: must be a non-negative integer"
-            ))
-        })?),
-        None => None,
-    };
+    let seed = p
+        .get("seed")
+        .or(p.positional.first().map(String::as_str))
+        .map(seed_of);
     if p.positional.len() > 1 {
         return Err(Fail::new(format!(
             "unexpected arguments {:?}; usage: swirl ring-builder <builder_file> rebalance [--force] [--seed N] [--format-version 1|2]",
@@ -224,6 +231,13 @@ mod tests {
             0.0,
             0.0
         ));
+    }
+
+    #[test]
+    fn seeds() {
+        assert_eq!(seed_of("42"), 42);
+        assert_eq!(seed_of("abc"), seed_of("abc"));
+        assert_ne!(seed_of("abc"), seed_of("abd"));
     }
 
     #[test]
