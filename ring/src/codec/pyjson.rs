@@ -74,8 +74,20 @@ pub fn float_repr(f: f64) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0.0" } else { "0.0" }.into();
     }
-    // Rust's `{:e}` also prints the shortest round-tripping digits.
+    // Rust's `{:e}` prints the shortest round-tripping digits too, but when
+    // two such strings are equally close it rounds the tie up where Python
+    // picks the correctly rounded (half-to-even) one. Re-derive the digits at
+    // that length with exact rounding and keep them if they round-trip.
     let sci = format!("{:e}", f.abs());
+    let shortest_len = sci
+        .split_once('e')
+        .map_or(1, |(m, _)| m.chars().filter(char::is_ascii_digit).count());
+    let exact = format!("{:.*e}", shortest_len.saturating_sub(1), f.abs());
+    let sci = if exact.parse::<f64>().ok() == Some(f.abs()) {
+        exact
+    } else {
+        sci
+    };
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
@@ -171,6 +183,9 @@ mod tests {
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (0.0, "0.0"),
             (-0.0, "-0.0"),
+            // exact ties at the last digit: Python rounds half to even
+            (30197052934203.0625, "30197052934203.062"),
+            (1200098455080881.25, "1200098455080881.2"),
         ];
         for (f, want) in cases {
             assert_eq!(float_repr(*f), *want, "{f:e}");
