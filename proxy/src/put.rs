@@ -218,10 +218,15 @@ where
                 continue;
             }
             let Some(tx) = s.tx.as_ref() else { continue };
-            let ok = matches!(
-                tokio::time::timeout(node_timeout, tx.send(Ok(Frame::data(data.clone())))).await,
-                Ok(Ok(()))
-            );
+            // Fast path without a timer; wait (bounded) only when the node lags.
+            let ok = match tx.try_send(Ok(Frame::data(data.clone()))) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(mpsc::error::TrySendError::Full(frame)) => matches!(
+                    tokio::time::timeout(node_timeout, tx.send(frame)).await,
+                    Ok(Ok(()))
+                ),
+            };
             if ok {
                 live += 1;
             } else {

@@ -103,7 +103,12 @@ pub fn pump(
                 Ok(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         offset += data.len() as u64;
-                        if tx.send(Ok(Frame::data(data))).await.is_err() {
+                        let sent = match tx.try_send(Ok(Frame::data(data))) {
+                            Ok(()) => true,
+                            Err(mpsc::error::TrySendError::Full(f)) => tx.send(f).await.is_ok(),
+                            Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        };
+                        if !sent {
                             return; // the client went away
                         }
                     }
