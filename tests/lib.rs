@@ -16,3 +16,4 @@ mod bench_load;
 mod db_server;
 mod db_crash;
 mod object_crash;
+mod proxy_memory;
