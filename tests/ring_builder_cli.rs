@@ -621,6 +621,21 @@ fn ring_written_by_swirl_loads_in_swift() {
         assert_eq!(&ours, answer, "{path}");
     }
 
+    // Swift, saving the ring it loaded from our file, writes the same bytes.
+    let resaved_dir = tempfile::tempdir().unwrap();
+    let resaved = resaved_dir.path().join("object.ring.gz");
+    let o = Command::new("/usr/bin/python3")
+        .arg(py_dir().join("rbcli_resave.py"))
+        .arg(&ring_path)
+        .arg(&resaved)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        fs::read(&resaved).unwrap() == fs::read(&ring_path).unwrap(),
+        "Swift's RingData.save of our ring differs from the file swirl wrote"
+    );
+
     // Swift's swift-ring-builder reads the ring file: rebuild a builder from
     // it (Swift's own pickle, in a directory without ours), then its summary
     // must call the ring up to date and show the same device table as ours.
