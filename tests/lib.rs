@@ -17,3 +17,4 @@ mod db_server;
 mod db_crash;
 mod object_crash;
 mod proxy_memory;
+mod object_side_by_side;

@@ -73,10 +73,10 @@ fn kill9_during_1000_concurrent_puts() {
     // Restart on the same devices.
     let s = restart_with(&s.config, &s.devices);
     let mut visible_unacked = 0;
-    for i in 0..N {
+    for (i, acked_status) in statuses.iter().enumerate() {
         let path = format!("/sda/{}/a/c/o{i}", i % 16);
         let (status, _, body) = http_request(s.addr(), "GET", &path, &[], b"").unwrap();
-        if statuses[i] == 201 {
+        if *acked_status == 201 {
             assert_eq!(status, 200, "acknowledged PUT {i} lost");
             assert!(
                 body == bytes(i as u64, size_of(i)),

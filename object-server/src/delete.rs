@@ -37,7 +37,7 @@ pub async fn handle(
         None => None,
         Some(v) => Some(
             Timestamp::parse(&v)
-                .map_err(|_| Error::BadRequest("Bad X-If-Delete-At header value".into()))?,
+                .map_err(|_| Error::BadRequestHtml("Bad X-If-Delete-At header value".into()))?,
         ),
     };
     let (s2, o2) = (s.clone(), obj.clone());

@@ -6,9 +6,13 @@ use swirl_common::{ApiError, Timestamp};
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Malformed request; the text is the body Swift sends.
+    /// Malformed request; the text is the body Swift sends (as text/plain).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Malformed request whose text Swift sends without a content type of its
+    /// own (so as swob's default, text/html).
+    #[error("bad request: {0}")]
+    BadRequestHtml(String),
     /// Path not valid UTF-8 or contains NUL (Swift: 412).
     #[error("Invalid UTF8 or contains NULL")]
     BadUtf8,
@@ -53,7 +57,7 @@ impl ApiError for Error {
     fn status(&self) -> StatusCode {
         use swirl_store::object::Error as S;
         match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadRequest(_) | Error::BadRequestHtml(_) => StatusCode::BAD_REQUEST,
             Error::BadUtf8 => StatusCode::PRECONDITION_FAILED,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
@@ -74,6 +78,17 @@ impl ApiError for Error {
     }
 
     fn add_headers(&self, h: &mut HeaderMap) {
+        // Swift's exact Content-Type: `text/plain` where the handler names it,
+        // swob's default otherwise.
+        let ctype = match self {
+            Error::BadRequest(_)
+            | Error::BadUtf8
+            | Error::LengthRequired
+            | Error::TooLarge
+            | Error::NotImplemented(_) => "text/plain",
+            _ => "text/html; charset=UTF-8",
+        };
+        h.insert("content-type", HeaderValue::from_static(ctype));
         let ts = match self {
             Error::NotFound { backend_timestamp } | Error::Conflict { backend_timestamp } => {
                 backend_timestamp.as_ref()
@@ -89,7 +104,7 @@ impl ApiError for Error {
 
     fn body(&self) -> Option<String> {
         match self {
-            Error::BadRequest(t) => Some(t.clone()),
+            Error::BadRequest(t) | Error::BadRequestHtml(t) => Some(t.clone()),
             Error::BadUtf8 => Some(self.to_string()),
             Error::PreconditionFailed(t) => t.clone(),
             Error::LengthRequired | Error::TooLarge => Some(self.to_string()),

@@ -84,7 +84,11 @@ pub async fn handle(
 
 fn not_found(ts: Option<Timestamp>, conds: &Conditions) -> Result<Response<Body>> {
     if conds.check(None, None, false) == Some(412) {
-        let mut r = swirl_common::error::status_response(StatusCode::PRECONDITION_FAILED);
+        // A conditional answer has no body (swob's `_response_iter`).
+        let mut r = Response::new(body::empty());
+        *r.status_mut() = StatusCode::PRECONDITION_FAILED;
+        add_header(&mut r, "content-type", "text/html; charset=UTF-8");
+        add_header(&mut r, "content-length", "0");
         if let Some(ts) = ts {
             add_header(&mut r, "x-backend-timestamp", &ts.internal());
         }

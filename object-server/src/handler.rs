@@ -45,12 +45,27 @@ impl Handler for ObjectHandler {
                 match verb {
                     ObjectVerb::Put => put::handle(s, req, obj, txn).await,
                     ObjectVerb::Get => get::handle(s, req, obj, false).await,
-                    ObjectVerb::Head => get::handle(s, req, obj, true).await,
+                    ObjectVerb::Head => head_result(get::handle(s, req, obj, true).await),
                     ObjectVerb::Post => post::handle(s, req, obj, txn).await,
                     ObjectVerb::Delete => delete::handle(s, req, obj, txn).await,
                 }
             }
         }
+    }
+}
+
+/// A HEAD error carries the headers of the GET error but, as swob sends it,
+/// no body and `Content-Length: 0`. (5xx stay errors, for the warning log.)
+fn head_result(r: Result<Response<Body>>) -> Result<Response<Body>> {
+    match r {
+        Err(e) if !swirl_common::ApiError::status(&e).is_server_error() => {
+            let mut resp = swirl_common::error::error_response(&e);
+            *resp.body_mut() = body::empty();
+            resp.headers_mut()
+                .insert("content-length", HeaderValue::from(0));
+            Ok(resp)
+        }
+        other => other,
     }
 }
 
@@ -86,7 +101,15 @@ pub fn add_header(r: &mut Response<Body>, name: &str, value: &str) {
     }
 }
 
-/// An empty-bodied response with Swift's standard body for `status`.
+/// A response with Swift's standard body for `status`, and swob's default
+/// Content-Type even when that body is empty (201, 204).
 pub fn status(status: StatusCode) -> Response<Body> {
-    swirl_common::error::status_response(status)
+    let mut r = swirl_common::error::status_response(status);
+    if !r.headers().contains_key("content-type") {
+        r.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("text/html; charset=UTF-8"),
+        );
+    }
+    r
 }

@@ -89,17 +89,17 @@ pub fn check_metadata(h: &HeaderMap) -> Result<(), Error> {
         }
         count += 1;
         size += name.len() + v.len();
+        // Swift names the header as the lower-case prefix plus WSGI's spelling of the rest.
+        let shown = format!("{PREFIX}{}", &title(key)[PREFIX.len()..]);
         if name.len() > c::MAX_META_NAME_LENGTH {
             return Err(Error::BadRequest(format!(
-                "Metadata name too long: {}",
-                title(key)
+                "Metadata name too long: {shown}"
             )));
         }
         if v.len() > c::MAX_META_VALUE_LENGTH {
             return Err(Error::BadRequest(format!(
-                "Metadata value longer than {}: {}",
-                c::MAX_META_VALUE_LENGTH,
-                title(key)
+                "Metadata value longer than {}: {shown}",
+                c::MAX_META_VALUE_LENGTH
             )));
         }
         if count > c::MAX_META_COUNT {
@@ -195,12 +195,11 @@ pub fn check_object_creation(h: &HeaderMap, object: &str) -> Result<(), Error> {
             c::MAX_OBJECT_NAME_LENGTH
         )));
     }
+    // Swift's WSGI server gives a missing Content-Type as "", which fails the
+    // UTF-8 check: so "Invalid Content-Type" for missing, empty or not UTF-8.
     match h.get("content-type") {
-        None => return Err(Error::BadRequest("No content type".into())),
-        Some(v) if std::str::from_utf8(v.as_bytes()).is_err() => {
-            return Err(Error::BadRequest("Invalid Content-Type".into()))
-        }
-        Some(_) => {}
+        Some(v) if !v.is_empty() && std::str::from_utf8(v.as_bytes()).is_ok() => {}
+        _ => return Err(Error::BadRequest("Invalid Content-Type".into())),
     }
     check_metadata(h)
 }
@@ -314,7 +313,8 @@ mod tests {
         assert!(e
             .to_string()
             .contains("Object name length of 1025 longer than 1024"));
-        assert!(check_object_creation(&hm(&[]), "o").is_err());
+        let e = check_object_creation(&hm(&[]), "o").unwrap_err();
+        assert!(e.to_string().contains("Invalid Content-Type"));
         assert!(check_object_creation(&hm(&[("content-type", "text/plain")]), "o").is_ok());
     }
 

@@ -57,7 +57,8 @@ fn dev_part_err(e: PathError) -> Error {
 
 /// Routes a request line. `raw_path` is the percent-encoded path.
 pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, Error> {
-    let path = path::decode(raw_path).map_err(path_err)?;
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw_path).collect();
+    let path = String::from_utf8(bytes).map_err(|_| Error::BadUtf8)?;
     if (method == Method::GET || method == Method::HEAD) && path == "/healthcheck" {
         return Ok(Endpoint::Healthcheck);
     }
@@ -94,6 +95,18 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, Error> {
     let seg = |i: usize| segs[i].clone().unwrap_or_default();
     let (device, partition) = (seg(0), seg(1));
     let partition = path::validate_device_partition(&device, &partition).map_err(dev_part_err)?;
+    // Swift keeps names holding NUL for its reserved namespace; no client may use them.
+    for (what, name) in [
+        ("account", seg(2)),
+        ("container", seg(3)),
+        ("object", seg(4)),
+    ] {
+        if name.contains('\0') {
+            return Err(Error::BadRequestHtml(format!(
+                "Invalid reserved-namespace {what}"
+            )));
+        }
+    }
     Ok(Endpoint::Object {
         verb,
         device,
@@ -162,7 +175,8 @@ mod tests {
             ("PUT", "/sda1/x/a/c/o", 400),
             ("PUT", "/sda1/-1/a/c/o", 400),
             ("PUT", "/../12/a/c/o", 400),
-            ("PUT", "/sda1/12/a/c/o%00", 412),
+            ("PUT", "/sda1/12/a/c/o%00", 400),
+            ("PUT", "/sda1/12/a%00/c/o", 400),
             ("PUT", "/sda1/12/a/c/o%ff", 412),
             ("PUT", "//12/a/c/o", 400),
             ("PATCH", "/sda1/12/a/c/o", 405),
