@@ -73,6 +73,21 @@ fn saio(dir: &Path) {
     }
 }
 
+/// Asserts two snapshots are equal, naming the files that differ.
+#[track_caller]
+fn assert_unchanged(
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+    what: &str,
+) {
+    let differ: Vec<_> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert!(differ.is_empty(), "{what} changed files: {differ:?}");
+}
+
 /// Every file under `dir` with its bytes, to prove a command changed nothing.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
@@ -256,7 +271,7 @@ fn saio_command_lines_work() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(snapshot(dir), before, "a refused rebalance must not write");
+    assert_unchanged(&before, &snapshot(dir), "a refused rebalance");
 
     ok(dir, &["object.builder", "pretend_min_part_hours_passed"]);
     let o = rb(dir, &["object.builder", "rebalance"]);
@@ -319,7 +334,7 @@ fn min_part_hours_blocks_until_pretend() {
         out.contains("The time between rebalances must be at least min_part_hours: 1 hours"),
         "{out}"
     );
-    assert_eq!(snapshot(dir), before, "builder, ring and backups untouched");
+    assert_unchanged(&before, &snapshot(dir), "rebalance within min_part_hours");
 
     ok(dir, &["object.builder", "pretend_min_part_hours_passed"]);
     let o = rb(dir, &["object.builder", "rebalance", "--seed", "1"]);
@@ -402,7 +417,7 @@ fn bad_arguments_fail_with_a_reason() {
             "{what}: want one line of reason, got {err:?}"
         );
         assert!(lines[0].len() > 10, "{what}: {err:?}");
-        assert_eq!(snapshot(dir), before, "{what} changed files");
+        assert_unchanged(&before, &snapshot(dir), &what);
     }
     // A sample of the reasons, so they stay informative.
     let reason = |args: &[&str]| stderr(&rb(dir, args));
@@ -429,7 +444,7 @@ fn confirmation_for_many_devices() {
         "{}",
         stdout(&o)
     );
-    assert_eq!(snapshot(dir), before);
+    assert_unchanged(&before, &snapshot(dir), "declined set_weight");
 
     let mut child = Command::new(swirl_bin())
         .args(["ring-builder", "object.builder", "set_weight", "r1", "5"])
@@ -1049,4 +1064,37 @@ fn builder_from_a_ring_written_by_swift() {
     assert!(matches!(o.status.code(), Some(0 | 1)), "{o:?}");
     let ring = read_ring(&ours.join("object.ring.gz"));
     assert!(ring.replica2part2dev.iter().flatten().any(|&d| d == 4));
+}
+
+#[test]
+fn writers_wait_for_the_builder_lock() {
+    use rustix::fs::{flock, FlockOperation};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    saio(dir);
+    // The builder's directory is what ring-builder locks.
+    let lock = fs::File::open(dir).unwrap();
+    flock(&lock, FlockOperation::NonBlockingLockExclusive).unwrap();
+    let mut child = Command::new(swirl_bin())
+        .args(["ring-builder", "object.builder", "set_weight", "d1", "3"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While we hold the lock the writer must not finish (readers need no lock).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(700);
+    while std::time::Instant::now() < deadline {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "set_weight ran while the builder was locked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ok(dir, &["object.builder", "search", "d1"]);
+    drop(lock);
+    let o = child.wait_with_output().unwrap();
+    expect(&o, 0, "set_weight after the lock was released");
+    assert!(ok(dir, &["object.builder", "search", "d1"]).contains("   3.00 "));
 }

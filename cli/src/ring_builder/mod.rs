@@ -5,6 +5,7 @@
 //! builder in memory and write it (atomically) only once everything passed.
 
 mod devices;
+mod lock;
 mod opts;
 mod paths;
 mod rebalance;
@@ -125,6 +126,14 @@ fn known(cmd: &str) -> bool {
     )
 }
 
+/// Commands that never write a file.
+fn read_only(cmd: &str) -> bool {
+    matches!(
+        cmd,
+        "default" | "search" | "list_parts" | "dispersion" | "validate" | "version"
+    )
+}
+
 /// `swirl ring-builder <builder_file> [<command> [args...]]`.
 pub fn run(args: &[String]) -> ExitCode {
     let result = dispatch(args);
@@ -172,6 +181,13 @@ fn dispatch(args: &[String]) -> CmdResult {
     if command == "version" {
         return ring_out::version(&ctx);
     }
+    // Commands that write hold the builder's lock from before they read it
+    // until they have written, so concurrent runs cannot lose a change.
+    let _lock = if read_only(command) {
+        None
+    } else {
+        Some(lock::lock(&ctx.paths)?)
+    };
     if command == "write_builder" {
         return ring_out::write_builder(&ctx);
     }
