@@ -124,7 +124,13 @@ pub fn read_ring_with_options(mut r: impl Read) -> Result<(RingData, WriteOption
     let member = gz::gunzip(&raw)?;
     let data = &member.data;
     if data.len() < 6 || &data[..4] != MAGIC {
-        return Err(invalid("not a ring file (no R1NG magic)"));
+        // Swift before 1.8 pickled its rings; those have no magic.
+        let hint = if data.first() == Some(&0x80) {
+            ": a pickled ring from an old Swift; load and save it with Swift to convert it"
+        } else {
+            ""
+        };
+        return Err(invalid(format!("not a ring file (no R1NG magic){hint}")));
     }
     let version = u16::from_be_bytes([data[4], data[5]]);
     let ring = match version {

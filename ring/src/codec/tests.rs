@@ -328,3 +328,31 @@ fn invalid_format_version_is_refused() {
         Err(Error::Builder(_))
     ));
 }
+
+#[test]
+fn big_endian_v1_tables_are_read() {
+    let data = gz::gunzip(SAIO).unwrap().data;
+    let json_len = u32::from_be_bytes(data[6..10].try_into().unwrap()) as usize;
+    let json = std::str::from_utf8(&data[10..10 + json_len]).unwrap();
+    let big_json = json.replace(r#""byteorder": "little""#, r#""byteorder": "big""#);
+    assert_eq!(big_json.len(), json.len() - 3);
+    let mut big = data[..6].to_vec();
+    big.extend_from_slice(&(big_json.len() as u32).to_be_bytes());
+    big.extend_from_slice(big_json.as_bytes());
+    for pair in data[10 + json_len..].chunks_exact(2) {
+        big.extend_from_slice(&[pair[1], pair[0]]);
+    }
+    let mut w = gz::PyGzWriter::new(Vec::new(), None, 0).unwrap();
+    w.write(&big).unwrap();
+    let file = w.finish().unwrap();
+    assert_eq!(read_ring(&file[..]).unwrap(), read_ring(SAIO).unwrap());
+}
+
+#[test]
+fn pickled_rings_get_a_hint() {
+    let mut w = gz::PyGzWriter::new(Vec::new(), None, 0).unwrap();
+    w.write(b"\x80\x02}q\x00").unwrap();
+    let file = w.finish().unwrap();
+    let err = read_ring(&file[..]).unwrap_err().to_string();
+    assert!(err.contains("pickled"), "{err}");
+}
