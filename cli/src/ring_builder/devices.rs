@@ -11,7 +11,7 @@ use swirl_ring::Device;
 
 use super::opts::DevOpts;
 use super::show::{format_device, py_float, search_table, DevRow};
-use super::{need_args, store, CmdResult, Ctx, Exit, Fail};
+use super::{need_args, reason, store, CmdResult, Ctx, Exit, Fail};
 
 const UNCHANGED: &str = "The on-disk ring builder is unchanged.";
 
@@ -27,7 +27,7 @@ fn matching(b: &RingBuilder, filter: &DevFilter) -> Vec<Device> {
 }
 
 fn search_value(v: &str) -> Result<DevFilter, Fail> {
-    parse_search_value(v).map_err(|e| Fail::new(e.to_string()))
+    parse_search_value(v).map_err(Fail::from)
 }
 
 fn save(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
@@ -121,13 +121,13 @@ pub fn add(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
             )));
         }
         for (value, weight) in pairs(&o.positional, USAGE)? {
-            let parsed =
-                parse_add_value(value).map_err(|e| Fail::new(format!("{e}. {UNCHANGED}")))?;
+            let parsed = parse_add_value(value)
+                .map_err(|e| Fail::new(format!("{}. {UNCHANGED}", reason(&e))))?;
             if parsed.region.is_none() {
                 eprintln!("WARNING: No region specified for {value}. Defaulting to region 1.");
             }
-            let weight =
-                parse_weight(weight).map_err(|e| Fail::new(format!("{e}. {UNCHANGED}")))?;
+            let weight = parse_weight(weight)
+                .map_err(|e| Fail::new(format!("{}. {UNCHANGED}", reason(&e))))?;
             new_devs.push(parsed.into_device(weight));
         }
     }
@@ -142,7 +142,7 @@ pub fn add(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
         let weight = dev.weight;
         let id = b
             .add_dev(dev, None)
-            .map_err(|e| Fail::new(format!("{e}. {UNCHANGED}")))?;
+            .map_err(|e| Fail::new(format!("{}. {UNCHANGED}", reason(&e))))?;
         let added = b
             .devs()
             .get(id as usize)
@@ -290,7 +290,7 @@ fn set_field(
 
 pub fn set_weight(ctx: &Ctx<'_>, b: RingBuilder) -> CmdResult {
     set_field(ctx, b, "weight", &|b, id, v| {
-        let w = parse_weight(v).map_err(|e| Fail::new(e.to_string()))?;
+        let w = parse_weight(v).map_err(Fail::from)?;
         b.set_dev_weight(id, w)?;
         Ok(py_float(w))
     })
@@ -341,7 +341,7 @@ pub fn set_info(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
         pairs(&o.positional, USAGE)?
             .into_iter()
             .map(|(v, change)| {
-                let change = parse_change_value(change).map_err(|e| Fail::new(e.to_string()))?;
+                let change = parse_change_value(change).map_err(Fail::from)?;
                 Ok((search_value(v)?, change))
             })
             .collect::<Result<Vec<_>, Fail>>()?

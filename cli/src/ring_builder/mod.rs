@@ -43,14 +43,22 @@ impl Fail {
 
 impl From<swirl_ring::Error> for Fail {
     fn from(e: swirl_ring::Error) -> Fail {
-        Fail(e.to_string())
+        Fail(reason(&e))
+    }
+}
+
+/// The ring crate's error as a reason line: syntax and builder errors carry
+/// a complete sentence of their own, so they go without a category prefix.
+pub fn reason(e: &swirl_ring::Error) -> String {
+    match e {
+        swirl_ring::Error::Syntax(m) | swirl_ring::Error::Builder(m) => m.clone(),
+        other => other.to_string(),
     }
 }
 
 pub type CmdResult = Result<Exit, Fail>;
 
-/// What a command gets: the files, the loaded builder (if the file exists)
-/// and the arguments after the command name.
+/// What a command gets: the files and the arguments after the command name.
 pub struct Ctx<'a> {
     pub paths: BuilderPaths,
     pub args: &'a [String],

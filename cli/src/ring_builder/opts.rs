@@ -11,7 +11,7 @@ use swirl_ring::search::{
 };
 use swirl_ring::Device;
 
-use super::Fail;
+use super::{reason, Fail};
 
 /// One option a command accepts.
 pub struct Spec {
@@ -164,13 +164,15 @@ fn int<T: std::str::FromStr>(p: &Parsed, long: &str) -> Result<Option<T>, Fail> 
 
 fn port(p: &Parsed, long: &str) -> Result<Option<u16>, Fail> {
     p.get(long)
-        .map(|v| parse_port(v).map_err(|e| Fail::new(format!("option --{long}: {e}"))))
+        .map(|v| parse_port(v).map_err(|e| Fail::new(format!("option --{long}: {}", reason(&e)))))
         .transpose()
 }
 
 fn addr(p: &Parsed, long: &str) -> Result<Option<String>, Fail> {
     p.get(long)
-        .map(|v| normalize_address(v).map_err(|e| Fail::new(format!("option --{long}: {e}"))))
+        .map(|v| {
+            normalize_address(v).map_err(|e| Fail::new(format!("option --{long}: {}", reason(&e))))
+        })
         .transpose()
 }
 
@@ -187,7 +189,7 @@ impl DevOpts {
         };
         if let Some(name) = &change.device {
             validate_device_name(name)
-                .map_err(|e| Fail::new(format!("option --change-device: {e}")))?;
+                .map_err(|e| Fail::new(format!("option --change-device: {}", reason(&e))))?;
         }
         Ok(DevOpts {
             id: int(&p, "id")?,
@@ -200,7 +202,10 @@ impl DevOpts {
             device: p.get("device").map(str::to_string),
             weight: p
                 .get("weight")
-                .map(|v| parse_weight(v).map_err(|e| Fail::new(format!("option --weight: {e}"))))
+                .map(|v| {
+                    parse_weight(v)
+                        .map_err(|e| Fail::new(format!("option --weight: {}", reason(&e))))
+                })
                 .transpose()?,
             meta: p.get("meta").map(str::to_string),
             change,
@@ -258,7 +263,8 @@ impl DevOpts {
         need(self.device.is_some(), "device")?;
         need(self.weight.is_some(), "weight")?;
         let device = self.device.clone().unwrap_or_default();
-        validate_device_name(&device).map_err(|e| Fail::new(format!("option --device: {e}")))?;
+        validate_device_name(&device)
+            .map_err(|e| Fail::new(format!("option --device: {}", reason(&e))))?;
         let ip = self.ip.clone().unwrap_or_default();
         let port = self.port.unwrap_or_default();
         Ok(Device {
