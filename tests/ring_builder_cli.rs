@@ -695,6 +695,22 @@ fn ring_written_by_swirl_loads_in_swift() {
             })
     };
     assert_eq!(balance(&theirs), balance(&ours));
+
+    // Reports computed from the same assignment read the same, byte for byte
+    // (dispersion last: Swift saves its builder after computing it).
+    let reports: [&[&str]; 5] = [
+        &["object.builder", "search", "r2"],
+        &["object.builder", "search", "z1-10.0.0.1"],
+        &["object.builder", "list_parts", "d7", "d9"],
+        &["object.builder", "dispersion", "--verbose"],
+        &["object.builder", "dispersion", "r1z\\d+$", "-v"],
+    ];
+    let swift = swift_batch(sd, &reports);
+    for (args, (code, text)) in reports.iter().zip(&swift) {
+        let o = rb(dir, args);
+        assert_eq!(o.status.code(), Some(*code), "{args:?}: {text}");
+        assert_eq!(&stdout(&o), text, "{args:?}");
+    }
 }
 
 /// Runs swift-ring-builder command lines one after the other in `dir`, in
