@@ -229,7 +229,9 @@ impl DevOpts {
             || self.meta.is_some()
     }
 
-    /// The devices the options select.
+    /// The devices the options select. Unlike Swift, which skips options
+    /// whose value is zero or empty (`--zone 0` matches every zone there), a
+    /// given option always filters.
     pub fn filter(&self) -> DevFilter {
         DevFilter {
             id: self.id,
