@@ -862,6 +862,8 @@ fn exit_codes_match_swift_ring_builder() {
         Case("object.builder", &["dispersion"]),
         Case("object.builder", &["write_ring"]),
         Case("object.ring.gz", &["search", "d0"]),
+        Case("object.ring.gz", &["write_builder"]),
+        Case("other.ring.gz", &["write_builder", "1"]),
         Case("new.builder", &["create", "6", "3", "1"]),
         Case("new.builder", &["create", "33", "3", "1"]),
         Case("new.builder", &["create", "a", "3", "1"]),
