@@ -432,7 +432,15 @@ fn swirl_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
 fn get_nodes_prints_what_swift_get_nodes_prints() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    harness::write_swift_conf(d, PREFIX, SUFFIX);
+    std::fs::write(
+        d.join("swift.conf"),
+        format!(
+            "[swift-hash]\nswift_hash_path_prefix = {PREFIX}\nswift_hash_path_suffix = {SUFFIX}\n\n\
+             [storage-policy:0]\nname = gold\naliases = yellow, orange\ndefault = yes\n\n\
+             [storage-policy:1]\nname = silver\n"
+        ),
+    )
+    .unwrap();
     let object = saio_ring(d);
     let object1 = complex_ring(d);
     let account = d.join("account.ring.gz");
@@ -451,10 +459,19 @@ fn get_nodes_prints_what_swift_get_nodes_prints() {
         (&container, vec!["AUTH_test", "cont"]),
         (&object1, vec!["-a", "AUTH_x", "c", "o"]),
         (&object1, vec!["-p", "17"]),
+        // -P: the policy's rings from the swift dir instead of a ring file
+        (&object, vec!["-P", "gold", "AUTH_test", "c", "o"]),
+        (&object, vec!["-P", "Silver", "-a", "AUTH_test", "c", "o"]),
+        (&object, vec!["-P", "yellow", "-p", "3"]),
+        (&object, vec!["-P", "silver", "AUTH_test", "c"]),
+        (&object, vec!["-P", "gold", "AUTH_test"]),
     ];
     for (ring, args) in cases {
         let ring_s = ring.to_str().unwrap();
-        let mut swift_args = vec!["-d", dir_s, ring_s];
+        // With -P there is no ring argument.
+        let ring_arg: &[&str] = if args[0] == "-P" { &[] } else { &[ring_s] };
+        let mut swift_args = vec!["-d", dir_s];
+        swift_args.extend(ring_arg);
         swift_args.extend(&args);
         let swift = Command::new("/usr/bin/swift-get-nodes")
             .args(&swift_args)
@@ -466,7 +483,8 @@ fn get_nodes_prints_what_swift_get_nodes_prints() {
             "{}",
             String::from_utf8_lossy(&swift.stderr)
         );
-        let mut swirl_args = vec!["get-nodes", "--swift-dir", dir_s, ring_s];
+        let mut swirl_args = vec!["get-nodes", "--swift-dir", dir_s];
+        swirl_args.extend(ring_arg);
         swirl_args.extend(&args);
         let swirl = harness::swirl(d, &swirl_args);
         assert!(
@@ -558,6 +576,16 @@ fn get_nodes_json_and_errors() {
         vec!["get-nodes", "--swift-conf", conf_s, ring_s, "-p", "1024"],
         vec!["get-nodes", "--swift-conf", conf_s, ring_s, "a", "", "o"],
         vec!["get-nodes", "--bogus", ring_s, "a"],
+        vec![
+            "get-nodes",
+            "--swift-conf",
+            conf_s,
+            "-P",
+            "nope",
+            "a",
+            "c",
+            "o",
+        ],
     ];
     for args in cases {
         let out = harness::swirl(d, &args);

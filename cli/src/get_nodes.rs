@@ -9,13 +9,16 @@
 //! The hash-path secret comes from `--hash-path-prefix` / `--hash-path-suffix`
 //! when either is given, otherwise from swift.conf (`--swift-conf FILE`, or
 //! `--swift-dir DIR` for `DIR/swift.conf`; default /etc/swift/swift.conf).
+//! As with Swift's tool, `-P <policy>` replaces the ring file: the policy's
+//! object ring (or the account / container ring for those paths) is read
+//! from the swift directory.
 
 use std::io::{BufRead, Write};
 use std::net::Ipv6Addr;
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
-use swirl_common::swift_conf::parse_hash_path_secret;
+use swirl_common::swift_conf::{find_policy, parse_hash_path_secret, parse_storage_policies};
 use swirl_ring::hash::{self, HashPathConfig};
 use swirl_ring::lookup::NodeRef;
 use swirl_ring::{codec, RingData};
@@ -23,21 +26,24 @@ use swirl_ring::{codec, RingData};
 const USAGE: &str =
     "usage: swirl get-nodes [-a] [--json] <ring.gz> <account> [<container> [<object>]]
        swirl get-nodes [-a] [--json] <ring.gz> -p <partition>
+       swirl get-nodes [-a] [--json] -P <policy> <account> [<container> [<object>]]
+       swirl get-nodes [-a] [--json] -P <policy> -p <partition>
        swirl get-nodes [--handoffs N] --batch <ring.gz>   (paths a[/c[/o]] on stdin, JSON lines out)
 options:
   -a, --all                  show all handoff nodes (default: as many as primaries)
   --handoffs N               show the first N handoff nodes
   -p, --partition N          show the nodes of partition N
+  -P, --policy-name NAME     use the rings of storage policy NAME in the swift dir
   -Q, --quoted               the path arguments are URL-quoted
   --json                     print {\"partition\", \"primaries\", \"handoffs\"} as JSON
   --batch                    read paths from stdin, one JSON object per line
   --swift-conf FILE          swift.conf holding [swift-hash] (default /etc/swift/swift.conf)
-  -d, --swift-dir DIR        use DIR/swift.conf
+  -d, --swift-dir DIR        swift dir: DIR/swift.conf and, with -P, the rings (default /etc/swift)
   --hash-path-prefix P       hash path prefix (instead of swift.conf)
   --hash-path-suffix S       hash path suffix (instead of swift.conf)
 Account, container and object may also be given as one argument a/c/o.";
 
-const DEFAULT_SWIFT_CONF: &str = "/etc/swift/swift.conf";
+const DEFAULT_SWIFT_DIR: &str = "/etc/swift";
 
 /// How many handoffs to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +56,9 @@ enum Handoffs {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Args {
-    ring: String,
+    /// The ring file; `None` with `-P`.
+    ring: Option<String>,
+    policy: Option<String>,
     /// account, container, object (as given, unquoted if -Q).
     path: Vec<String>,
     partition: Option<u32>,
@@ -59,6 +67,7 @@ struct Args {
     quoted: bool,
     handoffs: Option<Handoffs>,
     swift_conf: Option<String>,
+    swift_dir: Option<String>,
     prefix: Option<String>,
     suffix: Option<String>,
 }
@@ -101,7 +110,8 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                 );
             }
             "--swift-conf" => a.swift_conf = Some(take(flag)?),
-            "-d" | "--swift-dir" => a.swift_conf = Some(format!("{}/swift.conf", take(flag)?)),
+            "-d" | "--swift-dir" => a.swift_dir = Some(take(flag)?),
+            "-P" | "--policy-name" => a.policy = Some(take(flag)?),
             "--hash-path-prefix" => a.prefix = Some(take(flag)?),
             "--hash-path-suffix" => a.suffix = Some(take(flag)?),
             "--" => positional.extend(it.by_ref().cloned()),
@@ -110,7 +120,11 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         }
     }
     let mut positional = positional.into_iter();
-    a.ring = positional.next().ok_or("no ring file given")?;
+    if a.policy.is_none() {
+        a.ring = Some(positional.next().ok_or("no ring file given")?);
+    } else if a.batch {
+        return Err("--batch needs a ring file, not -P".into());
+    }
     let mut path: Vec<String> = positional.collect();
     if a.quoted {
         path = path.iter().map(|p| unquote(p)).collect();
@@ -177,6 +191,36 @@ fn unquote(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+impl Args {
+    /// The swift directory: `--swift-dir`, else where `--swift-conf` lives,
+    /// else /etc/swift.
+    fn swift_dir(&self) -> String {
+        match (&self.swift_dir, &self.swift_conf) {
+            (Some(d), _) => d.clone(),
+            (None, Some(conf)) => match conf.rsplit_once('/') {
+                Some(("", _)) => "/".into(),
+                Some((dir, _)) => dir.to_string(),
+                None => ".".into(),
+            },
+            (None, None) => DEFAULT_SWIFT_DIR.into(),
+        }
+    }
+
+    fn swift_conf(&self) -> String {
+        self.swift_conf
+            .clone()
+            .unwrap_or_else(|| format!("{}/swift.conf", self.swift_dir()))
+    }
+}
+
+fn read_swift_conf(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| {
+        format!(
+            "cannot read {path}: {e} (give --swift-conf or --hash-path-prefix/--hash-path-suffix)"
+        )
+    })
+}
+
 /// Resolve the hash-path secret: flags win over swift.conf.
 fn hash_config(a: &Args) -> Result<HashPathConfig, String> {
     if a.prefix.is_some() || a.suffix.is_some() {
@@ -189,12 +233,8 @@ fn hash_config(a: &Args) -> Result<HashPathConfig, String> {
         }
         return Ok(cfg);
     }
-    let path = a.swift_conf.as_deref().unwrap_or(DEFAULT_SWIFT_CONF);
-    let text = std::fs::read(path).map_err(|e| {
-        format!(
-            "cannot read {path}: {e} (give --swift-conf or --hash-path-prefix/--hash-path-suffix)"
-        )
-    })?;
+    let path = a.swift_conf();
+    let text = read_swift_conf(&path)?;
     let secret = parse_hash_path_secret(&text).map_err(|e| format!("{path}: {e}"))?;
     Ok(HashPathConfig::new(secret.prefix, secret.suffix))
 }
@@ -202,6 +242,56 @@ fn hash_config(a: &Args) -> Result<HashPathConfig, String> {
 fn load_ring(path: &str) -> Result<RingData, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open ring {path}: {e}"))?;
     codec::read_ring(std::io::BufReader::new(file)).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Which ring to read, and what swift-get-nodes knows about it.
+struct RingChoice {
+    path: String,
+    /// Swift's `ring_name`: the file name without `.ring.gz`, the policy's
+    /// ring name with `-P`, or `None` for the account / container ring `-P`
+    /// falls back to (Swift prints no name warnings then).
+    name: Option<String>,
+    /// With `-P` for an object or partition: the policy's index.
+    policy_index: Option<u32>,
+}
+
+/// Swift's rules (swift/cli/info.py `print_item_locations`): a ring file
+/// wins; `-P` picks the policy's object ring for an object or a partition,
+/// otherwise the container or account ring of the swift dir.
+fn choose_ring(a: &Args) -> Result<RingChoice, String> {
+    if let Some(path) = &a.ring {
+        return Ok(RingChoice {
+            path: path.clone(),
+            name: Some(ring_name(path).to_string()),
+            policy_index: None,
+        });
+    }
+    let policy_name = a.policy.as_deref().ok_or("no ring file given")?;
+    let conf = a.swift_conf();
+    let policies =
+        parse_storage_policies(&read_swift_conf(&conf)?).map_err(|e| format!("{conf}: {e}"))?;
+    let policy = find_policy(&policies, policy_name)
+        .ok_or_else(|| format!("No policy named {policy_name:?}"))?;
+    let dir = a.swift_dir();
+    let object = path_part(&a.path, 2).is_some();
+    if object || a.partition.is_some() {
+        let name = policy.ring_name();
+        return Ok(RingChoice {
+            path: format!("{dir}/{name}.ring.gz"),
+            name: Some(name),
+            policy_index: Some(policy.index),
+        });
+    }
+    let kind = if path_part(&a.path, 1).is_some() {
+        "container"
+    } else {
+        "account"
+    };
+    Ok(RingChoice {
+        path: format!("{dir}/{kind}.ring.gz"),
+        name: None,
+        policy_index: None,
+    })
 }
 
 /// The lookup result for one target.
@@ -281,20 +371,20 @@ fn ring_name(path: &str) -> &str {
 
 /// `swift-get-nodes`' text for a located target.
 fn render_text(
-    ring_path: &str,
+    choice: &RingChoice,
     path: &[String],
     partition: Option<u32>,
     l: &Located<'_>,
 ) -> String {
-    let name = ring_name(ring_path);
+    let name = choice.name.as_deref().unwrap_or("");
     let (a, c, o) = (path_part(path, 0), path_part(path, 1), path_part(path, 2));
     let mut out = String::new();
     let mut datadir = "<type>".to_string();
-    let mut policy_index: Option<u32> = None;
+    let mut policy_index = choice.policy_index;
     // Swift: "object-<n>" rings are storage policy n; note it splits at the
     // first '-' for the partition form and at the last for a path.
     let is_policy_ring = name.starts_with("object") && name.contains('-');
-    if partition.is_some() {
+    if partition.is_some() && choice.name.is_some() {
         datadir = match name.split_once('-').filter(|_| is_policy_ring) {
             Some((_, n)) => format!("objects-{n}"),
             None => format!("{name}s"),
@@ -311,7 +401,7 @@ fn render_text(
         }
         (Some(_), Some(_), None) => {
             datadir = "containers".into();
-            if name != "container" {
+            if choice.name.is_some() && name != "container" {
                 out.push_str(
                     "Warning: account/container specified but ring not named \"container\"\n",
                 );
@@ -319,7 +409,7 @@ fn render_text(
         }
         (Some(_), None, None) => {
             datadir = "accounts".into();
-            if name != "account" {
+            if choice.name.is_some() && name != "account" {
                 out.push_str("Warning: account specified but ring not named \"account\"\n");
             }
         }
@@ -417,7 +507,8 @@ fn render_text(
 
 fn run(argv: &[String]) -> Result<(), String> {
     let a = parse_args(argv)?;
-    let ring = load_ring(&a.ring)?;
+    let choice = choose_ring(&a)?;
+    let ring = load_ring(&choice.path)?;
     let handoffs = a.handoffs.unwrap_or(Handoffs::AsPrimaries);
     // A bare partition lookup needs no secret; anything with a path does.
     let cfg = if a.batch || !a.path.is_empty() {
@@ -441,7 +532,7 @@ fn run(argv: &[String]) -> Result<(), String> {
         if a.json {
             writeln!(out, "{}", to_json(&located)).map_err(io_err)?;
         } else {
-            out.write_all(render_text(&a.ring, &a.path, a.partition, &located).as_bytes())
+            out.write_all(render_text(&choice, &a.path, a.partition, &located).as_bytes())
                 .map_err(io_err)?;
         }
     }
@@ -484,7 +575,13 @@ mod tests {
         assert_eq!((a.partition, a.handoffs), (Some(12), Some(Handoffs::All)));
         assert_eq!(a.suffix.as_deref(), Some("s"));
         let a = args(&["-d", "/etc/x", "r", "a"]).unwrap();
-        assert_eq!(a.swift_conf.as_deref(), Some("/etc/x/swift.conf"));
+        assert_eq!(a.swift_conf(), "/etc/x/swift.conf");
+        let a = args(&["--swift-conf", "/etc/y/s.conf", "r", "a"]).unwrap();
+        assert_eq!(a.swift_dir(), "/etc/y");
+        let a = args(&["-P", "gold", "a", "c", "o"]).unwrap();
+        assert_eq!((a.ring, a.path.len()), (None, 3));
+        assert_eq!(args(&[]).unwrap_err(), "no ring file given");
+        assert!(args(&["-P", "gold", "--batch"]).is_err());
         assert!(args(&[]).is_err());
         assert!(args(&["r.ring.gz"]).is_err());
         assert!(args(&["r", "a", "b", "c", "d"]).is_err());
@@ -540,7 +637,12 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let l = locate(&r, Some(&cfg), &path, None, Handoffs::AsPrimaries).unwrap();
-        let text = render_text("/x/object-2.ring.gz", &path, None, &l);
+        let choice = |path: &str| RingChoice {
+            path: path.into(),
+            name: Some(ring_name(path).into()),
+            policy_index: None,
+        };
+        let text = render_text(&choice("/x/object-2.ring.gz"), &path, None, &l);
         let hex = "4e2772c453cbe15a19b26fbfbb223e31";
         assert!(
             text.starts_with("\nAccount  \tAUTH_test\nContainer\tc\nObject   \to\n\n\nPartition\t")
@@ -556,7 +658,7 @@ mod tests {
         assert_eq!(json["primaries"].as_array().unwrap().len(), 3);
         assert_eq!(json["handoffs"].as_array().unwrap().len(), 1);
         let by_part = locate(&r, None, &[], Some(1), Handoffs::All).unwrap();
-        let text = render_text("account.ring.gz", &[], Some(1), &by_part);
+        let text = render_text(&choice("account.ring.gz"), &[], Some(1), &by_part);
         assert!(text.starts_with("Partition\t1\nHash     \tNone\n\n"));
         assert!(text.contains("curl -g -I -XHEAD \"http://[::1]:6240/sdb4/1/None\" --path-as-is"));
         assert!(text.contains("ls -lah ${DEVICE:-/srv/node*}/sdb2/accounts/1\""));

@@ -7,6 +7,9 @@
 //! ConfigParser's rules: `=` or `:` delimiters, case-insensitive keys, `#`/`;`
 //! comment lines, indented continuation lines, `[DEFAULT]` fallbacks and `%`
 //! interpolation (`%%` is a literal `%`). Pure: the caller reads the file.
+//!
+//! The storage policies' names and aliases (`[storage-policy:<n>]`) are read
+//! too, for tools that take a policy name (`swirl get-nodes -P gold`).
 
 use std::collections::HashMap;
 
@@ -30,6 +33,82 @@ pub enum SwiftConfError {
     },
     #[error("[swift-hash]: both swift_hash_path_suffix and swift_hash_path_prefix are missing")]
     Missing,
+    #[error("swift.conf [{section}]: {reason}")]
+    Policy { section: String, reason: String },
+}
+
+/// A storage policy's identity: its index and the names it answers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoragePolicy {
+    pub index: u32,
+    /// The name, then the aliases.
+    pub names: Vec<String>,
+}
+
+impl StoragePolicy {
+    /// Swift's object ring name for the policy: `object` or `object-<n>`.
+    pub fn ring_name(&self) -> String {
+        if self.index == 0 {
+            "object".into()
+        } else {
+            format!("object-{}", self.index)
+        }
+    }
+}
+
+/// The storage policies of a swift.conf text. Like Swift, a file without any
+/// `[storage-policy:<n>]` section has the single legacy policy 0, `Policy-0`.
+/// Swift reads policies leniently (a repeated section or option: last wins).
+pub fn parse_storage_policies(text: &[u8]) -> Result<Vec<StoragePolicy>, SwiftConfError> {
+    let ini = Ini::parse_with(text, false)?;
+    let mut policies = Vec::new();
+    let mut sections: Vec<&Vec<u8>> = ini.sections.keys().collect();
+    sections.sort();
+    for raw in sections {
+        let section = latin1(raw);
+        let Some(idx) = section.strip_prefix("storage-policy:") else {
+            continue;
+        };
+        let fail = |reason: &str| SwiftConfError::Policy {
+            section: section.clone(),
+            reason: reason.to_string(),
+        };
+        let index: u32 = idx.trim().parse().map_err(|_| fail("invalid policy index"))?;
+        let name = ini
+            .get(&section, "name")?
+            .map(|v| latin1(&v))
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| fail("the policy has no name"))?;
+        let mut names = vec![name];
+        if let Some(aliases) = ini.get(&section, "aliases")? {
+            for alias in latin1(&aliases).split(',').map(str::trim) {
+                if !alias.is_empty() && !names.iter().any(|n| n == alias) {
+                    names.push(alias.to_string());
+                }
+            }
+        }
+        policies.push(StoragePolicy { index, names });
+    }
+    if policies.is_empty() {
+        policies.push(StoragePolicy {
+            index: 0,
+            names: vec!["Policy-0".into()],
+        });
+    }
+    policies.sort_by_key(|p| p.index);
+    Ok(policies)
+}
+
+/// The policy a name or alias refers to; Swift compares names case-insensitively.
+pub fn find_policy<'a>(policies: &'a [StoragePolicy], name: &str) -> Option<&'a StoragePolicy> {
+    let want = name.to_uppercase();
+    policies
+        .iter()
+        .find(|p| p.names.iter().any(|n| n.to_uppercase() == want))
+}
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
 }
 
 const HASH_SECTION: &str = "swift-hash";
@@ -124,7 +203,13 @@ struct Ini {
 }
 
 impl Ini {
+    /// Python's `ConfigParser()` (strict: a repeated section or option is an error).
     fn parse(text: &[u8]) -> Result<Ini, SwiftConfError> {
+        Ini::parse_with(text, true)
+    }
+
+    /// `ConfigParser(strict=strict)`; when not strict, repeats merge and the last value wins.
+    fn parse_with(text: &[u8], strict: bool) -> Result<Ini, SwiftConfError> {
         let mut sections = Sections::new();
         let mut cur: Option<Vec<u8>> = None;
         let mut opt: Option<Pending> = None;
@@ -173,7 +258,7 @@ impl Ini {
                 .filter(|&c| stripped[0] == b'[' && c > 1);
             if let Some(close) = header {
                 let name = stripped[1..close].to_vec();
-                if name != DEFAULT_SECTION.as_bytes() && sections.contains_key(&name) {
+                if strict && name != DEFAULT_SECTION.as_bytes() && sections.contains_key(&name) {
                     return Err(err("section appears twice"));
                 }
                 sections.entry(name.clone()).or_default();
@@ -192,7 +277,7 @@ impl Ini {
                 return Err(err("empty option name"));
             }
             if let Some(sec) = &cur {
-                if sections.get(sec).is_some_and(|s| s.contains_key(&key)) {
+                if strict && sections.get(sec).is_some_and(|s| s.contains_key(&key)) {
                     return Err(err("option appears twice in its section"));
                 }
             }
@@ -324,6 +409,25 @@ mod tests {
         assert_eq!(latin.suffix, b"caf\xe9");
         let inline = secret("[swift-hash]\nswift_hash_path_suffix = a # not a comment\n").unwrap();
         assert_eq!(inline.suffix, b"a # not a comment");
+    }
+
+    #[test]
+    fn storage_policies() {
+        let text = "[swift-hash]\nswift_hash_path_suffix = x\n\n[storage-policy:0]\nname = gold\n\
+                    aliases = yellow, orange,\ndefault = yes\n\n[storage-policy:1]\nname = silver\n\
+                    [storage-policy:1]\nname = Silver2\n";
+        let p = parse_storage_policies(text.as_bytes()).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].names, ["gold", "yellow", "orange"]);
+        assert_eq!(p[1].names, ["Silver2"]);
+        assert_eq!(find_policy(&p, "ORANGE").map(|p| p.index), Some(0));
+        assert_eq!(find_policy(&p, "silver2").map(|p| p.ring_name()), Some("object-1".into()));
+        assert_eq!(find_policy(&p, "silver"), None);
+        let legacy = parse_storage_policies(b"[swift-hash]\nswift_hash_path_suffix = x\n").unwrap();
+        assert_eq!(legacy[0].names, ["Policy-0"]);
+        assert_eq!(legacy[0].ring_name(), "object");
+        assert!(parse_storage_policies(b"[storage-policy:x]\nname = a\n").is_err());
+        assert!(parse_storage_policies(b"[storage-policy:1]\ndefault = yes\n").is_err());
     }
 
     #[test]
