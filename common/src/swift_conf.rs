@@ -73,7 +73,10 @@ pub fn parse_storage_policies(text: &[u8]) -> Result<Vec<StoragePolicy>, SwiftCo
             section: section.clone(),
             reason: reason.to_string(),
         };
-        let index: u32 = idx.trim().parse().map_err(|_| fail("invalid policy index"))?;
+        let index: u32 = idx
+            .trim()
+            .parse()
+            .map_err(|_| fail("invalid policy index"))?;
         let name = ini
             .get(&section, "name")?
             .map(|v| latin1(&v))
@@ -421,7 +424,10 @@ mod tests {
         assert_eq!(p[0].names, ["gold", "yellow", "orange"]);
         assert_eq!(p[1].names, ["Silver2"]);
         assert_eq!(find_policy(&p, "ORANGE").map(|p| p.index), Some(0));
-        assert_eq!(find_policy(&p, "silver2").map(|p| p.ring_name()), Some("object-1".into()));
+        assert_eq!(
+            find_policy(&p, "silver2").map(|p| p.ring_name()),
+            Some("object-1".into())
+        );
         assert_eq!(find_policy(&p, "silver"), None);
         let legacy = parse_storage_policies(b"[swift-hash]\nswift_hash_path_suffix = x\n").unwrap();
         assert_eq!(legacy[0].names, ["Policy-0"]);
