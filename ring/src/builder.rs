@@ -11,6 +11,8 @@
 
 mod dispersion;
 mod plan;
+#[cfg(test)]
+mod proptests;
 mod rebalance;
 mod topology;
 

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::plan::max_replicas;
+use super::rebalance::{part_major, NO_SLOT};
 use super::topology::{Topology, NO_NODE};
 use super::RingBuilder;
 
@@ -40,30 +41,26 @@ pub struct DispersionReport {
     pub graph: Vec<TierDispersion>,
 }
 
-/// The ring's dispersion percentage (stored by rebalance).
-pub(crate) fn figure(b: &RingBuilder, topo: &Topology) -> f64 {
-    let parts = f64::from(b.parts());
-    if b.replica2part2dev.is_empty() || parts * b.replicas <= 0.0 {
+/// The ring's dispersion percentage (stored by rebalance), over a part-major table.
+pub(crate) fn figure(topo: &Topology, replicas: f64, pm: &[u32], stride: usize) -> f64 {
+    let parts = pm.len() / stride.max(1);
+    if parts == 0 || replicas <= 0.0 {
         return 0.0;
     }
-    let bound = max_replicas(topo, b.replicas, true);
+    let bound = max_replicas(topo, replicas, true);
     let mut counts = vec![0u16; topo.len()];
     let mut at_risk = 0.0f64;
-    let mut devs = Vec::with_capacity(8);
-    for p in 0..b.parts() as usize {
-        devs.clear();
-        for row in &b.replica2part2dev {
-            if let Some(&d) = row.get(p) {
-                for &t in topo.tiers(d) {
-                    if t != NO_NODE {
-                        counts[t as usize] += 1;
-                    }
+    for slots in pm.chunks_exact(stride) {
+        let devs = || slots.iter().copied().filter(|&d| d < NO_SLOT);
+        for d in devs() {
+            for &t in topo.tiers(d) {
+                if t != NO_NODE {
+                    counts[t as usize] += 1;
                 }
-                devs.push(d);
             }
         }
         let mut risk = [0.0f64; 5];
-        for &d in &devs {
+        for d in devs() {
             for &t in topo.tiers(d) {
                 if t == NO_NODE || counts[t as usize] == 0 {
                     continue;
@@ -78,7 +75,7 @@ pub(crate) fn figure(b: &RingBuilder, topo: &Topology) -> f64 {
         }
         at_risk += risk.iter().copied().fold(0.0, f64::max);
     }
-    100.0 * at_risk / (parts * b.replicas)
+    100.0 * at_risk / (parts as f64 * replicas)
 }
 
 /// The per-tier report, recomputed from the current assignment.
@@ -89,21 +86,18 @@ pub(crate) fn report(b: &RingBuilder) -> DispersionReport {
     let parts = u64::from(b.parts());
     let mut hist: Vec<Option<Vec<u64>>> = vec![None; topo.len()];
     let mut counts = vec![0u16; topo.len()];
-    let mut devs = Vec::with_capacity(8);
     if !b.replica2part2dev.is_empty() {
-        for p in 0..b.parts() as usize {
-            devs.clear();
-            for row in &b.replica2part2dev {
-                if let Some(&d) = row.get(p) {
-                    for &t in topo.tiers(d) {
-                        if t != NO_NODE {
-                            counts[t as usize] += 1;
-                        }
+        let (pm, stride) = part_major(&b.replica2part2dev, b.parts() as usize);
+        for slots in pm.chunks_exact(stride) {
+            let devs = || slots.iter().copied().filter(|&d| d < NO_SLOT);
+            for d in devs() {
+                for &t in topo.tiers(d) {
+                    if t != NO_NODE {
+                        counts[t as usize] += 1;
                     }
-                    devs.push(d);
                 }
             }
-            for &d in &devs {
+            for d in devs() {
                 for &t in topo.tiers(d) {
                     if t == NO_NODE || counts[t as usize] == 0 {
                         continue;

@@ -14,9 +14,10 @@
 //! A partition moves at most once per rebalance, and not at all if it moved less than
 //! `min_part_hours` ago (removed devices override that: their data has to go).
 //!
-//! Data layout is built for speed: tiers are node indices, per-tier replica counts are
-//! a scratch vector reset after each partition, and gathered slots are (part, replica)
-//! pairs sorted into groups, never hashed.
+//! Data layout is built for speed: during a rebalance the table is held part-major
+//! (`pm[part * stride + replica]`, one cache line per partition), tiers are node
+//! indices, per-tier replica counts are a scratch vector reset after each partition,
+//! and gathered partitions are a plain queue, never hashed.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -29,25 +30,63 @@ use super::plan::{self, ReplicaPlan};
 use super::topology::{Topology, DEV_LEVEL, NO_NODE};
 use super::{dispersion, RebalanceReport, RingBuilder};
 
-/// Swift gathers for balance three times; we keep going while balance improves, up to
-/// this many rounds (each round can only move partitions not yet moved).
+/// Swift gathers for balance three times; we keep going while devices are overweight and
+/// something can move, up to this many rounds (a partition still moves at most once).
 const MAX_BALANCE_ROUNDS: usize = 16;
+
+/// Rounds of Swift's "forced" gathering (see `gather_flop`) tried when stuck.
+const MAX_FLOPS: usize = 3;
+
+/// Slot marker in the part-major table: this partition has no such replica (the short
+/// last row of a fractional replica count).
+pub(crate) const NO_SLOT: u32 = u32::MAX - 1;
+
+/// Partitions are placed in random order, but shuffled within and between blocks of
+/// this many neighbours rather than all at once: the choices are just as random (every
+/// partition is alike to the placement), and the table stays in cache.
+const SHUFFLE_BLOCK: usize = 1024;
+
+/// The table as part-major slots, and the number of slots per partition.
+pub(crate) fn part_major(rows: &[Vec<u32>], parts: usize) -> (Vec<u32>, usize) {
+    let stride = rows.len().max(1);
+    let mut pm = vec![NO_SLOT; parts * stride];
+    for (r, row) in rows.iter().enumerate() {
+        for (p, &d) in row.iter().enumerate().take(parts) {
+            pm[p * stride + r] = d;
+        }
+    }
+    (pm, stride)
+}
+
+fn to_rows(pm: &[u32], stride: usize, lens: &[usize]) -> Vec<Vec<u32>> {
+    lens.iter()
+        .enumerate()
+        .map(|(r, &len)| (0..len).map(|p| pm[p * stride + r]).collect())
+        .collect()
+}
 
 /// Working state of one rebalance.
 struct Work<'a> {
     topo: &'a Topology,
     plan: &'a ReplicaPlan,
     parts: usize,
+    stride: usize,
+    /// Part-major assignment: device id, `NONE_DEV` (to place) or `NO_SLOT`.
+    pm: Vec<u32>,
+    /// Per slot: its replica was (re)assigned in this rebalance, so no data sits there
+    /// yet and it may be placed again without counting as another move.
+    fresh: Vec<bool>,
     /// Per device id: part-replicas still wanted (negative: overweight).
     parts_wanted: Vec<i64>,
     /// Per partition: already moved in this rebalance.
     moved: Vec<bool>,
-    /// Gathered (part, replica) slots waiting for a device.
-    assign: Vec<(u32, u32)>,
+    /// Partitions with slots waiting for a device.
+    queue: Vec<u32>,
+    queued: Vec<bool>,
     /// Per tier node: replicas of the current partition in that tier.
     counts: Vec<u16>,
-    /// (replica, device) of the current partition (what `counts` holds).
-    part_devs: Vec<(u32, u32)>,
+    /// Devices of the current partition (whose tiers `counts` holds).
+    part_devs: Vec<u32>,
 }
 
 pub(super) fn run(
@@ -76,66 +115,103 @@ pub(super) fn run(
     let total = (b.replicas * parts as f64) as u64;
     let by_tier = plan::parts_by_tier(&topo, &plan, parts as u64, total)?;
 
-    let mut w = Work {
-        topo: &topo,
-        plan: &plan,
-        parts,
-        parts_wanted: vec![0; b.devs.len()],
-        moved: vec![false; parts],
-        assign: Vec::new(),
-        counts: vec![0; topo.len()],
-        part_devs: Vec::with_capacity(8),
-    };
+    let mut parts_wanted = vec![0i64; b.devs.len()];
     for d in b.devs.iter().flatten() {
         let i = d.id as usize;
-        w.parts_wanted[i] = if d.weight > 0.0 {
+        parts_wanted[i] = if d.weight > 0.0 {
             by_tier[topo.tiers(d.id)[3] as usize] as i64 - i64::from(b.dev_parts[i])
         } else {
             -(total as i64)
         };
     }
+    adjust_replica_count(b, &mut parts_wanted);
+    let rows = std::mem::take(&mut b.replica2part2dev);
+    let lens: Vec<usize> = rows.iter().map(Vec::len).collect();
+    let (pm, stride) = part_major(&rows, parts);
+    drop(rows);
 
-    adjust_replica_count(b, &mut w);
+    let mut w = Work {
+        topo: &topo,
+        plan: &plan,
+        parts,
+        stride,
+        fresh: pm.iter().map(|&d| d == NONE_DEV).collect(),
+        pm,
+        parts_wanted,
+        moved: vec![false; parts],
+        queue: Vec::new(),
+        queued: vec![false; parts],
+        counts: vec![0; topo.len()],
+        part_devs: Vec::with_capacity(stride),
+    };
+    for p in 0..parts {
+        if w.slots(p).contains(&NONE_DEV) {
+            w.enqueue(p);
+        }
+    }
+    let new_slots = w.queue.len();
     let removed_devs = gather_from_removed(b, &mut w);
-    let n = w.assign.len();
+    let from_removed = w.queue.len() - new_slots;
     gather_for_dispersion(b, &mut w);
     progress(&format!(
-        "gathered {n} part-replicas (replica count change, removed devices), {} for dispersion",
-        w.assign.len() - n
+        "gathered partitions: {new_slots} with new replica slots, {from_removed} from removed \
+         devices, {} for dispersion",
+        w.queue.len() - new_slots - from_removed
     ));
 
-    let mut last_balance = f64::INFINITY;
+    // Before each flop, the state to return to if flopping does not pay off.
+    let mut best: Option<(f64, Snapshot)> = None;
+    let mut flops = 0;
     for round in 0..MAX_BALANCE_ROUNDS {
-        let before = w.assign.len();
+        let before = w.queue.len();
         gather_for_balance(b, &mut w, rng, round == 0);
-        if w.assign.is_empty() {
+        let mut flopped = false;
+        if w.queue.is_empty() && flops < MAX_FLOPS && w.overweight(b) {
+            // Stuck: no overweight replica can go straight to a device that wants it.
+            // Swift's flop moves some to devices no better off, which the next round
+            // can then relieve; it is kept only if it ends up improving balance.
+            let balance = b.get_balance();
+            if best.as_ref().is_none_or(|(bb, _)| balance < *bb) {
+                best = Some((balance, Snapshot::take(b, &w)));
+            }
+            gather_flop(b, &mut w, rng);
+            flops += 1;
+            flopped = true;
+        }
+        if w.queue.is_empty() {
             progress(&format!("round {}: nothing left that may move", round + 1));
             break;
         }
-        let gathered = w.assign.len();
+        let gathered = w.queue.len();
         reassign(b, &mut w, rng)?;
-        let balance = b.get_balance();
         progress(&format!(
-            "round {}: gathered {} for balance, placed {gathered}; balance {balance:.2}",
+            "round {}: {} partitions gathered {}, {gathered} placed; balance {:.2}",
             round + 1,
-            gathered - before
+            gathered - before,
+            if flopped {
+                "by flopping"
+            } else {
+                "for balance"
+            },
+            b.get_balance()
         ));
-        let overweight = b
-            .devs
-            .iter()
-            .flatten()
-            .any(|d| w.parts_wanted[d.id as usize] < 0);
-        // Swift stops after three rounds; we stop when no device is overweight or when a
-        // round past the third no longer improves balance.
-        if !overweight || (round >= 2 && balance >= last_balance - 1e-9) {
+        if !w.overweight(b) {
             break;
         }
-        last_balance = balance;
+    }
+    if let Some((balance, snap)) = best {
+        if b.get_balance() > balance + 1e-9 {
+            snap.restore(b, &mut w);
+            progress(&format!(
+                "flopping did not help; back to balance {balance:.2}"
+            ));
+        }
     }
 
+    b.dispersion = dispersion::figure(&topo, b.replicas, &w.pm, stride);
+    b.replica2part2dev = to_rows(&w.pm, stride, &lens);
     b.devs_changed = false;
     let parts_moved = count_changed(&old_table, &b.replica2part2dev);
-    b.dispersion = dispersion::figure(b, &topo);
     b.version += 1;
     progress(&format!(
         "moved {parts_moved} part-replicas; balance {:.2}, dispersion {:.2}",
@@ -164,9 +240,65 @@ fn update_last_part_moves(b: &mut RingBuilder, now_secs: u64) {
     b.last_part_moves_epoch = now_secs;
 }
 
+/// State to undo a round that did not help.
+struct Snapshot {
+    pm: Vec<u32>,
+    fresh: Vec<bool>,
+    moved: Vec<bool>,
+    parts_wanted: Vec<i64>,
+    dev_parts: Vec<u32>,
+    last_part_moves: Vec<u8>,
+}
+
+impl Snapshot {
+    fn take(b: &RingBuilder, w: &Work<'_>) -> Snapshot {
+        Snapshot {
+            pm: w.pm.clone(),
+            fresh: w.fresh.clone(),
+            moved: w.moved.clone(),
+            parts_wanted: w.parts_wanted.clone(),
+            dev_parts: b.dev_parts.clone(),
+            last_part_moves: b.last_part_moves.clone(),
+        }
+    }
+
+    fn restore(self, b: &mut RingBuilder, w: &mut Work<'_>) {
+        w.pm = self.pm;
+        w.fresh = self.fresh;
+        w.moved = self.moved;
+        w.parts_wanted = self.parts_wanted;
+        b.dev_parts = self.dev_parts;
+        b.last_part_moves = self.last_part_moves;
+    }
+}
+
 impl Work<'_> {
+    /// Whether any device holds more than its plan.
+    fn overweight(&self, b: &RingBuilder) -> bool {
+        b.devs
+            .iter()
+            .flatten()
+            .any(|d| self.parts_wanted[d.id as usize] < 0)
+    }
+
+    fn slots(&self, p: usize) -> &[u32] {
+        &self.pm[p * self.stride..(p + 1) * self.stride]
+    }
+
     fn can_move(&self, b: &RingBuilder, part: usize) -> bool {
         u32::from(b.last_part_moves[part]) >= b.min_part_hours && !self.moved[part]
+    }
+
+    /// Whether slot `r` of `part` may be gathered now: a slot placed in this rebalance
+    /// always (no data moved yet), any other only if the partition may move.
+    fn can_take(&self, b: &RingBuilder, part: usize, r: usize) -> bool {
+        self.fresh[part * self.stride + r] || self.can_move(b, part)
+    }
+
+    /// Whether any slot of `part` may be gathered now.
+    fn any_takeable(&self, b: &RingBuilder, part: usize) -> bool {
+        self.can_move(b, part)
+            || self.fresh[part * self.stride..(part + 1) * self.stride].contains(&true)
     }
 
     fn set_moved(&mut self, b: &mut RingBuilder, part: usize) {
@@ -174,26 +306,32 @@ impl Work<'_> {
         self.moved[part] = true;
     }
 
-    /// Loads the current partition's devices and per-tier counts.
-    fn load(&mut self, table: &[Vec<u32>], part: usize) {
+    fn enqueue(&mut self, p: usize) {
+        if !self.queued[p] {
+            self.queued[p] = true;
+            self.queue.push(p as u32);
+        }
+    }
+
+    /// Loads the partition's devices into the per-tier counts.
+    fn load(&mut self, p: usize) {
         self.part_devs.clear();
-        for (r, row) in table.iter().enumerate() {
-            if let Some(&d) = row.get(part) {
-                if d != NONE_DEV {
-                    self.part_devs.push((r as u32, d));
-                    for &t in self.topo.tiers(d) {
-                        if t != NO_NODE {
-                            self.counts[t as usize] += 1;
-                        }
+        for r in 0..self.stride {
+            let d = self.pm[p * self.stride + r];
+            if d < NO_SLOT {
+                self.part_devs.push(d);
+                for &t in self.topo.tiers(d) {
+                    if t != NO_NODE {
+                        self.counts[t as usize] += 1;
                     }
                 }
             }
         }
     }
 
-    /// Resets the counts `load`/`add` touched.
+    /// Resets the counts `load` and placements touched.
     fn clear(&mut self) {
-        for &(_, d) in &self.part_devs {
+        for &d in &self.part_devs {
             for &t in self.topo.tiers(d) {
                 if t != NO_NODE {
                     self.counts[t as usize] = 0;
@@ -211,43 +349,129 @@ impl Work<'_> {
         }
     }
 
-    /// Takes replica `r` of `part` off device `d` and queues it for placement.
-    fn gather(&mut self, b: &mut RingBuilder, part: usize, r: u32, d: u32) {
+    /// Finds a device for one more replica of the loaded partition: walks down the tier
+    /// tree taking, at each level, the child with the most `room` among those holding
+    /// fewer replicas of this partition than the plan's maximum, and backtracks when a
+    /// branch has no such device. With `positive`, only children with room > 0 count.
+    /// Returns the device's node.
+    fn find_home(
+        &self,
+        children: &[Vec<u32>],
+        room: &[i64],
+        node: u32,
+        positive: bool,
+    ) -> Option<u32> {
+        if self.topo.level[node as usize] == DEV_LEVEL {
+            return Some(node);
+        }
+        let kids = &children[node as usize];
+        // Allocates only when a branch fails, which is rare.
+        let mut tried: Vec<usize> = Vec::new();
+        loop {
+            let mut best: Option<usize> = None;
+            for (i, &c) in kids.iter().enumerate() {
+                let c = c as usize;
+                if u32::from(self.counts[c]) >= self.plan.max[c]
+                    || (positive && room[c] <= 0)
+                    || tried.contains(&i)
+                {
+                    continue;
+                }
+                if best.is_none_or(|b| room[c] > room[kids[b] as usize]) {
+                    best = Some(i);
+                }
+            }
+            let i = best?;
+            if let Some(d) = self.find_home(children, room, kids[i], positive) {
+                return Some(d);
+            }
+            tried.push(i);
+        }
+    }
+
+    /// The allowed device (under the plan's per-tier maxima for the loaded partition)
+    /// that wants parts most, overweight ones last. Used when no device that wants parts
+    /// is allowed: a device at its plan then takes the replica and can pass another on.
+    fn least_loaded_home(&self, children: &[Vec<u32>], node: u32, best: &mut Option<(i64, u32)>) {
+        for &c in &children[node as usize] {
+            let ci = c as usize;
+            if u32::from(self.counts[ci]) >= self.plan.max[ci] {
+                continue;
+            }
+            if self.topo.level[ci] == DEV_LEVEL {
+                let want = self.parts_wanted[self.topo.node_dev[ci] as usize];
+                if best.is_none_or(|(w, _)| want > w) {
+                    *best = Some((want, c));
+                }
+            } else {
+                self.least_loaded_home(children, c, best);
+            }
+        }
+    }
+
+    /// Whether replica `r` (on device `d`) of the loaded partition could move to a
+    /// device that still wants parts; if so, reserves that room and returns true.
+    fn reserve_home(&mut self, d: u32, need: &mut [i64]) -> bool {
+        let tiers = *self.topo.tiers(d);
+        for &t in &tiers {
+            self.counts[t as usize] = self.counts[t as usize].saturating_sub(1);
+        }
+        let home = self.find_home(&self.topo.children, need, 0, true);
+        for &t in &tiers {
+            self.counts[t as usize] += 1;
+        }
+        let Some(home) = home else {
+            return false;
+        };
+        need[0] -= 1;
+        for &t in self.topo.tiers(self.topo.node_dev[home as usize]) {
+            need[t as usize] -= 1;
+        }
+        true
+    }
+
+    /// Takes replica `r` of `part` off device `d` and queues the partition. Taking a
+    /// slot that already moved in this rebalance does not count as a second move.
+    fn gather(&mut self, b: &mut RingBuilder, part: usize, r: usize, d: u32) {
         self.parts_wanted[d as usize] += 1;
         if let Some(n) = b.dev_parts.get_mut(d as usize) {
             *n = n.saturating_sub(1);
         }
-        b.replica2part2dev[r as usize][part] = NONE_DEV;
+        let slot = part * self.stride + r;
+        self.pm[slot] = NONE_DEV;
         for &t in self.topo.tiers(d) {
             if t != NO_NODE {
                 self.counts[t as usize] = self.counts[t as usize].saturating_sub(1);
             }
         }
-        self.assign.push((part as u32, r));
-        self.set_moved(b, part);
+        self.enqueue(part);
+        if !self.fresh[slot] {
+            self.fresh[slot] = true;
+            self.set_moved(b, part);
+        }
     }
 }
 
 /// Makes the table's rows match the replica count: whole rows of `parts`, plus a
-/// shorter last row for a fraction. New slots are queued; dropped slots free parts.
-fn adjust_replica_count(b: &mut RingBuilder, w: &mut Work<'_>) {
-    let parts = w.parts;
+/// shorter last row for a fraction. New slots hold `NONE_DEV`; dropped slots free parts.
+fn adjust_replica_count(b: &mut RingBuilder, parts_wanted: &mut [i64]) {
+    let parts = b.parts() as usize;
     let whole = b.replicas.floor() as usize;
     let frac_len = (parts as f64 * b.replicas.fract()) as usize;
     let mut desired = vec![parts; whole];
     if frac_len > 0 {
         desired.push(frac_len);
     }
-    let release = |b: &mut RingBuilder, w: &mut Work<'_>, d: u32| {
+    let mut release = |b: &mut RingBuilder, d: u32| {
         if let Some(n) = b.dev_parts.get_mut(d as usize) {
             *n = n.saturating_sub(1);
-            w.parts_wanted[d as usize] += 1;
+            parts_wanted[d as usize] += 1;
         }
     };
     while b.replica2part2dev.len() > desired.len() {
         if let Some(row) = b.replica2part2dev.pop() {
             for d in row.into_iter().filter(|&d| d != NONE_DEV) {
-                release(b, w, d);
+                release(b, d);
             }
         }
     }
@@ -258,17 +482,17 @@ fn adjust_replica_count(b: &mut RingBuilder, w: &mut Work<'_>) {
         let cur = b.replica2part2dev[r].len();
         if cur < len {
             b.replica2part2dev[r].resize(len, NONE_DEV);
-            w.assign.extend((cur..len).map(|p| (p as u32, r as u32)));
         } else if cur > len {
             let dropped: Vec<u32> = b.replica2part2dev[r].drain(len..).collect();
             for d in dropped.into_iter().filter(|&d| d != NONE_DEV) {
-                release(b, w, d);
+                release(b, d);
             }
         }
     }
 }
 
-/// Queues every replica on a device marked for removal, then drops those devices.
+/// Queues every replica on a device marked for removal (whatever `min_part_hours`
+/// says: the device is going), then drops those devices.
 fn gather_from_removed(b: &mut RingBuilder, w: &mut Work<'_>) -> Vec<Device> {
     if b.remove_devs.is_empty() {
         return Vec::new();
@@ -279,12 +503,13 @@ fn gather_from_removed(b: &mut RingBuilder, w: &mut Work<'_>) -> Vec<Device> {
             *x = true;
         }
     }
-    for r in 0..b.replica2part2dev.len() {
-        for p in 0..b.replica2part2dev[r].len() {
-            let d = b.replica2part2dev[r][p];
-            if d != NONE_DEV && removing.get(d as usize).copied().unwrap_or(false) {
-                b.replica2part2dev[r][p] = NONE_DEV;
-                w.assign.push((p as u32, r as u32));
+    for p in 0..w.parts {
+        for r in 0..w.stride {
+            let d = w.pm[p * w.stride + r];
+            if d < NO_SLOT && removing.get(d as usize).copied().unwrap_or(false) {
+                w.pm[p * w.stride + r] = NONE_DEV;
+                w.fresh[p * w.stride + r] = true;
+                w.enqueue(p);
                 w.set_moved(b, p);
             }
         }
@@ -309,14 +534,18 @@ fn gather_from_removed(b: &mut RingBuilder, w: &mut Work<'_>) -> Vec<Device> {
 /// the plan's maximum (one per partition, as the partition then counts as moved; more
 /// only where one device holds two replicas).
 fn gather_for_dispersion(b: &mut RingBuilder, w: &mut Work<'_>) {
-    let mut undispersed: Vec<(u32, u32)> = Vec::new();
+    let mut undispersed: Vec<(usize, u32)> = Vec::new();
     for p in 0..w.parts {
-        if !w.can_move(b, p) {
+        if !w.any_takeable(b, p) {
             continue;
         }
-        w.load(&b.replica2part2dev, p);
+        w.load(p);
         undispersed.clear();
-        for &(r, d) in &w.part_devs {
+        for r in 0..w.stride {
+            let d = w.pm[p * w.stride + r];
+            if d >= NO_SLOT {
+                continue;
+            }
             let over = w
                 .topo
                 .tiers(d)
@@ -330,7 +559,7 @@ fn gather_for_dispersion(b: &mut RingBuilder, w: &mut Work<'_>) {
             undispersed.sort_by_key(|&(_, d)| w.parts_wanted[d as usize]);
             for &(r, d) in &undispersed {
                 let dev_node = w.topo.tiers(d)[3];
-                if !w.can_move(b, p) && w.count(dev_node) <= 1 {
+                if !w.can_take(b, p, r) && w.count(dev_node) <= 1 {
                     continue;
                 }
                 w.gather(b, p, r, d);
@@ -364,13 +593,32 @@ fn gather_for_balance(
     {
         return;
     }
-    if disperse_first {
-        gather_can_disperse(b, w, start);
+    // Room per tier: what its devices still want. Gathering reserves room at a real
+    // destination, so a replica is only taken where it can go somewhere useful.
+    let mut need = vec![0i64; w.topo.len()];
+    for d in b.devs.iter().flatten() {
+        let want = w.parts_wanted[d.id as usize].max(0);
+        need[0] += want;
+        for &t in w.topo.tiers(d.id) {
+            need[t as usize] += want;
+        }
     }
-    gather_forced(b, w, start);
+    if disperse_first {
+        gather_can_disperse(b, w, start, &mut need);
+    }
+    gather_forced(b, w, start, Some(&mut need));
 }
 
-fn gather_can_disperse(b: &mut RingBuilder, w: &mut Work<'_>, start: usize) {
+/// Swift's last resort: take a replica from the most overweight holder of every movable
+/// partition, even where it can only land on a device no better off ("flopping"), to
+/// unlock placements that are otherwise stuck.
+fn gather_flop(b: &mut RingBuilder, w: &mut Work<'_>, rng: &mut impl Rng) {
+    let parts = w.parts;
+    let start = (b.last_part_gather_start as usize + rng.random_range(0..=parts / 2)) % parts;
+    gather_forced(b, w, start, None);
+}
+
+fn gather_can_disperse(b: &mut RingBuilder, w: &mut Work<'_>, start: usize, need: &mut [i64]) {
     let topo = w.topo;
     let mut wanted_in_tier = vec![0i64; topo.len()];
     for d in b.devs.iter().flatten() {
@@ -379,24 +627,23 @@ fn gather_can_disperse(b: &mut RingBuilder, w: &mut Work<'_>, start: usize) {
             wanted_in_tier[t as usize] += want;
         }
     }
-    let mut over: Vec<(u32, u32)> = Vec::new();
+    let mut over: Vec<(usize, u32)> = Vec::new();
     for off in 0..w.parts {
         let p = (start + off) % w.parts;
-        if !w.can_move(b, p) {
+        if !w.any_takeable(b, p) {
             continue;
         }
         over.clear();
-        over.extend(
-            b.replica2part2dev
-                .iter()
-                .enumerate()
-                .filter_map(|(r, row)| row.get(p).map(|&d| (r as u32, d)))
-                .filter(|&(_, d)| d != NONE_DEV && w.parts_wanted[d as usize] < 0),
-        );
+        for r in 0..w.stride {
+            let d = w.pm[p * w.stride + r];
+            if d < NO_SLOT && w.parts_wanted[d as usize] < 0 && w.can_take(b, p, r) {
+                over.push((r, d));
+            }
+        }
         if over.is_empty() {
             continue;
         }
-        w.load(&b.replica2part2dev, p);
+        w.load(p);
         over.sort_by_key(|&(_, d)| w.parts_wanted[d as usize]);
         for &(r, d) in &over {
             let tiers = *topo.tiers(d);
@@ -421,7 +668,7 @@ fn gather_can_disperse(b: &mut RingBuilder, w: &mut Work<'_>, start: usize) {
                 .filter(|c| !tiers.contains(c))
                 .map(|&c| wanted_in_tier[c as usize])
                 .sum();
-            if room <= 0 {
+            if room <= 0 || !w.reserve_home(d, need) {
                 continue;
             }
             for &t in &tiers {
@@ -434,33 +681,51 @@ fn gather_can_disperse(b: &mut RingBuilder, w: &mut Work<'_>, start: usize) {
     }
 }
 
-fn gather_forced(b: &mut RingBuilder, w: &mut Work<'_>, start: usize) {
+/// Takes, from each movable partition, a replica on an overweight device: the most
+/// overweight holder that can go to a device still wanting parts (`need`), or with
+/// `need` None simply the most overweight holder (Swift's forced gather).
+fn gather_forced(
+    b: &mut RingBuilder,
+    w: &mut Work<'_>,
+    start: usize,
+    mut need: Option<&mut [i64]>,
+) {
+    let mut over: Vec<(usize, u32)> = Vec::new();
     for off in 0..w.parts {
         let p = (start + off) % w.parts;
-        if !w.can_move(b, p) {
+        if !w.any_takeable(b, p) {
             continue;
         }
-        let mut best: Option<(u32, u32)> = None;
-        for (r, row) in b.replica2part2dev.iter().enumerate() {
-            let Some(&d) = row.get(p) else { continue };
-            if d == NONE_DEV {
-                continue;
-            }
-            let pw = w.parts_wanted[d as usize];
-            if pw < 0 && best.is_none_or(|(_, bd)| pw < w.parts_wanted[bd as usize]) {
-                best = Some((r as u32, d));
+        over.clear();
+        for r in 0..w.stride {
+            let d = w.pm[p * w.stride + r];
+            if d < NO_SLOT && w.parts_wanted[d as usize] < 0 && w.can_take(b, p, r) {
+                over.push((r, d));
             }
         }
-        if let Some((r, d)) = best {
+        if over.is_empty() {
+            continue;
+        }
+        over.sort_by_key(|&(_, d)| w.parts_wanted[d as usize]);
+        let Some(need) = need.as_deref_mut() else {
+            let (r, d) = over[0];
             w.gather(b, p, r, d);
+            continue;
+        };
+        w.load(p);
+        for &(r, d) in &over {
+            if w.reserve_home(d, need) {
+                w.gather(b, p, r, d);
+                break;
+            }
         }
+        w.clear();
     }
 }
 
-/// Places every queued slot. Partitions are handled in random order; within the tier
-/// tree, each level takes the child with the most room among those still allowed
-/// another replica of this partition, ties to the child whose neediest device sorts
-/// first (a random key per device breaks equal needs).
+/// Places every queued slot. Within the tier tree, each level takes the child with the
+/// most room among those still allowed another replica of this partition, ties to the
+/// child whose neediest device sorts first (a random key per device breaks equal needs).
 fn reassign(b: &mut RingBuilder, w: &mut Work<'_>, rng: &mut impl Rng) -> Result<()> {
     let topo = w.topo;
     let mut available = vec![0i64; topo.len()];
@@ -484,54 +749,51 @@ fn reassign(b: &mut RingBuilder, w: &mut Work<'_>, rng: &mut impl Rng) -> Result
         kids.sort_by_key(|&c| sort_key[c as usize]);
     }
 
-    let mut slots = std::mem::take(&mut w.assign);
-    slots.sort_unstable();
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < slots.len() {
-        let mut j = i + 1;
-        while j < slots.len() && slots[j].0 == slots[i].0 {
-            j += 1;
-        }
-        groups.push((i, j));
-        i = j;
+    let mut queue = std::mem::take(&mut w.queue);
+    for &p in &queue {
+        w.queued[p as usize] = false;
     }
-    groups.shuffle(rng);
+    queue.sort_unstable();
+    let mut blocks: Vec<&mut [u32]> = queue.chunks_mut(SHUFFLE_BLOCK).collect();
+    for block in blocks.iter_mut() {
+        block.shuffle(rng);
+    }
+    blocks.shuffle(rng);
 
-    for &(s, e) in &groups {
-        let part = slots[s].0 as usize;
-        b.last_part_moves[part] = 0;
-        w.load(&b.replica2part2dev, part);
-        for &(_, replica) in &slots[s..e] {
-            let mut node = 0u32;
-            for _ in 0..DEV_LEVEL {
-                let mut best = NO_NODE;
-                for &c in &children[node as usize] {
-                    if w.count(c) < w.plan.max[c as usize]
-                        && (best == NO_NODE || available[c as usize] > available[best as usize])
-                    {
-                        best = c;
-                    }
+    for block in blocks {
+        for &mut part in block {
+            let part = part as usize;
+            b.last_part_moves[part] = 0;
+            w.load(part);
+            for r in 0..w.stride {
+                if w.pm[part * w.stride + r] != NONE_DEV {
+                    continue;
                 }
-                if best == NO_NODE {
+                // A device that wants parts if the plan allows one, else the roomiest
+                // allowed device (it will be overweight and may shed later).
+                let home = w.find_home(&children, &available, 0, true).or_else(|| {
+                    let mut best = None;
+                    w.least_loaded_home(&children, 0, &mut best);
+                    best.map(|(_, node)| node)
+                });
+                let Some(node) = home else {
                     w.clear();
                     return Err(Error::Builder(format!(
-                        "no home for partition {part} replica {replica}"
+                        "no home for partition {part} replica {r}"
                     )));
+                };
+                let d = topo.node_dev[node as usize];
+                w.parts_wanted[d as usize] -= 1;
+                b.dev_parts[d as usize] += 1;
+                for &t in topo.tiers(d) {
+                    available[t as usize] -= 1;
+                    w.counts[t as usize] += 1;
                 }
-                node = best;
+                w.pm[part * w.stride + r] = d;
+                w.part_devs.push(d);
             }
-            let d = topo.node_dev[node as usize];
-            w.parts_wanted[d as usize] -= 1;
-            b.dev_parts[d as usize] += 1;
-            for &t in topo.tiers(d) {
-                available[t as usize] -= 1;
-                w.counts[t as usize] += 1;
-            }
-            b.replica2part2dev[replica as usize][part] = d;
-            w.part_devs.push((replica, d));
+            w.clear();
         }
-        w.clear();
     }
     Ok(())
 }
