@@ -356,3 +356,45 @@ fn pickled_rings_get_a_hint() {
     let err = read_ring(&file[..]).unwrap_err().to_string();
     assert!(err.contains("pickled"), "{err}");
 }
+
+#[test]
+fn corrupt_payloads_never_panic() {
+    // Flip bytes of the uncompressed payload (re-gzipped so the CRC holds):
+    // every result must be a ring or an InvalidRing error, never a panic.
+    let v2 = ring_to_bytes(
+        &sample_ring(),
+        &WriteOptions {
+            format_version: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for file in [SAIO, FRAC, &v2[..]] {
+        let data = gz::gunzip(file).unwrap().data;
+        for _ in 0..1500 {
+            let mut bad = data.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % bad.len() as u64) as usize;
+                bad[at] = next() as u8;
+            }
+            if next() % 4 == 0 {
+                let keep = (next() % bad.len() as u64) as usize;
+                bad.truncate(keep);
+            }
+            let mut w = gz::PyGzWriter::new(Vec::new(), None, 0).unwrap();
+            w.write(&bad).unwrap();
+            let bytes = w.finish().unwrap();
+            match read_ring(&bytes[..]) {
+                Ok(ring) => ring.validate().unwrap(),
+                Err(e) => assert!(matches!(e, Error::InvalidRing(_)), "{e}"),
+            }
+        }
+    }
+}
