@@ -21,7 +21,7 @@ const ACL_SYSMETA: &str = "x-account-sysmeta-core-access-control";
 /// Dispatches an account request.
 pub async fn handle(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Response<Body>> {
     if account.len() > c::MAX_ACCOUNT_NAME_LENGTH {
-        return Err(Error::BadRequest(format!(
+        return Ok(response::bad_request_html(&format!(
             "Account name length of {} longer than {}",
             account.len(),
             c::MAX_ACCOUNT_NAME_LENGTH
@@ -116,7 +116,8 @@ async fn write(proxy: &Proxy, ctx: &Ctx, account: &str, method: Method) -> Resul
     let nodes = proxy
         .rings
         .nodes(RingKind::Account, account, None, None, 6)?;
-    let h: HeaderMap = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
+    let mut h: HeaderMap = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
+    headers::apply_removals(&mut h, "account");
     let path = |n: &Node| backend::path(n, nodes.partition, account, None, None);
     let res = crate::write::fan_out(
         proxy,

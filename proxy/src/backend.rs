@@ -101,7 +101,7 @@ pub struct Backend {
 impl Backend {
     pub fn new(conn_timeout: Duration, node_timeout: Duration, limiter: Arc<ErrorLimiter>) -> Self {
         Backend {
-            client: swirl_common::client::new_client(conn_timeout),
+            client: pooled_client(conn_timeout),
             conn_timeout,
             node_timeout,
             limiter,
@@ -143,6 +143,7 @@ impl Backend {
                 Ok(resp)
             }
             Ok(Err(e)) => {
+                tracing::info!(node = %node.key(), error = %e, source = ?std::error::Error::source(&e), "backend request failed");
                 self.limiter.error(&node.key());
                 if e.is_connect() {
                     Err(BackendError::Connect(node.key(), e.to_string()))
@@ -151,6 +152,7 @@ impl Backend {
                 }
             }
             Err(_) => {
+                tracing::info!(node = %node.key(), "backend request timed out");
                 self.limiter.error(&node.key());
                 Err(BackendError::Timeout(node.key()))
             }
@@ -169,6 +171,7 @@ impl Backend {
         {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
+                tracing::info!(node = %node.key(), error = %e, source = ?std::error::Error::source(&e), "backend request failed");
                 self.limiter.error(&node.key());
                 return Err(BackendError::Connect(node.key(), e.to_string()));
             }
@@ -178,7 +181,9 @@ impl Backend {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (send, conn) = hyper::client::conn::http1::Builder::new()
+            .max_headers(MAX_HEADERS)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| BackendError::Http(node.key(), e.to_string()))?;
         tokio::spawn(async move {
@@ -187,6 +192,22 @@ impl Backend {
         });
         Ok(send)
     }
+}
+
+/// Max headers a message may carry: an account or container with Swift's
+/// 90 metadata items plus its standard headers exceeds hyper's default 100.
+pub const MAX_HEADERS: usize = 1024;
+
+/// The pooled keep-alive client for body-less and small requests.
+fn pooled_client(connect_timeout: Duration) -> HttpClient {
+    let mut conn = hyper_util::client::legacy::connect::HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.set_connect_timeout(Some(connect_timeout));
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .http1_max_headers(MAX_HEADERS)
+        .build(conn)
 }
 
 /// Reads a small backend body (listings, error texts) with a limit.

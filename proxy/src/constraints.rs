@@ -58,11 +58,8 @@ pub fn check_metadata(h: &HeaderMap, target: &str) -> Result<(), String> {
 /// refuses non-integers and times in the past. `now` is Unix seconds.
 pub fn check_delete_headers(h: &mut HeaderMap, now: f64) -> Result<(), String> {
     if let Some(after) = headers::get(h, "x-delete-after").map(str::to_string) {
-        let after: i64 = after
-            .trim()
-            .parse()
-            .map_err(|_| "Non-integer X-Delete-After".to_string())?;
-        let at = normalize_delete_at(now + after as f64);
+        let after = parse_int(&after).ok_or_else(|| "Non-integer X-Delete-After".to_string())?;
+        let at = normalize_delete_at(now + after);
         if at.parse::<f64>().unwrap_or(0.0) <= now {
             return Err("X-Delete-After in past".into());
         }
@@ -70,17 +67,25 @@ pub fn check_delete_headers(h: &mut HeaderMap, now: f64) -> Result<(), String> {
         headers::set(h, "x-delete-at", &at);
     }
     if let Some(at) = headers::get(h, "x-delete-at").map(str::to_string) {
-        let v: i64 = at
-            .trim()
-            .parse()
-            .map_err(|_| "Non-integer X-Delete-At".to_string())?;
-        let norm = normalize_delete_at(v as f64);
+        let v = parse_int(&at).ok_or_else(|| "Non-integer X-Delete-At".to_string())?;
+        let norm = normalize_delete_at(v);
         if norm.parse::<f64>().unwrap_or(0.0) <= now {
             return Err("X-Delete-At in past".into());
         }
         headers::set(h, "x-delete-at", &norm);
     }
     Ok(())
+}
+
+/// Python's `int()` of a header: an optionally signed run of digits of any
+/// length (the value is only compared and clamped, so f64 is enough).
+fn parse_int(v: &str) -> Option<f64> {
+    let t = v.trim();
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    t.parse::<f64>().ok()
 }
 
 /// Swift's `normalize_delete_at_timestamp`: ten digits, clamped.
@@ -200,6 +205,10 @@ mod tests {
             check_delete_headers(&mut hm(&[("x-delete-at", "50")]), 100.0).unwrap_err(),
             "X-Delete-At in past"
         );
+        let mut far = hm(&[("x-delete-at", &"1".repeat(100))]);
+        check_delete_headers(&mut far, 100.0).unwrap();
+        assert_eq!(headers::get(&far, "x-delete-at"), Some("9999999999"));
+        assert!(check_delete_headers(&mut hm(&[("x-delete-at", "1.5")]), 1.0).is_err());
     }
 
     #[test]

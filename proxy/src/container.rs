@@ -60,7 +60,16 @@ async fn get_or_head(
         .authorize(ctx, account, Some(container), None, read_acl.as_deref())
         .await?;
     match outcome {
-        ReadOutcome::Good { resp, .. } => Ok(response::passthrough(resp, ctx.owner)),
+        ReadOutcome::Good { mut resp, .. } => {
+            let name = headers::get(resp.headers(), "x-backend-storage-policy-index")
+                .and_then(|i| i.trim().parse::<u32>().ok())
+                .and_then(|i| proxy.policies.by_index(i))
+                .map(|p| p.name.clone());
+            if let Some(n) = name {
+                headers::set(resp.headers_mut(), "x-storage-policy", &n);
+            }
+            Ok(response::passthrough(resp, ctx.owner))
+        }
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
 }
@@ -135,13 +144,14 @@ async fn put(
     clean_acls(&mut ctx.headers)?;
     check_metadata(&ctx.headers, "container").map_err(Error::BadRequest)?;
     if container.len() > c::MAX_CONTAINER_NAME_LENGTH {
-        return Err(Error::BadRequest(format!(
+        return Ok(response::bad_request_html(&format!(
             "Container name length of {} longer than {}",
             container.len(),
             c::MAX_CONTAINER_NAME_LENGTH
         )));
     }
     let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
+    headers::apply_removals(&mut base, "container");
     match headers::get(&ctx.headers, "x-storage-policy").map(str::to_string) {
         Some(name) if !name.is_empty() => {
             let p = proxy
@@ -195,6 +205,7 @@ async fn post(
         return Err(Error::NotFound);
     }
     let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
+    headers::apply_removals(&mut base, "container");
     base.remove("x-storage-policy");
     let status = send(proxy, account, container, Method::POST, base, false).await?;
     Ok(response::status(status))

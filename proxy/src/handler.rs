@@ -28,7 +28,7 @@ impl Handler for ProxyHandler {
         let proxy = &self.proxy;
         let (parts, body) = req.into_parts();
         let mut hdrs = parts.headers;
-        gatekeeper::strip(&mut hdrs);
+        gatekeeper::strip_inbound(&mut hdrs);
         let endpoint = router::route(&parts.method, parts.uri.path()).map_err(|e| match e {
             RouteError::BadEncoding => {
                 Error::PreconditionFailed("Invalid UTF8 or contains NULL".into())

@@ -29,17 +29,14 @@ const CREDENTIALS: [&str; 4] = [
 ];
 
 /// The headers a backend request starts from: the client's own (minus
-/// hop-by-hop, credentials and anything internal, which the gatekeeper already
-/// dropped) plus the transaction id and, for writes, the proxy's timestamp.
+/// hop-by-hop and credentials) plus the transaction id and, for writes, the proxy's timestamp.
 pub fn to_backend(client: &HeaderMap, txn: &str, ts: Option<Timestamp>) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (k, v) in client {
         let n = k.as_str();
-        if HOP.contains(&n)
-            || FRAMING.contains(&n)
-            || CREDENTIALS.contains(&n)
-            || gatekeeper::is_internal(n)
-        {
+        // Internal headers here were put by the proxy itself: the
+        // gatekeeper already removed every client-sent one.
+        if HOP.contains(&n) || FRAMING.contains(&n) || CREDENTIALS.contains(&n) {
             continue;
         }
         out.append(k.clone(), v.clone());
@@ -95,4 +92,50 @@ pub fn is_true(h: &HeaderMap, name: &str) -> bool {
             )
         })
         .unwrap_or(false)
+}
+
+/// Swift's `transfer_headers`: `X-Remove-<Type>-Meta-Foo` (and, for
+/// containers, `X-Remove-Container-Read` etc.) become the header itself with
+/// an empty value, which is how the storage servers delete metadata.
+pub fn apply_removals(h: &mut HeaderMap, server_type: &str) {
+    let meta = format!("x-remove-{server_type}-meta-");
+    let extra: &[&str] = if server_type == "container" {
+        &[
+            "x-remove-container-read",
+            "x-remove-container-write",
+            "x-remove-container-sync-key",
+            "x-remove-container-sync-to",
+            "x-remove-versions-location",
+            "x-remove-history-location",
+        ]
+    } else {
+        &[]
+    };
+    let names: Vec<String> = h
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| k.starts_with(&meta) || extra.contains(&k.as_str()))
+        .collect();
+    for n in names {
+        h.remove(n.as_str());
+        set(h, &n.replacen("-remove", "", 1), "");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removals() {
+        let mut h = HeaderMap::new();
+        set(&mut h, "x-remove-container-meta-color", "x");
+        set(&mut h, "x-remove-container-read", "x");
+        set(&mut h, "x-remove-account-meta-a", "x");
+        apply_removals(&mut h, "container");
+        assert_eq!(get(&h, "x-container-meta-color"), Some(""));
+        assert_eq!(get(&h, "x-container-read"), Some(""));
+        assert!(h.get("x-remove-container-read").is_none());
+        assert_eq!(get(&h, "x-remove-account-meta-a"), Some("x"));
+    }
 }

@@ -27,13 +27,13 @@ pub mod read;
 pub mod response;
 pub mod rings;
 pub mod router;
+pub mod server;
 pub mod stream;
 pub mod write;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use swirl_common::server::{serve, ServeOptions};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -44,6 +44,8 @@ pub use error::{Error, Result};
 pub enum RunError {
     #[error("config: {0}: {1}")]
     Config(String, String),
+    #[error("tls: {0}")]
+    Tls(String),
     #[error("tempauth: {0}")]
     Auth(String),
     #[error("server: {0}")]
@@ -57,10 +59,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::result::Result<(), RunError> {
     cfg.validate().map_err(|(k, m)| RunError::Config(k, m))?;
+    let tls = match (&cfg.cert_file, &cfg.key_file) {
+        (Some(c), Some(k)) => Some(server::tls_acceptor(c, k).map_err(RunError::Tls)?),
+        _ => None,
+    };
     let proxy = Arc::new(app::Proxy::new(cfg).map_err(RunError::Auth)?);
     let handler = Arc::new(handler::ProxyHandler { proxy });
-    let mut opts = ServeOptions::new("proxy");
-    opts.trans_id_header = true;
-    serve(listener, handler, shutdown, opts).await?;
+    server::serve(listener, handler, tls, shutdown).await?;
     Ok(())
 }

@@ -259,6 +259,11 @@ async fn put_object(
     check_name(object)?;
     let info = writable_container(proxy, ctx, account, container, object).await?;
     let (length, chunked) = request_length(&ctx.headers)?;
+    if let Some(v) = headers::get(&ctx.headers, "if-none-match") {
+        if v.split(',').all(|t| t.trim() != "*") {
+            return Err(Error::BadRequest("If-None-Match only supports *".into()));
+        }
+    }
     prepare_new_object(&mut ctx.headers, object)?;
     constraints::check_object_creation(&ctx.headers, object, length, chunked).map_err(
         |e| match e {
@@ -496,6 +501,10 @@ async fn copy_from(
         "x-backend-storage-policy-index",
         &src_info.policy_index().to_string(),
     );
+    // A Range on the copy request copies just those bytes (one range).
+    if let Some(r) = headers::get(&ctx.headers, "range").map(str::to_string) {
+        headers::set(&mut h, "range", &r);
+    }
     let src_resp = match read_object(
         proxy,
         &src_info,
@@ -509,7 +518,7 @@ async fn copy_from(
     )
     .await?
     {
-        ReadOutcome::Good { resp, .. } if resp.status() == StatusCode::OK => resp,
+        ReadOutcome::Good { resp, .. } if copyable(&resp) => resp,
         ReadOutcome::Good { resp, .. } => return Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => return Ok(response::status(status)),
     };
@@ -528,6 +537,7 @@ async fn copy_from(
         "content-length",
         "transfer-encoding",
         "etag",
+        "range",
     ] {
         req_h.remove(n);
     }
@@ -570,4 +580,13 @@ async fn copy_from(
         }
     }
     Ok(resp)
+}
+
+/// A source response a copy can stream: the whole object, or one range of it.
+fn copyable(resp: &Response<Incoming>) -> bool {
+    resp.status() == StatusCode::OK
+        || (resp.status() == StatusCode::PARTIAL_CONTENT
+            && !headers::get(resp.headers(), "content-type")
+                .unwrap_or("")
+                .starts_with("multipart/byteranges"))
 }

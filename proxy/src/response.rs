@@ -12,22 +12,25 @@ use crate::headers;
 
 /// A response with Swift's standard body for `status`.
 pub fn status(status: u16) -> Response<Body> {
-    let mut r =
-        status_response(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE));
-    if status == 201 || status == 202 && r.headers().get("content-type").is_none() {
-        // Swift's swob writes <html><h1>Created</h1><p></p></html> for 201.
-        let (title, text) = if status == 201 {
-            ("Created", "")
-        } else {
-            ("Accepted", "The request is accepted for processing.")
-        };
-        let b = format!("<html><h1>{title}</h1><p>{text}</p></html>");
-        let len = b.len();
-        r = Response::new(swirl_common::body::full(b));
-        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    if status == 201 || status == 204 {
+        // Swift answers these with an empty text/html body.
+        let mut r = Response::new(swirl_common::body::empty());
+        *r.status_mut() = code;
         headers::set(r.headers_mut(), "content-type", "text/html; charset=UTF-8");
-        headers::set(r.headers_mut(), "content-length", &len.to_string());
+        headers::set(r.headers_mut(), "content-length", "0");
+        return r;
     }
+    status_response(code)
+}
+
+/// A 400 whose reason is sent as text/html, as Swift's controllers do for
+/// over-long account and container names.
+pub fn bad_request_html(msg: &str) -> Response<Body> {
+    let mut r = Response::new(swirl_common::body::full(msg.to_string()));
+    *r.status_mut() = StatusCode::BAD_REQUEST;
+    headers::set(r.headers_mut(), "content-type", "text/html; charset=UTF-8");
+    headers::set(r.headers_mut(), "content-length", &msg.len().to_string());
     r
 }
 

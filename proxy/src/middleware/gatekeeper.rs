@@ -31,6 +31,13 @@ pub fn is_internal(name: &str) -> bool {
     PREFIXES.iter().any(|p| n.starts_with(p)) || EXACT.contains(&n.as_str())
 }
 
+/// Drops internal headers from a client request. A client's X-Timestamp is
+/// dropped too (Swift's `shunt_inbound_x_timestamp`): the proxy stamps writes.
+pub fn strip_inbound(headers: &mut HeaderMap) {
+    strip(headers);
+    headers.remove("x-timestamp");
+}
+
 /// Drops internal headers (inbound from clients, outbound to clients).
 pub fn strip(headers: &mut HeaderMap) {
     let doomed: Vec<_> = headers

@@ -1,0 +1,307 @@
+//! `swirl aio [--data DIR] [--bind HOST:PORT]`: a whole cluster in one
+//! process. The first start creates DIR with one TOML config per role (Swift's
+//! option names; each also starts that role alone: `swirl object-server
+//! DIR/etc/object-server.toml`), rings for four devices built with swirl's
+//! builder, and a random hash-path suffix. Later starts reuse all of it, so
+//! the data survives restarts. Storage servers listen on loopback ports
+//! chosen free at creation; the proxy on --bind (default 127.0.0.1:8080).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use rand::Rng;
+use swirl_ring::builder::RingBuilder;
+use swirl_ring::Device;
+
+/// Devices of the all-in-one cluster (zones 1-4, one device each).
+const DEVICES: usize = 4;
+const REPLICAS: f64 = 3.0;
+const PART_POWER: u32 = 10;
+
+/// The tempauth users of Swift's SAIO and functional tests (test.conf).
+const USERS: &[(&str, &str)] = &[
+    ("user_admin_admin", "admin .admin .reseller_admin"),
+    ("user_test_tester", "testing .admin"),
+    ("user_test_tester2", "testing2 .admin"),
+    ("user_test_tester3", "testing3"),
+    ("user_test2_tester2", "testing2 .admin"),
+    ("user_test5_tester5", "testing5 service"),
+    ("user_test_tester6", "testing6 .reseller_admin"),
+];
+
+struct Args {
+    data: PathBuf,
+    bind: String,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        data: PathBuf::from("swirl-data"),
+        bind: "127.0.0.1:8080".into(),
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (flag.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match name {
+            "--data" => a.data = PathBuf::from(value()?),
+            "--bind" => a.bind = value()?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(a)
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn write_ring(path: &Path, port: u16) -> Result<(), String> {
+    let mut b = RingBuilder::new(PART_POWER, REPLICAS, 1).map_err(|e| e.to_string())?;
+    for i in 0..DEVICES {
+        let dev = Device {
+            region: 1,
+            zone: i as u32 + 1,
+            ip: "127.0.0.1".into(),
+            port,
+            replication_ip: "127.0.0.1".into(),
+            replication_port: port,
+            device: format!("d{}", i + 1),
+            weight: 100.0,
+            ..Default::default()
+        };
+        b.add_dev(dev, None).map_err(|e| e.to_string())?;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    b.rebalance(&mut rand::rng(), now, &mut |_| {})
+        .map_err(|e| e.to_string())?;
+    let ring = b.get_ring().map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    swirl_ring::codec::write_ring(&ring, file, 1).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Creates DIR's configs, device dirs and rings (first start only).
+fn create(dir: &Path, bind: &str) -> Result<(), String> {
+    let etc = dir.join("etc");
+    let srv = dir.join("srv");
+    for i in 1..=DEVICES {
+        std::fs::create_dir_all(srv.join(format!("d{i}")))
+            .map_err(|e| format!("{}: {e}", srv.display()))?;
+    }
+    std::fs::create_dir_all(&etc).map_err(|e| format!("{}: {e}", etc.display()))?;
+    let suffix = format!("{:032x}", rand::rng().random::<u128>());
+    let common = format!(
+        "swift_hash_path_suffix = {}\ndevices = {}\nmount_check = false\nbind_ip = \"127.0.0.1\"\n",
+        toml_str(&suffix),
+        toml_str(&srv.display().to_string())
+    );
+    for role in ["object", "container", "account"] {
+        let port = free_port()?;
+        write_ring(&etc.join(format!("{role}.ring.gz")), port)?;
+        let text = format!(
+            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n"
+        );
+        std::fs::write(etc.join(format!("{role}-server.toml")), text).map_err(|e| e.to_string())?;
+    }
+    let (ip, port) = bind
+        .rsplit_once(':')
+        .ok_or(format!("--bind {bind:?}: expected HOST:PORT"))?;
+    let mut users = String::new();
+    for (k, v) in USERS {
+        users.push_str(&format!("{k} = {}\n", toml_str(v)));
+    }
+    let proxy = format!(
+        "# swirl proxy of the all-in-one cluster (Swift's proxy-server.conf option names)\n\
+         bind_ip = {}\nbind_port = {port}\nswift_dir = {}\nswift_hash_path_suffix = {}\n\
+         account_autocreate = true\nallow_account_management = true\n\n\
+         [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\nrequire_group = {{ SERVICE = \"service\" }}\n\n\
+         [tempauth.users]\n{users}",
+        toml_str(ip.trim_start_matches('[').trim_end_matches(']')),
+        toml_str(&etc.display().to_string()),
+        toml_str(&suffix)
+    );
+    std::fs::write(etc.join("proxy-server.toml"), proxy).map_err(|e| e.to_string())
+}
+
+fn load<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, String> {
+    swirl_common::config::load(p).map_err(|e| e.to_string())
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let a = match parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("swirl aio: {e}");
+            }
+            eprintln!("usage: swirl aio [--data DIR] [--bind HOST:PORT]   (defaults ./swirl-data, 127.0.0.1:8080)");
+            return ExitCode::from(2);
+        }
+    };
+    swirl_common::logging::init();
+    let etc = a.data.join("etc");
+    if !etc.join("proxy-server.toml").exists() {
+        if let Err(e) = create(&a.data, &a.bind) {
+            eprintln!("Error: creating {}: {e}", a.data.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("swirl aio: created a new cluster in {}", a.data.display());
+    }
+    let loaded = (|| -> Result<_, String> {
+        let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
+        let cont: swirl_db::Config = load(&etc.join("container-server.toml"))?;
+        let acct: swirl_db::Config = load(&etc.join("account-server.toml"))?;
+        let mut proxy: swirl_proxy::Config = load(&etc.join("proxy-server.toml"))?;
+        let (ip, port) = a
+            .bind
+            .rsplit_once(':')
+            .ok_or(format!("--bind {:?}: expected HOST:PORT", a.bind))?;
+        proxy.bind_ip = ip.trim_start_matches('[').trim_end_matches(']').to_string();
+        proxy.bind_port = port
+            .parse()
+            .map_err(|_| format!("--bind {:?}: bad port", a.bind))?;
+        proxy
+            .validate()
+            .map_err(|(k, m)| format!("proxy-server.toml: {k}: {m}"))?;
+        Ok((obj, cont, acct, proxy))
+    })();
+    let (obj, cont, acct, proxy) = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(obj, cont, acct, proxy))
+}
+
+async fn bind(addr: String) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("bind {addr}: {e}"))
+}
+
+async fn run(
+    obj: swirl_object::Config,
+    cont: swirl_db::Config,
+    acct: swirl_db::Config,
+    proxy: swirl_proxy::Config,
+) -> ExitCode {
+    let listeners = async {
+        Ok::<_, String>((
+            bind(format!("{}:{}", obj.bind_ip, obj.bind_port)).await?,
+            bind(format!("{}:{}", cont.bind_ip, cont.bind_port)).await?,
+            bind(format!("{}:{}", acct.bind_ip, acct.bind_port)).await?,
+        ))
+    }
+    .await;
+    let (lo, lc, la) = match listeners {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let paddr = format!("{}:{}", proxy.bind_ip, proxy.bind_port);
+    let lp = match swirl_common::server::bind_and_announce("proxy", &paddr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("Error: bind {paddr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shown = lp.local_addr().map(|a| a.to_string()).unwrap_or(paddr);
+    eprintln!(
+        "swirl aio: auth URL http://{shown}/auth/v1.0\n\
+         swirl aio: credentials test:tester / testing (also admin:admin/admin, test:tester3/testing3, \
+         test2:tester2/testing2, test5:tester5/testing5)\n\
+         swirl aio: try  swift -A http://{shown}/auth/v1.0 -U test:tester -K testing stat"
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.changed().await;
+    };
+    let o = tokio::spawn(swirl_object::run(obj, lo, stop(rx.clone())));
+    let c = tokio::spawn(swirl_db::run(
+        swirl_db::DbKind::Container,
+        cont,
+        lc,
+        stop(rx.clone()),
+    ));
+    let a = tokio::spawn(swirl_db::run(
+        swirl_db::DbKind::Account,
+        acct,
+        la,
+        stop(rx.clone()),
+    ));
+    let p = tokio::spawn(swirl_proxy::run(proxy, lp, stop(rx.clone())));
+    let signal = async {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    };
+    // Any role ending (an error) or a signal stops them all.
+    let failed: Option<String> = tokio::select! {
+        _ = signal => None,
+        r = o => Some(format!("object server stopped: {r:?}")),
+        r = c => Some(format!("container server stopped: {r:?}")),
+        r = a => Some(format!("account server stopped: {r:?}")),
+        r = p => Some(format!("proxy stopped: {r:?}")),
+    };
+    let _ = tx.send(true);
+    match failed {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The proxy's public listener: plain HTTP/1.1 or TLS (rustls, when
+//! `cert_file`/`key_file` are set), keep-alive and chunked transfer, header
+//! names written in Swift's Title-Case (clients such as Swift's functional
+//! tests compare them as sent), X-Trans-Id on every response, one access-log
+//! line per request when its body ends, and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use swirl_common::error::{error_response, ApiError};
+use swirl_common::server::Handler;
+use swirl_common::{trans_id, Body};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tracing::{info, warn};
+
+use crate::handler::ProxyHandler;
+
+/// Loads a PEM certificate chain and key into a TLS acceptor.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cert_file {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cert_file {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("cert_file {}: no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("key_file {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves until `shutdown`, then lets requests finish for up to 10 s.
+pub async fn serve(
+    listener: TcpListener,
+    handler: Arc<ProxyHandler>,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(dispatch(handler, req).await) }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .title_case_headers(true)
+            .keep_alive(true)
+            .max_headers(crate::backend::MAX_HEADERS);
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            Some(acceptor) => {
+                // The handshake runs in the connection's task so a slow client
+                // cannot stall the accept loop.
+                let acceptor = acceptor.clone();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let hs = tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream))
+                        .await;
+                    let Ok(Ok(tls_stream)) = hs else {
+                        return;
+                    };
+                    let conn =
+                        watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service));
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => warn!("shutdown grace period over"),
+    }
+    Ok(())
+}
+
+async fn dispatch(handler: Arc<ProxyHandler>, req: Request<Incoming>) -> Response<LoggedBody> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    // The proxy starts every transaction: a client's X-Trans-Id is not trusted,
+    // only X-Trans-Id-Extra is appended as Swift does.
+    let extra = req
+        .headers()
+        .get("x-trans-id-extra")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            let s: String = s
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(32)
+                .collect();
+            format!("-{s}")
+        })
+        .unwrap_or_default();
+    let txn = trans_id::new_trans_id(&extra);
+    let mut resp = match handler.handle(req, &txn).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status().is_server_error() {
+                warn!(txn = %txn, error = %e, "request failed");
+            }
+            let mut r = error_response(&e);
+            if r.headers().get("content-type").is_none() {
+                r.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                );
+            }
+            r
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&txn) {
+        resp.headers_mut().insert("x-trans-id", v.clone());
+        resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    resp.map(|inner| LoggedBody {
+        inner,
+        log: Some(Access {
+            method,
+            path,
+            status,
+            txn,
+            start,
+            bytes: 0,
+            complete: false,
+        }),
+    })
+}
+
+struct Access {
+    method: String,
+    path: String,
+    status: u16,
+    txn: String,
+    start: Instant,
+    bytes: u64,
+    complete: bool,
+}
+
+impl Access {
+    fn write(&self) {
+        // A body dropped before its end means the client went away (Swift logs 499).
+        let status = if self.complete { self.status } else { 499 };
+        let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        info!(role = "proxy", method = %self.method, path = %self.path, status,
+            bytes = self.bytes, duration_ms, txn = %self.txn, "request");
+    }
+}
+
+/// A response body that counts its bytes and logs the request when it ends.
+pub struct LoggedBody {
+    inner: Body,
+    log: Option<Access>,
+}
+
+impl HttpBody for LoggedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let res = Pin::new(&mut this.inner).poll_frame(cx);
+        match &res {
+            Poll::Ready(Some(Ok(f))) => {
+                if let (Some(d), Some(log)) = (f.data_ref(), this.log.as_mut()) {
+                    log.bytes += d.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(mut log) = this.log.take() {
+                    log.complete = true;
+                    log.write();
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(log) = this.log.take() {
+                    warn!(txn = %log.txn, error = %e, "response body failed");
+                    log.write();
+                }
+            }
+            Poll::Pending => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(mut log) = self.log.take() {
+            if self.inner.is_end_stream() {
+                log.complete = true;
+            }
+            log.write();
+        }
+    }
+}
