@@ -5,6 +5,7 @@
 
 mod bench_load;
 mod bench_ring;
+mod aio;
 mod get_nodes;
 mod ring_builder_cmd;
 mod serve_db;
@@ -17,6 +18,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: swirl <command> [args]\n\
          commands:\n  \
+         aio [--data DIR] [--bind HOST:PORT]               all-in-one cluster in one process\n  \
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
          get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
          bench ring [options]      ring rebalance and lookup benchmark\n  \
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         return usage();
     };
     match cmd.as_str() {
+        "aio" => aio::main(&args[1..]),
         "ring-builder" => ring_builder_cmd::main(&args[1..]),
         "get-nodes" => get_nodes::main(&args[1..]),
         "bench" => match args.get(1).map(String::as_str) {
