@@ -13,6 +13,8 @@ use super::error::{DbError, DbResult};
 struct State<R> {
     queue: Vec<(u64, Vec<R>)>,
     leader: bool,
+    /// Requests in the previous batch: the concurrency the caller keeps up.
+    last_batch: usize,
     next_id: u64,
     done: HashMap<u64, Result<(), String>>,
 }
@@ -29,6 +31,7 @@ impl<R> Default for GroupCommit<R> {
             state: Mutex::new(State {
                 queue: Vec::new(),
                 leader: false,
+                last_batch: 0,
                 next_id: 0,
                 done: HashMap::new(),
             }),
@@ -36,6 +39,10 @@ impl<R> Default for GroupCommit<R> {
         }
     }
 }
+
+/// How long and how often a new leader waits for a batch to fill.
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
+const GATHER_ROUNDS: usize = 4;
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> DbError {
     DbError::Batch("group commit lock poisoned".into())
@@ -55,7 +62,21 @@ impl<R> GroupCommit<R> {
             }
             if !st.leader {
                 st.leader = true;
+                // Right after a commit answers N callers, the first of them
+                // to come back would otherwise commit alone while the other
+                // N-1 queue behind it: one fsync for one row. Waiting a
+                // fraction of an fsync for the queue to refill keeps batches
+                // near the callers' concurrency.
+                for _ in 0..GATHER_ROUNDS {
+                    if st.queue.len() * 2 > st.last_batch {
+                        break;
+                    }
+                    drop(st);
+                    std::thread::sleep(GATHER_WAIT);
+                    st = self.state.lock().map_err(poisoned)?;
+                }
                 let batch = std::mem::take(&mut st.queue);
+                st.last_batch = batch.len();
                 drop(st);
                 let ids: Vec<u64> = batch.iter().map(|(i, _)| *i).collect();
                 let rows: Vec<R> = batch.into_iter().flat_map(|(_, r)| r).collect();
