@@ -18,3 +18,4 @@ mod db_crash;
 mod object_crash;
 mod proxy_memory;
 mod object_side_by_side;
+mod proxy_aio;
