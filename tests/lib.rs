@@ -19,3 +19,4 @@ mod object_crash;
 mod proxy_memory;
 mod object_side_by_side;
 mod proxy_aio;
+mod proxy_tls;
