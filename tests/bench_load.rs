@@ -4,11 +4,11 @@
 //! must be read from /proc, and failures must be counted by status.
 
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::swirl_bin;
-use crate::proxy_cluster::SwiftBackedCluster;
+use crate::harness::{swirl_bin, wait_healthcheck, Proc};
 
 /// Runs `swirl bench <args> --json` and returns (exit code, the JSON result).
 fn bench(args: &[&str]) -> (i32, Value) {
@@ -190,12 +190,26 @@ fn exercise(auth: &str, user: &str, key: &str, pid: u32) {
     assert_eq!(gone["errors_by_status"]["404"], 6, "{gone}");
 }
 
-/// The swirl proxy over Swift's own storage servers (three object servers, three
-/// replicas), as the SAIO's test:tester.
+/// The all-in-one cluster (every role in one process, 4 devices, 3 replicas), as the
+/// SAIO's test:tester (`swirl aio` has no bench:bench user).
 #[test]
-fn bench_workloads_against_swirl_proxy() {
-    let c = SwiftBackedCluster::start();
-    exercise(&c.auth_url(), "test:tester", "testing", c.proxy.pid());
+fn bench_workloads_against_aio() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let aio = Proc::swirl_server(
+        "aio",
+        &[
+            "aio",
+            "--data",
+            data.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(wait_healthcheck(aio.addr(), Duration::from_secs(30)));
+    let auth = format!("http://{}/auth/v1.0", aio.addr());
+    exercise(&auth, "test:tester", "testing", aio.pid());
 }
 
 #[test]
