@@ -59,8 +59,12 @@ pub struct Proc {
 impl Proc {
     /// Starts `swirl <args>` and waits (up to `timeout`) for its `READY <role> <addr>` line.
     pub fn swirl_server(name: &str, args: &[&str], timeout: Duration) -> Proc {
+        // Servers log every request at info; tests keep warnings only unless
+        // SWIRL_TEST_LOG asks for more (e.g. SWIRL_TEST_LOG=info).
+        let log = std::env::var("SWIRL_TEST_LOG").unwrap_or_else(|_| "warn".to_string());
         let mut child = Command::new(swirl_bin())
             .args(args)
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -269,7 +273,8 @@ pub fn swift_server(name: &str, server: &str, conf: &Path, swift_conf: &Path, po
         .arg(swift_conf)
         .arg(format!("/usr/bin/{server}"))
         .arg(conf);
-    Proc::external(name, &mut cmd, port, Duration::from_secs(30))
+    // Importing Swift takes seconds; on a loaded 2-core machine, far more.
+    Proc::external(name, &mut cmd, port, Duration::from_secs(120))
 }
 
 #[test]
