@@ -72,7 +72,8 @@ impl ApiError for Error {
     fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
             Error::Unauthorized(realm) => {
-                if let Ok(v) = HeaderValue::from_str(&format!("Swift realm=\"{realm}\"")) {
+                let quoted = crate::backend::quote_path(realm);
+                if let Ok(v) = HeaderValue::from_str(&format!("Swift realm=\"{quoted}\"")) {
                     headers.insert("www-authenticate", v);
                 }
             }

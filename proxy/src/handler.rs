@@ -34,6 +34,7 @@ impl Handler for ProxyHandler {
                 Error::PreconditionFailed("Invalid UTF8 or contains NULL".into())
             }
             RouteError::NotFound => Error::NotFound,
+            RouteError::BadUrl => Error::PreconditionFailed("Bad URL".into()),
         })?;
         let query = parts.uri.query().map(str::to_string);
         let mut resp = match endpoint {

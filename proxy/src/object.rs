@@ -41,7 +41,11 @@ pub async fn handle(
         }
         m if m == Method::PUT => {
             if let Some(src) = headers::get(&ctx.headers, "x-copy-from").map(str::to_string) {
-                copy_from(proxy, ctx, account, container, object, &src).await
+                {
+                    let parsed = copy::parse_source(&src, "X-Copy-From")
+                        .map_err(Error::PreconditionFailed)?;
+                    copy_from(proxy, ctx, account, container, object, parsed).await
+                }
             } else {
                 put_object(proxy, ctx, account, container, object, body).await
             }
@@ -103,7 +107,9 @@ async fn get_or_head(
             ..
         } => {
             if ctx.method == Method::HEAD || resp.status() != StatusCode::OK {
-                return Ok(response::passthrough(resp, ctx.owner));
+                let mut r = response::passthrough(resp, ctx.owner);
+                object_response_headers(r.headers_mut());
+                return Ok(r);
             }
             let (parts, body) = resp.into_parts();
             let size = headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
@@ -123,12 +129,9 @@ async fn get_or_head(
                 timeout: crate::config::secs(proxy.cfg.recoverable_node_timeout),
             };
             let body = stream::pump(body, size, Some(resume));
-            Ok(response::with_headers(
-                parts.status,
-                headers::to_client(&parts.headers),
-                body,
-                ctx.owner,
-            ))
+            let mut h = headers::to_client(&parts.headers);
+            object_response_headers(&mut h);
+            Ok(response::with_headers(parts.status, h, body, ctx.owner))
         }
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
@@ -234,9 +237,21 @@ async fn writable_container(
 }
 
 fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
-    let chunked = headers::get(h, "transfer-encoding")
-        .map(|v| v.to_ascii_lowercase().contains("chunked"))
-        .unwrap_or(false);
+    // Swift's `message_length`: one coding only, and it must be chunked.
+    let chunked =
+        match headers::get(h, "transfer-encoding") {
+            None => false,
+            Some(te) if te.contains(',') => return Err(Error::NotImplemented(
+                "Unsupported Transfer-Coding header value specified in Transfer-Encoding header"
+                    .into(),
+            )),
+            Some(te) if te.trim().eq_ignore_ascii_case("chunked") => true,
+            Some(_) => {
+                return Err(Error::BadRequest(
+                    "Invalid Transfer-Encoding header value".into(),
+                ))
+            }
+        };
     let length = match headers::get(h, "content-length") {
         Some(v) if !chunked => Some(
             v.trim()
@@ -459,8 +474,15 @@ async fn copy_verb(
     headers::set(&mut ctx.headers, "x-copy-from-account", account);
     ctx.method = Method::PUT;
     headers::set(&mut ctx.headers, "content-length", "0");
-    let src = format!("{container}/{object}");
-    copy_from(proxy, ctx, &dest_account, &dc, &dobj, &src).await
+    copy_from(
+        proxy,
+        ctx,
+        &dest_account,
+        &dc,
+        &dobj,
+        (container.to_string(), object.to_string()),
+    )
+    .await
 }
 
 /// PUT with X-Copy-From: read the source (authorized as a read of it) and
@@ -471,10 +493,10 @@ async fn copy_from(
     account: &str,
     container: &str,
     object: &str,
-    src: &str,
+    src: (String, String),
 ) -> Result<Response<Body>> {
     check_name(object)?;
-    let (sc, so) = copy::parse_source(src, "X-Copy-From").map_err(Error::PreconditionFailed)?;
+    let (sc, so) = src;
     let src_account = headers::get(&ctx.headers, "x-copy-from-account")
         .map(str::to_string)
         .unwrap_or_else(|| account.to_string());
@@ -589,4 +611,13 @@ fn copyable(resp: &Response<Incoming>) -> bool {
             && !headers::get(resp.headers(), "content-type")
                 .unwrap_or("")
                 .starts_with("multipart/byteranges"))
+}
+
+/// What Swift's proxy does to an object GET/HEAD response: the ETag is sent
+/// unquoted (the object server quotes it) and ranges are advertised.
+fn object_response_headers(h: &mut HeaderMap) {
+    if let Some(e) = headers::get(h, "etag").map(|e| e.trim_matches('"').to_string()) {
+        headers::set(h, "etag", &e);
+    }
+    headers::set(h, "accept-ranges", "bytes");
 }

@@ -31,6 +31,8 @@ pub enum RouteError {
     BadEncoding,
     /// Not a path the proxy serves (404).
     NotFound,
+    /// A version without an account, `/v1` (412 "Bad URL").
+    BadUrl,
 }
 
 /// Routes `raw_path` (still percent-encoded, without the query).
@@ -48,6 +50,9 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, RouteError> {
             return Ok(Endpoint::Auth)
         }
         _ => {}
+    }
+    if matches!(path.as_str(), "/v1" | "/v1/" | "/v1.0/") {
+        return Err(RouteError::BadUrl);
     }
     let segs = split_path(&path, 2, 4, true).map_err(|_| RouteError::NotFound)?;
     let seg = |i: usize| segs.get(i).cloned().flatten();
@@ -112,7 +117,7 @@ mod tests {
         );
         assert_eq!(r("/v1/AUTH_test/c/o%00"), Err(RouteError::BadEncoding));
         assert_eq!(r("/v2/AUTH_test"), Err(RouteError::NotFound));
-        assert_eq!(r("/v1"), Err(RouteError::NotFound));
+        assert_eq!(r("/v1"), Err(RouteError::BadUrl));
         assert_eq!(r("/v1//c"), Err(RouteError::NotFound));
         assert_eq!(r("/"), Err(RouteError::NotFound));
         assert_eq!(route(&Method::PUT, "/auth/v1.0"), Err(RouteError::NotFound));
