@@ -159,8 +159,29 @@ pub fn from_bytes(bytes: &[u8]) -> Result<RingBuilder> {
         }
         table.push(row);
     }
+    // After set_replicas the saved table keeps its old shape until the next
+    // rebalance resizes it (as Swift's does), so a table sized for other replicas
+    // is checked for structure only; one of the current shape gets full validation.
+    let whole = b.replicas.floor() as usize;
+    let frac_len = (parts as f64 * b.replicas.fract()) as usize;
+    let shape_now: Vec<usize> = (0..whole)
+        .map(|_| parts)
+        .chain((frac_len > 0).then_some(frac_len))
+        .collect();
+    let shape_saved: Vec<usize> = table.iter().map(Vec::len).collect();
+    if let Some((r, _)) = shape_saved
+        .iter()
+        .enumerate()
+        .take(shape_saved.len().saturating_sub(1))
+        .find(|(_, &len)| len != parts)
+    {
+        return Err(bad(format!(
+            "replica row {r} has {} entries for {parts} parts",
+            shape_saved[r]
+        )));
+    }
     b.replica2part2dev = table;
-    if !b.replica2part2dev.is_empty() {
+    if !b.replica2part2dev.is_empty() && shape_saved == shape_now {
         b.validate().map_err(|e| bad(e.to_string()))?;
     }
     let moves = hex_decode(&file.last_part_moves)
