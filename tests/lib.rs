@@ -20,3 +20,4 @@ mod proxy_memory;
 mod object_side_by_side;
 mod proxy_aio;
 mod proxy_tls;
+mod object_memory;
