@@ -107,7 +107,10 @@ pub async fn serve<H: Handler>(
             let opts = opts.clone();
             async move { Ok::<_, Infallible>(dispatch(handler, opts, req).await) }
         });
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // A proxy forwards Swift's 90 metadata items plus its own headers:
+        // more than hyper's default of 100.
+        builder.http1().max_headers(1024);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {

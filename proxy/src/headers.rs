@@ -72,6 +72,14 @@ pub fn get<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// A header's value as UTF-8 (names in X-Copy-From or Destination may be
+/// sent unquoted, as raw UTF-8 bytes).
+pub fn get_utf8(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .map(str::to_string)
+}
+
 /// Sets a header from text, ignoring values that are not valid header text.
 pub fn set(h: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (

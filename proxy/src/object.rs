@@ -40,7 +40,7 @@ pub async fn handle(
             get_or_head(proxy, ctx, account, container, object).await
         }
         m if m == Method::PUT => {
-            if let Some(src) = headers::get(&ctx.headers, "x-copy-from").map(str::to_string) {
+            if let Some(src) = headers::get_utf8(&ctx.headers, "x-copy-from") {
                 {
                     let parsed = copy::parse_source(&src, "X-Copy-From")
                         .map_err(Error::PreconditionFailed)?;
@@ -462,16 +462,19 @@ async fn copy_verb(
     container: &str,
     object: &str,
 ) -> Result<Response<Body>> {
-    let dest = headers::get(&ctx.headers, "destination")
-        .map(str::to_string)
+    let dest = headers::get_utf8(&ctx.headers, "destination")
         .ok_or_else(|| Error::PreconditionFailed("Destination header required".into()))?;
     let (dc, dobj) = copy::parse_source(&dest, "Destination").map_err(Error::PreconditionFailed)?;
-    let dest_account = headers::get(&ctx.headers, "destination-account")
-        .map(str::to_string)
+    let dest_account = headers::get_utf8(&ctx.headers, "destination-account")
+        .map(|a| unquote(&a))
         .unwrap_or_else(|| account.to_string());
     ctx.headers.remove("destination");
     ctx.headers.remove("destination-account");
-    headers::set(&mut ctx.headers, "x-copy-from-account", account);
+    headers::set(
+        &mut ctx.headers,
+        "x-copy-from-account",
+        &backend::quote_path(account),
+    );
     ctx.method = Method::PUT;
     headers::set(&mut ctx.headers, "content-length", "0");
     copy_from(
@@ -497,8 +500,8 @@ async fn copy_from(
 ) -> Result<Response<Body>> {
     check_name(object)?;
     let (sc, so) = src;
-    let src_account = headers::get(&ctx.headers, "x-copy-from-account")
-        .map(str::to_string)
+    let src_account = headers::get_utf8(&ctx.headers, "x-copy-from-account")
+        .map(|a| unquote(&a))
         .unwrap_or_else(|| account.to_string());
     if let Ok((Some(n), _)) = request_length(&ctx.headers) {
         if n != 0 {
@@ -620,4 +623,11 @@ fn object_response_headers(h: &mut HeaderMap) {
         headers::set(h, "etag", &e);
     }
     headers::set(h, "accept-ranges", "bytes");
+}
+
+/// Percent-decodes an account named in a header (Swift unquotes them).
+fn unquote(v: &str) -> String {
+    percent_encoding::percent_decode_str(v.trim())
+        .decode_utf8_lossy()
+        .into_owned()
 }

@@ -139,6 +139,13 @@ async fn dispatch(handler: Arc<ProxyHandler>, req: Request<Incoming>) -> Respons
         })
         .unwrap_or_default();
     let txn = trans_id::new_trans_id(&extra);
+    // Echo an explicit keep-alive as Swift's (eventlet's) server does.
+    let keep_alive = req
+        .headers()
+        .get("connection")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.eq_ignore_ascii_case("keep-alive"))
+        .unwrap_or(false);
     let mut resp = match handler.handle(req, &txn).await {
         Ok(r) => r,
         Err(e) => {
@@ -158,6 +165,10 @@ async fn dispatch(handler: Arc<ProxyHandler>, req: Request<Incoming>) -> Respons
     if let Ok(v) = HeaderValue::from_str(&txn) {
         resp.headers_mut().insert("x-trans-id", v.clone());
         resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+    if keep_alive {
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("keep-alive"));
     }
     let status = resp.status().as_u16();
     resp.map(|inner| LoggedBody {
