@@ -56,7 +56,8 @@ struct Args {
     /// Lookups to time (0 skips the lookup benchmark).
     #[arg(long, default_value_t = 2_000_000)]
     lookups: u32,
-    /// Print the devices as swift-ring-builder `add` arguments and exit.
+    /// Print the devices as swift-ring-builder `add` arguments and exit (with
+    /// `--add-devices`, then a `--` line and the devices added later).
     #[arg(long)]
     print_add_values: bool,
     /// Print the rebalance's progress lines to stderr.
@@ -125,6 +126,18 @@ fn layout(a: &Args, devices: u32, hosts_per_zone: u32, host_base: u32) -> Vec<Sl
     out
 }
 
+/// The devices `--add-devices` adds: one new host per zone, numbered after the others.
+fn added_layout(a: &Args) -> Vec<Slot> {
+    let zones_per_region = (a.zones / a.regions).max(1);
+    let per_zone = Args {
+        regions: a.regions,
+        zones: a.regions * zones_per_region,
+        hosts_per_zone: 1,
+        ..Args::parse_from(["bench"])
+    };
+    layout(&per_zone, a.add_devices, 1, a.hosts_per_zone)
+}
+
 fn device_letters(mut n: u32) -> String {
     let mut s = Vec::new();
     loop {
@@ -183,8 +196,12 @@ fn run(a: &Args) -> Result<Option<Report>, String> {
     }
     let slots = layout(a, a.devices, a.hosts_per_zone, 0);
     if a.print_add_values {
-        for s in &slots {
-            println!("r{}z{}-{}:6200/{} 100", s.region, s.zone, s.ip, s.device);
+        let line = |s: &Slot| println!("r{}z{}-{}:6200/{} 100", s.region, s.zone, s.ip, s.device);
+        slots.iter().for_each(line);
+        if a.add_devices > 0 {
+            // The devices `--add-devices` adds after the first rebalance.
+            println!("--");
+            added_layout(a).iter().for_each(line);
         }
         return Ok(None);
     }
@@ -209,19 +226,7 @@ fn run(a: &Args) -> Result<Option<Report>, String> {
     }
 
     let add_rebalance = if a.add_devices > 0 {
-        let zones_per_region = (a.zones / a.regions).max(1);
-        let zones = a.regions * zones_per_region;
-        // One new host per zone, numbered after the existing ones.
-        let per_zone_args = Args {
-            hosts_per_zone: 1,
-            ..Args::parse_from(["bench"])
-        };
-        let per_zone_args = Args {
-            regions: a.regions,
-            zones,
-            ..per_zone_args
-        };
-        for s in layout(&per_zone_args, a.add_devices, 1, a.hosts_per_zone) {
+        for s in added_layout(a) {
             b.add_dev(to_device(&s), None).map_err(|e| e.to_string())?;
         }
         b.pretend_min_part_hours_passed();
