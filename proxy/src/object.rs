@@ -518,7 +518,6 @@ async fn copy_from(
         .authorize(ctx, &src_account, Some(&sc), Some(&so), read_acl.as_deref())
         .await?;
     ctx.method = method;
-    let dest_info = writable_container(proxy, ctx, account, container, object).await?;
     let mut h = HeaderMap::new();
     headers::set(&mut h, "x-trans-id", &ctx.txn);
     headers::set(
@@ -548,6 +547,9 @@ async fn copy_from(
         ReadOutcome::Bad { status, .. } => return Ok(response::status(status)),
     };
     let (parts, src_body) = src_resp.into_parts();
+    // As Swift's copy middleware does: the source is read first (a missing
+    // source is a 404 whatever the destination), then the destination checked.
+    let dest_info = writable_container(proxy, ctx, account, container, object).await?;
     let length: Option<u64> =
         headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
     if length.map(|l| l > c::MAX_FILE_SIZE).unwrap_or(false) {
