@@ -254,7 +254,7 @@ impl Drop for LoggedBody {
     fn drop(&mut self) {
         if let Some(mut log) = self.log.take() {
             // hyper drops a body it never polls (HEAD, empty bodies): that is complete.
-            if self.inner.is_end_stream() {
+            if self.inner.is_end_stream() || log.method == "HEAD" {
                 log.complete = true;
             }
             log.write();
