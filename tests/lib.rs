@@ -2,22 +2,22 @@
 //! Swift tools where a test compares against them) on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
-mod ring_interop;
-mod ring_builder_cli;
-mod proxy_cluster;
-mod proxy_swiftclient;
-mod proxy_faults;
-mod object_common;
-mod object_api;
-mod db_support;
-mod db_side_by_side;
 mod bench_load;
-mod db_server;
 mod db_crash;
+mod db_server;
+mod db_side_by_side;
+mod db_support;
+mod harness;
+mod object_api;
+mod object_common;
 mod object_crash;
-mod proxy_memory;
+mod object_memory;
 mod object_side_by_side;
 mod proxy_aio;
+mod proxy_cluster;
+mod proxy_faults;
+mod proxy_memory;
+mod proxy_swiftclient;
 mod proxy_tls;
-mod object_memory;
+mod ring_builder_cli;
+mod ring_interop;

@@ -3,9 +3,9 @@
 //! `swirl ring-builder ...` keeps swift-ring-builder's positional syntax, so it is
 //! dispatched by hand rather than through clap's derive.
 
+mod aio;
 mod bench_load;
 mod bench_ring;
-mod aio;
 mod get_nodes;
 mod ring_builder_cmd;
 mod serve_db;
