@@ -13,6 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
+use swirl_ring::hash::{hash_path_hex, HashPathConfig};
+
 /// The cluster's hash-path secret (`swift_hash_path_prefix` / `_suffix`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HashSecret {
@@ -20,19 +22,12 @@ pub struct HashSecret {
     pub suffix: String,
 }
 
-/// Hex MD5 of Swift's hash path for an object.
-///
-/// swirl_ring::hash::hash_path computes the same; it is repeated here (five
-/// lines) so the on-disk layout does not move when the ring crate does.
+/// Hex MD5 of Swift's hash path for an object: the ring's own
+/// [`swirl_ring::hash::hash_path`], so placement and the on-disk layout can
+/// never disagree.
 pub fn object_hash(secret: &HashSecret, account: &str, container: &str, object: &str) -> String {
-    let mut ctx = md5::Context::new();
-    ctx.consume(secret.prefix.as_bytes());
-    for part in [account, container, object] {
-        ctx.consume(b"/");
-        ctx.consume(part.as_bytes());
-    }
-    ctx.consume(secret.suffix.as_bytes());
-    hex(&ctx.finalize().0)
+    let cfg = HashPathConfig::new(secret.prefix.as_bytes(), secret.suffix.as_bytes());
+    hash_path_hex(&cfg, account, Some(container), Some(object))
 }
 
 /// Lower-case hex.
