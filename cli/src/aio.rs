@@ -201,15 +201,8 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(rt) = crate::role::runtime() else {
+        return ExitCode::FAILURE;
     };
     rt.block_on(run(obj, cont, acct, proxy))
 }
@@ -274,20 +267,7 @@ async fn run(
         stop(rx.clone()),
     ));
     let p = tokio::spawn(swirl_proxy::run(proxy, lp, stop(rx.clone())));
-    let signal = async {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-    };
+    let signal = crate::role::shutdown_signal();
     // Any role ending (an error) or a signal stops them all.
     let failed: Option<String> = tokio::select! {
         _ = signal => None,

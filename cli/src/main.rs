@@ -8,6 +8,7 @@ mod bench_load;
 mod bench_ring;
 mod get_nodes;
 mod ring_builder_cmd;
+mod role;
 mod serve_db;
 mod serve_object;
 mod serve_proxy;
