@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use crate::device::Device;
-use crate::ring_data::RingData;
+use crate::ring_data::{RingData, NONE_DEV};
 
 /// A device chosen for a partition. `index` is the position in the primary
 /// list for a primary (Swift's `index`) and in the handoff sequence for a
@@ -36,12 +36,16 @@ impl NodeRef<'_> {
 
 /// The primaries of one partition, in replica order, each device once
 /// (Swift drops a device that holds two replicas of the same partition).
-/// Allocation-free: dedup looks back over the earlier replica rows.
+/// Allocation-free: it walks the partition's slots of the part-major table
+/// (see [`PartMajor`]), so a lookup touches one or two cache lines, and dedup
+/// looks back over the slots already walked.
 #[derive(Debug, Clone)]
 pub struct PartNodes<'a> {
     ring: &'a RingData,
-    part: usize,
-    row: usize,
+    /// This partition's device ids, one per replica row (`NONE_DEV` where a
+    /// short last row has no entry).
+    slots: &'a [u32],
+    pos: usize,
     index: usize,
 }
 
@@ -49,8 +53,8 @@ impl<'a> PartNodes<'a> {
     pub(crate) fn new(ring: &'a RingData, part: u32) -> Self {
         PartNodes {
             ring,
-            part: part as usize,
-            row: 0,
+            slots: ring.lookup_cache.part_major(ring).part(part as usize),
+            pos: 0,
             index: 0,
         }
     }
@@ -60,19 +64,15 @@ impl<'a> Iterator for PartNodes<'a> {
     type Item = NodeRef<'a>;
 
     fn next(&mut self) -> Option<NodeRef<'a>> {
-        let rows = &self.ring.replica2part2dev;
-        while self.row < rows.len() {
-            let r = self.row;
-            self.row += 1;
-            let Some(&id) = rows[r].get(self.part) else {
-                continue;
-            };
-            let seen = rows[..r].iter().any(|row| row.get(self.part) == Some(&id));
+        while let Some(&id) = self.slots.get(self.pos) {
+            let seen = self.slots[..self.pos].contains(&id);
+            self.pos += 1;
             if seen {
                 continue;
             }
-            // A table entry without a device only occurs in a ring that failed
-            // `RingData::validate`; skip it rather than panic.
+            // `NONE_DEV` (no entry in a short row, or a placeholder in a ring
+            // that failed `RingData::validate`) names no device: skipped, as
+            // is any other id without a device, rather than panicking.
             let Some(dev) = self.ring.dev(id) else {
                 continue;
             };
@@ -88,7 +88,43 @@ impl<'a> Iterator for PartNodes<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some(self.ring.replica2part2dev.len() - self.row))
+        (0, Some(self.slots.len() - self.pos))
+    }
+}
+
+/// A part-major copy of `replica2part2dev`: the device ids of each partition's
+/// replicas side by side (`replicas` per partition), so a primaries lookup
+/// reads adjacent memory instead of one cache line in each replica row.
+/// Entries a short (fractional) last row lacks are `NONE_DEV`, which no
+/// device has, so they are skipped exactly like a missing entry.
+#[derive(Debug, Default)]
+pub(crate) struct PartMajor {
+    replicas: usize,
+    ids: Vec<u32>,
+}
+
+impl PartMajor {
+    fn build(ring: &RingData) -> PartMajor {
+        let rows = &ring.replica2part2dev;
+        let replicas = rows.len();
+        // The widest row, not the first: lookups beyond the first row's end
+        // must see what a longer (invalid) later row holds, as before.
+        let parts = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = vec![NONE_DEV; parts * replicas];
+        for (r, row) in rows.iter().enumerate() {
+            for (p, &id) in row.iter().enumerate() {
+                ids[p * replicas + r] = id;
+            }
+        }
+        PartMajor { replicas, ids }
+    }
+
+    /// The replica slots of `part`; empty for a partition beyond the table.
+    fn part(&self, part: usize) -> &[u32] {
+        let start = part.saturating_mul(self.replicas);
+        self.ids
+            .get(start..start.saturating_add(self.replicas))
+            .unwrap_or(&[])
     }
 }
 
@@ -148,18 +184,26 @@ impl Bookkeeping {
     }
 }
 
-/// Lazily built [`Bookkeeping`] stored inside [`RingData`]. It is derived data:
-/// it compares equal to any other cache and clones as empty, so it never makes
-/// two equal rings differ. Call [`RingData::clear_lookup_cache`] after changing
-/// `devs` or `replica2part2dev` of a ring that has already been looked up.
+/// Lazily built [`Bookkeeping`] and [`PartMajor`] table stored inside
+/// [`RingData`]. They are derived data: the cache compares equal to any other
+/// cache and clones as empty, so it never makes two equal rings differ. Call
+/// [`RingData::clear_lookup_cache`] after changing `devs` or
+/// `replica2part2dev` of a ring that has already been looked up.
 #[derive(Default)]
-pub struct LookupCache(OnceLock<Arc<Bookkeeping>>);
+pub struct LookupCache {
+    bookkeeping: OnceLock<Arc<Bookkeeping>>,
+    part_major: OnceLock<PartMajor>,
+}
 
 impl LookupCache {
     pub(crate) fn get(&self, ring: &RingData) -> Arc<Bookkeeping> {
-        self.0
+        self.bookkeeping
             .get_or_init(|| Arc::new(Bookkeeping::build(ring)))
             .clone()
+    }
+
+    fn part_major(&self, ring: &RingData) -> &PartMajor {
+        self.part_major.get_or_init(|| PartMajor::build(ring))
     }
 }
 
@@ -251,6 +295,7 @@ impl Pass {
 #[derive(Debug)]
 pub struct Handoffs<'a> {
     ring: &'a RingData,
+    table: &'a PartMajor,
     bk: Arc<Bookkeeping>,
     used: BitSet,
     same_regions: BitSet,
@@ -291,6 +336,7 @@ impl<'a> Handoffs<'a> {
         let inc = (parts / 65536).max(1);
         Handoffs {
             ring,
+            table: ring.lookup_cache.part_major(ring),
             bk,
             used,
             same_regions,
@@ -366,7 +412,6 @@ impl<'a> Iterator for Handoffs<'a> {
     type Item = NodeRef<'a>;
 
     fn next(&mut self) -> Option<NodeRef<'a>> {
-        let rows = &self.ring.replica2part2dev;
         loop {
             if self.pass == Pass::Done {
                 return None;
@@ -391,14 +436,14 @@ impl<'a> Iterator for Handoffs<'a> {
                 self.end_pass();
                 continue;
             }
-            if self.row >= rows.len() {
+            if self.row >= self.table.replicas {
                 self.row = 0;
                 self.handoff_part += self.inc;
                 continue;
             }
             let r = self.row;
             self.row += 1;
-            let Some(&id) = rows[r].get(self.handoff_part) else {
+            let Some(&id) = self.table.part(self.handoff_part).get(r) else {
                 continue;
             };
             let (Some(dev), Some(&t)) = (self.ring.dev(id), self.bk.tiers.get(id as usize)) else {
