@@ -27,6 +27,10 @@ const USERS: &[(&str, &str)] = &[
     ("user_test2_tester2", "testing2 .admin"),
     ("user_test5_tester5", "testing5 service"),
     ("user_test_tester6", "testing6 .reseller_admin"),
+    // As in the SAIO: the benchmark's and other clients' own accounts, kept
+    // apart from AUTH_test, which Swift's functional tests empty.
+    ("user_bench_bench", "bench .admin"),
+    ("user_glance_glance", "glance .admin"),
 ];
 
 struct Args {
