@@ -157,46 +157,50 @@ async fn dispatch<H: Handler>(
         }
     }
     let status = resp.status().as_u16();
-    resp.map(|body| LoggedBody {
-        inner: body,
-        log: Some(AccessLog {
-            role: opts.role,
-            quiet: opts.quiet,
-            method: method.to_string(),
-            path,
-            status,
-            txn,
-            start,
-            bytes: 0,
-            complete: false,
-        }),
-    })
+    let info = RequestInfo {
+        role: opts.role,
+        quiet: opts.quiet,
+        method: method.to_string(),
+        path,
+        txn,
+        start,
+    };
+    resp.map(|body| LoggedBody::new(body, info, status))
+}
+
+/// What a request's access line says that is known before the response.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub role: &'static str,
+    /// Log at debug instead of info.
+    pub quiet: bool,
+    pub method: String,
+    /// Path and query as received.
+    pub path: String,
+    pub txn: String,
+    pub start: Instant,
 }
 
 /// What the access line says; written once, when the body ends or is dropped.
 struct AccessLog {
-    role: &'static str,
-    quiet: bool,
-    method: String,
-    path: String,
+    info: RequestInfo,
     status: u16,
-    txn: String,
-    start: Instant,
     bytes: u64,
     complete: bool,
 }
 
 impl AccessLog {
     fn write(&self) {
-        let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let i = &self.info;
+        let duration_ms = i.start.elapsed().as_secs_f64() * 1000.0;
         // A body dropped before its end means the client went away (Swift logs 499).
         let status = if self.complete { self.status } else { 499 };
-        if self.quiet {
-            tracing::debug!(role = self.role, method = %self.method, path = %self.path, status,
-                bytes = self.bytes, duration_ms, txn = %self.txn, "request");
+        if i.quiet {
+            tracing::debug!(role = i.role, method = %i.method, path = %i.path, status,
+                bytes = self.bytes, duration_ms, txn = %i.txn, "request");
         } else {
-            info!(role = self.role, method = %self.method, path = %self.path, status,
-                bytes = self.bytes, duration_ms, txn = %self.txn, "request");
+            info!(role = i.role, method = %i.method, path = %i.path, status,
+                bytes = self.bytes, duration_ms, txn = %i.txn, "request");
         }
     }
 }
@@ -206,6 +210,22 @@ impl AccessLog {
 pub struct LoggedBody {
     inner: Body,
     log: Option<AccessLog>,
+}
+
+impl LoggedBody {
+    /// Wraps a response body of status `status`; the access line is written when
+    /// the body ends, fails or is dropped (a drop before the end logs 499).
+    pub fn new(inner: Body, info: RequestInfo, status: u16) -> Self {
+        LoggedBody {
+            inner,
+            log: Some(AccessLog {
+                info,
+                status,
+                bytes: 0,
+                complete: false,
+            }),
+        }
+    }
 }
 
 impl HttpBody for LoggedBody {
@@ -232,7 +252,7 @@ impl HttpBody for LoggedBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(log) = this.log.take() {
-                    warn!(role = log.role, txn = %log.txn, error = %e, "response body failed");
+                    warn!(role = log.info.role, txn = %log.info.txn, error = %e, "response body failed");
                     log.write();
                 }
             }
@@ -254,7 +274,7 @@ impl Drop for LoggedBody {
     fn drop(&mut self) {
         if let Some(mut log) = self.log.take() {
             // hyper drops a body it never polls (HEAD, empty bodies): that is complete.
-            if self.inner.is_end_stream() || log.method == "HEAD" {
+            if self.inner.is_end_stream() || log.info.method == "HEAD" {
                 log.complete = true;
             }
             log.write();

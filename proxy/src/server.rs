@@ -7,22 +7,18 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use swirl_common::error::{error_response, ApiError};
-use swirl_common::server::Handler;
-use swirl_common::{trans_id, Body};
+use swirl_common::server::{Handler, LoggedBody, RequestInfo};
+use swirl_common::trans_id;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::handler::ProxyHandler;
 
@@ -171,95 +167,13 @@ async fn dispatch(handler: Arc<ProxyHandler>, req: Request<Incoming>) -> Respons
             .insert("connection", HeaderValue::from_static("keep-alive"));
     }
     let status = resp.status().as_u16();
-    resp.map(|inner| LoggedBody {
-        inner,
-        log: Some(Access {
-            method,
-            path,
-            status,
-            txn,
-            start,
-            bytes: 0,
-            complete: false,
-        }),
-    })
-}
-
-struct Access {
-    method: String,
-    path: String,
-    status: u16,
-    txn: String,
-    start: Instant,
-    bytes: u64,
-    complete: bool,
-}
-
-impl Access {
-    fn write(&self) {
-        // A body dropped before its end means the client went away (Swift logs 499).
-        let status = if self.complete { self.status } else { 499 };
-        let duration_ms = self.start.elapsed().as_secs_f64() * 1000.0;
-        info!(role = "proxy", method = %self.method, path = %self.path, status,
-            bytes = self.bytes, duration_ms, txn = %self.txn, "request");
-    }
-}
-
-/// A response body that counts its bytes and logs the request when it ends.
-pub struct LoggedBody {
-    inner: Body,
-    log: Option<Access>,
-}
-
-impl HttpBody for LoggedBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        let res = Pin::new(&mut this.inner).poll_frame(cx);
-        match &res {
-            Poll::Ready(Some(Ok(f))) => {
-                if let (Some(d), Some(log)) = (f.data_ref(), this.log.as_mut()) {
-                    log.bytes += d.len() as u64;
-                }
-            }
-            Poll::Ready(None) => {
-                if let Some(mut log) = this.log.take() {
-                    log.complete = true;
-                    log.write();
-                }
-            }
-            Poll::Ready(Some(Err(e))) => {
-                if let Some(log) = this.log.take() {
-                    warn!(txn = %log.txn, error = %e, "response body failed");
-                    log.write();
-                }
-            }
-            Poll::Pending => {}
-        }
-        res
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for LoggedBody {
-    fn drop(&mut self) {
-        if let Some(mut log) = self.log.take() {
-            if self.inner.is_end_stream() {
-                log.complete = true;
-            }
-            log.write();
-        }
-    }
+    let info = RequestInfo {
+        role: "proxy",
+        quiet: false,
+        method,
+        path,
+        txn,
+        start,
+    };
+    resp.map(|inner| LoggedBody::new(inner, info, status))
 }
