@@ -41,6 +41,7 @@ pub fn save(
     let dir = layout.async_pending().join(suffix_of(hash));
     let bytes = serde_json::to_vec(update).map_err(io::Error::other)?;
     super::durable::write_file(&layout.tmp(), &dir, &format!("{hash}-{timestamp}"), &bytes)
+        .map(|c| c.path)
 }
 
 /// Every saved update file of the device.

@@ -347,9 +347,11 @@ impl ObjectStore {
         self.check_room(obj, 0)?;
         let bytes = md.encode().map_err(|_| Error::MetadataTooLarge)?;
         hashes::invalidate(&obj.layout.partition(obj.partition), obj.suffix())?;
-        durable::write_file(&obj.layout.tmp(), &obj.hash_dir(), name, &bytes)
+        let done = durable::write_file(&obj.layout.tmp(), &obj.hash_dir(), name, &bytes)
             .map_err(|e| Error::from_io(e, &obj.device))?;
-        self.cleanup(obj);
+        if !done.new_dir {
+            self.cleanup(obj);
+        }
         Ok(())
     }
 
@@ -415,10 +417,14 @@ impl ObjectWriter {
             &self.obj.layout.partition(self.obj.partition),
             self.obj.suffix(),
         )?;
-        self.temp
+        let done = self
+            .temp
             .commit(&self.obj.hash_dir(), &filename::make(FileKind::Data, ts))
             .map_err(|e| Error::from_io(e, &dev))?;
-        self.store.cleanup(&self.obj);
+        // A directory this write created holds nothing older to remove.
+        if !done.new_dir {
+            self.store.cleanup(&self.obj);
+        }
         Ok(())
     }
 }

@@ -1,43 +1,72 @@
 //! Durable, all-or-nothing file creation.
 //!
-//! Order (Garage's `write_block_inner` with fsync unconditional; Swift's
+//! Order (Garage's `write_block_inner` with syncs unconditional; Swift's
 //! `DiskFileWriter.put`): write the whole file under the device's `tmp/`,
-//! `fdatasync` it, create missing parent directories (fsyncing each parent that
-//! gained an entry), `rename` it into place, then fsync the destination
-//! directory so the new name survives a power cut. Until the rename nothing is
-//! visible under `objects/`; a failed or abandoned write is unlinked by `Drop`,
-//! and a temp file orphaned by kill -9 lives only in `tmp/` (swept by
-//! [`sweep_tmp`] at startup).
+//! create missing parent directories, make the data durable, `rename` it into
+//! place, then make the new name (and the new directories) durable. Until the
+//! rename nothing is visible under `objects/`; a failed or abandoned write is
+//! unlinked by `Drop`, and a temp file orphaned by kill -9 lives only in
+//! `tmp/` (swept by [`sweep_tmp`] at startup).
+//!
+//! Both syncs go through the filesystem's group commit ([`FsSync`]): one
+//! `syncfs` serves every writer waiting at that moment. A file larger than
+//! [`GROUP_SYNC_MAX`] syncs its own data with `fdatasync` instead, so small
+//! writers do not wait behind its writeback more than they must.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rand::Rng;
+
+use super::fs_sync::FsSync;
 
 /// Prefix of the temp files this module makes (and [`sweep_tmp`] removes).
 pub const TMP_PREFIX: &str = "swirl-obj-";
 
+/// Files up to this size make their data durable through the group commit.
+pub const GROUP_SYNC_MAX: u64 = 1 << 20;
+
 /// A file being written under `tmp/`; unlinked on drop unless committed.
-#[derive(Debug)]
 pub struct TempFile {
     path: PathBuf,
     file: Option<File>,
+    group: Arc<FsSync>,
+}
+
+impl std::fmt::Debug for TempFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TempFile")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Where a committed file went.
+#[derive(Debug)]
+pub struct Committed {
+    pub path: PathBuf,
+    /// The file's directory was created by this commit (so it holds nothing
+    /// else to clean up).
+    pub new_dir: bool,
 }
 
 impl TempFile {
     /// Creates a new, exclusive temp file in `tmp_dir` (created if missing).
     pub fn create(tmp_dir: &Path) -> io::Result<Self> {
-        if !tmp_dir.is_dir() {
-            std::fs::create_dir_all(tmp_dir)?;
-        }
         let r: u64 = rand::rng().random();
         let path = tmp_dir.join(format!("{TMP_PREFIX}{r:016x}.tmp"));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let open = || OpenOptions::new().write(true).create_new(true).open(&path);
+        let file = match open() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(tmp_dir)?;
+                open()?
+            }
+            other => other?,
+        };
         Ok(TempFile {
+            group: FsSync::for_dir(tmp_dir)?,
             path,
             file: Some(file),
         })
@@ -52,28 +81,31 @@ impl TempFile {
 
     /// Makes the file durable and gives it its final name `dir/name`.
     ///
-    /// Missing directories are created first, then the data is synced: the
-    /// journal commit that `fdatasync` forces (a new file's blocks) also
-    /// carries those mkdirs, so the parents' fsyncs at the end find nothing
-    /// left to commit and cost almost nothing. A new object then costs two
-    /// journal commits (data, then the rename) rather than one per directory.
-    pub fn commit(mut self, dir: &Path, name: &str) -> io::Result<PathBuf> {
+    /// Missing directories are created before the first sync, so it carries
+    /// them too and the second one has only the rename left to write.
+    pub fn commit(mut self, dir: &Path, name: &str) -> io::Result<Committed> {
         let file = self
             .file
             .take()
             .ok_or_else(|| io::Error::other("temp file already closed"))?;
         let grown = create_dirs(dir)?;
-        file.sync_data()?;
+        if file.metadata()?.len() > GROUP_SYNC_MAX {
+            file.sync_data()?;
+        } else {
+            self.group.sync()?;
+        }
         drop(file);
         let dest = dir.join(name);
         std::fs::rename(&self.path, &dest)?;
         // Renamed: nothing left for Drop to unlink.
         self.path = PathBuf::new();
-        fsync_dir(dir)?;
-        for parent in grown {
-            fsync_dir(&parent)?;
-        }
-        Ok(dest)
+        self.group.sync()?;
+        Ok(Committed {
+            path: dest,
+            new_dir: grown
+                .first()
+                .is_some_and(|p| Some(p.as_path()) == dir.parent()),
+        })
     }
 }
 
@@ -86,7 +118,7 @@ impl Drop for TempFile {
 }
 
 /// Writes `bytes` to `dir/name` durably (small files: `.meta`, `.ts`, records).
-pub fn write_file(tmp_dir: &Path, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+pub fn write_file(tmp_dir: &Path, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<Committed> {
     use std::io::Write;
     let mut t = TempFile::create(tmp_dir)?;
     t.file()?.write_all(bytes)?;
@@ -157,8 +189,18 @@ mod tests {
         let dest = d.path().join("objects/1/abc/hash");
         let mut t = TempFile::create(&tmp).unwrap();
         t.file().unwrap().write_all(b"x").unwrap();
-        let p = t.commit(&dest, "1.data").unwrap();
-        assert_eq!(std::fs::read(p).unwrap(), b"x");
+        let c = t.commit(&dest, "1.data").unwrap();
+        assert_eq!(std::fs::read(&c.path).unwrap(), b"x");
+        assert!(c.new_dir, "the hash directory was made by this commit");
+        let mut t = TempFile::create(&tmp).unwrap();
+        t.file().unwrap().write_all(b"y").unwrap();
+        assert!(!t.commit(&dest, "2.data").unwrap().new_dir);
+        // Large files sync their own data, and land the same way.
+        let mut t = TempFile::create(&tmp).unwrap();
+        let big = vec![7u8; GROUP_SYNC_MAX as usize + 1];
+        t.file().unwrap().write_all(&big).unwrap();
+        let c = t.commit(&dest, "3.data").unwrap();
+        assert_eq!(std::fs::read(&c.path).unwrap(), big);
         assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
         // Dropped before commit: nothing left anywhere.
         let mut t = TempFile::create(&tmp).unwrap();

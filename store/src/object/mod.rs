@@ -9,6 +9,7 @@ pub mod diskfile;
 pub mod durable;
 pub mod error;
 pub mod filename;
+pub mod fs_sync;
 pub mod hashes;
 pub mod layout;
 pub mod metadata;
