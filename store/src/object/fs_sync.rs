@@ -162,7 +162,7 @@ mod tests {
         }
         let flushes = n.load(Ordering::SeqCst);
         assert!(
-            flushes >= 1 && flushes < 32,
+            (1..32).contains(&flushes),
             "{flushes} flushes for 32 callers"
         );
     }
