@@ -11,6 +11,7 @@ mod harness;
 mod object_api;
 mod object_common;
 mod object_crash;
+mod object_digest_trailer;
 mod object_memory;
 mod object_side_by_side;
 mod proxy_aio;

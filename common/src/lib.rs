@@ -7,6 +7,7 @@ pub mod client;
 pub mod conditional;
 pub mod config;
 pub mod constraints;
+pub mod digest_trailer;
 pub mod error;
 pub mod listing_format;
 pub mod logging;

@@ -1,7 +1,9 @@
 //! PUT: Swift's checks (X-Timestamp, lengths, name, Content-Type, metadata,
 //! X-Delete-At), If-None-Match, the 409 for older writes, then the body:
 //! streamed through MD5 and blake3 into a temp file and committed durably,
-//! ETag checked (422), and the container told.
+//! ETag checked (422), and the container told. A swirl proxy may send the
+//! body's MD5 and blake3 as trailers (`swirl_common::digest_trailer`): then
+//! only blake3 runs here, and a mismatch is the same 422.
 //!
 //! A body that fits in one chunk is written by one blocking call; a larger
 //! one goes through a bounded channel to a blocking writer thread, so memory
@@ -18,6 +20,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use swirl_common::conditional::{normalize_etag, MatchList};
 use swirl_common::constraints::MAX_FILE_SIZE;
+use swirl_common::digest_trailer::{self, Digests};
 use swirl_common::{Body, Timestamp};
 use swirl_store::object::{Metadata, ObjectRef, ObjectWriter, Opened};
 use tokio::sync::mpsc;
@@ -37,10 +40,13 @@ struct Finish {
     ts: Timestamp,
     fsize: Option<u64>,
     client_etag: Option<String>,
+    /// The sender promised its digests as trailers (`digest_trailer`).
+    trailer: bool,
 }
 
-/// Checks size and ETag, then commits. Runs on a blocking thread.
-fn finish(w: ObjectWriter, mut f: Finish) -> Result<(String, u64)> {
+/// Checks size and ETag (or, with digest trailers, blake3), then commits.
+/// Runs on a blocking thread.
+fn finish(w: ObjectWriter, mut f: Finish, trailers: Option<HeaderMap>) -> Result<(String, u64)> {
     let size = w.size();
     if f.fsize.is_some_and(|n| n != size) {
         return Err(Error::ClientDisconnect(format!(
@@ -48,7 +54,16 @@ fn finish(w: ObjectWriter, mut f: Finish) -> Result<(String, u64)> {
             f.fsize
         )));
     }
-    let etag = w.etag();
+    let etag = if f.trailer {
+        let d = Digests::from_trailers(trailers.as_ref()).map_err(Error::BadRequest)?;
+        if d.blake3 != w.blake3_hex() {
+            // The bytes here are not the bytes the sender hashed.
+            return Err(Error::EtagMismatch);
+        }
+        d.etag
+    } else {
+        w.etag().unwrap_or_default()
+    };
     if f.client_etag.as_ref().is_some_and(|e| *e != etag) {
         return Err(Error::EtagMismatch);
     }
@@ -58,18 +73,26 @@ fn finish(w: ObjectWriter, mut f: Finish) -> Result<(String, u64)> {
     Ok((etag, size))
 }
 
-/// The next data frame of the body, with the client timeout.
-async fn next_data(body: &mut Incoming, t: Duration) -> Result<Option<Bytes>> {
+/// The next data frame of the body, with the client timeout; trailers, if
+/// the body ends with some, land in `trailers`.
+async fn next_data(
+    body: &mut Incoming,
+    t: Duration,
+    trailers: &mut Option<HeaderMap>,
+) -> Result<Option<Bytes>> {
     loop {
         match tokio::time::timeout(t, body.frame()).await {
             Err(_) => return Err(Error::RequestTimeout),
             Ok(None) => return Ok(None),
             Ok(Some(Err(e))) => return Err(Error::ClientDisconnect(e.to_string())),
-            Ok(Some(Ok(frame))) => {
-                if let Ok(d) = frame.into_data() {
-                    return Ok(Some(d));
+            Ok(Some(Ok(frame))) => match frame.into_data() {
+                Ok(d) => return Ok(Some(d)),
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        *trailers = Some(t);
+                    }
                 }
-            }
+            },
         }
     }
 }
@@ -168,12 +191,20 @@ pub async fn handle(
     if let Some(d) = delete_at {
         md.set("X-Delete-At", d.to_string());
     }
+    let trailer = digest_trailer::requested(h);
+    if trailer && blen != BodyLength::Chunked {
+        return Err(Error::BadRequest(
+            "digest trailers need a chunked body".into(),
+        ));
+    }
     let fin = Finish {
         md,
         ts,
         fsize,
         client_etag,
+        trailer,
     };
+    let mut trailers = None;
 
     let chunk = s.cfg.disk_chunk_size;
     let t = Duration::from_secs_f64(s.cfg.client_timeout);
@@ -181,7 +212,7 @@ pub async fn handle(
     let mut first = BytesMut::new();
     let mut ended = false;
     while first.len() < chunk {
-        match next_data(&mut body, t).await? {
+        match next_data(&mut body, t, &mut trailers).await? {
             Some(d) => {
                 total += d.len() as u64;
                 if total > MAX_FILE_SIZE {
@@ -200,8 +231,11 @@ pub async fn handle(
         let fin_md = fin.md.headers.clone();
         let (etag, size) = blocking(move || {
             let mut w = s2.store.create(&o2, fsize)?;
+            if trailer {
+                w.skip_md5();
+            }
             w.write(&first)?;
-            finish(w, fin)
+            finish(w, fin, trailers)
         })
         .await?;
         let md_out = with_size(fin_md, size, &etag);
@@ -210,6 +244,9 @@ pub async fn handle(
         let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || -> Result<ObjectWriter> {
             let mut w = s2.store.create(&o2, fsize)?;
+            if trailer {
+                w.skip_md5();
+            }
             while let Some(b) = rx.blocking_recv() {
                 w.write(&b)?;
             }
@@ -221,7 +258,7 @@ pub async fn handle(
             if buf.len() >= chunk && tx.send(buf.split().freeze()).await.is_err() {
                 break; // the writer failed; its error is reported below
             }
-            match next_data(&mut body, t).await {
+            match next_data(&mut body, t, &mut trailers).await {
                 Ok(Some(d)) => {
                     total += d.len() as u64;
                     if total > MAX_FILE_SIZE {
@@ -252,7 +289,7 @@ pub async fn handle(
             return Err(e);
         }
         let fin_md = fin.md.headers.clone();
-        let (etag, size) = blocking(move || finish(w, fin)).await?;
+        let (etag, size) = blocking(move || finish(w, fin, trailers)).await?;
         let md_out = with_size(fin_md, size, &etag);
         (etag, md_out)
     };
@@ -263,6 +300,8 @@ pub async fn handle(
 
     let mut r = status(StatusCode::CREATED);
     add_header(&mut r, "etag", &format!("\"{etag}\""));
+    // Tells a swirl proxy it may send digest trailers next time.
+    add_header(&mut r, digest_trailer::HEADER, "yes");
     Ok(r)
 }
 

@@ -96,6 +96,8 @@ pub struct Backend {
     pub conn_timeout: Duration,
     pub node_timeout: Duration,
     pub limiter: Arc<ErrorLimiter>,
+    /// Nodes whose PUT answers said they take digest trailers.
+    digest_nodes: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
 }
 
 impl Backend {
@@ -105,6 +107,28 @@ impl Backend {
             conn_timeout,
             node_timeout,
             limiter,
+            digest_nodes: Default::default(),
+        }
+    }
+
+    /// Whether `node` said it takes digest trailers (`digest_trailer`).
+    pub fn takes_digest_trailer(&self, node: &Node) -> bool {
+        self.digest_nodes
+            .read()
+            .is_ok_and(|s| s.contains(&node.key()))
+    }
+
+    /// Remembers what a node's PUT answer said about digest trailers.
+    pub fn learn_digest_trailer(&self, node: &Node, answer: &HeaderMap) {
+        let takes = swirl_common::digest_trailer::requested(answer);
+        if takes != self.takes_digest_trailer(node) {
+            if let Ok(mut s) = self.digest_nodes.write() {
+                if takes {
+                    s.insert(node.key());
+                } else {
+                    s.remove(&node.key());
+                }
+            }
         }
     }
 

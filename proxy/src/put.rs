@@ -3,6 +3,8 @@
 //! when fewer than a quorum connect, then stream the body to all of them at
 //! once through bounded channels, computing MD5 as it goes. A client that
 //! disconnects makes every backend upload abort, so nothing is committed.
+//! Nodes that take them get the body's MD5 and blake3 as trailers
+//! (`swirl_common::digest_trailer`), sparing them an MD5 pass of their own.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -21,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::quorum;
 use crate::rings::{Node, PartNodes};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
+use swirl_common::digest_trailer::{self, Digests};
 
 /// What to upload where.
 pub struct PutPlan {
@@ -49,6 +52,8 @@ type Answer = Option<(u16, HeaderMap)>;
 struct Slot {
     tx: Option<Frames>,
     answer: tokio::task::JoinHandle<Answer>,
+    /// This node gets the body's digests as trailers (`digest_trailer`).
+    trailer: bool,
 }
 
 /// Connects each primary slot, falling back along the handoffs.
@@ -134,16 +139,29 @@ where
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
         let uri = backend::on_node(&node, &plan.tail);
         let mut h = plan.headers.get(i).cloned().unwrap_or_default();
+        let trailer = proxy.backend.takes_digest_trailer(&node);
         match plan.length {
-            Some(n) => {
+            Some(n) if !trailer => {
                 h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
             }
-            None => {
+            _ => {
                 h.insert(
                     http::header::TRANSFER_ENCODING,
                     HeaderValue::from_static("chunked"),
                 );
             }
+        }
+        if trailer {
+            // Trailers need chunked encoding; the length still goes along
+            // for the node's free-space and truncation checks.
+            if let Some(n) = plan.length {
+                h.insert("x-backend-obj-content-length", HeaderValue::from(n));
+            }
+            h.insert(digest_trailer::HEADER, HeaderValue::from_static("yes"));
+            h.insert(
+                http::header::TRAILER,
+                HeaderValue::from_static(digest_trailer::ANNOUNCE),
+            );
         }
         if let Ok(host) = HeaderValue::from_str(&node.addr()) {
             h.insert(http::header::HOST, host);
@@ -152,11 +170,13 @@ where
         if let Some(hm) = req.headers_mut() {
             *hm = h;
         }
-        let Ok(req) = req.body(ChannelBody::new(rx, plan.length).boxed()) else {
+        let length = if trailer { None } else { plan.length };
+        let Ok(req) = req.body(ChannelBody::new(rx, length).boxed()) else {
             continue;
         };
-        let limiter = proxy.backend.limiter.clone();
+        let backend = proxy.backend.clone();
         let answer = tokio::spawn(async move {
+            let limiter = &backend.limiter;
             match send.send_request(req).await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -164,6 +184,8 @@ where
                         limiter.limit(&node.key());
                     } else if status >= 500 {
                         limiter.error(&node.key());
+                    } else if (200..300).contains(&status) {
+                        backend.learn_digest_trailer(&node, resp.headers());
                     }
                     let h = resp.headers().clone();
                     let _ = backend::read_small(resp.into_body(), 1 << 16).await;
@@ -179,18 +201,24 @@ where
         slots.push(Slot {
             tx: Some(tx),
             answer,
+            trailer,
         });
     }
 
     let mut md5 = md5::Context::new();
+    let mut b3 = slots.iter().any(|s| s.trailer).then(blake3::Hasher::new);
     let mut sent: u64 = 0;
+    let mut complete = false;
     loop {
         let frame = match tokio::time::timeout(client_timeout, body.frame()).await {
             Err(_) => {
                 abort(&mut slots, "client timeout");
                 return Err(Error::RequestTimeout);
             }
-            Ok(None) => break,
+            Ok(None) => {
+                complete = true;
+                break;
+            }
             Ok(Some(Err(e))) => {
                 tracing::info!(error = %e, "client body failed; aborting backend uploads");
                 abort(&mut slots, "client disconnected");
@@ -210,6 +238,9 @@ where
             return Err(Error::TooLarge("Your request is too large.".into()));
         }
         md5.consume(&data);
+        if let Some(h) = b3.as_mut() {
+            h.update(&data);
+        }
         let mut live = 0;
         for s in slots.iter_mut() {
             if s.answer.is_finished() {
@@ -246,6 +277,25 @@ where
             break;
         }
     }
+    let etag = format!("{:x}", md5.finalize());
+    if let (true, Some(h)) = (complete, b3) {
+        let trailers = Digests {
+            etag: etag.clone(),
+            blake3: h.finalize().to_hex().to_string(),
+        }
+        .to_trailers();
+        for s in slots.iter_mut().filter(|s| s.trailer) {
+            if let Some(tx) = s.tx.as_ref() {
+                let frame = Ok(Frame::trailers(trailers.clone()));
+                if !matches!(
+                    tokio::time::timeout(node_timeout, tx.send(frame)).await,
+                    Ok(Ok(()))
+                ) {
+                    s.tx = None;
+                }
+            }
+        }
+    }
     // End of body: closing the channels ends each backend request body.
     for s in slots.iter_mut() {
         s.tx = None;
@@ -272,7 +322,6 @@ where
     while statuses.len() < plan.nodes.primaries.len() {
         statuses.push(503);
     }
-    let etag = format!("{:x}", md5.finalize());
     let status = quorum::best_status(&statuses, quorum).unwrap_or(503);
     if (200..300).contains(&status) && etags.iter().any(|e| *e != etags[0]) {
         return Err(Error::Internal(format!(

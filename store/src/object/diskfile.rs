@@ -307,7 +307,7 @@ impl ObjectStore {
             TempFile::create(&obj.layout.tmp()).map_err(|e| Error::from_io(e, &obj.device))?;
         Ok(ObjectWriter {
             temp,
-            md5: md5::Context::new(),
+            md5: Some(md5::Context::new()),
             blake3: blake3::Hasher::new(),
             size: 0,
             obj: obj.clone(),
@@ -370,7 +370,8 @@ impl ObjectStore {
 /// blake3 (the integrity digest) once, into a temp file.
 pub struct ObjectWriter {
     temp: TempFile,
-    md5: md5::Context,
+    /// None when the sender supplies the MD5 (checked through blake3).
+    md5: Option<md5::Context>,
     blake3: blake3::Hasher,
     size: u64,
     obj: ObjectRef,
@@ -380,7 +381,9 @@ pub struct ObjectWriter {
 impl ObjectWriter {
     /// Appends body bytes.
     pub fn write(&mut self, buf: &[u8]) -> Result<()> {
-        self.md5.consume(buf);
+        if let Some(m) = self.md5.as_mut() {
+            m.consume(buf);
+        }
         self.blake3.update(buf);
         let dev = self.obj.device.clone();
         self.temp
@@ -396,9 +399,22 @@ impl ObjectWriter {
         self.size
     }
 
-    /// Hex MD5 of the body so far: the ETag.
-    pub fn etag(&self) -> String {
-        super::layout::hex(&self.md5.clone().finalize().0)
+    /// Stops computing MD5: the writer's caller has the body's MD5 from its
+    /// sender and checks the bytes with [`ObjectWriter::blake3_hex`] instead.
+    pub fn skip_md5(&mut self) {
+        self.md5 = None;
+    }
+
+    /// Hex MD5 of the body so far (the ETag); None after `skip_md5`.
+    pub fn etag(&self) -> Option<String> {
+        self.md5
+            .as_ref()
+            .map(|m| super::layout::hex(&m.clone().finalize().0))
+    }
+
+    /// Hex blake3 of the body so far.
+    pub fn blake3_hex(&self) -> String {
+        self.blake3.finalize().to_hex().to_string()
     }
 
     /// Appends `md` (with the blake3 digest), makes the file durable, renames it
@@ -462,7 +478,8 @@ mod tests {
             w.write(chunk).unwrap();
         }
         let mut m = md(ts, body.len());
-        m.set("ETag", w.etag());
+        m.set("ETag", w.etag().unwrap());
+        assert_eq!(w.blake3_hex(), blake3::hash(body).to_hex().to_string());
         w.commit(m, ts).unwrap();
     }
 
