@@ -7,6 +7,7 @@ mod db_crash;
 mod db_server;
 mod db_side_by_side;
 mod db_support;
+mod functests;
 mod harness;
 mod object_api;
 mod object_common;

@@ -780,6 +780,114 @@ fn replicate_quarantine_and_507() {
     }
 }
 
+/// Swift's layout per storage policy: policy 1 lives in `objects-1/`,
+/// `async_pending-1/`, `tmp-1/`; REPLICATE and recon see each policy apart; an
+/// index the config does not have is a 503, as in Swift.
+#[test]
+fn storage_policies_keep_apart_on_disk() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(
+        d.path(),
+        "mount_check = false\n[[storage_policy]]\nindex = 0\nname = \"gold\"\ndefault = true\n\
+         [[storage_policy]]\nindex = 1\nname = \"silver\"\n",
+    );
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let t = ts(-5.0);
+    let pol1 = ("X-Backend-Storage-Policy-Index", "1");
+    let r = s.req(
+        "PUT",
+        P,
+        &[
+            ("X-Timestamp", &t),
+            ("Content-Type", "t/p"),
+            pol1,
+            ("X-Container-Host", &dead),
+            ("X-Container-Device", "cdev"),
+            ("X-Container-Partition", "7"),
+        ],
+        b"silver",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let sda = s.devices.join("sda");
+    let files = walk(&sda.join("objects-1/1"));
+    assert!(
+        files.iter().any(|p| p.to_string_lossy().ends_with(".data")),
+        "{files:?}"
+    );
+    assert!(!sda.join("objects").exists() && sda.join("tmp-1").is_dir());
+    let pend = walk(&sda.join("async_pending-1"));
+    assert_eq!(pend.len(), 1, "{pend:?}");
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(&pend[0]).unwrap()).unwrap();
+    assert_eq!(rec["headers"]["x-backend-storage-policy-index"], "1");
+
+    // The same name in policy 0 is another object.
+    assert_eq!(s.req("GET", P, &[], b"").status, 404);
+    let r = s.req("GET", P, &[pol1], b"");
+    assert_eq!((r.status, r.body.as_slice()), (200, b"silver".as_slice()));
+    let r = s.req(
+        "PUT",
+        P,
+        &[("X-Timestamp", &t), ("Content-Type", "t/p")],
+        b"gold",
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(s.req("GET", P, &[], b"").body, b"gold");
+    assert_eq!(s.req("GET", P, &[pol1], b"").body, b"silver");
+    let r = s.req("DELETE", P, &[("X-Timestamp", &ts(-4.0)), pol1], b"");
+    assert_eq!(r.status, 204);
+    assert_eq!(s.req("GET", P, &[pol1], b"").status, 404);
+    assert_eq!(s.req("GET", P, &[], b"").body, b"gold");
+
+    // Unknown or malformed indexes: Swift's 503, before anything is touched.
+    for bad in ["2", "-1", "silver"] {
+        let r = s.req(
+            "PUT",
+            "/sda/1/a/c/other",
+            &[
+                ("X-Timestamp", &t),
+                ("Content-Type", "t/p"),
+                ("X-Backend-Storage-Policy-Index", bad),
+            ],
+            b"x",
+        );
+        assert_eq!(r.status, 503, "{bad}");
+        assert_eq!(r.text(), format!("No policy with index {bad}"));
+        let r = s.req(
+            "REPLICATE",
+            "/sda/1",
+            &[("X-Backend-Storage-Policy-Index", bad)],
+            b"",
+        );
+        assert_eq!(r.status, 503, "{bad}");
+    }
+    assert!(!sda.join("objects-2").exists());
+
+    // REPLICATE answers for the policy asked: each has its own suffix hash.
+    let hashes = |extra: &[(&str, &str)]| -> serde_json::Value {
+        let mut h = vec![("Accept", "application/json")];
+        h.extend_from_slice(extra);
+        let r = s.req("REPLICATE", "/sda/1", &h, b"");
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    let (h0, h1) = (hashes(&[]), hashes(&[pol1]));
+    assert_eq!(h0.as_object().unwrap().len(), 1);
+    assert_eq!(h1.as_object().unwrap().len(), 1);
+    assert_ne!(h0, h1);
+
+    let r = s.req("GET", "/recon/swirl", &[], b"");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["async_pending"], 1);
+    assert_eq!(v["policies"]["1"]["async_pending"], 1);
+    assert_eq!(v["policies"]["0"]["async_pending"], 0);
+    let r = s.req("GET", "/recon/quarantined", &[], b"");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["policies"]["1"]["objects"], 0);
+}
+
 #[test]
 fn mount_check_and_full_device_give_507() {
     let d = tempfile::tempdir().unwrap();

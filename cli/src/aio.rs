@@ -5,6 +5,11 @@
 //! builder, and a random hash-path suffix. Later starts reuse all of it, so
 //! the data survives restarts. Storage servers listen on loopback ports
 //! chosen free at creation; the proxy on --bind (default 127.0.0.1:8080).
+//!
+//! The storage policies are the SAIO's: 0 "gold" (the default, aliases
+//! yellow and orange; `object.ring.gz`, 3 replicas) and 1 "silver"
+//! (`object-1.ring.gz`, 2 replicas). A DIR made by an older swirl, whose
+//! configs name no policies, gets them (and the silver ring) on its next start.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +22,18 @@ use swirl_ring::Device;
 const DEVICES: usize = 4;
 const REPLICAS: f64 = 3.0;
 const PART_POWER: u32 = 10;
+/// Replicas of policy 1 (silver), as in Swift's SAIO.
+const SILVER_REPLICAS: f64 = 2.0;
+
+/// The policies as the proxy sees them (names, aliases, default).
+const PROXY_POLICIES: &str = "\n# Storage policies (swift.conf [storage-policy:N]), as in Swift's SAIO.\n\
+    [[storage_policy]]\nindex = 0\nname = \"gold\"\naliases = [\"yellow\", \"orange\"]\ndefault = true\n\n\
+    [[storage_policy]]\nindex = 1\nname = \"silver\"\n";
+/// The same policies for the storage servers.
+const STORAGE_POLICIES: &str =
+    "\n# Storage policies (swift.conf [storage-policy:N]), as in Swift's SAIO.\n\
+    [[storage_policy]]\nindex = 0\nname = \"gold\"\ndefault = true\n\n\
+    [[storage_policy]]\nindex = 1\nname = \"silver\"\n";
 
 /// The tempauth users of Swift's SAIO and functional tests (test.conf).
 const USERS: &[(&str, &str)] = &[
@@ -84,8 +101,8 @@ fn toml_str(s: &str) -> String {
     out
 }
 
-fn write_ring(path: &Path, port: u16) -> Result<(), String> {
-    let mut b = RingBuilder::new(PART_POWER, REPLICAS, 1).map_err(|e| e.to_string())?;
+fn write_ring(path: &Path, port: u16, replicas: f64) -> Result<(), String> {
+    let mut b = RingBuilder::new(PART_POWER, replicas, 1).map_err(|e| e.to_string())?;
     for i in 0..DEVICES {
         let dev = Device {
             region: 1,
@@ -130,9 +147,12 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
     );
     for role in ["object", "container", "account"] {
         let port = free_port()?;
-        write_ring(&etc.join(format!("{role}.ring.gz")), port)?;
+        write_ring(&etc.join(format!("{role}.ring.gz")), port, REPLICAS)?;
+        if role == "object" {
+            write_ring(&etc.join("object-1.ring.gz"), port, SILVER_REPLICAS)?;
+        }
         let text = format!(
-            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n"
+            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{STORAGE_POLICIES}"
         );
         std::fs::write(etc.join(format!("{role}-server.toml")), text).map_err(|e| e.to_string())?;
     }
@@ -148,7 +168,7 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
          bind_ip = {}\nbind_port = {port}\nswift_dir = {}\nswift_hash_path_suffix = {}\n\
          account_autocreate = true\nallow_account_management = true\n\n\
          [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\nrequire_group = {{ SERVICE = \"service\" }}\n\n\
-         [tempauth.users]\n{users}",
+         [tempauth.users]\n{users}{PROXY_POLICIES}",
         toml_str(ip.trim_start_matches('[').trim_end_matches(']')),
         toml_str(&etc.display().to_string()),
         toml_str(&suffix)
@@ -158,6 +178,56 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
 
 fn load<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, String> {
     swirl_common::config::load(p).map_err(|e| e.to_string())
+}
+
+/// Just whether a config file names storage policies.
+#[derive(serde::Deserialize)]
+struct NamesPolicies {
+    storage_policy: Option<serde::de::IgnoredAny>,
+}
+
+/// Brings a DIR made by an older swirl (no storage policies anywhere, no
+/// `object-1.ring.gz`) up to the SAIO's two policies. A config that already
+/// names policies is the operator's and is left as it is.
+fn upgrade(etc: &Path) -> Result<(), String> {
+    for (file, block) in [
+        ("proxy-server.toml", PROXY_POLICIES),
+        ("object-server.toml", STORAGE_POLICIES),
+        ("container-server.toml", STORAGE_POLICIES),
+        ("account-server.toml", STORAGE_POLICIES),
+    ] {
+        let path = etc.join(file);
+        let has: NamesPolicies = load(&path)?;
+        if has.storage_policy.is_some() {
+            continue;
+        }
+        let mut text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        // Arrays of tables may follow any table, so appending is valid TOML.
+        text.push_str(block);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("swirl aio: {file}: added storage policies gold (0) and silver (1)");
+    }
+    let proxy: swirl_proxy::Config = load(&etc.join("proxy-server.toml"))?;
+    let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
+    for p in proxy.storage_policy.iter().filter(|p| p.index > 0) {
+        let ring = etc.join(format!("object-{}.ring.gz", p.index));
+        if !ring.exists() {
+            write_ring(&ring, obj.bind_port, SILVER_REPLICAS)?;
+            eprintln!(
+                "swirl aio: created {} for policy {} ({})",
+                ring.display(),
+                p.index,
+                p.name
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -181,6 +251,7 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("swirl aio: created a new cluster in {}", a.data.display());
     }
     let loaded = (|| -> Result<_, String> {
+        upgrade(&etc)?;
         let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
         let cont: swirl_db::Config = load(&etc.join("container-server.toml"))?;
         let acct: swirl_db::Config = load(&etc.join("account-server.toml"))?;

@@ -5,6 +5,21 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+/// One storage policy, as swift.conf's `[storage-policy:N]` names it (the
+/// same table as the container server's).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The policy index: its objects live in `objects[-N]` on each device.
+    pub index: u32,
+    /// Its name (for logs and recon).
+    pub name: String,
+    /// Whether new containers get it by default (the proxy decides that;
+    /// accepted so that every server can share one policy list).
+    #[serde(default)]
+    pub default: bool,
+}
+
 /// `[DEFAULT]` + `[app:object-server]` of Swift, flattened into one table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +68,11 @@ pub struct Config {
     /// Log level hint (RUST_LOG wins); accepted for Swift-config familiarity.
     #[serde(default)]
     pub log_level: Option<String>,
+    /// The cluster's storage policies; a request for any other
+    /// X-Backend-Storage-Policy-Index gets 503, as in Swift. Default: Swift's
+    /// single `Policy-0`.
+    #[serde(default = "default_policies")]
+    pub storage_policy: Vec<PolicyConfig>,
 }
 
 fn default_devices() -> PathBuf {
@@ -105,6 +125,14 @@ fn default_allowed_headers() -> Vec<String> {
     .collect()
 }
 
+fn default_policies() -> Vec<PolicyConfig> {
+    vec![PolicyConfig {
+        index: 0,
+        name: "Policy-0".into(),
+        default: true,
+    }]
+}
+
 /// The reserve as parsed from `fallocate_reserve`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reserve {
@@ -141,7 +169,28 @@ impl Config {
         if !(4096..=16 << 20).contains(&self.disk_chunk_size) {
             return bad("disk_chunk_size", "must be between 4096 and 16 MiB");
         }
+        if self.storage_policy.is_empty() {
+            return bad("storage_policy", "at least one policy is needed");
+        }
+        for (i, p) in self.storage_policy.iter().enumerate() {
+            if self.storage_policy[..i].iter().any(|q| q.index == p.index) {
+                return bad("storage_policy", &format!("duplicate index {}", p.index));
+            }
+        }
         Ok(())
+    }
+
+    /// The policy an X-Backend-Storage-Policy-Index names (none: policy 0), if
+    /// the cluster has it. Swift takes the header as Python's `int()` does.
+    pub fn policy(&self, header: Option<&str>) -> Option<u32> {
+        let index = match header {
+            None => 0,
+            Some(v) => v.trim().parse::<u32>().ok()?,
+        };
+        self.storage_policy
+            .iter()
+            .any(|p| p.index == index)
+            .then_some(index)
     }
 
     /// `fallocate_reserve` parsed.
@@ -182,5 +231,26 @@ mod tests {
         assert!(e.to_string().contains("devcies"), "{e}");
         let c: Config = swirl_common::config::parse("", "t").unwrap();
         assert_eq!(c.validate().unwrap_err().0, "swift_hash_path_suffix");
+    }
+
+    #[test]
+    fn policies() {
+        let text = "swift_hash_path_suffix = \"s\"\n\
+            [[storage_policy]]\nindex = 0\nname = \"gold\"\ndefault = true\n\
+            [[storage_policy]]\nindex = 1\nname = \"silver\"\n";
+        let c: Config = swirl_common::config::parse(text, "t").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.policy(None), Some(0));
+        assert_eq!(c.policy(Some("1")), Some(1));
+        assert_eq!(c.policy(Some(" 1 ")), Some(1));
+        assert_eq!(c.policy(Some("2")), None);
+        assert_eq!(c.policy(Some("-1")), None);
+        assert_eq!(c.policy(Some("one")), None);
+        let c: Config = swirl_common::config::parse("swift_hash_path_suffix = \"s\"", "t").unwrap();
+        assert_eq!(c.policy(Some("0")), Some(0));
+        assert_eq!(c.policy(Some("1")), None);
+        let dup = format!("{text}[[storage_policy]]\nindex = 1\nname = \"x\"\n");
+        let c: Config = swirl_common::config::parse(&dup, "t").unwrap();
+        assert_eq!(c.validate().unwrap_err().0, "storage_policy");
     }
 }

@@ -43,6 +43,10 @@ pub enum Error {
     MethodNotAllowed,
     #[error("not implemented: {0}")]
     NotImplemented(String),
+    /// X-Backend-Storage-Policy-Index names no policy of the cluster (Swift:
+    /// 503); the text is the header as sent (`None` when absent).
+    #[error("No policy with index {0}")]
+    NoPolicy(String),
     /// From the store: device unavailable or full (507), I/O (500).
     #[error(transparent)]
     Store(#[from] swirl_store::object::Error),
@@ -69,6 +73,7 @@ impl ApiError for Error {
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Error::NoPolicy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(S::DeviceUnavailable(_)) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Store(S::NoSpace(_)) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Store(S::MetadataTooLarge) => StatusCode::BAD_REQUEST,
@@ -85,7 +90,8 @@ impl ApiError for Error {
             | Error::BadUtf8
             | Error::LengthRequired
             | Error::TooLarge
-            | Error::NotImplemented(_) => "text/plain",
+            | Error::NotImplemented(_)
+            | Error::NoPolicy(_) => "text/plain",
             _ => "text/html; charset=UTF-8",
         };
         h.insert("content-type", HeaderValue::from_static(ctype));
@@ -109,6 +115,7 @@ impl ApiError for Error {
             Error::PreconditionFailed(t) => t.clone(),
             Error::LengthRequired | Error::TooLarge => Some(self.to_string()),
             Error::NotImplemented(t) => Some(t.clone()),
+            Error::NoPolicy(_) => Some(self.to_string()),
             Error::Store(swirl_store::object::Error::MetadataTooLarge) => {
                 Some("Metadata too large".into())
             }

@@ -30,7 +30,10 @@ impl Handler for ObjectHandler {
                 device,
                 partition,
                 suffixes,
-            } => replicate::handle(s, &req, device, partition, suffixes).await,
+            } => {
+                let policy = request_policy(&s, &req)?;
+                replicate::handle(s, &req, device, partition, policy, suffixes).await
+            }
             Endpoint::Object {
                 verb,
                 device,
@@ -39,9 +42,10 @@ impl Handler for ObjectHandler {
                 container,
                 object,
             } => {
+                let policy = request_policy(&s, &req)?;
                 let obj = s
                     .store
-                    .object(&device, partition, &account, &container, &object);
+                    .object(&device, partition, &account, &container, &object, policy);
                 match verb {
                     ObjectVerb::Put => put::handle(s, req, obj, txn).await,
                     ObjectVerb::Get => get::handle(s, req, obj, false).await,
@@ -52,6 +56,19 @@ impl Handler for ObjectHandler {
             }
         }
     }
+}
+
+/// The storage policy a request is for (Swift's `get_name_and_placement`):
+/// X-Backend-Storage-Policy-Index, policy 0 without it, 503 for a policy the
+/// cluster does not have.
+fn request_policy(s: &Server, req: &Request<Incoming>) -> Result<u32> {
+    let header = req
+        .headers()
+        .get("x-backend-storage-policy-index")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    s.cfg
+        .policy(header.as_deref())
+        .ok_or_else(|| Error::NoPolicy(header.unwrap_or_else(|| "None".into())))
 }
 
 /// A HEAD error carries the headers of the GET error but, as swob sends it,

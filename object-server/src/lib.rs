@@ -2,7 +2,8 @@
 //!
 //! `PUT/GET/HEAD/POST/DELETE /<device>/<partition>/<account>/<container>/<object>`,
 //! `REPLICATE /<device>/<partition>[/<suffixes>]`, `/healthcheck` and
-//! `/recon/<check>`. Bodies stream through bounded channels; all disk I/O
+//! `/recon/<check>`, for each storage policy of the config (chosen by
+//! X-Backend-Storage-Policy-Index, kept apart on disk). Bodies stream through bounded channels; all disk I/O
 //! runs on blocking threads; container updates that fail become async
 //! pendings on the device.
 
@@ -90,18 +91,28 @@ impl Server {
     }
 }
 
-/// Removes temp files orphaned by a killed process from every device's `tmp/`.
+/// Removes temp files orphaned by a killed process from every device's `tmp/`
+/// and `tmp-N/` (every policy's, configured or not: nothing else writes there).
 fn sweep_devices(cfg: &Config) {
     let Ok(rd) = std::fs::read_dir(&cfg.devices) else {
         return;
     };
     for dev in rd.flatten() {
-        match swirl_store::object::durable::sweep_tmp(&dev.path().join("tmp")) {
-            Ok(0) => {}
-            Ok(n) => {
-                info!(device = %dev.path().display(), removed = n, "removed orphaned temp files")
+        let Ok(dirs) = std::fs::read_dir(dev.path()) else {
+            continue;
+        };
+        for dir in dirs.flatten() {
+            let name = dir.file_name();
+            if swirl_store::object::layout::dir_policy("tmp", &name.to_string_lossy()).is_none() {
+                continue;
             }
-            Err(e) => warn!(device = %dev.path().display(), error = %e, "sweeping tmp failed"),
+            match swirl_store::object::durable::sweep_tmp(&dir.path()) {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(dir = %dir.path().display(), removed = n, "removed orphaned temp files")
+                }
+                Err(e) => warn!(dir = %dir.path().display(), error = %e, "sweeping tmp failed"),
+            }
         }
     }
 }

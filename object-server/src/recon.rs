@@ -1,6 +1,8 @@
 //! A recon-style JSON endpoint (Swift's recon middleware, `GET /recon/<check>`):
 //! `diskusage`, `async`, `quarantined`, and `swirl` (all of those plus the
-//! counters kept since start).
+//! counters kept since start). Async pendings and quarantined objects are
+//! counted over every storage policy of the config, and `quarantined` (as
+//! Swift's) and `swirl` also break them down by policy index.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,22 +44,44 @@ fn diskusage(s: &Server) -> Value {
     Value::Array(list)
 }
 
-fn async_count(s: &Server) -> u64 {
-    devices(s)
+/// `f` summed over the devices, for each policy: `(index, count)`.
+fn per_policy(s: &Server, f: impl Fn(&DeviceLayout) -> u64) -> Vec<(u32, u64)> {
+    let devs = devices(s);
+    s.cfg
+        .storage_policy
         .iter()
-        .map(|d| {
-            async_pending::list(&DeviceLayout::new(&s.store.devices, d))
-                .map(|v| v.len() as u64)
-                .unwrap_or(0)
+        .map(|p| {
+            let n = devs
+                .iter()
+                .map(|d| f(&DeviceLayout::new(&s.store.devices, d, p.index)))
+                .sum();
+            (p.index, n)
         })
-        .sum()
+        .collect()
 }
 
-fn quarantined(s: &Server) -> u64 {
-    devices(s)
-        .iter()
-        .map(|d| quarantine::count(&DeviceLayout::new(&s.store.devices, d)))
-        .sum()
+fn async_counts(s: &Server) -> Vec<(u32, u64)> {
+    per_policy(s, |l| {
+        async_pending::list(l).map(|v| v.len() as u64).unwrap_or(0)
+    })
+}
+
+fn quarantined_counts(s: &Server) -> Vec<(u32, u64)> {
+    per_policy(s, quarantine::count)
+}
+
+fn total(counts: &[(u32, u64)]) -> u64 {
+    counts.iter().map(|(_, n)| n).sum()
+}
+
+/// `{"<index>": {<key>: n}, ...}`, Swift's shape for per-policy counts.
+fn by_policy(counts: &[(u32, u64)], key: &str) -> Value {
+    Value::Object(
+        counts
+            .iter()
+            .map(|(i, n)| (i.to_string(), json!({ key: n })))
+            .collect(),
+    )
 }
 
 pub async fn handle(s: Arc<Server>, check: &str) -> Result<Response<Body>> {
@@ -65,18 +89,22 @@ pub async fn handle(s: Arc<Server>, check: &str) -> Result<Response<Body>> {
     let v = blocking(move || {
         Ok(match check.as_str() {
             "diskusage" => Some(diskusage(&s)),
-            "async" => Some(json!({"async_pending": async_count(&s)})),
+            "async" => Some(json!({"async_pending": total(&async_counts(&s))})),
             "quarantined" => {
-                let q = quarantined(&s);
-                Some(json!({"objects": q, "accounts": 0, "containers": 0,
-                    "policies": {"0": {"objects": q}}}))
+                let q = quarantined_counts(&s);
+                Some(json!({"objects": total(&q), "accounts": 0, "containers": 0,
+                    "policies": by_policy(&q, "objects")}))
             }
             "swirl" => {
                 let st = &s.stats;
+                let (a, q) = (async_counts(&s), quarantined_counts(&s));
                 Some(json!({
                     "diskusage": diskusage(&s),
-                    "async_pending": async_count(&s),
-                    "quarantined": quarantined(&s),
+                    "async_pending": total(&a),
+                    "quarantined": total(&q),
+                    "policies": Value::Object(a.iter().zip(&q).map(|((i, a), (_, q))| {
+                        (i.to_string(), json!({"async_pending": a, "quarantined": q}))
+                    }).collect()),
                     "since_start": {
                         "async_pending_written": st.async_pending_written.load(Ordering::Relaxed),
                         "container_updates_ok": st.container_updates_ok.load(Ordering::Relaxed),

@@ -1,5 +1,5 @@
 //! REPLICATE: a partition's suffix hashes, recomputing the suffixes named in
-//! the path. The body is Swift's (a protocol-2 pickle of `{suffix: md5}`), so a
+//! the path, for the storage policy of X-Backend-Storage-Policy-Index. The body is Swift's (a protocol-2 pickle of `{suffix: md5}`), so a
 //! Swift replicator can use it; with `Accept: application/json` it is the same
 //! dict as JSON, which swirl's replicator reads.
 
@@ -19,6 +19,7 @@ pub async fn handle(
     req: &Request<Incoming>,
     device: String,
     partition: u32,
+    policy: u32,
     suffixes: Vec<String>,
 ) -> Result<Response<Body>> {
     let json = req
@@ -33,7 +34,7 @@ pub async fn handle(
     }
     let hashes = blocking(move || {
         s.store.check_device(&device)?;
-        let layout = DeviceLayout::new(&s.store.devices, &device);
+        let layout = DeviceLayout::new(&s.store.devices, &device, policy);
         hashes::get_hashes(
             &layout.partition(partition),
             &suffixes,

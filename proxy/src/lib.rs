@@ -23,6 +23,7 @@ pub mod object;
 pub mod policy;
 pub mod put;
 pub mod quorum;
+pub mod raw_path;
 pub mod read;
 pub mod response;
 pub mod rings;

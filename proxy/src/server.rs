@@ -1,7 +1,8 @@
 //! The proxy's public listener: plain HTTP/1.1 or TLS (rustls, when
 //! `cert_file`/`key_file` are set), keep-alive and chunked transfer, header
 //! names written in Swift's Title-Case (clients such as Swift's functional
-//! tests compare them as sent), X-Trans-Id on every response, one access-log
+//! tests compare them as sent), raw non-ASCII request paths taken as Swift
+//! takes them (`raw_path`), X-Trans-Id on every response, one access-log
 //! line per request when its body ends, and graceful shutdown.
 
 use std::convert::Infallible;
@@ -21,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
 use crate::handler::ProxyHandler;
+use crate::raw_path::RawPathIo;
 
 /// Loads a PEM certificate chain and key into a TLS acceptor.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
@@ -80,7 +82,8 @@ pub async fn serve(
             .max_headers(crate::backend::MAX_HEADERS);
         match &tls {
             None => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let conn = graceful
+                    .watch(builder.serve_connection(TokioIo::new(RawPathIo::new(stream)), service));
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
@@ -96,8 +99,8 @@ pub async fn serve(
                     let Ok(Ok(tls_stream)) = hs else {
                         return;
                     };
-                    let conn =
-                        watcher.watch(builder.serve_connection(TokioIo::new(tls_stream), service));
+                    let io = TokioIo::new(RawPathIo::new(tls_stream));
+                    let conn = watcher.watch(builder.serve_connection(io, service));
                     let _ = conn.await;
                 });
             }

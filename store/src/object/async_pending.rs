@@ -2,7 +2,8 @@
 //! or DELETE cannot be told, the update is saved on the object's device and an
 //! updater (a later issue) retries it.
 //!
-//! Path (Swift's): `<device>/async_pending/<suffix>/<hash>-<timestamp>`, where
+//! Path (Swift's): `<device>/async_pending[-N]/<suffix>/<hash>-<timestamp>`
+//! (`-N` for storage policy N), where
 //! `hash` is the object's hash and `timestamp` the update's X-Timestamp (a later
 //! update of the same object gets its own file; a retry of the same one
 //! overwrites). Content: JSON, version 1, the fields of Swift's pickle:
@@ -78,7 +79,7 @@ mod tests {
     #[test]
     fn save_list_load() {
         let d = tempfile::tempdir().unwrap();
-        let l = DeviceLayout::new(d.path(), "sda");
+        let l = DeviceLayout::new(d.path(), "sda", 0);
         let u = AsyncUpdate {
             v: 1,
             op: "PUT".into(),

@@ -199,7 +199,7 @@ fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
 }
 
 impl ObjectStore {
-    /// The object `a/c/o` on `device`/`partition`.
+    /// The object `a/c/o` of storage policy `policy` on `device`/`partition`.
     pub fn object(
         &self,
         device: &str,
@@ -207,6 +207,7 @@ impl ObjectStore {
         account: &str,
         container: &str,
         object: &str,
+        policy: u32,
     ) -> ObjectRef {
         ObjectRef {
             device: device.to_string(),
@@ -215,7 +216,7 @@ impl ObjectStore {
             container: container.to_string(),
             object: object.to_string(),
             hash: object_hash(&self.secret, account, container, object),
-            layout: DeviceLayout::new(&self.devices, device),
+            layout: DeviceLayout::new(&self.devices, device, policy),
         }
     }
 
@@ -487,7 +488,7 @@ mod tests {
     fn write_read_meta_delete() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path());
-        let o = s.object("sda", 1, "a", "c", "o");
+        let o = s.object("sda", 1, "a", "c", "o", 0);
         assert!(matches!(s.open(&o).unwrap(), Opened::Missing));
         let base = Timestamp::now().secs() - 100;
         let at = |n: u64| Timestamp::from_raw((base + n) * 100_000, 0).unwrap();
@@ -534,7 +535,7 @@ mod tests {
     fn corrupt_files_are_quarantined() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path());
-        let o = s.object("sda", 1, "a", "c", "o2");
+        let o = s.object("sda", 1, "a", "c", "o2", 0);
         let t1 = Timestamp::parse("1700000001").unwrap();
         put(&s, &o, t1, b"some bytes");
         let path = o.hash_dir().join(filename::make(FileKind::Data, t1));
@@ -549,10 +550,29 @@ mod tests {
     }
 
     #[test]
+    fn policies_keep_apart() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let p0 = s.object("sda", 5, "a", "c", "same", 0);
+        let p1 = s.object("sda", 5, "a", "c", "same", 1);
+        assert_eq!(p0.hash, p1.hash);
+        put(&s, &p1, Timestamp::parse("1700000001").unwrap(), b"silver");
+        assert!(p1.hash_dir().starts_with(d.path().join("sda/objects-1/5")));
+        assert!(matches!(s.open(&p0).unwrap(), Opened::Missing));
+        let Opened::Exists(f) = s.open(&p1).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body_len, 6);
+        // The temp file was made in the policy's own tmp dir.
+        assert!(d.path().join("sda/tmp-1").is_dir());
+        assert!(!d.path().join("sda/objects").exists());
+    }
+
+    #[test]
     fn abandoned_writer_leaves_nothing() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path());
-        let o = s.object("sda", 1, "a", "c", "o3");
+        let o = s.object("sda", 1, "a", "c", "o3", 0);
         let mut w = s.create(&o, None).unwrap();
         w.write(b"partial").unwrap();
         drop(w);

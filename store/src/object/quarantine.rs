@@ -1,5 +1,5 @@
 //! Quarantine: a hash directory holding a corrupt file is moved, whole, out of
-//! `objects/` into `quarantined/objects/<hash>[-<random>]` (Swift's
+//! `objects[-N]/` into `quarantined/objects[-N]/<hash>[-<random>]` (Swift's
 //! `quarantine_renamer`), so it is never served again and replication brings a
 //! good copy back. The suffix is invalidated so its hash changes.
 
@@ -50,7 +50,7 @@ mod tests {
     #[test]
     fn moves_whole_dir_and_counts() {
         let d = tempfile::tempdir().unwrap();
-        let l = DeviceLayout::new(d.path(), "sda");
+        let l = DeviceLayout::new(d.path(), "sda", 0);
         for _ in 0..2 {
             let h = l.hash_dir(3, "00000000000000000000000000000abc");
             std::fs::create_dir_all(&h).unwrap();
