@@ -1,6 +1,7 @@
-//! A test cluster for the proxy: Swift's own storage servers (Debian's
-//! packages) on loopback behind `swirl proxy-server`, with the SAIO's
-//! tempauth users. Everything is killed and removed on drop.
+//! A test cluster for the proxy: storage servers on loopback behind
+//! `swirl proxy-server`, with the SAIO's tempauth users. The storage servers
+//! are Swift's own (Debian's packages: a swirl proxy must work on them) or
+//! swirl's. Everything is killed and removed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +22,14 @@ pub const USERS: &[(&str, &str)] = &[
     ("user_test5_tester5", "testing5 service"),
 ];
 
-pub struct SwiftBackedCluster {
+/// Whose storage servers sit behind the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Swift,
+    Swirl,
+}
+
+pub struct ProxyCluster {
     pub dir: tempfile::TempDir,
     pub object_servers: Vec<Proc>,
     pub _db_servers: Vec<Proc>,
@@ -49,7 +57,29 @@ fn server_conf(dir: &Path, kind: &str, n: usize, port: u16) -> PathBuf {
     conf
 }
 
-impl SwiftBackedCluster {
+/// Starts `swirl <kind>-server` on `<dir>/<kind><n>` at `port`.
+fn swirl_server(dir: &Path, kind: &str, n: usize, port: u16) -> Proc {
+    let devices = dir.join(format!("{kind}{n}"));
+    let conf = dir.join(format!("{kind}-{n}.toml"));
+    std::fs::write(
+        &conf,
+        format!(
+            "devices = \"{}\"\nmount_check = false\nbind_ip = \"127.0.0.1\"\n\
+             bind_port = {port}\nswift_hash_path_suffix = \"{SUFFIX}\"\n",
+            devices.display()
+        ),
+    )
+    .unwrap();
+    let p = Proc::swirl_server(
+        &format!("{kind}{n}"),
+        &[&format!("{kind}-server"), conf.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert!(harness::wait_healthcheck(p.addr(), Duration::from_secs(10)));
+    p
+}
+
+impl ProxyCluster {
     /// Three object servers (one device each, zones 1-3), one container and
     /// one account server (three devices each), rings from Swift's builder.
     pub fn start() -> Self {
@@ -59,6 +89,11 @@ impl SwiftBackedCluster {
     /// As `start`, with `objects` object servers (3 replicas: a fourth one
     /// is a handoff for every partition).
     pub fn start_with(objects: usize) -> Self {
+        Self::start_on(Storage::Swift, objects)
+    }
+
+    /// As `start_with`, on `storage`'s servers.
+    pub fn start_on(storage: Storage, objects: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let swift_conf = harness::write_swift_conf(d, "", SUFFIX);
@@ -90,30 +125,27 @@ impl SwiftBackedCluster {
             "make rings: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut object_servers = Vec::new();
-        for (n, p) in obj_ports.iter().enumerate() {
-            let conf = server_conf(d, "object", n, *p);
-            object_servers.push(harness::swift_server(
-                &format!("object{n}"),
-                "swift-object-server",
-                &conf,
-                &swift_conf,
-                *p,
-            ));
-        }
-        let mut others = Vec::new();
-        for (kind, port) in [("container", cont_port), ("account", acct_port)] {
-            let conf = server_conf(d, kind, 0, port);
-            others.push(harness::swift_server(
-                kind,
+        let start = |kind: &str, n: usize, port: u16| match storage {
+            Storage::Swift => harness::swift_server(
+                &format!("{kind}{n}"),
                 &format!("swift-{kind}-server"),
-                &conf,
+                &server_conf(d, kind, n, port),
                 &swift_conf,
                 port,
-            ));
-        }
+            ),
+            Storage::Swirl => swirl_server(d, kind, n, port),
+        };
+        let object_servers: Vec<Proc> = obj_ports
+            .iter()
+            .enumerate()
+            .map(|(n, p)| start("object", n, *p))
+            .collect();
+        let others = vec![
+            start("container", 0, cont_port),
+            start("account", 0, acct_port),
+        ];
         let proxy = start_proxy(d, d, SUFFIX, "");
-        SwiftBackedCluster {
+        ProxyCluster {
             dir,
             object_servers,
             _db_servers: others,
@@ -216,7 +248,7 @@ pub fn object_nodes(
 }
 
 /// GETs an object straight from object server `n` (backend protocol).
-pub fn backend_get(c: &SwiftBackedCluster, n: usize, part: u32, path: &str) -> u16 {
+pub fn backend_get(c: &ProxyCluster, n: usize, part: u32, path: &str) -> u16 {
     let addr = c.object_servers[n].addr();
     harness::http_request(
         addr,

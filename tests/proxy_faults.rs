@@ -1,137 +1,147 @@
-//! Fault tests of the proxy's write and read paths on Swift's storage
-//! servers: handoffs when an object server is down, 503 without a quorum
-//! and nothing written, no object from a client that disconnects mid-upload.
+//! Fault tests of the proxy's write and read paths, on swirl's storage
+//! servers and on Swift's: handoffs when an object server is down, 503
+//! without a quorum and nothing written, no object from a client that
+//! disconnects mid-upload.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::harness::http_request;
-use crate::proxy_cluster::{backend_get, object_nodes, token, SwiftBackedCluster};
+use crate::proxy_cluster::{backend_get, object_nodes, token, ProxyCluster, Storage};
+
+const BOTH: [Storage; 2] = [Storage::Swirl, Storage::Swift];
 
 #[test]
 fn one_object_server_down_uses_a_handoff() {
-    let mut c = SwiftBackedCluster::start_with(4);
-    let addr = c.proxy.addr();
-    let (tok, acct) = token(addr, "test:tester", "testing");
-    let auth = [("X-Auth-Token", tok.as_str())];
-    assert_eq!(
-        http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
-            .unwrap()
-            .0,
-        201
-    );
-    let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "f", "obj");
-    assert_eq!(primaries.len(), 3);
-    let handoff = handoffs[0];
-    c.object_servers[primaries[0]].kill9();
+    for storage in BOTH {
+        let mut c = ProxyCluster::start_on(storage, 4);
+        let addr = c.proxy.addr();
+        let (tok, acct) = token(addr, "test:tester", "testing");
+        let auth = [("X-Auth-Token", tok.as_str())];
+        assert_eq!(
+            http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
+                .unwrap()
+                .0,
+            201
+        );
+        let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "f", "obj");
+        assert_eq!(primaries.len(), 3);
+        let handoff = handoffs[0];
+        c.object_servers[primaries[0]].kill9();
 
-    let body = vec![7u8; 100_000];
-    let (s, _, _) = http_request(addr, "PUT", &format!("{acct}/f/obj"), &auth, &body).unwrap();
-    assert_eq!(s, 201, "PUT with one primary down");
-    assert_eq!(
-        backend_get(&c, handoff, part, "/AUTH_test/f/obj"),
-        200,
-        "the handoff holds the object"
-    );
-    assert_eq!(backend_get(&c, primaries[1], part, "/AUTH_test/f/obj"), 200);
-    let (s, _, b) = http_request(addr, "GET", &format!("{acct}/f/obj"), &auth, b"").unwrap();
-    assert_eq!((s, b == body), (200, true), "GET with one primary down");
+        let body = vec![7u8; 100_000];
+        let (s, _, _) = http_request(addr, "PUT", &format!("{acct}/f/obj"), &auth, &body).unwrap();
+        assert_eq!(s, 201, "PUT with one primary down");
+        assert_eq!(
+            backend_get(&c, handoff, part, "/AUTH_test/f/obj"),
+            200,
+            "the handoff holds the object"
+        );
+        assert_eq!(backend_get(&c, primaries[1], part, "/AUTH_test/f/obj"), 200);
+        let (s, _, b) = http_request(addr, "GET", &format!("{acct}/f/obj"), &auth, b"").unwrap();
+        assert_eq!((s, b == body), (200, true), "GET with one primary down");
 
-    // A second primary down too: the object is still read from the handoff.
-    c.object_servers[primaries[1]].kill9();
-    let (s, _, b) = http_request(addr, "GET", &format!("{acct}/f/obj"), &auth, b"").unwrap();
-    assert_eq!((s, b == body), (200, true), "GET with two primaries down");
+        // A second primary down too: the object is still read from the handoff.
+        c.object_servers[primaries[1]].kill9();
+        let (s, _, b) = http_request(addr, "GET", &format!("{acct}/f/obj"), &auth, b"").unwrap();
+        assert_eq!((s, b == body), (200, true), "GET with two primaries down");
+    }
 }
 
 #[test]
 fn two_of_three_down_is_503_and_nothing_written() {
-    let mut c = SwiftBackedCluster::start_with(3);
-    let addr = c.proxy.addr();
-    let (tok, acct) = token(addr, "test:tester", "testing");
-    let auth = [("X-Auth-Token", tok.as_str())];
-    assert_eq!(
-        http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
-            .unwrap()
-            .0,
-        201
-    );
-    let (part, primaries, _) = object_nodes(c.dir.path(), "AUTH_test", "f", "obj");
-    c.object_servers[primaries[0]].kill9();
-    c.object_servers[primaries[1]].kill9();
-    let (s, _, _) = http_request(addr, "PUT", &format!("{acct}/f/obj"), &auth, b"payload").unwrap();
-    assert_eq!(s, 503);
-    assert_eq!(
-        backend_get(&c, primaries[2], part, "/AUTH_test/f/obj"),
-        404,
-        "the live node got nothing"
-    );
-    let (s, _, _) = http_request(addr, "GET", &format!("{acct}/f/obj"), &auth, b"").unwrap();
-    assert_eq!(s, 404);
-    let (_, _, listing) = http_request(addr, "GET", &format!("{acct}/f"), &auth, b"").unwrap();
-    assert!(
-        listing.is_empty(),
-        "listing: {}",
-        String::from_utf8_lossy(&listing)
-    );
+    for storage in BOTH {
+        let mut c = ProxyCluster::start_on(storage, 3);
+        let addr = c.proxy.addr();
+        let (tok, acct) = token(addr, "test:tester", "testing");
+        let auth = [("X-Auth-Token", tok.as_str())];
+        assert_eq!(
+            http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
+                .unwrap()
+                .0,
+            201
+        );
+        let (part, primaries, _) = object_nodes(c.dir.path(), "AUTH_test", "f", "obj");
+        c.object_servers[primaries[0]].kill9();
+        c.object_servers[primaries[1]].kill9();
+        let (s, _, _) =
+            http_request(addr, "PUT", &format!("{acct}/f/obj"), &auth, b"payload").unwrap();
+        assert_eq!(s, 503);
+        assert_eq!(
+            backend_get(&c, primaries[2], part, "/AUTH_test/f/obj"),
+            404,
+            "the live node got nothing"
+        );
+        let (s, _, _) = http_request(addr, "GET", &format!("{acct}/f/obj"), &auth, b"").unwrap();
+        assert_eq!(s, 404);
+        let (_, _, listing) = http_request(addr, "GET", &format!("{acct}/f"), &auth, b"").unwrap();
+        assert!(
+            listing.is_empty(),
+            "listing: {}",
+            String::from_utf8_lossy(&listing)
+        );
+    }
 }
 
 #[test]
 fn client_disconnect_mid_upload_leaves_no_object() {
-    let c = SwiftBackedCluster::start_with(3);
-    let addr = c.proxy.addr();
-    let (tok, acct) = token(addr, "test:tester", "testing");
-    let auth = [("X-Auth-Token", tok.as_str())];
-    assert_eq!(
-        http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
-            .unwrap()
-            .0,
-        201
-    );
-    for (name, chunked) in [("cl", false), ("chunked", true)] {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let framing = if chunked {
-            "Transfer-Encoding: chunked".to_string()
-        } else {
-            "Content-Length: 10000000".to_string()
-        };
-        write!(
-            s,
-            "PUT {acct}/f/{name} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {tok}\r\n{framing}\r\n\r\n"
-        )
-        .unwrap();
-        let chunk = vec![1u8; 65536];
-        for _ in 0..16 {
-            if chunked {
-                write!(s, "10000\r\n").unwrap();
-                s.write_all(&chunk).unwrap();
-                write!(s, "\r\n").unwrap();
+    for storage in BOTH {
+        let c = ProxyCluster::start_on(storage, 3);
+        let addr = c.proxy.addr();
+        let (tok, acct) = token(addr, "test:tester", "testing");
+        let auth = [("X-Auth-Token", tok.as_str())];
+        assert_eq!(
+            http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
+                .unwrap()
+                .0,
+            201
+        );
+        for (name, chunked) in [("cl", false), ("chunked", true)] {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let framing = if chunked {
+                "Transfer-Encoding: chunked".to_string()
             } else {
-                s.write_all(&chunk).unwrap();
+                "Content-Length: 10000000".to_string()
+            };
+            write!(
+                s,
+                "PUT {acct}/f/{name} HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {tok}\r\n{framing}\r\n\r\n"
+            )
+            .unwrap();
+            let chunk = vec![1u8; 65536];
+            for _ in 0..16 {
+                if chunked {
+                    write!(s, "10000\r\n").unwrap();
+                    s.write_all(&chunk).unwrap();
+                    write!(s, "\r\n").unwrap();
+                } else {
+                    s.write_all(&chunk).unwrap();
+                }
+            }
+            s.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            drop(s);
+            // The object must never appear: watch it for two seconds.
+            let until = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < until {
+                let (st, _, _) =
+                    http_request(addr, "HEAD", &format!("{acct}/f/{name}"), &auth, b"").unwrap();
+                assert_eq!(st, 404, "{name}: half-uploaded object became visible");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let (part, primaries, _) = object_nodes(c.dir.path(), "AUTH_test", "f", name);
+            for n in primaries {
+                assert_eq!(
+                    backend_get(&c, n, part, &format!("/AUTH_test/f/{name}")),
+                    404
+                );
             }
         }
-        s.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        drop(s);
-        // The object must never appear: watch it for two seconds.
-        let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until {
-            let (st, _, _) =
-                http_request(addr, "HEAD", &format!("{acct}/f/{name}"), &auth, b"").unwrap();
-            assert_eq!(st, 404, "{name}: half-uploaded object became visible");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let (part, primaries, _) = object_nodes(c.dir.path(), "AUTH_test", "f", name);
-        for n in primaries {
-            assert_eq!(
-                backend_get(&c, n, part, &format!("/AUTH_test/f/{name}")),
-                404
-            );
-        }
+        let (_, _, listing) = http_request(addr, "GET", &format!("{acct}/f"), &auth, b"").unwrap();
+        assert!(
+            listing.is_empty(),
+            "listing: {}",
+            String::from_utf8_lossy(&listing)
+        );
     }
-    let (_, _, listing) = http_request(addr, "GET", &format!("{acct}/f"), &auth, b"").unwrap();
-    assert!(
-        listing.is_empty(),
-        "listing: {}",
-        String::from_utf8_lossy(&listing)
-    );
 }

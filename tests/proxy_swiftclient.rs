@@ -3,7 +3,7 @@
 //! raw-HTTP checks of what the CLI does not show.
 
 use crate::harness::{header, http_request};
-use crate::proxy_cluster::{swift_cli, token, SwiftBackedCluster};
+use crate::proxy_cluster::{swift_cli, token, ProxyCluster};
 
 fn ok(r: (bool, String, String), what: &str) -> String {
     assert!(r.0, "{what} failed: stdout={} stderr={}", r.1, r.2);
@@ -12,7 +12,7 @@ fn ok(r: (bool, String, String), what: &str) -> String {
 
 #[test]
 fn swift_cli_round_trip_on_swift_storage_servers() {
-    let c = SwiftBackedCluster::start();
+    let c = ProxyCluster::start();
     let auth = c.auth_url();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
@@ -152,7 +152,7 @@ fn swift_cli_round_trip_on_swift_storage_servers() {
 
 #[test]
 fn raw_http_contract_on_swift_storage_servers() {
-    let c = SwiftBackedCluster::start();
+    let c = ProxyCluster::start();
     let addr = c.proxy.addr();
     let (tok, acct) = token(addr, "test:tester", "testing");
     let auth = [("X-Auth-Token", tok.as_str())];
