@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use swirl_ring::builder::{RingBuilder, MAX_BALANCE};
+use swirl_ring::builder::{RebalanceReport, RingBuilder, MAX_BALANCE};
 
 use super::opts::{parse, Spec};
 use super::show::timedelta;
@@ -167,12 +167,43 @@ pub fn rebalance(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
         println!("Cowardly refusing to save rebalance as it did not change at least 1%.");
         return Ok(Exit::Warning);
     }
-    b.validate().map_err(|e| {
-        Fail::new(format!(
-            "An error has occurred during ring validation (rings that are empty or do not have \
-             enough devices for the replica count are the usual cause): {e}"
-        ))
+    // Encoding the ring (Swift's gzip level 9, for byte-identical files) is
+    // the longest step after the rebalance itself, so it runs on its own
+    // thread while this one validates, serialises the builder and writes the
+    // builder's backup. Files land in Swift's order of consequence: backups
+    // first, then the ring, then the builder, so a crash never leaves a
+    // builder that is newer than the ring it describes.
+    let ring = b.get_ring()?;
+    store::ensure_id(&mut b);
+    let ts = now_secs();
+    let paths = &ctx.paths;
+    std::thread::scope(|s| {
+        let ring_job = s.spawn(|| store::ring_bytes(&ring, &paths.ring, format));
+        let mine = (|| {
+            b.validate().map_err(|e| {
+                Fail::new(format!(
+                    "An error has occurred during ring validation (rings that are empty or do \
+                     not have enough devices for the replica count are the usual cause): {e}"
+                ))
+            })?;
+            print_summary(&report, &b);
+            let builder_bytes = store::serialise_builder(&b)?;
+            store::write_backup(paths, &paths.builder, &builder_bytes, ts)?;
+            Ok::<_, Fail>(builder_bytes)
+        })();
+        let ring_bytes = ring_job
+            .join()
+            .map_err(|_| Fail::new("the ring encoder thread panicked"))??;
+        let builder_bytes = mine?;
+        store::write_with_backup(paths, &paths.ring, &ring_bytes, ts)?;
+        store::write_atomic(&paths.builder, &builder_bytes)
+            .map_err(|e| Fail::new(format!("cannot write {}: {e}", paths.builder.display())))
     })?;
+    Ok(status(&report, &b))
+}
+
+/// The summary Swift prints after a rebalance it saves.
+fn print_summary(report: &RebalanceReport, b: &RingBuilder) {
     println!(
         "Reassigned {} ({:.2}%) partitions. Balance is now {:.2}.  Dispersion is now {:.2}",
         report.parts_moved,
@@ -180,7 +211,6 @@ pub fn rebalance(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
         report.balance,
         b.dispersion()
     );
-    let mut status = Exit::Success;
     if b.dispersion() > 0.0 {
         println!("{RULE}");
         println!(
@@ -189,7 +219,6 @@ pub fn rebalance(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
             b.dispersion()
         );
         println!("{RULE}");
-        status = Exit::Warning;
     } else if report.balance > 5.0 && report.balance / 100.0 > b.overload() {
         println!("{RULE}");
         println!(
@@ -201,15 +230,17 @@ pub fn rebalance(ctx: &Ctx<'_>, mut b: RingBuilder) -> CmdResult {
             b.min_part_hours()
         );
         println!("{RULE}");
-        status = Exit::Warning;
     }
-    let ring = b.get_ring()?;
-    let ring_bytes = store::ring_bytes(&ring, &ctx.paths.ring, format)?;
-    let builder_bytes = store::builder_bytes(&mut b)?;
-    let ts = now_secs();
-    store::write_with_backup(&ctx.paths, &ctx.paths.ring, &ring_bytes, ts)?;
-    store::write_with_backup(&ctx.paths, &ctx.paths.builder, &builder_bytes, ts)?;
-    Ok(status)
+}
+
+/// Exit 1 when the saved result still needs attention (the cases
+/// [`print_summary`] adds a NOTE for).
+fn status(report: &RebalanceReport, b: &RingBuilder) -> Exit {
+    if b.dispersion() > 0.0 || (report.balance > 5.0 && report.balance / 100.0 > b.overload()) {
+        Exit::Warning
+    } else {
+        Exit::Success
+    }
 }
 
 #[cfg(test)]

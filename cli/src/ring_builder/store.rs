@@ -85,9 +85,19 @@ pub fn load_builder(path: &Path) -> Result<Option<RingBuilder>, Fail> {
 /// Serialises the builder, giving it an id first if it has none (as Swift
 /// does on save, so ids are persistent from the first write).
 pub fn builder_bytes(builder: &mut RingBuilder) -> Result<Vec<u8>, Fail> {
+    ensure_id(builder);
+    serialise_builder(builder)
+}
+
+/// Gives the builder a random id if it has none yet.
+pub fn ensure_id(builder: &mut RingBuilder) {
     if !builder.has_id() {
         builder.new_id(&mut ChaCha8Rng::from_os_rng());
     }
+}
+
+/// Serialises a builder as it is (see [`builder_bytes`] for the id).
+pub fn serialise_builder(builder: &RingBuilder) -> Result<Vec<u8>, Fail> {
     builder_file::to_bytes(builder).map_err(|e| Fail::new(format!("cannot serialise builder: {e}")))
 }
 
@@ -120,14 +130,19 @@ pub fn write_with_backup(
     bytes: &[u8],
     ts: u64,
 ) -> Result<(), Fail> {
+    write_backup(paths, file, bytes, ts)?;
+    write_atomic(file, bytes)
+        .map_err(|e| Fail::new(format!("cannot write {}: {e}", file.display())))
+}
+
+/// Writes `bytes` to `backups/<ts>.<name>` only (creating `backups/`).
+pub fn write_backup(paths: &BuilderPaths, file: &Path, bytes: &[u8], ts: u64) -> Result<(), Fail> {
     let dir = paths.backup_dir();
     fs::create_dir_all(&dir)
         .map_err(|e| Fail::new(format!("cannot create {}: {e}", dir.display())))?;
     let backup = paths.backup_of(file, ts);
     write_atomic(&backup, bytes)
-        .map_err(|e| Fail::new(format!("cannot write {}: {e}", backup.display())))?;
-    write_atomic(file, bytes)
-        .map_err(|e| Fail::new(format!("cannot write {}: {e}", file.display())))
+        .map_err(|e| Fail::new(format!("cannot write {}: {e}", backup.display())))
 }
 
 #[cfg(test)]
