@@ -15,6 +15,7 @@
 //! Reading decompresses the whole file and uses the index's uncompressed
 //! offsets, so it also accepts a v2 file that was recompressed.
 
+mod deflate9;
 mod gz;
 pub mod pyjson;
 
@@ -547,7 +548,8 @@ fn write_v1(ring: &RingData, w: impl Write, opts: &WriteOptions) -> Result<()> {
     let json_len = u32::try_from(json.len())
         .map_err(|_| Error::Builder("ring metadata is over 4 GiB".into()))?;
 
-    let mut gz = gz::PyGzWriter::new(w, opts.gzip_name.as_deref(), opts.mtime)?;
+    // v1 never flushes, so level 9 can run on the fast deflate.
+    let mut gz = gz::PyGzWriter::new_fast(w, opts.gzip_name.as_deref(), opts.mtime)?;
     let magic = [&MAGIC[..], &1u16.to_be_bytes()].concat();
     if opts.stored_magic {
         gz.set_level(0)?;
