@@ -1237,6 +1237,37 @@ mod tests {
         same(&small, "runs in small pieces");
     }
 
+    /// Streams from small alphabets with repeats copied from earlier (long
+    /// chains, long matches, window slides), in random pieces.
+    #[test]
+    fn random_repetitive_streams() {
+        let mut r = Lcg(42);
+        for round in 0..10 {
+            let alphabet = 2 + r.next() % 9;
+            let len = 40_000 + (r.next() % 60_000) as usize;
+            let mut data: Vec<u8> = Vec::with_capacity(len);
+            while data.len() < len {
+                if data.len() > 300 && r.next().is_multiple_of(4) {
+                    let back = 1 + (r.next() as usize % data.len().min(40_000));
+                    let n = 3 + r.next() as usize % 300;
+                    for _ in 0..n {
+                        data.push(data[data.len() - back]);
+                    }
+                } else {
+                    data.push(((r.next() % alphabet) as u8).wrapping_mul(37));
+                }
+            }
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            while at < data.len() {
+                let n = (1 + r.next() as usize % 20_000).min(data.len() - at);
+                pieces.push(&data[at..at + n]);
+                at += n;
+            }
+            same(&pieces, &format!("round {round}, alphabet {alphabet}"));
+        }
+    }
+
     #[test]
     fn code_tables_match_zlib() {
         assert_eq!(LENGTH_CODE[0], 0);
