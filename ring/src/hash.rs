@@ -55,46 +55,42 @@ pub fn hash_path_bytes(
     object: Option<&[u8]>,
 ) -> [u8; 16] {
     // As in Swift, an empty container or object is left out.
-    let [container, object] = [container, object].map(|p| p.filter(|p| !p.is_empty()));
+    let parts = [container, object].map(|p| p.filter(|p| !p.is_empty()));
     let len = cfg.prefix.len()
         + 1
         + account.len()
-        + container.map_or(0, |c| c.len() + 1)
-        + object.map_or(0, |o| o.len() + 1)
+        + parts.iter().flatten().map(|p| p.len() + 1).sum::<usize>()
         + cfg.suffix.len();
-    // Nearly every path fits MD5's two stack blocks: the path is laid out
-    // there directly, with no joined string and no copy. A longer one is
-    // hashed from its pieces.
-    let mut buf = [0u8; 128];
-    let mut n = 0;
-    let mut put = |bytes: &[u8]| {
-        if let Some(dst) = buf.get_mut(n..n + bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
-        n += bytes.len();
-    };
-    put(&cfg.prefix);
-    put(b"/");
-    put(account);
-    for p in [container, object].into_iter().flatten() {
+    // Short paths (nearly all) are assembled on the stack and hashed in one
+    // call, the fastest way through MD5; no allocation on the lookup hot path.
+    const STACK: usize = 256;
+    if len <= STACK {
+        let mut buf = [0u8; STACK];
+        let mut n = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[n..n + bytes.len()].copy_from_slice(bytes);
+            n += bytes.len();
+        };
+        put(&cfg.prefix);
         put(b"/");
-        put(p);
+        put(account);
+        for p in parts.iter().flatten() {
+            put(b"/");
+            put(p);
+        }
+        put(&cfg.suffix);
+        return md5::compute(&buf[..n]).0;
     }
-    put(&cfg.suffix);
-    crate::short_md5::digest_in_place(&mut buf, len).unwrap_or_else(|| {
-        let sep: &[u8] = b"/";
-        let (c, o) = (container.unwrap_or_default(), object.unwrap_or_default());
-        crate::short_md5::digest(&[
-            &cfg.prefix[..],
-            sep,
-            account,
-            if container.is_some() { sep } else { b"" },
-            c,
-            if object.is_some() { sep } else { b"" },
-            o,
-            &cfg.suffix[..],
-        ])
-    })
+    let mut ctx = md5::Context::new();
+    ctx.consume(&cfg.prefix);
+    ctx.consume(b"/");
+    ctx.consume(account);
+    for p in parts.iter().flatten() {
+        ctx.consume(b"/");
+        ctx.consume(p);
+    }
+    ctx.consume(&cfg.suffix);
+    ctx.finalize().0
 }
 
 /// Lower-case hex of a digest (Swift's `hash_path(...)` without `raw_digest`).

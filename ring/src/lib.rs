@@ -13,7 +13,6 @@ pub mod hash;
 pub mod lookup;
 pub mod ring_data;
 pub mod search;
-pub mod short_md5;
 
 pub use device::Device;
 pub use error::{Error, Result};

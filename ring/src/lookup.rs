@@ -412,7 +412,7 @@ impl<'a> Handoffs<'a> {
             }
         }
         // Swift hashes the decimal partition number to pick where to start.
-        let digest = crate::short_md5::digest(&[itoa_u32(part).as_bytes()]);
+        let digest = md5::compute(itoa_u32(part).as_bytes()).0;
         let start = crate::hash::partition(&digest, ring.part_shift) as usize;
         let inc = (parts / 65536).max(1);
         Handoffs {
