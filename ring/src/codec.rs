@@ -526,7 +526,22 @@ fn max_dev_id(ring: &RingData) -> u32 {
         .unwrap_or(0)
 }
 
-fn write_v1(ring: &RingData, w: impl Write, opts: &WriteOptions) -> Result<()> {
+fn write_v1(ring: &RingData, mut w: impl Write, opts: &WriteOptions) -> Result<()> {
+    let bytes = encode_v1(ring, opts, true)?;
+    // The fast deflate is our own code: before anything trusts its stream,
+    // inflate it back (gunzip checks the CRC32 and length of what was fed
+    // in). Should it ever fail, zlib itself writes the ring.
+    let bytes = match gz::gunzip(&bytes) {
+        Ok(_) => bytes,
+        Err(_) => encode_v1(ring, opts, false)?,
+    };
+    w.write_all(&bytes)?;
+    Ok(())
+}
+
+/// The v1 ring file's bytes; `fast`: level 9 on [`gz`]'s fast deflate.
+fn encode_v1(ring: &RingData, opts: &WriteOptions, fast: bool) -> Result<Vec<u8>> {
+    let w = Vec::new();
     // v1 stores ids as u16, and 0xffff is Swift's "no device".
     if ring.dev_id_bytes > 2 || max_dev_id(ring) >= 0xffff {
         return Err(Error::Builder(
@@ -549,7 +564,11 @@ fn write_v1(ring: &RingData, w: impl Write, opts: &WriteOptions) -> Result<()> {
         .map_err(|_| Error::Builder("ring metadata is over 4 GiB".into()))?;
 
     // v1 never flushes, so level 9 can run on the fast deflate.
-    let mut gz = gz::PyGzWriter::new_fast(w, opts.gzip_name.as_deref(), opts.mtime)?;
+    let mut gz = if fast {
+        gz::PyGzWriter::new_fast(w, opts.gzip_name.as_deref(), opts.mtime)?
+    } else {
+        gz::PyGzWriter::new(w, opts.gzip_name.as_deref(), opts.mtime)?
+    };
     let magic = [&MAGIC[..], &1u16.to_be_bytes()].concat();
     if opts.stored_magic {
         gz.set_level(0)?;
@@ -566,8 +585,7 @@ fn write_v1(ring: &RingData, w: impl Write, opts: &WriteOptions) -> Result<()> {
         buf.extend(row.iter().flat_map(|&id| (id as u16).to_le_bytes()));
         gz.write(&buf)?;
     }
-    gz.finish()?;
-    Ok(())
+    gz.finish()
 }
 
 /// A v2 section: starts and ends on a full-flush point and is recorded in the
