@@ -17,6 +17,7 @@ mod object_memory;
 mod object_side_by_side;
 mod proxy_aio;
 mod proxy_cluster;
+mod proxy_dlo;
 mod proxy_faults;
 mod proxy_memory;
 mod proxy_swiftclient;

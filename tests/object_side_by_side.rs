@@ -29,6 +29,7 @@ const KEY_HEADERS: &[&str] = &[
     "x-object-meta-color",
     "x-object-meta-shape",
     "x-object-sysmeta-s",
+    "x-object-manifest",
 ];
 
 fn swift_object_server(dir: &std::path::Path) -> Proc {
@@ -279,6 +280,51 @@ fn same_answers_as_swift_object_server() {
             b"x",
         ),
         step("GET", "/sda/1/a/c/e", &[], b""),
+        // A DLO manifest: the proxy asks for the whole object (and its
+        // headers) whatever the Range, when it carries X-Object-Manifest.
+        step(
+            "PUT",
+            "/sda/1/a/c/man",
+            &[("X-Timestamp", &t1), ct, ("X-Object-Manifest", "c/seg/")],
+            b"manifest body",
+        ),
+        step(
+            "GET",
+            "/sda/1/a/c/man",
+            &[
+                ("Range", "bytes=3-5"),
+                (
+                    "X-Backend-Ignore-Range-If-Metadata-Present",
+                    "X-Static-Large-Object, X-Object-Manifest",
+                ),
+            ],
+            b"",
+        ),
+        step(
+            "GET",
+            "/sda/1/a/c/man",
+            &[
+                ("Range", "bytes=100-"),
+                (
+                    "X-Backend-Ignore-Range-If-Metadata-Present",
+                    "x-object-manifest",
+                ),
+            ],
+            b"",
+        ),
+        step(
+            "GET",
+            o,
+            &[
+                ("Range", "bytes=0-4"),
+                (
+                    "X-Backend-Ignore-Range-If-Metadata-Present",
+                    "X-Object-Manifest",
+                ),
+            ],
+            b"",
+        ),
+        step("GET", "/sda/1/a/c/man", &[("If-Match", "\"other\"")], b""),
         // Bad input.
         step("PUT", o, &[ct], b"x"),
         step("PUT", o, &[("X-Timestamp", "not-a-time"), ct], b"x"),

@@ -46,6 +46,17 @@ pub async fn handle(
     } else {
         value(h, "range").and_then(|v| range::parse(&v))
     };
+    // Swift's X-Backend-Ignore-Range-If-Metadata-Present: the proxy wants the
+    // whole object (and its headers) when it carries one of these, e.g. a
+    // DLO manifest's X-Object-Manifest.
+    let ignore_range: Vec<String> = value(h, "x-backend-ignore-range-if-metadata-present")
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     let chunk = s.cfg.disk_chunk_size;
     let s2 = s.clone();
     let found = blocking(move || {
@@ -79,6 +90,11 @@ pub async fn handle(
         Found::Expired(ts) => return not_found(Some(ts), &conds),
         Found::Exists(f, small) => (f, small),
     };
+    let range = range.filter(|_| {
+        !f.metadata
+            .keys()
+            .any(|k| ignore_range.contains(&k.to_ascii_lowercase()))
+    });
     respond(&s, *f, small, &conds, range, head)
 }
 

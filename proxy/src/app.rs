@@ -86,6 +86,26 @@ impl Ctx {
     pub fn referer(&self) -> Option<&str> {
         headers::get(&self.headers, "referer")
     }
+
+    /// A request a middleware makes on the caller's behalf (Swift's
+    /// `make_subrequest`): same identity, transaction and Referer/Origin (so
+    /// ACLs judge it as the caller), no other client header.
+    pub fn subrequest(&self, method: Method, query: Option<String>) -> Ctx {
+        let mut h = HeaderMap::new();
+        for name in ["referer", "origin", "user-agent"] {
+            if let Some(v) = self.headers.get(name) {
+                h.insert(name, v.clone());
+            }
+        }
+        Ctx {
+            txn: self.txn.clone(),
+            who: self.who.clone(),
+            method,
+            headers: h,
+            query,
+            owner: false,
+        }
+    }
 }
 
 /// Cached result of a HEAD on an account or container.

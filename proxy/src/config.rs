@@ -76,6 +76,82 @@ pub struct Config {
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
+    /// The dlo middleware (dynamic large objects).
+    #[serde(default)]
+    pub dlo: DloConfig,
+    /// The bulk middleware (bulk delete).
+    #[serde(default)]
+    pub bulk: BulkConfig,
+    /// The etag-quoter middleware.
+    #[serde(default)]
+    pub etag_quoter: EtagQuoterConfig,
+}
+
+/// `[filter:dlo]` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DloConfig {
+    /// Segments served at full speed before rate limiting starts.
+    #[serde(default = "default_rate_limit_after_segment")]
+    pub rate_limit_after_segment: u64,
+    /// Segments per second after that (0: no limit).
+    #[serde(default = "default_rate_limit_segments_per_sec")]
+    pub rate_limit_segments_per_sec: u64,
+    /// Seconds a manifest GET may last; the body is cut off after that.
+    #[serde(default = "default_max_get_time")]
+    pub max_get_time: u64,
+}
+
+impl Default for DloConfig {
+    fn default() -> Self {
+        DloConfig {
+            rate_limit_after_segment: default_rate_limit_after_segment(),
+            rate_limit_segments_per_sec: default_rate_limit_segments_per_sec(),
+            max_get_time: default_max_get_time(),
+        }
+    }
+}
+
+/// `[filter:bulk]` options (the bulk-delete half).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkConfig {
+    /// Paths one bulk-delete request may name.
+    #[serde(default = "default_max_deletes_per_request")]
+    pub max_deletes_per_request: usize,
+    /// Failures after which a bulk delete stops.
+    #[serde(default = "default_max_failed_deletes")]
+    pub max_failed_deletes: usize,
+    /// Seconds between the whitespace a long bulk delete sends to keep the client waiting.
+    #[serde(default = "default_yield_frequency")]
+    pub yield_frequency: u64,
+    /// Deletes in flight at once (1 to 1000).
+    #[serde(default = "default_delete_concurrency")]
+    pub delete_concurrency: usize,
+    /// Retries of a container delete answered 409 (it may still be emptying).
+    #[serde(default)]
+    pub delete_container_retry_count: u32,
+}
+
+impl Default for BulkConfig {
+    fn default() -> Self {
+        BulkConfig {
+            max_deletes_per_request: default_max_deletes_per_request(),
+            max_failed_deletes: default_max_failed_deletes(),
+            yield_frequency: default_yield_frequency(),
+            delete_concurrency: default_delete_concurrency(),
+            delete_container_retry_count: 0,
+        }
+    }
+}
+
+/// `[filter:etag-quoter]` options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtagQuoterConfig {
+    /// Quote object ETags where neither the container nor the account says otherwise.
+    #[serde(default)]
+    pub enable_by_default: bool,
 }
 
 /// One storage policy.
@@ -163,6 +239,27 @@ fn default_token_life() -> u64 {
 fn default_reseller_prefix() -> Vec<String> {
     vec!["AUTH".into()]
 }
+fn default_rate_limit_after_segment() -> u64 {
+    10
+}
+fn default_rate_limit_segments_per_sec() -> u64 {
+    1
+}
+fn default_max_get_time() -> u64 {
+    86400
+}
+fn default_max_deletes_per_request() -> usize {
+    10_000
+}
+fn default_max_failed_deletes() -> usize {
+    1000
+}
+fn default_yield_frequency() -> u64 {
+    10
+}
+fn default_delete_concurrency() -> usize {
+    2
+}
 fn default_policies() -> Vec<PolicyConfig> {
     vec![PolicyConfig {
         index: 0,
@@ -195,6 +292,12 @@ impl Config {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, "must be a positive number of seconds");
             }
+        }
+        if !(1..=1000).contains(&self.bulk.delete_concurrency) {
+            return bad("bulk.delete_concurrency", "must be between 1 and 1000");
+        }
+        if self.bulk.yield_frequency == 0 {
+            return bad("bulk.yield_frequency", "must be at least 1 second");
         }
         if self.cert_file.is_some() != self.key_file.is_some() {
             return bad("cert_file", "cert_file and key_file go together");
@@ -239,10 +342,21 @@ reseller_prefix = ["AUTH", "SERVICE"]
 require_group = { SERVICE = "service" }
 [tempauth.users]
 user_test_tester = "testing .admin"
+[dlo]
+rate_limit_after_segment = 20
+[bulk]
+max_deletes_per_request = 100
+[etag_quoter]
+enable_by_default = true
 "#;
         let c: Config = toml::from_str(text).unwrap();
         assert!(c.validate().is_ok());
         assert_eq!(c.storage_policy[0].name, "Policy-0");
+        assert_eq!(c.dlo.rate_limit_after_segment, 20);
+        assert_eq!(c.dlo.max_get_time, 86400);
+        assert_eq!(c.bulk.max_deletes_per_request, 100);
+        assert_eq!(c.bulk.max_failed_deletes, 1000);
+        assert!(c.etag_quoter.enable_by_default);
         assert!(toml::from_str::<Config>(&format!("bogus = 1\n{text}")).is_err());
         let mut c2 = c.clone();
         c2.conn_timeout = -1.0;

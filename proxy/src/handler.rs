@@ -117,7 +117,7 @@ type Fut<'a> =
 /// any request with an Origin gets the Access-Control headers the
 /// container's metadata allows.
 async fn with_cors<'a, F>(
-    proxy: &'a Proxy,
+    proxy: &'a Arc<Proxy>,
     ctx: &'a mut Ctx,
     account: &str,
     container: &str,
@@ -125,7 +125,7 @@ async fn with_cors<'a, F>(
     f: F,
 ) -> Result<Response<Body>>
 where
-    F: FnOnce(&'a Proxy, &'a mut Ctx) -> Fut<'a>,
+    F: FnOnce(&'a Arc<Proxy>, &'a mut Ctx) -> Fut<'a>,
 {
     let origin = headers::get(&ctx.headers, "origin").map(str::to_string);
     if ctx.method == Method::OPTIONS {

@@ -90,6 +90,24 @@ pub fn set(h: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
+/// A query parameter's value, percent-decoded (`+` is a space), as swob's
+/// `req.params` gives it: the last occurrence wins, a bare `name` is "".
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut found = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if decode(k) == name {
+            found = Some(decode(v));
+        }
+    }
+    found
+}
+
 /// Is a header's value one of Swift's "true" words?
 pub fn is_true(h: &HeaderMap, name: &str) -> bool {
     get(h, name)
@@ -145,5 +163,16 @@ mod tests {
         assert_eq!(get(&h, "x-container-read"), Some(""));
         assert!(h.get("x-remove-container-read").is_none());
         assert_eq!(get(&h, "x-remove-account-meta-a"), Some("x"));
+    }
+
+    #[test]
+    fn query_params() {
+        let q = Some("a=1&bulk-delete&multipart-manifest=get&a=2&p=x%2Fy+z");
+        assert_eq!(query_param(q, "a").as_deref(), Some("2"));
+        assert_eq!(query_param(q, "bulk-delete").as_deref(), Some(""));
+        assert_eq!(query_param(q, "multipart-manifest").as_deref(), Some("get"));
+        assert_eq!(query_param(q, "p").as_deref(), Some("x/y z"));
+        assert_eq!(query_param(q, "nope"), None);
+        assert_eq!(query_param(None, "a"), None);
     }
 }

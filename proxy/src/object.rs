@@ -1,8 +1,9 @@
 //! Object requests: GET/HEAD (read path with mid-body resume), PUT (streamed
 //! to a quorum, or a server-side copy with X-Copy-From), POST, DELETE, COPY.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use swirl_common::{constraints as c, Body, Timestamp};
 
@@ -13,7 +14,7 @@ use crate::container::append_csv;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::copy;
+use crate::middleware::{copy, dlo};
 use crate::put::{self, PutPlan};
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
@@ -28,7 +29,7 @@ const EXPIRER_DIVISOR: u64 = 86400;
 
 /// Dispatches an object request; `body` is the client's request body.
 pub async fn handle(
-    proxy: &Proxy,
+    proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
     account: &str,
     container: &str,
@@ -40,6 +41,7 @@ pub async fn handle(
             get_or_head(proxy, ctx, account, container, object).await
         }
         m if m == Method::PUT => {
+            check_manifest_header(&ctx.headers)?;
             if let Some(src) = headers::get_utf8(&ctx.headers, "x-copy-from") {
                 {
                     let parsed = copy::parse_source(&src, "X-Copy-From")
@@ -52,8 +54,19 @@ pub async fn handle(
         }
         m if m == Method::POST => post(proxy, ctx, account, container, object).await,
         m if m == Method::DELETE => delete(proxy, ctx, account, container, object).await,
-        m if m.as_str() == "COPY" => copy_verb(proxy, ctx, account, container, object).await,
+        m if m.as_str() == "COPY" => {
+            check_manifest_header(&ctx.headers)?;
+            copy_verb(proxy, ctx, account, container, object).await
+        }
         _ => Err(Error::MethodNotAllowed),
+    }
+}
+
+/// The dlo middleware's check of a new manifest's X-Object-Manifest.
+fn check_manifest_header(h: &HeaderMap) -> Result<()> {
+    match headers::get_utf8(h, dlo::MANIFEST) {
+        Some(v) => dlo::validate_put(&v).map_err(|m| Error::BadRequest(m.into())),
+        None => Ok(()),
     }
 }
 
@@ -68,13 +81,57 @@ fn check_name(object: &str) -> Result<()> {
     Ok(())
 }
 
-async fn get_or_head(
+/// GET/HEAD through the dlo middleware: a manifest reads as its segments
+/// unless the query says `multipart-manifest=get`.
+pub(crate) async fn get_or_head(
+    proxy: &Arc<Proxy>,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<Response<Body>> {
+    let expand = !dlo::wants_manifest(ctx.query.as_deref());
+    match fetch(proxy, ctx, account, container, object, expand).await? {
+        Found::Plain(r) => Ok(r),
+        Found::Manifest(h, value) => {
+            let path = format!("/{account}/{container}/{object}");
+            dlo::respond(proxy, ctx, account, &path, h, &value).await
+        }
+    }
+}
+
+/// GET/HEAD of the object itself, never expanded (large-object segments).
+pub(crate) async fn get_plain(
     proxy: &Proxy,
     ctx: &mut Ctx,
     account: &str,
     container: &str,
     object: &str,
 ) -> Result<Response<Body>> {
+    match fetch(proxy, ctx, account, container, object, false).await? {
+        Found::Plain(r) => Ok(r),
+        Found::Manifest(..) => Err(Error::Internal("manifest found without expansion".into())),
+    }
+}
+
+/// What an object read found.
+enum Found {
+    /// The response for the client.
+    Plain(Response<Body>),
+    /// A DLO manifest: its client headers and raw X-Object-Manifest.
+    Manifest(HeaderMap, String),
+}
+
+/// Authorizes and performs an object GET/HEAD. With `expand`, a DLO
+/// manifest's headers are returned for the dlo middleware instead.
+async fn fetch(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+    expand: bool,
+) -> Result<Found> {
     let info = proxy.container_info(ctx, account, container).await?;
     let acl = info.header("x-container-read").map(str::to_string);
     proxy
@@ -86,6 +143,9 @@ async fn get_or_head(
         "x-backend-storage-policy-index",
         &info.policy_index().to_string(),
     );
+    if expand {
+        headers::set(&mut h, dlo::IGNORE_RANGE, "X-Object-Manifest");
+    }
     let query = ctx.query.clone();
     let outcome = read_object(
         proxy,
@@ -106,10 +166,25 @@ async fn get_or_head(
             partition,
             ..
         } => {
+            if expand {
+                if let Some(value) = headers::get_utf8(resp.headers(), dlo::MANIFEST) {
+                    let mut mh = headers::to_client(resp.headers());
+                    object_response_headers(&mut mh);
+                    // A small body is read so the connection stays pooled;
+                    // a bigger one is dropped (Swift's drain_and_close).
+                    let small = headers::get(resp.headers(), "content-length")
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .is_some_and(|n| n < 1024);
+                    if small {
+                        let _ = backend::read_small(resp.into_body(), 1024).await;
+                    }
+                    return Ok(Found::Manifest(mh, value));
+                }
+            }
             if ctx.method == Method::HEAD || resp.status() != StatusCode::OK {
                 let mut r = response::passthrough(resp, ctx.owner);
                 object_response_headers(r.headers_mut());
-                return Ok(r);
+                return Ok(Found::Plain(r));
             }
             let (parts, body) = resp.into_parts();
             let size = headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
@@ -131,9 +206,14 @@ async fn get_or_head(
             let body = stream::pump(body, size, Some(resume));
             let mut h = headers::to_client(&parts.headers);
             object_response_headers(&mut h);
-            Ok(response::with_headers(parts.status, h, body, ctx.owner))
+            Ok(Found::Plain(response::with_headers(
+                parts.status,
+                h,
+                body,
+                ctx.owner,
+            )))
         }
-        ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
+        ReadOutcome::Bad { status, .. } => Ok(Found::Plain(response::status(status))),
     }
 }
 
@@ -456,7 +536,7 @@ async fn fan_out(
 
 /// `COPY` with `Destination: cont/obj`: a PUT of the destination copying this object.
 async fn copy_verb(
-    proxy: &Proxy,
+    proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
     account: &str,
     container: &str,
@@ -491,7 +571,7 @@ async fn copy_verb(
 /// PUT with X-Copy-From: read the source (authorized as a read of it) and
 /// stream it into the destination.
 async fn copy_from(
-    proxy: &Proxy,
+    proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
     account: &str,
     container: &str,
@@ -510,49 +590,30 @@ async fn copy_from(
             ));
         }
     }
-    // Authorize the read of the source as a GET of it.
-    let src_info = proxy.container_info(ctx, &src_account, &sc).await?;
-    let read_acl = src_info.header("x-container-read").map(str::to_string);
-    let method = std::mem::replace(&mut ctx.method, Method::GET);
-    proxy
-        .authorize(ctx, &src_account, Some(&sc), Some(&so), read_acl.as_deref())
-        .await?;
-    ctx.method = method;
-    let mut h = HeaderMap::new();
-    headers::set(&mut h, "x-trans-id", &ctx.txn);
-    headers::set(
-        &mut h,
-        "x-backend-storage-policy-index",
-        &src_info.policy_index().to_string(),
-    );
-    // A Range on the copy request copies just those bytes (one range).
-    if let Some(r) = headers::get(&ctx.headers, "range").map(str::to_string) {
-        headers::set(&mut h, "range", &r);
-    }
-    let src_resp = match read_object(
-        proxy,
-        &src_info,
-        &src_account,
-        &sc,
-        &so,
+    // The source is read as a GET by the caller, through the dlo
+    // middleware (a manifest copies as its concatenated segments unless the
+    // request says ?multipart-manifest=get). A Range copies just those bytes.
+    let manifest_copy = dlo::wants_manifest(ctx.query.as_deref());
+    let mut src_ctx = ctx.subrequest(
         Method::GET,
-        None,
-        h,
-        false,
-    )
-    .await?
-    {
-        ReadOutcome::Good { resp, .. } if copyable(&resp) => resp,
-        ReadOutcome::Good { resp, .. } => return Ok(response::passthrough(resp, ctx.owner)),
-        ReadOutcome::Bad { status, .. } => return Ok(response::status(status)),
-    };
+        manifest_copy.then(|| "multipart-manifest=get".to_string()),
+    );
+    if let Some(r) = ctx.headers.get("range") {
+        src_ctx.headers.insert("range", r.clone());
+    }
+    let src_resp = get_or_head(proxy, &mut src_ctx, &src_account, &sc, &so).await?;
+    if !copyable(&src_resp) {
+        return Ok(src_resp);
+    }
     let (parts, src_body) = src_resp.into_parts();
     // As Swift's copy middleware does: the source is read first (a missing
     // source is a 404 whatever the destination), then the destination checked.
     let dest_info = writable_container(proxy, ctx, account, container, object).await?;
     let length: Option<u64> =
         headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
-    if length.map(|l| l > c::MAX_FILE_SIZE).unwrap_or(false) {
+    // A source of unknown length is a DLO of more than one listing page:
+    // Swift refuses to copy it.
+    if length.is_none_or(|l| l > c::MAX_FILE_SIZE) {
         return Err(Error::TooLarge("Your request is too large.".into()));
     }
     let fresh = headers::is_true(&ctx.headers, "x-fresh-metadata");
@@ -569,6 +630,11 @@ async fn copy_from(
         req_h.remove(n);
     }
     let mut merged = copy::merge_headers(&headers::to_client(&parts.headers), &req_h, fresh);
+    if manifest_copy {
+        if let Some(v) = parts.headers.get(dlo::MANIFEST) {
+            merged.insert(dlo::MANIFEST, v.clone());
+        }
+    }
     if headers::is_true(&merged, "x-detect-content-type") || merged.get("content-type").is_none() {
         prepare_new_object(&mut merged, object)?;
     }
@@ -576,9 +642,8 @@ async fn copy_from(
     constraints::check_delete_headers(&mut merged, now_secs()).map_err(Error::BadRequest)?;
     let ts = Timestamp::now();
     let base = headers::to_backend(&merged, &ctx.txn, Some(ts));
-    let body = src_body.map_err(std::io::Error::other);
     let mut resp = stream_put(
-        proxy, &dest_info, account, container, object, base, length, body, ts,
+        proxy, &dest_info, account, container, object, base, length, src_body, ts,
     )
     .await?;
     if resp.status() == StatusCode::CREATED {
@@ -610,7 +675,7 @@ async fn copy_from(
 }
 
 /// A source response a copy can stream: the whole object, or one range of it.
-fn copyable(resp: &Response<Incoming>) -> bool {
+fn copyable(resp: &Response<Body>) -> bool {
     resp.status() == StatusCode::OK
         || (resp.status() == StatusCode::PARTIAL_CONTENT
             && !headers::get(resp.headers(), "content-type")

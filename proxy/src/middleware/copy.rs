@@ -22,6 +22,8 @@ pub fn parse_source(value: &str, header: &str) -> Result<(String, String), Strin
 }
 
 /// Headers of the source that a copy carries over (unless X-Fresh-Metadata).
+/// The large-object headers are not among them: a copy of a manifest is the
+/// concatenated object (copying the manifest itself is the caller's choice).
 fn is_copied(name: &str) -> bool {
     name.starts_with("x-object-meta-")
         || matches!(
@@ -33,8 +35,6 @@ fn is_copied(name: &str) -> bool {
                 | "cache-control"
                 | "expires"
                 | "x-delete-at"
-                | "x-object-manifest"
-                | "x-static-large-object"
         )
 }
 
@@ -83,12 +83,14 @@ mod tests {
         headers::set(&mut s, "x-object-meta-b", "2");
         headers::set(&mut s, "content-type", "text/plain");
         headers::set(&mut s, "etag", "x");
+        headers::set(&mut s, "x-object-manifest", "c/p");
         let mut r = HeaderMap::new();
         headers::set(&mut r, "x-object-meta-b", "3");
         let m = merge_headers(&s, &r, false);
         assert_eq!(headers::get(&m, "x-object-meta-a"), Some("1"));
         assert_eq!(headers::get(&m, "x-object-meta-b"), Some("3"));
         assert!(m.get("etag").is_none());
+        assert!(m.get("x-object-manifest").is_none());
         let f = merge_headers(&s, &r, true);
         assert!(f.get("x-object-meta-a").is_none());
         assert_eq!(headers::get(&f, "content-type"), Some("text/plain"));

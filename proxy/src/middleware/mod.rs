@@ -1,7 +1,9 @@
 //! Proxy middleware in Swift's pipeline order: gatekeeper (strip internal
 //! headers), healthcheck, proxy-logging (common's server loop), tempauth
-//! (crate::auth), copy, CORS (applied around the controllers).
+//! (crate::auth), copy, dlo (in the object GET path), CORS (applied around
+//! the controllers).
 
 pub mod copy;
 pub mod cors;
+pub mod dlo;
 pub mod gatekeeper;

@@ -1,0 +1,905 @@
+//! Swift's dlo middleware (dynamic large objects, `swift/common/middleware/dlo.py`).
+//! An object carrying `X-Object-Manifest: <container>/<prefix>` reads as the
+//! concatenation of the objects of `<container>` (same account) whose names
+//! start with `<prefix>`, in listing order. The listing and every segment are
+//! read as sub-requests of the caller, so the caller's ACLs apply to them.
+//! Segments stream one after the other through a bounded channel; nothing is
+//! buffered whole. `?multipart-manifest=get` reads the manifest object itself.
+//!
+//! As Swift: Content-Length and the ETag (quoted MD5 of the segments' ETags)
+//! are known only when the listing fits in one page (< 10,000 segments);
+//! one range is served across segment boundaries, several ranges are
+//! ignored (200 with the whole object); a missing or failing first segment
+//! is 409 (503 for a server error); a failure later cuts the body short;
+//! after `rate_limit_after_segment` segments, at most
+//! `rate_limit_segments_per_sec` are fetched per second; a GET is cut off
+//! after `max_get_time` seconds.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use swirl_common::conditional::{normalize_etag, Conditions};
+use swirl_common::constraints::CONTAINER_LISTING_LIMIT;
+use swirl_common::listing_format::{self, ListingItem};
+use swirl_common::range::{self, RangeHeader};
+use swirl_common::timestamp::parse_http_date;
+use swirl_common::{ApiError, Body};
+use tokio::sync::mpsc;
+
+use crate::app::{Ctx, Proxy};
+use crate::error::{Error, Result};
+use crate::headers;
+use crate::response;
+use crate::stream::{ChannelBody, CHANNEL_FRAMES};
+
+/// The manifest header.
+pub const MANIFEST: &str = "x-object-manifest";
+
+/// The backend header asking object servers to ignore Range for manifests
+/// (the proxy wants a manifest's headers, never a slice of its own body).
+pub const IGNORE_RANGE: &str = "x-backend-ignore-range-if-metadata-present";
+
+/// Manifest listings are small JSON documents; a page of 10,000 names of
+/// 1,024 bytes each, escaped, stays well below this.
+const LISTING_LIMIT: usize = 64 << 20;
+
+/// `?multipart-manifest=get`: the caller wants the manifest object itself.
+pub fn wants_manifest(query: Option<&str>) -> bool {
+    headers::query_param(query, "multipart-manifest").as_deref() == Some("get")
+}
+
+/// Checks X-Object-Manifest on a PUT (Swift's `_validate_x_object_manifest_header`).
+pub fn validate_put(value: &str) -> std::result::Result<(), &'static str> {
+    let ok = match value.split_once('/') {
+        Some((c, p)) => {
+            !c.is_empty()
+                && !p.is_empty()
+                && !value.contains('?')
+                && !value.contains('&')
+                && !p.starts_with('/')
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("X-Object-Manifest must be in the format container/prefix")
+    }
+}
+
+/// `(container, prefix)` of a stored manifest value (percent-decoded, as
+/// Swift unquotes it), or None when it has no '/'.
+pub fn parse_manifest(value: &str) -> Option<(String, String)> {
+    let decoded = percent_encoding::percent_decode_str(value.trim()).decode_utf8_lossy();
+    let (c, p) = decoded.split_once('/')?;
+    Some((c.to_string(), p.to_string()))
+}
+
+/// One listed segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub name: String,
+    pub bytes: u64,
+    pub hash: String,
+}
+
+/// The segments of a JSON listing page.
+pub fn parse_page(body: &[u8]) -> Option<Vec<Segment>> {
+    let items = listing_format::parse_json(body).ok()?;
+    Some(
+        items
+            .into_iter()
+            .filter_map(|i| match i {
+                ListingItem::Object {
+                    name, bytes, hash, ..
+                } => Some(Segment {
+                    name,
+                    bytes: u64::try_from(bytes).unwrap_or(0),
+                    hash,
+                }),
+                ListingItem::Container { .. } | ListingItem::Subdir(_) => None,
+            })
+            .collect(),
+    )
+}
+
+/// The quoted MD5 of the segments' ETags, concatenated.
+pub fn manifest_etag(segments: &[Segment]) -> String {
+    let mut m = md5::Context::new();
+    for s in segments {
+        m.consume(normalize_etag(&s.hash).as_bytes());
+    }
+    format!("\"{:x}\"", m.finalize())
+}
+
+/// How to answer, decided from the first listing page and the request's Range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// 416; Content-Range only when the listing is complete.
+    Unsatisfiable {
+        content_range: Option<String>,
+    },
+    Serve(Plan),
+}
+
+/// A servable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Bytes the GET body will carry, when known.
+    pub length: Option<u64>,
+    /// Content-Length of a HEAD (swob answers HEAD before applying ranges).
+    pub head_length: Option<u64>,
+    /// The manifest ETag, when the listing is complete.
+    pub etag: Option<String>,
+    /// The inclusive byte range served with 206, with its Content-Range.
+    pub range: Option<(u64, u64, String)>,
+}
+
+/// The end (exclusive) of a single range for a body of unknown length, or
+/// None when it runs to the end (open or suffix ranges).
+fn bounded_end(r: &RangeHeader) -> Option<u64> {
+    match r.ranges.first() {
+        Some((Some(_), Some(e))) => Some(e.saturating_add(1)),
+        _ => None,
+    }
+}
+
+/// Swift's `get_or_head_response` planning: one range is honoured when the
+/// listing is complete or the range ends inside the first page; otherwise
+/// the Range header is ignored.
+pub fn plan(first_page: &[Segment], complete: bool, range: Option<&RangeHeader>) -> Planned {
+    let total: u64 = first_page.iter().map(|s| s.bytes).sum();
+    let etag = complete.then(|| manifest_etag(first_page));
+    let whole = Plan {
+        length: complete.then_some(total),
+        head_length: complete.then_some(total),
+        etag: etag.clone(),
+        range: None,
+    };
+    let Some(r) = range.filter(|r| r.ranges.len() == 1) else {
+        return Planned::Serve(whole);
+    };
+    let within_first_page = bounded_end(r).is_some_and(|end| end < total);
+    if !(complete || within_first_page) {
+        return Planned::Serve(whole);
+    }
+    let ranges = r.ranges_for_length(total);
+    let Some(&(start, end)) = ranges.first() else {
+        return Planned::Unsatisfiable {
+            content_range: complete.then(|| format!("bytes */{total}")),
+        };
+    };
+    if total == 0 || start == end {
+        // A suffix range of an empty object: swob serves all zero bytes with 200.
+        return Planned::Serve(whole);
+    }
+    Planned::Serve(Plan {
+        length: Some(end - start),
+        head_length: Some(total),
+        etag,
+        range: Some((start, end - 1, range::content_range(start, end, total))),
+    })
+}
+
+/// What to do with the next listed segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// None of its bytes are wanted.
+    Skip,
+    /// Nothing more is wanted from it or any later segment.
+    Stop,
+    /// Read it, `Range: bytes=<first>-<last>` when not whole.
+    Fetch {
+        first: Option<u64>,
+        last: Option<u64>,
+    },
+}
+
+/// Walks the wanted byte range across segments (Swift's
+/// `_segment_listing_iterator`): offsets relative to the next segment,
+/// clamped at -1 once passed; `last` None means "to the end".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    first: i128,
+    last: Option<i128>,
+}
+
+impl Cursor {
+    /// For the inclusive range `(first, last)`, or the whole object.
+    pub fn new(range: Option<(u64, u64)>) -> Self {
+        match range {
+            Some((f, l)) => Cursor {
+                first: i128::from(f),
+                last: Some(i128::from(l)),
+            },
+            None => Cursor {
+                first: 0,
+                last: None,
+            },
+        }
+    }
+
+    /// True once the wanted range is behind us.
+    pub fn done(&self) -> bool {
+        self.last.is_some_and(|l| l < 0)
+    }
+
+    fn advance(&mut self, len: i128) {
+        self.first = (self.first - len).max(-1);
+        self.last = self.last.map(|l| (l - len).max(-1));
+    }
+
+    /// The step for a segment of `bytes`.
+    pub fn step(&mut self, bytes: u64) -> Step {
+        let len = i128::from(bytes);
+        if self.first >= len {
+            self.advance(len);
+            return Step::Skip;
+        }
+        if self.done() {
+            return Step::Stop;
+        }
+        let first = (self.first > 0).then_some(self.first as u64);
+        let last = match self.last {
+            Some(l) if l < len - 1 => Some(l as u64),
+            _ => None,
+        };
+        self.advance(len);
+        Step::Fetch { first, last }
+    }
+}
+
+/// The Range header of a segment read, if not the whole segment.
+pub fn segment_range(first: Option<u64>, last: Option<u64>) -> Option<String> {
+    let f = first.unwrap_or(0);
+    match last {
+        None if f == 0 => None,
+        None => Some(format!("bytes={f}-")),
+        Some(l) => Some(format!("bytes={f}-{l}")),
+    }
+}
+
+/// Swift's `EventletRateLimiter` as `RateLimitedIterator` drives it: the
+/// first `after` elements pass, then at most `per_sec` per second, with a
+/// 5-second buffer for catching up. Times are milliseconds on any clock.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    after: u64,
+    time_per_ms: f64,
+    running_ms: f64,
+}
+
+const RATE_BUFFER_MS: f64 = 5000.0;
+
+impl RateLimiter {
+    pub fn new(after: u64, per_sec: u64) -> Self {
+        RateLimiter {
+            after,
+            time_per_ms: if per_sec > 0 {
+                1000.0 / per_sec as f64
+            } else {
+                0.0
+            },
+            running_ms: f64::NEG_INFINITY,
+        }
+    }
+
+    /// How long to wait before the next element at `now_ms`.
+    pub fn wait(&mut self, now_ms: f64) -> Option<Duration> {
+        if self.after > 0 {
+            self.after -= 1;
+            return None;
+        }
+        if self.time_per_ms <= 0.0 {
+            return None;
+        }
+        if now_ms - self.running_ms > RATE_BUFFER_MS {
+            self.running_ms = now_ms;
+        }
+        let wait = self.running_ms - now_ms;
+        self.running_ms += self.time_per_ms;
+        (wait > 0.0).then(|| Duration::from_secs_f64(wait / 1000.0))
+    }
+}
+
+/// Answers a GET or HEAD of the manifest at `manifest_path`. `manifest`
+/// holds the client headers of the manifest object, `value` its raw
+/// X-Object-Manifest.
+pub async fn respond(
+    proxy: &Arc<Proxy>,
+    ctx: &Ctx,
+    account: &str,
+    manifest_path: &str,
+    manifest: HeaderMap,
+    value: &str,
+) -> Result<Response<Body>> {
+    let Some((container, prefix)) = parse_manifest(value) else {
+        tracing::info!(txn = %ctx.txn, value, "X-Object-Manifest without a container");
+        return Ok(response::status(409));
+    };
+    let head = ctx.method == Method::HEAD;
+    let first_page = match list_page(proxy, ctx, account, &container, &prefix, None).await? {
+        Ok(p) => p,
+        Err(status) => return Ok(bodiless_for_head(response::status(status), head)),
+    };
+    let complete = first_page.len() < CONTAINER_LISTING_LIMIT;
+    let range = headers::get(&ctx.headers, "range").and_then(range::parse);
+    let plan = match plan(&first_page, complete, range.as_ref()) {
+        Planned::Unsatisfiable { content_range } => {
+            let mut r = response::status(416);
+            headers::set(r.headers_mut(), "accept-ranges", "bytes");
+            if let Some(cr) = content_range {
+                headers::set(r.headers_mut(), "content-range", &cr);
+            }
+            return Ok(bodiless_for_head(r, head));
+        }
+        Planned::Serve(p) => p,
+    };
+    let mut h = manifest;
+    h.remove("content-length");
+    h.remove("content-range");
+    if let Some(e) = &plan.etag {
+        headers::set(&mut h, "etag", e);
+    }
+    headers::set(&mut h, "accept-ranges", "bytes");
+    let conds = Conditions::from_headers(&ctx.headers);
+    let modified = headers::get(&h, "last-modified").and_then(parse_http_date);
+    if let Some(code) = conds.check(headers::get(&h, "etag"), modified, true) {
+        headers::set(&mut h, "content-length", "0");
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::PRECONDITION_FAILED);
+        return Ok(response::with_headers(
+            status,
+            h,
+            swirl_common::body::empty(),
+            ctx.owner,
+        ));
+    }
+    if head {
+        if let Some(n) = plan.head_length {
+            headers::set(&mut h, "content-length", &n.to_string());
+        }
+        return Ok(response::with_headers(
+            StatusCode::OK,
+            h,
+            swirl_common::body::empty(),
+            ctx.owner,
+        ));
+    }
+    let cfg = &proxy.cfg.dlo;
+    let mut job = Job {
+        proxy: proxy.clone(),
+        sub: ctx.subrequest(Method::GET, None),
+        account: account.to_string(),
+        container,
+        prefix,
+        manifest: manifest_path.to_string(),
+        page: first_page.into(),
+        marker: None,
+        more_pages: !complete,
+        cursor: Cursor::new(plan.range.as_ref().map(|(f, l, _)| (*f, *l))),
+        limiter: RateLimiter::new(
+            cfg.rate_limit_after_segment,
+            cfg.rate_limit_segments_per_sec,
+        ),
+        clock: Instant::now(),
+    };
+    // Swift's validate_first_segment: a first segment that cannot be read
+    // fails the whole request before any byte is sent.
+    let first = match job.next().await {
+        Ok(f) => f,
+        Err(SegmentError::Server(why)) => {
+            tracing::warn!(txn = %ctx.txn, %why, "DLO first segment");
+            return Ok(response::status(503));
+        }
+        Err(SegmentError::Invalid(why)) => {
+            tracing::info!(txn = %ctx.txn, %why, "DLO first segment");
+            return Ok(response::status(409));
+        }
+    };
+    let status = match &plan.range {
+        Some((_, _, cr)) => {
+            headers::set(&mut h, "content-range", cr);
+            StatusCode::PARTIAL_CONTENT
+        }
+        None => StatusCode::OK,
+    };
+    if let Some(n) = plan.length {
+        headers::set(&mut h, "content-length", &n.to_string());
+    }
+    let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+    let max_get = Duration::from_secs(cfg.max_get_time);
+    tokio::spawn(job.run(first, tx, plan.length, max_get));
+    let body = ChannelBody::new(rx, plan.length).boxed();
+    Ok(response::with_headers(status, h, body, ctx.owner))
+}
+
+/// An error answer to a HEAD carries no body, so says Content-Length: 0.
+fn bodiless_for_head(mut r: Response<Body>, head: bool) -> Response<Body> {
+    if head {
+        *r.body_mut() = swirl_common::body::empty();
+        headers::set(r.headers_mut(), "content-length", "0");
+    }
+    r
+}
+
+/// One listing page of the segment container as the caller, or the status
+/// to answer with when the caller may not list it or it is missing.
+async fn list_page(
+    proxy: &Proxy,
+    ctx: &Ctx,
+    account: &str,
+    container: &str,
+    prefix: &str,
+    marker: Option<&str>,
+) -> Result<std::result::Result<Vec<Segment>, u16>> {
+    let mut query = format!("format=json&prefix={}", crate::backend::quote_query(prefix));
+    if let Some(m) = marker {
+        query.push_str(&format!("&marker={}", crate::backend::quote_query(m)));
+    }
+    let mut sub = ctx.subrequest(Method::GET, Some(query));
+    let resp = crate::container::handle(proxy, &mut sub, account, container).await?;
+    let status = resp.status().as_u16();
+    if status == 204 {
+        return Ok(Ok(Vec::new()));
+    }
+    if !(200..300).contains(&status) {
+        return Ok(Err(status));
+    }
+    let body = collect(resp.into_body(), LISTING_LIMIT)
+        .await
+        .ok_or_else(|| Error::Unavailable("DLO segment listing unreadable".into()))?;
+    let page = parse_page(&body)
+        .ok_or_else(|| Error::Internal("DLO segment listing is not a JSON listing".into()))?;
+    Ok(Ok(page))
+}
+
+/// Reads a small body whole (listings), None past `limit` or on error.
+async fn collect(mut body: Body, limit: usize) -> Option<Bytes> {
+    let mut out = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(d) = frame.ok()?.into_data() {
+            if out.len() + d.len() > limit {
+                return None;
+            }
+            out.extend_from_slice(&d);
+        }
+    }
+    Some(out.freeze())
+}
+
+/// Why a segment could not be served.
+#[derive(Debug)]
+enum SegmentError {
+    /// A backend failed (5xx): 503 before the body starts.
+    Server(String),
+    /// Missing, forbidden or inconsistent: 409 before the body starts.
+    Invalid(String),
+}
+
+impl std::fmt::Display for SegmentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SegmentError::Server(w) | SegmentError::Invalid(w) => f.write_str(w),
+        }
+    }
+}
+
+/// An opened segment read.
+struct Opened {
+    name: String,
+    body: Body,
+    /// The ETag and length to check the bytes against (whole reads only).
+    check: Option<(String, Option<u64>)>,
+}
+
+/// The state of one manifest GET: the listing pages still to walk, the
+/// wanted range, the rate limiter.
+struct Job {
+    proxy: Arc<Proxy>,
+    sub: Ctx,
+    account: String,
+    container: String,
+    prefix: String,
+    /// The manifest's path, for logs.
+    manifest: String,
+    page: VecDeque<Segment>,
+    /// The last listed name: the marker of the next page.
+    marker: Option<String>,
+    more_pages: bool,
+    cursor: Cursor,
+    limiter: RateLimiter,
+    clock: Instant,
+}
+
+impl Job {
+    /// Opens the next segment that holds wanted bytes, None at the end.
+    async fn next(&mut self) -> std::result::Result<Option<Opened>, SegmentError> {
+        loop {
+            let Some(seg) = self.page.pop_front() else {
+                if !self.more_pages || self.cursor.done() {
+                    return Ok(None);
+                }
+                self.next_page().await?;
+                continue;
+            };
+            self.marker = Some(seg.name.clone());
+            let (first, last) = match self.cursor.step(seg.bytes) {
+                Step::Skip => continue,
+                Step::Stop => return Ok(None),
+                Step::Fetch { first, last } => (first, last),
+            };
+            let now = self.clock.elapsed().as_secs_f64() * 1000.0;
+            if let Some(d) = self.limiter.wait(now) {
+                tokio::time::sleep(d).await;
+            }
+            return self.open(seg, segment_range(first, last)).await.map(Some);
+        }
+    }
+
+    async fn next_page(&mut self) -> std::result::Result<(), SegmentError> {
+        let marker = self.marker.take().unwrap_or_default();
+        let page = list_page(
+            &self.proxy,
+            &self.sub,
+            &self.account,
+            &self.container,
+            &self.prefix,
+            Some(&marker),
+        )
+        .await
+        .map_err(|e| SegmentError::Server(format!("listing: {e}")))?
+        .map_err(|s| {
+            SegmentError::Invalid(format!(
+                "Got status {s} listing container /{}/{}",
+                self.account, self.container
+            ))
+        })?;
+        self.more_pages = page.len() >= CONTAINER_LISTING_LIMIT;
+        self.page = page.into();
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        seg: Segment,
+        range: Option<String>,
+    ) -> std::result::Result<Opened, SegmentError> {
+        let mut sub = self
+            .sub
+            .subrequest(Method::GET, Some("multipart-manifest=get".into()));
+        if let Some(r) = &range {
+            headers::set(&mut sub.headers, "range", r);
+        }
+        let path = format!("/{}/{}/{}", self.account, self.container, seg.name);
+        let res = crate::object::get_plain(
+            &self.proxy,
+            &mut sub,
+            &self.account,
+            &self.container,
+            &seg.name,
+        )
+        .await;
+        let status = match &res {
+            Ok(r) => r.status(),
+            Err(e) => e.status(),
+        };
+        if !status.is_success() {
+            let why = format!(
+                "While processing manifest {}, got {} while retrieving {path}",
+                self.manifest,
+                status.as_u16()
+            );
+            return Err(if status.is_server_error() {
+                SegmentError::Server(why)
+            } else {
+                SegmentError::Invalid(why)
+            });
+        }
+        let resp = res.map_err(|e| SegmentError::Server(e.to_string()))?;
+        let check = if range.is_none() {
+            headers::get(resp.headers(), "etag").map(|e| {
+                (
+                    normalize_etag(e).to_string(),
+                    headers::get(resp.headers(), "content-length").and_then(|v| v.parse().ok()),
+                )
+            })
+        } else {
+            None
+        };
+        Ok(Opened {
+            name: path,
+            body: resp.into_body(),
+            check,
+        })
+    }
+
+    /// Streams the segments into `tx`; a failure after the first byte ends
+    /// the body with an error, so the client's connection is cut short (it
+    /// can tell the object is incomplete) as Swift's is.
+    async fn run(
+        mut self,
+        first: Option<Opened>,
+        tx: mpsc::Sender<std::result::Result<Frame<Bytes>, std::io::Error>>,
+        expected: Option<u64>,
+        max_get: Duration,
+    ) {
+        let started = Instant::now();
+        let mut left = expected;
+        let mut current = first;
+        let failure = loop {
+            let Some(mut seg) = current.take() else {
+                break match left {
+                    Some(n) if n > 0 => Some(format!("expected another {n} bytes")),
+                    _ => None,
+                };
+            };
+            let mut md5 = seg.check.as_ref().map(|_| md5::Context::new());
+            let mut got: u64 = 0;
+            let mut broken = None;
+            while let Some(frame) = seg.body.frame().await {
+                let data = match frame.map(Frame::into_data) {
+                    Ok(Ok(d)) => d,
+                    Ok(Err(_)) => continue,
+                    Err(e) => {
+                        broken = Some(format!("reading {}: {e}", seg.name));
+                        break;
+                    }
+                };
+                got += data.len() as u64;
+                if let Some(m) = md5.as_mut() {
+                    m.consume(&data);
+                }
+                let data = match left.as_mut() {
+                    Some(n) if (data.len() as u64) > *n => {
+                        let keep = data.slice(..*n as usize);
+                        *n = 0;
+                        broken = Some(format!("too many bytes in {}", seg.name));
+                        keep
+                    }
+                    Some(n) => {
+                        *n -= data.len() as u64;
+                        data
+                    }
+                    None => data,
+                };
+                if !data.is_empty() && tx.send(Ok(Frame::data(data))).await.is_err() {
+                    return; // the client went away
+                }
+                if broken.is_some() {
+                    break;
+                }
+                if started.elapsed() > max_get {
+                    broken = Some(format!(
+                        "max LO GET time of {}s exceeded",
+                        max_get.as_secs()
+                    ));
+                    break;
+                }
+            }
+            if broken.is_none() {
+                if let (Some(m), Some((etag, length))) = (md5, &seg.check) {
+                    let digest = format!("{:x}", m.finalize());
+                    if length.is_some_and(|l| l != got) {
+                        broken = Some(format!("bad response length for {}", seg.name));
+                    } else if digest != *etag {
+                        broken = Some(format!("bad MD5 checksum for {}", seg.name));
+                    }
+                }
+            }
+            if broken.is_some() {
+                break broken;
+            }
+            current = match self.next().await {
+                Ok(n) => n,
+                Err(e) => break Some(e.to_string()),
+            };
+        };
+        if let Some(why) = failure {
+            tracing::warn!(txn = %self.sub.txn, %why, "DLO GET cut short");
+            let _ = tx.send(Err(std::io::Error::other(why))).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(sizes: &[u64]) -> Vec<Segment> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Segment {
+                name: format!("s/{i:02}"),
+                bytes: *b,
+                hash: format!("{:x}", md5::compute(format!("{i}"))),
+            })
+            .collect()
+    }
+
+    fn rh(v: &str) -> RangeHeader {
+        range::parse(v).unwrap()
+    }
+
+    #[test]
+    fn put_validation() {
+        assert!(validate_put("c/p").is_ok());
+        assert!(validate_put("c/p/q/").is_ok());
+        for bad in ["c", "c/", "/p", "c//p", "c/p?x", "c/p&x", ""] {
+            assert!(validate_put(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn manifest_values() {
+        assert_eq!(
+            parse_manifest("c/seg_upper_%25ff"),
+            Some(("c".into(), "seg_upper_%ff".into()))
+        );
+        assert_eq!(parse_manifest("c/"), Some(("c".into(), String::new())));
+        assert_eq!(parse_manifest("nothing"), None);
+        assert!(wants_manifest(Some("multipart-manifest=get")));
+        assert!(!wants_manifest(Some("multipart-manifest=put")));
+        assert!(!wants_manifest(None));
+    }
+
+    #[test]
+    fn etag_is_md5_of_segment_etags() {
+        let s = vec![
+            Segment {
+                name: "a".into(),
+                bytes: 1,
+                hash: "\"abc\"".into(),
+            },
+            Segment {
+                name: "b".into(),
+                bytes: 1,
+                hash: "def".into(),
+            },
+        ];
+        assert_eq!(
+            manifest_etag(&s),
+            format!("\"{:x}\"", md5::compute("abcdef"))
+        );
+        assert_eq!(manifest_etag(&[]), "\"d41d8cd98f00b204e9800998ecf8427e\"");
+    }
+
+    #[test]
+    fn pages_skip_subdirs() {
+        let body = br#"[{"name": "a", "bytes": 3, "hash": "x", "content_type": "t", "last_modified": "l"}, {"subdir": "d/"}]"#;
+        assert_eq!(
+            parse_page(body).unwrap(),
+            vec![Segment {
+                name: "a".into(),
+                bytes: 3,
+                hash: "x".into()
+            }]
+        );
+        assert!(parse_page(b"nope").is_none());
+    }
+
+    #[test]
+    fn plans_like_swift() {
+        let s = segs(&[3, 3, 5, 4, 4]); // one two three four five = 19 bytes
+        let Planned::Serve(p) = plan(&s, true, None) else {
+            panic!()
+        };
+        assert_eq!(p.length, Some(19));
+        assert!(p.range.is_none() && p.etag.is_some());
+        let Planned::Serve(p) = plan(&s, true, Some(&rh("bytes=5-10"))) else {
+            panic!()
+        };
+        assert_eq!(p.length, Some(6));
+        assert_eq!(p.head_length, Some(19));
+        assert_eq!(p.range, Some((5, 10, "bytes 5-10/19".into())));
+        let Planned::Serve(p) = plan(&s, true, Some(&rh("bytes=-5"))) else {
+            panic!()
+        };
+        assert_eq!(p.range, Some((14, 18, "bytes 14-18/19".into())));
+        // Several ranges: the whole object, 200.
+        let Planned::Serve(p) = plan(&s, true, Some(&rh("bytes=0-4,10-14"))) else {
+            panic!()
+        };
+        assert!(p.range.is_none());
+        assert_eq!(p.length, Some(19));
+        assert_eq!(
+            plan(&s, true, Some(&rh("bytes=19-25"))),
+            Planned::Unsatisfiable {
+                content_range: Some("bytes */19".into())
+            }
+        );
+        // Incomplete listing: no length, no ETag; a range inside the first
+        // page is served, anything open-ended is ignored.
+        let Planned::Serve(p) = plan(&s, false, None) else {
+            panic!()
+        };
+        assert_eq!((p.length, p.etag), (None, None));
+        let Planned::Serve(p) = plan(&s, false, Some(&rh("bytes=2-7"))) else {
+            panic!()
+        };
+        assert_eq!(p.range, Some((2, 7, "bytes 2-7/19".into())));
+        let Planned::Serve(p) = plan(&s, false, Some(&rh("bytes=2-"))) else {
+            panic!()
+        };
+        assert!(p.range.is_none() && p.length.is_none());
+        let Planned::Serve(p) = plan(&s, false, Some(&rh("bytes=18-100"))) else {
+            panic!()
+        };
+        assert!(p.range.is_none());
+        // Empty manifests: a suffix range is the whole (empty) body.
+        let Planned::Serve(p) = plan(&[], true, Some(&rh("bytes=-5"))) else {
+            panic!()
+        };
+        assert_eq!((p.length, p.range), (Some(0), None));
+        assert_eq!(
+            plan(&[], true, Some(&rh("bytes=0-"))),
+            Planned::Unsatisfiable {
+                content_range: Some("bytes */0".into())
+            }
+        );
+    }
+
+    fn walk(sizes: &[u64], range: Option<(u64, u64)>) -> Vec<Step> {
+        let mut c = Cursor::new(range);
+        sizes.iter().map(|b| c.step(*b)).collect()
+    }
+
+    #[test]
+    fn cursor_crosses_segment_boundaries() {
+        let f = |first, last| Step::Fetch { first, last };
+        assert_eq!(walk(&[3, 3, 5], None), vec![f(None, None); 3]);
+        // bytes=3- : skip "one", then everything whole.
+        assert_eq!(
+            walk(&[3, 3, 5], Some((3, 10))),
+            vec![Step::Skip, f(None, None), f(None, None)]
+        );
+        // bytes=5-10 of one|two|three|four|five is "o" of two and all of three.
+        assert_eq!(
+            walk(&[3, 3, 5, 4, 4], Some((5, 10))),
+            vec![
+                Step::Skip,
+                f(Some(2), None),
+                f(None, None),
+                Step::Stop,
+                Step::Stop
+            ]
+        );
+        // bytes=5-7: "o" of two, "th" of three.
+        assert_eq!(
+            walk(&[3, 3, 5, 4], Some((5, 7))),
+            vec![Step::Skip, f(Some(2), None), f(None, Some(1)), Step::Stop]
+        );
+        // A range inside one segment.
+        assert_eq!(
+            walk(&[10, 10, 10], Some((12, 15))),
+            vec![Step::Skip, f(Some(2), Some(5)), Step::Stop]
+        );
+        // Empty segments at the start are skipped, later ones read.
+        assert_eq!(
+            walk(&[0, 2, 0], None),
+            vec![Step::Skip, f(None, None), f(None, None)]
+        );
+        assert_eq!(segment_range(None, None), None);
+        assert_eq!(segment_range(Some(2), None).as_deref(), Some("bytes=2-"));
+        assert_eq!(segment_range(None, Some(0)).as_deref(), Some("bytes=0-0"));
+    }
+
+    #[test]
+    fn rate_limit_after_n_segments() {
+        let mut r = RateLimiter::new(2, 1);
+        assert_eq!(r.wait(0.0), None);
+        assert_eq!(r.wait(0.0), None);
+        assert_eq!(r.wait(0.0), None); // the first limited one passes
+        assert_eq!(r.wait(0.0), Some(Duration::from_secs(1)));
+        assert_eq!(r.wait(1500.0), Some(Duration::from_millis(500)));
+        // Idle longer than the buffer: no catching-up burst, no wait.
+        assert_eq!(r.wait(100_000.0), None);
+        let mut off = RateLimiter::new(0, 0);
+        assert!((0..100).all(|_| off.wait(0.0).is_none()));
+    }
+}
