@@ -198,8 +198,16 @@ pub fn http_request(
     parse_response(&raw, method == "HEAD")
 }
 
-fn parse_response(raw: &[u8], head: bool) -> std::io::Result<RawResponse> {
+fn parse_response(mut raw: &[u8], head: bool) -> std::io::Result<RawResponse> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    // Interim answers (100 Continue to an Expect) come before the real one.
+    while raw.starts_with(b"HTTP/1.1 1") {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| bad("no header end"))?;
+        raw = &raw[end + 4..];
+    }
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

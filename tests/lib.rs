@@ -16,6 +16,7 @@ mod object_digest_trailer;
 mod object_memory;
 mod object_side_by_side;
 mod proxy_aio;
+mod proxy_bulk;
 mod proxy_cluster;
 mod proxy_dlo;
 mod proxy_faults;

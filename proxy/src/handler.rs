@@ -1,6 +1,6 @@
 //! The request entry point: gatekeeper, healthcheck, /info, tempauth's token
-//! endpoint, identity, then the account/container/object controllers, with
-//! CORS around them. One match dispatches every endpoint.
+//! endpoint, bulk delete, identity, then the account/container/object
+//! controllers, with CORS around them. One match dispatches every endpoint.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use swirl_common::Body;
 use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
 use crate::middleware::cors::{self, CorsInfo};
-use crate::middleware::gatekeeper;
+use crate::middleware::{bulk, gatekeeper};
 use crate::router::{self, Endpoint, RouteError};
 use crate::{account, container, headers, info, object, response};
 
@@ -37,6 +37,19 @@ impl Handler for ProxyHandler {
             RouteError::BadUrl => Error::PreconditionFailed("Bad URL".into()),
         })?;
         let query = parts.uri.query().map(str::to_string);
+        if bulk::is_bulk_delete(&parts.method, query.as_deref()) {
+            if let Endpoint::Account { account }
+            | Endpoint::Container { account, .. }
+            | Endpoint::Object { account, .. } = &endpoint
+            {
+                // Bulk runs before tempauth in Swift's pipeline: a refused
+                // token fails each delete (401), not the request.
+                let who = proxy.auth.identify(&hdrs, account).ok();
+                let mut resp = bulk::handle(proxy, who, txn, hdrs, account.clone(), body).await;
+                gatekeeper::strip(resp.headers_mut());
+                return Ok(resp);
+            }
+        }
         let mut resp = match endpoint {
             Endpoint::Healthcheck => {
                 let mut r = Response::new(swirl_common::body::full("OK"));

@@ -48,5 +48,9 @@ pub fn document(proxy: &Proxy) -> Value {
             "valid_api_versions": ["v1", "v1.0"],
         },
         "tempauth": {"account_acls": true},
+        "bulk_delete": {
+            "max_deletes_per_request": proxy.cfg.bulk.max_deletes_per_request,
+            "max_failed_deletes": proxy.cfg.bulk.max_failed_deletes,
+        },
     })
 }

@@ -475,7 +475,7 @@ async fn post(
     Ok(response::status(status))
 }
 
-async fn delete(
+pub(crate) async fn delete(
     proxy: &Proxy,
     ctx: &mut Ctx,
     account: &str,

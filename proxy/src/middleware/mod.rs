@@ -1,8 +1,9 @@
 //! Proxy middleware in Swift's pipeline order: gatekeeper (strip internal
-//! headers), healthcheck, proxy-logging (common's server loop), tempauth
-//! (crate::auth), copy, dlo (in the object GET path), CORS (applied around
-//! the controllers).
+//! headers), healthcheck, proxy-logging (common's server loop), bulk
+//! (bulk delete, before auth as in Swift), tempauth (crate::auth), copy, dlo
+//! (in the object GET path), CORS (applied around the controllers).
 
+pub mod bulk;
 pub mod copy;
 pub mod cors;
 pub mod dlo;

@@ -1,0 +1,638 @@
+//! Swift's bulk middleware, its bulk-delete half (`swift/common/middleware/bulk.py`).
+//! `POST` or `DELETE` with `?bulk-delete` anywhere under an account carries
+//! a newline-separated list of URL-encoded `/container/object` and
+//! `/container` paths. Each becomes a DELETE sub-request as the caller
+//! (objects first, then containers), `delete_concurrency` at a time. The
+//! answer is always 200: its body (text/plain, JSON or XML by Accept) tells
+//! how many were deleted or not found, which failed and the overall status.
+//! While the deletes run, a space is sent every `yield_frequency` seconds so
+//! the client does not time out (after an XML declaration for XML).
+//! `?extract-archive` (bulk upload) is not provided.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use swirl_common::constraints as c;
+use swirl_common::error::reason;
+use swirl_common::listing_format;
+use swirl_common::{ApiError, Body};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::app::{Ctx, Proxy};
+use crate::auth::tempauth::Identity;
+use crate::config::BulkConfig;
+use crate::headers;
+use crate::stream::{ChannelBody, CHANNEL_FRAMES};
+
+/// Longest line worth reading: a container and an object name and two slashes.
+pub const MAX_PATH_LENGTH: usize = c::MAX_OBJECT_NAME_LENGTH + c::MAX_CONTAINER_NAME_LENGTH + 2;
+
+/// Swift's `quote(name)`: '/' stays.
+const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Is this a bulk-delete request?
+pub fn is_bulk_delete(method: &Method, query: Option<&str>) -> bool {
+    (*method == Method::POST || *method == Method::DELETE)
+        && headers::query_param(query, "bulk-delete").is_some()
+}
+
+/// `"<code> <reason>"`, as swob writes a status.
+pub fn status_line(code: u16) -> String {
+    // Swift's own titles where they differ from the RFC's (413, 500).
+    let title = StatusCode::from_u16(code)
+        .map(|s| match reason(s).0 {
+            "" => s.canonical_reason().unwrap_or(""),
+            t => t,
+        })
+        .unwrap_or("");
+    format!("{code} {title}")
+}
+
+/// A request-level failure: the status and body reported in the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Failure {
+    fn new(status: u16, body: &str) -> Self {
+        Failure {
+            status,
+            body: body.to_string(),
+        }
+    }
+}
+
+/// Splits the request body into names as Swift's `get_objs_to_delete` does:
+/// lines are stripped of whitespace and percent-decoded (bytes, checked for
+/// UTF-8 later); blank lines count toward the limit but are skipped.
+pub struct NameParser {
+    max_deletes: usize,
+    line: Vec<u8>,
+    pub names: Vec<Vec<u8>>,
+}
+
+impl NameParser {
+    pub fn new(max_deletes: usize) -> Self {
+        NameParser {
+            max_deletes,
+            line: Vec::new(),
+            names: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, raw: &[u8]) -> Result<(), Failure> {
+        let decoded: Vec<u8> = percent_decode(raw.trim_ascii()).collect();
+        self.names.push(decoded);
+        if self.names.len() > self.max_deletes {
+            return Err(Failure::new(
+                413,
+                &format!("Maximum Bulk Deletes: {} per request", self.max_deletes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Takes the next piece of the body.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), Failure> {
+        while let Some(i) = data.iter().position(|b| *b == b'\n') {
+            let mut line = std::mem::take(&mut self.line);
+            line.extend_from_slice(&data[..i]);
+            self.push(&line)?;
+            data = &data[i + 1..];
+        }
+        self.line.extend_from_slice(data);
+        if self.line.len() > MAX_PATH_LENGTH * 2 {
+            return Err(Failure::new(400, "Invalid File Name"));
+        }
+        Ok(())
+    }
+
+    /// The end of the body: a last line without a newline.
+    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, Failure> {
+        let last = std::mem::take(&mut self.line);
+        if !last.trim_ascii().is_empty() {
+            self.push(&last)?;
+        }
+        Ok(self.names)
+    }
+}
+
+/// What a listed name deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Object {
+        container: String,
+        object: String,
+    },
+    Container(String),
+    /// Not a path to delete: the per-name status.
+    Bad(u16),
+}
+
+/// The target of a decoded name (`/c/o`, `c/o`, `/c`, `c/`).
+pub fn target(name: &[u8]) -> Target {
+    let Ok(name) = std::str::from_utf8(name) else {
+        return Target::Bad(412);
+    };
+    if name.contains('\0') {
+        return Target::Bad(412);
+    }
+    let rest = name.trim_start_matches('/');
+    match rest.split_once('/') {
+        Some((cont, obj)) if !cont.is_empty() && !obj.is_empty() => Target::Object {
+            container: cont.to_string(),
+            object: obj.to_string(),
+        },
+        Some((cont, _)) if !cont.is_empty() => Target::Container(cont.to_string()),
+        None if !rest.is_empty() => Target::Container(rest.to_string()),
+        // No container: Swift would send this to the account itself; a
+        // bulk delete never deletes accounts.
+        _ => Target::Bad(400),
+    }
+}
+
+/// Objects go before containers (which must be empty by then).
+pub fn is_object_name(name: &[u8]) -> bool {
+    let s = String::from_utf8_lossy(name);
+    s.trim_matches('/').contains('/')
+}
+
+/// The result of a bulk delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The overall status (`Response Status`).
+    pub status: u16,
+    /// `Response Body`: why the request as a whole failed.
+    pub body: String,
+    pub deleted: u64,
+    pub not_found: u64,
+    /// Quoted name and status line of each failure.
+    pub errors: Vec<(String, String)>,
+}
+
+impl Report {
+    fn new() -> Self {
+        Report {
+            status: 200,
+            body: String::new(),
+            deleted: 0,
+            not_found: 0,
+            errors: Vec::new(),
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// The result body in the negotiated format (Swift's `get_response_body`).
+pub fn render(format: Option<&str>, r: &Report) -> Vec<u8> {
+    let status = status_line(r.status);
+    if format == Some("application/json") {
+        let errors: Vec<String> = r
+            .errors
+            .iter()
+            .map(|(n, s)| format!("[{}, {}]", json_str(n), json_str(s)))
+            .collect();
+        return format!(
+            "{{\"Response Status\": {}, \"Response Body\": {}, \"Number Deleted\": {}, \
+             \"Number Not Found\": {}, \"Errors\": [{}]}}",
+            json_str(&status),
+            json_str(&r.body),
+            r.deleted,
+            r.not_found,
+            errors.join(", ")
+        )
+        .into_bytes();
+    }
+    // Swift's keys, sorted.
+    let fields = [
+        ("Number Deleted", r.deleted.to_string()),
+        ("Number Not Found", r.not_found.to_string()),
+        ("Response Body", r.body.clone()),
+        ("Response Status", status),
+    ];
+    let mut out = String::new();
+    if format.is_some_and(|f| f.ends_with("/xml")) {
+        out.push_str("<delete>\n");
+        for (k, v) in &fields {
+            let tag = k.replace(' ', "_").to_ascii_lowercase();
+            out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(v)));
+        }
+        out.push_str("<errors>\n");
+        for (n, s) in &r.errors {
+            out.push_str(&format!(
+                "<object><name>{}</name><status>{}</status></object>\n",
+                xml_escape(n),
+                xml_escape(s)
+            ));
+        }
+        out.push_str("</errors>\n</delete>\n");
+        return out.into_bytes();
+    }
+    for (k, v) in &fields {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    out.push_str("Errors:\n");
+    for (n, s) in &r.errors {
+        out.push_str(&format!("{n}, {s}\n"));
+    }
+    out.into_bytes()
+}
+
+type Tx = mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
+
+/// Answers a bulk-delete request. `who` is None when the token was refused
+/// (every delete then fails 401, as in Swift where bulk runs before auth).
+pub async fn handle(
+    proxy: &Arc<Proxy>,
+    who: Option<Identity>,
+    txn: &str,
+    hdrs: HeaderMap,
+    account: String,
+    body: Incoming,
+) -> Response<Body> {
+    let format = listing_format::negotiate(None, headers::get(&hdrs, "accept")).ok();
+    let mut resp = Response::new(swirl_common::body::empty());
+    headers::set(
+        resp.headers_mut(),
+        "content-type",
+        format.unwrap_or("text/html; charset=UTF-8"),
+    );
+    let names = read_names(proxy, &hdrs, format, body).await;
+    let ctx = Ctx {
+        txn: txn.to_string(),
+        who: who.clone().unwrap_or_default(),
+        method: Method::DELETE,
+        headers: hdrs,
+        query: None,
+        owner: false,
+    };
+    let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+    let job = Job {
+        proxy: proxy.clone(),
+        cfg: proxy.cfg.bulk.clone(),
+        ctx: Arc::new(ctx),
+        refused: who.is_none(),
+        account: Arc::new(account),
+        format,
+    };
+    tokio::spawn(job.run(names, tx));
+    *resp.body_mut() = ChannelBody::new(rx, None).boxed();
+    resp
+}
+
+/// Checks the request and reads its list of names.
+async fn read_names(
+    proxy: &Proxy,
+    hdrs: &HeaderMap,
+    format: Option<&str>,
+    mut body: Incoming,
+) -> Result<Vec<Vec<u8>>, Failure> {
+    if format.is_none() {
+        return Err(Failure::new(406, ""));
+    }
+    if let Some(ct) = headers::get(hdrs, "content-type") {
+        if !ct.starts_with("text/plain") {
+            return Err(Failure::new(406, ""));
+        }
+    }
+    let chunked = headers::get(hdrs, "transfer-encoding")
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+    if hdrs.get("content-length").is_none() && !chunked {
+        return Err(Failure::new(411, ""));
+    }
+    let mut parser = NameParser::new(proxy.cfg.bulk.max_deletes_per_request);
+    let timeout = crate::config::secs(proxy.cfg.client_timeout);
+    loop {
+        match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => return Err(Failure::new(408, "")),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(Failure::new(499, "")),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(d) = frame.into_data() {
+                    parser.feed(&d)?;
+                }
+            }
+        }
+    }
+    parser.finish()
+}
+
+struct Job {
+    proxy: Arc<Proxy>,
+    cfg: BulkConfig,
+    ctx: Arc<Ctx>,
+    refused: bool,
+    account: Arc<String>,
+    format: Option<&'static str>,
+}
+
+/// One delete's outcome: the name as given and the status.
+type Done = (Vec<u8>, u16);
+
+impl Job {
+    async fn run(self, names: Result<Vec<Vec<u8>>, Failure>, tx: Tx) {
+        let mut beat = Heartbeat::new(self.format, self.cfg.yield_frequency);
+        let mut report = Report::new();
+        let outcome = match names {
+            Ok(names) => self.delete_all(names, &mut report, &mut beat, &tx).await,
+            Err(f) => Err(f),
+        };
+        match outcome {
+            Ok(bad_gateway) => {
+                if !report.errors.is_empty() {
+                    report.status = if bad_gateway { 502 } else { 400 };
+                } else if report.deleted == 0 && report.not_found == 0 {
+                    report.status = 400;
+                    report.body = "Invalid bulk delete.".into();
+                }
+            }
+            Err(f) => {
+                report.status = f.status;
+                report.body = f.body;
+            }
+        }
+        let mut out = beat.separator.to_vec();
+        out.extend_from_slice(&render(self.format, &report));
+        let _ = tx.send(Ok(Frame::data(Bytes::from(out)))).await;
+    }
+
+    /// Deletes objects, then containers; true when a failure was a server
+    /// error (the report then says 502).
+    async fn delete_all(
+        &self,
+        names: Vec<Vec<u8>>,
+        report: &mut Report,
+        beat: &mut Heartbeat,
+        tx: &Tx,
+    ) -> Result<bool, Failure> {
+        let mut bad_gateway = false;
+        let (objects, containers): (Vec<_>, Vec<_>) = names
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .partition(|n| is_object_name(n));
+        for group in [objects, containers] {
+            let mut pending = group.into_iter();
+            let mut running: JoinSet<Done> = JoinSet::new();
+            let mut stopping = false;
+            loop {
+                while !stopping && running.len() < self.cfg.delete_concurrency {
+                    let Some(name) = pending.next() else { break };
+                    match target(&name) {
+                        Target::Bad(code) => {
+                            report.errors.push((quote(&name), status_line(code)));
+                        }
+                        t => {
+                            running.spawn(self.delete_one(name, t));
+                        }
+                    }
+                }
+                if running.is_empty() {
+                    break;
+                }
+                let done = tokio::select! {
+                    d = running.join_next() => d,
+                    () = beat.due() => {
+                        if !beat.send(tx).await {
+                            running.abort_all();
+                            return Ok(bad_gateway);
+                        }
+                        continue;
+                    }
+                };
+                let Some(Ok((name, status))) = done else {
+                    continue;
+                };
+                match status {
+                    200..=299 => report.deleted += 1,
+                    404 => report.not_found += 1,
+                    s => {
+                        bad_gateway |= s >= 500;
+                        report.errors.push((quote(&name), status_line(s)));
+                    }
+                }
+                if report.errors.len() >= self.cfg.max_failed_deletes {
+                    // Let the deletes in flight finish, start no more.
+                    stopping = true;
+                }
+            }
+            if stopping {
+                return Err(Failure::new(400, "Max delete failures exceeded"));
+            }
+        }
+        Ok(bad_gateway)
+    }
+
+    /// One DELETE sub-request as the caller, retrying a container that is
+    /// still emptying (409) `delete_container_retry_count` times.
+    fn delete_one(
+        &self,
+        name: Vec<u8>,
+        t: Target,
+    ) -> impl std::future::Future<Output = Done> + Send + 'static {
+        let proxy = self.proxy.clone();
+        let ctx = self.ctx.clone();
+        let account = self.account.clone();
+        let refused = self.refused;
+        let retries = self.cfg.delete_container_retry_count;
+        async move {
+            if refused {
+                return (name, 401);
+            }
+            let mut attempt = 0;
+            loop {
+                let mut sub = ctx.subrequest(Method::DELETE, None);
+                let res = match &t {
+                    Target::Object { container, object } => {
+                        crate::object::delete(&proxy, &mut sub, &account, container, object).await
+                    }
+                    Target::Container(container) => {
+                        crate::container::handle(&proxy, &mut sub, &account, container).await
+                    }
+                    Target::Bad(code) => return (name, *code),
+                };
+                let status = match res {
+                    Ok(r) => r.status().as_u16(),
+                    Err(e) => e.status().as_u16(),
+                };
+                let container = matches!(t, Target::Container(_));
+                if status == 409 && container && attempt < retries {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs_f64(1.5f64.powi(attempt as i32))).await;
+                    continue;
+                }
+                return (name, status);
+            }
+        }
+    }
+}
+
+/// Swift's `wsgi_quote` of a decoded name, for the error list.
+fn quote(name: &[u8]) -> String {
+    percent_encode(name, QUOTE).to_string()
+}
+
+/// The whitespace that keeps a long request alive.
+struct Heartbeat {
+    every: Duration,
+    next: tokio::time::Instant,
+    what: &'static [u8],
+    /// Put before the result once anything was sent.
+    separator: &'static [u8],
+}
+
+impl Heartbeat {
+    fn new(format: Option<&str>, secs: u64) -> Self {
+        let every = Duration::from_secs(secs.max(1));
+        Heartbeat {
+            every,
+            next: tokio::time::Instant::now() + every,
+            what: if format.is_some_and(|f| f.ends_with("/xml")) {
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            } else {
+                b" "
+            },
+            separator: b"",
+        }
+    }
+
+    async fn due(&self) {
+        tokio::time::sleep_until(self.next).await;
+    }
+
+    /// Sends one beat; false when the client is gone.
+    async fn send(&mut self, tx: &Tx) -> bool {
+        self.next = tokio::time::Instant::now() + self.every;
+        let ok = tx
+            .send(Ok(Frame::data(Bytes::from_static(self.what))))
+            .await
+            .is_ok();
+        self.what = b" ";
+        self.separator = b"\r\n\r\n";
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &[u8], max: usize) -> Result<Vec<Vec<u8>>, Failure> {
+        let mut p = NameParser::new(max);
+        for piece in body.chunks(7) {
+            p.feed(piece)?;
+        }
+        p.finish()
+    }
+
+    #[test]
+    fn names_are_lines_stripped_and_unquoted() {
+        let n = parse(b"/c/o\n c/a%20b \r\n\n/c2\n/c/%E2%98%83", 10).unwrap();
+        assert_eq!(
+            n,
+            vec![
+                b"/c/o".to_vec(),
+                b"c/a b".to_vec(),
+                Vec::new(),
+                b"/c2".to_vec(),
+                "/c/☃".as_bytes().to_vec()
+            ]
+        );
+        assert_eq!(parse(b"", 10).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            parse(b"a\nb\nc\n", 2).unwrap_err(),
+            Failure::new(413, "Maximum Bulk Deletes: 2 per request")
+        );
+        let long = vec![b'x'; MAX_PATH_LENGTH * 2 + 1];
+        assert_eq!(
+            parse(&long, 10).unwrap_err(),
+            Failure::new(400, "Invalid File Name")
+        );
+    }
+
+    #[test]
+    fn targets() {
+        let o = |c: &str, ob: &str| Target::Object {
+            container: c.into(),
+            object: ob.into(),
+        };
+        assert_eq!(target(b"/c/o/p"), o("c", "o/p"));
+        assert_eq!(target(b"c/o"), o("c", "o"));
+        assert_eq!(target(b"/c"), Target::Container("c".into()));
+        assert_eq!(target(b"c/"), Target::Container("c".into()));
+        assert_eq!(target(b"/"), Target::Bad(400));
+        assert_eq!(target(b"/c/\xff"), Target::Bad(412));
+        assert_eq!(target(b"/c/o\0"), Target::Bad(412));
+        assert!(is_object_name(b"/c/o") && !is_object_name(b"/c/") && !is_object_name(b"c"));
+        assert!(is_bulk_delete(&Method::POST, Some("bulk-delete")));
+        assert!(is_bulk_delete(
+            &Method::DELETE,
+            Some("x=1&bulk-delete=true")
+        ));
+        assert!(!is_bulk_delete(&Method::PUT, Some("bulk-delete")));
+        assert!(!is_bulk_delete(&Method::POST, None));
+        assert_eq!(quote("/c/a b☃".as_bytes()), "/c/a%20b%E2%98%83");
+    }
+
+    fn sample() -> Report {
+        Report {
+            status: 400,
+            body: String::new(),
+            deleted: 2,
+            not_found: 1,
+            errors: vec![("/c".into(), "409 Conflict".into())],
+        }
+    }
+
+    // Expected bodies as Swift 2.30.1's get_response_body writes them.
+    #[test]
+    fn bodies_like_swift() {
+        assert_eq!(
+            String::from_utf8(render(Some("text/plain"), &sample())).unwrap(),
+            "Number Deleted: 2\nNumber Not Found: 1\nResponse Body: \n\
+             Response Status: 400 Bad Request\nErrors:\n/c, 409 Conflict\n"
+        );
+        assert_eq!(
+            String::from_utf8(render(Some("application/json"), &sample())).unwrap(),
+            "{\"Response Status\": \"400 Bad Request\", \"Response Body\": \"\", \
+             \"Number Deleted\": 2, \"Number Not Found\": 1, \"Errors\": [[\"/c\", \"409 Conflict\"]]}"
+        );
+        assert_eq!(
+            String::from_utf8(render(Some("application/xml"), &sample())).unwrap(),
+            "<delete>\n<number_deleted>2</number_deleted>\n<number_not_found>1</number_not_found>\n\
+             <response_body></response_body>\n<response_status>400 Bad Request</response_status>\n\
+             <errors>\n<object><name>/c</name><status>409 Conflict</status></object>\n</errors>\n</delete>\n"
+        );
+        let mut ok = Report::new();
+        ok.deleted = 1;
+        assert_eq!(
+            String::from_utf8(render(None, &ok)).unwrap(),
+            "Number Deleted: 1\nNumber Not Found: 0\nResponse Body: \nResponse Status: 200 OK\nErrors:\n"
+        );
+        assert_eq!(status_line(413), "413 Request Entity Too Large");
+        assert_eq!(status_line(502), "502 Bad Gateway");
+        assert_eq!(status_line(500), "500 Internal Error");
+    }
+}
