@@ -21,6 +21,7 @@ mod proxy_cluster;
 mod proxy_dlo;
 mod proxy_faults;
 mod proxy_memory;
+mod proxy_quotas;
 mod proxy_swiftclient;
 mod proxy_tls;
 mod ring_builder_cli;

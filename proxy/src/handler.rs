@@ -12,7 +12,7 @@ use swirl_common::Body;
 use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
 use crate::middleware::cors::{self, CorsInfo};
-use crate::middleware::{bulk, gatekeeper};
+use crate::middleware::{bulk, container_quotas, gatekeeper};
 use crate::router::{self, Endpoint, RouteError};
 use crate::{account, container, headers, info, object, response};
 
@@ -77,6 +77,10 @@ impl Handler for ProxyHandler {
                 }
             }
             Endpoint::Container { account, container } => {
+                if parts.method == Method::PUT || parts.method == Method::POST {
+                    container_quotas::validate(&hdrs)
+                        .map_err(|m| Error::BadRequest(m.to_string()))?;
+                }
                 let who = proxy.auth.identify(&hdrs, &account)?;
                 let mut ctx = ctx(txn, who, parts.method.clone(), hdrs, query);
                 let (a, cn) = (account.clone(), container.clone());

@@ -48,6 +48,7 @@ pub fn document(proxy: &Proxy) -> Value {
             "valid_api_versions": ["v1", "v1.0"],
         },
         "tempauth": {"account_acls": true},
+        "container_quotas": {},
         "bulk_delete": {
             "max_deletes_per_request": proxy.cfg.bulk.max_deletes_per_request,
             "max_failed_deletes": proxy.cfg.bulk.max_failed_deletes,

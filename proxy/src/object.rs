@@ -14,7 +14,7 @@ use crate::container::append_csv;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{copy, dlo};
+use crate::middleware::{container_quotas, copy, dlo};
 use crate::put::{self, PutPlan};
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
@@ -354,6 +354,9 @@ async fn put_object(
     check_name(object)?;
     let info = writable_container(proxy, ctx, account, container, object).await?;
     let (length, chunked) = request_length(&ctx.headers)?;
+    if container_quotas::exceeded(&info, length) {
+        return Err(Error::TooLarge(container_quotas::EXCEEDED.into()));
+    }
     if let Some(v) = headers::get(&ctx.headers, "if-none-match") {
         if v.split(',').all(|t| t.trim() != "*") {
             return Err(Error::BadRequest("If-None-Match only supports *".into()));
@@ -615,6 +618,9 @@ async fn copy_from(
     // Swift refuses to copy it.
     if length.is_none_or(|l| l > c::MAX_FILE_SIZE) {
         return Err(Error::TooLarge("Your request is too large.".into()));
+    }
+    if container_quotas::exceeded(&dest_info, length) {
+        return Err(Error::TooLarge(container_quotas::EXCEEDED.into()));
     }
     let fresh = headers::is_true(&ctx.headers, "x-fresh-metadata");
     let mut req_h = ctx.headers.clone();

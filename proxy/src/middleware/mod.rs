@@ -1,9 +1,11 @@
 //! Proxy middleware in Swift's pipeline order: gatekeeper (strip internal
 //! headers), healthcheck, proxy-logging (common's server loop), bulk
-//! (bulk delete, before auth as in Swift), tempauth (crate::auth), copy, dlo
-//! (in the object GET path), CORS (applied around the controllers).
+//! (bulk delete, before auth as in Swift), tempauth (crate::auth), copy,
+//! container_quotas (in the object PUT path), dlo (in the object GET path),
+//! CORS (applied around the controllers).
 
 pub mod bulk;
+pub mod container_quotas;
 pub mod copy;
 pub mod cors;
 pub mod dlo;
