@@ -19,6 +19,7 @@ mod proxy_aio;
 mod proxy_bulk;
 mod proxy_cluster;
 mod proxy_dlo;
+mod proxy_etag_quoter;
 mod proxy_faults;
 mod proxy_memory;
 mod proxy_quotas;

@@ -12,6 +12,7 @@ use swirl_common::Body;
 use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
 use crate::middleware::cors::{self, CorsInfo};
+use crate::middleware::etag_quoter::{self, Level};
 use crate::middleware::{bulk, container_quotas, gatekeeper};
 use crate::router::{self, Endpoint, RouteError};
 use crate::{account, container, headers, info, object, response};
@@ -68,6 +69,7 @@ impl Handler for ProxyHandler {
                     .handle_auth(&hdrs, &format!("{scheme}://{host}"))?
             }
             Endpoint::Account { account } => {
+                etag_quoter::translate_request(&mut hdrs, Level::Account);
                 let who = proxy.auth.identify(&hdrs, &account)?;
                 let mut ctx = ctx(txn, who, parts.method.clone(), hdrs, query);
                 if ctx.method == Method::OPTIONS {
@@ -81,6 +83,7 @@ impl Handler for ProxyHandler {
                     container_quotas::validate(&hdrs)
                         .map_err(|m| Error::BadRequest(m.to_string()))?;
                 }
+                etag_quoter::translate_request(&mut hdrs, Level::Container);
                 let who = proxy.auth.identify(&hdrs, &account)?;
                 let mut ctx = ctx(txn, who, parts.method.clone(), hdrs, query);
                 let (a, cn) = (account.clone(), container.clone());
@@ -97,12 +100,14 @@ impl Handler for ProxyHandler {
                 let who = proxy.auth.identify(&hdrs, &account)?;
                 let mut ctx = ctx(txn, who, parts.method.clone(), hdrs, query);
                 let (a, c) = (account.clone(), container.clone());
-                with_cors(proxy, &mut ctx, &a, &c, true, |p, cx| {
+                let mut resp = with_cors(proxy, &mut ctx, &a, &c, true, |p, cx| {
                     Box::pin(async move {
                         object::handle(p, cx, &account, &container, &object, body).await
                     })
                 })
-                .await?
+                .await?;
+                etag_quoter::apply(proxy, &ctx, &a, &c, &mut resp).await;
+                resp
             }
         };
         gatekeeper::strip(resp.headers_mut());

@@ -1,5 +1,6 @@
 //! Proxy middleware in Swift's pipeline order: gatekeeper (strip internal
-//! headers), healthcheck, proxy-logging (common's server loop), bulk
+//! headers), healthcheck, proxy-logging (common's server loop), etag-quoter
+//! (around the controllers), bulk
 //! (bulk delete, before auth as in Swift), tempauth (crate::auth), copy,
 //! container_quotas (in the object PUT path), dlo (in the object GET path),
 //! CORS (applied around the controllers).
@@ -9,4 +10,5 @@ pub mod container_quotas;
 pub mod copy;
 pub mod cors;
 pub mod dlo;
+pub mod etag_quoter;
 pub mod gatekeeper;
