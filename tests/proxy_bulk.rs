@@ -1,6 +1,8 @@
-//! Bulk delete through `swirl aio`: the result body in each format, objects
-//! before containers, per-name failures, the request limits, the heartbeat
-//! of a long request, and /info's `bulk_delete`.
+//! The bulk middleware through `swirl aio`. Bulk delete: the result body in
+//! each format, objects before containers, per-name failures, the request
+//! limits, the heartbeat of a long request. Extract-archive: tar, tar.gz and
+//! tar.bz2 archives (made by Python's tarfile) unpacked into objects with
+//! their pax metadata. And /info's `bulk_delete` and `bulk_upload`.
 
 use std::time::Instant;
 
@@ -167,5 +169,173 @@ fn bulk_delete_formats_limits_and_heartbeat() {
         info["bulk_delete"],
         serde_json::json!({"max_deletes_per_request": 8, "max_failed_deletes": 2})
     );
-    assert!(info.get("bulk_upload").is_none());
+}
+
+/// Writes an archive with Python's tarfile (pax format, as GNU tar writes
+/// xattrs) in `mode` ("w", "w:gz", "w:bz2").
+fn make_tar(dir: &std::path::Path, mode: &str) -> Vec<u8> {
+    let script = dir.join("mk.py");
+    std::fs::write(
+        &script,
+        r#"import io, sys, tarfile
+with tarfile.open(sys.argv[1], sys.argv[2], format=tarfile.PAX_FORMAT) as t:
+    def add(name, data, pax=None):
+        ti = tarfile.TarInfo(name)
+        ti.size = len(data)
+        if pax:
+            ti.pax_headers = pax
+        t.addfile(ti, io.BytesIO(data))
+    add('c1/a.txt', b'alpha')
+    add('./c1/dir/b.bin', bytes(range(256)) * 400)
+    add('top.txt', b'top level')
+    d = tarfile.TarInfo('c2/emptydir')
+    d.type = tarfile.DIRTYPE
+    t.addfile(d)
+    add('c2/x.dat', b'x', {'SCHILY.xattr.user.mime_type': 'application/x-test',
+                           'SCHILY.xattr.user.meta.lunch': 'burger'})
+    add('c2/' + 'n' * 150, b'long name')
+"#,
+    )
+    .unwrap();
+    let out = dir.join("a.tar");
+    let st = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&out)
+        .arg(mode)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read(out).unwrap()
+}
+
+fn chunked(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in b.chunks(7000) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[test]
+fn extract_archive_uploads_members() {
+    let tmp = tempfile::tempdir().unwrap();
+    let aio = aio(&tmp.path().join("d"), "");
+    let addr = aio.addr();
+    let (tok, acct) = token(addr, "glance:glance", "glance");
+    let req = |method: &str, path: &str, h: &[(&str, &str)], body: &[u8]| {
+        let mut hs = vec![("X-Auth-Token", tok.as_str())];
+        hs.extend_from_slice(h);
+        http_request(addr, method, &format!("{acct}{path}"), &hs, body).unwrap()
+    };
+    let json = |b: &[u8]| -> serde_json::Value { serde_json::from_slice(b).unwrap() };
+    let b_bin: Vec<u8> = (0..400).flat_map(|_| 0u8..=255).collect();
+
+    // At the account: the first path element is the container (created).
+    let gz = make_tar(tmp.path(), "w:gz");
+    let (s, h, b) = req(
+        "PUT",
+        "?extract-archive=tar.gz",
+        &[
+            ("Accept", "application/json"),
+            ("X-Object-Meta-Color", "red"),
+        ],
+        &gz,
+    );
+    assert_eq!(
+        (s, header(&h, "content-type")),
+        (200, Some("application/json"))
+    );
+    let v = json(&b);
+    assert_eq!(v["Response Status"], "201 Created", "{v}");
+    assert_eq!(v["Number Files Created"], 4);
+    assert_eq!(v["Errors"], serde_json::json!([]));
+    let (s, h, b) = req("GET", "/c1/a.txt", &[], b"");
+    assert_eq!((s, b.as_slice()), (200, &b"alpha"[..]));
+    assert_eq!(header(&h, "x-object-meta-color"), Some("red"));
+    assert_eq!(header(&h, "content-type"), Some("text/plain"));
+    assert!(req("GET", "/c1/dir/b.bin", &[], b"").2 == b_bin);
+    let (_, h, _) = req("HEAD", "/c2/x.dat", &[], b"");
+    assert_eq!(header(&h, "content-type"), Some("application/x-test"));
+    assert_eq!(header(&h, "x-object-meta-lunch"), Some("burger"));
+    let long = format!("/c2/{}", "n".repeat(150));
+    assert_eq!(req("GET", &long, &[], b"").2, b"long name");
+    assert_eq!(req("HEAD", "/c2/emptydir", &[], b"").0, 404);
+
+    // Under a container (bzip2, chunked): top-level files land there too.
+    let bz = make_tar(tmp.path(), "w:bz2");
+    assert_eq!(req("PUT", "/base", &[], b"").0, 201);
+    let (s, _, b) = req(
+        "PUT",
+        "/base/sub/?extract-archive=tar.bz2",
+        &[("Transfer-Encoding", "chunked"), ("Accept", "text/plain")],
+        &chunked(&bz),
+    );
+    assert_eq!(s, 200);
+    let text = String::from_utf8(b).unwrap();
+    assert!(
+        text.contains("Number Files Created: 5\n") && text.contains("201 Created"),
+        "{text}"
+    );
+    assert_eq!(req("GET", "/base/sub/top.txt", &[], b"").2, b"top level");
+    assert!(req("GET", "/base/sub/c1/dir/b.bin", &[], b"").2 == b_bin);
+
+    // A plain tar, XML.
+    let plain = make_tar(tmp.path(), "w");
+    let (_, _, b) = req(
+        "PUT",
+        "/plain?extract-archive=tar",
+        &[("Accept", "application/xml")],
+        &plain,
+    );
+    assert!(String::from_utf8_lossy(&b).contains("<number_files_created>5</number_files_created>"));
+
+    // Bad input.
+    let (_, _, b) = req(
+        "PUT",
+        "?extract-archive=tar.gz",
+        &[("Accept", "application/json")],
+        b"not a gzip stream at all",
+    );
+    let v = json(&b);
+    assert_eq!(v["Response Status"], "400 Bad Request");
+    assert!(
+        v["Response Body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid Tar File: "),
+        "{v}"
+    );
+    let (_, _, b) = req(
+        "PUT",
+        "?extract-archive=tar",
+        &[("Accept", "application/json")],
+        &plain[..plain.len() / 2],
+    );
+    let v = json(&b);
+    assert_eq!(
+        v["Response Body"], "Invalid Tar File: unexpected end of data",
+        "{v}"
+    );
+    let (_, _, b) = req(
+        "PUT",
+        "?extract-archive=tar",
+        &[("Accept", "application/json")],
+        &[0u8; 1024],
+    );
+    assert_eq!(
+        json(&b)["Response Body"],
+        "Invalid Tar File: No Valid Files"
+    );
+    let (s, _, b) = req("PUT", "?extract-archive=zip", &[], b"x");
+    assert_eq!((s, b.as_slice()), (400, &b"Unsupported archive format"[..]));
+
+    let (_, _, b) = http_request(addr, "GET", "/info", &[], b"").unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        info["bulk_upload"],
+        serde_json::json!({"max_containers_per_extraction": 10000, "max_failed_extractions": 1000})
+    );
 }

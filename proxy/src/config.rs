@@ -112,7 +112,7 @@ impl Default for DloConfig {
     }
 }
 
-/// `[filter:bulk]` options (the bulk-delete half).
+/// `[filter:bulk]` options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BulkConfig {
@@ -131,6 +131,12 @@ pub struct BulkConfig {
     /// Retries of a container delete answered 409 (it may still be emptying).
     #[serde(default)]
     pub delete_container_retry_count: u32,
+    /// Containers one extract-archive request may create.
+    #[serde(default = "default_max_deletes_per_request")]
+    pub max_containers_per_extraction: usize,
+    /// Failures after which an extract-archive stops.
+    #[serde(default = "default_max_failed_deletes")]
+    pub max_failed_extractions: usize,
 }
 
 impl Default for BulkConfig {
@@ -141,6 +147,8 @@ impl Default for BulkConfig {
             yield_frequency: default_yield_frequency(),
             delete_concurrency: default_delete_concurrency(),
             delete_container_retry_count: 0,
+            max_containers_per_extraction: default_max_deletes_per_request(),
+            max_failed_extractions: default_max_failed_deletes(),
         }
     }
 }

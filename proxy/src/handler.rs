@@ -1,5 +1,5 @@
 //! The request entry point: gatekeeper, healthcheck, /info, tempauth's token
-//! endpoint, bulk delete, identity, then the account/container/object
+//! endpoint, bulk delete and extract-archive, identity, then the account/container/object
 //! controllers, with CORS around them. One match dispatches every endpoint.
 
 use std::sync::Arc;
@@ -38,6 +38,27 @@ impl Handler for ProxyHandler {
             RouteError::BadUrl => Error::PreconditionFailed("Bad URL".into()),
         })?;
         let query = parts.uri.query().map(str::to_string);
+        if let Some(format) = bulk::extract_format(&parts.method, query.as_deref()) {
+            let target = match &endpoint {
+                Endpoint::Account { account } => Some((account.clone(), String::new())),
+                Endpoint::Container { account, container } => {
+                    Some((account.clone(), container.clone()))
+                }
+                Endpoint::Object {
+                    account,
+                    container,
+                    object,
+                } => Some((account.clone(), format!("{container}/{object}"))),
+                Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth => None,
+            };
+            if let Some((account, base)) = target {
+                let who = proxy.auth.identify(&hdrs, &account).ok();
+                let mut resp =
+                    bulk::handle_extract(proxy, who, txn, hdrs, account, base, &format, body).await;
+                gatekeeper::strip(resp.headers_mut());
+                return Ok(resp);
+            }
+        }
         if bulk::is_bulk_delete(&parts.method, query.as_deref()) {
             if let Endpoint::Account { account }
             | Endpoint::Container { account, .. }

@@ -50,6 +50,10 @@ pub fn document(proxy: &Proxy) -> Value {
         "tempauth": {"account_acls": true},
         "container_quotas": {},
         "etag_quoter": {"enable_by_default": proxy.cfg.etag_quoter.enable_by_default},
+        "bulk_upload": {
+            "max_containers_per_extraction": proxy.cfg.bulk.max_containers_per_extraction,
+            "max_failed_extractions": proxy.cfg.bulk.max_failed_extractions,
+        },
         "bulk_delete": {
             "max_deletes_per_request": proxy.cfg.bulk.max_deletes_per_request,
             "max_failed_deletes": proxy.cfg.bulk.max_failed_deletes,

@@ -30,6 +30,7 @@ pub mod rings;
 pub mod router;
 pub mod server;
 pub mod stream;
+pub mod tar;
 pub mod write;
 
 use std::future::Future;

@@ -343,14 +343,19 @@ fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
     Ok((length, chunked))
 }
 
-async fn put_object(
+/// An object PUT of `body` (the client's, or an archive member's).
+pub(crate) async fn put_object<B>(
     proxy: &Proxy,
     ctx: &mut Ctx,
     account: &str,
     container: &str,
     object: &str,
-    body: Incoming,
-) -> Result<Response<Body>> {
+    body: B,
+) -> Result<Response<Body>>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     check_name(object)?;
     let info = writable_container(proxy, ctx, account, container, object).await?;
     let (length, chunked) = request_length(&ctx.headers)?;

@@ -7,7 +7,11 @@
 //! how many were deleted or not found, which failed and the overall status.
 //! While the deletes run, a space is sent every `yield_frequency` seconds so
 //! the client does not time out (after an XML declaration for XML).
-//! `?extract-archive` (bulk upload) is not provided.
+//!
+//! Its other half, `PUT ...?extract-archive=tar|tar.gz|tar.bz2`, unpacks an
+//! archive streamed in the request body: each regular file becomes an
+//! object under the request's path (containers are created as needed),
+//! with the same kind of result body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +34,7 @@ use crate::auth::tempauth::Identity;
 use crate::config::BulkConfig;
 use crate::headers;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
+use crate::tar;
 
 /// Longest line worth reading: a container and an object name and two slashes.
 pub const MAX_PATH_LENGTH: usize = c::MAX_OBJECT_NAME_LENGTH + c::MAX_CONTAINER_NAME_LENGTH + 2;
@@ -206,59 +211,104 @@ fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
 
-/// The result body in the negotiated format (Swift's `get_response_body`).
-pub fn render(format: Option<&str>, r: &Report) -> Vec<u8> {
-    let status = status_line(r.status);
+/// A result field's value.
+enum Val {
+    Num(u64),
+    Str(String),
+}
+
+impl Val {
+    fn json(&self) -> String {
+        match self {
+            Val::Num(n) => n.to_string(),
+            Val::Str(s) => json_str(s),
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Val::Num(n) => n.to_string(),
+            Val::Str(s) => s.clone(),
+        }
+    }
+}
+
+/// Swift's `get_response_body`: JSON in the fields' order, XML (under
+/// `root`) and plain text with the keys sorted, then the errors.
+fn render_doc(
+    format: Option<&str>,
+    root: &str,
+    fields: &[(&str, Val)],
+    errors: &[(String, String)],
+) -> Vec<u8> {
     if format == Some("application/json") {
-        let errors: Vec<String> = r
-            .errors
+        let mut parts: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json_str(k), v.json()))
+            .collect();
+        let errs: Vec<String> = errors
             .iter()
             .map(|(n, s)| format!("[{}, {}]", json_str(n), json_str(s)))
             .collect();
-        return format!(
-            "{{\"Response Status\": {}, \"Response Body\": {}, \"Number Deleted\": {}, \
-             \"Number Not Found\": {}, \"Errors\": [{}]}}",
-            json_str(&status),
-            json_str(&r.body),
-            r.deleted,
-            r.not_found,
-            errors.join(", ")
-        )
-        .into_bytes();
+        parts.push(format!("\"Errors\": [{}]", errs.join(", ")));
+        return format!("{{{}}}", parts.join(", ")).into_bytes();
     }
-    // Swift's keys, sorted.
-    let fields = [
-        ("Number Deleted", r.deleted.to_string()),
-        ("Number Not Found", r.not_found.to_string()),
-        ("Response Body", r.body.clone()),
-        ("Response Status", status),
-    ];
+    let mut sorted: Vec<&(&str, Val)> = fields.iter().collect();
+    sorted.sort_by_key(|(k, _)| *k);
     let mut out = String::new();
     if format.is_some_and(|f| f.ends_with("/xml")) {
-        out.push_str("<delete>\n");
-        for (k, v) in &fields {
+        out.push_str(&format!("<{root}>\n"));
+        for (k, v) in sorted {
             let tag = k.replace(' ', "_").to_ascii_lowercase();
-            out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(v)));
+            out.push_str(&format!("<{tag}>{}</{tag}>\n", xml_escape(&v.text())));
         }
         out.push_str("<errors>\n");
-        for (n, s) in &r.errors {
+        for (n, st) in errors {
             out.push_str(&format!(
                 "<object><name>{}</name><status>{}</status></object>\n",
                 xml_escape(n),
-                xml_escape(s)
+                xml_escape(st)
             ));
         }
-        out.push_str("</errors>\n</delete>\n");
+        out.push_str(&format!("</errors>\n</{root}>\n"));
         return out.into_bytes();
     }
-    for (k, v) in &fields {
-        out.push_str(&format!("{k}: {v}\n"));
+    for (k, v) in sorted {
+        out.push_str(&format!("{k}: {}\n", v.text()));
     }
     out.push_str("Errors:\n");
-    for (n, s) in &r.errors {
-        out.push_str(&format!("{n}, {s}\n"));
+    for (n, st) in errors {
+        out.push_str(&format!("{n}, {st}\n"));
     }
     out.into_bytes()
+}
+
+/// A bulk delete's result body.
+pub fn render(format: Option<&str>, r: &Report) -> Vec<u8> {
+    render_doc(
+        format,
+        "delete",
+        &[
+            ("Response Status", Val::Str(status_line(r.status))),
+            ("Response Body", Val::Str(r.body.clone())),
+            ("Number Deleted", Val::Num(r.deleted)),
+            ("Number Not Found", Val::Num(r.not_found)),
+        ],
+        &r.errors,
+    )
+}
+
+/// An extract-archive's result body.
+pub fn render_extract(format: Option<&str>, r: &ExtractReport) -> Vec<u8> {
+    render_doc(
+        format,
+        "extract",
+        &[
+            ("Response Status", Val::Str(status_line(r.status))),
+            ("Response Body", Val::Str(r.body.clone())),
+            ("Number Files Created", Val::Num(r.created)),
+        ],
+        &r.errors,
+    )
 }
 
 type Tx = mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
@@ -535,6 +585,439 @@ impl Heartbeat {
     }
 }
 
+/// Is this an extract-archive request (its format, when it is)?
+pub fn extract_format(method: &Method, query: Option<&str>) -> Option<String> {
+    if *method != Method::PUT {
+        return None;
+    }
+    headers::query_param(query, "extract-archive")
+}
+
+/// The result of an extract-archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtractReport {
+    pub status: u16,
+    pub body: String,
+    pub created: u64,
+    pub errors: Vec<(String, String)>,
+}
+
+/// Where an archive member goes: `<container>/<object>` under the request's
+/// path (Swift strips `./` and leading slashes; a file at the top level,
+/// with no container, is ignored).
+pub fn member_path(base: &str, name: &[u8]) -> Option<Vec<u8>> {
+    let mut n = name;
+    if let Some(rest) = n.strip_prefix(b"./") {
+        n = rest;
+    }
+    while let Some(rest) = n.strip_prefix(b"/") {
+        n = rest;
+    }
+    let mut path = Vec::new();
+    if !base.is_empty() {
+        path.extend_from_slice(base.as_bytes());
+        path.push(b'/');
+    }
+    path.extend_from_slice(n);
+    path.contains(&b'/').then_some(path)
+}
+
+/// Object headers from a member's pax records: `user.mime_type` is the
+/// Content-Type, `user.meta.<x>` is X-Object-Meta-<x> (GNU and BSD tar).
+pub fn pax_headers(pax: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in pax {
+        for p in ["SCHILY.xattr.user.", "LIBARCHIVE.xattr.user."] {
+            let Some(attr) = k.strip_prefix(p) else {
+                continue;
+            };
+            if attr == "mime_type" {
+                out.push(("content-type".to_string(), v.clone()));
+            } else if let Some(m) = attr.strip_prefix("meta.") {
+                out.push((format!("x-object-meta-{m}"), v.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Answers `PUT ...?extract-archive=<format>`: each regular file of the
+/// archive becomes an object under the request's path, its bytes streamed
+/// from the request body as they arrive (decompressed on the way).
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_extract(
+    proxy: &Arc<Proxy>,
+    who: Option<Identity>,
+    txn: &str,
+    hdrs: HeaderMap,
+    account: String,
+    base: String,
+    format_name: &str,
+    mut body: Incoming,
+) -> Response<Body> {
+    let Some(decoder) = tar::Decoder::for_format(format_name) else {
+        return crate::response::bad_request_html("Unsupported archive format");
+    };
+    let format = listing_format::negotiate(None, headers::get(&hdrs, "accept")).ok();
+    let mut resp = Response::new(swirl_common::body::empty());
+    headers::set(
+        resp.headers_mut(),
+        "content-type",
+        format.unwrap_or("text/html; charset=UTF-8"),
+    );
+    // Ask for the body now: a client waiting for 100 Continue starts sending
+    // it before our 200 goes out.
+    let first =
+        match tokio::time::timeout(crate::config::secs(proxy.cfg.client_timeout), body.frame())
+            .await
+        {
+            Ok(Some(Ok(f))) => f.into_data().ok(),
+            _ => None,
+        };
+    let ctx = Ctx {
+        txn: txn.to_string(),
+        who: who.clone().unwrap_or_default(),
+        method: Method::PUT,
+        headers: hdrs,
+        query: None,
+        owner: false,
+    };
+    let job = Extract {
+        proxy: proxy.clone(),
+        ctx,
+        refused: who.is_none(),
+        account,
+        base: base.trim_end_matches('/').to_string(),
+        format,
+    };
+    let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+    tokio::spawn(job.run(decoder, first, body, tx));
+    *resp.body_mut() = ChannelBody::new(rx, None).boxed();
+    resp
+}
+
+struct Extract {
+    proxy: Arc<Proxy>,
+    ctx: Ctx,
+    refused: bool,
+    account: String,
+    base: String,
+    format: Option<&'static str>,
+}
+
+/// The member being uploaded.
+struct Upload {
+    tx: Option<Tx>,
+    put: tokio::task::JoinHandle<u16>,
+    path: String,
+    container: String,
+    container_failure: Option<(String, String)>,
+}
+
+/// What becomes of the current member's data.
+enum Current {
+    None,
+    Skip,
+    Upload(Upload),
+}
+
+impl Extract {
+    async fn run(self, decoder: tar::Decoder, first: Option<Bytes>, body: Incoming, tx: Tx) {
+        let mut beat = Heartbeat::new(self.format, self.proxy.cfg.bulk.yield_frequency);
+        let mut report = ExtractReport {
+            status: 201,
+            body: String::new(),
+            created: 0,
+            errors: Vec::new(),
+        };
+        let outcome = {
+            let work = self.extract(decoder, first, body, &mut report);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    () = beat.due() => {
+                        if !beat.send(&tx).await {
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(f) = outcome {
+            report.status = f.status;
+            report.body = f.body;
+        }
+        let mut out = beat.separator.to_vec();
+        out.extend_from_slice(&render_extract(self.format, &report));
+        let _ = tx.send(Ok(Frame::data(Bytes::from(out)))).await;
+    }
+
+    async fn extract(
+        &self,
+        mut decoder: tar::Decoder,
+        first: Option<Bytes>,
+        mut body: Incoming,
+        report: &mut ExtractReport,
+    ) -> Result<(), Failure> {
+        if self.format.is_none() {
+            return Err(Failure::new(406, ""));
+        }
+        let h = &self.ctx.headers;
+        let chunked = headers::get(h, "transfer-encoding")
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+        if h.get("content-length").is_none() && !chunked {
+            return Err(Failure::new(411, ""));
+        }
+        let invalid = |e: tar::TarError| Failure::new(400, &format!("Invalid Tar File: {e}"));
+        let mut reader = tar::TarReader::new();
+        let mut state = State {
+            current: Current::None,
+            accessed: std::collections::HashSet::new(),
+            created_containers: 0,
+            bad_gateway: false,
+            done: false,
+        };
+        let timeout = crate::config::secs(self.proxy.cfg.client_timeout);
+        let mut next = first;
+        loop {
+            let Some(chunk) = next.take() else {
+                break;
+            };
+            for piece in chunk.chunks(SLICE) {
+                let mut events = Vec::new();
+                decoder
+                    .push(chunk.slice_ref(piece), &mut |b| reader.feed(b, &mut events))
+                    .map_err(invalid)?;
+                for e in events {
+                    self.event(e, &mut state, report).await?;
+                }
+                if state.done {
+                    break;
+                }
+            }
+            if state.done {
+                break;
+            }
+            next = match tokio::time::timeout(timeout, body.frame()).await {
+                Err(_) => return Err(Failure::new(408, "")),
+                Ok(None) => None,
+                Ok(Some(Err(_))) => return Err(Failure::new(499, "")),
+                Ok(Some(Ok(f))) => Some(f.into_data().unwrap_or_default()),
+            };
+        }
+        if !state.done {
+            let mut events = Vec::new();
+            decoder
+                .finish(&mut |b| reader.feed(b, &mut events))
+                .map_err(invalid)?;
+            for e in events {
+                self.event(e, &mut state, report).await?;
+            }
+            if let Err(e) = reader.finish() {
+                if let Current::Upload(mut u) = std::mem::replace(&mut state.current, Current::None)
+                {
+                    if let Some(tx) = u.tx.take() {
+                        let _ = tx
+                            .send(Err(std::io::Error::other("archive cut short")))
+                            .await;
+                    }
+                    let _ = u.put.await;
+                }
+                return Err(invalid(e));
+            }
+        }
+        if !report.errors.is_empty() {
+            report.status = if state.bad_gateway { 502 } else { 400 };
+        } else if report.created == 0 {
+            report.status = 400;
+            report.body = "Invalid Tar File: No Valid Files".into();
+        }
+        Ok(())
+    }
+
+    async fn event(
+        &self,
+        e: tar::Event,
+        st: &mut State,
+        report: &mut ExtractReport,
+    ) -> Result<(), Failure> {
+        match e {
+            tar::Event::End => st.done = true,
+            tar::Event::Data(d) => {
+                if let Current::Upload(u) = &mut st.current {
+                    let gone = match &u.tx {
+                        Some(tx) => tx.send(Ok(Frame::data(d))).await.is_err(),
+                        None => false,
+                    };
+                    if gone {
+                        u.tx = None; // the PUT already answered; its status tells
+                    }
+                }
+            }
+            tar::Event::EntryEnd => {
+                if let Current::Upload(mut u) = std::mem::replace(&mut st.current, Current::None) {
+                    u.tx = None;
+                    let status = u.put.await.unwrap_or(500);
+                    st.accessed.insert(u.container.clone());
+                    if (200..300).contains(&status) {
+                        report.created += 1;
+                    } else {
+                        if let Some(f) = u.container_failure {
+                            report.errors.push(f);
+                        }
+                        if status == 401 {
+                            report.errors.push((u.path, status_line(401)));
+                            return Err(Failure::new(401, ""));
+                        }
+                        st.bad_gateway |= status >= 500;
+                        report.errors.push((u.path, status_line(status)));
+                    }
+                }
+                st.current = Current::None;
+            }
+            tar::Event::Entry(entry) => {
+                if report.errors.len() >= self.proxy.cfg.bulk.max_failed_extractions {
+                    st.done = true;
+                    st.current = Current::Skip;
+                    return Ok(());
+                }
+                st.current = self.start(entry, st, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides what to do with a member, and starts its PUT.
+    async fn start(
+        &self,
+        entry: tar::Entry,
+        st: &mut State,
+        report: &mut ExtractReport,
+    ) -> Result<Current, Failure> {
+        if !entry.is_file {
+            return Ok(Current::Skip);
+        }
+        let Some(path) = member_path(&self.base, &entry.name) else {
+            return Ok(Current::Skip);
+        };
+        let shown = quote(&path[..path.len().min(MAX_PATH_LENGTH)]);
+        let Some((container, object)) = std::str::from_utf8(&path)
+            .ok()
+            .filter(|p| !p.contains('\0'))
+            .and_then(|p| p.split_once('/'))
+            .map(|(c, o)| (c.to_string(), o.to_string()))
+        else {
+            report.errors.push((shown, status_line(412)));
+            return Ok(Current::Skip);
+        };
+        if entry.size > c::MAX_FILE_SIZE {
+            report.errors.push((shown, status_line(413)));
+            return Ok(Current::Skip);
+        }
+        let mut container_failure = None;
+        if !st.accessed.contains(&container) && !self.refused {
+            match self.ensure_container(&container).await {
+                Ok(true) => {
+                    st.created_containers += 1;
+                    let max = self.proxy.cfg.bulk.max_containers_per_extraction;
+                    if st.created_containers > max {
+                        return Err(Failure::new(
+                            400,
+                            &format!("More than {max} containers to create from tar."),
+                        ));
+                    }
+                }
+                Ok(false) => {}
+                Err(status) => {
+                    let cont_path = format!("/v1/{}/{container}", self.account);
+                    let cp = cont_path.as_bytes();
+                    container_failure = Some((
+                        quote(&cp[..cp.len().min(MAX_PATH_LENGTH)]),
+                        status_line(status),
+                    ));
+                    if status == 401 {
+                        return Err(Failure::new(401, ""));
+                    }
+                }
+            }
+        }
+        let mut sub = self.ctx.subrequest(Method::PUT, None);
+        headers::set(&mut sub.headers, "content-length", &entry.size.to_string());
+        for (k, v) in &self.ctx.headers {
+            let n = k.as_str();
+            if n == "x-delete-at" || n == "x-delete-after" || n.starts_with("x-object-meta-") {
+                sub.headers.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in pax_headers(&entry.pax) {
+            headers::set(&mut sub.headers, &k, &v);
+        }
+        let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+        let proxy = self.proxy.clone();
+        let account = self.account.clone();
+        let refused = self.refused;
+        let size = entry.size;
+        let cont = container.clone();
+        let put = tokio::spawn(async move {
+            if refused {
+                return 401;
+            }
+            let body = ChannelBody::new(rx, Some(size));
+            match crate::object::put_object(&proxy, &mut sub, &account, &cont, &object, body).await
+            {
+                Ok(r) => r.status().as_u16(),
+                Err(e) => e.status().as_u16(),
+            }
+        });
+        Ok(Current::Upload(Upload {
+            tx: Some(tx),
+            put,
+            path: shown,
+            container,
+            container_failure,
+        }))
+    }
+
+    /// HEAD the container, PUT it when missing: Ok(true) when created.
+    async fn ensure_container(&self, container: &str) -> Result<bool, u16> {
+        let status = |r: crate::error::Result<Response<Body>>| match r {
+            Ok(r) => r.status().as_u16(),
+            Err(e) => e.status().as_u16(),
+        };
+        let mut head = self.ctx.subrequest(Method::HEAD, None);
+        let s = status(
+            crate::container::handle(&self.proxy, &mut head, &self.account, container).await,
+        );
+        if (200..300).contains(&s) {
+            return Ok(false);
+        }
+        if s != 404 {
+            return Err(s);
+        }
+        let mut put = self.ctx.subrequest(Method::PUT, None);
+        let s =
+            status(crate::container::handle(&self.proxy, &mut put, &self.account, container).await);
+        if (200..300).contains(&s) {
+            Ok(true)
+        } else {
+            Err(s)
+        }
+    }
+}
+
+/// Extraction progress.
+struct State {
+    current: Current,
+    accessed: std::collections::HashSet<String>,
+    created_containers: usize,
+    bad_gateway: bool,
+    done: bool,
+}
+
+/// Compressed input goes to the decoder this much at a time (see tar::Decoder).
+const SLICE: usize = 16 * 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,6 +1077,55 @@ mod tests {
         assert!(!is_bulk_delete(&Method::PUT, Some("bulk-delete")));
         assert!(!is_bulk_delete(&Method::POST, None));
         assert_eq!(quote("/c/a b☃".as_bytes()), "/c/a%20b%E2%98%83");
+    }
+
+    #[test]
+    fn members() {
+        assert_eq!(member_path("", b"./c/a"), Some(b"c/a".to_vec()));
+        assert_eq!(member_path("", b"//c/a/b"), Some(b"c/a/b".to_vec()));
+        assert_eq!(member_path("", b"top"), None);
+        assert_eq!(member_path("c", b"top"), Some(b"c/top".to_vec()));
+        assert_eq!(member_path("c/d", b"x/y"), Some(b"c/d/x/y".to_vec()));
+        let mut pax = std::collections::BTreeMap::new();
+        pax.insert("SCHILY.xattr.user.mime_type".to_string(), "a/b".to_string());
+        pax.insert(
+            "LIBARCHIVE.xattr.user.meta.lunch".to_string(),
+            "x".to_string(),
+        );
+        pax.insert("SCHILY.xattr.user.stuff".to_string(), "no".to_string());
+        pax.insert("mtime".to_string(), "1".to_string());
+        let mut h = pax_headers(&pax);
+        h.sort();
+        assert_eq!(
+            h,
+            vec![
+                ("content-type".to_string(), "a/b".to_string()),
+                ("x-object-meta-lunch".to_string(), "x".to_string())
+            ]
+        );
+        assert_eq!(
+            extract_format(&Method::PUT, Some("extract-archive=tar")).as_deref(),
+            Some("tar")
+        );
+        assert_eq!(
+            extract_format(&Method::POST, Some("extract-archive=tar")),
+            None
+        );
+        let r = ExtractReport {
+            status: 201,
+            body: String::new(),
+            created: 2,
+            errors: vec![],
+        };
+        assert_eq!(
+            String::from_utf8(render_extract(Some("application/json"), &r)).unwrap(),
+            "{\"Response Status\": \"201 Created\", \"Response Body\": \"\", \"Number Files Created\": 2, \"Errors\": []}"
+        );
+        assert_eq!(
+            String::from_utf8(render_extract(Some("text/xml"), &r)).unwrap(),
+            "<extract>\n<number_files_created>2</number_files_created>\n<response_body></response_body>\n\
+             <response_status>201 Created</response_status>\n<errors>\n</errors>\n</extract>\n"
+        );
     }
 
     fn sample() -> Report {
