@@ -72,19 +72,6 @@ const SWIFT_SKIPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// DEVELOPMENT ONLY, to be emptied when the proxy middleware branch (DLO,
-/// bulk delete, container quotas, etag-quoter) is merged: tests that fail or
-/// skip today because that middleware is not in this branch yet.
-const PENDING_ELSEWHERE: &[(&str, &str)] = &[
-    ("test.functional.test_object.TestObject", "test_manifest"),
-    ("test.functional.test_object.TestObject", "test_bulk_delete"),
-    ("test.functional.test_object.TestObject", "test_etag_quoter"),
-    (
-        "test.functional.test_container.TestContainer",
-        "test_container_quota_bytes",
-    ),
-];
-
 /// One test case of junit.xml.
 #[derive(Debug)]
 struct Case {
@@ -162,15 +149,6 @@ fn judge(cases: &[Case]) -> Vec<String> {
     }
     for c in cases {
         let is = |class: &str, name: &str| c.class == class && c.name == name;
-        if PENDING_ELSEWHERE.iter().any(|(k, n)| is(k, n)) {
-            if c.outcome == "passed" {
-                eprintln!(
-                    "functests: {}::{} passes now: take it out of PENDING_ELSEWHERE",
-                    c.class, c.name
-                );
-            }
-            continue;
-        }
         let swift_skips = SWIFT_SKIPS
             .iter()
             .any(|(k, n, why)| is(k, n) && c.message.contains(why));
