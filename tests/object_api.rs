@@ -481,7 +481,10 @@ fn ranges_conditionals_and_expiry() {
     assert_eq!((r.status, r.body.len()), (200, body.len()));
     assert_eq!(r.body, body);
     assert_eq!(r.h("x-delete-at"), Some(del.as_str()));
+    // A whole read is checked against the stored blake3; a ranged one is not.
+    assert_eq!(r.h("x-backend-read-verified"), Some("blake3"));
     let r = s.req("GET", P, &[("Range", "bytes=10-19")], b"");
+    assert_eq!(r.h("x-backend-read-verified"), None);
     assert_eq!(
         (r.status, r.h("content-range")),
         (206, Some("bytes 10-19/200000"))

@@ -520,4 +520,20 @@ fn raw_http_contract_on_swift_storage_servers() {
         http_request(addr, "GET", &opath, &auth, b"").unwrap().0,
         404
     );
+
+    // A DLO on Swift's object servers: they do not verify reads, so the
+    // proxy checks each segment's MD5 itself (and the bytes still match).
+    let seg1 = vec![b'a'; 70_000];
+    let seg2 = vec![b'b'; 5];
+    for (n, b) in [("dlo/1", &seg1), ("dlo/2", &seg2)] {
+        let p = format!("{cpath}/{n}");
+        assert_eq!(http_request(addr, "PUT", &p, &auth, b).unwrap().0, 201);
+    }
+    let mpath = format!("{cpath}/dlo-manifest");
+    let mut mh = auth.to_vec();
+    mh.push(("X-Object-Manifest", "raw/dlo/"));
+    assert_eq!(http_request(addr, "PUT", &mpath, &mh, b"").unwrap().0, 201);
+    let (s, _, b) = http_request(addr, "GET", &mpath, &auth, b"").unwrap();
+    assert_eq!((s, b.len()), (200, 70_005));
+    assert!(b == [seg1, seg2].concat());
 }

@@ -20,6 +20,10 @@ use crate::headers::{self, value};
 use crate::stream::{self, Segment, Verify};
 use crate::Server;
 
+/// Response header: the whole body is verified against its stored digest
+/// while it is sent.
+pub const READ_VERIFIED: &str = "x-backend-read-verified";
+
 /// What the blocking open found.
 enum Found {
     Missing(Option<Timestamp>),
@@ -223,6 +227,11 @@ fn respond(
     };
     *r.status_mut() = status;
     add_header(&mut r, "content-length", &total.to_string());
+    if status == StatusCode::OK && f.blake3.is_some() {
+        // This body is checked against its stored blake3 as it is read (a
+        // mismatch cuts it short), so a proxy need not check its MD5.
+        add_header(&mut r, READ_VERIFIED, "blake3");
+    }
     *r.body_mut() = match small {
         Some(bytes) => {
             let mut out = BytesMut::with_capacity(total as usize);

@@ -203,15 +203,15 @@ async fn fetch(
                 etag: headers::get(&parts.headers, "etag").map(str::to_string),
                 timeout: crate::config::secs(proxy.cfg.recoverable_node_timeout),
             };
+            let verified = headers::get(&parts.headers, dlo::READ_VERIFIED) == Some("blake3");
             let body = stream::pump(body, size, Some(resume));
             let mut h = headers::to_client(&parts.headers);
             object_response_headers(&mut h);
-            Ok(Found::Plain(response::with_headers(
-                parts.status,
-                h,
-                body,
-                ctx.owner,
-            )))
+            let mut r = response::with_headers(parts.status, h, body, ctx.owner);
+            if verified {
+                r.extensions_mut().insert(dlo::Verified);
+            }
+            Ok(Found::Plain(r))
         }
         ReadOutcome::Bad { status, .. } => Ok(Found::Plain(response::status(status))),
     }

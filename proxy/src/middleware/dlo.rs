@@ -44,6 +44,15 @@ pub const MANIFEST: &str = "x-object-manifest";
 /// (the proxy wants a manifest's headers, never a slice of its own body).
 pub const IGNORE_RANGE: &str = "x-backend-ignore-range-if-metadata-present";
 
+/// Backend response header: the object server checked the whole body
+/// against its stored digest as it sent it (swirl's object servers do).
+pub const READ_VERIFIED: &str = "x-backend-read-verified";
+
+/// Marks a client response whose body the object server verified (a
+/// response extension, since the header itself is internal).
+#[derive(Debug, Clone, Copy)]
+pub struct Verified;
+
 /// Manifest listings are small JSON documents; a page of 10,000 names of
 /// 1,024 bytes each, escaped, stays well below this.
 const LISTING_LIMIT: usize = 64 << 20;
@@ -601,7 +610,11 @@ impl Job {
             });
         }
         let resp = res.map_err(|e| SegmentError::Server(e.to_string()))?;
-        let check = if range.is_none() {
+        // Swift checks each whole segment's MD5 against its ETag; a body an
+        // object server already verified against its stored digest needs no
+        // second pass (it would triple the CPU of a large GET).
+        let verified = resp.extensions().get::<Verified>().is_some();
+        let check = if range.is_none() && !verified {
             headers::get(resp.headers(), "etag").map(|e| {
                 (
                     normalize_etag(e).to_string(),
