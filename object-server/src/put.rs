@@ -5,7 +5,7 @@
 //! body's MD5 and blake3 as trailers (`swirl_common::digest_trailer`): then
 //! only blake3 runs here, and a mismatch is the same 422.
 //!
-//! A body that fits in one chunk is written by one blocking call; a larger
+//! A body that fits in one chunk is checked and written by one blocking call; a larger
 //! one goes through a bounded channel to a blocking writer thread, so memory
 //! per request stays at a few chunks. Checks that need the disk run before the
 //! body is read, so `Expect: 100-continue` clients are refused before they send it.
@@ -97,6 +97,46 @@ async fn next_data(
     }
 }
 
+/// What is stored now: the timestamp a new write must beat, and the ETag
+/// If-None-Match compares (none when deleted or expired). Blocking.
+fn existing(s: &Server, obj: &ObjectRef, ts: Timestamp) -> Result<(Timestamp, Option<String>)> {
+    s.store.check_device(&obj.device)?;
+    Ok(match s.store.open(obj)? {
+        Opened::Exists(f) => {
+            let expired = f.delete_at().is_some_and(|d| (d as f64) <= ts.as_f64());
+            if expired {
+                (f.timestamp, None)
+            } else {
+                (
+                    f.data_timestamp,
+                    Some(f.metadata.get("ETag").cloned().unwrap_or_default()),
+                )
+            }
+        }
+        Opened::Deleted(t) => (t, None),
+        Opened::Missing | Opened::Quarantined(_) => (Timestamp::default(), None),
+    })
+}
+
+/// If-None-Match (412) and the newer-version rule (409) against `existing`.
+fn judge(
+    (orig_ts, orig_etag): (Timestamp, Option<String>),
+    if_none_match: Option<&MatchList>,
+    ts: Timestamp,
+) -> Result<()> {
+    if let (Some(m), Some(e)) = (if_none_match, &orig_etag) {
+        if m.contains(e) {
+            return Err(Error::PreconditionFailed(None));
+        }
+    }
+    if orig_ts >= ts {
+        return Err(Error::Conflict {
+            backend_timestamp: Some(orig_ts),
+        });
+    }
+    Ok(())
+}
+
 /// The container update headers for a stored object (plus overrides).
 fn update_headers(h: &HeaderMap, md: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -149,38 +189,6 @@ pub async fn handle(
     let if_none_match = value(h, "if-none-match").map(|v| MatchList::parse(&v));
     let client_etag = value(h, "etag").map(|e| normalize_etag(&e).to_string());
 
-    // Before the body: device, If-None-Match, and whether a newer version exists.
-    let (s2, o2) = (s.clone(), obj.clone());
-    let (orig_ts, orig_etag) = blocking(move || {
-        s2.store.check_device(&o2.device)?;
-        Ok(match s2.store.open(&o2)? {
-            Opened::Exists(f) => {
-                let expired = f.delete_at().is_some_and(|d| (d as f64) <= ts.as_f64());
-                if expired {
-                    (f.timestamp, None)
-                } else {
-                    (
-                        f.data_timestamp,
-                        Some(f.metadata.get("ETag").cloned().unwrap_or_default()),
-                    )
-                }
-            }
-            Opened::Deleted(t) => (t, None),
-            Opened::Missing | Opened::Quarantined(_) => (Timestamp::default(), None),
-        })
-    })
-    .await?;
-    if let (Some(m), Some(e)) = (&if_none_match, &orig_etag) {
-        if m.contains(e) {
-            return Err(Error::PreconditionFailed(None));
-        }
-    }
-    if orig_ts >= ts {
-        return Err(Error::Conflict {
-            backend_timestamp: Some(orig_ts),
-        });
-    }
-
     let mut md = Metadata::new();
     md.set("name", obj.name());
     md.set("X-Timestamp", ts.internal());
@@ -205,9 +213,23 @@ pub async fn handle(
         trailer,
     };
     let mut trailers = None;
-
     let chunk = s.cfg.disk_chunk_size;
     let t = Duration::from_secs_f64(s.cfg.client_timeout);
+
+    // Checks that need the disk (device, If-None-Match, a newer version)
+    // come before the body, so a client waiting on `Expect: 100-continue` is
+    // refused before it sends it. A small body from a client that does not
+    // wait is read first instead, and checked and written in one blocking
+    // call: one thread hand-off per replica instead of two.
+    let expects_continue =
+        value(h, "expect").is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let eager = !expects_continue && fsize.is_some_and(|n| n <= chunk as u64);
+    if !eager {
+        let (s2, o2) = (s.clone(), obj.clone());
+        let orig = blocking(move || existing(&s2, &o2, ts)).await?;
+        judge(orig, if_none_match.as_ref(), ts)?;
+    }
+
     let mut total = 0u64;
     let mut first = BytesMut::new();
     let mut ended = false;
@@ -226,10 +248,20 @@ pub async fn handle(
             }
         }
     }
+    if eager && !ended {
+        // More body than the length promised: the length check in `finish`
+        // would refuse it anyway; refuse it before touching the disk.
+        return Err(Error::ClientDisconnect(format!(
+            "body longer than its length {fsize:?}"
+        )));
+    }
     let (s2, o2) = (s.clone(), obj.clone());
     let (etag, md_out) = if ended {
         let fin_md = fin.md.headers.clone();
         let (etag, size) = blocking(move || {
+            if eager {
+                judge(existing(&s2, &o2, ts)?, if_none_match.as_ref(), ts)?;
+            }
             let mut w = s2.store.create(&o2, fsize)?;
             if trailer {
                 w.skip_md5();
