@@ -6,14 +6,15 @@
 //! (as in Swift's swift/container/backend.py).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use swirl_common::Timestamp;
 
-use super::dbfile::{chexor, DbFile};
+use super::dbfile::{bind_range, chexor, text, DbFile};
 use super::error::{DbError, DbResult};
 use super::group_commit::GroupCommit;
-use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource};
+use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
 use super::sync::{self, SyncPoint};
 use super::timestamps::{self, RowTimes};
@@ -630,54 +631,50 @@ struct SqlObjects<'a> {
     spi: i64,
 }
 
+/// The SQL texts of [`SqlObjects`] scans (see [`listing::range_sql`]).
+static OBJECT_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+
+/// A listed object from a scan row (name, created_at, size, content_type, etag).
+fn listed_object(r: &rusqlite::Row, name: &str) -> DbResult<ListedObject> {
+    let times = timestamps::decode(text(r, 1)?)?;
+    Ok(ListedObject {
+        name: name.to_string(),
+        last_modified: times.meta,
+        size: r.get(2)?,
+        content_type: r.get(3)?,
+        etag: r.get(4)?,
+    })
+}
+
 impl RowSource for SqlObjects<'_> {
     type Row = ListedObject;
     type Error = DbError;
 
-    fn name(row: &ListedObject) -> &str {
-        &row.name
-    }
-
-    fn scan(&mut self, q: &RangeQuery, f: &mut dyn FnMut(ListedObject) -> bool) -> DbResult<()> {
-        let mut sql = String::from(
-            "SELECT name, created_at, size, content_type, etag FROM object WHERE deleted = 0",
+    fn scan(
+        &mut self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<ListedObject>>,
+    ) -> DbResult<()> {
+        let sql = listing::range_sql(
+            &OBJECT_SCANS,
+            "SELECT name, created_at, size, content_type, etag FROM object \
+             WHERE deleted = 0 AND storage_policy_index = ?3",
+            q,
         );
-        let mut args: Vec<String> = Vec::new();
-        match &q.lower {
-            Some(Lower::After(x)) => {
-                args.push(x.clone());
-                sql.push_str(&format!(" AND name > ?{}", args.len()));
-            }
-            Some(Lower::From(x)) => {
-                args.push(x.clone());
-                sql.push_str(&format!(" AND name >= ?{}", args.len()));
-            }
-            None => {}
-        }
-        if let Some(u) = &q.upper {
-            args.push(u.clone());
-            sql.push_str(&format!(" AND name < ?{}", args.len()));
-        }
-        sql.push_str(&format!(
-            " AND storage_policy_index = {} ORDER BY name{} LIMIT {}",
-            self.spi,
-            if q.reverse { " DESC" } else { "" },
-            q.limit
-        ));
-        let mut st = self.tx.prepare_cached(&sql)?;
-        let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
-        while let Some(r) = rows.next()? {
-            let created: String = r.get(1)?;
-            let times = timestamps::decode(&created)?;
-            let obj = ListedObject {
-                name: r.get(0)?,
-                last_modified: times.meta,
-                size: r.get(2)?,
-                content_type: r.get(3)?,
-                etag: r.get(4)?,
-            };
-            if !f(obj) {
-                break;
+        let mut st = self.tx.prepare_cached(sql)?;
+        bind_range(&mut st, q)?;
+        st.raw_bind_parameter(3, self.spi)?;
+        let mut rows = st.raw_query();
+        let mut left = q.limit;
+        while left > 0 {
+            let Some(r) = rows.next()? else { break };
+            left -= 1;
+            let name = text(r, 0)?;
+            match visit(name) {
+                Visit::Take => out.push(Entry::Row(listed_object(r, name)?)),
+                Visit::Skip => {}
+                Visit::Stop => break,
             }
         }
         Ok(())
@@ -750,6 +747,100 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn sql_scans_of_every_shape() {
+        let (_d, b) = broker();
+        let names = [
+            "a", "a/", "a/b", "a/b/c", "a/c", "b", "b/1", "b/2", "c", "d/x/y",
+        ];
+        let t = "0000000002.00000";
+        b.put_objects(names.iter().map(|n| upd(n, t, 1, false)).collect())
+            .unwrap();
+        // Deleted rows and another policy's rows are never listed.
+        let mut other = upd("b/3", t, 1, false);
+        other.storage_policy_index = 1;
+        b.put_objects(vec![upd("a/d", t, 0, true), other]).unwrap();
+        let ls = |p: ListingParams| -> Vec<String> {
+            b.list(&ListingParams { limit: 100, ..p }, 0)
+                .unwrap()
+                .into_iter()
+                .map(|e| match e {
+                    Entry::Row(o) => o.name,
+                    Entry::Subdir(s) => format!("{s}[dir]"),
+                })
+                .collect()
+        };
+        let delim = || ListingParams {
+            delimiter: Some("/".into()),
+            ..Default::default()
+        };
+        assert_eq!(ls(ListingParams::default()), names);
+        let dirs = ["a", "a/[dir]", "b", "b/[dir]", "c", "d/[dir]"];
+        assert_eq!(ls(delim()), dirs);
+        let mut rev = dirs.to_vec();
+        rev.reverse();
+        assert_eq!(
+            ls(ListingParams {
+                reverse: true,
+                ..delim()
+            }),
+            rev
+        );
+        let r = b
+            .list(
+                &ListingParams {
+                    limit: 3,
+                    ..delim()
+                },
+                0,
+            )
+            .unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            ls(ListingParams {
+                marker: Some("a/".into()),
+                end_marker: Some("c".into()),
+                ..delim()
+            }),
+            ["b", "b/[dir]"]
+        );
+        assert_eq!(
+            ls(ListingParams {
+                prefix: Some("a/".into()),
+                ..delim()
+            }),
+            ["a/", "a/b", "a/b/[dir]", "a/c"]
+        );
+        assert_eq!(
+            ls(ListingParams {
+                path: Some("a".into()),
+                ..Default::default()
+            }),
+            ["a/b", "a/c"]
+        );
+        assert_eq!(
+            ls(ListingParams {
+                marker: Some("b/2".into()),
+                end_marker: Some("a/b".into()),
+                reverse: true,
+                ..Default::default()
+            }),
+            ["b/1", "b", "a/c", "a/b/c"]
+        );
+        assert_eq!(
+            b.list(
+                &ListingParams {
+                    limit: 2,
+                    ..Default::default()
+                },
+                1
+            )
+            .unwrap()
+            .len(),
+            1
+        );
     }
 
     #[test]

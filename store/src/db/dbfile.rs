@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags, Statement, Transaction};
 
 use super::error::{DbError, DbResult};
+use super::listing::{lower_value, RangeQuery};
 
 /// Readers kept open per database; more concurrent readers open and drop extra ones.
 const MAX_IDLE_READERS: usize = 4;
@@ -141,6 +142,23 @@ impl DbFile {
         }
         Ok(out)
     }
+}
+
+/// Binds a range scan's bounds (`?1` lower, `?2` upper) to a statement from
+/// [`super::listing::range_sql`].
+pub fn bind_range(st: &mut Statement, q: &RangeQuery<'_>) -> rusqlite::Result<()> {
+    if let Some(lower) = lower_value(q) {
+        st.raw_bind_parameter(1, lower)?;
+    }
+    if let Some(upper) = q.upper {
+        st.raw_bind_parameter(2, upper)?;
+    }
+    Ok(())
+}
+
+/// Column `i` of `r` as text, borrowed from SQLite (no copy).
+pub fn text<'r>(r: &'r rusqlite::Row, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)
 }
 
 /// A short random-looking suffix for temp names (pid and time suffice: the
