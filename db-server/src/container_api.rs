@@ -150,8 +150,18 @@ async fn object_row(s: &DbServer, r: Req, delete: bool) -> Result<Response<Body>
         Err(DbError::NotFound(_)) => return Err(Error::NotFound(HeaderMap::new())),
         Err(e) => return Err(e.into()),
     };
-    let b = broker.clone();
-    blocking(move || Ok(b.put_objects(vec![update])?)).await?;
+    // Group commit: queue the row and await its transaction; the first
+    // caller to find no commit running starts the committing thread.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let done = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    if broker.enqueue_objects(vec![update], done)? {
+        let b = broker.clone();
+        tokio::task::spawn_blocking(move || b.commit_queued());
+    }
+    rx.await
+        .map_err(|_| Error::Task("row commit abandoned".into()))??;
     s.reporter.mark_dirty(broker.path());
     let status = if delete {
         StatusCode::NO_CONTENT

@@ -13,7 +13,7 @@ use swirl_common::Timestamp;
 
 use super::dbfile::{bind_range, chexor, text, DbFile};
 use super::error::{DbError, DbResult};
-use super::group_commit::GroupCommit;
+use super::group_commit::{Done, GroupCommit};
 use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
 use super::sync::{self, SyncPoint};
@@ -465,9 +465,25 @@ impl ContainerBroker {
     /// Applies object updates through group commit: returns once the
     /// transaction holding them has committed.
     pub fn put_objects(&self, updates: Vec<ObjectUpdate>) -> DbResult<()> {
-        self.group.submit(updates, |rows| {
-            self.file.write(|tx| apply_updates(tx, &rows))
-        })
+        self.group.submit(updates, |rows| self.commit_rows(rows))
+    }
+
+    /// Queues object updates for group commit without blocking; `done` is
+    /// called once the transaction holding them has committed. Returns true
+    /// when no commit is running: the caller must then run
+    /// [`ContainerBroker::commit_queued`] on a thread that may block.
+    pub fn enqueue_objects(&self, updates: Vec<ObjectUpdate>, done: Done) -> DbResult<bool> {
+        self.group.enqueue(updates, done)
+    }
+
+    /// Leads group commit: commits queued updates, batch after batch, until
+    /// none arrive for a moment.
+    pub fn commit_queued(&self) {
+        self.group.lead(|rows| self.commit_rows(rows));
+    }
+
+    fn commit_rows(&self, rows: Vec<ObjectUpdate>) -> DbResult<()> {
+        self.file.write(|tx| apply_updates(tx, &rows))
     }
 
     /// Lists live rows of policy `spi` with Swift's rules.
