@@ -536,13 +536,19 @@ fn insert_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
 }
 
 fn apply_updates(tx: &Transaction, updates: &[ContainerUpdate]) -> DbResult<()> {
+    // The name's row, live or deleted: two index seeks (`deleted IN (0, 1)`
+    // builds a temporary table for the list on every run).
+    let mut find_live = tx.prepare_cached(&format!(
+        "SELECT {ROW_COLS} FROM container WHERE deleted = 0 AND name = ?1"
+    ))?;
+    let mut find_deleted = tx.prepare_cached(&format!(
+        "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND name = ?1"
+    ))?;
     for u in updates {
-        let existing = tx
-            .prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM container WHERE deleted IN (0, 1) AND name = ?1"
-            ))?
-            .query_row([&u.name], read_row)
-            .optional()?;
+        let existing = match find_live.query_row([&u.name], read_row).optional()? {
+            Some(r) => Some(r),
+            None => find_deleted.query_row([&u.name], read_row).optional()?,
+        };
         let new = merge_update(u, existing.as_ref());
         if let Some(ex) = &existing {
             remove_row(tx, ex)?;

@@ -284,14 +284,15 @@ impl ContainerBroker {
     }
 
     fn info_tx(tx: &Transaction) -> DbResult<ContainerInfo> {
-        let mut info = tx.query_row(
-            "SELECT account, container, created_at, put_timestamp, delete_timestamp,
+        let mut info = tx
+            .prepare_cached(
+                "SELECT account, container, created_at, put_timestamp, delete_timestamp,
                     status_changed_at, object_count, bytes_used, reported_put_timestamp,
                     reported_delete_timestamp, reported_object_count, reported_bytes_used,
                     hash, id, storage_policy_index, account_hosts, account_devices,
                     account_partition FROM container_stat",
-            [],
-            |r| {
+            )?
+            .query_row([], |r| {
                 Ok(ContainerInfo {
                     account: r.get(0)?,
                     container: r.get(1)?,
@@ -314,13 +315,14 @@ impl ContainerBroker {
                     account_devices: r.get(16)?,
                     account_partition: r.get(17)?,
                 })
-            },
-        )?;
-        let md: String = tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
+            })?;
+        let md: String = tx
+            .prepare_cached("SELECT metadata FROM container_stat")?
+            .query_row([], |r| r.get(0))?;
         info.metadata = metadata::parse(&md)?;
-        info.max_row = tx.query_row("SELECT IFNULL(MAX(ROWID), -1) FROM object", [], |r| {
-            r.get(0)
-        })?;
+        info.max_row = tx
+            .prepare_cached("SELECT IFNULL(MAX(ROWID), -1) FROM object")?
+            .query_row([], |r| r.get(0))?;
         Ok(info)
     }
 
@@ -591,14 +593,17 @@ impl ContainerBroker {
 
 /// Applies updates inside `tx`: newest wins per name; stats and hash follow.
 fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
-    let (mut count, mut bytes, mut hash): (i64, i64, String) = tx.query_row(
-        "SELECT object_count, bytes_used, hash FROM container_stat",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (mut count, mut bytes, mut hash): (i64, i64, String) = tx
+        .prepare_cached("SELECT object_count, bytes_used, hash FROM container_stat")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     {
-        let mut find = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM object WHERE deleted IN (0, 1) AND name = ?1"
+        // The name's row, live or deleted: two index seeks. (`deleted IN
+        // (0, 1)` builds a temporary table for the list on every run.)
+        let mut find_live = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM object WHERE deleted = 0 AND name = ?1"
+        ))?;
+        let mut find_deleted = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND name = ?1"
         ))?;
         let mut del = tx.prepare_cached("DELETE FROM object WHERE ROWID = ?1")?;
         let mut ins = tx.prepare_cached(
@@ -606,7 +611,10 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                 storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for u in updates {
-            let existing = find.query_row([&u.name], read_row).optional()?;
+            let existing = match find_live.query_row([&u.name], read_row).optional()? {
+                Some(r) => Some(r),
+                None => find_deleted.query_row([&u.name], read_row).optional()?,
+            };
             let Some(new) = merge_update(u, existing.as_ref())? else {
                 continue;
             };
@@ -634,10 +642,8 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
             hash = chexor(&hash, &new.name, &new.created_at);
         }
     }
-    tx.execute(
-        "UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3",
-        params![count, bytes, hash],
-    )?;
+    tx.prepare_cached("UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3")?
+        .execute(params![count, bytes, hash])?;
     Ok(())
 }
 

@@ -37,6 +37,9 @@ fn configure(conn: &Connection, cache_kib: i64) -> DbResult<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Room for every statement a broker prepares (listing shapes, stats,
+    // row merges), so none is parsed again while the connection lives.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 
