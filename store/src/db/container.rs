@@ -14,7 +14,7 @@ use swirl_common::Timestamp;
 use super::dbfile::{bind_range, chexor, text, DbFile};
 use super::error::{DbError, DbResult};
 use super::group_commit::{Done, GroupCommit};
-use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
+use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
 use super::sync::{self, SyncPoint};
 use super::timestamps::{self, RowTimes};
@@ -61,9 +61,20 @@ CREATE TABLE container_stat (
     storage_policy_index INTEGER NOT NULL DEFAULT 0,
     account_hosts TEXT NOT NULL DEFAULT '',
     account_devices TEXT NOT NULL DEFAULT '',
-    account_partition TEXT NOT NULL DEFAULT ''
+    account_partition TEXT NOT NULL DEFAULT '',
+    mixed_policies INTEGER NOT NULL DEFAULT 0
 );
 ";
+
+/// `container_stat.mixed_policies` (swirl's own column): 0 while every object
+/// row, live or deleted, has the container's storage policy, as nearly
+/// always; 1 once a row of another policy (a misplaced object from
+/// replication) or a policy change may have broken that. A listing of the
+/// container's own policy then needs no per-row policy check, so it can
+/// walk names in the (deleted, name) index without reading the table. A
+/// database from before the column gets it as 1 (unknown), never wrongly 0.
+const ADD_MIXED_POLICIES: &str =
+    "ALTER TABLE container_stat ADD COLUMN mixed_policies INTEGER NOT NULL DEFAULT 1";
 
 /// An object row update (from an object server's PUT/DELETE, or replication).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,8 +284,28 @@ impl ContainerBroker {
 
     /// Opens an existing database.
     pub fn open(path: &Path) -> DbResult<ContainerBroker> {
+        let file = DbFile::open(path)?;
+        let has_column = |tx: &Transaction| -> DbResult<bool> {
+            let n: i64 = tx
+                .prepare(
+                    "SELECT COUNT(*) FROM pragma_table_info('container_stat')
+                     WHERE name = 'mixed_policies'",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(n > 0)
+        };
+        if !file.read(has_column)? {
+            // Checked again under the write lock: another opener may have
+            // added it meanwhile.
+            file.write(|tx| {
+                if !has_column(tx)? {
+                    tx.execute_batch(ADD_MIXED_POLICIES)?;
+                }
+                Ok(())
+            })?;
+        }
         Ok(ContainerBroker {
-            file: DbFile::open(path)?,
+            file,
             group: GroupCommit::default(),
         })
     }
@@ -354,6 +385,13 @@ impl ContainerBroker {
     /// Changes the policy (only done for a deleted container being recreated).
     pub fn set_storage_policy_index(&self, spi: i64, ts: &str) -> DbResult<()> {
         self.file.write(|tx| {
+            // Rows already there keep their policy: once it changes, they
+            // may no longer match the container's.
+            tx.execute(
+                "UPDATE container_stat SET mixed_policies = 1
+                 WHERE storage_policy_index != ?1 AND EXISTS (SELECT 1 FROM object)",
+                [spi],
+            )?;
             tx.execute(
                 "UPDATE container_stat SET storage_policy_index = ?1, status_changed_at = ?2",
                 params![spi, ts],
@@ -491,7 +529,16 @@ impl ContainerBroker {
     /// Lists live rows of policy `spi` with Swift's rules.
     pub fn list(&self, params: &ListingParams, spi: i64) -> DbResult<Vec<Entry<ListedObject>>> {
         self.file.read(|tx| {
-            let mut src = SqlObjects { tx, spi };
+            // Read in the listing's own snapshot, so the answer holds for
+            // every row the listing sees.
+            let (own, mixed): (i64, bool) = tx
+                .prepare_cached("SELECT storage_policy_index, mixed_policies FROM container_stat")?
+                .query_row([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))?;
+            let mut src = SqlObjects {
+                tx,
+                spi,
+                uniform: spi == own && !mixed,
+            };
             let rows = listing::list(&mut src, params)?;
             Ok(rows)
         })
@@ -593,9 +640,21 @@ impl ContainerBroker {
 
 /// Applies updates inside `tx`: newest wins per name; stats and hash follow.
 fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
-    let (mut count, mut bytes, mut hash): (i64, i64, String) = tx
-        .prepare_cached("SELECT object_count, bytes_used, hash FROM container_stat")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let (mut count, mut bytes, mut hash, own_spi, was_mixed): (i64, i64, String, i64, bool) = tx
+        .prepare_cached(
+            "SELECT object_count, bytes_used, hash, storage_policy_index, mixed_policies
+             FROM container_stat",
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)? != 0,
+            ))
+        })?;
+    let mut mixed = was_mixed;
     {
         // The name's row, live or deleted: two index seeks. (`deleted IN
         // (0, 1)` builds a temporary table for the list on every run.)
@@ -639,8 +698,13 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                 count += 1;
                 bytes += new.size;
             }
+            mixed |= new.storage_policy_index != own_spi;
             hash = chexor(&hash, &new.name, &new.created_at);
         }
+    }
+    if mixed && !was_mixed {
+        tx.prepare_cached("UPDATE container_stat SET mixed_policies = 1")?
+            .execute([])?;
     }
     tx.prepare_cached("UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3")?
         .execute(params![count, bytes, hash])?;
@@ -651,29 +715,33 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
 struct SqlObjects<'a> {
     tx: &'a Transaction<'a>,
     spi: i64,
+    /// Every row has policy `spi` (see [`ADD_MIXED_POLICIES`]): the index
+    /// alone says which rows a listing has.
+    uniform: bool,
 }
 
-/// The SQL texts of [`SqlObjects`] scans (see [`listing::range_sql`]).
+/// The SQL texts of whole-row scans (see [`listing::range_sql`]).
 static OBJECT_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+/// The SQL texts of name-only scans: answered from the index alone.
+static NAME_SCANS: OnceLock<[String; 12]> = OnceLock::new();
 
-/// A listed object from a scan row (name, created_at, size, content_type, etag).
-fn listed_object(r: &rusqlite::Row, name: &str) -> DbResult<ListedObject> {
-    let times = timestamps::decode(text(r, 1)?)?;
+/// A listed object from a row of (created_at, size, content_type, etag)
+/// starting at column `at`.
+fn listed_object(r: &rusqlite::Row, at: usize, name: &str) -> DbResult<ListedObject> {
+    let times = timestamps::decode(text(r, at)?)?;
     Ok(ListedObject {
         name: name.to_string(),
         last_modified: times.meta,
-        size: r.get(2)?,
-        content_type: r.get(3)?,
-        etag: r.get(4)?,
+        size: r.get(at + 1)?,
+        content_type: r.get(at + 2)?,
+        etag: r.get(at + 3)?,
     })
 }
 
-impl RowSource for SqlObjects<'_> {
-    type Row = ListedObject;
-    type Error = DbError;
-
-    fn scan(
-        &mut self,
+impl SqlObjects<'_> {
+    /// Whole rows of policy `spi`.
+    fn scan_rows(
+        &self,
         q: &RangeQuery<'_>,
         visit: &mut dyn FnMut(&str) -> Visit,
         out: &mut Vec<Entry<ListedObject>>,
@@ -694,12 +762,89 @@ impl RowSource for SqlObjects<'_> {
             left -= 1;
             let name = text(r, 0)?;
             match visit(name) {
-                Visit::Take => out.push(Entry::Row(listed_object(r, name)?)),
+                Visit::Take => out.push(Entry::Row(listed_object(r, 1, name)?)),
                 Visit::Skip => {}
                 Visit::Stop => break,
             }
         }
         Ok(())
+    }
+
+    /// Names alone, from the index, until the listing takes a row: that row
+    /// is read by its ROWID and the scan goes on with whole rows after it.
+    /// Rolled-up names thus never touch the table.
+    fn scan_names(
+        &self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<ListedObject>>,
+    ) -> DbResult<()> {
+        let sql = listing::range_sql(
+            &NAME_SCANS,
+            "SELECT name, ROWID FROM object WHERE deleted = 0",
+            q,
+        );
+        let mut st = self.tx.prepare_cached(sql)?;
+        bind_range(&mut st, q)?;
+        let mut rows = st.raw_query();
+        let mut left = q.limit;
+        let taken = loop {
+            if left == 0 {
+                return Ok(());
+            }
+            let Some(r) = rows.next()? else {
+                return Ok(());
+            };
+            left -= 1;
+            let name = text(r, 0)?;
+            match visit(name) {
+                Visit::Take => break (name.to_string(), r.get::<_, i64>(1)?),
+                Visit::Skip => {}
+                Visit::Stop => return Ok(()),
+            }
+        };
+        drop(rows);
+        let (name, row_id) = taken;
+        let mut one = self.tx.prepare_cached(
+            "SELECT created_at, size, content_type, etag FROM object WHERE ROWID = ?1",
+        )?;
+        one.raw_bind_parameter(1, row_id)?;
+        let mut found = one.raw_query();
+        if let Some(r) = found.next()? {
+            out.push(Entry::Row(listed_object(r, 0, &name)?));
+        }
+        let rest = if q.reverse {
+            RangeQuery {
+                upper: Some(&name),
+                limit: left,
+                ..*q
+            }
+        } else {
+            RangeQuery {
+                lower: Some(Lower::After(&name)),
+                limit: left,
+                ..*q
+            }
+        };
+        self.scan_rows(&rest, visit, out)
+    }
+}
+
+impl RowSource for SqlObjects<'_> {
+    type Row = ListedObject;
+    type Error = DbError;
+
+    fn scan(
+        &mut self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<ListedObject>>,
+    ) -> DbResult<()> {
+        if self.uniform && q.rollup {
+            self.scan_names(q, visit, out)
+        } else {
+            self.scan_rows(q, visit, out)
+        }
     }
 }
 
@@ -771,98 +916,177 @@ mod tests {
         assert_eq!(n, 1);
     }
 
+    fn shown(entries: Vec<Entry<ListedObject>>) -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|e| match e {
+                Entry::Row(o) => o.name,
+                Entry::Subdir(s) => format!("{s}[dir]"),
+            })
+            .collect()
+    }
+
+    fn mixed_flag(b: &ContainerBroker) -> i64 {
+        b.file
+            .read(|tx| {
+                Ok(
+                    tx.query_row("SELECT mixed_policies FROM container_stat", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .unwrap()
+    }
+
     #[test]
     fn sql_scans_of_every_shape() {
-        let (_d, b) = broker();
         let names = [
             "a", "a/", "a/b", "a/b/c", "a/c", "b", "b/1", "b/2", "c", "d/x/y",
         ];
         let t = "0000000002.00000";
-        b.put_objects(names.iter().map(|n| upd(n, t, 1, false)).collect())
-            .unwrap();
-        // Deleted rows and another policy's rows are never listed.
-        let mut other = upd("b/3", t, 1, false);
-        other.storage_policy_index = 1;
-        b.put_objects(vec![upd("a/d", t, 0, true), other]).unwrap();
-        let ls = |p: ListingParams| -> Vec<String> {
-            b.list(&ListingParams { limit: 100, ..p }, 0)
-                .unwrap()
-                .into_iter()
-                .map(|e| match e {
-                    Entry::Row(o) => o.name,
-                    Entry::Subdir(s) => format!("{s}[dir]"),
-                })
-                .collect()
-        };
+        // The same live rows of policy 0, alone (names come from the index)
+        // and among a deleted row and another policy's rows (every row's
+        // policy is checked): the same listings.
+        let (_d1, uniform) = broker();
+        let (_d2, mixed) = broker();
+        for b in [&uniform, &mixed] {
+            b.put_objects(names.iter().map(|n| upd(n, t, 1, false)).collect())
+                .unwrap();
+        }
+        assert_eq!(mixed_flag(&uniform), 0);
+        let mut others = vec![upd("a/d", t, 0, true)];
+        for n in ["a/b/d", "b/3", "e/1", "0"] {
+            let mut u = upd(n, t, 1, false);
+            u.storage_policy_index = 1;
+            others.push(u);
+        }
+        mixed.put_objects(others).unwrap();
+        assert_eq!(mixed_flag(&mixed), 1);
         let delim = || ListingParams {
             delimiter: Some("/".into()),
             ..Default::default()
         };
-        assert_eq!(ls(ListingParams::default()), names);
         let dirs = ["a", "a/[dir]", "b", "b/[dir]", "c", "d/[dir]"];
-        assert_eq!(ls(delim()), dirs);
         let mut rev = dirs.to_vec();
         rev.reverse();
-        assert_eq!(
-            ls(ListingParams {
-                reverse: true,
-                ..delim()
-            }),
-            rev
-        );
-        let r = b
-            .list(
-                &ListingParams {
+        let cases: Vec<(ListingParams, Vec<&str>)> = vec![
+            (ListingParams::default(), names.to_vec()),
+            (delim(), dirs.to_vec()),
+            (
+                ListingParams {
+                    reverse: true,
+                    ..delim()
+                },
+                rev,
+            ),
+            (
+                ListingParams {
                     limit: 3,
                     ..delim()
+                },
+                vec!["a", "a/[dir]", "b"],
+            ),
+            (
+                ListingParams {
+                    marker: Some("a/".into()),
+                    end_marker: Some("c".into()),
+                    ..delim()
+                },
+                vec!["b", "b/[dir]"],
+            ),
+            (
+                ListingParams {
+                    prefix: Some("a/".into()),
+                    ..delim()
+                },
+                vec!["a/", "a/b", "a/b/[dir]", "a/c"],
+            ),
+            (
+                ListingParams {
+                    prefix: Some("a/".into()),
+                    reverse: true,
+                    ..delim()
+                },
+                vec!["a/c", "a/b/[dir]", "a/b", "a/"],
+            ),
+            (
+                ListingParams {
+                    path: Some("a".into()),
+                    ..Default::default()
+                },
+                vec!["a/b", "a/c"],
+            ),
+            (
+                ListingParams {
+                    marker: Some("b/2".into()),
+                    end_marker: Some("a/b".into()),
+                    reverse: true,
+                    ..Default::default()
+                },
+                vec!["b/1", "b", "a/c", "a/b/c"],
+            ),
+        ];
+        for (p, want) in cases {
+            let p = ListingParams {
+                limit: if p.limit == 0 { 100 } else { p.limit },
+                ..p
+            };
+            for b in [&uniform, &mixed] {
+                assert_eq!(shown(b.list(&p, 0).unwrap()), want, "{p:?}");
+            }
+        }
+        let p = ListingParams {
+            limit: 100,
+            ..delim()
+        };
+        assert_eq!(
+            shown(mixed.list(&p, 1).unwrap()),
+            ["0", "a/[dir]", "b/[dir]", "e/[dir]"]
+        );
+        assert!(uniform.list(&p, 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn mixed_policies_flag_follows_policy_changes_and_old_databases() {
+        let (d, b) = broker();
+        // An empty container changing policy stays uniform...
+        b.set_storage_policy_index(1, "0000000002.00000").unwrap();
+        assert_eq!(mixed_flag(&b), 0);
+        // ...one with rows does not.
+        b.put_objects(vec![{
+            let mut u = upd("o", "0000000003.00000", 1, false);
+            u.storage_policy_index = 1;
+            u
+        }])
+        .unwrap();
+        assert_eq!(mixed_flag(&b), 0);
+        b.set_storage_policy_index(0, "0000000004.00000").unwrap();
+        assert_eq!(mixed_flag(&b), 1);
+        // A database from before the column: opened, it gets the column as
+        // unknown (1) and lists as before.
+        let p = d.path().join("old.db");
+        assert!(ContainerBroker::initialize(&p, "a", "c", "0000000001.00000", 0).unwrap());
+        ContainerBroker::open(&p)
+            .unwrap()
+            .put_objects(vec![upd("x/1", "0000000002.00000", 1, false)])
+            .unwrap();
+        let conn = rusqlite::Connection::open(&p).unwrap();
+        conn.execute_batch("ALTER TABLE container_stat DROP COLUMN mixed_policies")
+            .unwrap();
+        drop(conn);
+        let old = ContainerBroker::open(&p).unwrap();
+        assert_eq!(mixed_flag(&old), 1);
+        let l = old
+            .list(
+                &ListingParams {
+                    limit: 10,
+                    delimiter: Some("/".into()),
+                    ..Default::default()
                 },
                 0,
             )
             .unwrap();
-        assert_eq!(r.len(), 3);
-        assert_eq!(
-            ls(ListingParams {
-                marker: Some("a/".into()),
-                end_marker: Some("c".into()),
-                ..delim()
-            }),
-            ["b", "b/[dir]"]
-        );
-        assert_eq!(
-            ls(ListingParams {
-                prefix: Some("a/".into()),
-                ..delim()
-            }),
-            ["a/", "a/b", "a/b/[dir]", "a/c"]
-        );
-        assert_eq!(
-            ls(ListingParams {
-                path: Some("a".into()),
-                ..Default::default()
-            }),
-            ["a/b", "a/c"]
-        );
-        assert_eq!(
-            ls(ListingParams {
-                marker: Some("b/2".into()),
-                end_marker: Some("a/b".into()),
-                reverse: true,
-                ..Default::default()
-            }),
-            ["b/1", "b", "a/c", "a/b/c"]
-        );
-        assert_eq!(
-            b.list(
-                &ListingParams {
-                    limit: 2,
-                    ..Default::default()
-                },
-                1
-            )
-            .unwrap()
-            .len(),
-            1
-        );
+        assert_eq!(shown(l), ["x/[dir]"]);
     }
 
     #[test]

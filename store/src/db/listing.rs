@@ -26,6 +26,9 @@ pub struct RangeQuery<'a> {
     pub upper: Option<&'a str>,
     pub reverse: bool,
     pub limit: usize,
+    /// A delimiter listing's scan: rows are likely to be rolled up, so a
+    /// source may hand names first and read whole rows only when taken.
+    pub rollup: bool,
 }
 
 /// What the listing does with a row a scan visits.
@@ -191,6 +194,7 @@ pub fn list<S: RowSource>(src: &mut S, p: &ListingParams) -> Result<Vec<Entry<S:
             upper,
             reverse,
             limit: p.limit - results.len(),
+            rollup: delim.is_some(),
         };
         let (Some(_), Some(delim)) = (prefix.as_deref(), delim.as_deref()) else {
             // No delimiter: the scan is the answer.
