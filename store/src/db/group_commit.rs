@@ -54,11 +54,12 @@ impl<R> Default for GroupCommit<R> {
 
 /// How long a leader waits at most for a batch to fill. Right after a
 /// commit answers N callers, the first of them to come back would otherwise
-/// commit alone while the other N-1 queue behind it: one fsync for one row,
-/// and from then on two half-size groups taking turns. Waiting a fraction
-/// of an fsync for the previous batch's callers to return keeps batches at
-/// the callers' concurrency; the wait ends as soon as they are all there,
-/// and a batch that came up short sets the smaller target for the next.
+/// commit alone while the other N-1 queue behind it: one fsync for one row.
+/// The leader waits (signalled, not polling) until more than half of the
+/// previous batch is back. Not for all of it: while one half's commit is
+/// syncing, the other half's requests are answered and parsed, so disk and
+/// CPU work overlap. (Waiting for everyone measured 20-26k rows/s at
+/// concurrency 16 on this 2-core machine, half 25-30k.)
 const GATHER_WAIT: Duration = Duration::from_micros(800);
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> DbError {
@@ -67,7 +68,7 @@ fn poisoned<T>(_: std::sync::PoisonError<T>) -> DbError {
 
 /// Whether a batch of `waiters` callers is worth committing now.
 fn full_enough(waiters: usize, last_batch: usize) -> bool {
-    waiters >= last_batch.max(1)
+    waiters * 2 > last_batch
 }
 
 /// Clears the leader flag if a commit panics, so later callers can lead
