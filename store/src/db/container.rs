@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use rusqlite::{params, OptionalExtension, Transaction};
 use swirl_common::Timestamp;
 
-use super::dbfile::{bind_range, chexor, text, DbFile};
+use super::dbfile::{bind_range, chexor, hash_hex, parse_hash, row_hash, text, DbFile};
 use super::error::{DbError, DbResult};
 use super::group_commit::{Done, GroupCommit};
 use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource, Visit};
@@ -640,7 +640,7 @@ impl ContainerBroker {
 
 /// Applies updates inside `tx`: newest wins per name; stats and hash follow.
 fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
-    let (mut count, mut bytes, mut hash, own_spi, was_mixed): (i64, i64, String, i64, bool) = tx
+    let (mut count, mut bytes, old_hash, own_spi, was_mixed): (i64, i64, String, i64, bool) = tx
         .prepare_cached(
             "SELECT object_count, bytes_used, hash, storage_policy_index, mixed_policies
              FROM container_stat",
@@ -655,6 +655,8 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
             ))
         })?;
     let mut mixed = was_mixed;
+    // The hash is folded as a number and written once per batch.
+    let mut hash = parse_hash(&old_hash);
     {
         // The name's row, live or deleted: two index seeks. (`deleted IN
         // (0, 1)` builds a temporary table for the list on every run.)
@@ -683,7 +685,7 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                     count -= 1;
                     bytes -= ex.size;
                 }
-                hash = chexor(&hash, &ex.name, &ex.created_at);
+                hash ^= row_hash(&ex.name, &ex.created_at);
             }
             ins.execute(params![
                 new.name,
@@ -699,7 +701,7 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                 bytes += new.size;
             }
             mixed |= new.storage_policy_index != own_spi;
-            hash = chexor(&hash, &new.name, &new.created_at);
+            hash ^= row_hash(&new.name, &new.created_at);
         }
     }
     if mixed && !was_mixed {
@@ -707,7 +709,7 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
             .execute([])?;
     }
     tx.prepare_cached("UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3")?
-        .execute(params![count, bytes, hash])?;
+        .execute(params![count, bytes, hash_hex(hash)])?;
     Ok(())
 }
 

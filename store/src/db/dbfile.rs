@@ -177,13 +177,26 @@ fn rand_suffix() -> String {
 /// Swift's `chexor`: the running XOR of `md5(name + "-" + timestamp)` over all
 /// rows, order independent, as 32 hex digits.
 pub fn chexor(old: &str, name: &str, timestamp: &str) -> String {
+    hash_hex(parse_hash(old) ^ row_hash(name, timestamp))
+}
+
+/// One row's term of [`chexor`]: `md5(name + "-" + timestamp)`.
+pub fn row_hash(name: &str, timestamp: &str) -> u128 {
     let mut ctx = md5::Context::new();
     ctx.consume(name.as_bytes());
     ctx.consume(b"-");
     ctx.consume(timestamp.as_bytes());
-    let new = u128::from_be_bytes(ctx.finalize().0);
-    let old = u128::from_str_radix(old, 16).unwrap_or(0);
-    format!("{:032x}", old ^ new)
+    u128::from_be_bytes(ctx.finalize().0)
+}
+
+/// A stored hash (32 hex digits; anything else reads as zero).
+pub fn parse_hash(hex: &str) -> u128 {
+    u128::from_str_radix(hex, 16).unwrap_or(0)
+}
+
+/// A hash as stored: 32 lowercase hex digits.
+pub fn hash_hex(h: u128) -> String {
+    format!("{h:032x}")
 }
 
 #[cfg(test)]
