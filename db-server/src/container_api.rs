@@ -329,21 +329,30 @@ async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let spi = s
         .policy_index(&r.headers)?
         .unwrap_or(info.storage_policy_index);
-    let entries = blocking(move || Ok(broker.list(&params, spi)?)).await?;
-    let items: Vec<ListingItem> = entries
-        .into_iter()
-        .map(|e| match e {
-            Entry::Row(o) => listed(o),
-            Entry::Subdir(d) => ListingItem::Subdir(d),
-        })
-        .collect();
-    let name = container_name(&r);
-    let body = if ct.ends_with("/xml") {
-        listing_format::container_to_xml(&items, &name)
-    } else if ct.ends_with("/json") {
-        listing_format::to_json(&items)
+    let body = if ct.ends_with("/xml") || ct.ends_with("/json") {
+        let entries = blocking(move || Ok(broker.list(&params, spi)?)).await?;
+        let items: Vec<ListingItem> = entries
+            .into_iter()
+            .map(|e| match e {
+                Entry::Row(o) => listed(o),
+                Entry::Subdir(d) => ListingItem::Subdir(d),
+            })
+            .collect();
+        if ct.ends_with("/xml") {
+            listing_format::container_to_xml(&items, &container_name(&r))
+        } else {
+            listing_format::to_json(&items)
+        }
     } else {
-        listing_format::to_text(&items)
+        // A plain listing shows names only: the broker reads nothing else.
+        let entries = blocking(move || Ok(broker.list_names(&params, spi)?)).await?;
+        let mut body = Vec::new();
+        for e in &entries {
+            let (Entry::Row(n) | Entry::Subdir(n)) = e;
+            body.extend_from_slice(n.as_bytes());
+            body.push(b'\n');
+        }
+        body
     };
     let mut h = live_headers(&info, ct);
     put(&mut h, "x-backend-record-type", "object");

@@ -528,19 +528,34 @@ impl ContainerBroker {
 
     /// Lists live rows of policy `spi` with Swift's rules.
     pub fn list(&self, params: &ListingParams, spi: i64) -> DbResult<Vec<Entry<ListedObject>>> {
+        self.list_as::<WholeRows>(params, spi)
+    }
+
+    /// [`ContainerBroker::list`] with names alone (what a text/plain listing
+    /// shows): no row is read beyond its name, so in a single-policy
+    /// container the listing never leaves the (deleted, name) index.
+    pub fn list_names(&self, params: &ListingParams, spi: i64) -> DbResult<Vec<Entry<String>>> {
+        self.list_as::<NamesOnly>(params, spi)
+    }
+
+    fn list_as<K: RowKind>(
+        &self,
+        params: &ListingParams,
+        spi: i64,
+    ) -> DbResult<Vec<Entry<K::Row>>> {
         self.file.read(|tx| {
             // Read in the listing's own snapshot, so the answer holds for
             // every row the listing sees.
             let (own, mixed): (i64, bool) = tx
                 .prepare_cached("SELECT storage_policy_index, mixed_policies FROM container_stat")?
                 .query_row([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))?;
-            let mut src = SqlObjects {
+            let mut src = SqlObjects::<K> {
                 tx,
                 spi,
                 uniform: spi == own && !mixed,
+                kind: std::marker::PhantomData,
             };
-            let rows = listing::list(&mut src, params)?;
-            Ok(rows)
+            listing::list(&mut src, params)
         })
     }
 
@@ -713,47 +728,83 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
     Ok(())
 }
 
+/// What a listing keeps of each row.
+trait RowKind {
+    type Row;
+    /// The SQL texts of scans with the per-row policy check.
+    const SCANS: &'static OnceLock<[String; 12]>;
+    /// `SELECT <columns, name first> ... WHERE deleted = 0 AND
+    /// storage_policy_index = ?3` (see [`listing::range_sql`]).
+    const SCAN_HEAD: &'static str;
+    /// Only the name is kept: a name-only scan answers everything.
+    const NAMES_ONLY: bool;
+    /// The row from a scan row of [`RowKind::SCAN_HEAD`]'s columns after
+    /// the name, starting at column `at`.
+    fn from_row(r: &rusqlite::Row, at: usize, name: &str) -> DbResult<Self::Row>;
+}
+
+/// Whole listed objects (JSON and XML listings).
+struct WholeRows;
+/// Names (text/plain listings).
+struct NamesOnly;
+
+static OBJECT_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+static NAME_POLICY_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+/// The SQL texts of name-only scans without a policy check: answered from
+/// the index alone.
+static NAME_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+
+impl RowKind for WholeRows {
+    type Row = ListedObject;
+    const SCANS: &'static OnceLock<[String; 12]> = &OBJECT_SCANS;
+    const SCAN_HEAD: &'static str = "SELECT name, created_at, size, content_type, etag \
+        FROM object WHERE deleted = 0 AND storage_policy_index = ?3";
+    const NAMES_ONLY: bool = false;
+
+    /// Columns (created_at, size, content_type, etag) from `at`.
+    fn from_row(r: &rusqlite::Row, at: usize, name: &str) -> DbResult<ListedObject> {
+        let times = timestamps::decode(text(r, at)?)?;
+        Ok(ListedObject {
+            name: name.to_string(),
+            last_modified: times.meta,
+            size: r.get(at + 1)?,
+            content_type: r.get(at + 2)?,
+            etag: r.get(at + 3)?,
+        })
+    }
+}
+
+impl RowKind for NamesOnly {
+    type Row = String;
+    const SCANS: &'static OnceLock<[String; 12]> = &NAME_POLICY_SCANS;
+    const SCAN_HEAD: &'static str =
+        "SELECT name FROM object WHERE deleted = 0 AND storage_policy_index = ?3";
+    const NAMES_ONLY: bool = true;
+
+    fn from_row(_: &rusqlite::Row, _: usize, name: &str) -> DbResult<String> {
+        Ok(name.to_string())
+    }
+}
+
 /// Live rows of one policy, scanned through the (deleted, name) index.
-struct SqlObjects<'a> {
+struct SqlObjects<'a, K> {
     tx: &'a Transaction<'a>,
     spi: i64,
     /// Every row has policy `spi` (see [`ADD_MIXED_POLICIES`]): the index
     /// alone says which rows a listing has.
     uniform: bool,
+    kind: std::marker::PhantomData<K>,
 }
 
-/// The SQL texts of whole-row scans (see [`listing::range_sql`]).
-static OBJECT_SCANS: OnceLock<[String; 12]> = OnceLock::new();
-/// The SQL texts of name-only scans: answered from the index alone.
-static NAME_SCANS: OnceLock<[String; 12]> = OnceLock::new();
-
-/// A listed object from a row of (created_at, size, content_type, etag)
-/// starting at column `at`.
-fn listed_object(r: &rusqlite::Row, at: usize, name: &str) -> DbResult<ListedObject> {
-    let times = timestamps::decode(text(r, at)?)?;
-    Ok(ListedObject {
-        name: name.to_string(),
-        last_modified: times.meta,
-        size: r.get(at + 1)?,
-        content_type: r.get(at + 2)?,
-        etag: r.get(at + 3)?,
-    })
-}
-
-impl SqlObjects<'_> {
-    /// Whole rows of policy `spi`.
+impl<K: RowKind> SqlObjects<'_, K> {
+    /// Rows of policy `spi`, each checked.
     fn scan_rows(
         &self,
         q: &RangeQuery<'_>,
         visit: &mut dyn FnMut(&str) -> Visit,
-        out: &mut Vec<Entry<ListedObject>>,
+        out: &mut Vec<Entry<K::Row>>,
     ) -> DbResult<()> {
-        let sql = listing::range_sql(
-            &OBJECT_SCANS,
-            "SELECT name, created_at, size, content_type, etag FROM object \
-             WHERE deleted = 0 AND storage_policy_index = ?3",
-            q,
-        );
+        let sql = listing::range_sql(K::SCANS, K::SCAN_HEAD, q);
         let mut st = self.tx.prepare_cached(sql)?;
         bind_range(&mut st, q)?;
         st.raw_bind_parameter(3, self.spi)?;
@@ -764,7 +815,7 @@ impl SqlObjects<'_> {
             left -= 1;
             let name = text(r, 0)?;
             match visit(name) {
-                Visit::Take => out.push(Entry::Row(listed_object(r, 1, name)?)),
+                Visit::Take => out.push(Entry::Row(K::from_row(r, 1, name)?)),
                 Visit::Skip => {}
                 Visit::Stop => break,
             }
@@ -772,14 +823,15 @@ impl SqlObjects<'_> {
         Ok(())
     }
 
-    /// Names alone, from the index, until the listing takes a row: that row
-    /// is read by its ROWID and the scan goes on with whole rows after it.
-    /// Rolled-up names thus never touch the table.
+    /// Names alone, from the index (every row has policy `spi`). For whole
+    /// rows this lasts until the listing takes one: that row is read by its
+    /// ROWID and the scan goes on with whole rows after it. Rolled-up names
+    /// thus never touch the table.
     fn scan_names(
         &self,
         q: &RangeQuery<'_>,
         visit: &mut dyn FnMut(&str) -> Visit,
-        out: &mut Vec<Entry<ListedObject>>,
+        out: &mut Vec<Entry<K::Row>>,
     ) -> DbResult<()> {
         let sql = listing::range_sql(
             &NAME_SCANS,
@@ -800,6 +852,7 @@ impl SqlObjects<'_> {
             left -= 1;
             let name = text(r, 0)?;
             match visit(name) {
+                Visit::Take if K::NAMES_ONLY => out.push(Entry::Row(K::from_row(r, 1, name)?)),
                 Visit::Take => break (name.to_string(), r.get::<_, i64>(1)?),
                 Visit::Skip => {}
                 Visit::Stop => return Ok(()),
@@ -813,7 +866,7 @@ impl SqlObjects<'_> {
         one.raw_bind_parameter(1, row_id)?;
         let mut found = one.raw_query();
         if let Some(r) = found.next()? {
-            out.push(Entry::Row(listed_object(r, 0, &name)?));
+            out.push(Entry::Row(K::from_row(r, 0, &name)?));
         }
         let rest = if q.reverse {
             RangeQuery {
@@ -832,17 +885,17 @@ impl SqlObjects<'_> {
     }
 }
 
-impl RowSource for SqlObjects<'_> {
-    type Row = ListedObject;
+impl<K: RowKind> RowSource for SqlObjects<'_, K> {
+    type Row = K::Row;
     type Error = DbError;
 
     fn scan(
         &mut self,
         q: &RangeQuery<'_>,
         visit: &mut dyn FnMut(&str) -> Visit,
-        out: &mut Vec<Entry<ListedObject>>,
+        out: &mut Vec<Entry<K::Row>>,
     ) -> DbResult<()> {
-        if self.uniform && q.rollup {
+        if self.uniform && (q.rollup || K::NAMES_ONLY) {
             self.scan_names(q, visit, out)
         } else {
             self.scan_rows(q, visit, out)
@@ -1035,6 +1088,16 @@ mod tests {
             };
             for b in [&uniform, &mixed] {
                 assert_eq!(shown(b.list(&p, 0).unwrap()), want, "{p:?}");
+                let just_names: Vec<String> = b
+                    .list_names(&p, 0)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| match e {
+                        Entry::Row(n) => n,
+                        Entry::Subdir(s) => format!("{s}[dir]"),
+                    })
+                    .collect();
+                assert_eq!(just_names, want, "names only: {p:?}");
             }
         }
         let p = ListingParams {
@@ -1046,6 +1109,7 @@ mod tests {
             ["0", "a/[dir]", "b/[dir]", "e/[dir]"]
         );
         assert!(uniform.list(&p, 1).unwrap().is_empty());
+        assert_eq!(mixed.list_names(&p, 1).unwrap().len(), 4);
     }
 
     #[test]
