@@ -310,7 +310,12 @@ async fn head(s: &DbServer, r: Req) -> Result<Response<Body>> {
 /// Swift's `update_data_record`: swift_bytes overrides the size and leaves
 /// the content type (rebuilt without spaces).
 fn listed(o: ListedObject) -> ListingItem {
-    let (content_type, swift_bytes) = extract_swift_bytes(&o.content_type);
+    // Without parameters the content type stays as it is.
+    let (content_type, swift_bytes) = if o.content_type.contains(';') {
+        extract_swift_bytes(&o.content_type)
+    } else {
+        (o.content_type, None)
+    };
     let bytes = swift_bytes.and_then(|b| b.parse().ok()).unwrap_or(o.size);
     ListingItem::Object {
         name: o.name,
