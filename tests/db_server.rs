@@ -252,3 +252,32 @@ fn replicate_rpc_merges_rows_and_sync_points() {
         404
     );
 }
+
+#[test]
+fn container_post_with_swift_limit_of_metadata_and_more_headers() {
+    // Swift's 90 metadata items plus ~60 other header lines, as a proxy may
+    // forward them: within the container server's header cap.
+    let dir = tempfile::tempdir().unwrap();
+    let c = swirl_db(dir.path(), "container", "log_requests = false");
+    let addr = c.proc.addr();
+    let put = req(
+        addr,
+        "PUT",
+        "/sda/0/acct/cont",
+        &[("X-Timestamp", &ts(1))],
+        b"",
+    );
+    assert_eq!(put.0, 201);
+    let names: Vec<(String, String)> = (0..90)
+        .map(|i| (format!("X-Container-Meta-K{i}"), format!("v{i}")))
+        .chain((0..60).map(|i| (format!("X-Extra-{i}"), "x".to_string())))
+        .collect();
+    let t = ts(2);
+    let mut headers: Vec<(&str, &str)> = vec![("X-Timestamp", &t)];
+    headers.extend(names.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (st, _, body) = req(addr, "POST", "/sda/0/acct/cont", &headers, b"");
+    assert_eq!(st, 204, "{}", String::from_utf8_lossy(&body));
+    let (st, h, _) = req(addr, "HEAD", "/sda/0/acct/cont", &[], b"");
+    assert_eq!(st, 204);
+    assert_eq!(header(&h, "x-container-meta-k89"), Some("v89"));
+}

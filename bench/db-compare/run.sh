@@ -85,6 +85,10 @@ SWIFT_ADDR=127.0.0.1:$SWIFT_PORT
 [ -n "$SWIRL_ADDR" ] || { echo "swirl did not start" >&2; exit 1; }
 echo "swift container-server $SWIFT_ADDR (workers=$SWIFT_WORKERS), swirl container-server $SWIRL_ADDR" >&2
 
+# "Directories" of 100 rows: the middle one, and the one 100 before the last
+# (5000/ and 9900/ for a million rows).
+MID_DIR=$(printf '%04d' $((ROWS / 200)))
+END_DIR=$(printf '%04d' $((ROWS / 100 > 100 ? ROWS / 100 - 100 : 0)))
 declare -A RES
 for who in swift swirl; do
   addr=$([ $who = swift ] && echo "$SWIFT_ADDR" || echo "$SWIRL_ADDR")
@@ -98,7 +102,7 @@ for who in swift swirl; do
   RES[$who-updates]=$("$BENCH" updates "$addr" /sda/0/acct/upd "$UPDATES" "$CONC")
   echo "[$who] updates: ${RES[$who-updates]}" >&2
   for pos in start middle end; do
-    case $pos in start) m="";; middle) m="&marker=5000/";; end) m="&marker=9900/";; esac
+    case $pos in start) m="";; middle) m="&marker=$MID_DIR/";; end) m="&marker=$END_DIR/";; esac
     for d in "" "&delimiter=/"; do
       key="$who-list-$pos$d"
       RES[$key]=$("$BENCH" list "$addr" "/sda/0/acct/big?limit=10000$m$d" "$REPS")

@@ -41,10 +41,23 @@ impl ListingItem {
     }
 }
 
-/// Python's `json.dumps` string escaping with `ensure_ascii=True`.
+/// Python's `json.dumps` string escaping with `ensure_ascii=True`. Runs of
+/// printable ASCII (nearly every name) are copied whole.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    let bytes = s.as_bytes();
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\' {
+            i += 1;
+            continue;
+        }
+        // `i` is a char boundary: only ASCII bytes were stepped over.
+        out.push_str(&s[run..i]);
+        let Some(c) = s[i..].chars().next() else {
+            break;
+        };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -53,7 +66,6 @@ fn json_str(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
@@ -61,7 +73,10 @@ fn json_str(out: &mut String, s: &str) {
                 }
             }
         }
+        i += c.len_utf8();
+        run = i;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

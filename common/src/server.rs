@@ -45,6 +45,10 @@ pub struct ServeOptions {
     pub quiet: bool,
     /// How long in-flight requests may run on after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Most header lines a request may carry. hyper sets aside (and fills)
+    /// room for this many on every request it parses, so a role that never
+    /// sees huge header sets can ask for less.
+    pub max_headers: usize,
 }
 
 impl ServeOptions {
@@ -54,6 +58,7 @@ impl ServeOptions {
             trans_id_header: false,
             quiet: false,
             shutdown_grace: Duration::from_secs(10),
+            max_headers: 1024,
         }
     }
 }
@@ -101,6 +106,7 @@ pub async fn serve<H: Handler>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let max_headers = opts.max_headers;
         let opts = opts.clone();
         let service = hyper::service::service_fn(move |req| {
             let handler = handler.clone();
@@ -110,7 +116,7 @@ pub async fn serve<H: Handler>(
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         // A proxy forwards Swift's 90 metadata items plus its own headers:
         // more than hyper's default of 100.
-        builder.http1().max_headers(1024);
+        builder.http1().max_headers(max_headers);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {

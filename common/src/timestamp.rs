@@ -147,7 +147,22 @@ impl Timestamp {
         let secs = self.secs();
         let micros = (self.raw % RAW_PER_SEC) * 10;
         let (y, mo, d, h, mi, s) = civil_from_unix(secs);
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{micros:06}")
+        // Digits by hand: listings format one of these per row.
+        let mut b = *b"0000-00-00T00:00:00.000000";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, mo);
+        put(8, 2, d);
+        put(11, 2, h);
+        put(14, 2, mi);
+        put(17, 2, s);
+        put(20, 6, micros);
+        b.iter().map(|&c| char::from(c)).collect()
     }
 
     /// RFC 7231 HTTP date of the rounded-up second (Swift's Last-Modified).
@@ -337,6 +352,10 @@ mod tests {
         let t = Timestamp::parse("784111777.5").unwrap();
         assert_eq!(t.http_date(), "Sun, 06 Nov 1994 08:49:38 GMT");
         assert_eq!(t.isoformat(), "1994-11-06T08:49:37.500000");
+        let edge = |s: &str| Timestamp::parse(s).unwrap().isoformat();
+        assert_eq!(edge("0"), "1970-01-01T00:00:00.000000");
+        assert_eq!(edge("9999999999.99999"), "2286-11-20T17:46:39.999990");
+        assert_eq!(edge("1402464677.04188"), "2014-06-11T05:31:17.041880");
         assert_eq!(
             parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(784111777)

@@ -123,7 +123,9 @@ impl Reporter {
     /// Notes that a container's counts changed.
     pub fn mark_dirty(&self, db: &Path) {
         if let Ok(mut d) = self.dirty.lock() {
-            if d.insert(db.to_path_buf()) {
+            // Checked first: a busy container is already marked, and its
+            // path need not be copied again for every row.
+            if !d.contains(db) && d.insert(db.to_path_buf()) {
                 self.notify.notify_one();
             }
         }

@@ -150,8 +150,18 @@ async fn object_row(s: &DbServer, r: Req, delete: bool) -> Result<Response<Body>
         Err(DbError::NotFound(_)) => return Err(Error::NotFound(HeaderMap::new())),
         Err(e) => return Err(e.into()),
     };
-    let b = broker.clone();
-    blocking(move || Ok(b.put_objects(vec![update])?)).await?;
+    // Group commit: queue the row and await its transaction; the first
+    // caller to find no commit running starts the committing thread.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let done = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    if broker.enqueue_objects(vec![update], done)? {
+        let b = broker.clone();
+        tokio::task::spawn_blocking(move || b.commit_queued());
+    }
+    rx.await
+        .map_err(|_| Error::Task("row commit abandoned".into()))??;
     s.reporter.mark_dirty(broker.path());
     let status = if delete {
         StatusCode::NO_CONTENT
@@ -300,7 +310,12 @@ async fn head(s: &DbServer, r: Req) -> Result<Response<Body>> {
 /// Swift's `update_data_record`: swift_bytes overrides the size and leaves
 /// the content type (rebuilt without spaces).
 fn listed(o: ListedObject) -> ListingItem {
-    let (content_type, swift_bytes) = extract_swift_bytes(&o.content_type);
+    // Without parameters the content type stays as it is.
+    let (content_type, swift_bytes) = if o.content_type.contains(';') {
+        extract_swift_bytes(&o.content_type)
+    } else {
+        (o.content_type, None)
+    };
     let bytes = swift_bytes.and_then(|b| b.parse().ok()).unwrap_or(o.size);
     ListingItem::Object {
         name: o.name,
@@ -319,21 +334,30 @@ async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let spi = s
         .policy_index(&r.headers)?
         .unwrap_or(info.storage_policy_index);
-    let entries = blocking(move || Ok(broker.list(&params, spi)?)).await?;
-    let items: Vec<ListingItem> = entries
-        .into_iter()
-        .map(|e| match e {
-            Entry::Row(o) => listed(o),
-            Entry::Subdir(d) => ListingItem::Subdir(d),
-        })
-        .collect();
-    let name = container_name(&r);
-    let body = if ct.ends_with("/xml") {
-        listing_format::container_to_xml(&items, &name)
-    } else if ct.ends_with("/json") {
-        listing_format::to_json(&items)
+    let body = if ct.ends_with("/xml") || ct.ends_with("/json") {
+        let entries = blocking(move || Ok(broker.list(&params, spi)?)).await?;
+        let items: Vec<ListingItem> = entries
+            .into_iter()
+            .map(|e| match e {
+                Entry::Row(o) => listed(o),
+                Entry::Subdir(d) => ListingItem::Subdir(d),
+            })
+            .collect();
+        if ct.ends_with("/xml") {
+            listing_format::container_to_xml(&items, &container_name(&r))
+        } else {
+            listing_format::to_json(&items)
+        }
     } else {
-        listing_format::to_text(&items)
+        // A plain listing shows names only: the broker reads nothing else.
+        let entries = blocking(move || Ok(broker.list_names(&params, spi)?)).await?;
+        let mut body = Vec::new();
+        for e in &entries {
+            let (Entry::Row(n) | Entry::Subdir(n)) = e;
+            body.extend_from_slice(n.as_bytes());
+            body.push(b'\n');
+        }
+        body
     };
     let mut h = live_headers(&info, ct);
     put(&mut h, "x-backend-record-type", "object");

@@ -79,12 +79,15 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<Route> {
         (DbKind::Container, Op::Post) => (4, 4, false),
         (DbKind::Container, _) => (4, 5, true),
     };
-    let segs = split_path(&path, min, max, rest).map_err(path_err)?;
-    let seg = |i: usize| segs.get(i).cloned().flatten();
-    let device = seg(0).unwrap_or_default();
-    let part_text = seg(1).unwrap_or_default();
+    let mut segs = split_path(&path, min, max, rest)
+        .map_err(path_err)?
+        .into_iter()
+        .map(Option::unwrap_or_default);
+    let mut seg = || segs.next().unwrap_or_default();
+    let device = seg();
+    let part_text = seg();
     let partition = validate_device_partition(&device, &part_text).map_err(path_err)?;
-    let third = seg(2).unwrap_or_default();
+    let third = seg();
     if op == Op::Replicate {
         return Ok(Route::Replicate {
             device,
@@ -92,13 +95,14 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<Route> {
             hash: third,
         });
     }
+    let present = |s: String| Some(s).filter(|s| !s.is_empty());
     Ok(Route::Db {
         op,
         device,
         partition,
         account: third,
-        container: seg(3),
-        object: seg(4),
+        container: present(seg()),
+        object: present(seg()),
     })
 }
 

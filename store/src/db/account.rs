@@ -4,15 +4,16 @@
 //! replication sync points (swift/account/backend.py).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use swirl_common::Timestamp;
 
 use super::container::ts;
-use super::dbfile::{chexor, DbFile};
+use super::dbfile::{bind_range, chexor, text, DbFile};
 use super::error::{DbError, DbResult};
 use super::group_commit::GroupCommit;
-use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource};
+use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
 use super::sync::{self, SyncPoint};
 
@@ -535,13 +536,19 @@ fn insert_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
 }
 
 fn apply_updates(tx: &Transaction, updates: &[ContainerUpdate]) -> DbResult<()> {
+    // The name's row, live or deleted: two index seeks (`deleted IN (0, 1)`
+    // builds a temporary table for the list on every run).
+    let mut find_live = tx.prepare_cached(&format!(
+        "SELECT {ROW_COLS} FROM container WHERE deleted = 0 AND name = ?1"
+    ))?;
+    let mut find_deleted = tx.prepare_cached(&format!(
+        "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND name = ?1"
+    ))?;
     for u in updates {
-        let existing = tx
-            .prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM container WHERE deleted IN (0, 1) AND name = ?1"
-            ))?
-            .query_row([&u.name], read_row)
-            .optional()?;
+        let existing = match find_live.query_row([&u.name], read_row).optional()? {
+            Some(r) => Some(r),
+            None => find_deleted.query_row([&u.name], read_row).optional()?,
+        };
         let new = merge_update(u, existing.as_ref());
         if let Some(ex) = &existing {
             remove_row(tx, ex)?;
@@ -555,50 +562,42 @@ struct SqlContainers<'a> {
     tx: &'a Transaction<'a>,
 }
 
+/// The SQL texts of [`SqlContainers`] scans (see [`listing::range_sql`]).
+static CONTAINER_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+
 impl RowSource for SqlContainers<'_> {
     type Row = ListedContainer;
     type Error = DbError;
 
-    fn name(row: &ListedContainer) -> &str {
-        &row.name
-    }
-
-    fn scan(&mut self, q: &RangeQuery, f: &mut dyn FnMut(ListedContainer) -> bool) -> DbResult<()> {
-        let mut sql = String::from(
-            "SELECT name, object_count, bytes_used, put_timestamp FROM container WHERE deleted = 0",
+    fn scan(
+        &mut self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<ListedContainer>>,
+    ) -> DbResult<()> {
+        let sql = listing::range_sql(
+            &CONTAINER_SCANS,
+            "SELECT name, object_count, bytes_used, put_timestamp FROM container \
+             WHERE deleted = 0",
+            q,
         );
-        let mut args: Vec<String> = Vec::new();
-        match &q.lower {
-            Some(Lower::After(x)) => {
-                args.push(x.clone());
-                sql.push_str(&format!(" AND name > ?{}", args.len()));
-            }
-            Some(Lower::From(x)) => {
-                args.push(x.clone());
-                sql.push_str(&format!(" AND name >= ?{}", args.len()));
-            }
-            None => {}
-        }
-        if let Some(u) = &q.upper {
-            args.push(u.clone());
-            sql.push_str(&format!(" AND name < ?{}", args.len()));
-        }
-        sql.push_str(&format!(
-            " ORDER BY name{} LIMIT {}",
-            if q.reverse { " DESC" } else { "" },
-            q.limit
-        ));
-        let mut st = self.tx.prepare_cached(&sql)?;
-        let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
-        while let Some(r) = rows.next()? {
-            let c = ListedContainer {
-                name: r.get(0)?,
-                object_count: r.get(1)?,
-                bytes_used: r.get(2)?,
-                put_timestamp: r.get(3)?,
-            };
-            if !f(c) {
-                break;
+        let mut st = self.tx.prepare_cached(sql)?;
+        bind_range(&mut st, q)?;
+        let mut rows = st.raw_query();
+        let mut left = q.limit;
+        while left > 0 {
+            let Some(r) = rows.next()? else { break };
+            left -= 1;
+            let name = text(r, 0)?;
+            match visit(name) {
+                Visit::Take => out.push(Entry::Row(ListedContainer {
+                    name: name.to_string(),
+                    object_count: r.get(1)?,
+                    bytes_used: r.get(2)?,
+                    put_timestamp: r.get(3)?,
+                })),
+                Visit::Skip => {}
+                Visit::Stop => break,
             }
         }
         Ok(())

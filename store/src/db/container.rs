@@ -6,14 +6,15 @@
 //! (as in Swift's swift/container/backend.py).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use swirl_common::Timestamp;
 
-use super::dbfile::{chexor, DbFile};
+use super::dbfile::{bind_range, chexor, hash_hex, parse_hash, row_hash, text, DbFile};
 use super::error::{DbError, DbResult};
-use super::group_commit::GroupCommit;
-use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource};
+use super::group_commit::{Done, GroupCommit};
+use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
 use super::sync::{self, SyncPoint};
 use super::timestamps::{self, RowTimes};
@@ -60,9 +61,20 @@ CREATE TABLE container_stat (
     storage_policy_index INTEGER NOT NULL DEFAULT 0,
     account_hosts TEXT NOT NULL DEFAULT '',
     account_devices TEXT NOT NULL DEFAULT '',
-    account_partition TEXT NOT NULL DEFAULT ''
+    account_partition TEXT NOT NULL DEFAULT '',
+    mixed_policies INTEGER NOT NULL DEFAULT 0
 );
 ";
+
+/// `container_stat.mixed_policies` (swirl's own column): 0 while every object
+/// row, live or deleted, has the container's storage policy, as nearly
+/// always; 1 once a row of another policy (a misplaced object from
+/// replication) or a policy change may have broken that. A listing of the
+/// container's own policy then needs no per-row policy check, so it can
+/// walk names in the (deleted, name) index without reading the table. A
+/// database from before the column gets it as 1 (unknown), never wrongly 0.
+const ADD_MIXED_POLICIES: &str =
+    "ALTER TABLE container_stat ADD COLUMN mixed_policies INTEGER NOT NULL DEFAULT 1";
 
 /// An object row update (from an object server's PUT/DELETE, or replication).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,8 +284,28 @@ impl ContainerBroker {
 
     /// Opens an existing database.
     pub fn open(path: &Path) -> DbResult<ContainerBroker> {
+        let file = DbFile::open(path)?;
+        let has_column = |tx: &Transaction| -> DbResult<bool> {
+            let n: i64 = tx
+                .prepare(
+                    "SELECT COUNT(*) FROM pragma_table_info('container_stat')
+                     WHERE name = 'mixed_policies'",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(n > 0)
+        };
+        if !file.read(has_column)? {
+            // Checked again under the write lock: another opener may have
+            // added it meanwhile.
+            file.write(|tx| {
+                if !has_column(tx)? {
+                    tx.execute_batch(ADD_MIXED_POLICIES)?;
+                }
+                Ok(())
+            })?;
+        }
         Ok(ContainerBroker {
-            file: DbFile::open(path)?,
+            file,
             group: GroupCommit::default(),
         })
     }
@@ -283,14 +315,15 @@ impl ContainerBroker {
     }
 
     fn info_tx(tx: &Transaction) -> DbResult<ContainerInfo> {
-        let mut info = tx.query_row(
-            "SELECT account, container, created_at, put_timestamp, delete_timestamp,
+        let mut info = tx
+            .prepare_cached(
+                "SELECT account, container, created_at, put_timestamp, delete_timestamp,
                     status_changed_at, object_count, bytes_used, reported_put_timestamp,
                     reported_delete_timestamp, reported_object_count, reported_bytes_used,
                     hash, id, storage_policy_index, account_hosts, account_devices,
                     account_partition FROM container_stat",
-            [],
-            |r| {
+            )?
+            .query_row([], |r| {
                 Ok(ContainerInfo {
                     account: r.get(0)?,
                     container: r.get(1)?,
@@ -313,13 +346,14 @@ impl ContainerBroker {
                     account_devices: r.get(16)?,
                     account_partition: r.get(17)?,
                 })
-            },
-        )?;
-        let md: String = tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
+            })?;
+        let md: String = tx
+            .prepare_cached("SELECT metadata FROM container_stat")?
+            .query_row([], |r| r.get(0))?;
         info.metadata = metadata::parse(&md)?;
-        info.max_row = tx.query_row("SELECT IFNULL(MAX(ROWID), -1) FROM object", [], |r| {
-            r.get(0)
-        })?;
+        info.max_row = tx
+            .prepare_cached("SELECT IFNULL(MAX(ROWID), -1) FROM object")?
+            .query_row([], |r| r.get(0))?;
         Ok(info)
     }
 
@@ -351,6 +385,13 @@ impl ContainerBroker {
     /// Changes the policy (only done for a deleted container being recreated).
     pub fn set_storage_policy_index(&self, spi: i64, ts: &str) -> DbResult<()> {
         self.file.write(|tx| {
+            // Rows already there keep their policy: once it changes, they
+            // may no longer match the container's.
+            tx.execute(
+                "UPDATE container_stat SET mixed_policies = 1
+                 WHERE storage_policy_index != ?1 AND EXISTS (SELECT 1 FROM object)",
+                [spi],
+            )?;
             tx.execute(
                 "UPDATE container_stat SET storage_policy_index = ?1, status_changed_at = ?2",
                 params![spi, ts],
@@ -464,17 +505,57 @@ impl ContainerBroker {
     /// Applies object updates through group commit: returns once the
     /// transaction holding them has committed.
     pub fn put_objects(&self, updates: Vec<ObjectUpdate>) -> DbResult<()> {
-        self.group.submit(updates, |rows| {
-            self.file.write(|tx| apply_updates(tx, &rows))
-        })
+        self.group.submit(updates, |rows| self.commit_rows(rows))
+    }
+
+    /// Queues object updates for group commit without blocking; `done` is
+    /// called once the transaction holding them has committed. Returns true
+    /// when no commit is running: the caller must then run
+    /// [`ContainerBroker::commit_queued`] on a thread that may block.
+    pub fn enqueue_objects(&self, updates: Vec<ObjectUpdate>, done: Done) -> DbResult<bool> {
+        self.group.enqueue(updates, done)
+    }
+
+    /// Leads group commit: commits queued updates, batch after batch, until
+    /// none arrive for a moment.
+    pub fn commit_queued(&self) {
+        self.group.lead(|rows| self.commit_rows(rows));
+    }
+
+    fn commit_rows(&self, rows: Vec<ObjectUpdate>) -> DbResult<()> {
+        self.file.write(|tx| apply_updates(tx, &rows))
     }
 
     /// Lists live rows of policy `spi` with Swift's rules.
     pub fn list(&self, params: &ListingParams, spi: i64) -> DbResult<Vec<Entry<ListedObject>>> {
+        self.list_as::<WholeRows>(params, spi)
+    }
+
+    /// [`ContainerBroker::list`] with names alone (what a text/plain listing
+    /// shows): no row is read beyond its name, so in a single-policy
+    /// container the listing never leaves the (deleted, name) index.
+    pub fn list_names(&self, params: &ListingParams, spi: i64) -> DbResult<Vec<Entry<String>>> {
+        self.list_as::<NamesOnly>(params, spi)
+    }
+
+    fn list_as<K: RowKind>(
+        &self,
+        params: &ListingParams,
+        spi: i64,
+    ) -> DbResult<Vec<Entry<K::Row>>> {
         self.file.read(|tx| {
-            let mut src = SqlObjects { tx, spi };
-            let rows = listing::list(&mut src, params)?;
-            Ok(rows)
+            // Read in the listing's own snapshot, so the answer holds for
+            // every row the listing sees.
+            let (own, mixed): (i64, bool) = tx
+                .prepare_cached("SELECT storage_policy_index, mixed_policies FROM container_stat")?
+                .query_row([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))?;
+            let mut src = SqlObjects::<K> {
+                tx,
+                spi,
+                uniform: spi == own && !mixed,
+                kind: std::marker::PhantomData,
+            };
+            listing::list(&mut src, params)
         })
     }
 
@@ -574,14 +655,31 @@ impl ContainerBroker {
 
 /// Applies updates inside `tx`: newest wins per name; stats and hash follow.
 fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
-    let (mut count, mut bytes, mut hash): (i64, i64, String) = tx.query_row(
-        "SELECT object_count, bytes_used, hash FROM container_stat",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    let (mut count, mut bytes, old_hash, own_spi, was_mixed): (i64, i64, String, i64, bool) = tx
+        .prepare_cached(
+            "SELECT object_count, bytes_used, hash, storage_policy_index, mixed_policies
+             FROM container_stat",
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)? != 0,
+            ))
+        })?;
+    let mut mixed = was_mixed;
+    // The hash is folded as a number and written once per batch.
+    let mut hash = parse_hash(&old_hash);
     {
-        let mut find = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM object WHERE deleted IN (0, 1) AND name = ?1"
+        // The name's row, live or deleted: two index seeks. (`deleted IN
+        // (0, 1)` builds a temporary table for the list on every run.)
+        let mut find_live = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM object WHERE deleted = 0 AND name = ?1"
+        ))?;
+        let mut find_deleted = tx.prepare_cached(&format!(
+            "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND name = ?1"
         ))?;
         let mut del = tx.prepare_cached("DELETE FROM object WHERE ROWID = ?1")?;
         let mut ins = tx.prepare_cached(
@@ -589,7 +687,10 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                 storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for u in updates {
-            let existing = find.query_row([&u.name], read_row).optional()?;
+            let existing = match find_live.query_row([&u.name], read_row).optional()? {
+                Some(r) => Some(r),
+                None => find_deleted.query_row([&u.name], read_row).optional()?,
+            };
             let Some(new) = merge_update(u, existing.as_ref())? else {
                 continue;
             };
@@ -599,7 +700,7 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                     count -= 1;
                     bytes -= ex.size;
                 }
-                hash = chexor(&hash, &ex.name, &ex.created_at);
+                hash ^= row_hash(&ex.name, &ex.created_at);
             }
             ins.execute(params![
                 new.name,
@@ -614,73 +715,191 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                 count += 1;
                 bytes += new.size;
             }
-            hash = chexor(&hash, &new.name, &new.created_at);
+            mixed |= new.storage_policy_index != own_spi;
+            hash ^= row_hash(&new.name, &new.created_at);
         }
     }
-    tx.execute(
-        "UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3",
-        params![count, bytes, hash],
-    )?;
+    if mixed && !was_mixed {
+        tx.prepare_cached("UPDATE container_stat SET mixed_policies = 1")?
+            .execute([])?;
+    }
+    tx.prepare_cached("UPDATE container_stat SET object_count = ?1, bytes_used = ?2, hash = ?3")?
+        .execute(params![count, bytes, hash_hex(hash)])?;
     Ok(())
 }
 
-/// Live rows of one policy, scanned through the (deleted, name) index.
-struct SqlObjects<'a> {
-    tx: &'a Transaction<'a>,
-    spi: i64,
+/// What a listing keeps of each row.
+trait RowKind {
+    type Row;
+    /// The SQL texts of scans with the per-row policy check.
+    const SCANS: &'static OnceLock<[String; 12]>;
+    /// `SELECT <columns, name first> ... WHERE deleted = 0 AND
+    /// storage_policy_index = ?3` (see [`listing::range_sql`]).
+    const SCAN_HEAD: &'static str;
+    /// Only the name is kept: a name-only scan answers everything.
+    const NAMES_ONLY: bool;
+    /// The row from a scan row of [`RowKind::SCAN_HEAD`]'s columns after
+    /// the name, starting at column `at`.
+    fn from_row(r: &rusqlite::Row, at: usize, name: &str) -> DbResult<Self::Row>;
 }
 
-impl RowSource for SqlObjects<'_> {
+/// Whole listed objects (JSON and XML listings).
+struct WholeRows;
+/// Names (text/plain listings).
+struct NamesOnly;
+
+static OBJECT_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+static NAME_POLICY_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+/// The SQL texts of name-only scans without a policy check: answered from
+/// the index alone.
+static NAME_SCANS: OnceLock<[String; 12]> = OnceLock::new();
+
+impl RowKind for WholeRows {
     type Row = ListedObject;
-    type Error = DbError;
+    const SCANS: &'static OnceLock<[String; 12]> = &OBJECT_SCANS;
+    const SCAN_HEAD: &'static str = "SELECT name, created_at, size, content_type, etag \
+        FROM object WHERE deleted = 0 AND storage_policy_index = ?3";
+    const NAMES_ONLY: bool = false;
 
-    fn name(row: &ListedObject) -> &str {
-        &row.name
+    /// Columns (created_at, size, content_type, etag) from `at`.
+    fn from_row(r: &rusqlite::Row, at: usize, name: &str) -> DbResult<ListedObject> {
+        let times = timestamps::decode(text(r, at)?)?;
+        Ok(ListedObject {
+            name: name.to_string(),
+            last_modified: times.meta,
+            size: r.get(at + 1)?,
+            content_type: r.get(at + 2)?,
+            etag: r.get(at + 3)?,
+        })
     }
+}
 
-    fn scan(&mut self, q: &RangeQuery, f: &mut dyn FnMut(ListedObject) -> bool) -> DbResult<()> {
-        let mut sql = String::from(
-            "SELECT name, created_at, size, content_type, etag FROM object WHERE deleted = 0",
-        );
-        let mut args: Vec<String> = Vec::new();
-        match &q.lower {
-            Some(Lower::After(x)) => {
-                args.push(x.clone());
-                sql.push_str(&format!(" AND name > ?{}", args.len()));
-            }
-            Some(Lower::From(x)) => {
-                args.push(x.clone());
-                sql.push_str(&format!(" AND name >= ?{}", args.len()));
-            }
-            None => {}
-        }
-        if let Some(u) = &q.upper {
-            args.push(u.clone());
-            sql.push_str(&format!(" AND name < ?{}", args.len()));
-        }
-        sql.push_str(&format!(
-            " AND storage_policy_index = {} ORDER BY name{} LIMIT {}",
-            self.spi,
-            if q.reverse { " DESC" } else { "" },
-            q.limit
-        ));
-        let mut st = self.tx.prepare_cached(&sql)?;
-        let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
-        while let Some(r) = rows.next()? {
-            let created: String = r.get(1)?;
-            let times = timestamps::decode(&created)?;
-            let obj = ListedObject {
-                name: r.get(0)?,
-                last_modified: times.meta,
-                size: r.get(2)?,
-                content_type: r.get(3)?,
-                etag: r.get(4)?,
-            };
-            if !f(obj) {
-                break;
+impl RowKind for NamesOnly {
+    type Row = String;
+    const SCANS: &'static OnceLock<[String; 12]> = &NAME_POLICY_SCANS;
+    const SCAN_HEAD: &'static str =
+        "SELECT name FROM object WHERE deleted = 0 AND storage_policy_index = ?3";
+    const NAMES_ONLY: bool = true;
+
+    fn from_row(_: &rusqlite::Row, _: usize, name: &str) -> DbResult<String> {
+        Ok(name.to_string())
+    }
+}
+
+/// Live rows of one policy, scanned through the (deleted, name) index.
+struct SqlObjects<'a, K> {
+    tx: &'a Transaction<'a>,
+    spi: i64,
+    /// Every row has policy `spi` (see [`ADD_MIXED_POLICIES`]): the index
+    /// alone says which rows a listing has.
+    uniform: bool,
+    kind: std::marker::PhantomData<K>,
+}
+
+impl<K: RowKind> SqlObjects<'_, K> {
+    /// Rows of policy `spi`, each checked.
+    fn scan_rows(
+        &self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<K::Row>>,
+    ) -> DbResult<()> {
+        let sql = listing::range_sql(K::SCANS, K::SCAN_HEAD, q);
+        let mut st = self.tx.prepare_cached(sql)?;
+        bind_range(&mut st, q)?;
+        st.raw_bind_parameter(3, self.spi)?;
+        let mut rows = st.raw_query();
+        let mut left = q.limit;
+        while left > 0 {
+            let Some(r) = rows.next()? else { break };
+            left -= 1;
+            let name = text(r, 0)?;
+            match visit(name) {
+                Visit::Take => out.push(Entry::Row(K::from_row(r, 1, name)?)),
+                Visit::Skip => {}
+                Visit::Stop => break,
             }
         }
         Ok(())
+    }
+
+    /// Names alone, from the index (every row has policy `spi`). For whole
+    /// rows this lasts until the listing takes one: that row is read by its
+    /// ROWID and the scan goes on with whole rows after it. Rolled-up names
+    /// thus never touch the table.
+    fn scan_names(
+        &self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<K::Row>>,
+    ) -> DbResult<()> {
+        let sql = listing::range_sql(
+            &NAME_SCANS,
+            "SELECT name, ROWID FROM object WHERE deleted = 0",
+            q,
+        );
+        let mut st = self.tx.prepare_cached(sql)?;
+        bind_range(&mut st, q)?;
+        let mut rows = st.raw_query();
+        let mut left = q.limit;
+        let taken = loop {
+            if left == 0 {
+                return Ok(());
+            }
+            let Some(r) = rows.next()? else {
+                return Ok(());
+            };
+            left -= 1;
+            let name = text(r, 0)?;
+            match visit(name) {
+                Visit::Take if K::NAMES_ONLY => out.push(Entry::Row(K::from_row(r, 1, name)?)),
+                Visit::Take => break (name.to_string(), r.get::<_, i64>(1)?),
+                Visit::Skip => {}
+                Visit::Stop => return Ok(()),
+            }
+        };
+        drop(rows);
+        let (name, row_id) = taken;
+        let mut one = self.tx.prepare_cached(
+            "SELECT created_at, size, content_type, etag FROM object WHERE ROWID = ?1",
+        )?;
+        one.raw_bind_parameter(1, row_id)?;
+        let mut found = one.raw_query();
+        if let Some(r) = found.next()? {
+            out.push(Entry::Row(K::from_row(r, 0, &name)?));
+        }
+        let rest = if q.reverse {
+            RangeQuery {
+                upper: Some(&name),
+                limit: left,
+                ..*q
+            }
+        } else {
+            RangeQuery {
+                lower: Some(Lower::After(&name)),
+                limit: left,
+                ..*q
+            }
+        };
+        self.scan_rows(&rest, visit, out)
+    }
+}
+
+impl<K: RowKind> RowSource for SqlObjects<'_, K> {
+    type Row = K::Row;
+    type Error = DbError;
+
+    fn scan(
+        &mut self,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<K::Row>>,
+    ) -> DbResult<()> {
+        if self.uniform && (q.rollup || K::NAMES_ONLY) {
+            self.scan_names(q, visit, out)
+        } else {
+            self.scan_rows(q, visit, out)
+        }
     }
 }
 
@@ -750,6 +969,190 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    fn shown(entries: Vec<Entry<ListedObject>>) -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|e| match e {
+                Entry::Row(o) => o.name,
+                Entry::Subdir(s) => format!("{s}[dir]"),
+            })
+            .collect()
+    }
+
+    fn mixed_flag(b: &ContainerBroker) -> i64 {
+        b.file
+            .read(|tx| {
+                Ok(
+                    tx.query_row("SELECT mixed_policies FROM container_stat", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn sql_scans_of_every_shape() {
+        let names = [
+            "a", "a/", "a/b", "a/b/c", "a/c", "b", "b/1", "b/2", "c", "d/x/y",
+        ];
+        let t = "0000000002.00000";
+        // The same live rows of policy 0, alone (names come from the index)
+        // and among a deleted row and another policy's rows (every row's
+        // policy is checked): the same listings.
+        let (_d1, uniform) = broker();
+        let (_d2, mixed) = broker();
+        for b in [&uniform, &mixed] {
+            b.put_objects(names.iter().map(|n| upd(n, t, 1, false)).collect())
+                .unwrap();
+        }
+        assert_eq!(mixed_flag(&uniform), 0);
+        let mut others = vec![upd("a/d", t, 0, true)];
+        for n in ["a/b/d", "b/3", "e/1", "0"] {
+            let mut u = upd(n, t, 1, false);
+            u.storage_policy_index = 1;
+            others.push(u);
+        }
+        mixed.put_objects(others).unwrap();
+        assert_eq!(mixed_flag(&mixed), 1);
+        let delim = || ListingParams {
+            delimiter: Some("/".into()),
+            ..Default::default()
+        };
+        let dirs = ["a", "a/[dir]", "b", "b/[dir]", "c", "d/[dir]"];
+        let mut rev = dirs.to_vec();
+        rev.reverse();
+        let cases: Vec<(ListingParams, Vec<&str>)> = vec![
+            (ListingParams::default(), names.to_vec()),
+            (delim(), dirs.to_vec()),
+            (
+                ListingParams {
+                    reverse: true,
+                    ..delim()
+                },
+                rev,
+            ),
+            (
+                ListingParams {
+                    limit: 3,
+                    ..delim()
+                },
+                vec!["a", "a/[dir]", "b"],
+            ),
+            (
+                ListingParams {
+                    marker: Some("a/".into()),
+                    end_marker: Some("c".into()),
+                    ..delim()
+                },
+                vec!["b", "b/[dir]"],
+            ),
+            (
+                ListingParams {
+                    prefix: Some("a/".into()),
+                    ..delim()
+                },
+                vec!["a/", "a/b", "a/b/[dir]", "a/c"],
+            ),
+            (
+                ListingParams {
+                    prefix: Some("a/".into()),
+                    reverse: true,
+                    ..delim()
+                },
+                vec!["a/c", "a/b/[dir]", "a/b", "a/"],
+            ),
+            (
+                ListingParams {
+                    path: Some("a".into()),
+                    ..Default::default()
+                },
+                vec!["a/b", "a/c"],
+            ),
+            (
+                ListingParams {
+                    marker: Some("b/2".into()),
+                    end_marker: Some("a/b".into()),
+                    reverse: true,
+                    ..Default::default()
+                },
+                vec!["b/1", "b", "a/c", "a/b/c"],
+            ),
+        ];
+        for (p, want) in cases {
+            let p = ListingParams {
+                limit: if p.limit == 0 { 100 } else { p.limit },
+                ..p
+            };
+            for b in [&uniform, &mixed] {
+                assert_eq!(shown(b.list(&p, 0).unwrap()), want, "{p:?}");
+                let just_names: Vec<String> = b
+                    .list_names(&p, 0)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| match e {
+                        Entry::Row(n) => n,
+                        Entry::Subdir(s) => format!("{s}[dir]"),
+                    })
+                    .collect();
+                assert_eq!(just_names, want, "names only: {p:?}");
+            }
+        }
+        let p = ListingParams {
+            limit: 100,
+            ..delim()
+        };
+        assert_eq!(
+            shown(mixed.list(&p, 1).unwrap()),
+            ["0", "a/[dir]", "b/[dir]", "e/[dir]"]
+        );
+        assert!(uniform.list(&p, 1).unwrap().is_empty());
+        assert_eq!(mixed.list_names(&p, 1).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn mixed_policies_flag_follows_policy_changes_and_old_databases() {
+        let (d, b) = broker();
+        // An empty container changing policy stays uniform...
+        b.set_storage_policy_index(1, "0000000002.00000").unwrap();
+        assert_eq!(mixed_flag(&b), 0);
+        // ...one with rows does not.
+        b.put_objects(vec![{
+            let mut u = upd("o", "0000000003.00000", 1, false);
+            u.storage_policy_index = 1;
+            u
+        }])
+        .unwrap();
+        assert_eq!(mixed_flag(&b), 0);
+        b.set_storage_policy_index(0, "0000000004.00000").unwrap();
+        assert_eq!(mixed_flag(&b), 1);
+        // A database from before the column: opened, it gets the column as
+        // unknown (1) and lists as before.
+        let p = d.path().join("old.db");
+        assert!(ContainerBroker::initialize(&p, "a", "c", "0000000001.00000", 0).unwrap());
+        ContainerBroker::open(&p)
+            .unwrap()
+            .put_objects(vec![upd("x/1", "0000000002.00000", 1, false)])
+            .unwrap();
+        let conn = rusqlite::Connection::open(&p).unwrap();
+        conn.execute_batch("ALTER TABLE container_stat DROP COLUMN mixed_policies")
+            .unwrap();
+        drop(conn);
+        let old = ContainerBroker::open(&p).unwrap();
+        assert_eq!(mixed_flag(&old), 1);
+        let l = old
+            .list(
+                &ListingParams {
+                    limit: 10,
+                    delimiter: Some("/".into()),
+                    ..Default::default()
+                },
+                0,
+            )
+            .unwrap();
+        assert_eq!(shown(l), ["x/[dir]"]);
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags, Statement, Transaction};
 
 use super::error::{DbError, DbResult};
+use super::listing::{lower_value, RangeQuery};
 
 /// Readers kept open per database; more concurrent readers open and drop extra ones.
 const MAX_IDLE_READERS: usize = 4;
@@ -36,6 +37,9 @@ fn configure(conn: &Connection, cache_kib: i64) -> DbResult<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Room for every statement a broker prepares (listing shapes, stats,
+    // row merges), so none is parsed again while the connection lives.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 
@@ -143,6 +147,23 @@ impl DbFile {
     }
 }
 
+/// Binds a range scan's bounds (`?1` lower, `?2` upper) to a statement from
+/// [`super::listing::range_sql`].
+pub fn bind_range(st: &mut Statement, q: &RangeQuery<'_>) -> rusqlite::Result<()> {
+    if let Some(lower) = lower_value(q) {
+        st.raw_bind_parameter(1, lower)?;
+    }
+    if let Some(upper) = q.upper {
+        st.raw_bind_parameter(2, upper)?;
+    }
+    Ok(())
+}
+
+/// Column `i` of `r` as text, borrowed from SQLite (no copy).
+pub fn text<'r>(r: &'r rusqlite::Row, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(rusqlite::Error::from)
+}
+
 /// A short random-looking suffix for temp names (pid and time suffice: the
 /// rename decides the winner anyway).
 fn rand_suffix() -> String {
@@ -156,13 +177,26 @@ fn rand_suffix() -> String {
 /// Swift's `chexor`: the running XOR of `md5(name + "-" + timestamp)` over all
 /// rows, order independent, as 32 hex digits.
 pub fn chexor(old: &str, name: &str, timestamp: &str) -> String {
+    hash_hex(parse_hash(old) ^ row_hash(name, timestamp))
+}
+
+/// One row's term of [`chexor`]: `md5(name + "-" + timestamp)`.
+pub fn row_hash(name: &str, timestamp: &str) -> u128 {
     let mut ctx = md5::Context::new();
     ctx.consume(name.as_bytes());
     ctx.consume(b"-");
     ctx.consume(timestamp.as_bytes());
-    let new = u128::from_be_bytes(ctx.finalize().0);
-    let old = u128::from_str_radix(old, 16).unwrap_or(0);
-    format!("{:032x}", old ^ new)
+    u128::from_be_bytes(ctx.finalize().0)
+}
+
+/// A stored hash (32 hex digits; anything else reads as zero).
+pub fn parse_hash(hex: &str) -> u128 {
+    u128::from_str_radix(hex, 16).unwrap_or(0)
+}
+
+/// A hash as stored: 32 lowercase hex digits.
+pub fn hash_hex(h: u128) -> String {
+    format!("{h:032x}")
 }
 
 #[cfg(test)]

@@ -3,39 +3,94 @@
 //! SQLite: prefix, delimiter (rolled-up subdirs), marker, end_marker, limit,
 //! reverse and path. Every step is a bounded range scan over the name index;
 //! after a rolled-up subdir the next scan starts past it, so a page costs
-//! O(limit + subdirs) index steps whatever the table size.
+//! O(limit + subdirs) index steps whatever the table size. A source hands
+//! each row's name first and builds the full row only for rows the listing
+//! keeps, so a rolled-up row costs one index step and no allocation.
+
+use std::sync::OnceLock;
 
 /// The lower bound of a range scan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lower {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lower<'a> {
     /// `name > x`
-    After(String),
+    After(&'a str),
     /// `name >= x`
-    From(String),
+    From(&'a str),
 }
 
 /// One bounded scan of live rows in name order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RangeQuery {
-    pub lower: Option<Lower>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeQuery<'a> {
+    pub lower: Option<Lower<'a>>,
     /// `name < x`
-    pub upper: Option<String>,
+    pub upper: Option<&'a str>,
     pub reverse: bool,
     pub limit: usize,
+    /// A delimiter listing's scan: rows are likely to be rolled up, so a
+    /// source may hand names first and read whole rows only when taken.
+    pub rollup: bool,
 }
 
-/// Where rows come from: a name-ordered scan that stops when `f` says so.
+/// What the listing does with a row a scan visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// Build the row, add it, go on.
+    Take,
+    /// Leave it out, go on.
+    Skip,
+    /// Leave it out and end the scan.
+    Stop,
+}
+
+/// Where rows come from: a name-ordered scan that asks `visit` about each
+/// row's name and appends the rows it takes to `out`.
 pub trait RowSource {
     type Row;
     type Error;
-    /// The row's name.
-    fn name(row: &Self::Row) -> &str;
-    /// Calls `f` on each row of `q` in order until it returns `false`.
+    /// Runs `q`, calling `visit` on each row's name in order until it says
+    /// [`Visit::Stop`]; rows it [`Visit::Take`]s are built and pushed to `out`.
     fn scan(
         &mut self,
-        q: &RangeQuery,
-        f: &mut dyn FnMut(Self::Row) -> bool,
+        q: &RangeQuery<'_>,
+        visit: &mut dyn FnMut(&str) -> Visit,
+        out: &mut Vec<Entry<Self::Row>>,
     ) -> Result<(), Self::Error>;
+}
+
+/// The SQL text of a range scan of one shape, built once per process:
+/// `head` is `SELECT <columns> FROM <table> WHERE deleted = 0` (plus any
+/// filter bound as `?3`), and the bounds are `?1` (lower) and `?2` (upper).
+/// One text per shape lets a connection's statement cache hand back the
+/// prepared statement instead of parsing SQL on every scan. There is no
+/// `LIMIT ?`: SQLite re-prepares a statement whenever a bound LIMIT changes,
+/// and the scan is lazy anyway, so the source stops after `limit` rows.
+pub fn range_sql(
+    shapes: &'static OnceLock<[String; 12]>,
+    head: &str,
+    q: &RangeQuery<'_>,
+) -> &'static str {
+    let all = shapes.get_or_init(|| {
+        std::array::from_fn(|i| {
+            let lower = ["", " AND name > ?1", " AND name >= ?1"][i / 4];
+            let upper = ["", " AND name < ?2"][(i / 2) % 2];
+            let order = ["", " DESC"][i % 2];
+            format!("{head}{lower}{upper} ORDER BY name{order}")
+        })
+    });
+    let lower = match q.lower {
+        None => 0,
+        Some(Lower::After(_)) => 1,
+        Some(Lower::From(_)) => 2,
+    };
+    &all[lower * 4 + usize::from(q.upper.is_some()) * 2 + usize::from(q.reverse)]
+}
+
+/// The bound text of `q`'s lower bound, if any.
+pub fn lower_value<'a>(q: &RangeQuery<'a>) -> Option<&'a str> {
+    match q.lower {
+        Some(Lower::After(x) | Lower::From(x)) => Some(x),
+        None => None,
+    }
 }
 
 /// One entry of a listing.
@@ -112,103 +167,111 @@ pub fn list<S: RowSource>(src: &mut S, p: &ListingParams) -> Result<Vec<Entry<S:
         .map(after_prefix);
     let orig_marker = marker.clone();
     let delim = delimiter.clone().filter(|d| !d.is_empty());
+    let pfx_chars = prefix.as_deref().map_or(0, |p| p.chars().count());
     let mut delim_force_gte = false;
     let mut results: Vec<Entry<S::Row>> = Vec::new();
+    // The name of the last row a scan visited (a reused buffer).
+    let mut last = String::new();
 
     while results.len() < p.limit {
         let upper = match (&end_marker, &end_prefix) {
             (Some(em), ep) if !em.is_empty() && ep.as_ref().is_none_or(|ep| em < ep) => {
-                Some(em.clone())
+                Some(em.as_str())
             }
-            (_, Some(ep)) => Some(ep.clone()),
+            (_, Some(ep)) => Some(ep.as_str()),
             _ => None,
         };
         let pfx = prefix.as_deref().filter(|p| !p.is_empty());
-        let lower = if delim_force_gte {
-            delim_force_gte = false;
-            Some(Lower::From(marker.clone().unwrap_or_default()))
+        let lower = if std::mem::take(&mut delim_force_gte) {
+            Some(Lower::From(marker.as_deref().unwrap_or_default()))
         } else if truthy(&marker) && pfx.is_none_or(|pf| marker.as_deref() >= Some(pf)) {
-            marker.clone().map(Lower::After)
+            marker.as_deref().map(Lower::After)
         } else {
-            pfx.map(|pf| Lower::From(pf.to_string()))
+            pfx.map(Lower::From)
         };
         let q = RangeQuery {
             lower,
             upper,
             reverse,
             limit: p.limit - results.len(),
+            rollup: delim.is_some(),
         };
-        let (Some(pfx_all), Some(delim)) = (prefix.as_deref(), delim.as_deref()) else {
+        let (Some(_), Some(delim)) = (prefix.as_deref(), delim.as_deref()) else {
             // No delimiter: the scan is the answer.
-            src.scan(&q, &mut |row| {
-                results.push(Entry::Row(row));
-                true
-            })?;
+            src.scan(&q, &mut |_| Visit::Take, &mut results)?;
             return Ok(results);
         };
-        let pfx_chars = pfx_all.chars().count();
-        let mut rowcount = 0usize;
-        let mut full = false;
+        let before = results.len();
         let limit = p.limit;
-        src.scan(&q, &mut |row| {
-            rowcount += 1;
-            let name = S::name(&row).to_string();
-            if reverse {
-                end_marker = Some(name.clone());
-            } else {
-                marker = Some(name.clone());
-            }
-            if results.len() >= limit {
-                full = true;
-                return false;
-            }
-            let from = char_offset(&name, pfx_chars);
-            let end = name
-                .get(from..)
-                .and_then(|t| t.find(delim))
-                .map(|i| i + from);
-            let dir_end = end.map(|e| e + delim.len());
-            let skip_past = |end: usize, marker: &mut Option<String>| {
-                let mut m = name[..end].to_string();
-                let mut d = delim.to_string();
-                if let Some(last) = d.pop() {
-                    m.push_str(&d);
-                    m.push(next_char(last));
+        let mut rowcount = 0usize;
+        let mut taken = 0usize;
+        let mut full = false;
+        // Where the last row's name meets the delimiter, when the scan
+        // stopped there (a rolled-up subdir, or a deeper name in path mode).
+        let mut cut: Option<usize> = None;
+        src.scan(
+            &q,
+            &mut |name| {
+                rowcount += 1;
+                last.clear();
+                last.push_str(name);
+                if before + taken >= limit {
+                    full = true;
+                    return Visit::Stop;
                 }
-                *marker = Some(m);
-            };
-            if let Some(pa) = &path {
-                if &name == pa {
-                    return true;
-                }
-                if let (Some(end), Some(dir_end)) = (end, dir_end) {
-                    if name.len() > dir_end {
-                        if reverse {
-                            end_marker = Some(name[..dir_end].to_string());
-                        } else {
-                            skip_past(end, &mut marker);
-                        }
-                        return false;
+                let from = char_offset(name, pfx_chars);
+                let end = name
+                    .get(from..)
+                    .and_then(|t| t.find(delim))
+                    .map(|i| i + from);
+                if let Some(pa) = &path {
+                    if name == pa {
+                        return Visit::Skip;
                     }
+                    if let Some(end) = end.filter(|e| name.len() > e + delim.len()) {
+                        cut = Some(end);
+                        return Visit::Stop;
+                    }
+                } else if let Some(end) = end {
+                    cut = Some(end);
+                    return Visit::Stop;
                 }
-            } else if let (Some(end), Some(dir_end)) = (end, dir_end) {
-                if reverse {
-                    end_marker = Some(name[..dir_end].to_string());
-                } else {
-                    skip_past(end, &mut marker);
-                    delim_force_gte = true;
-                }
-                let dir_name = name[..dir_end].to_string();
-                if Some(&dir_name) != orig_marker.as_ref() {
-                    results.push(Entry::Subdir(dir_name));
-                }
-                return false;
-            }
-            results.push(Entry::Row(row));
-            true
-        })?;
+                taken += 1;
+                Visit::Take
+            },
+            &mut results,
+        )?;
         if full || rowcount == 0 {
             break;
+        }
+        let Some(end) = cut else {
+            // Swift moves the marker to every row it visits.
+            let m = Some(std::mem::take(&mut last));
+            if reverse {
+                end_marker = m;
+            } else {
+                marker = m;
+            }
+            continue;
+        };
+        let dir = &last[..end + delim.len()];
+        if reverse {
+            end_marker = Some(dir.to_string());
+        } else {
+            // Past every name under the subdir: the delimiter's last
+            // character + 1 (the marker's buffer is reused).
+            let m = marker.get_or_insert_with(String::new);
+            m.clear();
+            m.push_str(&last[..end]);
+            let mut d = delim.chars();
+            if let Some(c) = d.next_back() {
+                m.push_str(d.as_str());
+                m.push(next_char(c));
+            }
+            delim_force_gte = path.is_none();
+        }
+        if path.is_none() && Some(dir) != orig_marker.as_deref() {
+            results.push(Entry::Subdir(dir.to_string()));
         }
     }
     Ok(results)
@@ -229,18 +292,20 @@ mod tests {
     impl RowSource for Mem {
         type Row = String;
         type Error = ();
-        fn name(row: &String) -> &str {
-            row
-        }
-        fn scan(&mut self, q: &RangeQuery, f: &mut dyn FnMut(String) -> bool) -> Result<(), ()> {
+        fn scan(
+            &mut self,
+            q: &RangeQuery<'_>,
+            visit: &mut dyn FnMut(&str) -> Visit,
+            out: &mut Vec<Entry<String>>,
+        ) -> Result<(), ()> {
             self.queries += 1;
             let ok = |n: &String| {
-                let lo = match &q.lower {
+                let lo = match q.lower {
                     None => true,
-                    Some(Lower::After(x)) => n > x,
-                    Some(Lower::From(x)) => n >= x,
+                    Some(Lower::After(x)) => n.as_str() > x,
+                    Some(Lower::From(x)) => n.as_str() >= x,
                 };
-                lo && q.upper.as_ref().is_none_or(|u| n < u)
+                lo && q.upper.is_none_or(|u| n.as_str() < u)
             };
             let mut v: Vec<&String> = self.names.iter().filter(|n| ok(n)).collect();
             if q.reverse {
@@ -248,8 +313,10 @@ mod tests {
             }
             for n in v.into_iter().take(q.limit) {
                 self.visited += 1;
-                if !f(n.clone()) {
-                    break;
+                match visit(n) {
+                    Visit::Take => out.push(Entry::Row(n.clone())),
+                    Visit::Skip => {}
+                    Visit::Stop => break,
                 }
             }
             Ok(())

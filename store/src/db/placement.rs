@@ -39,13 +39,18 @@ pub fn db_hash(cfg: &HashPathConfig, account: &str, container: Option<&str>) -> 
 /// The database file for `hash` in `partition` on `device`.
 pub fn db_path(devices: &Path, device: &str, kind: DbKind, partition: u32, hash: &str) -> PathBuf {
     let suffix = &hash[hash.len().saturating_sub(3)..];
-    devices
-        .join(device)
-        .join(kind.datadir())
-        .join(partition.to_string())
-        .join(suffix)
-        .join(hash)
-        .join(format!("{hash}.db"))
+    // Built in one buffer: this runs for every request a server handles.
+    let mut p =
+        PathBuf::with_capacity(devices.as_os_str().len() + device.len() + 3 * hash.len() + 32);
+    p.push(devices);
+    p.push(device);
+    p.push(kind.datadir());
+    p.push(partition.to_string());
+    p.push(suffix);
+    p.push(hash);
+    p.push(hash);
+    p.set_extension("db");
+    p
 }
 
 #[cfg(test)]
