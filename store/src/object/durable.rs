@@ -8,10 +8,11 @@
 //! unlinked by `Drop`, and a temp file orphaned by kill -9 lives only in
 //! `tmp/` (swept by [`sweep_tmp`] at startup).
 //!
-//! Both syncs go through the filesystem's group commit ([`FsSync`]): one
-//! `syncfs` serves every writer waiting at that moment. A file larger than
-//! [`GROUP_SYNC_MAX`] syncs its own data with `fdatasync` instead, so small
-//! writers do not wait behind its writeback more than they must.
+//! For small files both syncs go through the filesystem's group commit
+//! ([`FsSync`]): one `syncfs` serves every writer waiting at that moment. A
+//! file larger than [`GROUP_SYNC_MAX`] syncs alone (`fdatasync`, then an
+//! fsync of each directory that gained an entry), as its data dominates the
+//! cost anyway and a syncfs would wait for other uploads' writeback too.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -25,7 +26,7 @@ use super::fs_sync::FsSync;
 /// Prefix of the temp files this module makes (and [`sweep_tmp`] removes).
 pub const TMP_PREFIX: &str = "swirl-obj-";
 
-/// Files up to this size make their data durable through the group commit.
+/// Files up to this size are made durable through the group commit.
 pub const GROUP_SYNC_MAX: u64 = 1 << 20;
 
 /// A file being written under `tmp/`; unlinked on drop unless committed.
@@ -89,7 +90,10 @@ impl TempFile {
             .take()
             .ok_or_else(|| io::Error::other("temp file already closed"))?;
         let grown = create_dirs(dir)?;
-        if file.metadata()?.len() > GROUP_SYNC_MAX {
+        // A large file syncs alone: a syncfs would also wait for the
+        // writeback of every other large upload in flight.
+        let alone = file.metadata()?.len() > GROUP_SYNC_MAX;
+        if alone {
             file.sync_data()?;
         } else {
             self.group.sync()?;
@@ -99,7 +103,14 @@ impl TempFile {
         std::fs::rename(&self.path, &dest)?;
         // Renamed: nothing left for Drop to unlink.
         self.path = PathBuf::new();
-        self.group.sync()?;
+        if alone {
+            fsync_dir(dir)?;
+            for parent in &grown {
+                fsync_dir(parent)?;
+            }
+        } else {
+            self.group.sync()?;
+        }
         Ok(Committed {
             path: dest,
             new_dir: grown
