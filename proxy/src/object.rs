@@ -14,7 +14,7 @@ use crate::container::append_csv;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{container_quotas, copy, dlo};
+use crate::middleware::{container_quotas, copy, dlo, segments};
 use crate::put::{self, PutPlan};
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
@@ -144,7 +144,7 @@ async fn fetch(
         &info.policy_index().to_string(),
     );
     if expand {
-        headers::set(&mut h, dlo::IGNORE_RANGE, "X-Object-Manifest");
+        headers::set(&mut h, segments::IGNORE_RANGE, "X-Object-Manifest");
     }
     let query = ctx.query.clone();
     let outcome = read_object(
@@ -203,13 +203,13 @@ async fn fetch(
                 etag: headers::get(&parts.headers, "etag").map(str::to_string),
                 timeout: crate::config::secs(proxy.cfg.recoverable_node_timeout),
             };
-            let verified = headers::get(&parts.headers, dlo::READ_VERIFIED) == Some("blake3");
+            let verified = headers::get(&parts.headers, segments::READ_VERIFIED) == Some("blake3");
             let body = stream::pump(body, size, Some(resume));
             let mut h = headers::to_client(&parts.headers);
             object_response_headers(&mut h);
             let mut r = response::with_headers(parts.status, h, body, ctx.owner);
             if verified {
-                r.extensions_mut().insert(dlo::Verified);
+                r.extensions_mut().insert(segments::Verified);
             }
             Ok(Found::Plain(r))
         }

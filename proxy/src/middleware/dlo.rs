@@ -21,37 +21,24 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode};
-use http_body::Frame;
 use http_body_util::BodyExt;
 use swirl_common::conditional::{normalize_etag, Conditions};
 use swirl_common::constraints::CONTAINER_LISTING_LIMIT;
 use swirl_common::listing_format::{self, ListingItem};
 use swirl_common::range::{self, RangeHeader};
 use swirl_common::timestamp::parse_http_date;
-use swirl_common::{ApiError, Body};
-use tokio::sync::mpsc;
+use swirl_common::Body;
 
 use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
 use crate::headers;
+use crate::middleware::segments::{
+    Piece, Pieces, RateLimiter, SegmentError, SegmentRead, Segmented,
+};
 use crate::response;
-use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
 /// The manifest header.
 pub const MANIFEST: &str = "x-object-manifest";
-
-/// The backend header asking object servers to ignore Range for manifests
-/// (the proxy wants a manifest's headers, never a slice of its own body).
-pub const IGNORE_RANGE: &str = "x-backend-ignore-range-if-metadata-present";
-
-/// Backend response header: the object server checked the whole body
-/// against its stored digest as it sent it (swirl's object servers do).
-pub const READ_VERIFIED: &str = "x-backend-read-verified";
-
-/// Marks a client response whose body the object server verified (a
-/// response extension, since the header itself is internal).
-#[derive(Debug, Clone, Copy)]
-pub struct Verified;
 
 /// Manifest listings are small JSON documents; a page of 10,000 names of
 /// 1,024 bytes each, escaped, stays well below this.
@@ -263,59 +250,6 @@ impl Cursor {
     }
 }
 
-/// The Range header of a segment read, if not the whole segment.
-pub fn segment_range(first: Option<u64>, last: Option<u64>) -> Option<String> {
-    let f = first.unwrap_or(0);
-    match last {
-        None if f == 0 => None,
-        None => Some(format!("bytes={f}-")),
-        Some(l) => Some(format!("bytes={f}-{l}")),
-    }
-}
-
-/// Swift's `EventletRateLimiter` as `RateLimitedIterator` drives it: the
-/// first `after` elements pass, then at most `per_sec` per second, with a
-/// 5-second buffer for catching up. Times are milliseconds on any clock.
-#[derive(Debug, Clone)]
-pub struct RateLimiter {
-    after: u64,
-    time_per_ms: f64,
-    running_ms: f64,
-}
-
-const RATE_BUFFER_MS: f64 = 5000.0;
-
-impl RateLimiter {
-    pub fn new(after: u64, per_sec: u64) -> Self {
-        RateLimiter {
-            after,
-            time_per_ms: if per_sec > 0 {
-                1000.0 / per_sec as f64
-            } else {
-                0.0
-            },
-            running_ms: f64::NEG_INFINITY,
-        }
-    }
-
-    /// How long to wait before the next element at `now_ms`.
-    pub fn wait(&mut self, now_ms: f64) -> Option<Duration> {
-        if self.after > 0 {
-            self.after -= 1;
-            return None;
-        }
-        if self.time_per_ms <= 0.0 {
-            return None;
-        }
-        if now_ms - self.running_ms > RATE_BUFFER_MS {
-            self.running_ms = now_ms;
-        }
-        let wait = self.running_ms - now_ms;
-        self.running_ms += self.time_per_ms;
-        (wait > 0.0).then(|| Duration::from_secs_f64(wait / 1000.0))
-    }
-}
-
 /// Answers a GET or HEAD of the manifest at `manifest_path`. `manifest`
 /// holds the client headers of the manifest object, `value` its raw
 /// X-Object-Manifest.
@@ -380,26 +314,32 @@ pub async fn respond(
         ));
     }
     let cfg = &proxy.cfg.dlo;
-    let mut job = Job {
+    let mut body = Segmented {
         proxy: proxy.clone(),
         sub: ctx.subrequest(Method::GET, None),
         account: account.to_string(),
-        container,
-        prefix,
         manifest: manifest_path.to_string(),
-        page: first_page.into(),
-        marker: None,
-        more_pages: !complete,
-        cursor: Cursor::new(plan.range.as_ref().map(|(f, l, _)| (*f, *l))),
-        limiter: RateLimiter::new(
-            cfg.rate_limit_after_segment,
-            cfg.rate_limit_segments_per_sec,
-        ),
-        clock: Instant::now(),
+        kind: "DLO",
+        pieces: Listing {
+            proxy: proxy.clone(),
+            sub: ctx.subrequest(Method::GET, None),
+            account: account.to_string(),
+            container,
+            prefix,
+            page: first_page.into(),
+            marker: None,
+            more_pages: !complete,
+            cursor: Cursor::new(plan.range.as_ref().map(|(f, l, _)| (*f, *l))),
+            limiter: RateLimiter::new(
+                cfg.rate_limit_after_segment,
+                cfg.rate_limit_segments_per_sec,
+            ),
+            clock: Instant::now(),
+        },
     };
     // Swift's validate_first_segment: a first segment that cannot be read
     // fails the whole request before any byte is sent.
-    let first = match job.next().await {
+    let first = match body.first().await {
         Ok(f) => f,
         Err(SegmentError::Server(why)) => {
             tracing::warn!(txn = %ctx.txn, %why, "DLO first segment");
@@ -420,10 +360,8 @@ pub async fn respond(
     if let Some(n) = plan.length {
         headers::set(&mut h, "content-length", &n.to_string());
     }
-    let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
     let max_get = Duration::from_secs(cfg.max_get_time);
-    tokio::spawn(job.run(first, tx, plan.length, max_get));
-    let body = ChannelBody::new(rx, plan.length).boxed();
+    let body = body.stream(first, plan.length, max_get, None);
     Ok(response::with_headers(status, h, body, ctx.owner))
 }
 
@@ -468,7 +406,7 @@ async fn list_page(
 }
 
 /// Reads a small body whole (listings), None past `limit` or on error.
-async fn collect(mut body: Body, limit: usize) -> Option<Bytes> {
+pub(crate) async fn collect(mut body: Body, limit: usize) -> Option<Bytes> {
     let mut out = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         if let Ok(d) = frame.ok()?.into_data() {
@@ -481,41 +419,15 @@ async fn collect(mut body: Body, limit: usize) -> Option<Bytes> {
     Some(out.freeze())
 }
 
-/// Why a segment could not be served.
-#[derive(Debug)]
-enum SegmentError {
-    /// A backend failed (5xx): 503 before the body starts.
-    Server(String),
-    /// Missing, forbidden or inconsistent: 409 before the body starts.
-    Invalid(String),
-}
-
-impl std::fmt::Display for SegmentError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SegmentError::Server(w) | SegmentError::Invalid(w) => f.write_str(w),
-        }
-    }
-}
-
-/// An opened segment read.
-struct Opened {
-    name: String,
-    body: Body,
-    /// The ETag and length to check the bytes against (whole reads only).
-    check: Option<(String, Option<u64>)>,
-}
-
-/// The state of one manifest GET: the listing pages still to walk, the
-/// wanted range, the rate limiter.
-struct Job {
+/// The segments of a DLO: the listing pages of its container under its
+/// prefix, walked with the wanted byte range (Swift's
+/// `_segment_listing_iterator`), rate limited after the first few.
+struct Listing {
     proxy: Arc<Proxy>,
     sub: Ctx,
     account: String,
     container: String,
     prefix: String,
-    /// The manifest's path, for logs.
-    manifest: String,
     page: VecDeque<Segment>,
     /// The last listed name: the marker of the next page.
     marker: Option<String>,
@@ -525,9 +437,8 @@ struct Job {
     clock: Instant,
 }
 
-impl Job {
-    /// Opens the next segment that holds wanted bytes, None at the end.
-    async fn next(&mut self) -> std::result::Result<Option<Opened>, SegmentError> {
+impl Pieces for Listing {
+    async fn next(&mut self) -> std::result::Result<Option<Piece>, SegmentError> {
         loop {
             let Some(seg) = self.page.pop_front() else {
                 if !self.more_pages || self.cursor.done() {
@@ -546,10 +457,21 @@ impl Job {
             if let Some(d) = self.limiter.wait(now) {
                 tokio::time::sleep(d).await;
             }
-            return self.open(seg, segment_range(first, last)).await.map(Some);
+            // DLOs check only that a segment's bytes match its own ETag,
+            // never the listing's (Swift omits both from the read).
+            return Ok(Some(Piece::Read(SegmentRead {
+                container: self.container.clone(),
+                object: seg.name,
+                first,
+                last,
+                etag: None,
+                size: None,
+            })));
         }
     }
+}
 
+impl Listing {
     async fn next_page(&mut self) -> std::result::Result<(), SegmentError> {
         let marker = self.marker.take().unwrap_or_default();
         let page = list_page(
@@ -571,151 +493,6 @@ impl Job {
         self.more_pages = page.len() >= CONTAINER_LISTING_LIMIT;
         self.page = page.into();
         Ok(())
-    }
-
-    async fn open(
-        &self,
-        seg: Segment,
-        range: Option<String>,
-    ) -> std::result::Result<Opened, SegmentError> {
-        let mut sub = self
-            .sub
-            .subrequest(Method::GET, Some("multipart-manifest=get".into()));
-        if let Some(r) = &range {
-            headers::set(&mut sub.headers, "range", r);
-        }
-        let path = format!("/{}/{}/{}", self.account, self.container, seg.name);
-        let res = crate::object::get_plain(
-            &self.proxy,
-            &mut sub,
-            &self.account,
-            &self.container,
-            &seg.name,
-        )
-        .await;
-        let status = match &res {
-            Ok(r) => r.status(),
-            Err(e) => e.status(),
-        };
-        if !status.is_success() {
-            let why = format!(
-                "While processing manifest {}, got {} while retrieving {path}",
-                self.manifest,
-                status.as_u16()
-            );
-            return Err(if status.is_server_error() {
-                SegmentError::Server(why)
-            } else {
-                SegmentError::Invalid(why)
-            });
-        }
-        let resp = res.map_err(|e| SegmentError::Server(e.to_string()))?;
-        // Swift checks each whole segment's MD5 against its ETag; a body an
-        // object server already verified against its stored digest needs no
-        // second pass (it would triple the CPU of a large GET).
-        let verified = resp.extensions().get::<Verified>().is_some();
-        let check = if range.is_none() && !verified {
-            headers::get(resp.headers(), "etag").map(|e| {
-                (
-                    normalize_etag(e).to_string(),
-                    headers::get(resp.headers(), "content-length").and_then(|v| v.parse().ok()),
-                )
-            })
-        } else {
-            None
-        };
-        Ok(Opened {
-            name: path,
-            body: resp.into_body(),
-            check,
-        })
-    }
-
-    /// Streams the segments into `tx`; a failure after the first byte ends
-    /// the body with an error, so the client's connection is cut short (it
-    /// can tell the object is incomplete) as Swift's is.
-    async fn run(
-        mut self,
-        first: Option<Opened>,
-        tx: mpsc::Sender<std::result::Result<Frame<Bytes>, std::io::Error>>,
-        expected: Option<u64>,
-        max_get: Duration,
-    ) {
-        let started = Instant::now();
-        let mut left = expected;
-        let mut current = first;
-        let failure = loop {
-            let Some(mut seg) = current.take() else {
-                break match left {
-                    Some(n) if n > 0 => Some(format!("expected another {n} bytes")),
-                    _ => None,
-                };
-            };
-            let mut md5 = seg.check.as_ref().map(|_| md5::Context::new());
-            let mut got: u64 = 0;
-            let mut broken = None;
-            while let Some(frame) = seg.body.frame().await {
-                let data = match frame.map(Frame::into_data) {
-                    Ok(Ok(d)) => d,
-                    Ok(Err(_)) => continue,
-                    Err(e) => {
-                        broken = Some(format!("reading {}: {e}", seg.name));
-                        break;
-                    }
-                };
-                got += data.len() as u64;
-                if let Some(m) = md5.as_mut() {
-                    m.consume(&data);
-                }
-                let data = match left.as_mut() {
-                    Some(n) if (data.len() as u64) > *n => {
-                        let keep = data.slice(..*n as usize);
-                        *n = 0;
-                        broken = Some(format!("too many bytes in {}", seg.name));
-                        keep
-                    }
-                    Some(n) => {
-                        *n -= data.len() as u64;
-                        data
-                    }
-                    None => data,
-                };
-                if !data.is_empty() && tx.send(Ok(Frame::data(data))).await.is_err() {
-                    return; // the client went away
-                }
-                if broken.is_some() {
-                    break;
-                }
-                if started.elapsed() > max_get {
-                    broken = Some(format!(
-                        "max LO GET time of {}s exceeded",
-                        max_get.as_secs()
-                    ));
-                    break;
-                }
-            }
-            if broken.is_none() {
-                if let (Some(m), Some((etag, length))) = (md5, &seg.check) {
-                    let digest = format!("{:x}", m.finalize());
-                    if length.is_some_and(|l| l != got) {
-                        broken = Some(format!("bad response length for {}", seg.name));
-                    } else if digest != *etag {
-                        broken = Some(format!("bad MD5 checksum for {}", seg.name));
-                    }
-                }
-            }
-            if broken.is_some() {
-                break broken;
-            }
-            current = match self.next().await {
-                Ok(n) => n,
-                Err(e) => break Some(e.to_string()),
-            };
-        };
-        if let Some(why) = failure {
-            tracing::warn!(txn = %self.sub.txn, %why, "DLO GET cut short");
-            let _ = tx.send(Err(std::io::Error::other(why))).await;
-        }
     }
 }
 
@@ -897,22 +674,5 @@ mod tests {
             walk(&[0, 2, 0], None),
             vec![Step::Skip, f(None, None), f(None, None)]
         );
-        assert_eq!(segment_range(None, None), None);
-        assert_eq!(segment_range(Some(2), None).as_deref(), Some("bytes=2-"));
-        assert_eq!(segment_range(None, Some(0)).as_deref(), Some("bytes=0-0"));
-    }
-
-    #[test]
-    fn rate_limit_after_n_segments() {
-        let mut r = RateLimiter::new(2, 1);
-        assert_eq!(r.wait(0.0), None);
-        assert_eq!(r.wait(0.0), None);
-        assert_eq!(r.wait(0.0), None); // the first limited one passes
-        assert_eq!(r.wait(0.0), Some(Duration::from_secs(1)));
-        assert_eq!(r.wait(1500.0), Some(Duration::from_millis(500)));
-        // Idle longer than the buffer: no catching-up burst, no wait.
-        assert_eq!(r.wait(100_000.0), None);
-        let mut off = RateLimiter::new(0, 0);
-        assert!((0..100).all(|_| off.wait(0.0).is_none()));
     }
 }

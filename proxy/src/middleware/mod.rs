@@ -3,7 +3,8 @@
 //! (around the controllers), bulk
 //! (bulk delete, before auth as in Swift), tempauth (crate::auth), copy,
 //! container_quotas (in the object PUT path), dlo (in the object GET path),
-//! CORS (applied around the controllers).
+//! CORS (applied around the controllers). `segments` is the large-object
+//! body both slo and dlo serve (Swift's `SegmentedIterable`).
 
 pub mod bulk;
 pub mod container_quotas;
@@ -12,3 +13,4 @@ pub mod cors;
 pub mod dlo;
 pub mod etag_quoter;
 pub mod gatekeeper;
+pub mod segments;
