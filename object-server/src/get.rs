@@ -45,6 +45,14 @@ pub async fn handle(
     let req_ts = headers::timestamp_or_now(h)?;
     let replication = headers::is_true(h, "x-backend-replication");
     let conds = Conditions::from_headers(h);
+    let etag_is_at: Vec<String> = value(h, "x-backend-etag-is-at")
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     let range = if head {
         None
     } else {
@@ -99,7 +107,20 @@ pub async fn handle(
             .keys()
             .any(|k| ignore_range.contains(&k.to_ascii_lowercase()))
     });
-    respond(&s, *f, small, &conds, range, head)
+    let alt = conditional_etag(&f, &etag_is_at);
+    respond(&s, *f, small, &conds, alt, range, head)
+}
+
+/// Swift's `resolve_etag_is_at_header`: the first of the names the proxy
+/// lists (X-Backend-Etag-Is-At) that the object's metadata has holds the
+/// ETag conditional requests compare with (an SLO manifest's, say).
+fn conditional_etag(f: &OpenObject, names: &[String]) -> Option<String> {
+    names.iter().find_map(|n| {
+        f.metadata
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.clone())
+    })
 }
 
 fn not_found(ts: Option<Timestamp>, conds: &Conditions) -> Result<Response<Body>> {
@@ -148,18 +169,20 @@ fn object_headers(s: &Server, f: &OpenObject, r: &mut Response<Body>) {
     add_header(r, "content-length", &f.body_len.to_string());
 }
 
+#[allow(clippy::too_many_arguments)]
 fn respond(
     s: &Server,
     f: OpenObject,
     small: Option<Bytes>,
     conds: &Conditions,
+    conditional_etag: Option<String>,
     range: Option<range::RangeHeader>,
     head: bool,
 ) -> Result<Response<Body>> {
     let size = f.body_len;
     let mut r = Response::new(body::empty());
     object_headers(s, &f, &mut r);
-    let etag = f.metadata.get("ETag").cloned();
+    let etag = conditional_etag.or_else(|| f.metadata.get("ETag").cloned());
     if let Some(code) = conds.check(etag.as_deref(), Some(f.timestamp.ceil_secs()), true) {
         *r.status_mut() = StatusCode::from_u16(code).map_err(|e| Error::Internal(e.to_string()))?;
         add_header(&mut r, "content-length", "0");

@@ -113,11 +113,32 @@ pub async fn handle(
     let mut upd = BTreeMap::new();
     let get = |k: &str| f.metadata.get(k).cloned().unwrap_or_default();
     upd.insert("x-size".to_string(), get("Content-Length"));
-    upd.insert("x-content-type".to_string(), ctype.clone());
+    // A Content-Type not the .data's own still carries the .data's
+    // swift_bytes (an SLO manifest's total size) to the container.
+    let mut update_ctype = ctype.clone();
+    if ctype_ts != f.data_timestamp {
+        let data_ct = f.data_content_type.as_deref().unwrap_or("");
+        if let (_, Some(sb)) = swirl_store::db::timestamps::extract_swift_bytes(data_ct) {
+            update_ctype = format!("{update_ctype};swift_bytes={sb}");
+        }
+    }
+    upd.insert("x-content-type".to_string(), update_ctype);
     upd.insert("x-timestamp".to_string(), f.data_timestamp.internal());
     upd.insert("x-content-type-timestamp".to_string(), ctype_ts.internal());
     upd.insert("x-meta-timestamp".to_string(), meta_ts.internal());
     upd.insert("x-etag".to_string(), get("ETag"));
+    // The overrides stored with the PUT (an SLO's ETags) hold for POSTs too
+    // (Swift's `_check_container_override` of the metadata).
+    for prefix in [
+        "x-backend-container-update-override-",
+        "x-object-sysmeta-container-update-override-",
+    ] {
+        for (k, v) in &f.metadata {
+            if let Some(rest) = k.to_ascii_lowercase().strip_prefix(prefix) {
+                upd.insert(format!("x-{rest}"), v.clone());
+            }
+        }
+    }
     let referer = format!("POST {}", req.uri().path());
     container_update::update(&s, h, &obj, "PUT", upd, referer, txn).await;
 

@@ -148,9 +148,10 @@ fn update_headers(h: &HeaderMap, md: &BTreeMap<String, String>) -> BTreeMap<Stri
     ] {
         out.insert(k.to_string(), md.get(src).cloned().unwrap_or_default());
     }
+    // The sysmeta overrides (set by middleware) win over the backend ones.
     for prefix in [
-        "x-object-sysmeta-container-update-override-",
         "x-backend-container-update-override-",
+        "x-object-sysmeta-container-update-override-",
     ] {
         for k in h.keys() {
             if let Some(rest) = k.as_str().strip_prefix(prefix) {

@@ -70,6 +70,7 @@ impl Proxy {
 }
 
 /// One request's context.
+#[derive(Clone)]
 pub struct Ctx {
     pub txn: String,
     pub who: Identity,

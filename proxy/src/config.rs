@@ -79,6 +79,9 @@ pub struct Config {
     /// The dlo middleware (dynamic large objects).
     #[serde(default)]
     pub dlo: DloConfig,
+    /// The slo middleware (static large objects).
+    #[serde(default)]
+    pub slo: SloConfig,
     /// The bulk middleware (bulk delete).
     #[serde(default)]
     pub bulk: BulkConfig,
@@ -108,6 +111,62 @@ impl Default for DloConfig {
             rate_limit_after_segment: default_rate_limit_after_segment(),
             rate_limit_segments_per_sec: default_rate_limit_segments_per_sec(),
             max_get_time: default_max_get_time(),
+        }
+    }
+}
+
+/// `[filter:slo]` options (Swift's names and defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    /// Object-backed segments a new manifest may have.
+    #[serde(default = "default_max_manifest_segments")]
+    pub max_manifest_segments: usize,
+    /// Bytes a manifest PUT body may have.
+    #[serde(default = "default_max_manifest_size")]
+    pub max_manifest_size: u64,
+    /// Seconds between the spaces a `heartbeat=on` manifest PUT sends.
+    #[serde(default = "default_yield_frequency")]
+    pub yield_frequency: u64,
+    /// Seconds a manifest GET may last; the body is cut off after that.
+    #[serde(default = "default_max_get_time")]
+    pub max_get_time: u64,
+    /// Segments smaller than this count toward the rate limit.
+    #[serde(default = "default_rate_limit_under_size")]
+    pub rate_limit_under_size: u64,
+    /// Small segments served at full speed before rate limiting starts.
+    #[serde(default = "default_rate_limit_after_segment")]
+    pub rate_limit_after_segment: u64,
+    /// Small segments per second after that (0: no limit).
+    #[serde(default = "default_rate_limit_segments_per_sec")]
+    pub rate_limit_segments_per_sec: u64,
+    /// Segment HEADs in flight at once during a manifest PUT (0 to 1000; 0 acts as 1).
+    #[serde(default = "default_slo_concurrency")]
+    pub concurrency: usize,
+    /// Segment deletes in flight at once (default: `concurrency`).
+    #[serde(default)]
+    pub delete_concurrency: Option<usize>,
+}
+
+impl SloConfig {
+    /// Deletes in flight during `?multipart-manifest=delete`.
+    pub fn delete_concurrency(&self) -> usize {
+        self.delete_concurrency.unwrap_or(self.concurrency)
+    }
+}
+
+impl Default for SloConfig {
+    fn default() -> Self {
+        SloConfig {
+            max_manifest_segments: default_max_manifest_segments(),
+            max_manifest_size: default_max_manifest_size(),
+            yield_frequency: default_yield_frequency(),
+            max_get_time: default_max_get_time(),
+            rate_limit_under_size: default_rate_limit_under_size(),
+            rate_limit_after_segment: default_rate_limit_after_segment(),
+            rate_limit_segments_per_sec: default_rate_limit_segments_per_sec(),
+            concurrency: default_slo_concurrency(),
+            delete_concurrency: None,
         }
     }
 }
@@ -256,6 +315,18 @@ fn default_rate_limit_segments_per_sec() -> u64 {
 fn default_max_get_time() -> u64 {
     86400
 }
+fn default_max_manifest_segments() -> usize {
+    1000
+}
+fn default_max_manifest_size() -> u64 {
+    8 << 20
+}
+fn default_rate_limit_under_size() -> u64 {
+    1 << 20
+}
+fn default_slo_concurrency() -> usize {
+    2
+}
 fn default_max_deletes_per_request() -> usize {
     10_000
 }
@@ -303,6 +374,12 @@ impl Config {
         }
         if !(1..=1000).contains(&self.bulk.delete_concurrency) {
             return bad("bulk.delete_concurrency", "must be between 1 and 1000");
+        }
+        if self.slo.concurrency > 1000 {
+            return bad("slo.concurrency", "must be between 0 and 1000");
+        }
+        if self.slo.yield_frequency == 0 {
+            return bad("slo.yield_frequency", "must be at least 1 second");
         }
         if self.bulk.yield_frequency == 0 {
             return bad("bulk.yield_frequency", "must be at least 1 second");
@@ -352,6 +429,9 @@ require_group = { SERVICE = "service" }
 user_test_tester = "testing .admin"
 [dlo]
 rate_limit_after_segment = 20
+[slo]
+max_manifest_segments = 2000
+delete_concurrency = 4
 [bulk]
 max_deletes_per_request = 100
 [etag_quoter]
@@ -363,6 +443,10 @@ enable_by_default = true
         assert_eq!(c.dlo.rate_limit_after_segment, 20);
         assert_eq!(c.dlo.max_get_time, 86400);
         assert_eq!(c.bulk.max_deletes_per_request, 100);
+        assert_eq!(c.slo.max_manifest_segments, 2000);
+        assert_eq!(c.slo.max_manifest_size, 8 << 20);
+        assert_eq!((c.slo.concurrency, c.slo.delete_concurrency()), (2, 4));
+        assert_eq!(SloConfig::default().delete_concurrency(), 2);
         assert_eq!(c.bulk.max_failed_deletes, 1000);
         assert!(c.etag_quoter.enable_by_default);
         assert!(toml::from_str::<Config>(&format!("bogus = 1\n{text}")).is_err());

@@ -13,7 +13,7 @@ use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
 use crate::middleware::cors::{self, CorsInfo};
 use crate::middleware::etag_quoter::{self, Level};
-use crate::middleware::{bulk, container_quotas, gatekeeper};
+use crate::middleware::{bulk, container_quotas, gatekeeper, slo};
 use crate::router::{self, Endpoint, RouteError};
 use crate::{account, container, headers, info, object, response};
 
@@ -108,10 +108,15 @@ impl Handler for ProxyHandler {
                 let who = proxy.auth.identify(&hdrs, &account)?;
                 let mut ctx = ctx(txn, who, parts.method.clone(), hdrs, query);
                 let (a, cn) = (account.clone(), container.clone());
-                with_cors(proxy, &mut ctx, &a, &cn, false, |p, c| {
+                let resp = with_cors(proxy, &mut ctx, &a, &cn, false, |p, c| {
                     Box::pin(async move { container::handle(p, c, &account, &container).await })
                 })
-                .await?
+                .await?;
+                if ctx.method == Method::GET {
+                    slo::rewrite_listing(resp).await
+                } else {
+                    resp
+                }
             }
             Endpoint::Object {
                 account,

@@ -110,14 +110,15 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 
 /// Is a header's value one of Swift's "true" words?
 pub fn is_true(h: &HeaderMap, name: &str) -> bool {
-    get(h, name)
-        .map(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes" | "on" | "t" | "y"
-            )
-        })
-        .unwrap_or(false)
+    get(h, name).is_some_and(is_true_value)
+}
+
+/// Swift's `config_true_value` of a text.
+pub fn is_true_value(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on" | "t" | "y"
+    )
 }
 
 /// Swift's `transfer_headers`: `X-Remove-<Type>-Meta-Foo` (and, for

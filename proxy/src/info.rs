@@ -50,6 +50,15 @@ pub fn document(proxy: &Proxy) -> Value {
         "tempauth": {"account_acls": true},
         "container_quotas": {},
         "etag_quoter": {"enable_by_default": proxy.cfg.etag_quoter.enable_by_default},
+        "slo": {
+            "max_manifest_segments": proxy.cfg.slo.max_manifest_segments,
+            "max_manifest_size": proxy.cfg.slo.max_manifest_size,
+            "yield_frequency": proxy.cfg.slo.yield_frequency,
+            // No longer configurable in Swift; reported for older clients.
+            "min_segment_size": 1,
+            // Async deletes go through the expirer queue, which swirl does not run.
+            "allow_async_delete": false,
+        },
         "bulk_upload": {
             "max_containers_per_extraction": proxy.cfg.bulk.max_containers_per_extraction,
             "max_failed_extractions": proxy.cfg.bulk.max_failed_extractions,

@@ -14,7 +14,7 @@ use crate::container::append_csv;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{container_quotas, copy, dlo, segments};
+use crate::middleware::{container_quotas, copy, dlo, segments, slo, slo_manifest};
 use crate::put::{self, PutPlan};
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
@@ -43,14 +43,24 @@ pub async fn handle(
         m if m == Method::PUT => {
             check_manifest_header(&ctx.headers)?;
             if let Some(src) = headers::get_utf8(&ctx.headers, "x-copy-from") {
-                {
-                    let parsed = copy::parse_source(&src, "X-Copy-From")
-                        .map_err(Error::PreconditionFailed)?;
-                    copy_from(proxy, ctx, account, container, object, parsed).await
-                }
+                let parsed =
+                    copy::parse_source(&src, "X-Copy-From").map_err(Error::PreconditionFailed)?;
+                copy_from(proxy, ctx, account, container, object, parsed).await
+            } else if slo::is_manifest_put(ctx.query.as_deref()) {
+                check_name(object)?;
+                slo::put(proxy, ctx, account, container, object, body).await
+            } else if let Some(r) = slo::reserved_header(&ctx.headers) {
+                Ok(r)
             } else {
                 put_object(proxy, ctx, account, container, object, body).await
             }
+        }
+        m if m == Method::DELETE && slo::is_manifest_delete(ctx.query.as_deref()) => {
+            Ok(slo::delete(proxy, ctx, account, container, object))
+        }
+        _ if ctx.headers.contains_key(slo_manifest::MARKER) && ctx.method != Method::OPTIONS => {
+            // slo refuses its marker from clients on every other request.
+            Ok(slo::reserved_header(&ctx.headers).unwrap_or_else(|| response::status(400)))
         }
         m if m == Method::POST => post(proxy, ctx, account, container, object).await,
         m if m == Method::DELETE => delete(proxy, ctx, account, container, object).await,
@@ -81,8 +91,8 @@ fn check_name(object: &str) -> Result<()> {
     Ok(())
 }
 
-/// GET/HEAD through the dlo middleware: a manifest reads as its segments
-/// unless the query says `multipart-manifest=get`.
+/// GET/HEAD through the slo and dlo middleware: a manifest reads as its
+/// segments unless the query says `multipart-manifest=get`.
 pub(crate) async fn get_or_head(
     proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
@@ -92,11 +102,13 @@ pub(crate) async fn get_or_head(
 ) -> Result<Response<Body>> {
     let expand = !dlo::wants_manifest(ctx.query.as_deref());
     match fetch(proxy, ctx, account, container, object, expand).await? {
-        Found::Plain(r) => Ok(r),
+        Found::Plain(r) if expand => Ok(r),
+        Found::Plain(r) => slo::manifest_get(ctx, r).await,
         Found::Manifest(h, value) => {
             let path = format!("/{account}/{container}/{object}");
             dlo::respond(proxy, ctx, account, &path, h, &value).await
         }
+        Found::Slo(found) => slo::respond(proxy, ctx, account, container, object, found).await,
     }
 }
 
@@ -110,21 +122,25 @@ pub(crate) async fn get_plain(
 ) -> Result<Response<Body>> {
     match fetch(proxy, ctx, account, container, object, false).await? {
         Found::Plain(r) => Ok(r),
-        Found::Manifest(..) => Err(Error::Internal("manifest found without expansion".into())),
+        Found::Manifest(..) | Found::Slo(_) => {
+            Err(Error::Internal("manifest found without expansion".into()))
+        }
     }
 }
 
 /// What an object read found.
-enum Found {
+pub(crate) enum Found {
     /// The response for the client.
     Plain(Response<Body>),
     /// A DLO manifest: its client headers and raw X-Object-Manifest.
     Manifest(HeaderMap, String),
+    /// An SLO manifest, for the slo middleware.
+    Slo(slo::Found),
 }
 
-/// Authorizes and performs an object GET/HEAD. With `expand`, a DLO
-/// manifest's headers are returned for the dlo middleware instead.
-async fn fetch(
+/// Authorizes and performs an object GET/HEAD. With `expand`, a DLO or
+/// SLO manifest is returned for its middleware instead.
+pub(crate) async fn fetch(
     proxy: &Proxy,
     ctx: &mut Ctx,
     account: &str,
@@ -144,7 +160,7 @@ async fn fetch(
         &info.policy_index().to_string(),
     );
     if expand {
-        headers::set(&mut h, segments::IGNORE_RANGE, "X-Object-Manifest");
+        slo::request_headers(&mut h);
     }
     let query = ctx.query.clone();
     let outcome = read_object(
@@ -166,6 +182,17 @@ async fn fetch(
             partition,
             ..
         } => {
+            if expand && headers::is_true(resp.headers(), slo_manifest::MARKER) {
+                let mut client = headers::to_client(resp.headers());
+                object_response_headers(&mut client);
+                let backend = resp.headers().clone();
+                return Ok(Found::Slo(slo::Found {
+                    status: resp.status(),
+                    backend,
+                    client,
+                    body: resp.into_body(),
+                }));
+            }
             if expand {
                 if let Some(value) = headers::get_utf8(resp.headers(), dlo::MANIFEST) {
                     let mut mh = headers::to_client(resp.headers());
@@ -316,7 +343,7 @@ async fn writable_container(
     Ok(info)
 }
 
-fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
+pub(crate) fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
     // Swift's `message_length`: one coding only, and it must be chunked.
     let chunked =
         match headers::get(h, "transfer-encoding") {
@@ -356,6 +383,24 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
+    put_object_with(proxy, ctx, account, container, object, body, false).await
+}
+
+/// An object PUT; `ctype_overridden` when a middleware set `swift_bytes`
+/// on the Content-Type (slo's manifests), which clients may not.
+pub(crate) async fn put_object_with<B>(
+    proxy: &Proxy,
+    ctx: &mut Ctx,
+    account: &str,
+    container: &str,
+    object: &str,
+    body: B,
+    ctype_overridden: bool,
+) -> Result<Response<Body>>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     check_name(object)?;
     let info = writable_container(proxy, ctx, account, container, object).await?;
     let (length, chunked) = request_length(&ctx.headers)?;
@@ -368,6 +413,9 @@ where
         }
     }
     prepare_new_object(&mut ctx.headers, object)?;
+    if !ctype_overridden {
+        check_content_type(&ctx.headers)?;
+    }
     constraints::check_object_creation(&ctx.headers, object, length, chunked).map_err(
         |e| match e {
             CreationError::TooLarge => Error::TooLarge("Your request is too large.".into()),
@@ -382,6 +430,31 @@ where
         proxy, &info, account, container, object, base, length, body, ts,
     )
     .await
+}
+
+/// Swift's `check_content_type`: `swift_*` parameters are the proxy's own.
+fn check_content_type(h: &HeaderMap) -> Result<()> {
+    let ct = headers::get(h, "content-type").unwrap_or("");
+    if ct.contains(';')
+        && ct
+            .split(';')
+            .skip(1)
+            .any(|p| p.trim_start().starts_with("swift_"))
+    {
+        return Err(Error::BadRequest(
+            "Invalid Content-Type, swift_* is not a valid parameter name.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Swift's `clean_content_type`: the `swift_bytes` an SLO manifest's type
+/// carries is not the client's.
+fn clean_content_type(v: &str) -> &str {
+    match v.rsplit_once(';') {
+        Some((left, right)) if right.trim_start().starts_with("swift_bytes=") => left,
+        _ => v,
+    }
 }
 
 /// Fills Content-Type (guessed from the name when absent or when
@@ -598,13 +671,14 @@ async fn copy_from(
             ));
         }
     }
-    // The source is read as a GET by the caller, through the dlo
+    // The source is read as a GET by the caller, through the slo and dlo
     // middleware (a manifest copies as its concatenated segments unless the
-    // request says ?multipart-manifest=get). A Range copies just those bytes.
+    // request says ?multipart-manifest=get, an SLO manifest then in the
+    // form it was PUT). A Range copies just those bytes.
     let manifest_copy = dlo::wants_manifest(ctx.query.as_deref());
     let mut src_ctx = ctx.subrequest(
         Method::GET,
-        manifest_copy.then(|| "multipart-manifest=get".to_string()),
+        manifest_copy.then(|| "multipart-manifest=get&format=raw".to_string()),
     );
     if let Some(r) = ctx.headers.get("range") {
         src_ctx.headers.insert("range", r.clone());
@@ -651,13 +725,37 @@ async fn copy_from(
     }
     constraints::check_metadata(&merged, "object").map_err(Error::BadRequest)?;
     constraints::check_delete_headers(&mut merged, now_secs()).map_err(Error::BadRequest)?;
-    let ts = Timestamp::now();
-    let base = headers::to_backend(&merged, &ctx.txn, Some(ts));
-    let mut resp = stream_put(
-        proxy, &dest_info, account, container, object, base, length, src_body, ts,
-    )
-    .await?;
-    if resp.status() == StatusCode::CREATED {
+    let slo_source = manifest_copy && headers::is_true(&parts.headers, slo_manifest::MARKER);
+    let mut resp = if slo_source || slo::is_manifest_put(ctx.query.as_deref()) {
+        // A copy of an SLO manifest is a manifest PUT of it (its segments
+        // are checked again, as the caller, in the destination's account).
+        let mut sink = ctx.clone();
+        headers::set(
+            &mut merged,
+            "content-length",
+            &length.unwrap_or(0).to_string(),
+        );
+        sink.headers = merged;
+        let query = ctx
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("multipart-manifest"))
+            .chain(std::iter::once("multipart-manifest=put"))
+            .collect::<Vec<_>>()
+            .join("&");
+        sink.query = Some(query);
+        slo::put(proxy, &sink, account, container, object, src_body).await?
+    } else {
+        let ts = Timestamp::now();
+        let base = headers::to_backend(&merged, &ctx.txn, Some(ts));
+        stream_put(
+            proxy, &dest_info, account, container, object, base, length, src_body, ts,
+        )
+        .await?
+    };
+    if resp.status().is_success() {
         let hm = resp.headers_mut();
         headers::set(
             hm,
@@ -699,6 +797,12 @@ fn copyable(resp: &Response<Body>) -> bool {
 fn object_response_headers(h: &mut HeaderMap) {
     if let Some(e) = headers::get(h, "etag").map(|e| e.trim_matches('"').to_string()) {
         headers::set(h, "etag", &e);
+    }
+    if let Some(ct) = headers::get(h, "content-type").map(str::to_string) {
+        let clean = clean_content_type(&ct);
+        if clean.len() != ct.len() {
+            headers::set(h, "content-type", clean);
+        }
     }
     headers::set(h, "accept-ranges", "bytes");
 }

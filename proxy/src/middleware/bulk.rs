@@ -212,7 +212,7 @@ fn json_str(s: &str) -> String {
 }
 
 /// A result field's value.
-enum Val {
+pub(crate) enum Val {
     Num(u64),
     Str(String),
 }
@@ -234,7 +234,7 @@ impl Val {
 
 /// Swift's `get_response_body`: JSON in the fields' order, XML (under
 /// `root`) and plain text with the keys sorted, then the errors.
-fn render_doc(
+pub(crate) fn render_doc(
     format: Option<&str>,
     root: &str,
     fields: &[(&str, Val)],
@@ -540,7 +540,7 @@ impl Job {
 }
 
 /// Swift's `wsgi_quote` of a decoded name, for the error list.
-fn quote(name: &[u8]) -> String {
+pub(crate) fn quote(name: &[u8]) -> String {
     percent_encode(name, QUOTE).to_string()
 }
 

@@ -87,6 +87,9 @@ pub struct OpenObject {
     pub timestamp: Timestamp,
     /// Hex blake3 of the body, stored at write time.
     pub blake3: Option<String>,
+    /// The `.data`'s own Content-Type (a POST may have set another; the
+    /// `swift_bytes` an SLO manifest's carries still goes to its container).
+    pub data_content_type: Option<String>,
     obj: ObjectRef,
 }
 
@@ -296,6 +299,7 @@ impl ObjectStore {
             data_timestamp: data.timestamp,
             timestamp,
             blake3: dmeta.blake3.clone(),
+            data_content_type: dmeta.headers.get("Content-Type").cloned(),
             obj: obj.clone(),
         })))
     }
