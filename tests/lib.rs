@@ -23,6 +23,7 @@ mod proxy_etag_quoter;
 mod proxy_faults;
 mod proxy_memory;
 mod proxy_quotas;
+mod proxy_slo;
 mod proxy_swiftclient;
 mod proxy_tls;
 mod ring_builder_cli;

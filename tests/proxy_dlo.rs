@@ -33,7 +33,7 @@ pub fn aio(data: &Path, extra: &str) -> Proc {
 }
 
 /// `swift <args>` as `user`.
-fn swift(auth: &str, user: (&str, &str), cwd: &Path, args: &[&str]) -> (bool, String, String) {
+pub fn swift(auth: &str, user: (&str, &str), cwd: &Path, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new("/usr/bin/swift")
         .args(["-A", auth, "-U", user.0, "-K", user.1])
         .args(args)
@@ -47,13 +47,13 @@ fn swift(auth: &str, user: (&str, &str), cwd: &Path, args: &[&str]) -> (bool, St
     )
 }
 
-fn data(seed: u32, n: usize) -> Vec<u8> {
+pub fn data(seed: u32, n: usize) -> Vec<u8> {
     (0..n as u32)
         .map(|i| (i.wrapping_mul(2654435761).wrapping_add(seed) >> 11) as u8)
         .collect()
 }
 
-fn md5_hex(b: &[u8]) -> String {
+pub fn md5_hex(b: &[u8]) -> String {
     format!("{:x}", md5::compute(b))
 }
 
@@ -68,19 +68,19 @@ fn chunked(b: &[u8]) -> Vec<u8> {
     out
 }
 
-struct Client {
-    addr: std::net::SocketAddr,
-    tok: String,
-    path: String,
+pub struct Client {
+    pub addr: std::net::SocketAddr,
+    pub tok: String,
+    pub path: String,
 }
 
 impl Client {
-    fn new(addr: std::net::SocketAddr, user: &str, key: &str) -> Self {
+    pub fn new(addr: std::net::SocketAddr, user: &str, key: &str) -> Self {
         let (tok, path) = token(addr, user, key);
         Client { addr, tok, path }
     }
 
-    fn req(
+    pub fn req(
         &self,
         method: &str,
         rel: &str,
@@ -92,7 +92,7 @@ impl Client {
         http_request(self.addr, method, &format!("{}{rel}", self.path), &h, body).unwrap()
     }
 
-    fn ok(&self, method: &str, rel: &str, headers: &[(&str, &str)], body: &[u8]) {
+    pub fn ok(&self, method: &str, rel: &str, headers: &[(&str, &str)], body: &[u8]) {
         let (s, _, b) = self.req(method, rel, headers, body);
         assert!(
             (200..300).contains(&s),
