@@ -325,6 +325,62 @@ fn same_answers_as_swift_object_server() {
             b"",
         ),
         step("GET", "/sda/1/a/c/man", &[("If-Match", "\"other\"")], b""),
+        // An SLO manifest: conditionals compare with the ETag kept where
+        // X-Backend-Etag-Is-At says (the SLO ETag in sysmeta), else the body's.
+        step(
+            "PUT",
+            "/sda/1/a/c/slo",
+            &[
+                ("X-Timestamp", &t1),
+                ("Content-Type", "application/octet-stream;swift_bytes=9"),
+                ("X-Static-Large-Object", "True"),
+                (
+                    "X-Object-Sysmeta-Slo-Etag",
+                    "0123456789abcdef0123456789abcdef",
+                ),
+                ("X-Object-Sysmeta-Slo-Size", "9"),
+            ],
+            b"[]",
+        ),
+        step(
+            "GET",
+            "/sda/1/a/c/slo",
+            &[
+                ("If-Match", "\"0123456789abcdef0123456789abcdef\""),
+                (
+                    "X-Backend-Etag-Is-At",
+                    "X-Object-Sysmeta-Missing, x-object-sysmeta-slo-etag",
+                ),
+            ],
+            b"",
+        ),
+        step(
+            "HEAD",
+            "/sda/1/a/c/slo",
+            &[
+                ("If-None-Match", "0123456789abcdef0123456789abcdef"),
+                ("X-Backend-Etag-Is-At", "X-Object-Sysmeta-Slo-Etag"),
+            ],
+            b"",
+        ),
+        step(
+            "GET",
+            "/sda/1/a/c/slo",
+            &[
+                ("If-Match", "\"other\""),
+                ("X-Backend-Etag-Is-At", "X-Object-Sysmeta-Slo-Etag"),
+            ],
+            b"",
+        ),
+        step(
+            "GET",
+            "/sda/1/a/c/slo",
+            &[
+                ("If-Match", "\"0123456789abcdef0123456789abcdef\""),
+                ("X-Backend-Etag-Is-At", "X-Object-Sysmeta-Nowhere"),
+            ],
+            b"",
+        ),
         // Bad input.
         step("PUT", o, &[ct], b"x"),
         step("PUT", o, &[("X-Timestamp", "not-a-time"), ct], b"x"),
