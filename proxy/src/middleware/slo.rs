@@ -1190,7 +1190,10 @@ impl DeleteJob {
 // Container listings
 
 /// A container GET's listing with SLO ETags shown as Swift's slo shows
-/// them (`slo_etag` in JSON; XML keeps only the manifest's own ETag).
+/// them (`slo_etag` in JSON; XML keeps only the manifest's own ETag). The
+/// listing is read whole (Swift's listing_formats does so too, and the
+/// Content-Length must be right); without an SLO in it, the very frames
+/// read go out again, uncopied.
 pub async fn rewrite_listing(resp: Response<Body>) -> Response<Body> {
     if resp.status() != StatusCode::OK {
         return resp;
@@ -1212,20 +1215,49 @@ pub async fn rewrite_listing(resp: Response<Body>) -> Response<Body> {
     if !small {
         return resp;
     }
-    let (mut parts, body) = resp.into_parts();
-    let Some(bytes) = crate::middleware::dlo::collect(body, MAX_LISTING_REWRITE as usize).await
-    else {
-        return Response::from_parts(parts, swirl_common::body::empty());
-    };
+    let (mut parts, mut body) = resp.into_parts();
+    let mut frames = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame.map(Frame::into_data) {
+            Ok(Ok(d)) => frames.push(d),
+            Ok(Err(_)) => {}
+            // The listing broke off: pass on what came and the error.
+            Err(e) => {
+                let mut all: std::collections::VecDeque<_> = frames.into_iter().map(Ok).collect();
+                all.push_back(Err(e));
+                return Response::from_parts(parts, Frames(all).boxed());
+            }
+        }
+    }
+    if !m::frames_contain(&frames, b"slo_etag") {
+        return Response::from_parts(parts, Frames(frames.into_iter().map(Ok).collect()).boxed());
+    }
+    let whole: Vec<u8> = frames.concat();
     let rewritten = if json {
-        m::rewrite_json_listing(&bytes)
+        m::rewrite_json_listing(&whole)
     } else {
-        m::rewrite_xml_listing(&bytes)
+        m::rewrite_xml_listing(&whole)
     };
-    let out = match rewritten {
-        Some(b) => Bytes::from(b),
-        None => bytes,
-    };
+    let out = rewritten.unwrap_or(whole);
     headers::set(&mut parts.headers, "content-length", &out.len().to_string());
     Response::from_parts(parts, swirl_common::body::full(out))
+}
+
+/// A body of frames already read.
+struct Frames(std::collections::VecDeque<std::result::Result<Bytes, std::io::Error>>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(|r| r.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
 }

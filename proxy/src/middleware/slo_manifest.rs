@@ -1060,8 +1060,37 @@ pub fn rewrite_xml_listing(body: &[u8]) -> Option<Vec<u8>> {
     changed.then(|| out.into_bytes())
 }
 
+/// Does `needle` occur in the concatenation of `frames` (also across the
+/// frames' boundaries)?
+pub fn frames_contain(frames: &[Bytes], needle: &[u8]) -> bool {
+    if frames.iter().any(|f| contains(f, needle)) {
+        return true;
+    }
+    // A match split between frames lies within needle.len() - 1 bytes on
+    // either side of a boundary (frames shorter than that are joined up).
+    let k = needle.len().saturating_sub(1);
+    let mut tail: Vec<u8> = Vec::new();
+    for f in frames {
+        let mut seam = tail.clone();
+        seam.extend_from_slice(&f[..f.len().min(k)]);
+        if contains(&seam, needle) {
+            return true;
+        }
+        tail.extend_from_slice(f);
+        let drop = tail.len().saturating_sub(k);
+        tail.drain(..drop);
+    }
+    false
+}
+
+/// A substring test fast enough for whole listings: the standard library's
+/// (vectorised) search on text; listings are UTF-8, anything else is
+/// searched byte by byte.
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    match (std::str::from_utf8(hay), std::str::from_utf8(needle)) {
+        (Ok(h), Ok(n)) => h.contains(n),
+        _ => hay.windows(needle.len()).any(|w| w == needle),
+    }
 }
 
 #[cfg(test)]
