@@ -4,9 +4,12 @@
 //! boundaries and several ranges, the manifest PUT's checks and error
 //! lists, inline data, nested manifests, conditionals on the SLO ETag, the
 //! manifest itself (`multipart-manifest=get`, `format=raw`), copies of a
-//! manifest, heartbeats, listings, and segments that go missing.
+//! manifest, heartbeats, listings, and segments that go missing; and the
+//! same manifest on Swift's own storage servers (the backend contract:
+//! X-Backend-Etag-Is-At, the container row's override ETag, swift_bytes).
 
 use crate::harness::{header, http_request};
+use crate::proxy_cluster::ProxyCluster;
 use crate::proxy_dlo::{aio, data, md5_hex, swift, Client};
 
 #[test]
@@ -383,4 +386,60 @@ fn slo_manifests_checks_nesting_copies_and_delete() {
         "{text}"
     );
     assert_eq!(c.req("HEAD", "/c/flat", &[], b"").0, 200);
+}
+
+#[test]
+fn slo_on_swift_storage_servers() {
+    let cluster = ProxyCluster::start();
+    let c = Client::new(cluster.proxy.addr(), "test:tester", "testing");
+    c.ok("PUT", "/segs", &[], b"");
+    c.ok("PUT", "/c", &[], b"");
+    let (a, b) = (data(1, 2000), data(2, 3000));
+    c.ok("PUT", "/segs/a", &[], &a);
+    c.ok("PUT", "/segs/b", &[], &b);
+    let manifest = r#"[{"path": "/segs/a"}, {"path": "/segs/b", "range": "-1000"}]"#;
+    let (s, _, _) = c.req(
+        "PUT",
+        "/c/m?multipart-manifest=put",
+        &[],
+        manifest.as_bytes(),
+    );
+    assert_eq!(s, 201);
+    let etag = format!(
+        "\"{}\"",
+        md5_hex(format!("{}{}:2000-2999;", md5_hex(&a), md5_hex(&b)).as_bytes())
+    );
+    let whole = [a.clone(), b[2000..].to_vec()].concat();
+    let (s, h, body) = c.req("GET", "/c/m", &[], b"");
+    assert_eq!(s, 200);
+    assert!(body == whole);
+    assert_eq!(header(&h, "etag"), Some(etag.as_str()));
+    assert_eq!(header(&h, "content-type"), Some("application/octet-stream"));
+    // Swift's object server compares If-Match with the SLO ETag it keeps.
+    assert_eq!(c.req("HEAD", "/c/m", &[("If-Match", &etag)], b"").0, 200);
+    assert_eq!(
+        c.req("GET", "/c/m", &[("If-None-Match", &etag)], b"").0,
+        304
+    );
+    assert_eq!(c.req("GET", "/c/m", &[("If-Match", "\"x\"")], b"").0, 412);
+    let (s, _, body) = c.req("GET", "/c/m", &[("Range", "bytes=1990-2009")], b"");
+    assert_eq!(s, 206);
+    assert!(body == whole[1990..=2009]);
+    // Its container server keeps both ETags and the total size, POST or not.
+    c.ok("POST", "/c/m", &[("Content-Type", "text/x-slo")], b"");
+    let (_, _, body) = c.req("GET", "/c?format=json", &[], b"");
+    let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list[0]["bytes"], 3000);
+    assert_eq!(list[0]["content_type"], "text/x-slo");
+    assert_eq!(list[0]["slo_etag"], etag.as_str());
+    let (s, _, body) = c.req(
+        "DELETE",
+        "/c/m?multipart-manifest=delete",
+        &[("Accept", "application/json")],
+        b"",
+    );
+    assert_eq!(s, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["Number Deleted"], 3, "{doc}");
+    assert_eq!(c.req("HEAD", "/segs/a", &[], b"").0, 404);
 }

@@ -167,9 +167,10 @@ fn raw_http_contract_on_swift_storage_servers() {
     let info: serde_json::Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(info["swift"]["max_file_size"], 5368709122u64);
     assert!(
-        info.get("slo").is_none(),
+        info.get("symlink").is_none() && info.get("versioned_writes").is_none(),
         "only enabled capabilities are listed"
     );
+    assert_eq!(info["slo"]["max_manifest_segments"], 1000);
 
     // Bad credentials and tokens.
     let (s, h, _) = http_request(
