@@ -166,7 +166,8 @@ impl InfoCache {
         (at.elapsed() < ttl).then(|| info.clone())
     }
 
-    fn put(&self, account: &str, container: Option<&str>, info: Arc<Info>) {
+    /// Caches `info` (an existing account or container).
+    pub fn remember(&self, account: &str, container: Option<&str>, info: Arc<Info>) {
         if let Ok(mut e) = self.entries.lock() {
             if e.len() > 100_000 {
                 e.clear();
@@ -196,7 +197,7 @@ impl Proxy {
             .head_info(ctx, RingKind::Account, account, None)
             .await?;
         if info.exists() {
-            self.info.put(account, None, info.clone());
+            self.info.remember(account, None, info.clone());
         }
         Ok(info)
     }
@@ -215,7 +216,7 @@ impl Proxy {
             .head_info(ctx, RingKind::Container, account, Some(container))
             .await?;
         if info.exists() {
-            self.info.put(account, Some(container), info.clone());
+            self.info.remember(account, Some(container), info.clone());
         }
         Ok(info)
     }

@@ -62,6 +62,17 @@ async fn get_or_head(
         .await?;
     match outcome {
         ReadOutcome::Good { mut resp, .. } => {
+            // As Swift's set_info_cache: a client's read refreshes the info.
+            if resp.status().is_success() {
+                proxy.info.remember(
+                    account,
+                    Some(container),
+                    std::sync::Arc::new(crate::app::Info {
+                        status: resp.status().as_u16(),
+                        headers: resp.headers().clone(),
+                    }),
+                );
+            }
             let name = headers::get(resp.headers(), "x-backend-storage-policy-index")
                 .and_then(|i| i.trim().parse::<u32>().ok())
                 .and_then(|i| proxy.policies.by_index(i))

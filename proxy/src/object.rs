@@ -328,7 +328,14 @@ async fn writable_container(
     container: &str,
     object: &str,
 ) -> Result<std::sync::Arc<Info>> {
-    let info = proxy.container_info(ctx, account, container).await?;
+    let mut info = proxy.container_info(ctx, account, container).await?;
+    if container_quotas::has_quota(&info) {
+        // The cache is not cleared by object writes (as in Swift), so a
+        // quota is checked against counts read now, not up to
+        // recheck_container_existence seconds ago.
+        proxy.info.invalidate(account, Some(container));
+        info = proxy.container_info(ctx, account, container).await?;
+    }
     let acl = info.header("x-container-write").map(str::to_string);
     proxy
         .authorize(ctx, account, Some(container), Some(object), acl.as_deref())
@@ -519,7 +526,6 @@ where
         crate::config::secs(proxy.cfg.client_timeout),
     )
     .await?;
-    proxy.info.invalidate(account, Some(container));
     if !(200..300).contains(&out.status) {
         tracing::info!(statuses = ?out.statuses, "object PUT without a quorum of successes");
         return Ok(response::status(out.status));
@@ -610,7 +616,6 @@ async fn fan_out(
     )?;
     let path = |n: &Node| backend::path(n, nodes.partition, account, Some(container), Some(object));
     let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await;
-    proxy.info.invalidate(account, Some(container));
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
     Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
 }

@@ -37,6 +37,11 @@ fn number(info: &Info, name: &str) -> Option<u64> {
     info.header(name).filter(|v| is_number(v))?.parse().ok()
 }
 
+/// Does the container carry a quota (so uploads need fresh counts)?
+pub fn has_quota(info: &Info) -> bool {
+    number(info, QUOTA_BYTES).is_some() || number(info, QUOTA_COUNT).is_some()
+}
+
 /// Would an upload of `length` bytes take the container past a quota?
 pub fn exceeded(info: &Info, length: Option<u64>) -> bool {
     if let Some(quota) = number(info, QUOTA_BYTES) {
