@@ -31,6 +31,8 @@ pub enum Storage {
 
 pub struct ProxyCluster {
     pub dir: tempfile::TempDir,
+    pub storage: Storage,
+    pub obj_ports: Vec<u16>,
     pub object_servers: Vec<Proc>,
     pub _db_servers: Vec<Proc>,
     pub proxy: Proc,
@@ -79,6 +81,20 @@ fn swirl_server(dir: &Path, kind: &str, n: usize, port: u16) -> Proc {
     p
 }
 
+/// Starts one storage server of `storage`'s kind on `port` (config under `d`).
+fn start_server(storage: Storage, d: &Path, kind: &str, n: usize, port: u16) -> Proc {
+    match storage {
+        Storage::Swift => harness::swift_server(
+            &format!("{kind}{n}"),
+            &format!("swift-{kind}-server"),
+            &server_conf(d, kind, n, port),
+            &d.join("swift.conf"),
+            port,
+        ),
+        Storage::Swirl => swirl_server(d, kind, n, port),
+    }
+}
+
 impl ProxyCluster {
     /// Three object servers (one device each, zones 1-3), one container and
     /// one account server (three devices each), rings from Swift's builder.
@@ -96,7 +112,7 @@ impl ProxyCluster {
     pub fn start_on(storage: Storage, objects: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let swift_conf = harness::write_swift_conf(d, "", SUFFIX);
+        harness::write_swift_conf(d, "", SUFFIX);
         let obj_ports: Vec<u16> = (0..objects).map(|_| harness::free_port()).collect();
         let cont_port = harness::free_port();
         let acct_port = harness::free_port();
@@ -125,16 +141,7 @@ impl ProxyCluster {
             "make rings: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let start = |kind: &str, n: usize, port: u16| match storage {
-            Storage::Swift => harness::swift_server(
-                &format!("{kind}{n}"),
-                &format!("swift-{kind}-server"),
-                &server_conf(d, kind, n, port),
-                &swift_conf,
-                port,
-            ),
-            Storage::Swirl => swirl_server(d, kind, n, port),
-        };
+        let start = |kind: &str, n: usize, port: u16| start_server(storage, d, kind, n, port);
         let object_servers: Vec<Proc> = obj_ports
             .iter()
             .enumerate()
@@ -147,10 +154,25 @@ impl ProxyCluster {
         let proxy = start_proxy(d, d, SUFFIX, "");
         ProxyCluster {
             dir,
+            storage,
+            obj_ports,
             object_servers,
             _db_servers: others,
             proxy,
         }
+    }
+
+    /// Kills object server `n` (-9) and starts it again on the same port.
+    pub fn restart_object_server(&mut self, n: usize) {
+        self.object_servers[n].kill9();
+        let p = start_server(
+            self.storage,
+            self.dir.path(),
+            "object",
+            n,
+            self.obj_ports[n],
+        );
+        self.object_servers[n] = p;
     }
 
     pub fn url(&self) -> String {

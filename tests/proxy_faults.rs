@@ -48,6 +48,46 @@ fn one_object_server_down_uses_a_handoff() {
     }
 }
 
+/// The proxy keeps upload connections between PUTs; one to a server that
+/// was restarted since must not be used (the PUT would lose that replica).
+#[test]
+fn restarted_object_server_gets_the_next_put_whole() {
+    for storage in BOTH {
+        let mut c = ProxyCluster::start_on(storage, 3);
+        let addr = c.proxy.addr();
+        let (tok, acct) = token(addr, "test:tester", "testing");
+        let auth = [("X-Auth-Token", tok.as_str())];
+        assert_eq!(
+            http_request(addr, "PUT", &format!("{acct}/r"), &auth, b"")
+                .unwrap()
+                .0,
+            201
+        );
+        // Warm the proxy's idle connections to every object server.
+        for i in 0..8 {
+            let (s, _, _) =
+                http_request(addr, "PUT", &format!("{acct}/r/warm{i}"), &auth, b"w").unwrap();
+            assert_eq!(s, 201);
+        }
+        for n in 0..3 {
+            c.restart_object_server(n);
+            let name = format!("after-restart-{n}");
+            let body = format!("body {n}").into_bytes();
+            let (s, _, _) =
+                http_request(addr, "PUT", &format!("{acct}/r/{name}"), &auth, &body).unwrap();
+            assert_eq!(s, 201, "{storage:?}: PUT right after restarting server {n}");
+            let (part, primaries, _) = object_nodes(c.dir.path(), "AUTH_test", "r", &name);
+            for p in primaries {
+                assert_eq!(
+                    backend_get(&c, p, part, &format!("/AUTH_test/r/{name}")),
+                    200,
+                    "{storage:?}: primary {p} has {name} (server {n} restarted)"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn two_of_three_down_is_503_and_nothing_written() {
     for storage in BOTH {

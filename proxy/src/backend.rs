@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::error_limit::ErrorLimiter;
 use crate::rings::Node;
+use crate::upload_pool::UploadPool;
 
 /// Swift's `quote(path, safe='/')`: everything but unreserved characters and '/'.
 const PATH_SET: &AsciiSet = &NON_ALPHANUMERIC
@@ -98,6 +99,8 @@ pub struct Backend {
     pub limiter: Arc<ErrorLimiter>,
     /// Nodes whose PUT answers said they take digest trailers.
     digest_nodes: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
+    /// Upload connections kept between PUTs.
+    uploads: Arc<UploadPool>,
 }
 
 impl Backend {
@@ -108,6 +111,7 @@ impl Backend {
             node_timeout,
             limiter,
             digest_nodes: Default::default(),
+            uploads: Default::default(),
         }
     }
 
@@ -191,6 +195,9 @@ impl Backend {
         node: &Node,
     ) -> Result<hyper::client::conn::http1::SendRequest<Body>, BackendError> {
         let addr = node.addr();
+        if let Some(send) = self.uploads.take(&addr) {
+            return Ok(send);
+        }
         let stream = match tokio::time::timeout(self.conn_timeout, TcpStream::connect(&addr)).await
         {
             Ok(Ok(s)) => s,
@@ -215,6 +222,21 @@ impl Backend {
             let _ = conn.await;
         });
         Ok(send)
+    }
+}
+
+impl Backend {
+    /// Keeps an upload connection whose PUT went through cleanly (request
+    /// body sent whole, response read to its end) for the next upload.
+    pub async fn reuse(
+        &self,
+        node: &Node,
+        mut send: hyper::client::conn::http1::SendRequest<Body>,
+    ) {
+        // hyper marks the connection ready once it has seen the response end.
+        if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(100), send.ready()).await {
+            self.uploads.give_back(&node.addr(), send);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub mod router;
 pub mod server;
 pub mod stream;
 pub mod tar;
+pub mod upload_pool;
 pub mod write;
 
 use std::future::Future;

@@ -188,7 +188,11 @@ where
                         backend.learn_digest_trailer(&node, resp.headers());
                     }
                     let h = resp.headers().clone();
-                    let _ = backend::read_small(resp.into_body(), 1 << 16).await;
+                    let whole = backend::read_small(resp.into_body(), 1 << 16).await;
+                    if whole.is_some() && (200..300).contains(&status) {
+                        let (b, n) = (backend.clone(), node.clone());
+                        tokio::spawn(async move { b.reuse(&n, send).await });
+                    }
                     Some((status, h))
                 }
                 Err(e) => {
