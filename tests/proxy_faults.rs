@@ -11,19 +11,27 @@ use crate::proxy_cluster::{backend_get, object_nodes, token, ProxyCluster, Stora
 
 const BOTH: [Storage; 2] = [Storage::Swirl, Storage::Swift];
 
+/// A cluster on `storage`'s servers with `objects` object servers, and a
+/// token of test:tester whose account holds `container`.
+fn with_container(
+    storage: Storage,
+    objects: usize,
+    container: &str,
+) -> (ProxyCluster, std::net::SocketAddr, String, String) {
+    let c = ProxyCluster::start_on(storage, objects);
+    let addr = c.proxy.addr();
+    let (tok, acct) = token(addr, "test:tester", "testing");
+    let auth = [("X-Auth-Token", tok.as_str())];
+    let (s, _, _) = http_request(addr, "PUT", &format!("{acct}/{container}"), &auth, b"").unwrap();
+    assert_eq!(s, 201, "container PUT");
+    (c, addr, tok, acct)
+}
+
 #[test]
 fn one_object_server_down_uses_a_handoff() {
     for storage in BOTH {
-        let mut c = ProxyCluster::start_on(storage, 4);
-        let addr = c.proxy.addr();
-        let (tok, acct) = token(addr, "test:tester", "testing");
+        let (mut c, addr, tok, acct) = with_container(storage, 4, "f");
         let auth = [("X-Auth-Token", tok.as_str())];
-        assert_eq!(
-            http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
-                .unwrap()
-                .0,
-            201
-        );
         let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "f", "obj");
         assert_eq!(primaries.len(), 3);
         let handoff = handoffs[0];
@@ -53,16 +61,8 @@ fn one_object_server_down_uses_a_handoff() {
 #[test]
 fn restarted_object_server_gets_the_next_put_whole() {
     for storage in BOTH {
-        let mut c = ProxyCluster::start_on(storage, 3);
-        let addr = c.proxy.addr();
-        let (tok, acct) = token(addr, "test:tester", "testing");
+        let (mut c, addr, tok, acct) = with_container(storage, 3, "r");
         let auth = [("X-Auth-Token", tok.as_str())];
-        assert_eq!(
-            http_request(addr, "PUT", &format!("{acct}/r"), &auth, b"")
-                .unwrap()
-                .0,
-            201
-        );
         // Warm the proxy's idle connections to every object server.
         for i in 0..8 {
             let (s, _, _) =
@@ -91,16 +91,8 @@ fn restarted_object_server_gets_the_next_put_whole() {
 #[test]
 fn two_of_three_down_is_503_and_nothing_written() {
     for storage in BOTH {
-        let mut c = ProxyCluster::start_on(storage, 3);
-        let addr = c.proxy.addr();
-        let (tok, acct) = token(addr, "test:tester", "testing");
+        let (mut c, addr, tok, acct) = with_container(storage, 3, "f");
         let auth = [("X-Auth-Token", tok.as_str())];
-        assert_eq!(
-            http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
-                .unwrap()
-                .0,
-            201
-        );
         let (part, primaries, _) = object_nodes(c.dir.path(), "AUTH_test", "f", "obj");
         c.object_servers[primaries[0]].kill9();
         c.object_servers[primaries[1]].kill9();
@@ -126,16 +118,8 @@ fn two_of_three_down_is_503_and_nothing_written() {
 #[test]
 fn client_disconnect_mid_upload_leaves_no_object() {
     for storage in BOTH {
-        let c = ProxyCluster::start_on(storage, 3);
-        let addr = c.proxy.addr();
-        let (tok, acct) = token(addr, "test:tester", "testing");
+        let (c, addr, tok, acct) = with_container(storage, 3, "f");
         let auth = [("X-Auth-Token", tok.as_str())];
-        assert_eq!(
-            http_request(addr, "PUT", &format!("{acct}/f"), &auth, b"")
-                .unwrap()
-                .0,
-            201
-        );
         for (name, chunked) in [("cl", false), ("chunked", true)] {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             let framing = if chunked {

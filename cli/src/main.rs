@@ -32,12 +32,6 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
-// Many threads (async workers, the blocking pool) allocate and free request
-// buffers concurrently; mimalloc's per-thread heaps cost less than glibc's
-// arenas there (measured on the 4 KiB PUT path).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
