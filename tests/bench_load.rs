@@ -4,11 +4,10 @@
 //! must be read from /proc, and failures must be counted by status.
 
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{swirl_bin, wait_healthcheck, Proc};
+use crate::harness::swirl_bin;
 
 /// Runs `swirl bench <args> --json` and returns (exit code, the JSON result).
 fn bench(args: &[&str]) -> (i32, Value) {
@@ -191,23 +190,12 @@ fn exercise(auth: &str, user: &str, key: &str, pid: u32) {
 }
 
 /// The all-in-one cluster (every role in one process, 4 devices, 3 replicas), as the
-/// SAIO's test:tester (`swirl aio` has no bench:bench user).
+/// SAIO's test:tester.
 #[test]
 fn bench_workloads_against_aio() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let aio = Proc::swirl_server(
-        "aio",
-        &[
-            "aio",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ],
-        Duration::from_secs(60),
-    );
-    assert!(wait_healthcheck(aio.addr(), Duration::from_secs(30)));
+    let aio = crate::harness::start_aio(&data);
     let auth = format!("http://{}/auth/v1.0", aio.addr());
     exercise(&auth, "test:tester", "testing", aio.pid());
 }

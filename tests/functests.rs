@@ -7,9 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use crate::harness::{self, Proc};
+use crate::harness;
 
 const MODULES: &[&str] = &[
     "test/functional/tests.py",
@@ -176,21 +175,7 @@ fn swift_functional_tests_pass_against_aio() {
     let anchors = anchors();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("aio");
-    let aio = Proc::swirl_server(
-        "aio",
-        &[
-            "aio",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(harness::wait_healthcheck(
-        aio.addr(),
-        Duration::from_secs(10)
-    ));
+    let aio = harness::start_aio(&data);
     let results = tmp.path().join("results");
     let out = Command::new(anchors.join("run-functests.sh"))
         .arg(aio.addr().to_string())

@@ -147,6 +147,21 @@ impl Drop for Proc {
     }
 }
 
+/// Starts `swirl aio --data <data> --bind 127.0.0.1:0` and waits for READY
+/// (not for the healthcheck: a TLS proxy does not answer plain HTTP).
+pub fn aio_ready(data: &Path) -> Proc {
+    let data = data.to_str().unwrap();
+    let args = ["aio", "--data", data, "--bind", "127.0.0.1:0"];
+    Proc::swirl_server("aio", &args, Duration::from_secs(60))
+}
+
+/// As [`aio_ready`], then waits for the proxy's healthcheck.
+pub fn start_aio(data: &Path) -> Proc {
+    let p = aio_ready(data);
+    assert!(wait_healthcheck(p.addr(), Duration::from_secs(30)));
+    p
+}
+
 /// Polls `GET /healthcheck` until it answers 200 or `timeout` passes.
 pub fn wait_healthcheck(addr: SocketAddr, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;

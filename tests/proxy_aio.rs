@@ -14,19 +14,7 @@ use crate::object_common::walk;
 use crate::proxy_cluster::{swift_cli, token};
 
 fn start(data: &std::path::Path) -> Proc {
-    let p = Proc::swirl_server(
-        "aio",
-        &[
-            "aio",
-            "--data",
-            data.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:0",
-        ],
-        Duration::from_secs(30),
-    );
-    assert!(harness::wait_healthcheck(p.addr(), Duration::from_secs(10)));
-    p
+    harness::start_aio(data)
 }
 
 #[test]

@@ -214,8 +214,18 @@ pub fn start_proxy(dir: &Path, swift_dir: &Path, suffix: &str, extra: &str) -> P
 
 /// Runs python-swiftclient's `swift` CLI against `auth_url` as test:tester.
 pub fn swift_cli(auth_url: &str, cwd: &Path, args: &[&str]) -> (bool, String, String) {
+    swift_as(auth_url, ("test:tester", "testing"), cwd, args)
+}
+
+/// `swift <args>` as `user` (name, key): success, stdout, stderr.
+pub fn swift_as(
+    auth: &str,
+    user: (&str, &str),
+    cwd: &Path,
+    args: &[&str],
+) -> (bool, String, String) {
     let out = Command::new("/usr/bin/swift")
-        .args(["-A", auth_url, "-U", "test:tester", "-K", "testing"])
+        .args(["-A", auth, "-U", user.0, "-K", user.1])
         .args(args)
         .current_dir(cwd)
         .output()

@@ -5,7 +5,6 @@
 //! than 10,000 segments and segments that fail mid-body.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::harness::{self, header, http_request, Proc};
 use crate::proxy_cluster::token;
@@ -13,39 +12,16 @@ use crate::proxy_cluster::token;
 /// Starts `swirl aio` on `data`, first writing `extra` (TOML) into a fresh
 /// proxy config when given.
 pub fn aio(data: &Path, extra: &str) -> Proc {
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-    ];
     if !extra.is_empty() {
-        let mut p = Proc::swirl_server("aio", &args, Duration::from_secs(30));
-        p.kill9();
+        harness::aio_ready(data).kill9();
         let conf = data.join("etc").join("proxy-server.toml");
         let text = std::fs::read_to_string(&conf).unwrap();
         std::fs::write(&conf, format!("{text}\n{extra}\n")).unwrap();
     }
-    let p = Proc::swirl_server("aio", &args, Duration::from_secs(30));
-    assert!(harness::wait_healthcheck(p.addr(), Duration::from_secs(10)));
-    p
+    harness::start_aio(data)
 }
 
-/// `swift <args>` as `user`.
-pub fn swift(auth: &str, user: (&str, &str), cwd: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new("/usr/bin/swift")
-        .args(["-A", auth, "-U", user.0, "-K", user.1])
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run /usr/bin/swift");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+pub use crate::proxy_cluster::swift_as as swift;
 
 pub fn data(seed: u32, n: usize) -> Vec<u8> {
     (0..n as u32)

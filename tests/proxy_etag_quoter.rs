@@ -1,9 +1,7 @@
 //! The etag-quoter through `swirl aio`: account and container flags (the
 //! container's wins), shown under their own names, and `enable_by_default`.
 
-use std::time::Duration;
-
-use crate::harness::{self, header, http_request, Proc};
+use crate::harness::{self, header, http_request};
 use crate::proxy_cluster::token;
 use crate::proxy_dlo::aio;
 
@@ -78,18 +76,7 @@ fn etag_quoter_flags_and_default() {
         format!("{text}\n[etag_quoter]\nenable_by_default = true\n"),
     )
     .unwrap();
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-    ];
-    let aio = Proc::swirl_server("aio", &args, Duration::from_secs(30));
-    assert!(harness::wait_healthcheck(
-        aio.addr(),
-        Duration::from_secs(10)
-    ));
+    let aio = harness::start_aio(&data);
     let addr = aio.addr();
     let (tok, acct) = token(addr, "test:tester", "testing");
     let head = |path: &str| {

@@ -3,23 +3,14 @@
 //! URL it is given says https.
 
 use std::process::Command;
-use std::time::Duration;
 
-use crate::harness::{self, Proc};
+use crate::harness;
 
 #[test]
 fn proxy_serves_https_with_configured_certificate() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-    ];
-    let mut first = Proc::swirl_server("aio", &args, Duration::from_secs(30));
-    first.kill9();
+    harness::aio_ready(&data).kill9();
     let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
     let out = Command::new("openssl")
         .args([
@@ -55,7 +46,7 @@ fn proxy_serves_https_with_configured_certificate() {
         ),
     )
     .unwrap();
-    let aio = Proc::swirl_server("aio", &args, Duration::from_secs(30));
+    let aio = harness::aio_ready(&data);
     let url = format!("https://localhost:{}", aio.addr().port());
     // Plain HTTP on the TLS port does not get a response.
     let plain = harness::http_request(aio.addr(), "GET", "/healthcheck", &[], b"");

@@ -43,7 +43,7 @@ impl ListingItem {
 
 /// Python's `json.dumps` string escaping with `ensure_ascii=True`. Runs of
 /// printable ASCII (nearly every name) are copied whole.
-fn json_str(out: &mut String, s: &str) {
+pub fn json_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let (mut run, mut i) = (0, 0);

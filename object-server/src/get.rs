@@ -45,14 +45,7 @@ pub async fn handle(
     let req_ts = headers::timestamp_or_now(h)?;
     let replication = headers::is_true(h, "x-backend-replication");
     let conds = Conditions::from_headers(h);
-    let etag_is_at: Vec<String> = value(h, "x-backend-etag-is-at")
-        .map(|v| {
-            v.split(',')
-                .map(|n| n.trim().to_ascii_lowercase())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let etag_is_at = headers::name_list(h, "x-backend-etag-is-at");
     let range = if head {
         None
     } else {
@@ -61,14 +54,7 @@ pub async fn handle(
     // Swift's X-Backend-Ignore-Range-If-Metadata-Present: the proxy wants the
     // whole object (and its headers) when it carries one of these, e.g. a
     // DLO manifest's X-Object-Manifest.
-    let ignore_range: Vec<String> = value(h, "x-backend-ignore-range-if-metadata-present")
-        .map(|v| {
-            v.split(',')
-                .map(|n| n.trim().to_ascii_lowercase())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let ignore_range = headers::name_list(h, "x-backend-ignore-range-if-metadata-present");
     let chunk = s.cfg.disk_chunk_size;
     let s2 = s.clone();
     let found = blocking(move || {

@@ -16,6 +16,18 @@ pub fn value(h: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
+/// A comma-separated list of header names, lower-cased (empty when absent).
+pub fn name_list(h: &HeaderMap, name: &str) -> Vec<String> {
+    value(h, name)
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Python's `str.title()`: a letter is upper-cased after a non-letter and
 /// lower-cased after a letter; how WSGI spells header names (`X-Object-Meta-Color`).
 pub fn title(name: &str) -> String {

@@ -150,29 +150,8 @@ fn py_int(v: &Value) -> Option<i128> {
     }
 }
 
-/// Python's `json.dumps` of a string (`ensure_ascii`).
-pub fn py_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
-}
+// Python's `json.dumps` of a string (`ensure_ascii`), as listings write it.
+use swirl_common::listing_format::json_str as py_str;
 
 /// Python's `json.dumps` of a value; objects in key order (serde_json's
 /// map is sorted, which is what `sort_keys=True` writes).
