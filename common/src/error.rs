@@ -50,18 +50,24 @@ pub fn reason(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-/// A response with Swift's standard body for `status`:
-/// `<html><h1>Not Found</h1><p>The resource could not be found.</p></html>`.
-pub fn status_response(status: StatusCode) -> Response<Body> {
+/// Swift's standard body for `status`:
+/// `<html><h1>Not Found</h1><p>The resource could not be found.</p></html>`,
+/// empty for statuses that carry no body.
+fn standard_text(status: StatusCode) -> String {
     let (title, explanation) = reason(status);
     let no_body = status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
         || status.is_informational();
-    let text = if no_body || explanation.is_empty() {
+    if no_body || explanation.is_empty() {
         String::new()
     } else {
         format!("<html><h1>{title}</h1><p>{explanation}</p></html>")
-    };
+    }
+}
+
+/// A response with Swift's standard body for `status`.
+pub fn status_response(status: StatusCode) -> Response<Body> {
+    let text = standard_text(status);
     let mut resp = Response::new(if text.is_empty() {
         body::empty()
     } else {
@@ -79,7 +85,9 @@ pub fn status_response(status: StatusCode) -> Response<Body> {
     resp
 }
 
-/// The one place an error becomes a response.
+/// The one place an error becomes a response (the server loop calls it, for
+/// every role). Its Content-Type is swob's default unless the error names
+/// another.
 pub fn error_response<E: ApiError>(err: &E) -> Response<Body> {
     let status = err.status();
     let mut resp = match err.body() {
@@ -96,8 +104,32 @@ pub fn error_response<E: ApiError>(err: &E) -> Response<Body> {
         }
         None => status_response(status),
     };
+    if !resp.headers().contains_key(header::CONTENT_TYPE) {
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=UTF-8"),
+        );
+    }
     err.add_headers(resp.headers_mut());
     resp
+}
+
+/// The body text `error_response` sends for `err`, for reports that quote
+/// it (the result document of a heartbeating SLO PUT).
+pub fn error_text<E: ApiError>(err: &E) -> String {
+    err.body().unwrap_or_else(|| standard_text(err.status()))
+}
+
+/// A request handler that panicked: answered 500 with Swift's standard
+/// body while the server goes on serving other requests.
+#[derive(Debug, thiserror::Error)]
+#[error("request handler panicked: {0}")]
+pub struct Panicked(pub String);
+
+impl ApiError for Panicked {
+    fn status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
 }
 
 /// `option.ok_or_bad_request("why")?`-style helpers for handlers.

@@ -5,22 +5,24 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use futures_util::FutureExt;
+use http::{header, HeaderValue, Method, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::body::Body;
-use crate::error::{error_response, ApiError};
+use crate::error::{error_response, ApiError, Panicked};
 use crate::trans_id;
 
 /// A role's request handler.
@@ -134,10 +136,37 @@ pub async fn serve<H: Handler>(
     Ok(())
 }
 
+/// Adds the transaction id to a response, under both of Swift's names.
+pub fn set_trans_id<B>(resp: &mut Response<B>, txn: &str) {
+    if let Ok(v) = HeaderValue::from_str(txn) {
+        resp.headers_mut().insert("x-trans-id", v.clone());
+        resp.headers_mut().insert("x-openstack-request-id", v);
+    }
+}
+
 async fn dispatch<H: Handler>(
     handler: Arc<H>,
     opts: Arc<ServeOptions>,
     req: Request<Incoming>,
+) -> Response<LoggedBody> {
+    let txn = trans_id::from_request_or_new(req.headers());
+    let mut resp = respond(&*handler, req, opts.role, opts.quiet, txn.clone()).await;
+    if opts.trans_id_header {
+        set_trans_id(&mut resp, &txn);
+    }
+    resp
+}
+
+/// Runs one request through `handler` and makes its response, for every
+/// role's listener: the one place an `Err` (or a panic, as a 500) becomes a
+/// response and is logged, HEAD answers lose their error bodies, and the
+/// access line is attached to the body.
+pub async fn respond<H: Handler>(
+    handler: &H,
+    req: Request<Incoming>,
+    role: &'static str,
+    quiet: bool,
+    txn: String,
 ) -> Response<LoggedBody> {
     let start = Instant::now();
     let method = req.method().clone();
@@ -146,32 +175,54 @@ async fn dispatch<H: Handler>(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let txn = trans_id::from_request_or_new(req.headers());
-    let mut resp = match handler.handle(req, &txn).await {
-        Ok(r) => r,
-        Err(e) => {
-            if e.status().is_server_error() {
-                warn!(role = opts.role, txn = %txn, error = %e, "request failed");
-            }
-            error_response(&e)
-        }
+    // A panic fails this request only: the connection and the server go on.
+    let outcome = AssertUnwindSafe(handler.handle(req, &txn))
+        .catch_unwind()
+        .await;
+    let mut resp = match outcome {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => failed(&e, role, &txn),
+        Err(panic) => failed(&Panicked(panic_message(&*panic)), role, &txn),
     };
-    if opts.trans_id_header {
-        if let Ok(v) = HeaderValue::from_str(&txn) {
-            resp.headers_mut().insert("x-trans-id", v.clone());
-            resp.headers_mut().insert("x-openstack-request-id", v);
-        }
+    if method == Method::HEAD && resp.status().as_u16() >= 400 {
+        // swob never writes an error's explanation for HEAD: no body, and
+        // Content-Length: 0.
+        *resp.body_mut() = crate::body::empty();
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
     }
     let status = resp.status().as_u16();
     let info = RequestInfo {
-        role: opts.role,
-        quiet: opts.quiet,
+        role,
+        quiet,
         method: method.to_string(),
         path,
         txn,
         start,
     };
     resp.map(|body| LoggedBody::new(body, info, status))
+}
+
+/// Logs an error (server errors at warn, the client's at debug: the access
+/// line has its status) and makes its response.
+fn failed<E: ApiError>(e: &E, role: &str, txn: &str) -> Response<Body> {
+    if e.status().is_server_error() {
+        warn!(role, txn = %txn, error = %e, "request failed");
+    } else {
+        debug!(role, txn = %txn, error = %e, "request refused");
+    }
+    error_response(e)
+}
+
+/// The text a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
 }
 
 /// What a request's access line says that is known before the response.
@@ -243,7 +294,14 @@ impl HttpBody for LoggedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        let res = Pin::new(&mut this.inner).poll_frame(cx);
+        // A body that panics ends in an error (logged below) instead of
+        // taking the connection's task down unlogged.
+        let inner = &mut this.inner;
+        let res = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll_frame(cx)))
+            .unwrap_or_else(|panic| {
+                let why = format!("response body panicked: {}", panic_message(&*panic));
+                Poll::Ready(Some(Err(std::io::Error::other(why))))
+            });
         match &res {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(log)) = (frame.data_ref(), this.log.as_mut()) {
@@ -311,4 +369,110 @@ pub enum BodyError {
     TooLarge(usize),
     #[error("reading request body: {0}")]
     Read(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+    use tokio::net::TcpStream;
+
+    /// Panics on `/panic`, refuses `/missing` with a 404, answers 200 otherwise.
+    struct Flaky;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("missing")]
+    struct Missing;
+
+    impl ApiError for Missing {
+        fn status(&self) -> StatusCode {
+            StatusCode::NOT_FOUND
+        }
+    }
+
+    impl Handler for Flaky {
+        type Error = Missing;
+
+        async fn handle(
+            &self,
+            req: Request<Incoming>,
+            _txn: &str,
+        ) -> Result<Response<Body>, Missing> {
+            match req.uri().path() {
+                "/panic" => panic!("boom"),
+                "/missing" => Err(Missing),
+                _ => Ok(Response::new(crate::body::full("ok"))),
+            }
+        }
+    }
+
+    async fn send(
+        tx: &mut hyper::client::conn::http1::SendRequest<Body>,
+        method: &str,
+        path: &str,
+    ) -> (StatusCode, http::HeaderMap, Bytes) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "test")
+            .body(crate::body::empty())
+            .unwrap();
+        let resp = tx.send_request(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            Arc::new(Flaky),
+            async move {
+                let _ = stopped.await;
+            },
+            ServeOptions::new("test"),
+        ));
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+
+        let (status, h, body) = send(&mut tx, "GET", "/panic").await;
+        assert_eq!(status, 500);
+        assert_eq!(h["content-type"], "text/html; charset=UTF-8");
+        assert_eq!(
+            &body[..],
+            b"<html><h1>Internal Error</h1><p>The server has either erred or is incapable of performing the requested operation.</p></html>"
+        );
+        // The same connection serves the next request...
+        let (status, _, body) = send(&mut tx, "GET", "/fine").await;
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"ok"[..]));
+        // ...and so does a new one.
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (mut tx2, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        assert_eq!(send(&mut tx2, "GET", "/fine").await.0, StatusCode::OK);
+
+        // An error answer to HEAD has no body and says Content-Length: 0;
+        // to GET it has Swift's standard page.
+        let (status, h, _) = send(&mut tx2, "HEAD", "/missing").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(h["content-length"], "0");
+        let (status, h, body) = send(&mut tx2, "GET", "/missing").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(h["content-length"], body.len().to_string().as_str());
+
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
 }

@@ -49,7 +49,7 @@ impl Handler for ObjectHandler {
                 match verb {
                     ObjectVerb::Put => put::handle(s, req, obj, txn).await,
                     ObjectVerb::Get => get::handle(s, req, obj, false).await,
-                    ObjectVerb::Head => head_result(get::handle(s, req, obj, true).await),
+                    ObjectVerb::Head => get::handle(s, req, obj, true).await,
                     ObjectVerb::Post => post::handle(s, req, obj, txn).await,
                     ObjectVerb::Delete => delete::handle(s, req, obj, txn).await,
                 }
@@ -69,21 +69,6 @@ fn request_policy(s: &Server, req: &Request<Incoming>) -> Result<u32> {
     s.cfg
         .policy(header.as_deref())
         .ok_or_else(|| Error::NoPolicy(header.unwrap_or_else(|| "None".into())))
-}
-
-/// A HEAD error carries the headers of the GET error but, as swob sends it,
-/// no body and `Content-Length: 0`. (5xx stay errors, for the warning log.)
-fn head_result(r: Result<Response<Body>>) -> Result<Response<Body>> {
-    match r {
-        Err(e) if !swirl_common::ApiError::status(&e).is_server_error() => {
-            let mut resp = swirl_common::error::error_response(&e);
-            *resp.body_mut() = body::empty();
-            resp.headers_mut()
-                .insert("content-length", HeaderValue::from(0));
-            Ok(resp)
-        }
-        other => other,
-    }
 }
 
 /// Runs blocking (disk) work off the async workers.

@@ -22,7 +22,7 @@ const ACL_SYSMETA: &str = "x-account-sysmeta-core-access-control";
 /// Dispatches an account request.
 pub async fn handle(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Response<Body>> {
     if account.len() > c::MAX_ACCOUNT_NAME_LENGTH {
-        return Ok(response::bad_request_html(&format!(
+        return Err(Error::BadRequestHtml(format!(
             "Account name length of {} longer than {}",
             account.len(),
             c::MAX_ACCOUNT_NAME_LENGTH
@@ -75,7 +75,7 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
                 .map(|s| s.eq_ignore_ascii_case("deleted"))
                 .unwrap_or(false);
             if deleted {
-                return Ok(response::status(410));
+                return Err(Error::Gone);
             }
             if proxy.cfg.account_autocreate {
                 return Ok(listing::empty_account(
@@ -85,7 +85,7 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
                     ctx.method == Method::HEAD,
                 ));
             }
-            Ok(response::status(404))
+            Err(Error::NotFound)
         }
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }

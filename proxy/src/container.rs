@@ -157,7 +157,7 @@ async fn put(
     clean_acls(&mut ctx.headers)?;
     check_metadata(&ctx.headers, "container").map_err(Error::BadRequest)?;
     if container.len() > c::MAX_CONTAINER_NAME_LENGTH {
-        return Ok(response::bad_request_html(&format!(
+        return Err(Error::BadRequestHtml(format!(
             "Container name length of {} longer than {}",
             container.len(),
             c::MAX_CONTAINER_NAME_LENGTH

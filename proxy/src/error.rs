@@ -1,4 +1,5 @@
-//! The proxy's error enum and its one exhaustive mapping to HTTP statuses.
+//! The proxy's error enum and its one exhaustive mapping to HTTP statuses,
+//! with the bodies and headers Swift sends for each.
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use swirl_common::ApiError;
@@ -9,6 +10,17 @@ pub enum Error {
     /// 400 with a plain-text reason (Swift's constraint messages).
     #[error("{0}")]
     BadRequest(String),
+    /// 400 whose reason Swift sends as swob's default text/html (the
+    /// controllers' name-length checks, slo's refusals).
+    #[error("{0}")]
+    BadRequestHtml(String),
+    /// 400 with a document of its own type (slo's list of bad segments,
+    /// in the format the client accepts).
+    #[error("bad request ({content_type})")]
+    BadRequestDoc {
+        content_type: &'static str,
+        body: String,
+    },
     /// 401; the realm goes into Www-Authenticate.
     #[error("unauthorized (realm {0})")]
     Unauthorized(String),
@@ -24,15 +36,32 @@ pub enum Error {
     /// 408: the client stopped sending its body.
     #[error("client timed out sending the body")]
     RequestTimeout,
+    /// 409: a large object whose manifest or first segment cannot be read.
+    #[error("conflict")]
+    Conflict,
+    /// 410: the account is deleted.
+    #[error("gone")]
+    Gone,
     /// 411: object PUT without Content-Length or chunked encoding.
     #[error("length required")]
     LengthRequired,
     /// 412 with a reason (bad path encoding, bad limit).
     #[error("{0}")]
     PreconditionFailed(String),
-    /// 413 with a reason.
+    /// 413 with a plain-text reason.
     #[error("{0}")]
     TooLarge(String),
+    /// 413 whose reason Swift sends as text/html (slo's manifest limits).
+    #[error("{0}")]
+    TooLargeHtml(String),
+    /// 416 with the headers Swift sends along: `Content-Range: bytes */<length>`
+    /// (when the length is known), Accept-Ranges, and for an SLO the
+    /// manifest's own headers.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(HeaderMap),
+    /// 422: a manifest PUT whose ETag is not the one of its segments.
+    #[error("unprocessable entity")]
+    Unprocessable,
     /// 499: the client went away mid-request.
     #[error("client disconnected")]
     ClientDisconnect,
@@ -50,18 +79,35 @@ pub enum Error {
 /// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// The headers this error's response carries, for middleware that
+    /// decorates every answer (CORS).
+    pub fn headers_mut(&mut self) -> Option<&mut HeaderMap> {
+        match self {
+            Error::RangeNotSatisfiable(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
 impl ApiError for Error {
     fn status(&self) -> StatusCode {
         match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::BadRequest(_) | Error::BadRequestHtml(_) | Error::BadRequestDoc { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::Conflict => StatusCode::CONFLICT,
+            Error::Gone => StatusCode::GONE,
             Error::LengthRequired => StatusCode::LENGTH_REQUIRED,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooLarge(_) | Error::TooLargeHtml(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Error::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Error::ClientDisconnect => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -77,14 +123,36 @@ impl ApiError for Error {
                     headers.insert("www-authenticate", v);
                 }
             }
+            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) => {
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                );
+            }
+            Error::BadRequestDoc { content_type, .. } => {
+                headers.insert("content-type", HeaderValue::from_static(content_type));
+            }
+            Error::RangeNotSatisfiable(h) => {
+                // swob turns the object's answer into the 416: its headers
+                // (Content-Type too) with the standard body, whose length stands.
+                for name in h.keys().filter(|n| *n != "content-length") {
+                    headers.remove(name);
+                    for value in h.get_all(name) {
+                        headers.append(name.clone(), value.clone());
+                    }
+                }
+            }
             Error::BadRequest(_)
             | Error::Forbidden
             | Error::NotFound
             | Error::MethodNotAllowed
             | Error::RequestTimeout
+            | Error::Conflict
+            | Error::Gone
             | Error::LengthRequired
             | Error::PreconditionFailed(_)
             | Error::TooLarge(_)
+            | Error::Unprocessable
             | Error::ClientDisconnect
             | Error::NotImplemented(_)
             | Error::Unavailable(_)
@@ -94,15 +162,22 @@ impl ApiError for Error {
 
     fn body(&self) -> Option<String> {
         match self {
-            Error::BadRequest(m) | Error::PreconditionFailed(m) | Error::TooLarge(m) => {
-                Some(m.clone())
-            }
+            Error::BadRequest(m)
+            | Error::BadRequestHtml(m)
+            | Error::PreconditionFailed(m)
+            | Error::TooLarge(m)
+            | Error::TooLargeHtml(m) => Some(m.clone()),
+            Error::BadRequestDoc { body, .. } => Some(body.clone()),
             Error::Unauthorized(_)
             | Error::Forbidden
             | Error::NotFound
             | Error::MethodNotAllowed
             | Error::RequestTimeout
+            | Error::Conflict
+            | Error::Gone
             | Error::LengthRequired
+            | Error::RangeNotSatisfiable(_)
+            | Error::Unprocessable
             | Error::ClientDisconnect
             | Error::NotImplemented(_)
             | Error::Unavailable(_)

@@ -54,7 +54,8 @@ impl Handler for ProxyHandler {
             if let Some((account, base)) = target {
                 let who = proxy.auth.identify(&hdrs, &account).ok();
                 let mut resp =
-                    bulk::handle_extract(proxy, who, txn, hdrs, account, base, &format, body).await;
+                    bulk::handle_extract(proxy, who, txn, hdrs, account, base, &format, body)
+                        .await?;
                 gatekeeper::strip(resp.headers_mut());
                 return Ok(resp);
             }
@@ -195,15 +196,29 @@ where
     };
     let info =
         CorsInfo::from_container(&proxy.container_info(ctx, account, container).await?.headers);
-    let mut resp = f(proxy, ctx).await?;
-    cors::decorate(
-        &mut resp,
-        &origin,
-        &info,
-        &proxy.cfg.cors_allow_origin,
-        proxy.cfg.strict_cors_mode,
-    );
-    Ok(resp)
+    let decorate = |h: &mut http::HeaderMap| {
+        let cfg = &proxy.cfg;
+        cors::decorate(
+            h,
+            &origin,
+            &info,
+            &cfg.cors_allow_origin,
+            cfg.strict_cors_mode,
+        )
+    };
+    match f(proxy, ctx).await {
+        Ok(mut resp) => {
+            decorate(resp.headers_mut());
+            Ok(resp)
+        }
+        Err(mut e) => {
+            // Errors that carry an object's headers (416) get them too.
+            if let Some(h) = e.headers_mut() {
+                decorate(h);
+            }
+            Err(e)
+        }
+    }
 }
 
 fn info_response(proxy: &Proxy, method: &Method) -> Result<Response<Body>> {

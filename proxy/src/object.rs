@@ -49,8 +49,8 @@ pub async fn handle(
             } else if slo::is_manifest_put(ctx.query.as_deref()) {
                 check_name(object)?;
                 slo::put(proxy, ctx, account, container, object, body).await
-            } else if let Some(r) = slo::reserved_header(&ctx.headers) {
-                Ok(r)
+            } else if ctx.headers.contains_key(slo_manifest::MARKER) {
+                Err(slo::reserved_header_refused())
             } else {
                 put_object(proxy, ctx, account, container, object, body).await
             }
@@ -60,7 +60,7 @@ pub async fn handle(
         }
         _ if ctx.headers.contains_key(slo_manifest::MARKER) && ctx.method != Method::OPTIONS => {
             // slo refuses its marker from clients on every other request.
-            Ok(slo::reserved_header(&ctx.headers).unwrap_or_else(|| response::status(400)))
+            Err(slo::reserved_header_refused())
         }
         m if m == Method::POST => post(proxy, ctx, account, container, object).await,
         m if m == Method::DELETE => delete(proxy, ctx, account, container, object).await,

@@ -24,14 +24,13 @@ pub fn status(status: u16) -> Response<Body> {
     status_response(code)
 }
 
-/// A 400 whose reason is sent as text/html, as Swift's controllers do for
-/// over-long account and container names.
-pub fn bad_request_html(msg: &str) -> Response<Body> {
-    let mut r = Response::new(swirl_common::body::full(msg.to_string()));
-    *r.status_mut() = StatusCode::BAD_REQUEST;
-    headers::set(r.headers_mut(), "content-type", "text/html; charset=UTF-8");
-    headers::set(r.headers_mut(), "content-length", &msg.len().to_string());
-    r
+/// Drops the headers only an account's owner may see, for anyone else.
+pub fn drop_owner_headers(h: &mut HeaderMap, owner: bool) {
+    if !owner {
+        for n in OWNER_HEADERS {
+            h.remove(n);
+        }
+    }
 }
 
 /// Passes a backend response on: its status and client-visible headers, and
@@ -54,11 +53,7 @@ pub fn with_headers(
     body: Body,
     owner: bool,
 ) -> Response<Body> {
-    if !owner {
-        for n in OWNER_HEADERS {
-            h.remove(n);
-        }
-    }
+    drop_owner_headers(&mut h, owner);
     let mut r = Response::new(body);
     *r.status_mut() = status;
     *r.headers_mut() = h;

@@ -9,13 +9,12 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use swirl_common::error::{error_response, ApiError};
-use swirl_common::server::{Handler, LoggedBody, RequestInfo};
+use swirl_common::server::{self, LoggedBody};
 use swirl_common::trans_id;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -115,13 +114,6 @@ pub async fn serve(
 }
 
 async fn dispatch(handler: Arc<ProxyHandler>, req: Request<Incoming>) -> Response<LoggedBody> {
-    let start = Instant::now();
-    let method = req.method().to_string();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
     // The proxy starts every transaction: a client's X-Trans-Id is not trusted,
     // only X-Trans-Id-Extra is appended as Swift does.
     let extra = req
@@ -145,38 +137,11 @@ async fn dispatch(handler: Arc<ProxyHandler>, req: Request<Incoming>) -> Respons
         .and_then(|v| v.to_str().ok())
         .map(|v| v.eq_ignore_ascii_case("keep-alive"))
         .unwrap_or(false);
-    let mut resp = match handler.handle(req, &txn).await {
-        Ok(r) => r,
-        Err(e) => {
-            if e.status().is_server_error() {
-                warn!(txn = %txn, error = %e, "request failed");
-            }
-            let mut r = error_response(&e);
-            if r.headers().get("content-type").is_none() {
-                r.headers_mut().insert(
-                    "content-type",
-                    HeaderValue::from_static("text/html; charset=UTF-8"),
-                );
-            }
-            r
-        }
-    };
-    if let Ok(v) = HeaderValue::from_str(&txn) {
-        resp.headers_mut().insert("x-trans-id", v.clone());
-        resp.headers_mut().insert("x-openstack-request-id", v);
-    }
+    let mut resp = server::respond(&*handler, req, "proxy", false, txn.clone()).await;
+    server::set_trans_id(&mut resp, &txn);
     if keep_alive {
         resp.headers_mut()
             .insert("connection", HeaderValue::from_static("keep-alive"));
     }
-    let status = resp.status().as_u16();
-    let info = RequestInfo {
-        role: "proxy",
-        quiet: false,
-        method,
-        path,
-        txn,
-        start,
-    };
-    resp.map(|inner| LoggedBody::new(inner, info, status))
+    resp
 }

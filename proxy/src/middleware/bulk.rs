@@ -654,9 +654,11 @@ pub async fn handle_extract(
     base: String,
     format_name: &str,
     mut body: Incoming,
-) -> Response<Body> {
+) -> crate::error::Result<Response<Body>> {
     let Some(decoder) = tar::Decoder::for_format(format_name) else {
-        return crate::response::bad_request_html("Unsupported archive format");
+        return Err(crate::error::Error::BadRequestHtml(
+            "Unsupported archive format".into(),
+        ));
     };
     let format = listing_format::negotiate(None, headers::get(&hdrs, "accept")).ok();
     let mut resp = Response::new(swirl_common::body::empty());
@@ -693,7 +695,7 @@ pub async fn handle_extract(
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
     tokio::spawn(job.run(decoder, first, body, tx));
     *resp.body_mut() = ChannelBody::new(rx, None).boxed();
-    resp
+    Ok(resp)
 }
 
 struct Extract {

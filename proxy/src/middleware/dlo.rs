@@ -263,23 +263,23 @@ pub async fn respond(
 ) -> Result<Response<Body>> {
     let Some((container, prefix)) = parse_manifest(value) else {
         tracing::info!(txn = %ctx.txn, value, "X-Object-Manifest without a container");
-        return Ok(response::status(409));
+        return Err(Error::Conflict);
     };
     let head = ctx.method == Method::HEAD;
     let first_page = match list_page(proxy, ctx, account, &container, &prefix, None).await? {
         Ok(p) => p,
-        Err(status) => return Ok(bodiless_for_head(response::status(status), head)),
+        Err(status) => return Ok(response::status(status)),
     };
     let complete = first_page.len() < CONTAINER_LISTING_LIMIT;
     let range = headers::get(&ctx.headers, "range").and_then(range::parse);
     let plan = match plan(&first_page, complete, range.as_ref()) {
         Planned::Unsatisfiable { content_range } => {
-            let mut r = response::status(416);
-            headers::set(r.headers_mut(), "accept-ranges", "bytes");
+            let mut h = HeaderMap::new();
+            headers::set(&mut h, "accept-ranges", "bytes");
             if let Some(cr) = content_range {
-                headers::set(r.headers_mut(), "content-range", &cr);
+                headers::set(&mut h, "content-range", &cr);
             }
-            return Ok(bodiless_for_head(r, head));
+            return Err(Error::RangeNotSatisfiable(h));
         }
         Planned::Serve(p) => p,
     };
@@ -342,12 +342,11 @@ pub async fn respond(
     let first = match body.first().await {
         Ok(f) => f,
         Err(SegmentError::Server(why)) => {
-            tracing::warn!(txn = %ctx.txn, %why, "DLO first segment");
-            return Ok(response::status(503));
+            return Err(Error::Unavailable(format!("DLO first segment: {why}")));
         }
         Err(SegmentError::Invalid(why)) => {
             tracing::info!(txn = %ctx.txn, %why, "DLO first segment");
-            return Ok(response::status(409));
+            return Err(Error::Conflict);
         }
     };
     let status = match &plan.range {
@@ -363,15 +362,6 @@ pub async fn respond(
     let max_get = Duration::from_secs(cfg.max_get_time);
     let body = body.stream(first, plan.length, max_get, None);
     Ok(response::with_headers(status, h, body, ctx.owner))
-}
-
-/// An error answer to a HEAD carries no body, so says Content-Length: 0.
-fn bodiless_for_head(mut r: Response<Body>, head: bool) -> Response<Body> {
-    if head {
-        *r.body_mut() = swirl_common::body::empty();
-        headers::set(r.headers_mut(), "content-length", "0");
-    }
-    r
 }
 
 /// One listing page of the segment container as the caller, or the status

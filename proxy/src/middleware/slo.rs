@@ -33,7 +33,7 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use swirl_common::conditional::{normalize_etag, Conditions};
-use swirl_common::error::{error_response, reason};
+use swirl_common::error::{error_text, reason};
 use swirl_common::listing_format;
 use swirl_common::range;
 use swirl_common::timestamp::parse_http_date;
@@ -81,32 +81,10 @@ pub fn is_manifest_delete(query: Option<&str>) -> bool {
 }
 
 /// The 400 for a client sending X-Static-Large-Object outside a manifest PUT.
-pub fn reserved_header(h: &HeaderMap) -> Option<Response<Body>> {
-    h.contains_key(MARKER).then(|| {
-        html(
-            StatusCode::BAD_REQUEST,
-            "X-Static-Large-Object is a reserved header. To create a static large object add query param multipart-manifest=put.",
-        )
-    })
-}
-
-/// A response with a text/html body (swob's default content type).
-fn html(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(swirl_common::body::full(text.to_string()));
-    *r.status_mut() = status;
-    headers::set(r.headers_mut(), "content-type", "text/html; charset=UTF-8");
-    headers::set(r.headers_mut(), "content-length", &text.len().to_string());
-    r
-}
-
-/// A response with `body` of content type `ctype`.
-fn with_body(status: StatusCode, ctype: &str, body: Vec<u8>) -> Response<Body> {
-    let n = body.len();
-    let mut r = Response::new(swirl_common::body::full(body));
-    *r.status_mut() = status;
-    headers::set(r.headers_mut(), "content-type", ctype);
-    headers::set(r.headers_mut(), "content-length", &n.to_string());
-    r
+pub fn reserved_header_refused() -> Error {
+    Error::BadRequestHtml(
+        "X-Static-Large-Object is a reserved header. To create a static large object add query param multipart-manifest=put.".into(),
+    )
 }
 
 /// A ticker sending whitespace to a waiting client (Swift's heartbeats).
@@ -204,10 +182,10 @@ where
     match length {
         None if !chunked => return Err(Error::LengthRequired),
         Some(n) if n > cfg.max_manifest_size => {
-            return Ok(html(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("Manifest File > {} bytes", cfg.max_manifest_size),
-            ))
+            return Err(Error::TooLargeHtml(format!(
+                "Manifest File > {} bytes",
+                cfg.max_manifest_size
+            )))
         }
         _ => {}
     }
@@ -216,13 +194,12 @@ where
     let data = read_limited(body, limit, timeout).await?;
     let inputs = match m::parse_input(&data, container, object) {
         Ok(i) => i,
-        Err(InputError::Body(msg)) => return Ok(html(StatusCode::BAD_REQUEST, msg)),
+        Err(InputError::Body(msg)) => return Err(Error::BadRequestHtml(msg.into())),
         Err(InputError::Segments(list)) => {
-            return Ok(with_body(
-                StatusCode::BAD_REQUEST,
-                "text/plain",
-                list.into_bytes(),
-            ))
+            return Err(Error::BadRequestDoc {
+                content_type: "text/plain",
+                body: list,
+            })
         }
     };
     let objects = inputs
@@ -230,13 +207,10 @@ where
         .filter(|i| matches!(i, Input::Object(_)))
         .count();
     if objects > cfg.max_manifest_segments {
-        return Ok(html(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "Number of object-backed segments must be <= {}",
-                cfg.max_manifest_segments
-            ),
-        ));
+        return Err(Error::TooLargeHtml(format!(
+            "Number of object-backed segments must be <= {}",
+            cfg.max_manifest_segments
+        )));
     }
     let out_type = listing_format::negotiate(None, headers::get(&ctx.headers, "accept"))
         .unwrap_or("text/plain");
@@ -251,20 +225,20 @@ where
         inputs,
     };
     if !heartbeat {
-        return Ok(match job.run().await? {
-            PutOutcome::Problems(p) => with_body(
-                StatusCode::BAD_REQUEST,
-                out_type,
-                render_doc(Some(out_type), "upload", &[], &p),
-            ),
-            PutOutcome::EtagMismatch => response::status(422),
+        return match job.run().await? {
+            PutOutcome::Problems(p) => Err(Error::BadRequestDoc {
+                content_type: out_type,
+                body: String::from_utf8_lossy(&render_doc(Some(out_type), "upload", &[], &p))
+                    .into_owned(),
+            }),
+            PutOutcome::EtagMismatch => Err(Error::Unprocessable),
             PutOutcome::Stored(mut r, etag) => {
                 if r.status().is_success() {
                     headers::set(r.headers_mut(), "etag", &format!("\"{etag}\""));
                 }
-                r
+                Ok(r)
             }
-        });
+        };
     }
     // 202 now, whitespace while the segments are checked, the result last.
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
@@ -344,23 +318,13 @@ async fn heartbeat_result(outcome: Result<PutOutcome>) -> Doc {
             ));
             (fields, Vec::new())
         }
-        Err(e) => {
-            let r = error_response(&e);
-            let code = r.status().as_u16();
-            let body = crate::middleware::dlo::collect(r.into_body(), 1 << 20)
-                .await
-                .unwrap_or_default();
-            (
-                vec![
-                    ("Response Status", status(code)),
-                    (
-                        "Response Body",
-                        Val::Str(String::from_utf8_lossy(&body).into_owned()),
-                    ),
-                ],
-                Vec::new(),
-            )
-        }
+        Err(e) => (
+            vec![
+                ("Response Status", status(e.status().as_u16())),
+                ("Response Body", Val::Str(error_text(&e))),
+            ],
+            Vec::new(),
+        ),
     }
 }
 
@@ -701,7 +665,9 @@ pub async fn respond(
             if got >= timestamp_of(slo_ts.as_deref()) {
                 return Ok(resp);
             }
-            return Ok(response::status(503));
+            return Err(Error::Unavailable(
+                "SLO manifest changed to an older object while read".into(),
+            ));
         }
     }
     let body = read_manifest(proxy, found.body).await?;
@@ -711,7 +677,7 @@ pub async fn respond(
         Err(_) if serde_json::from_slice::<serde_json::Value>(&body).is_err() => Vec::new(),
         Err(why) => {
             tracing::warn!(txn = %ctx.txn, %why, "SLO manifest unreadable");
-            return Ok(response::status(409));
+            return Err(Error::Conflict);
         }
     };
     let (calc_etag, calc_size) = m::etag_and_size(&segments);
@@ -772,12 +738,11 @@ pub async fn respond(
     let first = match seg.first().await {
         Ok(f) => f,
         Err(SegmentError::Server(why)) => {
-            tracing::warn!(txn = %ctx.txn, %why, "SLO first segment");
-            return Ok(response::status(503));
+            return Err(Error::Unavailable(format!("SLO first segment: {why}")));
         }
         Err(SegmentError::Invalid(why)) => {
             tracing::info!(txn = %ctx.txn, %why, "SLO first segment");
-            return Ok(response::status(409));
+            return Err(Error::Conflict);
         }
     };
     if let Some(c) = conds.check(Some(&etag), modified, true) {
@@ -794,16 +759,9 @@ pub async fn respond(
     let (status, framing) = match ranges {
         Some(rs) if rs.is_empty() => {
             // swob's 416: the object's headers, its standard body.
-            let (title, why) = reason(StatusCode::RANGE_NOT_SATISFIABLE);
-            let text = format!("<html><h1>{title}</h1><p>{why}</p></html>");
             headers::set(&mut h, "content-range", &format!("bytes */{length}"));
-            headers::set(&mut h, "content-length", &text.len().to_string());
-            return Ok(response::with_headers(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                h,
-                swirl_common::body::full(text),
-                ctx.owner,
-            ));
+            response::drop_owner_headers(&mut h, ctx.owner);
+            return Err(Error::RangeNotSatisfiable(h));
         }
         Some(rs) if length > 0 && rs.len() == 1 => {
             let (a, b) = rs[0];
