@@ -218,7 +218,7 @@ fn upgrade(etc: &Path) -> Result<(), String> {
     for p in proxy.storage_policy.iter().filter(|p| p.index > 0) {
         let ring = etc.join(format!("object-{}.ring.gz", p.index));
         if !ring.exists() {
-            write_ring(&ring, obj.bind_port, SILVER_REPLICAS)?;
+            write_ring(&ring, obj.listen.bind_port, SILVER_REPLICAS)?;
             eprintln!(
                 "swirl aio: created {} for policy {} ({})",
                 ring.display(),
@@ -260,8 +260,8 @@ pub fn main(args: &[String]) -> ExitCode {
             .bind
             .rsplit_once(':')
             .ok_or(format!("--bind {:?}: expected HOST:PORT", a.bind))?;
-        proxy.bind_ip = ip.trim_start_matches('[').trim_end_matches(']').to_string();
-        proxy.bind_port = port
+        proxy.listen.bind_ip = ip.trim_start_matches('[').trim_end_matches(']').to_string();
+        proxy.listen.bind_port = port
             .parse()
             .map_err(|_| format!("--bind {:?}: bad port", a.bind))?;
         proxy
@@ -296,9 +296,9 @@ async fn run(
 ) -> ExitCode {
     let listeners = async {
         Ok::<_, String>((
-            bind(format!("{}:{}", obj.bind_ip, obj.bind_port)).await?,
-            bind(format!("{}:{}", cont.bind_ip, cont.bind_port)).await?,
-            bind(format!("{}:{}", acct.bind_ip, acct.bind_port)).await?,
+            bind(format!("{}:{}", obj.listen.bind_ip, obj.listen.bind_port)).await?,
+            bind(format!("{}:{}", cont.listen.bind_ip, cont.listen.bind_port)).await?,
+            bind(format!("{}:{}", acct.listen.bind_ip, acct.listen.bind_port)).await?,
         ))
     }
     .await;
@@ -309,7 +309,7 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
-    let paddr = format!("{}:{}", proxy.bind_ip, proxy.bind_port);
+    let paddr = format!("{}:{}", proxy.listen.bind_ip, proxy.listen.bind_port);
     let lp = match swirl_common::server::bind_and_announce("proxy", &paddr).await {
         Ok(l) => l,
         Err(e) => {

@@ -9,7 +9,7 @@ pub fn main(args: &[String]) -> ExitCode {
         "proxy",
         args,
         |c: &swirl_proxy::Config| c.validate().map_err(|(k, m)| format!("{k}: {m}")),
-        |c| format!("{}:{}", c.bind_ip, c.bind_port),
+        |c| format!("{}:{}", c.listen.bind_ip, c.listen.bind_port),
         |cfg, listener| swirl_proxy::run(cfg, listener, role::shutdown_signal()),
     )
 }

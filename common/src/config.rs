@@ -1,9 +1,18 @@
-//! Loading a role's TOML config into its serde struct (which uses
-//! `deny_unknown_fields`, so a misspelt key is an error that names it).
+//! Loading a role's TOML config into its serde struct (a misspelt key is an
+//! error that names it), and the tables every server's config shares:
+//! where it listens ([`Listen`]) and where its devices are ([`Devices`]).
+//!
+//! A role flattens the shared tables into its own struct. serde's
+//! `deny_unknown_fields` does not work with `flatten`, so the role puts a
+//! flattened [`DenyUnknown`] after them: it gets whatever key no table took
+//! and refuses it.
 
-use std::path::Path;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +49,87 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, ConfigE
     })
 }
 
+/// The address a role listens on when its config names none.
+pub trait ListenDefaults {
+    const BIND_IP: &'static str;
+    const BIND_PORT: u16;
+}
+
+/// Where a server listens (Swift's `bind_ip`, `bind_port`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, bound = "")]
+pub struct Listen<D: ListenDefaults> {
+    /// Address to listen on.
+    #[serde(default = "default_bind_ip::<D>")]
+    pub bind_ip: String,
+    /// Port to listen on; 0 lets the OS choose (tests).
+    #[serde(default = "default_bind_port::<D>")]
+    pub bind_port: u16,
+    #[serde(skip)]
+    role: PhantomData<fn() -> D>,
+}
+
+fn default_bind_ip<D: ListenDefaults>() -> String {
+    D::BIND_IP.to_string()
+}
+fn default_bind_port<D: ListenDefaults>() -> u16 {
+    D::BIND_PORT
+}
+
+impl<D: ListenDefaults> Listen<D> {
+    /// `bind_ip:bind_port`, an IPv6 address in brackets.
+    pub fn addr(&self) -> String {
+        if self.bind_ip.contains(':') {
+            format!("[{}]:{}", self.bind_ip, self.bind_port)
+        } else {
+            format!("{}:{}", self.bind_ip, self.bind_port)
+        }
+    }
+}
+
+/// Where a storage server's devices are (Swift's `devices`, `mount_check`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Devices {
+    /// Parent directory of the devices (one subdirectory per device).
+    #[serde(default = "default_devices")]
+    pub devices: PathBuf,
+    /// Require each device to be a mount point (refuse writes to the root disk).
+    #[serde(default = "default_mount_check")]
+    pub mount_check: bool,
+}
+
+fn default_devices() -> PathBuf {
+    PathBuf::from("/srv/node")
+}
+fn default_mount_check() -> bool {
+    true
+}
+
+/// Flattened into a role's config after its shared tables: refuses any key
+/// that neither the role's own fields nor those tables took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DenyUnknown;
+
+impl<'de> Deserialize<'de> for DenyUnknown {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        struct Leftovers;
+        impl<'de> Visitor<'de> for Leftovers {
+            type Value = DenyUnknown;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("no other keys")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DenyUnknown, A::Error> {
+                match map.next_key::<String>()? {
+                    Some(key) => Err(de::Error::custom(format!("unknown field `{key}`"))),
+                    None => Ok(DenyUnknown),
+                }
+            }
+        }
+        d.deserialize_map(Leftovers)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize, Debug)]
@@ -53,5 +143,49 @@ mod tests {
     fn unknown_key_is_named() {
         let e = super::parse::<C>("bind_port = 1\nbind_prot = 2\n", "x.toml").unwrap_err();
         assert!(e.to_string().contains("bind_prot"), "{e}");
+    }
+
+    #[derive(Debug, Clone)]
+    struct Here;
+    impl super::ListenDefaults for Here {
+        const BIND_IP: &'static str = "0.0.0.0";
+        const BIND_PORT: u16 = 6200;
+    }
+
+    /// A role's config as the roles write theirs.
+    #[derive(serde::Deserialize, Debug)]
+    struct Role {
+        #[serde(flatten)]
+        listen: super::Listen<Here>,
+        #[serde(flatten)]
+        disks: super::Devices,
+        #[serde(flatten)]
+        _deny: super::DenyUnknown,
+        #[serde(default)]
+        workers: u32,
+    }
+
+    #[test]
+    fn shared_tables_flatten_and_unknown_keys_still_fail() {
+        let r: Role = super::parse("", "t").unwrap();
+        assert_eq!(r.listen.addr(), "0.0.0.0:6200");
+        assert_eq!(r.disks.devices, std::path::PathBuf::from("/srv/node"));
+        assert!(r.disks.mount_check);
+        let text = "bind_ip = \"::1\"\nbind_port = 0\ndevices = \"/d\"\nmount_check = false\nworkers = 3\n";
+        let r: Role = super::parse(text, "t").unwrap();
+        assert_eq!((r.listen.addr().as_str(), r.workers), ("[::1]:0", 3));
+        assert_eq!(r.disks.devices, std::path::PathBuf::from("/d"));
+        assert!(!r.disks.mount_check);
+        for typo in ["devcies = \"/x\"", "bind_prot = 1", "[wrokers]\nx = 1"] {
+            let e = super::parse::<Role>(typo, "t").unwrap_err().to_string();
+            let key = typo
+                .trim_start_matches('[')
+                .split([' ', ']'])
+                .next()
+                .unwrap();
+            assert!(e.contains(&format!("unknown field `{key}`")), "{typo}: {e}");
+        }
+        // A shared key of the wrong type is still refused.
+        assert!(super::parse::<Role>("bind_port = \"x\"", "t").is_err());
     }
 }

@@ -2,6 +2,7 @@
 //! path rules, config loading, errors to HTTP responses, the HTTP server loop
 //! with its access log, transaction ids.
 
+pub mod backend_headers;
 pub mod body;
 pub mod client;
 pub mod conditional;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod listing_format;
 pub mod logging;
 pub mod path;
+pub mod policy;
 pub mod range;
 pub mod server;
 pub mod swift_conf;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Response, StatusCode};
+use swirl_common::backend_headers as bh;
 use swirl_common::body::Body;
 use swirl_common::constraints::ACCOUNT_LISTING_LIMIT;
 use swirl_common::listing_format::{self, ListingItem};
@@ -95,7 +96,7 @@ async fn put_container_row(s: &DbServer, r: Req) -> Result<Response<Body>> {
         delete_timestamp: del_ts.clone(),
         object_count: num("x-object-count")?,
         bytes_used: num("x-bytes-used")?,
-        storage_policy_index: get(&r.headers, "x-backend-storage-policy-index")
+        storage_policy_index: get(&r.headers, bh::STORAGE_POLICY_INDEX)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0),
     };

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, Request};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use swirl_common::backend_headers as bh;
 use swirl_common::body;
 use swirl_common::client::HttpClient;
 use swirl_store::db::container::{ContainerBroker, ContainerInfo};
@@ -48,14 +49,14 @@ fn csv(s: &str) -> Vec<String> {
 impl AccountTarget {
     /// From X-Account-Host / -Device / -Partition (none without a partition).
     pub fn from_headers(h: &HeaderMap) -> Result<Option<AccountTarget>> {
-        let hosts = csv(get(h, "x-account-host").unwrap_or(""));
-        let devices = csv(get(h, "x-account-device").unwrap_or(""));
+        let hosts = csv(get(h, bh::ACCOUNT_HOST).unwrap_or(""));
+        let devices = csv(get(h, bh::ACCOUNT_DEVICE).unwrap_or(""));
         if hosts.len() != devices.len() {
             return Err(Error::BadRequest(
                 "different numbers of X-Account-Host and X-Account-Device".into(),
             ));
         }
-        let partition = get(h, "x-account-partition")
+        let partition = get(h, bh::ACCOUNT_PARTITION)
             .unwrap_or("")
             .trim()
             .to_string();
@@ -203,7 +204,7 @@ impl Reporter {
                 .header("x-bytes-used", info.bytes_used.to_string())
                 .header("x-trans-id", txn)
                 .header(
-                    "x-backend-storage-policy-index",
+                    bh::STORAGE_POLICY_INDEX,
                     info.storage_policy_index.to_string(),
                 )
                 .header(

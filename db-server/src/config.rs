@@ -1,43 +1,38 @@
 //! The account/container server config: TOML with Swift's option names
 //! (`[DEFAULT]` + `[app:*-server]` of account-server.conf flattened into one table).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 use serde::Deserialize;
+use swirl_common::config::{DenyUnknown, Devices, Listen, ListenDefaults};
 use swirl_common::constraints::DEFAULT_RECLAIM_AGE;
+use swirl_common::policy;
 
 use crate::error::{Error, Result};
 
-/// One storage policy, as swift.conf's `[storage-policy:N]` names it.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// The policy index.
-    pub index: i64,
-    /// Its name (shown in `X-Account-Storage-Policy-<name>-*` headers).
-    pub name: String,
-    /// Whether new containers get it by default.
-    #[serde(default)]
-    pub default: bool,
+pub use swirl_common::policy::PolicyConfig;
+
+/// Account and container servers listen on an OS-chosen port unless told
+/// (one config type serves both, so neither of Swift's ports is the default).
+#[derive(Debug, Clone)]
+pub struct DbServerAddr;
+
+impl ListenDefaults for DbServerAddr {
+    const BIND_IP: &'static str = "0.0.0.0";
+    const BIND_PORT: u16 = 0;
 }
 
 /// Config of `swirl account-server` / `swirl container-server`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Directory holding one directory per device (Swift's `devices`).
-    #[serde(default = "default_devices")]
-    pub devices: PathBuf,
-    /// Refuse devices that are not mount points (Swift's `mount_check`).
-    #[serde(default = "default_true")]
-    pub mount_check: bool,
-    /// Address to listen on.
-    #[serde(default = "default_bind_ip")]
-    pub bind_ip: String,
-    /// Port to listen on (0: any free port).
-    #[serde(default)]
-    pub bind_port: u16,
+    /// `bind_ip`, `bind_port`.
+    #[serde(flatten)]
+    pub listen: Listen<DbServerAddr>,
+    /// `devices`, `mount_check` (read as `cfg.devices`, `cfg.mount_check`
+    /// through `Deref`).
+    #[serde(flatten)]
+    pub disks: Devices,
+    /// Unknown keys are refused (after the shared tables took theirs).
+    #[serde(flatten)]
+    _deny: DenyUnknown,
     /// The hash-path secret prefix (swift.conf `[swift-hash]`).
     #[serde(default)]
     pub swift_hash_path_prefix: String,
@@ -60,7 +55,7 @@ pub struct Config {
     #[serde(default = "default_auto_create")]
     pub auto_create_account_prefix: String,
     /// Storage policies; default is Swift's single `Policy-0`.
-    #[serde(default = "default_policies")]
+    #[serde(default = "policy::default_policies")]
     pub storage_policy: Vec<PolicyConfig>,
     /// Log every request (Swift's `log_requests`).
     #[serde(default = "default_true")]
@@ -70,14 +65,8 @@ pub struct Config {
     pub db_cache_size: usize,
 }
 
-fn default_devices() -> PathBuf {
-    PathBuf::from("/srv/node")
-}
 fn default_true() -> bool {
     true
-}
-fn default_bind_ip() -> String {
-    "0.0.0.0".into()
 }
 fn default_reclaim_age() -> u64 {
     DEFAULT_RECLAIM_AGE
@@ -97,13 +86,6 @@ fn default_auto_create() -> String {
 fn default_db_cache() -> usize {
     1024
 }
-fn default_policies() -> Vec<PolicyConfig> {
-    vec![PolicyConfig {
-        index: 0,
-        name: "Policy-0".into(),
-        default: true,
-    }]
-}
 
 impl Config {
     /// Checks values serde cannot, naming the key at fault.
@@ -115,11 +97,8 @@ impl Config {
                 "swift_hash_path_prefix and swift_hash_path_suffix are both empty",
             );
         }
-        if self.storage_policy.is_empty() {
-            return bad("storage_policy", "at least one policy is needed");
-        }
-        if self.storage_policy.iter().filter(|p| p.default).count() > 1 {
-            return bad("storage_policy", "more than one default policy");
+        if let Err(m) = policy::validate(&self.storage_policy) {
+            return bad("storage_policy", &m);
         }
         for (k, v) in [
             ("conn_timeout", self.conn_timeout),
@@ -138,10 +117,7 @@ impl Config {
 
     /// `bind_ip:bind_port`.
     pub fn bind_addr(&self) -> String {
-        match self.bind_ip.parse::<std::net::IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, self.bind_port).to_string(),
-            Err(_) => format!("{}:{}", self.bind_ip, self.bind_port),
-        }
+        self.listen.addr()
     }
 
     /// The default policy's index (the first policy when none is marked).
@@ -150,15 +126,24 @@ impl Config {
             .iter()
             .find(|p| p.default)
             .or(self.storage_policy.first())
-            .map_or(0, |p| p.index)
+            .map_or(0, |p| i64::from(p.index))
     }
 
     /// The policy's name, if configured.
     pub fn policy_name(&self, index: i64) -> Option<&str> {
         self.storage_policy
             .iter()
-            .find(|p| p.index == index)
+            .find(|p| i64::from(p.index) == index)
             .map(|p| p.name.as_str())
+    }
+}
+
+impl std::ops::Deref for Config {
+    type Target = Devices;
+
+    /// The server's code reads `cfg.devices` and `cfg.mount_check`.
+    fn deref(&self) -> &Devices {
+        &self.disks
     }
 }
 

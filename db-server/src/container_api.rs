@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Response, StatusCode};
+use swirl_common::backend_headers as bh;
 use swirl_common::body::Body;
 use swirl_common::constraints::CONTAINER_LISTING_LIMIT;
 use swirl_common::listing_format::{self, ListingItem};
@@ -45,21 +46,21 @@ pub fn info_headers(info: Option<&ContainerInfo>, deleted: bool) -> HeaderMap {
     let mut h = HeaderMap::new();
     let created = t(info.map(|i| i.created_at.as_str()));
     let put_ts = t(info.map(|i| i.put_timestamp.as_str()));
-    put(&mut h, "x-backend-timestamp", created.internal());
-    put(&mut h, "x-backend-put-timestamp", put_ts.internal());
+    put(&mut h, bh::TIMESTAMP, created.internal());
+    put(&mut h, bh::PUT_TIMESTAMP, put_ts.internal());
     put(
         &mut h,
-        "x-backend-delete-timestamp",
+        bh::DELETE_TIMESTAMP,
         t(info.map(|i| i.delete_timestamp.as_str())).internal(),
     );
     put(
         &mut h,
-        "x-backend-status-changed-at",
+        bh::STATUS_CHANGED_AT,
         t(info.map(|i| i.status_changed_at.as_str())).internal(),
     );
     put(
         &mut h,
-        "x-backend-storage-policy-index",
+        bh::STORAGE_POLICY_INDEX,
         info.map_or(0, |i| i.storage_policy_index).to_string(),
     );
     if let (Some(i), false) = (info, deleted) {
@@ -71,7 +72,7 @@ pub fn info_headers(info: Option<&ContainerInfo>, deleted: bool) -> HeaderMap {
         put(&mut h, "x-container-bytes-used", i.bytes_used.to_string());
         put(&mut h, "x-timestamp", created.normal());
         put(&mut h, "x-put-timestamp", put_ts.normal());
-        put(&mut h, "x-backend-sharding-state", "unsharded");
+        put(&mut h, bh::SHARDING_STATE, "unsharded");
     }
     h
 }
@@ -133,8 +134,7 @@ async fn object_row(s: &DbServer, r: Req, delete: bool) -> Result<Response<Body>
     }
     let path = s.container_db(&r.device, r.partition, &r.account, &container_name(&r));
     let auto = r.account.starts_with(&s.cfg.auto_create_account_prefix)
-        && get(&r.headers, "x-backend-auto-create")
-            .is_none_or(|v| crate::params::true_value(Some(v)));
+        && get(&r.headers, bh::AUTO_CREATE).is_none_or(|v| crate::params::true_value(Some(v)));
     let broker = match s.containers.get(&path, ContainerBroker::open) {
         Ok(b) => b,
         Err(DbError::NotFound(_)) if auto => {
@@ -204,7 +204,7 @@ async fn put_container(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let requested = s.policy_index(&r.headers)?;
     let new_policy = match requested {
         Some(p) => p,
-        None => match get(&r.headers, "x-backend-storage-policy-default") {
+        None => match get(&r.headers, bh::STORAGE_POLICY_DEFAULT) {
             Some(v) => v.trim().parse().map_err(|_| {
                 Error::BadRequest(format!("Invalid X-Backend-Storage-Policy-Default '{v}'"))
             })?,
@@ -238,7 +238,7 @@ async fn put_container(s: &DbServer, r: Req) -> Result<Response<Body>> {
                     let mut h = HeaderMap::new();
                     put(
                         &mut h,
-                        "x-backend-storage-policy-index",
+                        bh::STORAGE_POLICY_INDEX,
                         info.storage_policy_index.to_string(),
                     );
                     return Ok(Err(h));
@@ -264,7 +264,7 @@ async fn put_container(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let b = broker.clone();
     let spi = blocking(move || Ok(b.info()?.storage_policy_index)).await?;
     let mut h = HeaderMap::new();
-    put(&mut h, "x-backend-storage-policy-index", spi.to_string());
+    put(&mut h, bh::STORAGE_POLICY_INDEX, spi.to_string());
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -360,12 +360,8 @@ async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
         body
     };
     let mut h = live_headers(&info, ct);
-    put(&mut h, "x-backend-record-type", "object");
-    put(
-        &mut h,
-        "x-backend-record-storage-policy-index",
-        spi.to_string(),
-    );
+    put(&mut h, bh::RECORD_TYPE, "object");
+    put(&mut h, bh::RECORD_STORAGE_POLICY_INDEX, spi.to_string());
     let status = if body.is_empty() {
         StatusCode::NO_CONTENT
     } else {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Request, Response};
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::body::Body;
 use swirl_common::server::Handler;
 use swirl_common::Timestamp;
@@ -92,7 +93,7 @@ impl DbServer {
     /// The policy index the request names (X-Backend-Storage-Policy-Index),
     /// refused when it is not a configured policy.
     pub fn policy_index(&self, h: &HeaderMap) -> Result<Option<i64>> {
-        let Some(v) = h.get("x-backend-storage-policy-index") else {
+        let Some(v) = h.get(bh::STORAGE_POLICY_INDEX) else {
             return Ok(None);
         };
         let text = String::from_utf8_lossy(v.as_bytes()).to_string();

@@ -1,41 +1,33 @@
 //! The object server's config: one TOML file, Swift's option names
 //! (`etc/object-server.conf-sample`), unknown keys refused.
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
+use swirl_common::config::{DenyUnknown, Devices, Listen, ListenDefaults};
+use swirl_common::policy;
 
-/// One storage policy, as swift.conf's `[storage-policy:N]` names it (the
-/// same table as the container server's).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// The policy index: its objects live in `objects[-N]` on each device.
-    pub index: u32,
-    /// Its name (for logs and recon).
-    pub name: String,
-    /// Whether new containers get it by default (the proxy decides that;
-    /// accepted so that every server can share one policy list).
-    #[serde(default)]
-    pub default: bool,
+pub use swirl_common::policy::PolicyConfig;
+
+/// The object server listens on Swift's port 6200 unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct ObjectServerAddr;
+
+impl ListenDefaults for ObjectServerAddr {
+    const BIND_IP: &'static str = "0.0.0.0";
+    const BIND_PORT: u16 = 6200;
 }
 
 /// `[DEFAULT]` + `[app:object-server]` of Swift, flattened into one table.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Parent directory of the devices (one subdirectory per device).
-    #[serde(default = "default_devices")]
-    pub devices: PathBuf,
-    /// Require each device to be a mount point (refuse writes to the root disk).
-    #[serde(default = "default_true")]
-    pub mount_check: bool,
-    /// Address to listen on.
-    #[serde(default = "default_bind_ip")]
-    pub bind_ip: String,
-    /// Port to listen on; 0 lets the OS choose (tests).
-    #[serde(default = "default_bind_port")]
-    pub bind_port: u16,
+    /// `bind_ip`, `bind_port`.
+    #[serde(flatten)]
+    pub listen: Listen<ObjectServerAddr>,
+    /// `devices`, `mount_check`.
+    #[serde(flatten)]
+    pub disks: Devices,
+    /// Unknown keys are refused (after the shared tables took theirs).
+    #[serde(flatten)]
+    _deny: DenyUnknown,
     /// The cluster's hash-path secret (swift.conf `[swift-hash]`); at least one is required.
     #[serde(default)]
     pub swift_hash_path_prefix: String,
@@ -71,22 +63,10 @@ pub struct Config {
     /// The cluster's storage policies; a request for any other
     /// X-Backend-Storage-Policy-Index gets 503, as in Swift. Default: Swift's
     /// single `Policy-0`.
-    #[serde(default = "default_policies")]
+    #[serde(default = "policy::default_policies")]
     pub storage_policy: Vec<PolicyConfig>,
 }
 
-fn default_devices() -> PathBuf {
-    PathBuf::from("/srv/node")
-}
-fn default_true() -> bool {
-    true
-}
-fn default_bind_ip() -> String {
-    "0.0.0.0".into()
-}
-fn default_bind_port() -> u16 {
-    6200
-}
 fn default_reclaim_age() -> u64 {
     swirl_common::constraints::DEFAULT_RECLAIM_AGE
 }
@@ -125,14 +105,6 @@ fn default_allowed_headers() -> Vec<String> {
     .collect()
 }
 
-fn default_policies() -> Vec<PolicyConfig> {
-    vec![PolicyConfig {
-        index: 0,
-        name: "Policy-0".into(),
-        default: true,
-    }]
-}
-
 /// The reserve as parsed from `fallocate_reserve`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reserve {
@@ -169,15 +141,7 @@ impl Config {
         if !(4096..=16 << 20).contains(&self.disk_chunk_size) {
             return bad("disk_chunk_size", "must be between 4096 and 16 MiB");
         }
-        if self.storage_policy.is_empty() {
-            return bad("storage_policy", "at least one policy is needed");
-        }
-        for (i, p) in self.storage_policy.iter().enumerate() {
-            if self.storage_policy[..i].iter().any(|q| q.index == p.index) {
-                return bad("storage_policy", &format!("duplicate index {}", p.index));
-            }
-        }
-        Ok(())
+        policy::validate(&self.storage_policy).or_else(|m| bad("storage_policy", &m))
     }
 
     /// The policy an X-Backend-Storage-Policy-Index names (none: policy 0), if
@@ -209,11 +173,7 @@ impl Config {
 
     /// `bind_ip:bind_port`, IPv6 bracketed.
     pub fn bind_addr(&self) -> String {
-        if self.bind_ip.contains(':') {
-            format!("[{}]:{}", self.bind_ip, self.bind_port)
-        } else {
-            format!("{}:{}", self.bind_ip, self.bind_port)
-        }
+        self.listen.addr()
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use swirl_common::backend_headers as bh;
 use swirl_common::body;
 use swirl_store::object::async_pending::{self, AsyncUpdate};
 use swirl_store::object::ObjectRef;
@@ -36,13 +37,13 @@ pub fn targets(h: &HeaderMap) -> Option<(Vec<(String, String)>, String)> {
             .map(|s| s.trim().to_string())
             .collect()
     };
-    let hosts = split("x-container-host");
-    let devices = split("x-container-device");
+    let hosts = split(bh::CONTAINER_HOST);
+    let devices = split(bh::CONTAINER_DEVICE);
     if hosts.len() != devices.len() {
         warn!(hosts = ?hosts, devices = ?devices, "container update: different numbers of hosts and devices");
         return None;
     }
-    let partition = value(h, "x-container-partition").unwrap_or_default();
+    let partition = value(h, bh::CONTAINER_PARTITION).unwrap_or_default();
     if partition.is_empty() {
         return None;
     }
@@ -63,13 +64,13 @@ pub async fn update(
     let Some((targets, partition)) = targets(req_headers) else {
         return;
     };
-    let container_path = value(req_headers, "x-backend-quoted-container-path")
+    let container_path = value(req_headers, bh::QUOTED_CONTAINER_PATH)
         .map(|p| {
             percent_encoding::percent_decode_str(&p)
                 .decode_utf8_lossy()
                 .into_owned()
         })
-        .or_else(|| value(req_headers, "x-backend-container-path"))
+        .or_else(|| value(req_headers, bh::CONTAINER_PATH))
         .filter(|p| {
             let parts: Vec<&str> = p.split('/').collect();
             parts.len() == 2 && parts.iter().all(|x| !x.is_empty())
@@ -77,8 +78,8 @@ pub async fn update(
     headers_out.insert("x-trans-id".into(), txn.to_string());
     headers_out.insert("referer".into(), referer);
     headers_out.insert(
-        "x-backend-storage-policy-index".into(),
-        value(req_headers, "x-backend-storage-policy-index").unwrap_or_else(|| "0".into()),
+        bh::STORAGE_POLICY_INDEX.into(),
+        value(req_headers, bh::STORAGE_POLICY_INDEX).unwrap_or_else(|| "0".into()),
     );
     headers_out.insert(
         "user-agent".into(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::{Body, Timestamp};
 use swirl_store::object::{Metadata, ObjectRef, Opened};
 
@@ -110,11 +111,7 @@ pub async fn handle(
         container_update::update(&s, h, &obj, "DELETE", upd, referer, txn).await;
     }
     let mut r = status(code);
-    add_header(
-        &mut r,
-        "x-backend-timestamp",
-        &orig.ts.max(req_ts).internal(),
-    );
-    add_header(&mut r, "x-backend-content-type", &orig.content_type);
+    add_header(&mut r, bh::TIMESTAMP, &orig.ts.max(req_ts).internal());
+    add_header(&mut r, bh::CONTENT_TYPE, &orig.content_type);
     Ok(r)
 }

@@ -1,6 +1,7 @@
 //! The object server's errors and their statuses (one exhaustive match).
 
 use http::{HeaderMap, HeaderValue, StatusCode};
+use swirl_common::backend_headers as bh;
 use swirl_common::{ApiError, Timestamp};
 
 /// Why a request failed.
@@ -103,7 +104,7 @@ impl ApiError for Error {
         };
         if let Some(ts) = ts {
             if let Ok(v) = HeaderValue::from_str(&ts.internal()) {
-                h.insert("x-backend-timestamp", v);
+                h.insert(bh::TIMESTAMP, v);
             }
         }
     }

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use rand::Rng;
+use swirl_common::backend_headers as bh;
 use swirl_common::conditional::Conditions;
 use swirl_common::range::{self, content_range};
 use swirl_common::{body, Body, Timestamp};
@@ -19,10 +20,6 @@ use crate::handler::{add_header, blocking};
 use crate::headers::{self, value};
 use crate::stream::{self, Segment, Verify};
 use crate::Server;
-
-/// Response header: the whole body is verified against its stored digest
-/// while it is sent.
-pub const READ_VERIFIED: &str = "x-backend-read-verified";
 
 /// What the blocking open found.
 enum Found {
@@ -43,9 +40,9 @@ pub async fn handle(
 ) -> Result<Response<Body>> {
     let h = req.headers();
     let req_ts = headers::timestamp_or_now(h)?;
-    let replication = headers::is_true(h, "x-backend-replication");
+    let replication = headers::is_true(h, bh::REPLICATION);
     let conds = Conditions::from_headers(h);
-    let etag_is_at = headers::name_list(h, "x-backend-etag-is-at");
+    let etag_is_at = headers::name_list(h, bh::ETAG_IS_AT);
     let range = if head {
         None
     } else {
@@ -54,7 +51,7 @@ pub async fn handle(
     // Swift's X-Backend-Ignore-Range-If-Metadata-Present: the proxy wants the
     // whole object (and its headers) when it carries one of these, e.g. a
     // DLO manifest's X-Object-Manifest.
-    let ignore_range = headers::name_list(h, "x-backend-ignore-range-if-metadata-present");
+    let ignore_range = headers::name_list(h, bh::IGNORE_RANGE);
     let chunk = s.cfg.disk_chunk_size;
     let s2 = s.clone();
     let found = blocking(move || {
@@ -117,7 +114,7 @@ fn not_found(ts: Option<Timestamp>, conds: &Conditions) -> Result<Response<Body>
         add_header(&mut r, "content-type", "text/html; charset=UTF-8");
         add_header(&mut r, "content-length", "0");
         if let Some(ts) = ts {
-            add_header(&mut r, "x-backend-timestamp", &ts.internal());
+            add_header(&mut r, bh::TIMESTAMP, &ts.internal());
         }
         return Ok(r);
     }
@@ -145,13 +142,9 @@ fn object_headers(s: &Server, f: &OpenObject, r: &mut Response<Body>) {
     }
     add_header(r, "last-modified", &f.timestamp.http_date());
     add_header(r, "x-timestamp", &f.timestamp.normal());
-    add_header(r, "x-backend-timestamp", &f.timestamp.internal());
-    add_header(r, "x-backend-data-timestamp", &f.data_timestamp.internal());
-    add_header(
-        r,
-        "x-backend-durable-timestamp",
-        &f.data_timestamp.internal(),
-    );
+    add_header(r, bh::TIMESTAMP, &f.timestamp.internal());
+    add_header(r, bh::DATA_TIMESTAMP, &f.data_timestamp.internal());
+    add_header(r, bh::DURABLE_TIMESTAMP, &f.data_timestamp.internal());
     add_header(r, "content-length", &f.body_len.to_string());
 }
 
@@ -239,7 +232,7 @@ fn respond(
     if status == StatusCode::OK && f.blake3.is_some() {
         // This body is checked against its stored blake3 as it is read (a
         // mismatch cuts it short), so a proxy need not check its MD5.
-        add_header(&mut r, READ_VERIFIED, "blake3");
+        add_header(&mut r, bh::READ_VERIFIED, bh::READ_VERIFIED_BLAKE3);
     }
     *r.body_mut() = match small {
         Some(bytes) => {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::server::Handler;
 use swirl_common::{body, Body};
 
@@ -64,7 +65,7 @@ impl Handler for ObjectHandler {
 fn request_policy(s: &Server, req: &Request<Incoming>) -> Result<u32> {
     let header = req
         .headers()
-        .get("x-backend-storage-policy-index")
+        .get(bh::STORAGE_POLICY_INDEX)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     s.cfg
         .policy(header.as_deref())

@@ -3,6 +3,7 @@
 //! with an object. Pure.
 
 use http::HeaderMap;
+use swirl_common::backend_headers as bh;
 use swirl_common::constraints as c;
 use swirl_common::Timestamp;
 
@@ -172,7 +173,7 @@ pub fn body_length(h: &HeaderMap) -> Result<BodyLength, Error> {
 /// `X-Delete-At` (or `X-Delete-After`, converted) checked against the request
 /// time, as `check_delete_headers` does. Returns the delete-at second, if any.
 pub fn delete_at(h: &HeaderMap, now: Timestamp) -> Result<Option<u64>, Error> {
-    let replication = is_true(h, "x-backend-replication");
+    let replication = is_true(h, bh::REPLICATION);
     let now_f = now.as_f64();
     if let Some(after) = value(h, "x-delete-after") {
         let after: i64 = after

@@ -71,8 +71,8 @@ impl Server {
             None => (1.0, 0),
         };
         let store = ObjectStore {
-            devices: cfg.devices.clone(),
-            mount_check: cfg.mount_check,
+            devices: cfg.disks.devices.clone(),
+            mount_check: cfg.disks.mount_check,
             reclaim_age: cfg.reclaim_age,
             secret: HashSecret {
                 prefix: cfg.swift_hash_path_prefix.clone(),
@@ -94,7 +94,7 @@ impl Server {
 /// Removes temp files orphaned by a killed process from every device's `tmp/`
 /// and `tmp-N/` (every policy's, configured or not: nothing else writes there).
 fn sweep_devices(cfg: &Config) {
-    let Ok(rd) = std::fs::read_dir(&cfg.devices) else {
+    let Ok(rd) = std::fs::read_dir(&cfg.disks.devices) else {
         return;
     };
     for dev in rd.flatten() {

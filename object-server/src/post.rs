@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::{Body, Timestamp};
 use swirl_store::object::{Metadata, ObjectRef, Opened};
 
@@ -130,7 +131,7 @@ pub async fn handle(
     // The overrides stored with the PUT (an SLO's ETags) hold for POSTs too
     // (Swift's `_check_container_override` of the metadata).
     for prefix in [
-        "x-backend-container-update-override-",
+        bh::CONTAINER_UPDATE_OVERRIDE,
         "x-object-sysmeta-container-update-override-",
     ] {
         for (k, v) in &f.metadata {
@@ -143,7 +144,7 @@ pub async fn handle(
     container_update::update(&s, h, &obj, "PUT", upd, referer, txn).await;
 
     let mut r = status(StatusCode::ACCEPTED);
-    add_header(&mut r, "x-backend-content-type", &ctype);
+    add_header(&mut r, bh::CONTENT_TYPE, &ctype);
     for (k, v) in &f.metadata {
         if k.to_ascii_lowercase().starts_with("x-object-sysmeta-") {
             add_header(&mut r, k, v);

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::conditional::{normalize_etag, MatchList};
 use swirl_common::constraints::MAX_FILE_SIZE;
 use swirl_common::digest_trailer::{self, Digests};
@@ -150,7 +151,7 @@ fn update_headers(h: &HeaderMap, md: &BTreeMap<String, String>) -> BTreeMap<Stri
     }
     // The sysmeta overrides (set by middleware) win over the backend ones.
     for prefix in [
-        "x-backend-container-update-override-",
+        bh::CONTAINER_UPDATE_OVERRIDE,
         "x-object-sysmeta-container-update-override-",
     ] {
         for k in h.keys() {
@@ -178,7 +179,7 @@ pub async fn handle(
     let delete_at = headers::delete_at(h, ts)?;
     let fsize = match blen {
         BodyLength::Known(n) => Some(n),
-        BodyLength::Chunked => match value(h, "x-backend-obj-content-length") {
+        BodyLength::Chunked => match value(h, bh::OBJ_CONTENT_LENGTH) {
             Some(v) => Some(
                 v.trim()
                     .parse()

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode};
+use swirl_common::backend_headers as bh;
 use swirl_ring::hash::HashPathConfig;
 
 use crate::auth::acl::{self, AccountAcl};
@@ -125,7 +126,7 @@ impl Info {
     }
     /// The container's storage policy index (0 when the server says nothing).
     pub fn policy_index(&self) -> u32 {
-        self.header("x-backend-storage-policy-index")
+        self.header(bh::STORAGE_POLICY_INDEX)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     }

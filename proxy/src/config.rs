@@ -6,17 +6,29 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use swirl_common::config::{DenyUnknown, Listen, ListenDefaults};
+use swirl_common::policy;
+
+pub use swirl_common::policy::PolicyConfig;
+
+/// The proxy listens on loopback port 8080 unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct ProxyAddr;
+
+impl ListenDefaults for ProxyAddr {
+    const BIND_IP: &'static str = "127.0.0.1";
+    const BIND_PORT: u16 = 8080;
+}
 
 /// `[proxy-server]` + `[DEFAULT]` options, flattened, as one TOML document.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on.
-    #[serde(default = "default_bind_ip")]
-    pub bind_ip: String,
-    /// Port to listen on (0: let the OS pick).
-    #[serde(default = "default_bind_port")]
-    pub bind_port: u16,
+    /// `bind_ip`, `bind_port`.
+    #[serde(flatten)]
+    pub listen: Listen<ProxyAddr>,
+    /// Unknown keys are refused (after the shared table took its own).
+    #[serde(flatten)]
+    _deny: DenyUnknown,
     /// Directory holding `account.ring.gz`, `container.ring.gz`, `object[-N].ring.gz`.
     pub swift_dir: PathBuf,
     /// Hash path secret (swift.conf `[swift-hash]`); must match the storage servers.
@@ -71,7 +83,7 @@ pub struct Config {
     #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// Storage policies (swift.conf `[storage-policy:N]`); default: policy 0 "Policy-0".
-    #[serde(default = "default_policies")]
+    #[serde(default = "policy::default_policies")]
     pub storage_policy: Vec<PolicyConfig>,
     /// The tempauth middleware.
     #[serde(default)]
@@ -221,25 +233,6 @@ pub struct EtagQuoterConfig {
     pub enable_by_default: bool,
 }
 
-/// One storage policy.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyConfig {
-    /// Policy index (ring `object.ring.gz` for 0, `object-N.ring.gz` otherwise).
-    pub index: u32,
-    /// Policy name, matched case-insensitively.
-    pub name: String,
-    /// Other names of the policy.
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    /// The policy new containers get without X-Storage-Policy.
-    #[serde(default)]
-    pub default: bool,
-    /// Deprecated policies cannot be chosen for new containers.
-    #[serde(default)]
-    pub deprecated: bool,
-}
-
 /// `[filter:tempauth]` options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -270,12 +263,6 @@ impl Default for TempAuthConfig {
     }
 }
 
-fn default_bind_ip() -> String {
-    "127.0.0.1".into()
-}
-fn default_bind_port() -> u16 {
-    8080
-}
 fn default_conn_timeout() -> f64 {
     0.5
 }
@@ -339,15 +326,6 @@ fn default_yield_frequency() -> u64 {
 fn default_delete_concurrency() -> usize {
     2
 }
-fn default_policies() -> Vec<PolicyConfig> {
-    vec![PolicyConfig {
-        index: 0,
-        name: "Policy-0".into(),
-        aliases: vec![],
-        default: true,
-        deprecated: false,
-    }]
-}
 
 /// Seconds as a Duration, refusing negative or non-finite values.
 pub fn secs(v: f64) -> Duration {
@@ -387,17 +365,8 @@ impl Config {
         if self.cert_file.is_some() != self.key_file.is_some() {
             return bad("cert_file", "cert_file and key_file go together");
         }
-        if self.storage_policy.is_empty() {
-            return bad("storage_policy", "at least one policy is needed");
-        }
-        if self.storage_policy.iter().filter(|p| p.default).count() > 1 {
-            return bad("storage_policy", "more than one default policy");
-        }
-        let mut seen = std::collections::HashSet::new();
-        for p in &self.storage_policy {
-            if !seen.insert(p.index) {
-                return bad("storage_policy", &format!("duplicate index {}", p.index));
-            }
+        if let Err(m) = policy::validate(&self.storage_policy) {
+            return bad("storage_policy", &m);
         }
         for (k, v) in &self.tempauth.users {
             if !k.starts_with("user_") || v.split_whitespace().next().is_none() {

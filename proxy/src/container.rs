@@ -2,6 +2,7 @@
 //! servers), PUT (with account autocreate and storage policy), POST, DELETE.
 
 use http::{HeaderMap, Method, Response, StatusCode};
+use swirl_common::backend_headers as bh;
 use swirl_common::{constraints as c, Body, Timestamp};
 
 use crate::app::{Ctx, Proxy};
@@ -73,7 +74,7 @@ async fn get_or_head(
                     }),
                 );
             }
-            let name = headers::get(resp.headers(), "x-backend-storage-policy-index")
+            let name = headers::get(resp.headers(), bh::STORAGE_POLICY_INDEX)
                 .and_then(|i| i.trim().parse::<u32>().ok())
                 .and_then(|i| proxy.policies.by_index(i))
                 .map(|p| p.name.clone());
@@ -112,9 +113,9 @@ fn with_account_updates(
     let n = out.len();
     for (i, a) in acct.primaries.iter().enumerate() {
         let h = &mut out[i % n];
-        append_csv(h, "x-account-host", &a.addr());
-        append_csv(h, "x-account-device", &a.device);
-        headers::set(h, "x-account-partition", &acct.partition.to_string());
+        append_csv(h, bh::ACCOUNT_HOST, &a.addr());
+        append_csv(h, bh::ACCOUNT_DEVICE, &a.device);
+        headers::set(h, bh::ACCOUNT_PARTITION, &acct.partition.to_string());
     }
     Ok(out)
 }
@@ -177,11 +178,7 @@ async fn put(
                     p.name
                 )));
             }
-            headers::set(
-                &mut base,
-                "x-backend-storage-policy-index",
-                &p.index.to_string(),
-            );
+            headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &p.index.to_string());
         }
         _ => {
             let idx = proxy
@@ -189,11 +186,7 @@ async fn put(
                 .default_policy()
                 .map(|p| p.index)
                 .unwrap_or(0);
-            headers::set(
-                &mut base,
-                "x-backend-storage-policy-default",
-                &idx.to_string(),
-            );
+            headers::set(&mut base, bh::STORAGE_POLICY_DEFAULT, &idx.to_string());
         }
     }
     base.remove("x-storage-policy");

@@ -85,7 +85,12 @@ impl Handler for ProxyHandler {
                 let scheme = if proxy.tls { "https" } else { "http" };
                 let host = headers::get(&hdrs, "host")
                     .map(str::to_string)
-                    .unwrap_or_else(|| format!("{}:{}", proxy.cfg.bind_ip, proxy.cfg.bind_port));
+                    .unwrap_or_else(|| {
+                        format!(
+                            "{}:{}",
+                            proxy.cfg.listen.bind_ip, proxy.cfg.listen.bind_port
+                        )
+                    });
                 proxy
                     .auth
                     .handle_auth(&hdrs, &format!("{scheme}://{host}"))?

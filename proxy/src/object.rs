@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Method, Response, StatusCode};
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::{constraints as c, Body, Timestamp};
 
 use crate::app::{Ctx, Info, Proxy};
@@ -156,7 +157,7 @@ pub(crate) async fn fetch(
     let mut h = headers::to_backend(&ctx.headers, &ctx.txn, None);
     headers::set(
         &mut h,
-        "x-backend-storage-policy-index",
+        bh::STORAGE_POLICY_INDEX,
         &info.policy_index().to_string(),
     );
     if expand {
@@ -230,7 +231,8 @@ pub(crate) async fn fetch(
                 etag: headers::get(&parts.headers, "etag").map(str::to_string),
                 timeout: crate::config::secs(proxy.cfg.recoverable_node_timeout),
             };
-            let verified = headers::get(&parts.headers, segments::READ_VERIFIED) == Some("blake3");
+            let verified =
+                headers::get(&parts.headers, bh::READ_VERIFIED) == Some(bh::READ_VERIFIED_BLAKE3);
             let body = stream::pump(body, size, Some(resume));
             let mut h = headers::to_client(&parts.headers);
             object_response_headers(&mut h);
@@ -285,9 +287,9 @@ fn update_headers(
     let n = out.len();
     for (i, cn) in cont.primaries.iter().enumerate() {
         let h = &mut out[i % n];
-        append_csv(h, "x-container-host", &cn.addr());
-        append_csv(h, "x-container-device", &cn.device);
-        headers::set(h, "x-container-partition", &cont.partition.to_string());
+        append_csv(h, bh::CONTAINER_HOST, &cn.addr());
+        append_csv(h, bh::CONTAINER_DEVICE, &cn.device);
+        headers::set(h, bh::CONTAINER_PARTITION, &cont.partition.to_string());
     }
     let delete_at = out
         .first()
@@ -305,13 +307,13 @@ fn update_headers(
             .rings
             .nodes(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue), None, 0)?;
         for h in out.iter_mut() {
-            headers::set(h, "x-delete-at-container", &queue);
-            headers::set(h, "x-delete-at-partition", &qn.partition.to_string());
+            headers::set(h, bh::DELETE_AT_CONTAINER, &queue);
+            headers::set(h, bh::DELETE_AT_PARTITION, &qn.partition.to_string());
         }
         for (i, q) in qn.primaries.iter().enumerate() {
             let h = &mut out[i % n];
-            append_csv(h, "x-delete-at-host", &q.addr());
-            append_csv(h, "x-delete-at-device", &q.device);
+            append_csv(h, bh::DELETE_AT_HOST, &q.addr());
+            append_csv(h, bh::DELETE_AT_DEVICE, &q.device);
         }
     }
     Ok(out)
@@ -492,11 +494,7 @@ where
     B::Error: std::fmt::Display,
 {
     let policy = info.policy_index();
-    headers::set(
-        &mut base,
-        "x-backend-storage-policy-index",
-        &policy.to_string(),
-    );
+    headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());
     let nodes = proxy.rings.nodes(
         RingKind::Object(policy),
         account,
@@ -601,11 +599,7 @@ async fn fan_out(
         16,
     )?;
     let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
-    headers::set(
-        &mut base,
-        "x-backend-storage-policy-index",
-        &policy.to_string(),
-    );
+    headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());
     let per_slot = update_headers(
         proxy,
         base,

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::quorum;
 use crate::rings::{Node, PartNodes};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
+use swirl_common::backend_headers as bh;
 use swirl_common::digest_trailer::{self, Digests};
 
 /// What to upload where.
@@ -155,7 +156,7 @@ where
             // Trailers need chunked encoding; the length still goes along
             // for the node's free-space and truncation checks.
             if let Some(n) = plan.length {
-                h.insert("x-backend-obj-content-length", HeaderValue::from(n));
+                h.insert(bh::OBJ_CONTENT_LENGTH, HeaderValue::from(n));
             }
             h.insert(digest_trailer::HEADER, HeaderValue::from_static("yes"));
             h.insert(

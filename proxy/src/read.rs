@@ -4,6 +4,7 @@
 
 use http::{HeaderMap, Method, Response};
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 
 use crate::app::Proxy;
 use crate::backend;
@@ -47,7 +48,7 @@ fn usable(status: u16) -> bool {
 }
 
 fn timestamp_of(h: &HeaderMap) -> f64 {
-    ["x-backend-timestamp", "x-timestamp", "x-put-timestamp"]
+    [bh::TIMESTAMP, "x-timestamp", "x-put-timestamp"]
         .iter()
         .find_map(|n| headers::get(h, n).and_then(|v| v.parse::<f64>().ok()))
         .unwrap_or(0.0)

@@ -2,6 +2,7 @@
 //! system metadata; those are for the proxy and the storage servers only.
 
 use http::HeaderMap;
+use swirl_common::backend_headers as bh;
 
 const PREFIXES: [&str; 5] = [
     "x-account-sysmeta-",
@@ -12,17 +13,17 @@ const PREFIXES: [&str; 5] = [
 ];
 
 const EXACT: [&str; 11] = [
-    "x-account-host",
-    "x-account-device",
-    "x-account-partition",
-    "x-container-host",
-    "x-container-device",
-    "x-container-partition",
+    bh::ACCOUNT_HOST,
+    bh::ACCOUNT_DEVICE,
+    bh::ACCOUNT_PARTITION,
+    bh::CONTAINER_HOST,
+    bh::CONTAINER_DEVICE,
+    bh::CONTAINER_PARTITION,
     "x-container-root-db-state",
-    "x-delete-at-host",
-    "x-delete-at-device",
-    "x-delete-at-partition",
-    "x-delete-at-container",
+    bh::DELETE_AT_HOST,
+    bh::DELETE_AT_DEVICE,
+    bh::DELETE_AT_PARTITION,
+    bh::DELETE_AT_CONTAINER,
 ];
 
 /// True for a header the public side must never set or read.

@@ -30,14 +30,6 @@ use crate::app::{Ctx, Proxy};
 use crate::headers;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
-/// The backend header asking object servers to ignore Range for manifests
-/// (the proxy wants a manifest's headers and body, never a slice of it).
-pub const IGNORE_RANGE: &str = "x-backend-ignore-range-if-metadata-present";
-
-/// Backend response header: the object server checked the whole body
-/// against its stored digest as it sent it (swirl's object servers do).
-pub const READ_VERIFIED: &str = "x-backend-read-verified";
-
 /// Marks a client response whose body the object server verified (a
 /// response extension, since the header itself is internal).
 #[derive(Debug, Clone, Copy)]

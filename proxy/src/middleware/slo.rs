@@ -32,6 +32,7 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use swirl_common::backend_headers as bh;
 use swirl_common::conditional::{normalize_etag, Conditions};
 use swirl_common::error::{error_text, reason};
 use swirl_common::listing_format;
@@ -46,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::headers;
 use crate::middleware::bulk::{self, render_doc, status_line, Report, Val};
 use crate::middleware::segments::{
-    Multipart, Piece, Pieces, RateLimiter, SegmentError, SegmentRead, Segmented, IGNORE_RANGE,
+    Multipart, Piece, Pieces, RateLimiter, SegmentError, SegmentRead, Segmented,
 };
 use crate::middleware::slo_manifest::{
     self as m, check_segment, Head, Input, InputError, Seg, Stored, WalkStep, Walker, Want, MARKER,
@@ -61,9 +62,6 @@ const MANIFEST_READ_LIMIT: usize = 64 << 20;
 
 /// Swift's `MAX_CONTAINER_LISTING_CONTENT_LENGTH`: bigger listings pass unchanged.
 const MAX_LISTING_REWRITE: u64 = 1024 * 10000 * 2;
-
-/// The backend header naming where an object's alternative ETag is kept.
-pub const ETAG_IS_AT: &str = "x-backend-etag-is-at";
 
 /// The query's `multipart-manifest` value.
 fn multipart(query: Option<&str>) -> Option<String> {
@@ -523,12 +521,16 @@ pub struct Found {
 /// The backend headers of a read that may find a manifest: where its SLO
 /// ETag is kept (for If-Match/If-None-Match) and that its body is wanted whole.
 pub fn request_headers(h: &mut HeaderMap) {
-    let at = match headers::get(h, ETAG_IS_AT) {
+    let at = match headers::get(h, bh::ETAG_IS_AT) {
         Some(v) if !v.is_empty() => format!("{v},X-Object-Sysmeta-Slo-Etag"),
         _ => "X-Object-Sysmeta-Slo-Etag".to_string(),
     };
-    headers::set(h, ETAG_IS_AT, &at);
-    headers::set(h, IGNORE_RANGE, "X-Static-Large-Object,X-Object-Manifest");
+    headers::set(h, bh::ETAG_IS_AT, &at);
+    headers::set(
+        h,
+        bh::IGNORE_RANGE,
+        "X-Static-Large-Object,X-Object-Manifest",
+    );
 }
 
 /// `?multipart-manifest=get` of a manifest: JSON, or with `format=raw`
@@ -643,7 +645,7 @@ pub async fn respond(
     }
     let mut found = found;
     if need_refetch(ctx, &found) {
-        let slo_ts = headers::get(&found.backend, "x-backend-timestamp").map(str::to_string);
+        let slo_ts = headers::get(&found.backend, bh::TIMESTAMP).map(str::to_string);
         let mut sub = ctx.subrequest(Method::GET, None);
         let resp = match crate::object::fetch(proxy, &mut sub, account, container, object, true)
             .await?
@@ -1021,7 +1023,7 @@ impl DeleteJob {
             .subrequest(Method::GET, Some("multipart-manifest=get".into()));
         // Only the last byte of an object that is no manifest.
         headers::set(&mut sub.headers, "range", "bytes=-1");
-        headers::set(&mut sub.headers, IGNORE_RANGE, "X-Static-Large-Object");
+        headers::set(&mut sub.headers, bh::IGNORE_RANGE, "X-Static-Large-Object");
         let res = crate::object::get_or_head(&self.proxy, &mut sub, &self.account, &c, &o).await;
         let (status, resp) = match res {
             Ok(r) => (r.status(), Some(r)),
