@@ -30,7 +30,6 @@ pub mod rings;
 pub mod router;
 pub mod server;
 pub mod stream;
-pub mod tar;
 pub mod upload_pool;
 pub mod write;
 

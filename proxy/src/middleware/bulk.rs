@@ -11,7 +11,7 @@
 //! Its other half, `PUT ...?extract-archive=tar|tar.gz|tar.bz2`, unpacks an
 //! archive streamed in the request body: each regular file becomes an
 //! object under the request's path (containers are created as needed),
-//! with the same kind of result body.
+//! with the same kind of result body; `tar` reads the archive.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,8 @@ use crate::auth::tempauth::Identity;
 use crate::config::BulkConfig;
 use crate::headers;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
-use crate::tar;
+
+mod tar;
 
 /// Longest line worth reading: a container and an object name and two slashes.
 pub const MAX_PATH_LENGTH: usize = c::MAX_OBJECT_NAME_LENGTH + c::MAX_CONTAINER_NAME_LENGTH + 2;
