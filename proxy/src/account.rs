@@ -115,9 +115,7 @@ async fn post(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Response<Bo
 
 /// Sends a PUT/POST/DELETE to the account's replicas; returns the quorum status.
 async fn write(proxy: &Proxy, ctx: &Ctx, account: &str, method: Method) -> Result<u16> {
-    let nodes = proxy
-        .rings
-        .nodes(RingKind::Account, account, None, None, 6)?;
+    let nodes = proxy.rings.nodes(RingKind::Account, account, None, None)?;
     let mut h: HeaderMap = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
     headers::apply_removals(&mut h, "account");
     let path = |n: &Node| backend::path(n, nodes.partition, account, None, None);

@@ -56,7 +56,7 @@ impl Proxy {
             secs(cfg.error_suppression_interval),
         ));
         Ok(Proxy {
-            rings: Rings::new(&cfg.swift_dir, hash),
+            rings: Rings::new(&cfg.swift_dir, hash, cfg.request_node_count),
             backend: Backend::new(secs(cfg.conn_timeout), secs(cfg.node_timeout), limiter),
             auth: TempAuth::new(&cfg.tempauth)?,
             policies: Policies::new(cfg.storage_policy.clone()),
@@ -305,9 +305,7 @@ impl Proxy {
 
     /// Creates the account on its servers (account_autocreate).
     pub async fn autocreate_account(&self, ctx: &Ctx, account: &str) -> Result<()> {
-        let nodes = self
-            .rings
-            .nodes(RingKind::Account, account, None, None, 6)?;
+        let nodes = self.rings.nodes(RingKind::Account, account, None, None)?;
         let mut h = HeaderMap::new();
         headers::set(&mut h, "x-trans-id", &ctx.txn);
         headers::set(

@@ -55,6 +55,10 @@ pub struct Config {
     /// Errors within the window after which a node is skipped.
     #[serde(default = "default_error_suppression_limit")]
     pub error_suppression_limit: u32,
+    /// Nodes a request may try, primaries first, then handoffs: a number,
+    /// or Swift's `"N * replicas"` (default `"2 * replicas"`).
+    #[serde(default)]
+    pub request_node_count: RequestNodeCount,
     /// Allow account PUT/DELETE by reseller admins.
     #[serde(default)]
     pub allow_account_management: bool,
@@ -100,6 +104,68 @@ pub struct Config {
     /// The etag-quoter middleware.
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+}
+
+/// Swift's `request_node_count`: how many nodes of a partition a request
+/// may try, its primaries included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestNodeCount {
+    /// That many nodes whatever the ring.
+    Fixed(usize),
+    /// `N * replicas`: N times the ring's replica count.
+    TimesReplicas(usize),
+}
+
+impl Default for RequestNodeCount {
+    fn default() -> Self {
+        RequestNodeCount::TimesReplicas(2)
+    }
+}
+
+impl RequestNodeCount {
+    /// Reads Swift's syntax (`proxy/server.py`): one number, or
+    /// `<number> * replicas` with the words apart, in any case.
+    pub fn parse(v: &str) -> Result<Self, String> {
+        let lower = v.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        let number = |w: &str| {
+            w.parse::<usize>()
+                .map_err(|_| format!("invalid request_node_count value: {v:?}"))
+        };
+        match words.as_slice() {
+            [n] => number(n).map(RequestNodeCount::Fixed),
+            [n, "*", "replicas"] => number(n).map(RequestNodeCount::TimesReplicas),
+            _ => Err(format!(
+                "invalid request_node_count value: {v:?} (expected N or \"N * replicas\")"
+            )),
+        }
+    }
+
+    /// The node count for a ring of `replicas` replicas.
+    pub fn for_replicas(self, replicas: usize) -> usize {
+        match self {
+            RequestNodeCount::Fixed(n) => n,
+            RequestNodeCount::TimesReplicas(n) => n.saturating_mul(replicas),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RequestNodeCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// TOML may give the count as an integer or in Swift's string form.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => usize::try_from(n)
+                .map(RequestNodeCount::Fixed)
+                .map_err(serde::de::Error::custom),
+            Raw::Text(t) => RequestNodeCount::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// `[filter:dlo]` options.
@@ -422,5 +488,40 @@ enable_by_default = true
         let mut c2 = c.clone();
         c2.conn_timeout = -1.0;
         assert_eq!(c2.validate().unwrap_err().0, "conn_timeout");
+        assert_eq!(c.request_node_count, RequestNodeCount::TimesReplicas(2));
+        assert_eq!(c.request_node_count.for_replicas(3), 6);
+    }
+
+    #[test]
+    fn request_node_count_takes_swifts_syntax() {
+        use RequestNodeCount::*;
+        let p = RequestNodeCount::parse;
+        assert_eq!(p("2 * replicas"), Ok(TimesReplicas(2)));
+        assert_eq!(p(" 3  *  REPLICAS "), Ok(TimesReplicas(3)));
+        assert_eq!(p("5"), Ok(Fixed(5)));
+        for bad in [
+            "",
+            "2*replicas",
+            "2 * nodes",
+            "two * replicas",
+            "-1",
+            "2 + replicas",
+            "2 *",
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(TimesReplicas(2).for_replicas(3), 6);
+        assert_eq!(Fixed(4).for_replicas(3), 4);
+        let base = "swift_dir = \"/x\"\n";
+        let parse = |extra: &str| toml::from_str::<Config>(&format!("{base}{extra}"));
+        let c = parse("request_node_count = \"3 * replicas\"").unwrap();
+        assert_eq!(c.request_node_count.for_replicas(2), 6);
+        assert_eq!(
+            parse("request_node_count = 7").unwrap().request_node_count,
+            Fixed(7)
+        );
+        let e = parse("request_node_count = \"3 x replicas\"").unwrap_err();
+        assert!(e.to_string().contains("request_node_count"), "{e}");
+        assert!(parse("request_node_count = -2").is_err());
     }
 }

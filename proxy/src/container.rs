@@ -108,7 +108,7 @@ fn with_account_updates(
 ) -> Result<Vec<HeaderMap>> {
     let acct = proxy
         .rings
-        .nodes(RingKind::Account, account, None, None, 0)?;
+        .primaries(RingKind::Account, account, None, None)?;
     let mut out = vec![base; slots.max(1)];
     let n = out.len();
     for (i, a) in acct.primaries.iter().enumerate() {
@@ -246,7 +246,7 @@ async fn send(
 ) -> Result<u16> {
     let nodes = proxy
         .rings
-        .nodes(RingKind::Container, account, Some(container), None, 6)?;
+        .nodes(RingKind::Container, account, Some(container), None)?;
     let per_slot = if account_updates {
         with_account_updates(proxy, base, nodes.primaries.len(), account)?
     } else {

@@ -282,7 +282,7 @@ fn update_headers(
 ) -> Result<Vec<HeaderMap>> {
     let cont = proxy
         .rings
-        .nodes(RingKind::Container, account, Some(container), None, 0)?;
+        .primaries(RingKind::Container, account, Some(container), None)?;
     let mut out = vec![base; slots.max(1)];
     let n = out.len();
     for (i, cn) in cont.primaries.iter().enumerate() {
@@ -303,9 +303,10 @@ fn update_headers(
             "{:010}",
             (at / EXPIRER_DIVISOR * EXPIRER_DIVISOR).saturating_sub(shard)
         );
-        let qn = proxy
-            .rings
-            .nodes(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue), None, 0)?;
+        let qn =
+            proxy
+                .rings
+                .primaries(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue), None)?;
         for h in out.iter_mut() {
             headers::set(h, bh::DELETE_AT_CONTAINER, &queue);
             headers::set(h, bh::DELETE_AT_PARTITION, &qn.partition.to_string());
@@ -500,7 +501,6 @@ where
         account,
         Some(container),
         Some(object),
-        16,
     )?;
     let per_slot = update_headers(
         proxy,
@@ -596,7 +596,6 @@ async fn fan_out(
         account,
         Some(container),
         Some(object),
-        16,
     )?;
     let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
     headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());

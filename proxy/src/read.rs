@@ -58,7 +58,7 @@ fn timestamp_of(h: &HeaderMap) -> f64 {
 pub async fn read(proxy: &Proxy, r: &ReadReq<'_>) -> Result<ReadOutcome> {
     let nodes = proxy
         .rings
-        .nodes(r.kind, r.account, r.container, r.object, 8)?;
+        .nodes(r.kind, r.account, r.container, r.object)?;
     let tail = backend::tail(nodes.partition, r.account, r.container, r.object);
     let pq = |n: &Node| match r.query {
         Some(q) if !q.is_empty() => format!("{}?{q}", backend::on_node(n, &tail)),
@@ -71,7 +71,7 @@ pub async fn read(proxy: &Proxy, r: &ReadReq<'_>) -> Result<ReadOutcome> {
     let order: Vec<Node> = nodes
         .primaries
         .iter()
-        .chain(nodes.handoffs.iter().take(nodes.replicas))
+        .chain(nodes.handoffs.iter())
         .cloned()
         .collect();
     for (i, node) in order.iter().enumerate() {

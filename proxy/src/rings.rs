@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use swirl_ring::hash::HashPathConfig;
 use swirl_ring::RingData;
 
+use crate::config::RequestNodeCount;
 use crate::error::{Error, Result};
 
 /// A storage node chosen for a request, owned so it can cross await points.
@@ -70,7 +71,15 @@ struct Loaded {
 pub struct Rings {
     dir: PathBuf,
     hash: HashPathConfig,
+    /// How many nodes a request may try (so how many handoffs follow the primaries).
+    request_node_count: RequestNodeCount,
     loaded: Mutex<HashMap<RingKind, Loaded>>,
+}
+
+/// Handoffs after the primaries: what `request_node_count` leaves (none
+/// when it allows no more than the primaries).
+fn handoff_count(count: RequestNodeCount, replicas: usize, primaries: usize) -> usize {
+    count.for_replicas(replicas).saturating_sub(primaries)
 }
 
 /// How often a ring file's mtime is looked at.
@@ -87,10 +96,11 @@ pub struct PartNodes {
 }
 
 impl Rings {
-    pub fn new(dir: &Path, hash: HashPathConfig) -> Self {
+    pub fn new(dir: &Path, hash: HashPathConfig, request_node_count: RequestNodeCount) -> Self {
         Rings {
             dir: dir.to_path_buf(),
             hash,
+            request_node_count,
             loaded: Mutex::new(HashMap::new()),
         }
     }
@@ -129,14 +139,37 @@ impl Rings {
         Ok(ring)
     }
 
-    /// Partition, primaries and up to `max_handoffs` handoffs for a path.
+    /// Partition, primaries and the handoffs a request may go on to
+    /// (`request_node_count` nodes in all, as Swift's `iter_nodes` yields).
     pub fn nodes(
         &self,
         kind: RingKind,
         account: &str,
         container: Option<&str>,
         object: Option<&str>,
-        max_handoffs: usize,
+    ) -> Result<PartNodes> {
+        self.lookup(kind, account, container, object, true)
+    }
+
+    /// Partition and primaries only: the servers a write's updates go to
+    /// (Swift's `ring.get_nodes`).
+    pub fn primaries(
+        &self,
+        kind: RingKind,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+    ) -> Result<PartNodes> {
+        self.lookup(kind, account, container, object, false)
+    }
+
+    fn lookup(
+        &self,
+        kind: RingKind,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+        with_handoffs: bool,
     ) -> Result<PartNodes> {
         let ring = self.ring(kind)?;
         let part = ring.get_part(&self.hash, account, container, object);
@@ -149,6 +182,12 @@ impl Rings {
             handoff: n.handoff,
         };
         let primaries: Vec<Node> = ring.primaries(part).map(own).collect();
+        let replicas = ring.replica_count().ceil().max(1.0) as usize;
+        let max_handoffs = if with_handoffs {
+            handoff_count(self.request_node_count, replicas, primaries.len())
+        } else {
+            0
+        };
         let handoffs: Vec<Node> = ring
             .get_more_nodes(part)
             .take(max_handoffs)
@@ -156,7 +195,7 @@ impl Rings {
             .collect();
         Ok(PartNodes {
             partition: part,
-            replicas: ring.replica_count().ceil().max(1.0) as usize,
+            replicas,
             primaries,
             handoffs,
         })
@@ -165,5 +204,21 @@ impl Rings {
     /// The hash-path secret (the expirer queue placement needs it too).
     pub fn hash(&self) -> &HashPathConfig {
         &self.hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handoffs_fill_request_node_count() {
+        use RequestNodeCount::*;
+        assert_eq!(handoff_count(TimesReplicas(2), 3, 3), 3);
+        assert_eq!(handoff_count(TimesReplicas(3), 3, 3), 6);
+        assert_eq!(handoff_count(Fixed(5), 3, 3), 2);
+        assert_eq!(handoff_count(Fixed(2), 3, 3), 0);
+        // A partition short of a replica (fractional replica counts).
+        assert_eq!(handoff_count(TimesReplicas(2), 3, 2), 4);
     }
 }
