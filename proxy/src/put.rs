@@ -112,11 +112,12 @@ fn abort(slots: &mut [Slot], why: &str) {
     }
 }
 
-/// Uploads `body` per `plan`.
+/// Uploads `body` per `plan`: connect, send the body to every node at once,
+/// then gather their answers into the quorum's.
 pub async fn put<B>(
     proxy: &Proxy,
     plan: PutPlan,
-    mut body: B,
+    body: B,
     client_timeout: Duration,
 ) -> Result<PutOutcome>
 where
@@ -131,85 +132,144 @@ where
             "Object PUT: {connected}/{quorum} required connections"
         )));
     }
-    let node_timeout = proxy.backend.node_timeout;
-    let mut slots = Vec::new();
-    for (i, conn) in conns.into_iter().enumerate() {
-        let Some((node, mut send)) = conn else {
-            continue;
-        };
-        let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-        let uri = backend::on_node(&node, &plan.tail);
-        let mut h = plan.headers.get(i).cloned().unwrap_or_default();
-        let trailer = proxy.backend.takes_digest_trailer(&node);
-        match plan.length {
-            Some(n) if !trailer => {
-                h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
-            }
-            _ => {
-                h.insert(
-                    http::header::TRANSFER_ENCODING,
-                    HeaderValue::from_static("chunked"),
-                );
-            }
+    let mut slots: Vec<Slot> = conns
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, conn)| {
+            let (node, send) = conn?;
+            start_upload(proxy, &plan, plan.headers.get(i).cloned(), node, send)
+        })
+        .collect();
+    let digests = send_body(proxy, &plan, &mut slots, body, quorum, client_timeout).await?;
+    if let Some(trailers) = digests.trailers {
+        send_trailers(&mut slots, trailers, proxy.backend.node_timeout).await;
+    }
+    // End of body: closing the channels ends each backend request body.
+    for s in slots.iter_mut() {
+        s.tx = None;
+    }
+    let answers = gather(slots, plan.nodes.primaries.len(), proxy.backend.node_timeout).await;
+    let status = quorum::best_status(&answers.statuses, quorum).unwrap_or(503);
+    let etags = &answers.etags;
+    if (200..300).contains(&status) && etags.iter().any(|e| *e != etags[0]) {
+        return Err(Error::Internal(format!(
+            "object servers disagree on the ETag: {etags:?}"
+        )));
+    }
+    Ok(PutOutcome {
+        status,
+        etag: etags.first().cloned().unwrap_or(digests.etag),
+        headers: answers.first_ok_headers,
+        statuses: answers.statuses,
+    })
+}
+
+/// Sends the PUT's headers to one connected node (chunked with digest
+/// trailers to nodes that take them) and leaves a task awaiting its answer.
+fn start_upload(
+    proxy: &Proxy,
+    plan: &PutPlan,
+    headers: Option<HeaderMap>,
+    node: Node,
+    mut send: hyper::client::conn::http1::SendRequest<swirl_common::Body>,
+) -> Option<Slot> {
+    let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
+    let uri = backend::on_node(&node, &plan.tail);
+    let mut h = headers.unwrap_or_default();
+    let trailer = proxy.backend.takes_digest_trailer(&node);
+    match plan.length {
+        Some(n) if !trailer => {
+            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
         }
-        if trailer {
-            // Trailers need chunked encoding; the length still goes along
-            // for the node's free-space and truncation checks.
-            if let Some(n) = plan.length {
-                h.insert(bh::OBJ_CONTENT_LENGTH, HeaderValue::from(n));
-            }
-            h.insert(digest_trailer::HEADER, HeaderValue::from_static("yes"));
+        _ => {
             h.insert(
-                http::header::TRAILER,
-                HeaderValue::from_static(digest_trailer::ANNOUNCE),
+                http::header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
             );
         }
-        if let Ok(host) = HeaderValue::from_str(&node.addr()) {
-            h.insert(http::header::HOST, host);
-        }
-        let mut req = Request::builder().method(Method::PUT).uri(uri);
-        if let Some(hm) = req.headers_mut() {
-            *hm = h;
-        }
-        let length = if trailer { None } else { plan.length };
-        let Ok(req) = req.body(ChannelBody::new(rx, length).boxed()) else {
-            continue;
-        };
-        let backend = proxy.backend.clone();
-        let answer = tokio::spawn(async move {
-            let limiter = &backend.limiter;
-            match send.send_request(req).await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if status == 507 {
-                        limiter.limit(&node.key());
-                    } else if status >= 500 {
-                        limiter.error(&node.key());
-                    } else if (200..300).contains(&status) {
-                        backend.learn_digest_trailer(&node, resp.headers());
-                    }
-                    let h = resp.headers().clone();
-                    let whole = backend::read_small(resp.into_body(), 1 << 16).await;
-                    if whole.is_some() && (200..300).contains(&status) {
-                        let (b, n) = (backend.clone(), node.clone());
-                        tokio::spawn(async move { b.reuse(&n, send).await });
-                    }
-                    Some((status, h))
-                }
-                Err(e) => {
-                    tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
-                    limiter.error(&node.key());
-                    None
-                }
-            }
-        });
-        slots.push(Slot {
-            tx: Some(tx),
-            answer,
-            trailer,
-        });
     }
+    if trailer {
+        // Trailers need chunked encoding; the length still goes along
+        // for the node's free-space and truncation checks.
+        if let Some(n) = plan.length {
+            h.insert(bh::OBJ_CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        h.insert(digest_trailer::HEADER, HeaderValue::from_static("yes"));
+        h.insert(
+            http::header::TRAILER,
+            HeaderValue::from_static(digest_trailer::ANNOUNCE),
+        );
+    }
+    if let Ok(host) = HeaderValue::from_str(&node.addr()) {
+        h.insert(http::header::HOST, host);
+    }
+    let mut req = Request::builder().method(Method::PUT).uri(uri);
+    if let Some(hm) = req.headers_mut() {
+        *hm = h;
+    }
+    let length = if trailer { None } else { plan.length };
+    let req = req.body(ChannelBody::new(rx, length).boxed()).ok()?;
+    let backend = proxy.backend.clone();
+    let answer = tokio::spawn(async move {
+        let limiter = &backend.limiter;
+        match send.send_request(req).await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                if status == 507 {
+                    limiter.limit(&node.key());
+                } else if status >= 500 {
+                    limiter.error(&node.key());
+                } else if (200..300).contains(&status) {
+                    backend.learn_digest_trailer(&node, resp.headers());
+                }
+                let h = resp.headers().clone();
+                let whole = backend::read_small(resp.into_body(), 1 << 16).await;
+                if whole.is_some() && (200..300).contains(&status) {
+                    let (b, n) = (backend.clone(), node.clone());
+                    tokio::spawn(async move { b.reuse(&n, send).await });
+                }
+                Some((status, h))
+            }
+            Err(e) => {
+                tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
+                limiter.error(&node.key());
+                None
+            }
+        }
+    });
+    Some(Slot {
+        tx: Some(tx),
+        answer,
+        trailer,
+    })
+}
 
+/// What the body was, once sent.
+struct Sent {
+    /// Its MD5, hex.
+    etag: String,
+    /// The digest trailers, when the body came whole and some node takes them.
+    trailers: Option<HeaderMap>,
+}
+
+/// Streams the client's body to every slot at once, MD5 (and blake3 for
+/// trailer-taking nodes) computed on the way. A client that times out,
+/// disconnects or sends too much aborts every upload. A node that falls
+/// behind is dropped; when fewer than a quorum still take the body, the
+/// rest are aborted so none commits a write the client will be told failed.
+async fn send_body<B>(
+    proxy: &Proxy,
+    plan: &PutPlan,
+    slots: &mut [Slot],
+    mut body: B,
+    quorum: usize,
+    client_timeout: Duration,
+) -> Result<Sent>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let node_timeout = proxy.backend.node_timeout;
     let mut md5 = md5::Context::new();
     let mut b3 = slots.iter().any(|s| s.trailer).then(blake3::Hasher::new);
     let mut sent: u64 = 0;
@@ -217,7 +277,7 @@ where
     loop {
         let frame = match tokio::time::timeout(client_timeout, body.frame()).await {
             Err(_) => {
-                abort(&mut slots, "client timeout");
+                abort(slots, "client timeout");
                 return Err(Error::RequestTimeout);
             }
             Ok(None) => {
@@ -226,7 +286,7 @@ where
             }
             Ok(Some(Err(e))) => {
                 tracing::info!(error = %e, "client body failed; aborting backend uploads");
-                abort(&mut slots, "client disconnected");
+                abort(slots, "client disconnected");
                 return Err(Error::ClientDisconnect);
             }
             Ok(Some(Ok(f))) => f,
@@ -239,41 +299,14 @@ where
         }
         sent += data.len() as u64;
         if sent > plan.max_size || plan.length.map(|l| sent > l).unwrap_or(false) {
-            abort(&mut slots, "too large");
+            abort(slots, "too large");
             return Err(Error::TooLarge("Your request is too large.".into()));
         }
         md5.consume(&data);
         if let Some(h) = b3.as_mut() {
             h.update(&data);
         }
-        let mut live = 0;
-        for s in slots.iter_mut() {
-            if s.answer.is_finished() {
-                // The node answered before the body ended (412, 507, ...).
-                s.tx = None;
-                continue;
-            }
-            let Some(tx) = s.tx.as_ref() else { continue };
-            // Fast path without a timer; wait (bounded) only when the node lags.
-            let ok = match tx.try_send(Ok(Frame::data(data.clone()))) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-                Err(mpsc::error::TrySendError::Full(frame)) => matches!(
-                    tokio::time::timeout(node_timeout, tx.send(frame)).await,
-                    Ok(Ok(()))
-                ),
-            };
-            if ok {
-                live += 1;
-            } else {
-                if let Some(tx) = s.tx.take() {
-                    let _ = tx.try_send(Err(std::io::Error::other("node too slow")));
-                }
-            }
-        }
-        if live < quorum {
-            // Not enough nodes still take the body: abort the rest so no
-            // node commits a write the client will be told failed.
+        if send_chunk(slots, &data, node_timeout).await < quorum {
             for s in slots.iter_mut() {
                 if let Some(tx) = s.tx.take() {
                     let _ = tx.try_send(Err(std::io::Error::other("lost quorum")));
@@ -283,28 +316,75 @@ where
         }
     }
     let etag = format!("{:x}", md5.finalize());
-    if let (true, Some(h)) = (complete, b3) {
-        let trailers = Digests {
-            etag: etag.clone(),
-            blake3: h.finalize().to_hex().to_string(),
+    let trailers = match (complete, b3) {
+        (true, Some(h)) => Some(
+            Digests {
+                etag: etag.clone(),
+                blake3: h.finalize().to_hex().to_string(),
+            }
+            .to_trailers(),
+        ),
+        _ => None,
+    };
+    Ok(Sent { etag, trailers })
+}
+
+/// Sends one chunk to every slot still taking the body; returns how many
+/// took it. A node that answered early (412, 507, ...) or lags past
+/// `node_timeout` is dropped.
+async fn send_chunk(slots: &mut [Slot], data: &Bytes, node_timeout: Duration) -> usize {
+    let mut live = 0;
+    for s in slots.iter_mut() {
+        if s.answer.is_finished() {
+            s.tx = None;
+            continue;
         }
-        .to_trailers();
-        for s in slots.iter_mut().filter(|s| s.trailer) {
-            if let Some(tx) = s.tx.as_ref() {
-                let frame = Ok(Frame::trailers(trailers.clone()));
-                if !matches!(
-                    tokio::time::timeout(node_timeout, tx.send(frame)).await,
-                    Ok(Ok(()))
-                ) {
-                    s.tx = None;
-                }
+        let Some(tx) = s.tx.as_ref() else { continue };
+        // Fast path without a timer; wait (bounded) only when the node lags.
+        let ok = match tx.try_send(Ok(Frame::data(data.clone()))) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(frame)) => matches!(
+                tokio::time::timeout(node_timeout, tx.send(frame)).await,
+                Ok(Ok(()))
+            ),
+        };
+        if ok {
+            live += 1;
+        } else if let Some(tx) = s.tx.take() {
+            let _ = tx.try_send(Err(std::io::Error::other("node too slow")));
+        }
+    }
+    live
+}
+
+/// Sends the body's digests to the nodes that take them as trailers.
+async fn send_trailers(slots: &mut [Slot], trailers: HeaderMap, node_timeout: Duration) {
+    for s in slots.iter_mut().filter(|s| s.trailer) {
+        if let Some(tx) = s.tx.as_ref() {
+            let frame = Ok(Frame::trailers(trailers.clone()));
+            if !matches!(
+                tokio::time::timeout(node_timeout, tx.send(frame)).await,
+                Ok(Ok(()))
+            ) {
+                s.tx = None;
             }
         }
     }
-    // End of body: closing the channels ends each backend request body.
-    for s in slots.iter_mut() {
-        s.tx = None;
-    }
+}
+
+/// The nodes' answers.
+struct Answers {
+    /// One per primary slot; 503 for a node that did not answer.
+    statuses: Vec<u16>,
+    /// The ETags of the successes.
+    etags: Vec<String>,
+    /// The headers of the first success.
+    first_ok_headers: HeaderMap,
+}
+
+/// Waits (up to `node_timeout` each) for every slot's answer.
+async fn gather(slots: Vec<Slot>, primaries: usize, node_timeout: Duration) -> Answers {
     let mut statuses = Vec::new();
     let mut etags = Vec::new();
     let mut first_ok_headers = HeaderMap::new();
@@ -324,19 +404,12 @@ where
             _ => statuses.push(503),
         }
     }
-    while statuses.len() < plan.nodes.primaries.len() {
+    while statuses.len() < primaries {
         statuses.push(503);
     }
-    let status = quorum::best_status(&statuses, quorum).unwrap_or(503);
-    if (200..300).contains(&status) && etags.iter().any(|e| *e != etags[0]) {
-        return Err(Error::Internal(format!(
-            "object servers disagree on the ETag: {etags:?}"
-        )));
-    }
-    Ok(PutOutcome {
-        status,
-        etag: etags.first().cloned().unwrap_or(etag),
-        headers: first_ok_headers,
+    Answers {
         statuses,
-    })
+        etags,
+        first_ok_headers,
+    }
 }
