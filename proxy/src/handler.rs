@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::middleware::cors::{self, CorsInfo};
 use crate::middleware::etag_quoter::{self, Level};
 use crate::middleware::{bulk, container_quotas, gatekeeper, slo};
+use crate::object_path::ObjectPath;
 use crate::router::{self, Endpoint, RouteError};
 use crate::{account, container, headers, info, object, response};
 
@@ -132,10 +133,9 @@ impl Handler for ProxyHandler {
                 let who = proxy.auth.identify(&hdrs, &account)?;
                 let mut ctx = ctx(txn, who, parts.method.clone(), hdrs, query);
                 let (a, c) = (account.clone(), container.clone());
+                let path = ObjectPath::new(account, container, object);
                 let mut resp = with_cors(proxy, &mut ctx, &a, &c, true, |p, cx| {
-                    Box::pin(async move {
-                        object::handle(p, cx, &account, &container, &object, body).await
-                    })
+                    Box::pin(async move { object::handle(p, cx, &path, body).await })
                 })
                 .await?;
                 etag_quoter::apply(proxy, &ctx, &a, &c, &mut resp).await;

@@ -20,6 +20,7 @@ pub mod info;
 pub mod listing;
 pub mod middleware;
 pub mod object;
+pub mod object_path;
 pub mod policy;
 pub mod put;
 pub mod quorum;

@@ -16,6 +16,7 @@ use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::middleware::{container_quotas, copy, dlo, segments, slo, slo_manifest};
+use crate::object_path::ObjectPath;
 use crate::put::{self, PutPlan};
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
@@ -32,42 +33,38 @@ const EXPIRER_DIVISOR: u64 = 86400;
 pub async fn handle(
     proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     body: Incoming,
 ) -> Result<Response<Body>> {
     match ctx.method.clone() {
-        m if m == Method::GET || m == Method::HEAD => {
-            get_or_head(proxy, ctx, account, container, object).await
-        }
+        m if m == Method::GET || m == Method::HEAD => get_or_head(proxy, ctx, path).await,
         m if m == Method::PUT => {
             check_manifest_header(&ctx.headers)?;
             if let Some(src) = headers::get_utf8(&ctx.headers, "x-copy-from") {
                 let parsed =
                     copy::parse_source(&src, "X-Copy-From").map_err(Error::PreconditionFailed)?;
-                copy_from(proxy, ctx, account, container, object, parsed).await
+                copy_from(proxy, ctx, path, parsed).await
             } else if slo::is_manifest_put(ctx.query.as_deref()) {
-                check_name(object)?;
-                slo::put(proxy, ctx, account, container, object, body).await
+                check_name(&path.object)?;
+                slo::put(proxy, ctx, path, body).await
             } else if ctx.headers.contains_key(slo_manifest::MARKER) {
                 Err(slo::reserved_header_refused())
             } else {
-                put_object(proxy, ctx, account, container, object, body).await
+                put_object(proxy, ctx, path, body).await
             }
         }
         m if m == Method::DELETE && slo::is_manifest_delete(ctx.query.as_deref()) => {
-            Ok(slo::delete(proxy, ctx, account, container, object))
+            Ok(slo::delete(proxy, ctx, path))
         }
         _ if ctx.headers.contains_key(slo_manifest::MARKER) && ctx.method != Method::OPTIONS => {
             // slo refuses its marker from clients on every other request.
             Err(slo::reserved_header_refused())
         }
-        m if m == Method::POST => post(proxy, ctx, account, container, object).await,
-        m if m == Method::DELETE => delete(proxy, ctx, account, container, object).await,
+        m if m == Method::POST => post(proxy, ctx, path).await,
+        m if m == Method::DELETE => delete(proxy, ctx, path).await,
         m if m.as_str() == "COPY" => {
             check_manifest_header(&ctx.headers)?;
-            copy_verb(proxy, ctx, account, container, object).await
+            copy_verb(proxy, ctx, path).await
         }
         _ => Err(Error::MethodNotAllowed),
     }
@@ -97,19 +94,14 @@ fn check_name(object: &str) -> Result<()> {
 pub(crate) async fn get_or_head(
     proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
 ) -> Result<Response<Body>> {
     let expand = !dlo::wants_manifest(ctx.query.as_deref());
-    match fetch(proxy, ctx, account, container, object, expand).await? {
+    match fetch(proxy, ctx, path, expand).await? {
         Found::Plain(r) if expand => Ok(r),
         Found::Plain(r) => slo::manifest_get(ctx, r).await,
-        Found::Manifest(h, value) => {
-            let path = format!("/{account}/{container}/{object}");
-            dlo::respond(proxy, ctx, account, &path, h, &value).await
-        }
-        Found::Slo(found) => slo::respond(proxy, ctx, account, container, object, found).await,
+        Found::Manifest(h, value) => dlo::respond(proxy, ctx, path, h, &value).await,
+        Found::Slo(found) => slo::respond(proxy, ctx, path, found).await,
     }
 }
 
@@ -117,11 +109,9 @@ pub(crate) async fn get_or_head(
 pub(crate) async fn get_plain(
     proxy: &Proxy,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
 ) -> Result<Response<Body>> {
-    match fetch(proxy, ctx, account, container, object, false).await? {
+    match fetch(proxy, ctx, path, false).await? {
         Found::Plain(r) => Ok(r),
         Found::Manifest(..) | Found::Slo(_) => {
             Err(Error::Internal("manifest found without expansion".into()))
@@ -144,15 +134,21 @@ pub(crate) enum Found {
 pub(crate) async fn fetch(
     proxy: &Proxy,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     expand: bool,
 ) -> Result<Found> {
-    let info = proxy.container_info(ctx, account, container).await?;
+    let info = proxy
+        .container_info(ctx, &path.account, &path.container)
+        .await?;
     let acl = info.header("x-container-read").map(str::to_string);
     proxy
-        .authorize(ctx, account, Some(container), Some(object), acl.as_deref())
+        .authorize(
+            ctx,
+            &path.account,
+            Some(&path.container),
+            Some(&path.object),
+            acl.as_deref(),
+        )
         .await?;
     let mut h = headers::to_backend(&ctx.headers, &ctx.txn, None);
     headers::set(
@@ -167,9 +163,7 @@ pub(crate) async fn fetch(
     let outcome = read_object(
         proxy,
         &info,
-        account,
-        container,
-        object,
+        path,
         ctx.method.clone(),
         query.as_deref(),
         h.clone(),
@@ -217,11 +211,8 @@ pub(crate) async fn fetch(
             let (parts, body) = resp.into_parts();
             let size = headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
             let tail = match query.as_deref() {
-                Some(q) if !q.is_empty() => format!(
-                    "{}?{q}",
-                    backend::tail(partition, account, Some(container), Some(object))
-                ),
-                _ => backend::tail(partition, account, Some(container), Some(object)),
+                Some(q) if !q.is_empty() => format!("{}?{q}", path.tail(partition)),
+                _ => path.tail(partition),
             };
             let resume = Resume {
                 backend: proxy.backend.clone(),
@@ -246,13 +237,10 @@ pub(crate) async fn fetch(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn read_object(
     proxy: &Proxy,
     info: &Info,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     method: Method,
     query: Option<&str>,
     h: HeaderMap,
@@ -260,9 +248,9 @@ async fn read_object(
 ) -> Result<ReadOutcome> {
     let r = ReadReq {
         kind: RingKind::Object(info.policy_index()),
-        account,
-        container: Some(container),
-        object: Some(object),
+        account: &path.account,
+        container: Some(&path.container),
+        object: Some(&path.object),
         method,
         query,
         headers: h,
@@ -276,13 +264,14 @@ fn update_headers(
     proxy: &Proxy,
     base: HeaderMap,
     slots: usize,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
 ) -> Result<Vec<HeaderMap>> {
-    let cont = proxy
-        .rings
-        .primaries(RingKind::Container, account, Some(container), None)?;
+    let cont = proxy.rings.primaries(
+        RingKind::Container,
+        &path.account,
+        Some(&path.container),
+        None,
+    )?;
     let mut out = vec![base; slots.max(1)];
     let n = out.len();
     for (i, cn) in cont.primaries.iter().enumerate() {
@@ -296,8 +285,12 @@ fn update_headers(
         .and_then(|h| headers::get(h, "x-delete-at"))
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(at) = delete_at {
-        let digest =
-            swirl_ring::hash::hash_path(proxy.rings.hash(), account, Some(container), Some(object));
+        let digest = swirl_ring::hash::hash_path(
+            proxy.rings.hash(),
+            &path.account,
+            Some(&path.container),
+            Some(&path.object),
+        );
         let shard = (u128::from_be_bytes(digest) % 100) as u64;
         let queue = format!(
             "{:010}",
@@ -327,10 +320,9 @@ fn now_secs() -> f64 {
 async fn writable_container(
     proxy: &Proxy,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
 ) -> Result<std::sync::Arc<Info>> {
+    let (account, container) = (&path.account, &path.container);
     let mut info = proxy.container_info(ctx, account, container).await?;
     if container_quotas::has_quota(&info) {
         // The cache is not cleared by object writes (as in Swift), so a
@@ -341,7 +333,13 @@ async fn writable_container(
     }
     let acl = info.header("x-container-write").map(str::to_string);
     proxy
-        .authorize(ctx, account, Some(container), Some(object), acl.as_deref())
+        .authorize(
+            ctx,
+            account,
+            Some(container),
+            Some(&path.object),
+            acl.as_deref(),
+        )
         .await?;
     if !info.exists() {
         return Err(if info.status == 404 {
@@ -384,16 +382,14 @@ pub(crate) fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
 pub(crate) async fn put_object<B>(
     proxy: &Proxy,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     body: B,
 ) -> Result<Response<Body>>
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
-    put_object_with(proxy, ctx, account, container, object, body, false).await
+    put_object_with(proxy, ctx, path, body, false).await
 }
 
 /// An object PUT; `ctype_overridden` when a middleware set `swift_bytes`
@@ -401,9 +397,7 @@ where
 pub(crate) async fn put_object_with<B>(
     proxy: &Proxy,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     body: B,
     ctype_overridden: bool,
 ) -> Result<Response<Body>>
@@ -411,8 +405,8 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
-    check_name(object)?;
-    let info = writable_container(proxy, ctx, account, container, object).await?;
+    check_name(&path.object)?;
+    let info = writable_container(proxy, ctx, path).await?;
     let (length, chunked) = request_length(&ctx.headers)?;
     if container_quotas::exceeded(&info, length) {
         return Err(Error::TooLarge(container_quotas::EXCEEDED.into()));
@@ -422,11 +416,11 @@ where
             return Err(Error::BadRequest("If-None-Match only supports *".into()));
         }
     }
-    prepare_new_object(&mut ctx.headers, object)?;
+    prepare_new_object(&mut ctx.headers, &path.object)?;
     if !ctype_overridden {
         check_content_type(&ctx.headers)?;
     }
-    constraints::check_object_creation(&ctx.headers, object, length, chunked).map_err(
+    constraints::check_object_creation(&ctx.headers, &path.object, length, chunked).map_err(
         |e| match e {
             CreationError::TooLarge => Error::TooLarge("Your request is too large.".into()),
             CreationError::LengthRequired => Error::LengthRequired,
@@ -436,10 +430,7 @@ where
     constraints::check_delete_headers(&mut ctx.headers, now_secs()).map_err(Error::BadRequest)?;
     let ts = Timestamp::now();
     let base = headers::to_backend(&ctx.headers, &ctx.txn, Some(ts));
-    stream_put(
-        proxy, &info, account, container, object, base, length, body, ts,
-    )
-    .await
+    stream_put(proxy, &info, path, base, length, body, ts).await
 }
 
 /// Swift's `check_content_type`: `swift_*` parameters are the proxy's own.
@@ -478,13 +469,10 @@ fn prepare_new_object(h: &mut HeaderMap, object: &str) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn stream_put<B>(
     proxy: &Proxy,
     info: &Info,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     mut base: HeaderMap,
     length: Option<u64>,
     body: B,
@@ -496,22 +484,10 @@ where
 {
     let policy = info.policy_index();
     headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());
-    let nodes = proxy.rings.nodes(
-        RingKind::Object(policy),
-        account,
-        Some(container),
-        Some(object),
-    )?;
-    let per_slot = update_headers(
-        proxy,
-        base,
-        nodes.primaries.len(),
-        account,
-        container,
-        object,
-    )?;
+    let nodes = path.nodes(&proxy.rings, policy)?;
+    let per_slot = update_headers(proxy, base, nodes.primaries.len(), path)?;
     let plan = PutPlan {
-        tail: backend::tail(nodes.partition, account, Some(container), Some(object)),
+        tail: path.tail(nodes.partition),
         headers: per_slot,
         length,
         max_size: c::MAX_FILE_SIZE,
@@ -538,46 +514,29 @@ where
     Ok(r)
 }
 
-async fn post(
-    proxy: &Proxy,
-    ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
-) -> Result<Response<Body>> {
-    check_name(object)?;
-    let info = writable_container(proxy, ctx, account, container, object).await?;
+async fn post(proxy: &Proxy, ctx: &mut Ctx, path: &ObjectPath) -> Result<Response<Body>> {
+    check_name(&path.object)?;
+    let info = writable_container(proxy, ctx, path).await?;
     constraints::check_metadata(&ctx.headers, "object").map_err(Error::BadRequest)?;
     constraints::check_delete_headers(&mut ctx.headers, now_secs()).map_err(Error::BadRequest)?;
     if headers::is_true(&ctx.headers, "x-detect-content-type") {
         headers::set(
             &mut ctx.headers,
             "content-type",
-            content_type::guess(object),
+            content_type::guess(&path.object),
         );
     }
-    let status = fan_out(proxy, ctx, &info, account, container, object, Method::POST).await?;
+    let status = fan_out(proxy, ctx, &info, path, Method::POST).await?;
     Ok(response::status(status))
 }
 
 pub(crate) async fn delete(
     proxy: &Proxy,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
 ) -> Result<Response<Body>> {
-    let info = writable_container(proxy, ctx, account, container, object).await?;
-    let status = fan_out(
-        proxy,
-        ctx,
-        &info,
-        account,
-        container,
-        object,
-        Method::DELETE,
-    )
-    .await?;
+    let info = writable_container(proxy, ctx, path).await?;
+    let status = fan_out(proxy, ctx, &info, path, Method::DELETE).await?;
     Ok(response::status(status))
 }
 
@@ -585,64 +544,43 @@ async fn fan_out(
     proxy: &Proxy,
     ctx: &Ctx,
     info: &Info,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     method: Method,
 ) -> Result<u16> {
     let policy = info.policy_index();
-    let nodes = proxy.rings.nodes(
-        RingKind::Object(policy),
-        account,
-        Some(container),
-        Some(object),
-    )?;
+    let nodes = path.nodes(&proxy.rings, policy)?;
     let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
     headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());
-    let per_slot = update_headers(
-        proxy,
-        base,
-        nodes.primaries.len(),
-        account,
-        container,
-        object,
-    )?;
-    let path = |n: &Node| backend::path(n, nodes.partition, account, Some(container), Some(object));
-    let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await;
+    let per_slot = update_headers(proxy, base, nodes.primaries.len(), path)?;
+    let on_node = |n: &Node| path.on_node(n, nodes.partition);
+    let res = crate::write::fan_out(proxy, &nodes, method, &on_node, per_slot, None).await;
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
     Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
 }
 
 /// `COPY` with `Destination: cont/obj`: a PUT of the destination copying this object.
-async fn copy_verb(
-    proxy: &Arc<Proxy>,
-    ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
-) -> Result<Response<Body>> {
+async fn copy_verb(proxy: &Arc<Proxy>, ctx: &mut Ctx, path: &ObjectPath) -> Result<Response<Body>> {
     let dest = headers::get_utf8(&ctx.headers, "destination")
         .ok_or_else(|| Error::PreconditionFailed("Destination header required".into()))?;
     let (dc, dobj) = copy::parse_source(&dest, "Destination").map_err(Error::PreconditionFailed)?;
     let dest_account = headers::get_utf8(&ctx.headers, "destination-account")
         .map(|a| unquote(&a))
-        .unwrap_or_else(|| account.to_string());
+        .unwrap_or_else(|| path.account.clone());
     ctx.headers.remove("destination");
     ctx.headers.remove("destination-account");
     headers::set(
         &mut ctx.headers,
         "x-copy-from-account",
-        &backend::quote_path(account),
+        &backend::quote_path(&path.account),
     );
     ctx.method = Method::PUT;
     headers::set(&mut ctx.headers, "content-length", "0");
+    let dest = ObjectPath::new(dest_account, dc, dobj);
     copy_from(
         proxy,
         ctx,
-        &dest_account,
-        &dc,
-        &dobj,
-        (container.to_string(), object.to_string()),
+        &dest,
+        (path.container.clone(), path.object.clone()),
     )
     .await
 }
@@ -652,16 +590,14 @@ async fn copy_verb(
 async fn copy_from(
     proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
-    src: (String, String),
+    dest: &ObjectPath,
+    (src_container, src_object): (String, String),
 ) -> Result<Response<Body>> {
-    check_name(object)?;
-    let (sc, so) = src;
+    check_name(&dest.object)?;
     let src_account = headers::get_utf8(&ctx.headers, "x-copy-from-account")
         .map(|a| unquote(&a))
-        .unwrap_or_else(|| account.to_string());
+        .unwrap_or_else(|| dest.account.clone());
+    let src = ObjectPath::new(src_account, src_container, src_object);
     if let Ok((Some(n), _)) = request_length(&ctx.headers) {
         if n != 0 {
             return Err(Error::BadRequest(
@@ -681,14 +617,14 @@ async fn copy_from(
     if let Some(r) = ctx.headers.get("range") {
         src_ctx.headers.insert("range", r.clone());
     }
-    let src_resp = get_or_head(proxy, &mut src_ctx, &src_account, &sc, &so).await?;
+    let src_resp = get_or_head(proxy, &mut src_ctx, &src).await?;
     if !copyable(&src_resp) {
         return Ok(src_resp);
     }
     let (parts, src_body) = src_resp.into_parts();
     // As Swift's copy middleware does: the source is read first (a missing
     // source is a 404 whatever the destination), then the destination checked.
-    let dest_info = writable_container(proxy, ctx, account, container, object).await?;
+    let dest_info = writable_container(proxy, ctx, dest).await?;
     let length: Option<u64> =
         headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
     // A source of unknown length is a DLO of more than one listing page:
@@ -719,7 +655,7 @@ async fn copy_from(
         }
     }
     if headers::is_true(&merged, "x-detect-content-type") || merged.get("content-type").is_none() {
-        prepare_new_object(&mut merged, object)?;
+        prepare_new_object(&mut merged, &dest.object)?;
     }
     constraints::check_metadata(&merged, "object").map_err(Error::BadRequest)?;
     constraints::check_delete_headers(&mut merged, now_secs()).map_err(Error::BadRequest)?;
@@ -744,14 +680,11 @@ async fn copy_from(
             .collect::<Vec<_>>()
             .join("&");
         sink.query = Some(query);
-        slo::put(proxy, &sink, account, container, object, src_body).await?
+        slo::put(proxy, &sink, dest, src_body).await?
     } else {
         let ts = Timestamp::now();
         let base = headers::to_backend(&merged, &ctx.txn, Some(ts));
-        stream_put(
-            proxy, &dest_info, account, container, object, base, length, src_body, ts,
-        )
-        .await?
+        stream_put(proxy, &dest_info, dest, base, length, src_body, ts).await?
     };
     if resp.status().is_success() {
         let hm = resp.headers_mut();
@@ -760,14 +693,14 @@ async fn copy_from(
             "x-copied-from",
             &format!(
                 "{}/{}",
-                backend::quote_query(&sc),
-                crate::backend::quote_path(&so)
+                backend::quote_query(&src.container),
+                crate::backend::quote_path(&src.object)
             ),
         );
         headers::set(
             hm,
             "x-copied-from-account",
-            &backend::quote_query(&src_account),
+            &backend::quote_query(&src.account),
         );
         if let Some(lm) = headers::get(&parts.headers, "last-modified") {
             let lm = lm.to_string();

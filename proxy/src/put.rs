@@ -148,7 +148,12 @@ where
     for s in slots.iter_mut() {
         s.tx = None;
     }
-    let answers = gather(slots, plan.nodes.primaries.len(), proxy.backend.node_timeout).await;
+    let answers = gather(
+        slots,
+        plan.nodes.primaries.len(),
+        proxy.backend.node_timeout,
+    )
+    .await;
     let status = quorum::best_status(&answers.statuses, quorum).unwrap_or(503);
     let etags = &answers.etags;
     if (200..300).contains(&status) && etags.iter().any(|e| *e != etags[0]) {

@@ -33,6 +33,7 @@ use crate::app::{Ctx, Proxy};
 use crate::auth::tempauth::Identity;
 use crate::config::BulkConfig;
 use crate::headers;
+use crate::object_path::ObjectPath;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
 mod tar;
@@ -517,7 +518,8 @@ impl Job {
                 let mut sub = ctx.subrequest(Method::DELETE, None);
                 let res = match &t {
                     Target::Object { container, object } => {
-                        crate::object::delete(&proxy, &mut sub, &account, container, object).await
+                        let path = ObjectPath::new(account.as_str(), container, object);
+                        crate::object::delete(&proxy, &mut sub, &path).await
                     }
                     Target::Container(container) => {
                         crate::container::handle(&proxy, &mut sub, &account, container).await
@@ -967,8 +969,8 @@ impl Extract {
                 return 401;
             }
             let body = ChannelBody::new(rx, Some(size));
-            match crate::object::put_object(&proxy, &mut sub, &account, &cont, &object, body).await
-            {
+            let path = ObjectPath::new(account, cont, object);
+            match crate::object::put_object(&proxy, &mut sub, &path, body).await {
                 Ok(r) => r.status().as_u16(),
                 Err(e) => e.status().as_u16(),
             }

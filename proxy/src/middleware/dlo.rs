@@ -35,6 +35,7 @@ use crate::headers;
 use crate::middleware::segments::{
     Piece, Pieces, RateLimiter, SegmentError, SegmentRead, Segmented,
 };
+use crate::object_path::ObjectPath;
 use crate::response;
 
 /// The manifest header.
@@ -250,14 +251,13 @@ impl Cursor {
     }
 }
 
-/// Answers a GET or HEAD of the manifest at `manifest_path`. `manifest`
+/// Answers a GET or HEAD of the manifest at `path`. `manifest`
 /// holds the client headers of the manifest object, `value` its raw
 /// X-Object-Manifest.
 pub async fn respond(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
-    account: &str,
-    manifest_path: &str,
+    path: &ObjectPath,
     manifest: HeaderMap,
     value: &str,
 ) -> Result<Response<Body>> {
@@ -266,6 +266,7 @@ pub async fn respond(
         return Err(Error::Conflict);
     };
     let head = ctx.method == Method::HEAD;
+    let account = path.account.as_str();
     let first_page = match list_page(proxy, ctx, account, &container, &prefix, None).await? {
         Ok(p) => p,
         Err(status) => return Ok(response::status(status)),
@@ -318,7 +319,7 @@ pub async fn respond(
         proxy: proxy.clone(),
         sub: ctx.subrequest(Method::GET, None),
         account: account.to_string(),
-        manifest: manifest_path.to_string(),
+        manifest: path.to_string(),
         kind: "DLO",
         pieces: Listing {
             proxy: proxy.clone(),

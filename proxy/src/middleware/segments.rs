@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::app::{Ctx, Proxy};
 use crate::headers;
+use crate::object_path::ObjectPath;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
 /// Marks a client response whose body the object server verified (a
@@ -277,15 +278,8 @@ impl<P: Pieces> Segmented<P> {
         if let Some(r) = &range {
             headers::set(&mut sub.headers, "range", r);
         }
-        let path = format!("/{}/{}/{}", self.account, seg.container, seg.object);
-        let res = crate::object::get_plain(
-            &self.proxy,
-            &mut sub,
-            &self.account,
-            &seg.container,
-            &seg.object,
-        )
-        .await;
+        let path = ObjectPath::new(&self.account, seg.container, seg.object);
+        let res = crate::object::get_plain(&self.proxy, &mut sub, &path).await;
         let status = match &res {
             Ok(r) => r.status(),
             Err(e) => e.status(),
@@ -331,7 +325,7 @@ impl<P: Pieces> Segmented<P> {
             _ => None,
         };
         Ok(Opened {
-            name: path,
+            name: path.to_string(),
             body: resp.into_body(),
             check,
         })

@@ -53,6 +53,7 @@ use crate::middleware::slo_manifest::{
     self as m, check_segment, Head, Input, InputError, Seg, Stored, WalkStep, Walker, Want, MARKER,
     OVERRIDE_ETAG, SYSMETA_SLO_ETAG, SYSMETA_SLO_SIZE,
 };
+use crate::object_path::ObjectPath;
 use crate::response;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
@@ -166,9 +167,7 @@ enum PutOutcome {
 pub async fn put<B>(
     proxy: &Arc<Proxy>,
     ctx: &Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     body: B,
 ) -> Result<Response<Body>>
 where
@@ -190,7 +189,7 @@ where
     let limit = usize::try_from(cfg.max_manifest_size).unwrap_or(usize::MAX);
     let timeout = crate::config::secs(proxy.cfg.client_timeout);
     let data = read_limited(body, limit, timeout).await?;
-    let inputs = match m::parse_input(&data, container, object) {
+    let inputs = match m::parse_input(&data, &path.container, &path.object) {
         Ok(i) => i,
         Err(InputError::Body(msg)) => return Err(Error::BadRequestHtml(msg.into())),
         Err(InputError::Segments(list)) => {
@@ -217,9 +216,7 @@ where
     let job = PutJob {
         proxy: proxy.clone(),
         ctx: ctx.clone(),
-        account: account.to_string(),
-        container: container.to_string(),
-        object: object.to_string(),
+        path: path.clone(),
         inputs,
     };
     if !heartbeat {
@@ -331,9 +328,8 @@ struct PutJob {
     proxy: Arc<Proxy>,
     /// The PUT's headers and the caller's identity.
     ctx: Ctx,
-    account: String,
-    container: String,
-    object: String,
+    /// The manifest.
+    path: ObjectPath,
     inputs: Vec<Input>,
 }
 
@@ -407,22 +403,15 @@ impl PutJob {
         );
         let ctype = match headers::get(h, "content-type").filter(|c| !c.is_empty()) {
             Some(c) => c.to_string(),
-            None => crate::content_type::guess(&self.object).to_string(),
+            None => crate::content_type::guess(&self.path.object).to_string(),
         };
         headers::set(h, "content-type", &format!("{ctype};swift_bytes={total}"));
         headers::set(h, "content-length", &json.len().to_string());
         h.remove("transfer-encoding");
         let body = http_body_util::Full::new(Bytes::from(json));
-        let resp = crate::object::put_object_with(
-            &self.proxy,
-            &mut self.ctx,
-            &self.account,
-            &self.container,
-            &self.object,
-            body,
-            true,
-        )
-        .await?;
+        let resp =
+            crate::object::put_object_with(&self.proxy, &mut self.ctx, &self.path, body, true)
+                .await?;
         Ok(PutOutcome::Stored(resp, slo_etag))
     }
 
@@ -440,13 +429,11 @@ impl PutJob {
                 next += 1;
                 let input = self.inputs[paths[i].1[0]].clone();
                 let Input::Object(o) = input else { continue };
-                let (c, obj) = o.target();
+                let segment = ObjectPath::in_account(&self.path.account, &o.path);
                 let proxy = self.proxy.clone();
                 let mut sub = self.ctx.subrequest(Method::HEAD, None);
-                let account = self.account.clone();
                 running.spawn(async move {
-                    let res =
-                        crate::object::get_or_head(&proxy, &mut sub, &account, &c, &obj).await;
+                    let res = crate::object::get_or_head(&proxy, &mut sub, &segment).await;
                     (i, head_of(res))
                 });
             }
@@ -599,13 +586,11 @@ fn need_refetch(ctx: &Ctx, found: &Found) -> bool {
     false
 }
 
-/// Answers a GET or HEAD that found the manifest `found` at `/account/container/object`.
+/// Answers a GET or HEAD that found the manifest `found` at `path`.
 pub async fn respond(
     proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
+    path: &ObjectPath,
     found: Found,
 ) -> Result<Response<Body>> {
     let head = ctx.method == Method::HEAD;
@@ -647,17 +632,14 @@ pub async fn respond(
     if need_refetch(ctx, &found) {
         let slo_ts = headers::get(&found.backend, bh::TIMESTAMP).map(str::to_string);
         let mut sub = ctx.subrequest(Method::GET, None);
-        let resp = match crate::object::fetch(proxy, &mut sub, account, container, object, true)
-            .await?
-        {
+        let resp = match crate::object::fetch(proxy, &mut sub, path, true).await? {
             crate::object::Found::Slo(f) => {
                 found = f;
                 None
             }
             crate::object::Found::Plain(r) => Some(r),
             crate::object::Found::Manifest(h, value) => {
-                let path = format!("/{account}/{container}/{object}");
-                Some(crate::middleware::dlo::respond(proxy, &sub, account, &path, h, &value).await?)
+                Some(crate::middleware::dlo::respond(proxy, &sub, path, h, &value).await?)
             }
         };
         if let Some(resp) = resp {
@@ -715,7 +697,8 @@ pub async fn respond(
         .filter(|(a, b)| b > a)
         .map(|(a, b)| (*a, b - 1))
         .collect();
-    let path = format!("/v1/{account}/{container}/{object}");
+    let account = path.account.as_str();
+    let path = format!("/v1{path}");
     let cfg = &proxy.cfg.slo;
     let mut seg = Segmented {
         proxy: proxy.clone(),
@@ -821,15 +804,6 @@ struct Tree {
     clock: Instant,
 }
 
-/// `/container/object` as the pair.
-fn split_name(name: &str) -> (String, String) {
-    let n = name.trim_start_matches('/');
-    match n.split_once('/') {
-        Some((c, o)) => (c.to_string(), o.to_string()),
-        None => (n.to_string(), String::new()),
-    }
-}
-
 impl Pieces for Tree {
     async fn next(&mut self) -> std::result::Result<Option<Piece>, SegmentError> {
         loop {
@@ -855,11 +829,11 @@ impl Pieces for Tree {
                             tokio::time::sleep(d).await;
                         }
                     }
-                    let (container, object) = split_name(&name);
+                    let segment = ObjectPath::in_account(&self.account, &name);
                     let to_end = last + 1 >= bytes;
                     return Ok(Some(Piece::Read(SegmentRead {
-                        container,
-                        object,
+                        container: segment.container,
+                        object: segment.object,
                         first: (first > 0).then_some(first),
                         last: (!to_end).then_some(last),
                         etag: hash,
@@ -874,10 +848,10 @@ impl Pieces for Tree {
 impl Tree {
     /// The segments of a nested manifest, read as the caller.
     async fn sub_manifest(&self, name: &str) -> std::result::Result<Vec<Seg>, SegmentError> {
-        let (c, o) = split_name(name);
+        let manifest = ObjectPath::in_account(&self.account, name);
         let mut sub = self.sub.subrequest(Method::GET, None);
-        let path = format!("/v1/{}/{c}/{o}", self.account);
-        let resp = crate::object::get_plain(&self.proxy, &mut sub, &self.account, &c, &o)
+        let path = format!("/v1{manifest}");
+        let resp = crate::object::get_plain(&self.proxy, &mut sub, &manifest)
             .await
             .map_err(|e| {
                 SegmentError::Invalid(format!(
@@ -915,13 +889,7 @@ struct Doomed {
 
 /// Answers `DELETE ?multipart-manifest=delete`: 200 at once, the result as
 /// bulk delete writes it once the segments and the manifest are deleted.
-pub fn delete(
-    proxy: &Arc<Proxy>,
-    ctx: &Ctx,
-    account: &str,
-    container: &str,
-    object: &str,
-) -> Response<Body> {
+pub fn delete(proxy: &Arc<Proxy>, ctx: &Ctx, path: &ObjectPath) -> Response<Body> {
     let format = listing_format::negotiate(None, headers::get(&ctx.headers, "accept")).ok();
     let mut resp = Response::new(swirl_common::body::empty());
     headers::set(
@@ -933,9 +901,9 @@ pub fn delete(
     let job = DeleteJob {
         proxy: proxy.clone(),
         ctx: ctx.subrequest(Method::DELETE, None),
-        account: account.to_string(),
+        account: path.account.clone(),
         queue: std::collections::VecDeque::from([Doomed {
-            name: format!("/{container}/{object}"),
+            name: format!("/{}/{}", path.container, path.object),
             sub_slo: true,
             error: None,
         }]),
@@ -1017,14 +985,14 @@ impl DeleteJob {
     /// Reads a manifest to delete (Swift's `get_slo_segments`); the error
     /// the result reports for it otherwise.
     async fn segments_of(&self, name: &str) -> std::result::Result<Vec<Doomed>, (u16, String)> {
-        let (c, o) = split_name(name);
+        let manifest = ObjectPath::in_account(&self.account, name);
         let mut sub = self
             .ctx
             .subrequest(Method::GET, Some("multipart-manifest=get".into()));
         // Only the last byte of an object that is no manifest.
         headers::set(&mut sub.headers, "range", "bytes=-1");
         headers::set(&mut sub.headers, bh::IGNORE_RANGE, "X-Static-Large-Object");
-        let res = crate::object::get_or_head(&self.proxy, &mut sub, &self.account, &c, &o).await;
+        let res = crate::object::get_or_head(&self.proxy, &mut sub, &manifest).await;
         let (status, resp) = match res {
             Ok(r) => (r.status(), Some(r)),
             Err(e) => (e.status(), None),
@@ -1104,12 +1072,11 @@ impl DeleteJob {
                     report.errors.push((m::quote(&d.name), status_line(412)));
                     continue;
                 }
-                let (c, o) = split_name(&d.name);
+                let doomed = ObjectPath::in_account(&self.account, &d.name);
                 let proxy = self.proxy.clone();
                 let mut sub = self.ctx.subrequest(Method::DELETE, None);
-                let account = self.account.clone();
                 running.spawn(async move {
-                    let res = crate::object::delete(&proxy, &mut sub, &account, &c, &o).await;
+                    let res = crate::object::delete(&proxy, &mut sub, &doomed).await;
                     let status = match res {
                         Ok(r) => r.status().as_u16(),
                         Err(e) => e.status().as_u16(),

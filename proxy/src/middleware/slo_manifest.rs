@@ -222,17 +222,6 @@ pub struct ObjectInput {
     pub range: Option<RangeHeader>,
 }
 
-impl ObjectInput {
-    /// `(container, object)` of the path (`/c/o`, `c/o`).
-    pub fn target(&self) -> (String, String) {
-        let p = self.path.trim_start_matches('/');
-        match p.split_once('/') {
-            Some((c, o)) => (c.to_string(), o.to_string()),
-            None => (p.to_string(), String::new()),
-        }
-    }
-}
-
 /// Why a manifest PUT body is refused (400).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {
@@ -1217,7 +1206,11 @@ mod tests {
         assert_eq!(ok.len(), 3);
         let Input::Object(o) = &ok[2] else { panic!() };
         assert_eq!((o.size_bytes, o.etag.clone()), (Some(0), None));
-        assert_eq!(o.target(), ("c".into(), "p".into()));
+        let target = crate::object_path::ObjectPath::in_account("a", &o.path);
+        assert_eq!(
+            (target.container.as_str(), target.object.as_str()),
+            ("c", "p")
+        );
         assert_eq!(ok[1], Input::Data(b"a".to_vec()));
         // A numeric range is Python's str() of it: -5 is "the last 5 bytes".
         assert!(parse_input(br#"[{"path":"/c/o","range":-5}]"#, "c", "m").is_ok());
