@@ -15,7 +15,7 @@ use crate::container::append_csv;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{container_quotas, copy, dlo, segments, slo, slo_manifest};
+use crate::middleware::{container_quotas, copy, dlo, segments, slo};
 use crate::object_path::ObjectPath;
 use crate::put::{self, PutPlan};
 use crate::quorum;
@@ -47,7 +47,7 @@ pub async fn handle(
             } else if slo::is_manifest_put(ctx.query.as_deref()) {
                 check_name(&path.object)?;
                 slo::put(proxy, ctx, path, body).await
-            } else if ctx.headers.contains_key(slo_manifest::MARKER) {
+            } else if ctx.headers.contains_key(slo::manifest::MARKER) {
                 Err(slo::reserved_header_refused())
             } else {
                 put_object(proxy, ctx, path, body).await
@@ -56,7 +56,7 @@ pub async fn handle(
         m if m == Method::DELETE && slo::is_manifest_delete(ctx.query.as_deref()) => {
             Ok(slo::delete(proxy, ctx, path))
         }
-        _ if ctx.headers.contains_key(slo_manifest::MARKER) && ctx.method != Method::OPTIONS => {
+        _ if ctx.headers.contains_key(slo::manifest::MARKER) && ctx.method != Method::OPTIONS => {
             // slo refuses its marker from clients on every other request.
             Err(slo::reserved_header_refused())
         }
@@ -177,7 +177,7 @@ pub(crate) async fn fetch(
             partition,
             ..
         } => {
-            if expand && headers::is_true(resp.headers(), slo_manifest::MARKER) {
+            if expand && headers::is_true(resp.headers(), slo::manifest::MARKER) {
                 let mut client = headers::to_client(resp.headers());
                 object_response_headers(&mut client);
                 let backend = resp.headers().clone();
@@ -659,7 +659,7 @@ async fn copy_from(
     }
     constraints::check_metadata(&merged, "object").map_err(Error::BadRequest)?;
     constraints::check_delete_headers(&mut merged, now_secs()).map_err(Error::BadRequest)?;
-    let slo_source = manifest_copy && headers::is_true(&parts.headers, slo_manifest::MARKER);
+    let slo_source = manifest_copy && headers::is_true(&parts.headers, slo::manifest::MARKER);
     let mut resp = if slo_source || slo::is_manifest_put(ctx.query.as_deref()) {
         // A copy of an SLO manifest is a manifest PUT of it (its segments
         // are checked again, as the caller, in the destination's account).

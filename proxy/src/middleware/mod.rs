@@ -16,4 +16,3 @@ pub mod etag_quoter;
 pub mod gatekeeper;
 pub mod segments;
 pub mod slo;
-pub mod slo_manifest;
