@@ -15,7 +15,7 @@ use crate::middleware::etag_quoter;
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
 use crate::response;
-use crate::rings::{Node, RingKind};
+use crate::rings::{Node, PartNodes, RingKind};
 
 /// Dispatches a container request.
 pub async fn handle(
@@ -106,18 +106,27 @@ fn with_account_updates(
     slots: usize,
     account: &str,
 ) -> Result<Vec<HeaderMap>> {
-    let acct = proxy
-        .rings
-        .primaries(RingKind::Account, account, None, None)?;
+    let acct = proxy.rings.primaries(RingKind::Account, account, None)?;
     let mut out = vec![base; slots.max(1)];
-    let n = out.len();
-    for (i, a) in acct.primaries.iter().enumerate() {
-        let h = &mut out[i % n];
-        append_csv(h, bh::ACCOUNT_HOST, &a.addr());
-        append_csv(h, bh::ACCOUNT_DEVICE, &a.device);
-        headers::set(h, bh::ACCOUNT_PARTITION, &acct.partition.to_string());
-    }
+    let names = [bh::ACCOUNT_HOST, bh::ACCOUNT_DEVICE, bh::ACCOUNT_PARTITION];
+    add_update_targets(&mut out, &acct, names);
     Ok(out)
+}
+
+/// Spreads the servers a write must update over the per-slot headers, as
+/// Swift's `_backend_requests` does: target i goes to slot i % slots (hosts
+/// and devices comma-joined), with its partition. `names` are the host,
+/// device and partition headers.
+pub fn add_update_targets(out: &mut [HeaderMap], targets: &PartNodes, names: [&str; 3]) {
+    let [host, device, partition] = names;
+    let n = out.len().max(1);
+    for (i, node) in targets.primaries.iter().enumerate() {
+        if let Some(h) = out.get_mut(i % n) {
+            append_csv(h, host, &node.addr());
+            append_csv(h, device, &node.device);
+            headers::set(h, partition, &targets.partition.to_string());
+        }
+    }
 }
 
 /// Swift's `csv_append` on a header.

@@ -11,7 +11,7 @@ use swirl_common::{constraints as c, Body, Timestamp};
 use crate::app::{Ctx, Info, Proxy};
 use crate::backend;
 use crate::constraints::{self, CreationError};
-use crate::container::append_csv;
+use crate::container::add_update_targets;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
@@ -266,20 +266,16 @@ fn update_headers(
     slots: usize,
     path: &ObjectPath,
 ) -> Result<Vec<HeaderMap>> {
-    let cont = proxy.rings.primaries(
-        RingKind::Container,
-        &path.account,
-        Some(&path.container),
-        None,
-    )?;
+    let cont = proxy
+        .rings
+        .primaries(RingKind::Container, &path.account, Some(&path.container))?;
     let mut out = vec![base; slots.max(1)];
-    let n = out.len();
-    for (i, cn) in cont.primaries.iter().enumerate() {
-        let h = &mut out[i % n];
-        append_csv(h, bh::CONTAINER_HOST, &cn.addr());
-        append_csv(h, bh::CONTAINER_DEVICE, &cn.device);
-        headers::set(h, bh::CONTAINER_PARTITION, &cont.partition.to_string());
-    }
+    let names = [
+        bh::CONTAINER_HOST,
+        bh::CONTAINER_DEVICE,
+        bh::CONTAINER_PARTITION,
+    ];
+    add_update_targets(&mut out, &cont, names);
     let delete_at = out
         .first()
         .and_then(|h| headers::get(h, "x-delete-at"))
@@ -296,19 +292,19 @@ fn update_headers(
             "{:010}",
             (at / EXPIRER_DIVISOR * EXPIRER_DIVISOR).saturating_sub(shard)
         );
-        let qn =
-            proxy
-                .rings
-                .primaries(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue), None)?;
+        let qn = proxy
+            .rings
+            .primaries(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue))?;
         for h in out.iter_mut() {
             headers::set(h, bh::DELETE_AT_CONTAINER, &queue);
             headers::set(h, bh::DELETE_AT_PARTITION, &qn.partition.to_string());
         }
-        for (i, q) in qn.primaries.iter().enumerate() {
-            let h = &mut out[i % n];
-            append_csv(h, bh::DELETE_AT_HOST, &q.addr());
-            append_csv(h, bh::DELETE_AT_DEVICE, &q.device);
-        }
+        let names = [
+            bh::DELETE_AT_HOST,
+            bh::DELETE_AT_DEVICE,
+            bh::DELETE_AT_PARTITION,
+        ];
+        add_update_targets(&mut out, &qn, names);
     }
     Ok(out)
 }

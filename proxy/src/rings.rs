@@ -151,16 +151,15 @@ impl Rings {
         self.lookup(kind, account, container, object, true)
     }
 
-    /// Partition and primaries only: the servers a write's updates go to
-    /// (Swift's `ring.get_nodes`).
+    /// Partition and primaries only of an account or container: the
+    /// servers a write's updates go to (Swift's `ring.get_nodes`).
     pub fn primaries(
         &self,
         kind: RingKind,
         account: &str,
         container: Option<&str>,
-        object: Option<&str>,
     ) -> Result<PartNodes> {
-        self.lookup(kind, account, container, object, false)
+        self.lookup(kind, account, container, None, false)
     }
 
     fn lookup(
