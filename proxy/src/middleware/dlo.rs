@@ -340,16 +340,7 @@ pub async fn respond(
     };
     // Swift's validate_first_segment: a first segment that cannot be read
     // fails the whole request before any byte is sent.
-    let first = match body.first().await {
-        Ok(f) => f,
-        Err(SegmentError::Server(why)) => {
-            return Err(Error::Unavailable(format!("DLO first segment: {why}")));
-        }
-        Err(SegmentError::Invalid(why)) => {
-            tracing::info!(txn = %ctx.txn, %why, "DLO first segment");
-            return Err(Error::Conflict);
-        }
-    };
+    let first = body.first().await?;
     let status = match &plan.range {
         Some((_, _, cr)) => {
             headers::set(&mut h, "content-range", cr);

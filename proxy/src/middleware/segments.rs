@@ -27,6 +27,7 @@ use swirl_common::{ApiError, Body};
 use tokio::sync::mpsc;
 
 use crate::app::{Ctx, Proxy};
+use crate::error::Error;
 use crate::headers;
 use crate::object_path::ObjectPath;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
@@ -257,9 +258,20 @@ pub struct Segmented<P> {
 
 impl<P: Pieces> Segmented<P> {
     /// Swift's `validate_first_segment`: opens the first piece, so that a
-    /// first segment that cannot be read fails the request before any byte.
-    pub async fn first(&mut self) -> Result<First, SegmentError> {
-        Ok(First(self.open_next().await?))
+    /// first segment that cannot be read fails the request before any byte
+    /// is sent: 503 when a backend failed, 409 otherwise.
+    pub async fn first(&mut self) -> crate::error::Result<First> {
+        match self.open_next().await {
+            Ok(current) => Ok(First(current)),
+            Err(SegmentError::Server(why)) => Err(Error::Unavailable(format!(
+                "{} first segment: {why}",
+                self.kind
+            ))),
+            Err(SegmentError::Invalid(why)) => {
+                tracing::info!(txn = %self.sub.txn, kind = self.kind, %why, "first segment unusable");
+                Err(Error::Conflict)
+            }
+        }
     }
 
     async fn open_next(&mut self) -> Result<Option<Current>, SegmentError> {

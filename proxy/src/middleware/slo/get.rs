@@ -250,16 +250,7 @@ pub async fn respond(
         },
     };
     // Swift's validate_first_segment, before conditionals and ranges.
-    let first = match seg.first().await {
-        Ok(f) => f,
-        Err(SegmentError::Server(why)) => {
-            return Err(Error::Unavailable(format!("SLO first segment: {why}")));
-        }
-        Err(SegmentError::Invalid(why)) => {
-            tracing::info!(txn = %ctx.txn, %why, "SLO first segment");
-            return Err(Error::Conflict);
-        }
-    };
+    let first = seg.first().await?;
     if let Some(c) = conds.check(Some(&etag), modified, true) {
         headers::set(&mut h, "content-length", "0");
         let status = StatusCode::from_u16(c).unwrap_or(StatusCode::PRECONDITION_FAILED);
