@@ -3,6 +3,8 @@
 //! format, durable writes, reads with quarantine, suffix hashes, async pendings.
 
 pub mod async_pending;
+pub mod block_hash;
+pub mod blocks;
 pub mod classify;
 pub mod device;
 pub mod diskfile;
