@@ -155,7 +155,7 @@ pub fn block_digest(blocks: &Blocks, i: u64, data: &[u8]) -> [u8; 32] {
 /// not a list of at least two digests.
 pub fn root_of(area: &[u8]) -> Option<blake3::Hash> {
     let d = DIGEST_LEN as usize;
-    if area.len() % d != 0 || area.len() < 2 * d {
+    if !area.len().is_multiple_of(d) || area.len() < 2 * d {
         return None;
     }
     let mut tree = Tree::default();
