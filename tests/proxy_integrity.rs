@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use crate::harness::{header, http_request};
 use crate::object_common::walk;
-use crate::proxy_cluster::{object_nodes, token, ProxyCluster, Storage, SUFFIX};
+use crate::proxy_cluster::{object_nodes, ProxyCluster, Storage, SUFFIX};
+use crate::proxy_faults::with_container;
 
 const SIZE: usize = 8 << 20;
 const BLOCK: u64 = 64 * 1024;
@@ -188,18 +189,7 @@ fn check_get(addr: std::net::SocketAddr, auth: &str, url: &str, data: &[u8], how
 
 #[test]
 fn corrupt_replica_never_reaches_the_client() {
-    let c = ProxyCluster::start_on(Storage::Swirl, 3);
-    let addr = c.proxy.addr();
-    let (tok, acct) = token(addr, "test:tester", "testing");
-    let (s, _, _) = http_request(
-        addr,
-        "PUT",
-        &format!("{acct}/i"),
-        &[("X-Auth-Token", &tok)],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(s, 201);
+    let (c, addr, tok, acct) = with_container(Storage::Swirl, 3, "i");
     let mid = 3 * (1 << 20) + 12_345;
     let start = 5 * (1 << 20);
     assert!(mid % BLOCK != 0 && start % BLOCK == 0);
@@ -286,18 +276,7 @@ fn corrupt_replica_never_reaches_the_client() {
 
 #[test]
 fn objects_without_block_digests_still_read() {
-    let c = ProxyCluster::start_on(Storage::Swirl, 3);
-    let addr = c.proxy.addr();
-    let (tok, acct) = token(addr, "test:tester", "testing");
-    let (s, _, _) = http_request(
-        addr,
-        "PUT",
-        &format!("{acct}/o"),
-        &[("X-Auth-Token", &tok)],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(s, 201);
+    let (c, addr, tok, acct) = with_container(Storage::Swirl, 3, "o");
     let data = body(7);
     let url = format!("{acct}/o/old");
     let (s, _, _) = http_request(addr, "PUT", &url, &[("X-Auth-Token", &tok)], &data).unwrap();
