@@ -16,6 +16,7 @@ pub mod range;
 pub mod server;
 pub mod swift_conf;
 pub mod timestamp;
+pub mod tls;
 pub mod trans_id;
 
 pub use body::Body;
