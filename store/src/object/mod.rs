@@ -14,6 +14,7 @@ pub mod hashes;
 pub mod layout;
 pub mod metadata;
 pub mod quarantine;
+pub mod sync;
 
 pub use diskfile::{ObjectRef, ObjectStore, ObjectWriter, OpenObject, Opened};
 pub use error::{Error, Result};
