@@ -9,6 +9,7 @@ pub mod config;
 pub mod constraints;
 pub mod digest_trailer;
 pub mod error;
+pub mod frames;
 pub mod listing_format;
 pub mod logging;
 pub mod path;

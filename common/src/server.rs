@@ -98,7 +98,7 @@ pub async fn serve<H: Handler>(
 pub async fn serve_tls<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: crate::tls::TlsAcceptor,
     shutdown: impl Future<Output = ()> + Send,
     opts: ServeOptions,
 ) -> std::io::Result<()> {
@@ -113,7 +113,7 @@ async fn serve_with<H: Handler>(
     handler: Arc<H>,
     shutdown: impl Future<Output = ()> + Send,
     opts: ServeOptions,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let opts = Arc::new(opts);

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::Deserialize;
+pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Why TLS material could not be loaded or used.
 #[derive(Debug, thiserror::Error)]
@@ -145,13 +146,13 @@ impl ClusterTls {
     }
 
     /// The acceptor for a node's cluster listener.
-    pub fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
-        Ok(tokio_rustls::TlsAcceptor::from(self.server_config()?))
+    pub fn acceptor(&self) -> Result<TlsAcceptor, TlsError> {
+        Ok(TlsAcceptor::from(self.server_config()?))
     }
 
     /// The connector for dialling other nodes.
-    pub fn connector(&self) -> Result<tokio_rustls::TlsConnector, TlsError> {
-        Ok(tokio_rustls::TlsConnector::from(self.client_config()?))
+    pub fn connector(&self) -> Result<TlsConnector, TlsError> {
+        Ok(TlsConnector::from(self.client_config()?))
     }
 }
 
