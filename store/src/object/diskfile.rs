@@ -124,7 +124,7 @@ impl OpenObject {
 }
 
 /// Reads the metadata at a file's end; returns it with the body length.
-fn read_file_metadata(file: &File) -> std::result::Result<(Metadata, u64), String> {
+pub fn read_file_metadata(file: &File) -> std::result::Result<(Metadata, u64), String> {
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     // One read of the tail usually covers trailer and metadata.
     let want = len.min(4096);

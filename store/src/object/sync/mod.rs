@@ -13,6 +13,8 @@
 pub mod delta;
 pub mod offer;
 pub mod receive;
+pub mod remove;
+pub mod send;
 
 pub use offer::{Offer, Want};
 
