@@ -159,6 +159,8 @@ async fn serve_with<H: Handler>(
             let stream =
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(s)) => s,
+                    // A probe that connects and closes is not a refused peer.
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
                     Ok(Err(e)) => {
                         warn!(role, peer = %peer, error = %e, "tls handshake refused");
                         return;
