@@ -24,12 +24,18 @@ fn auth(addr: std::net::SocketAddr) -> String {
 }
 
 fn put(addr: std::net::SocketAddr, token: &str, path: &str, body: &[u8]) {
-    let (st, _, b) = harness::http_request(addr, "PUT", path, &[("X-Auth-Token", token)], body).unwrap();
-    assert!(st == 201 || st == 202, "PUT {path}: {st} {}", String::from_utf8_lossy(&b));
+    let (st, _, b) =
+        harness::http_request(addr, "PUT", path, &[("X-Auth-Token", token)], body).unwrap();
+    assert!(
+        st == 201 || st == 202,
+        "PUT {path}: {st} {}",
+        String::from_utf8_lossy(&b)
+    );
 }
 
 fn get(addr: std::net::SocketAddr, token: &str, path: &str) -> Vec<u8> {
-    let (st, _, b) = harness::http_request(addr, "GET", path, &[("X-Auth-Token", token)], b"").unwrap();
+    let (st, _, b) =
+        harness::http_request(addr, "GET", path, &[("X-Auth-Token", token)], b"").unwrap();
     assert_eq!(st, 200, "GET {path}");
     b
 }
@@ -68,7 +74,9 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 }
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -115,9 +123,11 @@ fn aio_heals_a_wiped_device_and_sends_deltas() {
     assert!(wiped > 0);
     std::fs::remove_dir_all(srv.join("d1/objects")).unwrap();
     let aio = harness::start_aio(&data);
-    wait_for("the wiped device to be refilled", Duration::from_secs(120), || {
-        data_files(&srv).len() == before
-    });
+    wait_for(
+        "the wiped device to be refilled",
+        Duration::from_secs(120),
+        || data_files(&srv).len() == before,
+    );
     let a = aio.addr();
     let token = auth(a);
     for (n, b) in &small {
@@ -145,13 +155,19 @@ fn aio_heals_a_wiped_device_and_sends_deltas() {
     });
     let st = &recon(&data)["replication_stats"];
     let sent = st["bytes_sent"].as_u64().unwrap();
-    assert!(sent < (8 << 20) / 20, "bytes sent {sent} for an 8 MiB object with 1% changed");
+    assert!(
+        sent < (8 << 20) / 20,
+        "bytes sent {sent} for an 8 MiB object with 1% changed"
+    );
     assert_eq!(st["files_sent"].as_u64(), Some(0), "{st}");
     assert!(st["delta_file_bytes"].as_u64().unwrap() >= 8 << 20);
     let token = auth(aio.addr());
     assert_eq!(get(aio.addr(), &token, "/v1/AUTH_test/c/img"), v2);
     // The rebuilt replica is the new version, byte for byte.
-    let rebuilt = data_files(&dir).into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+    let rebuilt = data_files(&dir)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect::<Vec<_>>();
     assert_eq!(rebuilt.len(), 1);
     assert_eq!(rebuilt[0].file_name(), v2_path.file_name());
     assert!(!dir.join(v1_path.file_name().unwrap()).exists());
@@ -174,7 +190,11 @@ fn replication_port_refuses_strangers() {
     let aio = harness::start_aio(&data);
     let url = format!("https://127.0.0.1:{}/healthcheck", repl_port(&data));
     let node = data.join("etc/tls/node");
-    let (ca, cert, key) = (node.join("ca.pem"), node.join("node.pem"), node.join("node.key"));
+    let (ca, cert, key) = (
+        node.join("ca.pem"),
+        node.join("node.pem"),
+        node.join("node.key"),
+    );
     // A member of the cluster gets in.
     let member = Command::new("curl")
         .args(["-s", "-S", "--max-time", "10", "--cacert"])
@@ -186,7 +206,12 @@ fn replication_port_refuses_strangers() {
         .arg(&url)
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&member.stdout), "OK", "{}", String::from_utf8_lossy(&member.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&member.stdout),
+        "OK",
+        "{}",
+        String::from_utf8_lossy(&member.stderr)
+    );
     // No certificate: refused in the handshake.
     let anon = Command::new("curl")
         .args(["-s", "-S", "--max-time", "10", "--cacert"])
@@ -198,11 +223,23 @@ fn replication_port_refuses_strangers() {
     assert!(anon.stdout.is_empty());
     // A certificate of another CA: refused too.
     let other = tmp.path().join("other");
-    let s = harness::swirl(tmp.path(), &["cluster-ca", "init", other.join("ca").to_str().unwrap()]);
+    let s = harness::swirl(
+        tmp.path(),
+        &["cluster-ca", "init", other.join("ca").to_str().unwrap()],
+    );
     assert!(s.status.success());
     let s = harness::swirl(
         tmp.path(),
-        &["cluster-ca", "issue", other.join("ca").to_str().unwrap(), other.join("n").to_str().unwrap(), "--name", "rogue", "--ip", "127.0.0.1"],
+        &[
+            "cluster-ca",
+            "issue",
+            other.join("ca").to_str().unwrap(),
+            other.join("n").to_str().unwrap(),
+            "--name",
+            "rogue",
+            "--ip",
+            "127.0.0.1",
+        ],
     );
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     let rogue = Command::new("curl")
@@ -219,7 +256,16 @@ fn replication_port_refuses_strangers() {
     assert!(rogue.stdout.is_empty());
     // The object API is not served on the replication port.
     let obj = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            "--cacert",
+        ])
         .arg(&ca)
         .arg("--cert")
         .arg(&cert)

@@ -152,10 +152,24 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
         if role == "object" {
             repl_port = free_port()?;
             replication = replication_block(dir, repl_port)?;
-            write_ring(&etc.join("object-1.ring.gz"), port, repl_port, SILVER_REPLICAS)?;
+            write_ring(
+                &etc.join("object-1.ring.gz"),
+                port,
+                repl_port,
+                SILVER_REPLICAS,
+            )?;
         }
-        write_ring(&etc.join(format!("{role}.ring.gz")), port, repl_port, REPLICAS)?;
-        let (head, tables) = replication.split_once("\n[").map_or((replication.as_str(), String::new()), |(h, t)| (h, format!("\n[{t}")));
+        write_ring(
+            &etc.join(format!("{role}.ring.gz")),
+            port,
+            repl_port,
+            REPLICAS,
+        )?;
+        let (head, tables) = replication
+            .split_once("\n[")
+            .map_or((replication.as_str(), String::new()), |(h, t)| {
+                (h, format!("\n[{t}"))
+            });
         let text = format!(
             "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{head}{STORAGE_POLICIES}{tables}"
         );
@@ -192,8 +206,14 @@ fn replication_block(dir: &Path, repl_port: u16) -> Result<String, String> {
         swirl_common::tls::issue::create_ca(&ca, "aio").map_err(|e| e.to_string())?;
     }
     if !node.join(swirl_common::tls::issue::NODE_CERT).exists() {
-        swirl_common::tls::issue::issue_node(&ca, &node, "aio", &["127.0.0.1".parse().map_err(|_| "ip")?], &["localhost".into()])
-            .map_err(|e| e.to_string())?;
+        swirl_common::tls::issue::issue_node(
+            &ca,
+            &node,
+            "aio",
+            &["127.0.0.1".parse().map_err(|_| "ip")?],
+            &["localhost".into()],
+        )
+        .map_err(|e| e.to_string())?;
     }
     let f = swirl_common::tls::ClusterTlsConfig::in_dir(&node);
     Ok(format!(
@@ -227,7 +247,10 @@ fn upgrade_replication(dir: &Path) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for entry in std::fs::read_dir(&etc).map_err(|e| e.to_string())?.flatten() {
+    for entry in std::fs::read_dir(&etc)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !(name.starts_with("object") && name.ends_with(".ring.gz")) {
             continue;
@@ -242,7 +265,9 @@ fn upgrade_replication(dir: &Path) -> Result<(), String> {
         swirl_ring::codec::write_ring(&ring, file, 1).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, entry.path()).map_err(|e| e.to_string())?;
     }
-    eprintln!("swirl aio: object-server.toml: added a replication listener on 127.0.0.1:{repl_port}");
+    eprintln!(
+        "swirl aio: object-server.toml: added a replication listener on 127.0.0.1:{repl_port}"
+    );
     Ok(())
 }
 
@@ -288,7 +313,12 @@ fn upgrade(etc: &Path) -> Result<(), String> {
     for p in proxy.storage_policy.iter().filter(|p| p.index > 0) {
         let ring = etc.join(format!("object-{}.ring.gz", p.index));
         if !ring.exists() {
-            write_ring(&ring, obj.bind_port, obj.replication_port.unwrap_or(obj.bind_port), SILVER_REPLICAS)?;
+            write_ring(
+                &ring,
+                obj.bind_port,
+                obj.replication_port.unwrap_or(obj.bind_port),
+                SILVER_REPLICAS,
+            )?;
             eprintln!(
                 "swirl aio: created {} for policy {} ({})",
                 ring.display(),
@@ -403,8 +433,13 @@ async fn run(
     // The object replicator reads the object server's own file.
     let repl = swirl_replicator::config::NodeConfig::load(&etc.join("object-server.toml"))
         .map_err(|e| e.to_string())
-        .and_then(|c| c.settings().map_err(|(k, m)| format!("object-server.toml: {k}: {m}")))
-        .and_then(|s| swirl_replicator::object::ObjectReplicator::new(s).map_err(|e| e.to_string()));
+        .and_then(|c| {
+            c.settings()
+                .map_err(|(k, m)| format!("object-server.toml: {k}: {m}"))
+        })
+        .and_then(|s| {
+            swirl_replicator::object::ObjectReplicator::new(s).map_err(|e| e.to_string())
+        });
     let replicator = match repl {
         Ok(r) => r,
         Err(e) => {

@@ -38,8 +38,10 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
     let r = match (pos.first().map(String::as_str), pos.len()) {
-        (Some("init"), 2) => issue::create_ca(Path::new(&pos[1]), name.as_deref().unwrap_or("swirl"))
-            .map(|_| format!("created cluster CA in {}", pos[1])),
+        (Some("init"), 2) => {
+            issue::create_ca(Path::new(&pos[1]), name.as_deref().unwrap_or("swirl"))
+                .map(|_| format!("created cluster CA in {}", pos[1]))
+        }
         (Some("issue"), 3) => {
             let Some(n) = name else {
                 return usage();

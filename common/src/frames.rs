@@ -114,7 +114,9 @@ where
         let tag = self.buf[0];
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
         if len > max {
-            return Err(invalid(format!("frame of {len} bytes, at most {max} allowed")));
+            return Err(invalid(format!(
+                "frame of {len} bytes, at most {max} allowed"
+            )));
         }
         while self.buf.len() < 5 + len {
             if !self.fill().await? {
@@ -139,9 +141,7 @@ impl HttpBody for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|o| o.map(|r| r.map(Frame::data)))
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
 }
 

@@ -85,7 +85,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Reads every certificate of a PEM file (at least one).
-pub fn load_certs(key: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn load_certs(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
         .map_err(|e| file_err(key, path, e))?
         .collect::<Result<_, _>>()
@@ -118,10 +121,12 @@ impl ClusterTls {
     /// A server config that demands a client certificate chaining to the
     /// cluster CA: anything else fails the handshake.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-        let verifier =
-            rustls::server::WebPkiClientVerifier::builder_with_provider(self.roots.clone(), provider())
-                .build()
-                .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        )
+        .build()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Rustls(e.to_string()))?
@@ -168,7 +173,10 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
 
 /// A server config presenting one certificate with no client authentication
 /// (a public listener such as the proxy's `cert_file`/`key_file`).
-pub fn public_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn public_server_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let chain = load_certs("cert_file", cert)?;
     let key = load_key("key_file", key)?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())

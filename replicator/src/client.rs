@@ -95,7 +95,12 @@ impl PeerClient {
 
     /// Sends `req` to `ip:port`; resolves when the response head arrives
     /// (the request body may still be streaming: exchanges run both ways).
-    pub async fn send(&self, ip: &str, port: u16, req: Request<Body>) -> Result<Response<Incoming>> {
+    pub async fn send(
+        &self,
+        ip: &str,
+        port: u16,
+        req: Request<Body>,
+    ) -> Result<Response<Incoming>> {
         let key = addr(ip, port);
         let mut s = match self.take_idle(&key) {
             Some(s) => s,

@@ -117,19 +117,19 @@ pub struct ObjectReplicatorConfig {
 impl Default for ObjectReplicatorConfig {
     fn default() -> Self {
         ObjectReplicatorConfig {
-        interval: default_interval(),
-        concurrency: default_concurrency(),
-        stats_interval: default_stats_interval(),
-        ring_check_interval: default_ring_check_interval(),
-        reclaim_age: None,
-        handoffs_first: false,
-        handoff_delete: default_handoff_delete(),
-        conn_timeout: default_conn_timeout(),
-        node_timeout: default_node_timeout(),
-        http_timeout: default_http_timeout(),
-        rsync_timeout: default_rsync_timeout(),
-        delta_min_size: default_delta_min_size(),
-        delta_window: default_delta_window(),
+            interval: default_interval(),
+            concurrency: default_concurrency(),
+            stats_interval: default_stats_interval(),
+            ring_check_interval: default_ring_check_interval(),
+            reclaim_age: None,
+            handoffs_first: false,
+            handoff_delete: default_handoff_delete(),
+            conn_timeout: default_conn_timeout(),
+            node_timeout: default_node_timeout(),
+            http_timeout: default_http_timeout(),
+            rsync_timeout: default_rsync_timeout(),
+            delta_min_size: default_delta_min_size(),
+            delta_window: default_delta_window(),
             delta_block_size: default_delta_block(),
             log_level: None,
         }
@@ -262,7 +262,12 @@ impl NodeConfig {
             toml::Value::String(v) if v == "auto" => None,
             toml::Value::Integer(0) => None,
             toml::Value::Integer(n) if *n > 0 => Some(*n as usize),
-            _ => return bad(&format!("{s}handoff_delete"), "\"auto\" or a positive count"),
+            _ => {
+                return bad(
+                    &format!("{s}handoff_delete"),
+                    "\"auto\" or a positive count",
+                )
+            }
         };
         let delta = swirl_store::object::sync::delta::DeltaParams::checked(
             r.delta_window,
@@ -308,22 +313,35 @@ mod tests {
         assert_eq!(s.handoff_delete, None);
         assert_eq!(s.replication_ip, "192.0.2.1");
         let with = |extra: &str| {
-            swirl_common::config::parse::<NodeConfig>(&format!("{BASE}[object-replicator]\n{extra}"), "t")
+            swirl_common::config::parse::<NodeConfig>(
+                &format!("{BASE}[object-replicator]\n{extra}"),
+                "t",
+            )
         };
         let s = with("interval = 5\nhandoff_delete = 2\nhandoffs_first = true\n")
             .unwrap()
             .settings()
             .unwrap();
-        assert_eq!((s.interval, s.handoff_delete), (Duration::from_secs(5), Some(2)));
+        assert_eq!(
+            (s.interval, s.handoff_delete),
+            (Duration::from_secs(5), Some(2))
+        );
         let e = with("intervall = 5\n").unwrap_err();
         assert!(e.to_string().contains("intervall"), "{e}");
         let e = with("concurrency = 0\n").unwrap().settings().unwrap_err();
         assert_eq!(e.0, "object-replicator.concurrency");
-        let e = with("handoff_delete = \"some\"\n").unwrap().settings().unwrap_err();
+        let e = with("handoff_delete = \"some\"\n")
+            .unwrap()
+            .settings()
+            .unwrap_err();
         assert_eq!(e.0, "object-replicator.handoff_delete");
-        let e = with("delta_window = 5000\n").unwrap().settings().unwrap_err();
+        let e = with("delta_window = 5000\n")
+            .unwrap()
+            .settings()
+            .unwrap_err();
         assert_eq!(e.0, "object-replicator.delta_window");
-        let c: NodeConfig = swirl_common::config::parse("swift_hash_path_suffix = \"s\"\n", "t").unwrap();
+        let c: NodeConfig =
+            swirl_common::config::parse("swift_hash_path_suffix = \"s\"\n", "t").unwrap();
         assert_eq!(c.settings().unwrap_err().0, "replication_port");
     }
 }

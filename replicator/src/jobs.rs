@@ -155,11 +155,20 @@ mod tests {
         assert_eq!(hand.len(), 16);
         assert!(prim.iter().all(|j| j.nodes.len() == 2));
         assert!(hand.iter().all(|j| j.nodes.len() == 3));
-        assert!(jobs.iter().all(|j| j.nodes.iter().all(|n| n.id != mine[0].id && n.port == 6300)));
+        assert!(jobs
+            .iter()
+            .all(|j| j.nodes.iter().all(|n| n.id != mine[0].id && n.port == 6300)));
         let mut ordered = jobs.clone();
-        order(&mut ordered, true, &mut rand_chacha::ChaCha8Rng::seed_from_u64(2));
+        order(
+            &mut ordered,
+            true,
+            &mut rand_chacha::ChaCha8Rng::seed_from_u64(2),
+        );
         assert!(ordered[..16].iter().all(|j| j.handoff));
-        assert_eq!(parse_partitions(&["12", "3", "auditor_status.json", "x1", ""]), vec![3, 12]);
+        assert_eq!(
+            parse_partitions(&["12", "3", "auditor_status.json", "x1", ""]),
+            vec![3, 12]
+        );
         // Partitions past the ring's are not jobs.
         assert!(device_jobs(&r, 0, mine[0], &[64, 1000]).is_empty());
     }

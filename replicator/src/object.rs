@@ -121,22 +121,23 @@ impl ObjectReplicator {
                 let layout = DeviceLayout::new(&devices, &dev.device, p.index);
                 let reclaim = s.reclaim_age;
                 let name = dev.device.clone();
-                let found = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u32>>> {
-                    if device::check_device(&devices, &name, mount_check).is_err() {
-                        return Ok(None);
-                    }
-                    sweep_old_tmp(&layout.tmp(), reclaim);
-                    let names: Vec<String> = match std::fs::read_dir(layout.objects()) {
-                        Ok(rd) => rd
-                            .filter_map(|e| e.ok())
-                            .map(|e| e.file_name().to_string_lossy().into_owned())
-                            .collect(),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-                        Err(e) => return Err(e),
-                    };
-                    Ok(Some(jobs::parse_partitions(&names)))
-                })
-                .await;
+                let found =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u32>>> {
+                        if device::check_device(&devices, &name, mount_check).is_err() {
+                            return Ok(None);
+                        }
+                        sweep_old_tmp(&layout.tmp(), reclaim);
+                        let names: Vec<String> = match std::fs::read_dir(layout.objects()) {
+                            Ok(rd) => rd
+                                .filter_map(|e| e.ok())
+                                .map(|e| e.file_name().to_string_lossy().into_owned())
+                                .collect(),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                            Err(e) => return Err(e),
+                        };
+                        Ok(Some(jobs::parse_partitions(&names)))
+                    })
+                    .await;
                 match found {
                     Ok(Ok(Some(mut parts))) => {
                         if let Some(only) = &o.partitions {
@@ -148,13 +149,19 @@ impl ObjectReplicator {
                         warn!(device = %dev.device, "device unavailable (not mounted?): skipped");
                         stats.add_failure(&dev.replication_ip, &dev.device);
                     }
-                    Ok(Err(e)) => warn!(device = %dev.device, error = %e, "listing partitions failed"),
+                    Ok(Err(e)) => {
+                        warn!(device = %dev.device, error = %e, "listing partitions failed")
+                    }
                     Err(e) => warn!(device = %dev.device, error = %e, "listing partitions failed"),
                 }
             }
             rings.push(ring);
         }
-        jobs::order(&mut all, s.node.object_replicator.handoffs_first, &mut rand::rng());
+        jobs::order(
+            &mut all,
+            s.node.object_replicator.handoffs_first,
+            &mut rand::rng(),
+        );
         (all, rings)
     }
 
@@ -217,7 +224,10 @@ impl ObjectReplicator {
                 handoffs_left.clone(),
                 stop.clone(),
             );
-            let ring = rings.iter().find(|r| r.policy == job.policy).map(|r| r.ring.clone());
+            let ring = rings
+                .iter()
+                .find(|r| r.policy == job.policy)
+                .map(|r| r.ring.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 if stop.load(Ordering::Relaxed) {
@@ -243,14 +253,25 @@ impl ObjectReplicator {
         let stats = stats.lock().map(|s| s.clone()).unwrap_or_default();
         let done = done.load(Ordering::Relaxed);
         match &aborted {
-            Some(why) => info!("object replication pass stopped: {why}; {}", stats.line(done, total, elapsed)),
-            None => info!("object replication pass complete: {}", stats.line(done, total, elapsed)),
+            Some(why) => info!(
+                "object replication pass stopped: {why}; {}",
+                stats.line(done, total, elapsed)
+            ),
+            None => info!(
+                "object replication pass complete: {}",
+                stats.line(done, total, elapsed)
+            ),
         }
         if !o.any() {
             let end = Timestamp::now().as_f64();
-            let path = s.node.recon_cache_path.join(swirl_store::recon_cache::OBJECT);
+            let path = s
+                .node
+                .recon_cache_path
+                .join(swirl_store::recon_cache::OBJECT);
             let update = stats.recon(elapsed, end);
-            let r = tokio::task::spawn_blocking(move || swirl_store::recon_cache::dump(&path, update)).await;
+            let r =
+                tokio::task::spawn_blocking(move || swirl_store::recon_cache::dump(&path, update))
+                    .await;
             if let Ok(Err(e)) | Err(e) = r.map_err(|e| std::io::Error::other(e.to_string())) {
                 warn!(error = %e, "writing the recon cache failed");
             }
@@ -344,12 +365,18 @@ impl JobRunner {
     }
 
     /// REPLICATE to a peer: its suffix hashes.
-    async fn remote_hashes(&self, node: &Node, job: &Job) -> Result<std::result::Result<BTreeMap<String, String>, StatusCode>> {
+    async fn remote_hashes(
+        &self,
+        node: &Node,
+        job: &Job,
+    ) -> Result<std::result::Result<BTreeMap<String, String>, StatusCode>> {
         let req = Request::builder()
-            .method(Method::from_bytes(b"REPLICATE").map_err(|e| Error::Protocol {
-                addr: node.ip.clone(),
-                message: e.to_string(),
-            })?)
+            .method(
+                Method::from_bytes(b"REPLICATE").map_err(|e| Error::Protocol {
+                    addr: node.ip.clone(),
+                    message: e.to_string(),
+                })?,
+            )
             .uri(format!("/{}/{}", node.device, job.partition))
             .header("host", crate::client::addr(&node.ip, node.port))
             .header("accept", "application/json")
@@ -372,10 +399,11 @@ impl JobRunner {
                     addr: addr.clone(),
                     message: e.to_string(),
                 })?;
-            let h: BTreeMap<String, String> = serde_json::from_slice(&b).map_err(|e| Error::Protocol {
-                addr: addr.clone(),
-                message: format!("REPLICATE answer: {e}"),
-            })?;
+            let h: BTreeMap<String, String> =
+                serde_json::from_slice(&b).map_err(|e| Error::Protocol {
+                    addr: addr.clone(),
+                    message: format!("REPLICATE answer: {e}"),
+                })?;
             Ok(Ok(h))
         };
         tokio::time::timeout(self.settings.http_timeout, fut)
@@ -386,12 +414,18 @@ impl JobRunner {
             })?
     }
 
-    async fn local_hashes(&self, job: &Job, recalc: Vec<String>) -> Result<BTreeMap<String, String>> {
+    async fn local_hashes(
+        &self,
+        job: &Job,
+        recalc: Vec<String>,
+    ) -> Result<BTreeMap<String, String>> {
         let part = self.layout(job).partition(job.partition);
         let reclaim = self.settings.reclaim_age;
-        let h = tokio::task::spawn_blocking(move || hashes::get_hashes(&part, &recalc, Timestamp::now(), reclaim))
-            .await
-            .map_err(blocking_err)??;
+        let h = tokio::task::spawn_blocking(move || {
+            hashes::get_hashes(&part, &recalc, Timestamp::now(), reclaim)
+        })
+        .await
+        .map_err(blocking_err)??;
         Ok(h)
     }
 
@@ -428,7 +462,10 @@ impl JobRunner {
         let mut attempts_left = queue.len();
         while attempts_left > 0 {
             let Some(node) = queue.pop_front().or_else(|| more.next()) else {
-                warn!(partition = job.partition, "ran out of handoffs while replicating");
+                warn!(
+                    partition = job.partition,
+                    "ran out of handoffs while replicating"
+                );
                 break;
             };
             attempts_left -= 1;
@@ -550,7 +587,11 @@ impl JobRunner {
             confirmed.retain(|c| r.confirmed.contains(c));
         }
         let reclaim = self.settings.reclaim_age;
-        match tokio::task::spawn_blocking(move || remove::remove_confirmed(&part, &confirmed, reclaim)).await {
+        match tokio::task::spawn_blocking(move || {
+            remove::remove_confirmed(&part, &confirmed, reclaim)
+        })
+        .await
+        {
             Ok(Ok((n, gone))) => {
                 st.objects_removed += n;
                 if gone {

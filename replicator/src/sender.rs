@@ -57,7 +57,13 @@ fn status_err(node: &Node, path: &str, status: StatusCode) -> Error {
     }
 }
 
-fn request(node: &Node, policy: u32, partition: u32, step: &str, b: swirl_common::Body) -> Result<Request<swirl_common::Body>> {
+fn request(
+    node: &Node,
+    policy: u32,
+    partition: u32,
+    step: &str,
+    b: swirl_common::Body,
+) -> Result<Request<swirl_common::Body>> {
     Request::builder()
         .method(Method::from_bytes(b"SYNC").map_err(|e| protocol(node, e.to_string()))?)
         .uri(format!("/{}/{partition}/{step}", node.device))
@@ -106,7 +112,11 @@ pub async fn sync(
     let policy = layout.policy;
     let resp = ctx
         .client
-        .send(&node.ip, node.port, request(node, policy, partition, "check", body::full(text))?)
+        .send(
+            &node.ip,
+            node.port,
+            request(node, policy, partition, "check", body::full(text))?,
+        )
         .await?;
     if resp.status() != StatusCode::OK {
         return Err(status_err(node, "check", resp.status()));
@@ -131,7 +141,10 @@ pub async fn sync(
             continue;
         };
         for f in o.files_for(w) {
-            let basis = w.basis.as_ref().filter(|_| f == o.data_file && f.ends_with(".data"));
+            let basis = w
+                .basis
+                .as_ref()
+                .filter(|_| f == o.data_file && f.ends_with(".data"));
             match basis {
                 Some((b, blen)) if *blen > 0 => {
                     let len = std::fs::metadata(layout.hash_dir(partition, &o.hash).join(f))
@@ -150,7 +163,17 @@ pub async fn sync(
     }
     let mut failed: Vec<String> = Vec::new();
     for (o, basis, basis_len) in deltas {
-        match send_delta(ctx, node, layout, partition, o, (&basis, basis_len), &mut out.stats).await {
+        match send_delta(
+            ctx,
+            node,
+            layout,
+            partition,
+            o,
+            (&basis, basis_len),
+            &mut out.stats,
+        )
+        .await
+        {
             Ok(true) => {}
             Ok(false) => whole.push((o.hash.clone(), o.data_file.clone())),
             Err(e) => {
@@ -188,38 +211,46 @@ async fn send_files(
         .map(|(h, f)| (h.clone(), f.clone(), layout.hash_dir(partition, h).join(f)))
         .collect();
     // A blocking thread reads the files and feeds the body.
-    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u64, Vec<String>)> {
-        use std::os::unix::fs::FileExt;
-        let (mut bytes, mut sent) = (0u64, 0u64);
-        let mut skipped = Vec::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        for (hash, name, path) in paths {
-            let Some(f) = send::open(&path)? else {
-                skipped.push(hash);
-                continue;
-            };
-            let head = format!("{hash} {name} {} {}\n", f.file_len, f.body_len);
-            bytes += head.len() as u64;
-            if tx.blocking_send(Ok(Bytes::from(head))).is_err() {
-                return Ok((bytes, sent, skipped));
-            }
-            let mut off = 0u64;
-            while off < f.file_len {
-                let n = ((f.file_len - off) as usize).min(buf.len());
-                f.file.read_exact_at(&mut buf[..n], off)?;
-                off += n as u64;
-                bytes += n as u64;
-                if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+    let reader =
+        tokio::task::spawn_blocking(move || -> std::io::Result<(u64, u64, Vec<String>)> {
+            use std::os::unix::fs::FileExt;
+            let (mut bytes, mut sent) = (0u64, 0u64);
+            let mut skipped = Vec::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            for (hash, name, path) in paths {
+                let Some(f) = send::open(&path)? else {
+                    skipped.push(hash);
+                    continue;
+                };
+                let head = format!("{hash} {name} {} {}\n", f.file_len, f.body_len);
+                bytes += head.len() as u64;
+                if tx.blocking_send(Ok(Bytes::from(head))).is_err() {
                     return Ok((bytes, sent, skipped));
                 }
+                let mut off = 0u64;
+                while off < f.file_len {
+                    let n = ((f.file_len - off) as usize).min(buf.len());
+                    f.file.read_exact_at(&mut buf[..n], off)?;
+                    off += n as u64;
+                    bytes += n as u64;
+                    if tx
+                        .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
+                        return Ok((bytes, sent, skipped));
+                    }
+                }
+                sent += 1;
             }
-            sent += 1;
-        }
-        Ok((bytes, sent, skipped))
-    });
+            Ok((bytes, sent, skipped))
+        });
     let resp = ctx
         .client
-        .send(&node.ip, node.port, request(node, layout.policy, partition, "files", b)?)
+        .send(
+            &node.ip,
+            node.port,
+            request(node, layout.policy, partition, "files", b)?,
+        )
         .await?;
     let status = resp.status();
     let answer = read_all(node, resp.into_body(), 16 << 20).await?;
@@ -240,10 +271,16 @@ async fn send_files(
         committed: u64,
         failed: Vec<Failure>,
     }
-    let sum: Summary =
-        serde_json::from_slice(&answer).map_err(|e| protocol(node, format!("files answer: {e}")))?;
+    let sum: Summary = serde_json::from_slice(&answer)
+        .map_err(|e| protocol(node, format!("files answer: {e}")))?;
     if sum.committed + sum.failed.len() as u64 != sent {
-        return Err(protocol(node, format!("{sent} files sent, {} accounted for", sum.committed + sum.failed.len() as u64)));
+        return Err(protocol(
+            node,
+            format!(
+                "{sent} files sent, {} accounted for",
+                sum.committed + sum.failed.len() as u64
+            ),
+        ));
     }
     stats.files_sent += sum.committed;
     failed.extend(sum.failed.into_iter().map(|f| f.hash));
@@ -301,10 +338,17 @@ async fn send_delta(
         // end the window goes literally.
         let mut pending_sig: Option<Bytes> = None;
         if i < basis_windows {
-            match sigs.frame(max_sig).await.map_err(|e| protocol(node, e.to_string()))? {
+            match sigs
+                .frame(max_sig)
+                .await
+                .map_err(|e| protocol(node, e.to_string()))?
+            {
                 Some((b'S', s)) => pending_sig = Some(s),
                 Some((b'R', r)) => {
-                    return Err(protocol(node, format!("delta refused: {}", String::from_utf8_lossy(&r))))
+                    return Err(protocol(
+                        node,
+                        format!("delta refused: {}", String::from_utf8_lossy(&r)),
+                    ))
                 }
                 Some((t, _)) => return Err(protocol(node, format!("unexpected frame {t}"))),
                 None => return Err(protocol(node, "signature stream ended")),
@@ -335,7 +379,11 @@ async fn send_delta(
     drop(tx);
     // The rest of the signatures (a longer basis), then the outcome.
     let outcome = loop {
-        match sigs.frame(max_sig.max(4096)).await.map_err(|e| protocol(node, e.to_string()))? {
+        match sigs
+            .frame(max_sig.max(4096))
+            .await
+            .map_err(|e| protocol(node, e.to_string()))?
+        {
             Some((b'S', _)) => continue,
             Some((b'R', r)) => break r,
             Some((t, _)) => return Err(protocol(node, format!("unexpected frame {t}"))),

@@ -112,8 +112,13 @@ mod tests {
         assert_eq!(r["replication_time"], json!(1.5));
         assert_eq!(r["object_replication_last"], json!(1700000000.5));
         assert_eq!(r["replication_stats"]["failure"], json!(2));
-        assert_eq!(r["replication_stats"]["failure_nodes"]["198.51.100.2"]["d1"], json!(2));
+        assert_eq!(
+            r["replication_stats"]["failure_nodes"]["198.51.100.2"]["d1"],
+            json!(2)
+        );
         assert_eq!(r["replication_stats"]["deltas"], json!(1));
-        assert!(s.line(1, 4, Duration::from_secs(2)).starts_with("1/4 (25.00%)"));
+        assert!(s
+            .line(1, 4, Duration::from_secs(2))
+            .starts_with("1/4 (25.00%)"));
     }
 }

@@ -51,7 +51,10 @@ pub fn dump(path: &Path, update: Map<String, Value>) -> io::Result<()> {
     let mut cur = load(path);
     merge(&mut cur, update);
     let tmp = path.with_extension("recon.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&Value::Object(cur)).map_err(io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec(&Value::Object(cur)).map_err(io::Error::other)?,
+    )?;
     std::fs::rename(&tmp, path)
 }
 
@@ -70,7 +73,10 @@ mod tests {
         };
         dump(&p, obj(json!({"a": 1, "n": {"x": 1, "y": 2}}))).unwrap();
         dump(&p, obj(json!({"b": 2, "n": {"y": 3}}))).unwrap();
-        assert_eq!(Value::Object(load(&p)), json!({"a": 1, "b": 2, "n": {"x": 1, "y": 3}}));
+        assert_eq!(
+            Value::Object(load(&p)),
+            json!({"a": 1, "b": 2, "n": {"x": 1, "y": 3}})
+        );
         assert!(load(&d.path().join("none")).is_empty());
     }
 }

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 use super::TlsError;
@@ -106,7 +106,9 @@ pub fn issue_node(
     dns: &[String],
 ) -> Result<(), TlsError> {
     if ips.is_empty() && dns.is_empty() {
-        return Err(err("a node certificate needs at least one IP address or DNS name"));
+        return Err(err(
+            "a node certificate needs at least one IP address or DNS name",
+        ));
     }
     let ca_pem = std::fs::read_to_string(ca_dir.join(CA_CERT))
         .map_err(|e| io_err(&ca_dir.join(CA_CERT), e))?;
@@ -150,12 +152,21 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         create_ca(d.path(), "t").unwrap();
         assert!(create_ca(d.path(), "t").is_err());
-        let mode = std::fs::metadata(d.path().join(CA_KEY)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.path().join(CA_KEY))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let out = d.path().join("n1");
         assert!(issue_node(d.path(), &out, "n1", &[], &[]).is_err());
-        issue_node(d.path(), &out, "n1", &["192.0.2.1".parse().unwrap()], &["n1.example".into()])
-            .unwrap();
+        issue_node(
+            d.path(),
+            &out,
+            "n1",
+            &["192.0.2.1".parse().unwrap()],
+            &["n1.example".into()],
+        )
+        .unwrap();
         for f in [CA_CERT, NODE_CERT, NODE_KEY] {
             assert!(out.join(f).is_file(), "{f}");
         }

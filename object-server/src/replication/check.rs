@@ -61,9 +61,9 @@ pub async fn handle(
         while batch.len() < BATCH {
             match r.line(256).await {
                 Ok(Some(l)) if l.is_empty() => continue,
-                Ok(Some(l)) => batch.push(Offer::parse(&l).map_err(|e| {
-                    Error::Sync(SyncError::Invalid(e.to_string()))
-                })?),
+                Ok(Some(l)) => batch.push(
+                    Offer::parse(&l).map_err(|e| Error::Sync(SyncError::Invalid(e.to_string())))?,
+                ),
                 Ok(None) => break,
                 Err(e) => return Err(Error::ClientDisconnect(e.to_string())),
             }

@@ -56,7 +56,9 @@ fn apply(
             Piece::Literal(b) => incoming.write(&b)?,
             Piece::Delta(d) => {
                 if window >= params.windows(basis_len) {
-                    return Err(SyncError::Invalid(format!("delta for window {window} past the basis")));
+                    return Err(SyncError::Invalid(format!(
+                        "delta for window {window} past the basis"
+                    )));
                 }
                 params.read_window(&basis, basis_len, window, &mut base)?;
                 delta::apply_window(&base, &d, params.window, &mut out)?;
@@ -76,7 +78,9 @@ fn apply(
         }
         window += 1;
     }
-    Err(SyncError::Invalid("delta ended without its end frame".into()))
+    Err(SyncError::Invalid(
+        "delta ended without its end frame".into(),
+    ))
 }
 
 /// Sends the signature of every basis window.
@@ -142,12 +146,16 @@ pub async fn handle(
     let sigs = tokio::task::spawn_blocking(move || signatures(b1, basis_len, params, sig_tx));
     let (ptx, prx) = mpsc::channel(2);
     let reclaim = s.store.reclaim_age;
-    let applied = tokio::task::spawn_blocking(move || apply(b2, basis_len, params, incoming, reclaim, prx));
+    let applied =
+        tokio::task::spawn_blocking(move || apply(b2, basis_len, params, incoming, reclaim, prx));
     let mut reader = BodyReader::new(req.into_body());
     tokio::spawn(async move {
         let fed: std::result::Result<(), String> = async {
             loop {
-                let f = reader.frame(max_frame(params)).await.map_err(|e| e.to_string())?;
+                let f = reader
+                    .frame(max_frame(params))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let piece = match f {
                     Some((b'D', p)) => Piece::Delta(p),
                     Some((b'L', p)) => Piece::Literal(p),

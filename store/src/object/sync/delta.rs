@@ -50,7 +50,7 @@ impl DeltaParams {
         let ok = (512..=1 << 20).contains(&block)
             && window >= block as usize
             && window <= 64 << 20
-            && window % block as usize == 0;
+            && window.is_multiple_of(block as usize);
         if !ok {
             return Err(SyncError::Invalid(format!(
                 "delta window {window} / block {block}"

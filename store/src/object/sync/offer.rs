@@ -297,7 +297,10 @@ mod tests {
         let o = offer(&[make(FileKind::Data, t(1)), make_meta(t(3), Some(t(2)))]);
         assert_eq!((o.ts_data, o.ts_meta, o.ts_ctype), (t(1), t(3), t(2)));
         let back = Offer::parse(&o.line()).unwrap();
-        assert_eq!((back.ts_data, back.ts_meta, back.ts_ctype), (t(1), t(3), t(2)));
+        assert_eq!(
+            (back.ts_data, back.ts_meta, back.ts_ctype),
+            (t(1), t(3), t(2))
+        );
         assert!(Offer::parse("nothex 1 2 3").is_err());
         assert!(Offer::parse(&format!("{H} 1 2")).is_err());
         let w = Want {
@@ -356,7 +359,11 @@ mod tests {
             basis: None,
         };
         assert_eq!(o.files_for(&w), vec![m(4).as_str(), ct.as_str()]);
-        let w = Want { data: true, meta: false, ..w };
+        let w = Want {
+            data: true,
+            meta: false,
+            ..w
+        };
         assert_eq!(o.files_for(&w), vec![d(1).as_str()]);
     }
 }

@@ -62,7 +62,7 @@ impl IncomingFile {
         }
         let parsed =
             filename::parse(name).map_err(|e| SyncError::Invalid(format!("file name: {e}")))?;
-        let meta_len = file_len.checked_sub(body_len).unwrap_or(0);
+        let meta_len = file_len.saturating_sub(body_len);
         if body_len > file_len
             || meta_len < TRAILER_LEN as u64
             || meta_len > (MAX_METADATA_LEN + TRAILER_LEN) as u64
@@ -232,9 +232,11 @@ mod tests {
         assert_eq!(commit(vec![r], 604_800).unwrap(), 1);
         let on_disk = std::fs::read(layout.hash_dir(3, H).join(&name)).unwrap();
         assert_eq!(on_disk, file);
-        assert!(std::fs::read_to_string(layout.partition(3).join("hashes.invalid"))
-            .unwrap()
-            .contains("abc"));
+        assert!(
+            std::fs::read_to_string(layout.partition(3).join("hashes.invalid"))
+                .unwrap()
+                .contains("abc")
+        );
 
         // A flipped body byte: refused, nothing left behind.
         let mut bad = file.clone();
@@ -257,7 +259,10 @@ mod tests {
         assert!(IncomingFile::create(&layout, 3, "x", &name, 100, 1).is_err());
         assert!(IncomingFile::create(&layout, 3, H, "junk", 100, 1).is_err());
         assert!(IncomingFile::create(&layout, 3, H, &name, 10, 11).is_err());
-        let left: Vec<_> = std::fs::read_dir(layout.tmp()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> = std::fs::read_dir(layout.tmp())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert!(left.is_empty(), "{left:?}");
     }
 }

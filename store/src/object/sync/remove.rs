@@ -86,7 +86,11 @@ mod tests {
         ];
         let (n, gone) = remove_confirmed(&part, &conf, 604_800).unwrap();
         assert_eq!((n, gone), (1, false));
-        assert!(part.join("abc").join(h1).join("1700000002.00000.data").exists());
+        assert!(part
+            .join("abc")
+            .join(h1)
+            .join("1700000002.00000.data")
+            .exists());
         assert!(!part.join("def").exists());
         let conf = vec![(h1.to_string(), vec!["1700000002.00000.data".to_string()])];
         assert_eq!(remove_confirmed(&part, &conf, 604_800).unwrap(), (1, true));
