@@ -496,3 +496,257 @@ fn write_metadata<K: Kind>(tx: &Transaction, md: &Metadata) -> DbResult<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::account::AccountBroker;
+    use crate::db::container::{ContainerBroker, ObjectUpdate};
+    use crate::db::dbfile::{hash_hex, row_hash};
+    use std::sync::Arc;
+
+    fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
+        ObjectUpdate {
+            name: name.into(),
+            created_at: t.into(),
+            size,
+            content_type: "text/plain".into(),
+            etag: "e".into(),
+            deleted,
+            storage_policy_index: 0,
+            ctype_timestamp: None,
+            meta_timestamp: None,
+        }
+    }
+
+    fn t(i: u64) -> String {
+        format!("{}.00000", 1_600_000_000 + i)
+    }
+
+    fn container(dir: &Path, name: &str) -> ContainerBroker {
+        let p = dir.join(name);
+        assert!(ContainerBroker::initialize(&p, "a", "c", &t(1), 0).unwrap());
+        ContainerBroker::open(&p).unwrap()
+    }
+
+    fn names(b: &ContainerBroker) -> Vec<String> {
+        let mut v: Vec<String> = b
+            .get_items_since(-1, 100_000)
+            .unwrap()
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .map(|r| r.name)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The stats and hash a database's rows add up to: a copy is
+    /// consistent when its stat row says the same.
+    fn consistent(b: &ContainerBroker) -> bool {
+        let rows = b.get_items_since(-1, 100_000).unwrap();
+        let hash = rows
+            .iter()
+            .fold(0u128, |h, r| h ^ row_hash(&r.name, &r.created_at));
+        let live = rows.iter().filter(|r| !r.deleted).count() as i64;
+        let i = b.info().unwrap();
+        i.hash == hash_hex(hash) && i.object_count == live
+    }
+
+    #[test]
+    fn newid_gives_a_new_id_in_sync_with_the_sender() {
+        let d = tempfile::tempdir().unwrap();
+        let b = container(d.path(), "c.db");
+        b.put_rows(vec![upd("o1", &t(2), 1, false), upd("o2", &t(2), 2, false)])
+            .unwrap();
+        b.reported(&t(2), "0", 2, 3).unwrap();
+        // A point above the last row is set down to it, not kept.
+        b.merge_syncs(
+            &[SyncPoint {
+                remote_id: "sender".into(),
+                sync_point: 99,
+            }],
+            true,
+        )
+        .unwrap();
+        let before = b.info().unwrap();
+        b.newid("sender").unwrap();
+        let after = b.info().unwrap();
+        assert_ne!(after.id, before.id);
+        assert_eq!(after.id.len(), 36);
+        assert_eq!(b.get_sync("sender", true).unwrap(), after.max_row);
+        assert_eq!(after.max_row, 2);
+        // The copy reports itself to its account afresh.
+        assert_eq!(
+            (
+                after.reported_put_timestamp.as_str(),
+                after.reported_object_count
+            ),
+            ("0", 0)
+        );
+        assert_eq!((after.hash, after.object_count), (before.hash, 2));
+
+        // An account without rows: in sync up to -1.
+        let p = d.path().join("a.db");
+        assert!(AccountBroker::initialize(&p, "a", &t(1)).unwrap());
+        let a = AccountBroker::open(&p).unwrap();
+        let old = a.info().unwrap().id;
+        a.newid("other").unwrap();
+        assert_ne!(a.info().unwrap().id, old);
+        assert_eq!(a.get_sync("other", true).unwrap(), -1);
+    }
+
+    #[test]
+    fn snapshots_are_consistent_self_contained_copies_while_rows_arrive() {
+        let d = tempfile::tempdir().unwrap();
+        let b = Arc::new(container(d.path(), "c.db"));
+        let writer = {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                for i in 0..300u64 {
+                    b.put_rows(vec![upd(&format!("o{i}"), &t(2 + i), 1, i % 7 == 0)])
+                        .unwrap();
+                }
+            })
+        };
+        let mut sizes = Vec::new();
+        for n in 0..6 {
+            let dest = d.path().join(format!("snap{n}"));
+            b.snapshot(&dest).unwrap();
+            // One file, out of WAL mode (header bytes 18-19 are 1 then).
+            assert!(wal_files(&dest).iter().all(|p| !p.exists()));
+            let header = std::fs::read(&dest).unwrap();
+            assert_eq!((header[18], header[19]), (1, 1));
+            let copy = ContainerBroker::open(&dest).unwrap();
+            assert!(consistent(&copy), "snapshot {n} is consistent");
+            assert_eq!(copy.info().unwrap().id, b.info().unwrap().id);
+            sizes.push(copy.info().unwrap().max_row);
+        }
+        writer.join().unwrap();
+        assert!(b.snapshot(&d.path().join("snap0")).is_err(), "dest exists");
+        let last = d.path().join("last");
+        b.snapshot(&last).unwrap();
+        let copy = ContainerBroker::open(&last).unwrap();
+        assert_eq!(names(&copy), names(&b));
+        assert_eq!(copy.info().unwrap().hash, b.info().unwrap().hash);
+    }
+
+    #[test]
+    fn install_shipped_renews_the_id_and_never_replaces_a_database() {
+        let d = tempfile::tempdir().unwrap();
+        let sender = container(d.path(), "sender.db");
+        sender
+            .put_rows(vec![upd("o1", &t(2), 1, false), upd("o2", &t(3), 2, true)])
+            .unwrap();
+        let sender_id = sender.info().unwrap().id;
+        let shipped = d.path().join("tmp").join(&sender_id);
+        std::fs::create_dir_all(shipped.parent().unwrap()).unwrap();
+        sender.snapshot(&shipped).unwrap();
+        let dest = d.path().join("containers/0/abc/hash/hash.db");
+        ContainerBroker::install_shipped(&shipped, &dest, &sender_id).unwrap();
+        assert!(!shipped.exists());
+        assert!(wal_files(&dest).iter().all(|p| !p.exists()));
+        let got = ContainerBroker::open(&dest).unwrap();
+        let i = got.info().unwrap();
+        assert_ne!(i.id, sender_id);
+        assert_eq!(i.hash, sender.info().unwrap().hash);
+        assert_eq!(got.get_sync(&sender_id, true).unwrap(), i.max_row);
+        assert_eq!(names(&got), ["o1"]);
+
+        // A database in place stays; the shipped file stays for the sender
+        // to try again (Swift answers 404).
+        sender.snapshot(&shipped).unwrap();
+        assert!(matches!(
+            ContainerBroker::install_shipped(&shipped, &dest, &sender_id),
+            Err(DbError::AlreadyExists(_))
+        ));
+        assert!(shipped.exists());
+        assert_eq!(got.info().unwrap().id, i.id);
+        // Not a database of this kind: refused before it is put anywhere.
+        let junk = d.path().join("tmp/junk");
+        let p = d.path().join("acct.db");
+        assert!(AccountBroker::initialize(&p, "a", &t(1)).unwrap());
+        AccountBroker::open(&p).unwrap().snapshot(&junk).unwrap();
+        let elsewhere = d.path().join("containers/0/def/h2/h2.db");
+        assert!(ContainerBroker::install_shipped(&junk, &elsewhere, "x").is_err());
+        assert!(!elsewhere.exists());
+    }
+
+    #[test]
+    fn rsync_then_merge_keeps_local_rows_syncs_metadata_and_handles() {
+        let d = tempfile::tempdir().unwrap();
+        let sender = container(d.path(), "sender.db");
+        sender
+            .put_rows(
+                (0..2500)
+                    .map(|i| upd(&format!("s{i:04}"), &t(2), 1, false))
+                    .collect(),
+            )
+            .unwrap();
+        sender.put_rows(vec![upd("both", &t(5), 5, false)]).unwrap();
+        let local = Arc::new(container(d.path(), "local.db"));
+        local
+            .put_rows(vec![
+                upd("mine", &t(3), 3, false),
+                upd("both", &t(9), 9, false),
+            ])
+            .unwrap();
+        local
+            .merge_syncs(
+                &[SyncPoint {
+                    remote_id: "third".into(),
+                    sync_point: 7,
+                }],
+                true,
+            )
+            .unwrap();
+        let md: Metadata = [(
+            "X-Container-Meta-Color".to_string(),
+            ("blue".to_string(), t(4)),
+        )]
+        .into_iter()
+        .collect();
+        local.update_metadata(&md, true).unwrap();
+        let local_id = local.info().unwrap().id;
+        let sender_id = sender.info().unwrap().id;
+        let shipped = d.path().join(&sender_id);
+        sender.snapshot(&shipped).unwrap();
+
+        // Rows keep arriving through the open handle meanwhile: none is lost.
+        let writer = {
+            let local = local.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u64 {
+                    local
+                        .put_rows(vec![upd(&format!("w{i:03}"), &t(10 + i), 1, false)])
+                        .unwrap();
+                }
+            })
+        };
+        local.rsync_then_merge(&shipped, &sender_id).unwrap();
+        writer.join().unwrap();
+
+        assert!(!shipped.exists());
+        let i = local.info().unwrap();
+        assert!(i.id != local_id && i.id != sender_id);
+        let sent = sender.info().unwrap().max_row;
+        assert!(local.get_sync(&sender_id, true).unwrap() >= sent);
+        assert_eq!(local.get_sync("third", true).unwrap(), 7);
+        assert_eq!(i.metadata["X-Container-Meta-Color"].0, "blue");
+        let got = names(&local);
+        assert_eq!(got.len(), 2500 + 2 + 200);
+        assert!(got.contains(&"mine".to_string()) && got.contains(&"w199".to_string()));
+        let both = local
+            .get_items_since(-1, 100_000)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.name == "both")
+            .unwrap();
+        assert_eq!(both.size, 9, "the newer local row wins");
+        assert!(consistent(&local));
+        // A fresh open sees what the open handle sees.
+        let reopened = ContainerBroker::open(local.path()).unwrap();
+        assert_eq!(reopened.info().unwrap().hash, i.hash);
+        assert_eq!(names(&reopened), got);
+    }
+}
