@@ -167,10 +167,23 @@ fn container_reports_counts_to_account_even_after_an_outage() {
     );
 }
 
-/// The hash of the one container database on sda: the file name under
+/// A container server with one container (acct/cont on sda, partition 0),
+/// and its database's REPLICATE path: the hash is the file name under
 /// containers/0/<suffix>/<hash>/.
-fn only_db_hash(devices: &Path) -> String {
-    let part = devices.join("sda/containers/0");
+fn container_to_replicate(dir: &Path) -> (crate::db_support::Server, String) {
+    let c = swirl_db(dir, "container", "log_requests = false");
+    assert_eq!(
+        req(
+            c.proc.addr(),
+            "PUT",
+            "/sda/0/acct/cont",
+            &[("X-Timestamp", &ts(1))],
+            b""
+        )
+        .0,
+        201
+    );
+    let part = c.devices.join("sda/containers/0");
     let suffix = std::fs::read_dir(&part)
         .unwrap()
         .next()
@@ -183,26 +196,15 @@ fn only_db_hash(devices: &Path) -> String {
         .unwrap()
         .unwrap()
         .file_name();
-    hash.to_string_lossy().to_string()
+    let path = format!("/sda/0/{}", hash.to_string_lossy());
+    (c, path)
 }
 
 #[test]
 fn replicate_rpc_merges_rows_and_sync_points() {
     let dir = tempfile::tempdir().unwrap();
-    let c = swirl_db(dir.path(), "container", "log_requests = false");
+    let (c, path) = container_to_replicate(dir.path());
     let addr = c.proc.addr();
-    assert_eq!(
-        req(
-            addr,
-            "PUT",
-            "/sda/0/acct/cont",
-            &[("X-Timestamp", &ts(1))],
-            b""
-        )
-        .0,
-        201
-    );
-    let path = format!("/sda/0/{}", only_db_hash(&c.devices));
 
     let sync = |point: i64, db_hash: &str| {
         let body = format!(
@@ -290,21 +292,9 @@ fn container_post_with_swift_limit_of_metadata_and_more_headers() {
 fn replicate_rpc_takes_whole_databases() {
     use swirl_store::db::container::{ContainerBroker, ObjectUpdate};
     let dir = tempfile::tempdir().unwrap();
-    let c = swirl_db(dir.path(), "container", "log_requests = false");
+    let (c, path) = container_to_replicate(dir.path());
     let addr = c.proc.addr();
-    assert_eq!(
-        req(
-            addr,
-            "PUT",
-            "/sda/0/acct/cont",
-            &[("X-Timestamp", &ts(1))],
-            b""
-        )
-        .0,
-        201
-    );
     put_row(addr, "local", 2, 3);
-    let path = format!("/sda/0/{}", only_db_hash(&c.devices));
 
     // What a sending replicator ships: a snapshot of its database, named by
     // its id, in the device's tmp.

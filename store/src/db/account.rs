@@ -7,13 +7,13 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use swirl_common::Timestamp;
 
-use super::broker::{max_row, ts, Broker, Kind};
-use super::dbfile::{bind_range, chexor, text};
+use super::broker::{max_row, ts, Broker, FindRow, Kind};
+use super::dbfile::{bind_range, chexor, visit_rows};
 use super::error::{DbError, DbResult};
 use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
@@ -162,19 +162,6 @@ pub struct Account;
 /// An open account database.
 pub type AccountBroker = Broker<Account>;
 
-fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
-    Ok(ContainerRow {
-        row_id: r.get(0)?,
-        name: r.get(1)?,
-        put_timestamp: r.get(2)?,
-        delete_timestamp: r.get(3)?,
-        object_count: r.get(4)?,
-        bytes_used: r.get(5)?,
-        deleted: r.get::<_, i64>(6)? != 0,
-        storage_policy_index: r.get(7)?,
-    })
-}
-
 const ROW_COLS: &str = "ROWID, name, put_timestamp, delete_timestamp, object_count, bytes_used, \
                         deleted, storage_policy_index";
 
@@ -197,7 +184,16 @@ impl Kind for Account {
     type Info = AccountInfo;
 
     fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
-        read_row(r)
+        Ok(ContainerRow {
+            row_id: r.get(0)?,
+            name: r.get(1)?,
+            put_timestamp: r.get(2)?,
+            delete_timestamp: r.get(3)?,
+            object_count: r.get(4)?,
+            bytes_used: r.get(5)?,
+            deleted: r.get::<_, i64>(6)? != 0,
+            storage_policy_index: r.get(7)?,
+        })
     }
 
     fn row_id(row: &ContainerRow) -> i64 {
@@ -272,18 +268,14 @@ impl Kind for Account {
         })
     }
 
-    /// Deleted container rows whose delete is older than `age`.
-    fn reclaim_rows(tx: &Transaction, age: Timestamp) -> DbResult<usize> {
-        let old = tx
-            .prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND delete_timestamp < ?1"
-            ))?
-            .query_map([age.internal()], read_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        for r in &old {
+    /// Deleted container rows go by their delete time.
+    const RECLAIM_BY: &'static str = "delete_timestamp";
+
+    fn drop_rows(tx: &Transaction, rows: &[ContainerRow]) -> DbResult<()> {
+        for r in rows {
             remove_row(tx, r)?;
         }
-        Ok(old.len())
+        Ok(())
     }
 }
 
@@ -339,33 +331,43 @@ fn sign(deleted: bool) -> i64 {
     i64::from(!deleted)
 }
 
+/// Adds a row to (`dir` 1) or takes it out of (`dir` -1) the account's and
+/// its policy's totals, and the hash.
+fn count_row(tx: &Transaction, r: &ContainerRow, dir: i64) -> DbResult<()> {
+    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
+    let (containers, objects, bytes) = (
+        dir * sign(r.deleted),
+        dir * r.object_count,
+        dir * r.bytes_used,
+    );
+    tx.prepare_cached(
+        "UPDATE account_stat SET container_count = container_count + ?1,
+            object_count = object_count + ?2, bytes_used = bytes_used + ?3, hash = ?4",
+    )?
+    .execute(params![
+        containers,
+        objects,
+        bytes,
+        chexor(&hash, &r.name, &row_hash_ts(r))
+    ])?;
+    if dir > 0 {
+        tx.prepare_cached("INSERT OR IGNORE INTO policy_stat (storage_policy_index) VALUES (?1)")?
+            .execute([r.storage_policy_index])?;
+    }
+    tx.prepare_cached(
+        "UPDATE policy_stat SET container_count = container_count + ?1,
+            object_count = object_count + ?2, bytes_used = bytes_used + ?3
+         WHERE storage_policy_index = ?4",
+    )?
+    .execute(params![containers, objects, bytes, r.storage_policy_index])?;
+    Ok(())
+}
+
 /// Deletes a row and takes it out of the totals and the hash.
 fn remove_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
     tx.prepare_cached("DELETE FROM container WHERE ROWID = ?1")?
         .execute([r.row_id])?;
-    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
-    tx.prepare_cached(
-        "UPDATE account_stat SET container_count = container_count - ?1,
-            object_count = object_count - ?2, bytes_used = bytes_used - ?3, hash = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        chexor(&hash, &r.name, &row_hash_ts(r))
-    ])?;
-    tx.prepare_cached(
-        "UPDATE policy_stat SET container_count = container_count - ?1,
-            object_count = object_count - ?2, bytes_used = bytes_used - ?3
-         WHERE storage_policy_index = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        r.storage_policy_index
-    ])?;
-    Ok(())
+    count_row(tx, r, -1)
 }
 
 /// Inserts a row and adds it to the totals and the hash.
@@ -383,47 +385,13 @@ fn insert_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
         i64::from(r.deleted),
         r.storage_policy_index
     ])?;
-    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
-    tx.prepare_cached(
-        "UPDATE account_stat SET container_count = container_count + ?1,
-            object_count = object_count + ?2, bytes_used = bytes_used + ?3, hash = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        chexor(&hash, &r.name, &row_hash_ts(r))
-    ])?;
-    tx.prepare_cached("INSERT OR IGNORE INTO policy_stat (storage_policy_index) VALUES (?1)")?
-        .execute([r.storage_policy_index])?;
-    tx.prepare_cached(
-        "UPDATE policy_stat SET container_count = container_count + ?1,
-            object_count = object_count + ?2, bytes_used = bytes_used + ?3
-         WHERE storage_policy_index = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        r.storage_policy_index
-    ])?;
-    Ok(())
+    count_row(tx, r, 1)
 }
 
 fn apply_updates(tx: &Transaction, updates: &[ContainerUpdate]) -> DbResult<()> {
-    // The name's row, live or deleted: two index seeks (`deleted IN (0, 1)`
-    // builds a temporary table for the list on every run).
-    let mut find_live = tx.prepare_cached(&format!(
-        "SELECT {ROW_COLS} FROM container WHERE deleted = 0 AND name = ?1"
-    ))?;
-    let mut find_deleted = tx.prepare_cached(&format!(
-        "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND name = ?1"
-    ))?;
+    let mut find = FindRow::<Account>::new(tx)?;
     for u in updates {
-        let existing = match find_live.query_row([&u.name], read_row).optional()? {
-            Some(r) => Some(r),
-            None => find_deleted.query_row([&u.name], read_row).optional()?,
-        };
+        let existing = find.get(&u.name)?;
         let new = merge_update(u, existing.as_ref());
         if let Some(ex) = &existing {
             remove_row(tx, ex)?;
@@ -458,24 +426,14 @@ impl RowSource for SqlContainers<'_> {
         );
         let mut st = self.tx.prepare_cached(sql)?;
         bind_range(&mut st, q)?;
-        let mut rows = st.raw_query();
-        let mut left = q.limit;
-        while left > 0 {
-            let Some(r) = rows.next()? else { break };
-            left -= 1;
-            let name = text(r, 0)?;
-            match visit(name) {
-                Visit::Take => out.push(Entry::Row(ListedContainer {
-                    name: name.to_string(),
-                    object_count: r.get(1)?,
-                    bytes_used: r.get(2)?,
-                    put_timestamp: r.get(3)?,
-                })),
-                Visit::Skip => {}
-                Visit::Stop => break,
-            }
-        }
-        Ok(())
+        visit_rows(st.raw_query(), q.limit, visit, out, |r, name| {
+            Ok(ListedContainer {
+                name: name.to_string(),
+                object_count: r.get(1)?,
+                bytes_used: r.get(2)?,
+                put_timestamp: r.get(3)?,
+            })
+        })
     }
 }
 

@@ -10,9 +10,10 @@
 //! which deleted rows reclaim drops. The account and container modules add
 //! their own operations (listings, stats, policy) on `Broker<TheirKind>`.
 
+use std::marker::PhantomData;
 use std::path::Path;
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, CachedStatement, OptionalExtension, Transaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use swirl_common::Timestamp;
@@ -69,8 +70,11 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// Swift's `get_replication_info` for this kind: the stat row as a JSON
     /// object, with `metadata` as its JSON text, `max_row` and `count`.
     fn replication_dict(info: &Self::Info) -> serde_json::Value;
-    /// Drops deleted rows older than `age`; returns how many.
-    fn reclaim_rows(tx: &Transaction, age: Timestamp) -> DbResult<usize>;
+    /// The row column reclaim compares with its age: a deleted row older
+    /// than that goes.
+    const RECLAIM_BY: &'static str;
+    /// Drops these (deleted, old) rows.
+    fn drop_rows(tx: &Transaction, rows: &[Self::Row]) -> DbResult<()>;
     /// Swift's `_newid`: what else changes when a shipped copy becomes a
     /// replica of its own.
     fn after_newid(_tx: &Transaction) -> DbResult<()> {
@@ -346,13 +350,22 @@ impl<K: Kind> Broker<K> {
     /// dropped.
     pub fn reclaim(&self, age: Timestamp, sync_age: Timestamp) -> DbResult<usize> {
         self.file.write(|tx| {
-            let n = K::reclaim_rows(tx, age)?;
+            let old = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM {} WHERE deleted = 1 AND {} < ?1",
+                    K::ROW_COLS,
+                    K::ROW_TABLE,
+                    K::RECLAIM_BY
+                ))?
+                .query_map([age.internal()], K::read_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            K::drop_rows(tx, &old)?;
             let mut md = read_metadata::<K>(tx)?;
             if metadata::reclaim(&mut md, age) {
                 write_metadata::<K>(tx, &md)?;
             }
             sync::reclaim(tx, sync_age)?;
-            Ok(n)
+            Ok(old.len())
         })
     }
 
@@ -458,6 +471,39 @@ fn rename_noreplace(from: &Path, to: &Path) -> DbResult<()> {
     }
 }
 
+/// A name's stored row, live or deleted, within one transaction: two index
+/// seeks (`deleted IN (0, 1)` builds a temporary table for the list on
+/// every run).
+pub(super) struct FindRow<'t, K> {
+    live: CachedStatement<'t>,
+    deleted: CachedStatement<'t>,
+    kind: PhantomData<K>,
+}
+
+impl<'t, K: Kind> FindRow<'t, K> {
+    pub(super) fn new(tx: &'t Transaction) -> DbResult<Self> {
+        let find = |deleted: u8| {
+            tx.prepare_cached(&format!(
+                "SELECT {} FROM {} WHERE deleted = {deleted} AND name = ?1",
+                K::ROW_COLS,
+                K::ROW_TABLE
+            ))
+        };
+        Ok(FindRow {
+            live: find(0)?,
+            deleted: find(1)?,
+            kind: PhantomData,
+        })
+    }
+
+    pub(super) fn get(&mut self, name: &str) -> DbResult<Option<K::Row>> {
+        Ok(match self.live.query_row([name], K::read_row).optional()? {
+            Some(r) => Some(r),
+            None => self.deleted.query_row([name], K::read_row).optional()?,
+        })
+    }
+}
+
 /// The largest ROWID in the row table, or -1.
 pub(super) fn max_row<K: Kind>(tx: &Transaction) -> DbResult<i64> {
     Ok(tx
@@ -501,23 +547,10 @@ fn write_metadata<K: Kind>(tx: &Transaction, md: &Metadata) -> DbResult<()> {
 mod tests {
     use super::*;
     use crate::db::account::AccountBroker;
-    use crate::db::container::{ContainerBroker, ObjectUpdate};
+    use crate::db::container::tests::upd;
+    use crate::db::container::ContainerBroker;
     use crate::db::dbfile::{hash_hex, row_hash};
     use std::sync::Arc;
-
-    fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
-        ObjectUpdate {
-            name: name.into(),
-            created_at: t.into(),
-            size,
-            content_type: "text/plain".into(),
-            etag: "e".into(),
-            deleted,
-            storage_policy_index: 0,
-            ctype_timestamp: None,
-            meta_timestamp: None,
-        }
-    }
 
     fn t(i: u64) -> String {
         format!("{}.00000", 1_600_000_000 + i)

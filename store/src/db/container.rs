@@ -9,13 +9,13 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use swirl_common::Timestamp;
 
-use super::broker::{max_row, ts, Broker, Kind};
-use super::dbfile::{bind_range, chexor, hash_hex, parse_hash, row_hash, text, DbFile};
+use super::broker::{max_row, ts, Broker, FindRow, Kind};
+use super::dbfile::{bind_range, chexor, hash_hex, parse_hash, row_hash, text, visit_rows, DbFile};
 use super::error::{DbError, DbResult};
 use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
@@ -220,19 +220,6 @@ pub struct Container;
 /// An open container database.
 pub type ContainerBroker = Broker<Container>;
 
-fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ObjectRow> {
-    Ok(ObjectRow {
-        row_id: r.get(0)?,
-        name: r.get(1)?,
-        created_at: r.get(2)?,
-        size: r.get(3)?,
-        content_type: r.get(4)?,
-        etag: r.get(5)?,
-        deleted: r.get::<_, i64>(6)? != 0,
-        storage_policy_index: r.get(7)?,
-    })
-}
-
 const ROW_COLS: &str =
     "ROWID, name, created_at, size, content_type, etag, deleted, storage_policy_index";
 
@@ -249,7 +236,16 @@ impl Kind for Container {
     type Info = ContainerInfo;
 
     fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ObjectRow> {
-        read_row(r)
+        Ok(ObjectRow {
+            row_id: r.get(0)?,
+            name: r.get(1)?,
+            created_at: r.get(2)?,
+            size: r.get(3)?,
+            content_type: r.get(4)?,
+            etag: r.get(5)?,
+            deleted: r.get::<_, i64>(6)? != 0,
+            storage_policy_index: r.get(7)?,
+        })
     }
 
     fn row_id(row: &ObjectRow) -> i64 {
@@ -339,21 +335,18 @@ impl Kind for Container {
         })
     }
 
-    /// Deleted object rows older than `age`; the hash drops them too.
-    fn reclaim_rows(tx: &Transaction, age: Timestamp) -> DbResult<usize> {
-        let old = tx
-            .prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND created_at < ?1"
-            ))?
-            .query_map([age.internal()], read_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+    /// Tombstones go by their time.
+    const RECLAIM_BY: &'static str = "created_at";
+
+    /// The hash drops them too.
+    fn drop_rows(tx: &Transaction, rows: &[ObjectRow]) -> DbResult<()> {
         let mut hash: String = tx.query_row("SELECT hash FROM container_stat", [], |r| r.get(0))?;
-        for r in &old {
+        for r in rows {
             tx.execute("DELETE FROM object WHERE ROWID = ?1", [r.row_id])?;
             hash = chexor(&hash, &r.name, &r.created_at);
         }
         tx.execute("UPDATE container_stat SET hash = ?1", [&hash])?;
-        Ok(old.len())
+        Ok(())
     }
 
     /// The reported stats are the sender's: zeroed, so this copy reports
@@ -523,24 +516,14 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
     // The hash is folded as a number and written once per batch.
     let mut hash = parse_hash(&old_hash);
     {
-        // The name's row, live or deleted: two index seeks. (`deleted IN
-        // (0, 1)` builds a temporary table for the list on every run.)
-        let mut find_live = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM object WHERE deleted = 0 AND name = ?1"
-        ))?;
-        let mut find_deleted = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND name = ?1"
-        ))?;
+        let mut find = FindRow::<Container>::new(tx)?;
         let mut del = tx.prepare_cached("DELETE FROM object WHERE ROWID = ?1")?;
         let mut ins = tx.prepare_cached(
             "INSERT INTO object (name, created_at, size, content_type, etag, deleted,
                 storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for u in updates {
-            let existing = match find_live.query_row([&u.name], read_row).optional()? {
-                Some(r) => Some(r),
-                None => find_deleted.query_row([&u.name], read_row).optional()?,
-            };
+            let existing = find.get(&u.name)?;
             let Some(new) = merge_update(u, existing.as_ref())? else {
                 continue;
             };
@@ -658,19 +641,9 @@ impl<K: RowKind> SqlObjects<'_, K> {
         let mut st = self.tx.prepare_cached(sql)?;
         bind_range(&mut st, q)?;
         st.raw_bind_parameter(3, self.spi)?;
-        let mut rows = st.raw_query();
-        let mut left = q.limit;
-        while left > 0 {
-            let Some(r) = rows.next()? else { break };
-            left -= 1;
-            let name = text(r, 0)?;
-            match visit(name) {
-                Visit::Take => out.push(Entry::Row(K::from_row(r, 1, name)?)),
-                Visit::Skip => {}
-                Visit::Stop => break,
-            }
-        }
-        Ok(())
+        visit_rows(st.raw_query(), q.limit, visit, out, |r, name| {
+            K::from_row(r, 1, name)
+        })
     }
 
     /// Names alone, from the index (every row has policy `spi`). For whole
@@ -754,11 +727,12 @@ impl<K: RowKind> RowSource for SqlObjects<'_, K> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::db::sync::SyncPoint;
 
-    fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
+    /// A plain PUT's (or DELETE's) row update of policy 0.
+    pub(crate) fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
         ObjectUpdate {
             name: name.into(),
             created_at: t.into(),

@@ -16,7 +16,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, Statement, Transaction};
 
 use super::error::{DbError, DbResult};
-use super::listing::{lower_value, RangeQuery};
+use super::listing::{lower_value, Entry, RangeQuery, Visit};
 
 /// Readers kept open per database; more concurrent readers open and drop extra ones.
 const MAX_IDLE_READERS: usize = 4;
@@ -260,6 +260,30 @@ pub fn bind_range(st: &mut Statement, q: &RangeQuery<'_>) -> rusqlite::Result<()
     }
     if let Some(upper) = q.upper {
         st.raw_bind_parameter(2, upper)?;
+    }
+    Ok(())
+}
+
+/// Walks a listing scan's rows (the name in column 0): at most `limit`,
+/// each name shown to `visit`, and the rows it takes built by `build` (from
+/// the row and its name) into `out`.
+pub fn visit_rows<T>(
+    mut rows: rusqlite::Rows<'_>,
+    limit: usize,
+    visit: &mut dyn FnMut(&str) -> Visit,
+    out: &mut Vec<Entry<T>>,
+    mut build: impl FnMut(&rusqlite::Row, &str) -> DbResult<T>,
+) -> DbResult<()> {
+    let mut left = limit;
+    while left > 0 {
+        let Some(r) = rows.next()? else { break };
+        left -= 1;
+        let name = text(r, 0)?;
+        match visit(name) {
+            Visit::Take => out.push(Entry::Row(build(r, name)?)),
+            Visit::Skip => {}
+            Visit::Stop => break,
+        }
     }
     Ok(())
 }
