@@ -42,6 +42,9 @@ pub trait Kind: Sized + Send + Sync + 'static {
     const SCHEMA: &'static str;
     /// Metadata keys `delete_db` keeps (lower case).
     const KEEP_ON_DELETE: &'static [&'static str] = &[];
+    /// The row column reclaim compares with its age: a deleted row older
+    /// than that goes.
+    const RECLAIM_BY: &'static str;
 
     /// A stored row, as replication reads and sends it (Swift's dicts).
     type Row: Clone + Serialize + DeserializeOwned + Send + 'static;
@@ -70,9 +73,6 @@ pub trait Kind: Sized + Send + Sync + 'static {
     /// Swift's `get_replication_info` for this kind: the stat row as a JSON
     /// object, with `metadata` as its JSON text, `max_row` and `count`.
     fn replication_dict(info: &Self::Info) -> serde_json::Value;
-    /// The row column reclaim compares with its age: a deleted row older
-    /// than that goes.
-    const RECLAIM_BY: &'static str;
     /// Drops these (deleted, old) rows.
     fn drop_rows(tx: &Transaction, rows: &[Self::Row]) -> DbResult<()>;
     /// Swift's `_newid`: what else changes when a shipped copy becomes a
