@@ -55,6 +55,24 @@ pub trait ListenDefaults {
     const BIND_PORT: u16;
 }
 
+/// Every address, port `PORT` unless the config says otherwise (storage servers).
+#[derive(Debug, Clone)]
+pub struct AllAddresses<const PORT: u16>;
+
+impl<const PORT: u16> ListenDefaults for AllAddresses<PORT> {
+    const BIND_IP: &'static str = "0.0.0.0";
+    const BIND_PORT: u16 = PORT;
+}
+
+/// Loopback only, port `PORT` unless the config says otherwise (the proxy).
+#[derive(Debug, Clone)]
+pub struct Loopback<const PORT: u16>;
+
+impl<const PORT: u16> ListenDefaults for Loopback<PORT> {
+    const BIND_IP: &'static str = "127.0.0.1";
+    const BIND_PORT: u16 = PORT;
+}
+
 /// Where a server listens (Swift's `bind_ip`, `bind_port`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, bound = "")]
@@ -145,18 +163,11 @@ mod tests {
         assert!(e.to_string().contains("bind_prot"), "{e}");
     }
 
-    #[derive(Debug, Clone)]
-    struct Here;
-    impl super::ListenDefaults for Here {
-        const BIND_IP: &'static str = "0.0.0.0";
-        const BIND_PORT: u16 = 6200;
-    }
-
     /// A role's config as the roles write theirs.
     #[derive(serde::Deserialize, Debug)]
     struct Role {
         #[serde(flatten)]
-        listen: super::Listen<Here>,
+        listen: super::Listen<super::AllAddresses<6200>>,
         #[serde(flatten)]
         disks: super::Devices,
         #[serde(flatten)]

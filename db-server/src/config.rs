@@ -2,7 +2,7 @@
 //! (`[DEFAULT]` + `[app:*-server]` of account-server.conf flattened into one table).
 
 use serde::Deserialize;
-use swirl_common::config::{DenyUnknown, Devices, Listen, ListenDefaults};
+use swirl_common::config::{AllAddresses, DenyUnknown, Devices, Listen};
 use swirl_common::constraints::DEFAULT_RECLAIM_AGE;
 use swirl_common::policy;
 
@@ -10,22 +10,13 @@ use crate::error::{Error, Result};
 
 pub use swirl_common::policy::PolicyConfig;
 
-/// Account and container servers listen on an OS-chosen port unless told
-/// (one config type serves both, so neither of Swift's ports is the default).
-#[derive(Debug, Clone)]
-pub struct DbServerAddr;
-
-impl ListenDefaults for DbServerAddr {
-    const BIND_IP: &'static str = "0.0.0.0";
-    const BIND_PORT: u16 = 0;
-}
-
 /// Config of `swirl account-server` / `swirl container-server`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// `bind_ip`, `bind_port`.
+    /// `bind_ip`, `bind_port` (an OS-chosen port by default: one config
+    /// type serves both kinds, so neither of Swift's ports is the default).
     #[serde(flatten)]
-    pub listen: Listen<DbServerAddr>,
+    pub listen: Listen<AllAddresses<0>>,
     /// `devices`, `mount_check` (read as `cfg.devices`, `cfg.mount_check`
     /// through `Deref`).
     #[serde(flatten)]

@@ -4,26 +4,17 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use swirl_common::config::{DenyUnknown, Devices, Listen, ListenDefaults};
+use swirl_common::config::{AllAddresses, DenyUnknown, Devices, Listen};
 use swirl_common::policy;
 
 pub use swirl_common::policy::PolicyConfig;
 
-/// The object server listens on Swift's port 6200 unless told otherwise.
-#[derive(Debug, Clone)]
-pub struct ObjectServerAddr;
-
-impl ListenDefaults for ObjectServerAddr {
-    const BIND_IP: &'static str = "0.0.0.0";
-    const BIND_PORT: u16 = 6200;
-}
-
 /// `[DEFAULT]` + `[app:object-server]` of Swift, flattened into one table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// `bind_ip`, `bind_port`.
+    /// `bind_ip`, `bind_port` (Swift's object-server port by default).
     #[serde(flatten)]
-    pub listen: Listen<ObjectServerAddr>,
+    pub listen: Listen<AllAddresses<6200>>,
     /// `devices`, `mount_check`.
     #[serde(flatten)]
     pub disks: Devices,

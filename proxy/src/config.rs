@@ -6,26 +6,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use swirl_common::config::{DenyUnknown, Listen, ListenDefaults};
+use swirl_common::config::{DenyUnknown, Listen, Loopback};
 use swirl_common::policy;
 
 pub use swirl_common::policy::PolicyConfig;
 
-/// The proxy listens on loopback port 8080 unless told otherwise.
-#[derive(Debug, Clone)]
-pub struct ProxyAddr;
-
-impl ListenDefaults for ProxyAddr {
-    const BIND_IP: &'static str = "127.0.0.1";
-    const BIND_PORT: u16 = 8080;
-}
-
 /// `[proxy-server]` + `[DEFAULT]` options, flattened, as one TOML document.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// `bind_ip`, `bind_port`.
+    /// `bind_ip`, `bind_port` (loopback port 8080 by default).
     #[serde(flatten)]
-    pub listen: Listen<ProxyAddr>,
+    pub listen: Listen<Loopback<8080>>,
     /// Unknown keys are refused (after the shared table took its own).
     #[serde(flatten)]
     _deny: DenyUnknown,

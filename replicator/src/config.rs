@@ -11,19 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use swirl_common::config::{Devices, Listen, ListenDefaults};
+use swirl_common::config::{AllAddresses, Devices, Listen};
 use swirl_common::policy;
 pub use swirl_common::policy::PolicyConfig;
 use swirl_common::tls::ClusterTlsConfig;
-
-/// The object server's listening defaults (its file is the one read here).
-#[derive(Debug, Clone)]
-pub struct ObjectServerAddr;
-
-impl ListenDefaults for ObjectServerAddr {
-    const BIND_IP: &'static str = "0.0.0.0";
-    const BIND_PORT: u16 = 6200;
-}
 
 /// The node-wide keys of the object server's file that the replicator uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,7 +24,7 @@ pub struct NodeConfig {
     pub disks: Devices,
     /// `bind_ip` (the default replication address), `bind_port`.
     #[serde(flatten)]
-    pub listen: Listen<ObjectServerAddr>,
+    pub listen: Listen<AllAddresses<6200>>,
     #[serde(default)]
     pub swift_hash_path_prefix: String,
     #[serde(default)]
