@@ -1,6 +1,7 @@
-//! The HTTP/1.1 side: URL parsing, one keep-alive connection per worker (hyper's
-//! low-level client, no pool to contend on), streamed request bodies cut from one
-//! pre-generated buffer, and response bodies counted and dropped as they arrive.
+//! The HTTP/1.1 client of every load generator here: URL parsing, one
+//! keep-alive connection per worker (hyper's low-level client, no pool to
+//! contend on), streamed request bodies cut from one pre-generated buffer, and
+//! response bodies counted and dropped as they arrive (or kept, on request).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::error::Error;
+use crate::error::Error;
 
 /// Where to send requests: `http://host:port/path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +100,11 @@ impl Payload {
     pub fn len(&self) -> u64 {
         self.remaining
     }
+
+    /// Nothing (left) to send.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
 }
 
 impl Body for Payload {
@@ -136,6 +142,8 @@ pub struct Reply {
     pub body_bytes: u64,
     /// Response headers.
     pub headers: HeaderMap,
+    /// The body itself, from [`Conn::send_read`] only (empty otherwise).
+    pub body: Vec<u8>,
 }
 
 /// One keep-alive connection, reopened after an error or a server close.
@@ -182,7 +190,8 @@ impl Conn {
     }
 
     /// Sends one request and reads the whole response, with the connection's timeout.
-    /// `path` is the full path and query; `headers` are extra header pairs.
+    /// `path` is the full path and query; `headers` are extra header pairs. The body
+    /// is counted, not kept.
     pub async fn send(
         &mut self,
         method: Method,
@@ -190,8 +199,33 @@ impl Conn {
         headers: &[(&str, &str)],
         body: Payload,
     ) -> Result<Reply, Error> {
+        self.send_with_timeout(method, path, headers, body, false)
+            .await
+    }
+
+    /// As [`Conn::send`], keeping the response body in [`Reply::body`].
+    pub async fn send_read(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Payload,
+    ) -> Result<Reply, Error> {
+        self.send_with_timeout(method, path, headers, body, true)
+            .await
+    }
+
+    async fn send_with_timeout(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Payload,
+        keep_body: bool,
+    ) -> Result<Reply, Error> {
         let timeout = self.timeout;
-        match tokio::time::timeout(timeout, self.send_inner(method, path, headers, body)).await {
+        let send = self.send_inner(method, path, headers, body, keep_body);
+        match tokio::time::timeout(timeout, send).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 self.sender = None;
@@ -210,6 +244,7 @@ impl Conn {
         path: &str,
         headers: &[(&str, &str)],
         body: Payload,
+        keep_body: bool,
     ) -> Result<Reply, Error> {
         let usable = match self.sender.as_mut() {
             Some(s) => s.ready().await.is_ok(),
@@ -224,7 +259,7 @@ impl Conn {
             req = req.header(*k, *v);
         }
         // Swift answers 411 to a PUT without a length, even an empty one.
-        if body.len() > 0 || method == Method::PUT || method == Method::POST {
+        if !body.is_empty() || method == Method::PUT || method == Method::POST {
             req = req.header(http::header::CONTENT_LENGTH, body.len());
         }
         let req = req.body(body).map_err(|e| Error::Request(e.to_string()))?;
@@ -235,15 +270,20 @@ impl Conn {
         let resp = sender.send_request(req).await.map_err(Error::Http)?;
         let (parts, mut incoming) = resp.into_parts();
         let mut body_bytes = 0u64;
+        let mut kept = Vec::new();
         while let Some(frame) = incoming.frame().await {
             if let Ok(data) = frame.map_err(Error::Http)?.into_data() {
                 body_bytes += data.len() as u64;
+                if keep_body {
+                    kept.extend_from_slice(&data);
+                }
             }
         }
         Ok(Reply {
             status: parts.status.as_u16(),
             body_bytes,
             headers: parts.headers,
+            body: kept,
         })
     }
 }
