@@ -96,9 +96,15 @@ fn layers(meta: &Value) -> BTreeMap<String, (usize, String)> {
     out
 }
 
-/// Direct dependencies of each package, with the kinds they are (None =
-/// normal, "dev", "build").
-fn deps(meta: &Value) -> BTreeMap<String, Vec<(String, Vec<Option<String>>)>> {
+/// One direct dependency of a package.
+struct Dep {
+    name: String,
+    /// Linked into the package (not only a dev- or build-dependency).
+    normal: bool,
+}
+
+/// Direct dependencies of each package, by package name.
+fn deps(meta: &Value) -> BTreeMap<String, Vec<Dep>> {
     let names = names(meta);
     meta["resolve"]["nodes"]
         .as_array()
@@ -109,14 +115,14 @@ fn deps(meta: &Value) -> BTreeMap<String, Vec<(String, Vec<Option<String>>)>> {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|d| {
-                    let kinds = d["dep_kinds"]
+                .map(|d| Dep {
+                    name: names[d["pkg"].as_str().unwrap()].clone(),
+                    // dep_kinds: kind null = normal, "dev", "build".
+                    normal: d["dep_kinds"]
                         .as_array()
                         .unwrap()
                         .iter()
-                        .map(|k| k["kind"].as_str().map(String::from))
-                        .collect();
-                    (names[d["pkg"].as_str().unwrap()].clone(), kinds)
+                        .any(|k| k["kind"].is_null()),
                 })
                 .collect();
             (names[n["id"].as_str().unwrap()].clone(), d)
@@ -138,11 +144,14 @@ fn crates_depend_only_on_lower_layers() {
     let mut wrong = Vec::new();
     for m in &members {
         let (mine, my_layer) = &layers[m];
-        for (dep, _) in &deps[m] {
+        for dep in &deps[m] {
             // Dev-dependencies count too: a role's tests import no other role either.
-            if let Some((theirs, their_layer)) = layers.get(dep) {
+            if let Some((theirs, their_layer)) = layers.get(&dep.name) {
                 if theirs >= mine {
-                    wrong.push(format!("{m} ({my_layer}) depends on {dep} ({their_layer})"));
+                    let name = &dep.name;
+                    wrong.push(format!(
+                        "{m} ({my_layer}) depends on {name} ({their_layer})"
+                    ));
                 }
             }
         }
@@ -182,9 +191,9 @@ fn ring_depends_on_no_runtime_file_or_clock_crate() {
     let mut seen = BTreeSet::new();
     let mut todo = vec!["swirl-ring".to_string()];
     while let Some(p) = todo.pop() {
-        for (dep, kinds) in &deps[&p] {
-            if kinds.iter().any(Option::is_none) && seen.insert(dep.clone()) {
-                todo.push(dep.clone());
+        for dep in &deps[&p] {
+            if dep.normal && seen.insert(dep.name.clone()) {
+                todo.push(dep.name.clone());
             }
         }
     }
