@@ -22,6 +22,7 @@ mod proxy_cluster;
 mod proxy_dlo;
 mod proxy_etag_quoter;
 mod proxy_faults;
+mod proxy_integrity;
 mod proxy_memory;
 mod proxy_quotas;
 mod proxy_slo;
