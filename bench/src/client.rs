@@ -142,7 +142,7 @@ pub struct Reply {
     pub body_bytes: u64,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body itself, from [`Conn::send_read`] only (empty otherwise).
+    /// The body itself, from a [`Conn::keeping_bodies`] only (empty otherwise).
     pub body: Vec<u8>,
 }
 
@@ -152,6 +152,7 @@ pub struct Conn {
     host_header: String,
     sender: Option<SendRequest<Payload>>,
     timeout: Duration,
+    keep_bodies: bool,
 }
 
 impl Conn {
@@ -162,6 +163,7 @@ impl Conn {
             endpoint: endpoint.clone(),
             sender: None,
             timeout,
+            keep_bodies: false,
         }
     }
 
@@ -189,9 +191,14 @@ impl Conn {
         Ok(())
     }
 
+    /// Keeps each response body in [`Reply::body`] (only counted otherwise).
+    pub fn keeping_bodies(mut self) -> Conn {
+        self.keep_bodies = true;
+        self
+    }
+
     /// Sends one request and reads the whole response, with the connection's timeout.
-    /// `path` is the full path and query; `headers` are extra header pairs. The body
-    /// is counted, not kept.
+    /// `path` is the full path and query; `headers` are extra header pairs.
     pub async fn send(
         &mut self,
         method: Method,
@@ -199,32 +206,8 @@ impl Conn {
         headers: &[(&str, &str)],
         body: Payload,
     ) -> Result<Reply, Error> {
-        self.send_with_timeout(method, path, headers, body, false)
-            .await
-    }
-
-    /// As [`Conn::send`], keeping the response body in [`Reply::body`].
-    pub async fn send_read(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Payload,
-    ) -> Result<Reply, Error> {
-        self.send_with_timeout(method, path, headers, body, true)
-            .await
-    }
-
-    async fn send_with_timeout(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Payload,
-        keep_body: bool,
-    ) -> Result<Reply, Error> {
         let timeout = self.timeout;
-        let send = self.send_inner(method, path, headers, body, keep_body);
+        let send = self.send_inner(method, path, headers, body);
         match tokio::time::timeout(timeout, send).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
@@ -244,7 +227,6 @@ impl Conn {
         path: &str,
         headers: &[(&str, &str)],
         body: Payload,
-        keep_body: bool,
     ) -> Result<Reply, Error> {
         let usable = match self.sender.as_mut() {
             Some(s) => s.ready().await.is_ok(),
@@ -274,7 +256,7 @@ impl Conn {
         while let Some(frame) = incoming.frame().await {
             if let Ok(data) = frame.map_err(Error::Http)?.into_data() {
                 body_bytes += data.len() as u64;
-                if keep_body {
+                if self.keep_bodies {
                     kept.extend_from_slice(&data);
                 }
             }

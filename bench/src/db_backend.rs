@@ -145,7 +145,7 @@ pub async fn updates(
                 ];
                 let object = format!("{path}/obj-{i:08}");
                 let r = conn
-                    .send_read(Method::PUT, &object, &headers, Payload::empty())
+                    .send(Method::PUT, &object, &headers, Payload::empty())
                     .await?;
                 expect("row update", r, &[201])?;
             }
@@ -191,7 +191,7 @@ pub async fn populate(addr: &str, path: &str, rows: usize, batch: usize) -> Resu
         let body = bytes::Bytes::from(merge_items_body(i, end));
         let len = body.len() as u64;
         let r = conn
-            .send_read(
+            .send(
                 Method::from_bytes(b"REPLICATE").map_err(|e| Error::Request(e.to_string()))?,
                 path,
                 &[],
@@ -214,9 +214,7 @@ pub async fn list(addr: &str, path: &str, reps: usize) -> Result<String, Error> 
     let (mut rows, mut bytes) = (0, 0);
     for _ in 0..reps.max(1) {
         let t = Instant::now();
-        let r = conn
-            .send_read(Method::GET, path, &[], Payload::empty())
-            .await?;
+        let r = conn.send(Method::GET, path, &[], Payload::empty()).await?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         let r = expect("listing", r, &[200, 204])?;
         rows = r.body.iter().filter(|&&b| b == b'\n').count();
