@@ -300,6 +300,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bodies_are_counted_and_kept_on_request() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            // Two connections, one request each.
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nline\n\n")
+                    .await
+                    .unwrap();
+            }
+        });
+        let e = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let t = Duration::from_secs(10);
+        let r = Conn::new(&e, t)
+            .send(Method::GET, "/", &[], Payload::empty())
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body_bytes, r.body.len()), (200, 6, 0));
+        let mut kept = Conn::new(&e, t).keeping_bodies();
+        let r = kept
+            .send(Method::GET, "/", &[], Payload::empty())
+            .await
+            .unwrap();
+        assert_eq!((r.body_bytes, r.body.as_slice()), (6, &b"line\n\n"[..]));
+    }
+
+    #[tokio::test]
     async fn payload_streams_in_chunks() {
         let p = Payload::new(Bytes::from(vec![7u8; 10]), 25);
         assert_eq!(p.size_hint().exact(), Some(25));

@@ -101,10 +101,8 @@ pub fn main(argv: impl IntoIterator<Item = String>) -> ExitCode {
 }
 
 fn connect(addr: &str) -> Result<Conn, Error> {
-    Ok(Conn::new(
-        &Endpoint::parse(&format!("http://{addr}"))?,
-        Duration::from_secs(600),
-    ))
+    let endpoint = Endpoint::parse(&format!("http://{addr}"))?;
+    Ok(Conn::new(&endpoint, Duration::from_secs(600)).keeping_bodies())
 }
 
 /// Fails unless the reply's status is one of `want`.
