@@ -28,5 +28,6 @@ mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;
 mod proxy_tls;
+mod replication_aio;
 mod ring_builder_cli;
 mod ring_interop;

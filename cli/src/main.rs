@@ -4,7 +4,9 @@
 //! dispatched by hand rather than through clap's derive.
 
 mod aio;
+mod cluster_ca;
 mod get_nodes;
+mod replicator;
 mod ring_builder_cmd;
 mod role;
 mod serve_db;
@@ -25,7 +27,9 @@ fn usage() -> ExitCode {
          object-server <config.toml>\n  \
          account-server <config.toml>\n  \
          container-server <config.toml>\n  \
-         proxy-server <config.toml>"
+         proxy-server <config.toml>\n  \
+         object-replicator <object-server.toml> [--once] [-d DEVS] [-p PARTS] [-i POLICIES]\n  \
+         cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]..."
     );
     ExitCode::from(2)
 }
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         "account-server" => serve_db::main("account", &args[1..]),
         "container-server" => serve_db::main("container", &args[1..]),
         "proxy-server" => serve_proxy::main(&args[1..]),
+        "object-replicator" => replicator::main(&args[1..]),
+        "cluster-ca" => cluster_ca::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();
             ExitCode::SUCCESS
