@@ -307,6 +307,10 @@ mod tests {
             (d.disk_chunk_size, &d.allowed_headers)
         );
         assert_eq!(
+            (&s.swift_dir, &s.recon_cache_path),
+            (&d.swift_dir, &d.recon_cache_path)
+        );
+        assert_eq!(
             s.storage_policy.iter().map(|p| p.index).collect::<Vec<_>>(),
             [0, 1]
         );
