@@ -323,16 +323,7 @@ fn proxy_strips_backend_and_sysmeta_headers_from_clients() {
     let data = tmp.path().join("aio");
     let aio = harness::start_aio(&data);
     let addr = aio.addr();
-    let (status, h, _) = harness::http_request(
-        addr,
-        "GET",
-        "/auth/v1.0",
-        &[("X-Auth-User", "test:tester"), ("X-Auth-Key", "testing")],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(status, 200);
-    let token = harness::header(&h, "x-auth-token").unwrap().to_string();
+    let (token, _) = crate::proxy_cluster::token(addr, "test:tester", "testing");
     let req = |method: &str, path: &str, extra: &[(&str, &str)]| {
         let mut headers = vec![("X-Auth-Token", token.as_str())];
         headers.extend_from_slice(extra);
