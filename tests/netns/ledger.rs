@@ -90,12 +90,11 @@ fn matches(r: &RawResponse, expect: &Expect, backend: bool) -> Result<(), String
             if !backend && r.2 != *body {
                 return Err(format!("body of {} bytes differs", r.2.len()));
             }
-            let got: BTreeMap<String, String> = r
-                .1
-                .iter()
-                .filter(|(k, _)| k.starts_with("x-object-meta-"))
-                .cloned()
-                .collect();
+            let got: BTreeMap<String, String> =
+                r.1.iter()
+                    .filter(|(k, _)| k.starts_with("x-object-meta-"))
+                    .cloned()
+                    .collect();
             if got != *meta {
                 return Err(format!("metadata {got:?}, expected {meta:?}"));
             }

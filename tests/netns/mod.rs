@@ -300,33 +300,49 @@ impl Daemon {
             .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
-    /// Waits for it to exit; panics (killing it) after `deadline`.
-    pub fn wait(mut self, deadline: Duration) -> DaemonRun {
-        let mut child = self.child.take().unwrap();
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if self.started.elapsed() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{} on n{} still running after {deadline:?}; stderr:\n{}",
-                    self.daemon,
-                    self.node,
-                    std::fs::read_to_string(&self.err).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        DaemonRun {
+    /// Its run, if it has ended.
+    fn try_finish(&mut self) -> Option<DaemonRun> {
+        let status = self.child.as_mut()?.try_wait().unwrap()?;
+        self.child = None;
+        Some(DaemonRun {
             node: self.node,
             daemon: self.daemon.clone(),
             status,
             stdout: std::fs::read_to_string(&self.out).unwrap_or_default(),
             stderr: std::fs::read_to_string(&self.err).unwrap_or_default(),
             elapsed: self.started.elapsed(),
+        })
+    }
+
+    /// Waits for it to exit; panics (killing it) once it has run for
+    /// `deadline`.
+    pub fn wait(self, deadline: Duration) -> DaemonRun {
+        wait_all(vec![self], deadline).pop().unwrap()
+    }
+}
+
+/// Waits for every daemon to exit (each run's `elapsed` is its own);
+/// panics, killing them, once one has run for `deadline`.
+pub fn wait_all(mut daemons: Vec<Daemon>, deadline: Duration) -> Vec<DaemonRun> {
+    let mut runs: Vec<Option<DaemonRun>> = daemons.iter().map(|_| None).collect();
+    loop {
+        for (d, r) in daemons.iter_mut().zip(runs.iter_mut()) {
+            if r.is_none() {
+                *r = d.try_finish();
+                if r.is_none() && d.started.elapsed() > deadline {
+                    panic!(
+                        "{} on n{} still running after {deadline:?}; stderr:\n{}",
+                        d.daemon,
+                        d.node,
+                        std::fs::read_to_string(&d.err).unwrap_or_default()
+                    );
+                }
+            }
         }
+        if runs.iter().all(Option::is_some) {
+            return runs.into_iter().flatten().collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -388,6 +404,26 @@ pub fn request_in(
     harness::http_request_on(s, &addr.to_string(), method, path, headers, body)
 }
 
+/// Where clusters keep their files: `SWIRL_NETNS_DIR` if set, else
+/// `/dev/shm` when it has room, else the temp dir. On a disk shared with
+/// other work, every object PUT's syncfs waits for everyone's dirty pages
+/// (half the suite's time went there); these scenarios are about
+/// replication between live processes, not power loss, which the crash
+/// tests cover on disk.
+pub fn base_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SWIRL_NETNS_DIR") {
+        return PathBuf::from(d);
+    }
+    let shm = Path::new("/dev/shm");
+    let roomy =
+        rustix::fs::statvfs(shm).is_ok_and(|s| s.f_bavail.saturating_mul(s.f_frsize) >= 2 << 30);
+    if roomy {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// Polls `f` until it holds; panics with `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -415,6 +451,8 @@ pub struct NetnsCluster {
     proxy: Option<Proc>,
     proxy_addr: Option<SocketAddr>,
     namespaces: Vec<String>,
+    /// Rings as built, read once (cleared by `ring_builder`).
+    rings: std::sync::Mutex<BTreeMap<Server, std::sync::Arc<swirl_ring::RingData>>>,
     dir: tempfile::TempDir,
 }
 
@@ -427,7 +465,8 @@ impl NetnsCluster {
     }
 
     pub fn start_with(spec: Spec) -> Self {
-        let tmp = std::env::temp_dir();
+        let tmp = base_dir();
+        net::clean_stale(&std::env::temp_dir());
         net::clean_stale(&tmp);
         let k = CLUSTERS.fetch_add(1, Ordering::Relaxed);
         let tag = format!("{}{}-{k}", net::PREFIX, std::process::id());
@@ -458,6 +497,7 @@ impl NetnsCluster {
             proxy: None,
             proxy_addr: None,
             namespaces: Vec::new(),
+            rings: Default::default(),
             dir,
         };
         c.build_networks();
@@ -556,6 +596,7 @@ impl NetnsCluster {
         let mut all = vec!["ring-builder", builder.to_str().unwrap()];
         all.extend_from_slice(args);
         let out = harness::swirl(&self.rings_dir(), &all);
+        self.rings.lock().unwrap().clear();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -949,14 +990,20 @@ impl NetnsCluster {
         let all: Vec<Daemon> = (1..=self.nodes.len())
             .map(|n| self.spawn_daemon(n, daemon, args))
             .collect();
-        all.into_iter().map(|d| d.wait(DAEMON_DEADLINE)).collect()
+        wait_all(all, DAEMON_DEADLINE)
     }
 
     /// The ring of `s` as built (the admin's copy).
-    pub fn ring(&self, s: Server) -> swirl_ring::RingData {
-        let bytes =
-            std::fs::read(self.rings_dir().join(format!("{}.ring.gz", s.name()))).unwrap();
-        swirl_ring::codec::read_ring(&bytes[..]).unwrap()
+    pub fn ring(&self, s: Server) -> std::sync::Arc<swirl_ring::RingData> {
+        let mut cache = self.rings.lock().unwrap();
+        cache
+            .entry(s)
+            .or_insert_with(|| {
+                let bytes =
+                    std::fs::read(self.rings_dir().join(format!("{}.ring.gz", s.name()))).unwrap();
+                std::sync::Arc::new(swirl_ring::codec::read_ring(&bytes[..]).unwrap())
+            })
+            .clone()
     }
 
     /// The node whose public or replication address is `ip`.
@@ -990,9 +1037,9 @@ impl NetnsCluster {
             primaries: ring
                 .get_part_nodes(part)
                 .iter()
-                .map(|n| loc(&n.dev))
+                .map(|n| loc(n.dev))
                 .collect(),
-            handoffs: ring.get_more_nodes(part).map(|n| loc(&n.dev)).collect(),
+            handoffs: ring.get_more_nodes(part).map(|n| loc(n.dev)).collect(),
         }
     }
 

@@ -87,7 +87,8 @@ fn pid_of(name: &str) -> Option<u32> {
 
 /// Removes the namespaces and temp dirs of earlier runs whose process is gone.
 pub fn clean_stale(tmp: &Path) {
-    let dead = |name: &str| pid_of(name).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+    let dead =
+        |name: &str| pid_of(name).is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
     for ns in namespaces() {
         if dead(&ns) {
             destroy(&ns);

@@ -64,7 +64,10 @@ pub fn apply_overrides(text: &str, overrides: &[(String, toml::Value)]) -> Strin
 #[test]
 fn renders_and_overrides() {
     let vars: BTreeMap<&str, String> = [("A", "x".to_string()), ("B", "2".to_string())].into();
-    assert_eq!(render("a = \"${A}\"\nb = ${B}\n", &vars), "a = \"x\"\nb = 2\n");
+    assert_eq!(
+        render("a = \"${A}\"\nb = ${B}\n", &vars),
+        "a = \"x\"\nb = 2\n"
+    );
     let t = apply_overrides(
         "a = 1\n[s]\nk = 2\n",
         &[
