@@ -287,6 +287,7 @@ fn node_down_during_writes(p: &mut Probe, count: usize) {
         "    one pass on every node ({:?} slowest), {removed} handoff partitions removed",
         runs.iter().map(|r| r.elapsed).max().unwrap()
     ));
+    assert_eq!(p.ledger.missing_replicas(&p.c), 0);
     p.verify();
     p.section("    every replica home, handoffs empty, every write reads back");
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Client, NetnsCluster, Server};
+use super::{Client, NetnsCluster};
 use crate::harness::{header, RawResponse};
 
 /// What an acknowledged write left behind.
@@ -187,9 +187,4 @@ impl Ledger {
             })
             .sum()
     }
-}
-
-/// Whether the object server of every node is running (checks need them).
-pub fn all_object_servers_up(c: &NetnsCluster) -> bool {
-    c.nodes.iter().all(|n| n.is_running(Server::Object))
 }

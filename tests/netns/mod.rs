@@ -18,6 +18,19 @@
 //! replication addresses. The servers listen on the guide's fixed ports
 //! (6200-6202, replication 6300): every node has its own namespace and
 //! addresses, so nothing can clash with another test or another run.
+//!
+//! ```text
+//! let mut c = NetnsCluster::start();           // or start_with(Spec::default().set(..))
+//! let cl = c.client();                         // test:tester: token, /v1/AUTH_test
+//! cl.request("PUT", "cont/obj", &[], b"body"); // through the proxy
+//! c.kill_node(4); c.start_node(4);             // kill -9 / start every server of n4
+//! c.stop_server(2, Server::Container);         // SIGTERM one server; start_server
+//! c.run_daemon_everywhere("object-replicator", &["--once"]); // exit status, output
+//! c.cut_replication(3); c.heal_replication(3); // link down / up
+//! let p = c.locate("AUTH_test", "cont/obj");   // part, hash, primaries, handoffs
+//! c.direct_object(&p.primaries[0], p.part, "AUTH_test", "cont/obj", "HEAD");
+//! c.object_files(&p.primaries[0], &p);         // the files on that device
+//! ```
 
 #![allow(dead_code)]
 
@@ -794,6 +807,12 @@ impl NetnsCluster {
         for s in Server::ALL {
             self.stop_server(n, s);
         }
+    }
+
+    /// SIGTERM to every server of node `n`, then starts them again.
+    pub fn restart_node(&mut self, n: usize) {
+        self.stop_node(n);
+        self.start_node(n);
     }
 
     /// Starts the proxy (port 0 on the public network) and waits for its
