@@ -320,6 +320,47 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, v)| v.as_str())
 }
 
+/// The token and storage path (`/v1/AUTH_x`) of a tempauth answer's headers.
+pub fn token_and_path(h: &[(String, String)]) -> (String, String) {
+    let tok = header(h, "x-auth-token").expect("x-auth-token").to_string();
+    let url = header(h, "x-storage-url").expect("x-storage-url");
+    let path = url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .expect("storage path");
+    (tok, path)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for each `seed`.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Flips bits of the byte at `at` of the file at `path` (a rotten disk).
+pub fn flip_byte(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open for flipping");
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, at).expect("read byte");
+    f.write_all_at(&[b[0] ^ 0x5a], at).expect("write byte");
+}
+
 /// Writes a swift.conf with the given hash path suffix (and prefix) into `dir`
 /// and returns its path: for Swift's tools and servers, so /etc/swift is never written.
 pub fn write_swift_conf(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {

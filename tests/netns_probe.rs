@@ -26,24 +26,9 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::harness::{flip_byte as flip, pattern};
 use crate::netns::ledger::{Expect, Ledger};
 use crate::netns::{wait_until, Client, DaemonRun, Location, NetnsCluster, Server, Spec};
-
-/// Deterministic bytes for object `seed`.
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407)
-        | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 /// The cluster under test, its client and the ledger.
 struct Probe {
@@ -117,19 +102,6 @@ impl Probe {
             .unwrap_or_else(|| panic!("no .data of {rel} on {loc}: {files:?}"));
         self.c.hash_dir(loc, &p).join(name)
     }
-}
-
-/// Flips one byte of `path` at `at`.
-fn flip(path: &std::path::Path, at: u64) {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8];
-    f.read_exact_at(&mut b, at).unwrap();
-    f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
 }
 
 #[test]

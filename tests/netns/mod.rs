@@ -874,9 +874,7 @@ impl NetnsCluster {
         )
         .unwrap();
         assert_eq!(r.0, 200, "auth {user}");
-        let token = harness::header(&r.1, "x-auth-token").unwrap().to_string();
-        let url = harness::header(&r.1, "x-storage-url").unwrap();
-        let account = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
+        let (token, account) = harness::token_and_path(&r.1);
         Client {
             ns,
             addr,
