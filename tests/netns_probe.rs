@@ -171,7 +171,10 @@ fn write_many(
                 })
             })
             .collect();
-        while acked.load(Ordering::Relaxed) < count / 2 {
+        // Workers that all ended early (a failed write panics, or too few
+        // were acknowledged) must not leave this loop waiting forever.
+        while acked.load(Ordering::Relaxed) < count / 2 && !workers.iter().all(|w| w.is_finished())
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         at_half(&mut p.c);
@@ -229,8 +232,10 @@ fn node_down_during_writes(p: &mut Probe, count: usize) {
         "only {on_handoff} writes reached a handoff"
     );
     let missing = p.ledger.missing_replicas(&p.c);
+    // What a user sees with the node still down: every write reads back.
+    p.ledger.verify_reads(&p.cl);
     p.section(&format!(
-        "    {on_handoff} objects on handoffs, {missing} replicas missing; node 4 back"
+        "    {on_handoff} objects on handoffs, {missing} replicas missing, all readable; node 4 back"
     ));
     p.c.start_node(4);
     let runs = p.replicate();
@@ -385,6 +390,10 @@ fn device_wiped(p: &mut Probe) {
         missing > 100,
         "only {missing} replicas lost with the device"
     );
+    // Before any repair, users still read every object (the proxy moves on
+    // from the empty device's 404 to the other primaries).
+    p.fresh_proxy();
+    p.ledger.verify_reads(&p.cl);
     p.replicate_clean();
     assert_eq!(p.ledger.missing_replicas(&p.c), 0);
     p.verify();
