@@ -46,27 +46,16 @@ async fn open(s: &DbServer, r: &Req) -> Result<Option<(Arc<AccountBroker>, Accou
     Ok(Some((b, info)))
 }
 
-/// Swift's `_deleted_response`: `status` with X-Account-Status: Deleted when
-/// the account was deleted (rather than never created), an empty body by default.
-fn deleted_response(info: Option<&AccountInfo>, status: StatusCode, body: &str) -> Response<Body> {
-    let mut h = HeaderMap::new();
-    if info.is_some_and(AccountInfo::is_status_deleted) {
-        put(&mut h, "x-account-status", "Deleted");
-    }
-    put(&mut h, "content-type", "text/html; charset=utf-8");
-    swift_response(status, h, Some(body.as_bytes().to_vec()))
-}
-
-/// Opens a live account or answers as Swift does for a missing/deleted one.
-async fn open_live(
-    s: &DbServer,
-    r: &Req,
-) -> Result<std::result::Result<(Arc<AccountBroker>, AccountInfo), Response<Body>>> {
-    Ok(match open(s, r).await? {
+/// Opens a live account; a missing or deleted one is Swift's
+/// `_deleted_response` (404, X-Account-Status: Deleted when it was deleted).
+async fn open_live(s: &DbServer, r: &Req) -> Result<(Arc<AccountBroker>, AccountInfo)> {
+    match open(s, r).await? {
         Some((b, i)) if !i.is_deleted() => Ok((b, i)),
-        Some((_, i)) => Err(deleted_response(Some(&i), StatusCode::NOT_FOUND, "")),
-        None => Err(deleted_response(None, StatusCode::NOT_FOUND, "")),
-    })
+        Some((_, i)) => Err(Error::AccountNotFound {
+            deleted: i.is_status_deleted(),
+        }),
+        None => Err(Error::AccountNotFound { deleted: false }),
+    }
 }
 
 async fn put_container_row(s: &DbServer, r: Req) -> Result<Response<Body>> {
@@ -135,11 +124,7 @@ async fn put_account(s: &DbServer, r: Req) -> Result<Response<Body>> {
             blocking(move || Ok(AccountBroker::initialize(&p, &a, &t)?)).await?
         }
         Some((_, ref i)) if i.is_status_deleted() => {
-            return Ok(deleted_response(
-                Some(i),
-                StatusCode::FORBIDDEN,
-                "Recently deleted",
-            ));
+            return Err(Error::AccountRecentlyDeleted);
         }
         Some((b, i)) => {
             let t = ts.clone();
@@ -221,10 +206,7 @@ fn negotiate(r: &Req) -> Result<&'static str> {
 async fn head(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let ct = negotiate(&r)?;
     s.check_drive(&r.device)?;
-    let (broker, info) = match open_live(s, &r).await? {
-        Ok(x) => x,
-        Err(resp) => return Ok(resp),
-    };
+    let (broker, info) = open_live(s, &r).await?;
     let mut h = account_headers(s, &broker, &info).await?;
     put(&mut h, "content-type", format!("{ct}; charset=utf-8"));
     Ok(swift_response(StatusCode::NO_CONTENT, h, None))
@@ -234,10 +216,7 @@ async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let params = listing_params(&r.query, ACCOUNT_LISTING_LIMIT, false)?;
     let ct = negotiate(&r)?;
     s.check_drive(&r.device)?;
-    let (broker, info) = match open_live(s, &r).await? {
-        Ok(x) => x,
-        Err(resp) => return Ok(resp),
-    };
+    let (broker, info) = open_live(s, &r).await?;
     let mut h = account_headers(s, &broker, &info).await?;
     let entries = blocking(move || Ok(broker.list(&params)?)).await?;
     let items: Vec<ListingItem> = entries
@@ -273,10 +252,7 @@ async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
 async fn post(s: &DbServer, r: Req) -> Result<Response<Body>> {
     let ts = req_timestamp(&r.headers)?.internal();
     s.check_drive(&r.device)?;
-    let (broker, _) = match open_live(s, &r).await? {
-        Ok(x) => x,
-        Err(resp) => return Ok(resp),
-    };
+    let (broker, _) = open_live(s, &r).await?;
     let md = meta::from_request("account", &r.headers, &ts)?;
     if !md.is_empty() {
         blocking(move || Ok(broker.update_metadata(&md, true)?)).await?;
@@ -291,14 +267,17 @@ async fn post(s: &DbServer, r: Req) -> Result<Response<Body>> {
 async fn delete(s: &DbServer, r: Req) -> Result<Response<Body>> {
     s.check_drive(&r.device)?;
     let ts = req_timestamp(&r.headers)?.internal();
-    let (broker, _) = match open_live(s, &r).await? {
-        Ok(x) => x,
-        Err(resp) => return Ok(resp),
-    };
+    let (broker, _) = open_live(s, &r).await?;
     let info = blocking(move || {
         broker.delete_db(&ts)?;
         Ok(broker.info()?)
     })
     .await?;
-    Ok(deleted_response(Some(&info), StatusCode::NO_CONTENT, ""))
+    // Swift's `_deleted_response` with 204: X-Account-Status says Deleted.
+    let mut h = HeaderMap::new();
+    if info.is_status_deleted() {
+        put(&mut h, "x-account-status", "Deleted");
+    }
+    put(&mut h, "content-type", "text/html; charset=utf-8");
+    Ok(swift_response(StatusCode::NO_CONTENT, h, Some(Vec::new())))
 }

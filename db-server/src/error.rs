@@ -39,6 +39,15 @@ pub enum Error {
     /// The request conflicts with the database's state.
     #[error("conflict")]
     Conflict(HeaderMap),
+    /// Swift's `_deleted_response` for an account that is missing (404, no
+    /// body); `deleted` when it was deleted rather than never created, so
+    /// the answer says X-Account-Status: Deleted.
+    #[error("account not found")]
+    AccountNotFound { deleted: bool },
+    /// A container row or PUT for an account deleted but not yet reclaimed
+    /// (Swift: 403 "Recently deleted", with X-Account-Status: Deleted).
+    #[error("Recently deleted")]
+    AccountRecentlyDeleted,
     /// The device is missing (or not mounted with mount_check).
     #[error("insufficient storage: {0}")]
     InsufficientStorage(String),
@@ -66,6 +75,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 const HTML: &str = "text/html; charset=UTF-8";
 const PLAIN: &str = "text/plain";
+const DELETED_HTML: &str = "text/html; charset=utf-8";
 
 impl ApiError for Error {
     fn status(&self) -> StatusCode {
@@ -78,6 +88,8 @@ impl ApiError for Error {
             Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::AccountNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::AccountRecentlyDeleted => StatusCode::FORBIDDEN,
             Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -97,6 +109,8 @@ impl ApiError for Error {
         // for path and timestamp errors, swob's HTML default elsewhere.
         let ct = match self {
             Error::BadPath(_) | Error::BadTimestamp(_) | Error::BadRequest(_) => PLAIN,
+            // The account server's `_deleted_response` spells its own.
+            Error::AccountNotFound { .. } | Error::AccountRecentlyDeleted => DELETED_HTML,
             _ => HTML,
         };
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
@@ -106,6 +120,10 @@ impl ApiError for Error {
                     h.insert(k.clone(), v.clone());
                 }
             }
+            Error::AccountNotFound { deleted: true } | Error::AccountRecentlyDeleted => {
+                h.insert("x-account-status", HeaderValue::from_static("Deleted"));
+            }
+            Error::AccountNotFound { deleted: false } => {}
             Error::BadPath(_)
             | Error::BadUtf8Path(_)
             | Error::BadTimestamp(_)
@@ -138,6 +156,8 @@ impl ApiError for Error {
                 "<html><h1>Insufficient Storage</h1><p>There was not enough space to save the resource. Drive: {drive}</p></html>"
             )),
             Error::Body(e) => Some(e.to_string()),
+            Error::AccountNotFound { .. } => Some(String::new()),
+            Error::AccountRecentlyDeleted => Some(self.to_string()),
             Error::NotAcceptable
             | Error::NotFound(_)
             | Error::Conflict(_)

@@ -75,6 +75,8 @@ pub async fn handle(
         })
     })
     .await?;
+    // Swift's own response classes, not errors: a 404 has still written
+    // its tombstone, and both carry what was stored (time, content type).
     let mut code = if !orig.exists {
         StatusCode::NOT_FOUND
     } else if orig.ts < req_ts {
@@ -85,10 +87,14 @@ pub async fn handle(
     if let Some(want) = if_delete_at {
         // The expirer must not delete what it cannot verify.
         if orig.ts == Timestamp::default() {
-            return Ok(status(StatusCode::NOT_FOUND));
+            return Err(Error::NotFound {
+                backend_timestamp: None,
+            });
         }
         if orig.ts >= req_ts {
-            return Ok(status(StatusCode::CONFLICT));
+            return Err(Error::Conflict {
+                backend_timestamp: None,
+            });
         }
         let have = Timestamp::from_raw(orig.delete_at.unwrap_or(0).saturating_mul(100_000), 0)
             .unwrap_or_default();

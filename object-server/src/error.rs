@@ -28,6 +28,16 @@ pub enum Error {
     },
     #[error("precondition failed")]
     PreconditionFailed(Option<String>),
+    /// 412 without a body: a conditional GET or HEAD (If-Match) of an object
+    /// that is not there; the tombstone's time, if any, goes along.
+    #[error("precondition failed: no object to match")]
+    NothingToMatch {
+        backend_timestamp: Option<Timestamp>,
+    },
+    /// 416 with the object's headers and `Content-Range: bytes */<length>`
+    /// (swob turns the object's answer into the 416, standard body).
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable(HeaderMap),
     #[error("Missing Content-Length header.")]
     LengthRequired,
     #[error("Your request is too large.")]
@@ -69,7 +79,10 @@ impl ApiError for Error {
             Error::BadUtf8 => StatusCode::PRECONDITION_FAILED,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
-            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::PreconditionFailed(_) | Error::NothingToMatch { .. } => {
+                StatusCode::PRECONDITION_FAILED
+            }
+            Error::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::LengthRequired => StatusCode::LENGTH_REQUIRED,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::EtagMismatch => StatusCode::UNPROCESSABLE_ENTITY,
@@ -101,14 +114,21 @@ impl ApiError for Error {
         };
         h.insert("content-type", HeaderValue::from_static(ctype));
         let ts = match self {
-            Error::NotFound { backend_timestamp } | Error::Conflict { backend_timestamp } => {
-                backend_timestamp.as_ref()
-            }
+            Error::NotFound { backend_timestamp }
+            | Error::Conflict { backend_timestamp }
+            | Error::NothingToMatch { backend_timestamp } => backend_timestamp.as_ref(),
             _ => None,
         };
         if let Some(ts) = ts {
             if let Ok(v) = HeaderValue::from_str(&ts.internal()) {
                 h.insert(bh::TIMESTAMP, v);
+            }
+        }
+        if let Error::RangeNotSatisfiable(object) = self {
+            // The object's headers, its Content-Type too; the standard
+            // body's length stands.
+            for (k, v) in object.iter().filter(|(k, _)| *k != "content-length") {
+                h.insert(k.clone(), v.clone());
             }
         }
     }
@@ -118,6 +138,8 @@ impl ApiError for Error {
             Error::BadRequest(t) | Error::BadRequestHtml(t) => Some(t.clone()),
             Error::BadUtf8 => Some(self.to_string()),
             Error::PreconditionFailed(t) => t.clone(),
+            // A conditional answer has no body (swob's `_response_iter`).
+            Error::NothingToMatch { .. } => Some(String::new()),
             Error::LengthRequired | Error::TooLarge => Some(self.to_string()),
             Error::NotImplemented(t) => Some(t.clone()),
             Error::NoPolicy(_) => Some(self.to_string()),

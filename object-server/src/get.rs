@@ -105,15 +105,9 @@ fn conditional_etag(f: &OpenObject, names: &[String]) -> Option<String> {
 
 fn not_found(ts: Option<Timestamp>, conds: &Conditions) -> Result<Response<Body>> {
     if conds.check(None, None, false) == Some(412) {
-        // A conditional answer has no body (swob's `_response_iter`).
-        let mut r = Response::new(body::empty());
-        *r.status_mut() = StatusCode::PRECONDITION_FAILED;
-        add_header(&mut r, "content-type", "text/html; charset=UTF-8");
-        add_header(&mut r, "content-length", "0");
-        if let Some(ts) = ts {
-            add_header(&mut r, bh::TIMESTAMP, &ts.internal());
-        }
-        return Ok(r);
+        return Err(Error::NothingToMatch {
+            backend_timestamp: ts,
+        });
     }
     Err(Error::NotFound {
         backend_timestamp: ts,
@@ -175,12 +169,8 @@ fn respond(
     let ranges = range.map(|rh| rh.ranges_for_length(size));
     let (status, segments, total) = match ranges {
         Some(rs) if rs.is_empty() => {
-            let text = "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not available.</p></html>";
-            *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
             add_header(&mut r, "content-range", &format!("bytes */{size}"));
-            add_header(&mut r, "content-length", &text.len().to_string());
-            *r.body_mut() = body::full(text);
-            return Ok(r);
+            return Err(Error::RangeNotSatisfiable(std::mem::take(r.headers_mut())));
         }
         Some(rs) if size > 0 && rs.len() == 1 => {
             let (a, b) = rs[0];

@@ -242,7 +242,10 @@ async fn delete(
     let base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
     let status = send(proxy, account, container, Method::DELETE, base, true).await?;
     // A 202 from the container servers means "it did not exist here".
-    Ok(response::status(if status == 202 { 404 } else { status }))
+    if status == 202 {
+        return Err(Error::NotFound);
+    }
+    Ok(response::status(status))
 }
 
 async fn send(
