@@ -1,8 +1,9 @@
 //! ARCHITECTURE.md's invariants, checked: the crates' dependency direction
 //! (from `cargo metadata` and the layers in the root Cargo.toml), a ring with
 //! no runtime, filesystem or clock (its dependencies and its source), the
-//! workspace lints and module docs in every crate, and a proxy that strips
-//! internal headers from what clients send.
+//! workspace lints and module docs in every crate, errors made into
+//! responses in one place only, the backend header names written once, and
+//! a proxy that strips internal headers from what clients send.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -317,6 +318,135 @@ fn every_crate_takes_the_workspace_lints_and_documents_its_modules() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Every workspace crate's source file: its path from the workspace root
+/// and its code before any `#[cfg(test)]` (unit tests spell wire formats
+/// out on purpose), without comments.
+fn member_sources() -> Vec<(String, String)> {
+    let root = workspace_root();
+    let meta = metadata();
+    let mut out = Vec::new();
+    for p in meta["packages"].as_array().unwrap() {
+        if !p["source"].is_null() {
+            continue;
+        }
+        let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap());
+        for f in rust_files(&manifest.parent().unwrap().join("src")) {
+            let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
+            let text = std::fs::read_to_string(&f).unwrap();
+            let code = code_only(text.split("#[cfg(test)]").next().unwrap_or(""));
+            out.push((rel, code));
+        }
+    }
+    out
+}
+
+/// The statuses a handler may name when it makes a response; any other
+/// `StatusCode::` constant is a 4xx or 5xx, an error's.
+const SUCCESS_STATUSES: &[&str] = &[
+    "CONTINUE",
+    "OK",
+    "CREATED",
+    "ACCEPTED",
+    "NO_CONTENT",
+    "PARTIAL_CONTENT",
+    "MULTI_STATUS",
+    "NOT_MODIFIED",
+];
+
+/// Where an error status is named in code that is not a comparison, a
+/// match pattern or a fallback: `(line, name)`.
+fn error_statuses_made(code: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        for (i, _) in line.match_indices("StatusCode::") {
+            let rest = &line[i + "StatusCode::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            if name.is_empty() || SUCCESS_STATUSES.contains(&name.as_str()) {
+                continue;
+            }
+            let before = line[..i].trim_end();
+            let before = before.strip_suffix("http::").unwrap_or(before).trim_end();
+            let after = rest[name.len()..].trim_start_matches([')', ' ']);
+            let compared = before.ends_with("==")
+                || before.ends_with("!=")
+                || before.ends_with("unwrap_or(")
+                || ["=>", "|", "==", "!="].iter().any(|t| after.starts_with(t));
+            if !compared {
+                out.push((n + 1, name));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn errors_become_responses_in_one_place() {
+    // Handlers return their crate's error; `common::server::respond` alone
+    // turns it into a response (logged there), and the status of each
+    // error is chosen in its crate's error.rs, in one exhaustive match.
+    // The answers Swift itself gives as responses rather than errors:
+    const ALLOWED: &[(&str, &str)] = &[
+        // A refused CORS preflight is the OPTIONS answer (Allow, no body).
+        ("proxy/src/middleware/cors.rs", "UNAUTHORIZED"),
+        // The heartbeating SLO PUT reports statuses inside its 202's body.
+        ("proxy/src/middleware/slo/put.rs", "BAD_REQUEST"),
+        ("proxy/src/middleware/slo/put.rs", "UNPROCESSABLE_ENTITY"),
+        // DELETE's 404 has written its tombstone; 404 and 409 both carry
+        // what was stored (Swift's response classes).
+        ("object-server/src/delete.rs", "NOT_FOUND"),
+        ("object-server/src/delete.rs", "CONFLICT"),
+    ];
+    assert_eq!(
+        error_statuses_made(
+            "if s == http::StatusCode::CONFLICT {}\nOk(Err(StatusCode::GONE)) => 1,\n*r.status_mut() = StatusCode::GONE;"
+        ),
+        vec![(3, "GONE".to_string())]
+    );
+    let sources = member_sources();
+    assert!(sources.len() > 50, "found the workspace's sources");
+    let mut callers = Vec::new();
+    let mut made = Vec::new();
+    for (rel, code) in &sources {
+        for (n, line) in code.lines().enumerate() {
+            if line.contains("error_response(") {
+                callers.push(format!("{rel}:{}", n + 1));
+            }
+            // The proxy relays backends' statuses; it never picks an error one.
+            if let Some(i) = line.find("response::status(") {
+                let arg = &line[i + "response::status(".len()..];
+                if arg.starts_with('4') || arg.starts_with('5') {
+                    made.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        if rel.ends_with("/error.rs") {
+            continue;
+        }
+        for (n, name) in error_statuses_made(code) {
+            if !ALLOWED.contains(&(rel.as_str(), name.as_str())) {
+                made.push(format!("{rel}:{n}: StatusCode::{name}"));
+            }
+        }
+    }
+    assert_eq!(
+        callers.len(),
+        1,
+        "error_response is called from: {callers:?}"
+    );
+    assert!(
+        callers[0].starts_with("common/src/server.rs:"),
+        "error_response is called from: {callers:?}"
+    );
+    assert!(
+        made.is_empty(),
+        "error statuses made into responses outside the error enums:\n{}",
+        made.join("\n")
+    );
+}
+
 #[test]
 fn backend_header_names_are_written_once() {
     // The backend protocol's vocabulary lives in common: a role names a
@@ -339,35 +469,23 @@ fn backend_header_names_are_written_once() {
         "\"x-delete-at-partition",
         "\"x-delete-at-container",
     ];
-    let root = workspace_root();
-    let meta = metadata();
     let mut seen = 0;
     let mut hits = Vec::new();
-    for p in meta["packages"].as_array().unwrap() {
-        if !p["source"].is_null() {
+    for (rel, code) in member_sources() {
+        if DEFINED_IN.contains(&rel.as_str()) {
+            seen += 1;
             continue;
         }
-        let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap());
-        for f in rust_files(&manifest.parent().unwrap().join("src")) {
-            let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
-            if DEFINED_IN.contains(&rel.as_str()) {
-                seen += 1;
-                continue;
-            }
-            let text = std::fs::read_to_string(&f).unwrap();
-            // Unit tests spell the wire format out on purpose.
-            let code = code_only(text.split("#[cfg(test)]").next().unwrap_or(""));
-            for (n, line) in code.lines().enumerate() {
-                let lower = line.to_ascii_lowercase();
-                // A literal that is the name (not text quoting it, `\"X-Backend-...`).
-                let literal = |w: &&str| {
-                    lower
-                        .match_indices(*w)
-                        .any(|(i, _)| !lower[..i].ends_with('\\'))
-                };
-                if PREFIXES.iter().any(literal) {
-                    hits.push(format!("{rel}:{}: {}", n + 1, line.trim()));
-                }
+        for (n, line) in code.lines().enumerate() {
+            let lower = line.to_ascii_lowercase();
+            // A literal that is the name (not text quoting it, `\"X-Backend-...`).
+            let literal = |w: &&str| {
+                lower
+                    .match_indices(*w)
+                    .any(|(i, _)| !lower[..i].ends_with('\\'))
+            };
+            if PREFIXES.iter().any(literal) {
+                hits.push(format!("{rel}:{}: {}", n + 1, line.trim()));
             }
         }
     }
