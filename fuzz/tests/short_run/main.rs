@@ -1,5 +1,6 @@
-//! The test suite's short fuzz run: every target gets its seeds, the saved
-//! corpus and crash reproducers under `fuzz/corpus/<target>/`, and
+//! The test suite's short fuzz run: every target gets its seeds, the crash
+//! reproducers under `fuzz/regressions/<target>/`, the corpus kept from long
+//! runs under `fuzz/corpus/<target>/`, and
 //! `SWIRL_FUZZ_INPUTS` (default 4,000) structured-random mutations of them,
 //! from a fixed seed (`SWIRL_FUZZ_SEED` picks another). A panic fails the
 //! run with the input that caused it; so does an input that allocates more
@@ -55,15 +56,15 @@ fn rng_seed() -> u64 {
         .unwrap_or(0x5eed)
 }
 
-/// Saved inputs: the corpus of long runs and reproducers of fixed crashes.
+/// Saved inputs: reproducers of fixed crashes and the minimised corpus of
+/// long runs.
 fn saved(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("corpus")
-        .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = ["regressions", "corpus"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(root.join(d).join(target)).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .collect();
     files.sort();
     files
         .into_iter()
