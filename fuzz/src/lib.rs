@@ -4,6 +4,10 @@
 //! their seeds and mutations of them (`tests/short_run.rs`), under a bound
 //! on the memory each input may allocate. See `fuzz/README.md`.
 
+// A target's job is to panic when a parser breaks a promise, so it states
+// those promises with expect() and unwrap().
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 pub mod input;
 pub mod seeds;
 pub mod targets;
