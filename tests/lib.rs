@@ -2,6 +2,7 @@
 //! Swift tools where a test compares against them) on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod bench_load;
 mod db_crash;
 mod db_server;
@@ -27,5 +28,6 @@ mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;
 mod proxy_tls;
+mod replication_aio;
 mod ring_builder_cli;
 mod ring_interop;

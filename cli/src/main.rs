@@ -4,9 +4,9 @@
 //! dispatched by hand rather than through clap's derive.
 
 mod aio;
-mod bench_load;
-mod bench_ring;
+mod cluster_ca;
 mod get_nodes;
+mod replicator;
 mod ring_builder_cmd;
 mod role;
 mod serve_db;
@@ -27,7 +27,9 @@ fn usage() -> ExitCode {
          object-server <config.toml>\n  \
          account-server <config.toml>\n  \
          container-server <config.toml>\n  \
-         proxy-server <config.toml>"
+         proxy-server <config.toml>\n  \
+         object-replicator <object-server.toml> [--once] [-d DEVS] [-p PARTS] [-i POLICIES]\n  \
+         cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]..."
     );
     ExitCode::from(2)
 }
@@ -41,14 +43,13 @@ fn main() -> ExitCode {
         "aio" => aio::main(&args[1..]),
         "ring-builder" => ring_builder_cmd::main(&args[1..]),
         "get-nodes" => get_nodes::main(&args[1..]),
-        "bench" => match args.get(1).map(String::as_str) {
-            Some("ring") => bench_ring::main(&args[2..]),
-            _ => bench_load::main(&args[1..]),
-        },
+        "bench" => swirl_bench::main(&args[1..]),
         "object-server" => serve_object::main(&args[1..]),
         "account-server" => serve_db::main("account", &args[1..]),
         "container-server" => serve_db::main("container", &args[1..]),
         "proxy-server" => serve_proxy::main(&args[1..]),
+        "object-replicator" => replicator::main(&args[1..]),
+        "cluster-ca" => cluster_ca::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();
             ExitCode::SUCCESS

@@ -56,6 +56,6 @@ pub fn run(data: &[u8]) {
     }
 
     if let Ok(serde_json::Value::Array(args)) = serde_json::from_slice(body) {
-        let _ = swirl_db::replicate::parse_sync_args(&args);
+        let _ = swirl_store::db::replication::SyncArgs::parse(&args);
     }
 }

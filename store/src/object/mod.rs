@@ -17,6 +17,7 @@ pub mod hashes;
 pub mod layout;
 pub mod metadata;
 pub mod quarantine;
+pub mod sync;
 
 pub use data_file::{Checked, Corrupt, DataFile};
 pub use diskfile::{ObjectRef, ObjectStore, ObjectWriter, OpenObject, Opened};
