@@ -86,9 +86,7 @@ fn headers() -> Vec<Vec<u8>> {
         "o\0Content-Type: multipart/byteranges; boundary=abc\nContent-Range: bytes 0-9/100\nX-Object-Meta-Digest-Etag: d41d8cd98f00b204e9800998ecf8427e\nX-Put-Timestamp: 1.5e9\nX-Account-Override-Deleted: yes\nX-Account-Host: 127.0.0.1:6202\nX-Account-Partition: 3\nX-Account-Device: sda",
         "o\0X-Remove-Container-Meta-A: 1\nX-Remove-Container-Read: x\nX-Backend-Storage-Policy-Index: 1\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\nX-Object-Sysmeta-X: y\nDestination: c2/o2\nX-Fresh-Metadata: true",
     ];
-    sets.iter()
-        .map(|s| cat(&[&now, s.as_bytes()]))
-        .collect()
+    sets.iter().map(|s| cat(&[&now, s.as_bytes()])).collect()
 }
 
 fn range() -> Vec<Vec<u8>> {
@@ -116,7 +114,12 @@ fn conditional() -> Vec<Vec<u8>> {
         "\"q\"\0*\0 , ,\0Mon, 31 Feb 2020 23:59:60 GMT\0Thu, 01 Jan 1970 00:00:00 GMT",
     ]
     .iter()
-    .flat_map(|s| [cat(&[&[3], &lm, s.as_bytes()]), cat(&[&[0], &lm, s.as_bytes()])])
+    .flat_map(|s| {
+        [
+            cat(&[&[3], &lm, s.as_bytes()]),
+            cat(&[&[0], &lm, s.as_bytes()]),
+        ]
+    })
     .collect()
 }
 
@@ -146,7 +149,13 @@ fn slo_manifest() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (i, b) in bodies.iter().enumerate() {
         let flags = (i % 4) as u8;
-        out.push(cat(&[&[flags], &le(1 << 20), &le(3), &le(100), b.as_bytes()]));
+        out.push(cat(&[
+            &[flags],
+            &le(1 << 20),
+            &le(3),
+            &le(100),
+            b.as_bytes(),
+        ]));
     }
     out
 }
@@ -190,7 +199,12 @@ fn archive() -> Vec<u8> {
     member(&mut a, "PaxHeader", &records, b'x');
     member(&mut a, "c/x", b"pax file", b'0');
     member(&mut a, "GlobalHead", &pax("comment", "all"), b'g');
-    member(&mut a, "././@LongLink", &[b"c/".as_slice(), &[b'n'; 150]].concat(), b'L');
+    member(
+        &mut a,
+        "././@LongLink",
+        &[b"c/".as_slice(), &[b'n'; 150]].concat(),
+        b'L',
+    );
     member(&mut a, "short", &[7u8; 700], b'0');
     member(&mut a, "c/link", b"", b'2');
     member(&mut a, "./top", b"no container", b'0');
@@ -234,9 +248,11 @@ fn bulk_delete() -> Vec<Vec<u8>> {
 
 fn raw_request() -> Vec<Vec<u8>> {
     let get: &[u8] = b"GET /v1/AUTH_test/c/\xe2\x82\xac?x=\xff HTTP/1.1\r\nHost: a\r\n\r\n";
-    let put: &[u8] = b"PUT /v1/a/c/\xc3\xa9 HTTP/1.1\r\nContent-Length: 5\r\n\r\n\xff\xfe\xfd\xfc\xfb";
+    let put: &[u8] =
+        b"PUT /v1/a/c/\xc3\xa9 HTTP/1.1\r\nContent-Length: 5\r\n\r\n\xff\xfe\xfd\xfc\xfb";
     let chunked: &[u8] = b"POST /v1/a/\x80 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\n\xff\xff\xff\r\n0\r\nTrailer: x\r\n\r\n";
-    let upgrade: &[u8] = b"GET /\xff HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\xff\xff";
+    let upgrade: &[u8] =
+        b"GET /\xff HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n\xff\xff";
     vec![
         cat(&[&[0], get, put, chunked]),
         cat(&[&[6], b"\r\n\r\n", put, get]),
@@ -249,7 +265,8 @@ fn raw_request() -> Vec<Vec<u8>> {
 fn backend_bodies() -> Vec<Vec<u8>> {
     let multipart: &[u8] = b"--abc\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-4/100\r\n\r\nhello\r\n--abc\r\nContent-Range: bytes 10-10/100\r\n\r\nx\r\n--abc--\r\nepilogue";
     let listing: &[u8] = br#"[{"name": "o", "hash": "abc", "bytes": 5, "content_type": "text/plain", "last_modified": "2024-01-01T00:00:00.000000"}, {"subdir": "d/"}, {"name": "c", "count": 1, "bytes": 2, "last_modified": "x"}]"#;
-    let sync: &[u8] = br#"[5, "hash", "id", "1.0", "2.0", "0", "{\"X-Container-Meta-A\": [\"b\", \"1.0\"]}"]"#;
+    let sync: &[u8] =
+        br#"[5, "hash", "id", "1.0", "2.0", "0", "{\"X-Container-Meta-A\": [\"b\", \"1.0\"]}"]"#;
     vec![
         cat(&[&[0], b"abc\0", multipart]),
         cat(&[&[7], b"abc\0", multipart]),
@@ -358,7 +375,10 @@ fn v1(raw: &[u8]) -> Option<Vec<u8>> {
         let (row, tail) = rest.split_at(len * width);
         let mut wide = Vec::new();
         for id in row.chunks(width) {
-            let v = id.iter().rev().fold(0u32, |acc, b| acc << 8 | u32::from(*b));
+            let v = id
+                .iter()
+                .rev()
+                .fold(0u32, |acc, b| acc << 8 | u32::from(*b));
             wide.extend_from_slice(&(v as u16).to_le_bytes());
         }
         rows.push(serde_json::Value::String(hex(&wide)));

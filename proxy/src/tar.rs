@@ -519,7 +519,9 @@ impl Decoder {
                 }
                 let mut out = Vec::with_capacity(MAX_OUTPUT);
                 let before = d.total_in();
-                let status = d.decompress_vec(&input, &mut out).map_err(decompress_error)?;
+                let status = d
+                    .decompress_vec(&input, &mut out)
+                    .map_err(decompress_error)?;
                 let used = (d.total_in() - before) as usize;
                 if let Some(front) = self.pending.front_mut() {
                     front.advance(used);
@@ -677,7 +679,11 @@ mod tests {
     fn decoders() {
         let a = archive();
         let (gz, bz) = (gzip(&a), bzip2(&a));
-        for (fmt, data) in [("tar", a.clone()), (".TAR.GZ", gz.clone()), ("tar.bz2", bz.clone())] {
+        for (fmt, data) in [
+            ("tar", a.clone()),
+            (".TAR.GZ", gz.clone()),
+            ("tar.bz2", bz.clone()),
+        ] {
             for step in [1, 333, 100_000] {
                 assert_eq!(decode(fmt, &data, step).unwrap(), a, "{fmt} {step}");
             }
@@ -689,7 +695,10 @@ mod tests {
         assert!(decode("tar.gz", &gz[..gz.len() / 2], 100).is_err());
         assert_eq!(
             decode("tar.bz2", &bz[..bz.len() / 2], 100).unwrap_err(),
-            TarError("Error while decompressing data: Input EOF reached before logical stream end".into())
+            TarError(
+                "Error while decompressing data: Input EOF reached before logical stream end"
+                    .into()
+            )
         );
         // Data after the compressed stream is ignored.
         let mut more = gz.clone();

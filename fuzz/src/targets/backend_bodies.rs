@@ -38,14 +38,18 @@ pub fn run(data: &[u8]) {
         }
         for e in events {
             match e {
-                Event::Part { start, end, total, .. } => {
+                Event::Part {
+                    start, end, total, ..
+                } => {
                     assert!(start < end && end <= total);
                     assert!(due.is_none_or(|d| d == 0), "part inside a part");
                     due = Some(end - start);
                 }
                 Event::Data(d) => {
                     let left = due.as_mut().expect("data inside a part");
-                    *left = left.checked_sub(d.len() as u64).expect("data past the part");
+                    *left = left
+                        .checked_sub(d.len() as u64)
+                        .expect("data past the part");
                 }
                 Event::End => {
                     assert!(due.is_none_or(|d| d == 0));

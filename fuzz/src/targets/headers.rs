@@ -22,7 +22,8 @@ pub fn run(data: &[u8]) {
     let now_raw = input.u64();
     let object = text(input.field()).into_owned();
     let h = header_map(input.rest());
-    let now = Timestamp::from_raw(now_raw % 40_000_000_000_000, 0).unwrap_or_else(|_| Timestamp::now());
+    let now =
+        Timestamp::from_raw(now_raw % 40_000_000_000_000, 0).unwrap_or_else(|_| Timestamp::now());
 
     proxy(&h, &object, now);
     object_server(&h, &object, now);
@@ -64,7 +65,10 @@ fn proxy(h: &HeaderMap, object: &str, now: Timestamp) {
     let mut g = h.clone();
     gatekeeper::strip_inbound(&mut g);
     for (k, _) in &g {
-        assert!(!gatekeeper::is_internal(k.as_str()), "{k} passed the gatekeeper");
+        assert!(
+            !gatekeeper::is_internal(k.as_str()),
+            "{k} passed the gatekeeper"
+        );
     }
 
     for name in ["x-copy-from", "destination"] {

@@ -61,7 +61,11 @@ pub fn run(data: &[u8]) {
     }
     if let Some(prefix) = params.prefix.as_deref().filter(|_| params.path.is_none()) {
         for e in &out {
-            assert!(key(e).starts_with(prefix), "{:?} outside {prefix:?}", key(e));
+            assert!(
+                key(e).starts_with(prefix),
+                "{:?} outside {prefix:?}",
+                key(e)
+            );
         }
     }
 }

@@ -37,7 +37,8 @@ pub fn run(data: &[u8]) {
         .collect();
     assert!(byteranges::data_len(&left) <= total);
     if !left.is_empty() {
-        let again = range::parse(&byteranges::range_value(&left)).map(|h| h.ranges_for_length(length));
+        let again =
+            range::parse(&byteranges::range_value(&left)).map(|h| h.ranges_for_length(length));
         if left.len() == 1 {
             assert_eq!(again, Some(left));
         }

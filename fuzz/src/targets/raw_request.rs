@@ -28,7 +28,10 @@ pub fn run(data: &[u8]) {
     while i < whole.len() {
         if whole[i] == b'%' && i + 2 < whole.len() {
             let hex = std::str::from_utf8(&whole[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).filter(|b| *b >= 0x80) {
+            if let Some(b) = hex
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .filter(|b| *b >= 0x80)
+            {
                 if stream.get(decoded.len()) == Some(&b) {
                     decoded.push(b);
                     i += 3;

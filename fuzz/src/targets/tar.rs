@@ -28,10 +28,9 @@ pub fn run(data: &[u8]) {
             return;
         }
     }
-    if drain(&mut decoder, &mut reader, &mut check, true) && !check.ended {
-        if reader.finish().is_ok() {
-            assert!(check.left.is_none(), "archive ended inside an entry");
-        }
+    if drain(&mut decoder, &mut reader, &mut check, true) && !check.ended && reader.finish().is_ok()
+    {
+        assert!(check.left.is_none(), "archive ended inside an entry");
     }
 }
 
@@ -83,7 +82,9 @@ impl Check {
             }
             Event::Data(d) => {
                 let left = self.left.as_mut().expect("data inside an entry");
-                *left = left.checked_sub(d.len() as u64).expect("data past the entry's size");
+                *left = left
+                    .checked_sub(d.len() as u64)
+                    .expect("data past the entry's size");
             }
             Event::EntryEnd => {
                 assert_eq!(self.left.take(), Some(0), "entry ended early");

@@ -1,6 +1,5 @@
 //! The test suite's short fuzz run: every target gets its seeds, the crash
-//! reproducers under `fuzz/regressions/<target>/`, the corpus kept from long
-//! runs under `fuzz/corpus/<target>/`, and
+//! reproducers under `fuzz/regressions/<target>/`, and
 //! `SWIRL_FUZZ_INPUTS` (default 4,000) structured-random mutations of them,
 //! from a fixed seed (`SWIRL_FUZZ_SEED` picks another). A panic fails the
 //! run with the input that caused it; so does an input that allocates more
@@ -56,15 +55,15 @@ fn rng_seed() -> u64 {
         .unwrap_or(0x5eed)
 }
 
-/// Saved inputs: reproducers of fixed crashes and the minimised corpus of
-/// long runs.
-fn saved(target: &str) -> Vec<(String, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<PathBuf> = ["regressions", "corpus"]
-        .iter()
-        .filter_map(|d| std::fs::read_dir(root.join(d).join(target)).ok())
-        .flat_map(|entries| entries.flatten().map(|e| e.path()))
-        .collect();
+/// Reproducers of bugs the fuzzing found (each fixed), kept as files.
+fn regressions(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("regressions")
+        .join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     files.sort();
     files
         .into_iter()
@@ -78,7 +77,9 @@ fn hex(d: &[u8]) -> String {
 
 fn run(name: &str) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let target: &Target = swirl_fuzz::target(name).expect("a target of that name");
+    let Some(target): Option<&Target> = swirl_fuzz::target(name) else {
+        panic!("no target named {name}");
+    };
     let verbose = std::env::var_os("SWIRL_FUZZ_VERBOSE").is_some();
     let seeds = swirl_fuzz::seeds::for_target(name);
     assert!(!seeds.is_empty(), "{name} has no seeds");
@@ -87,7 +88,7 @@ fn run(name: &str) {
         .enumerate()
         .map(|(i, s)| (format!("seed {i}"), s.clone()))
         .collect();
-    all.extend(saved(name));
+    all.extend(regressions(name));
     let pool: Vec<Vec<u8>> = all.iter().map(|(_, d)| d.clone()).collect();
     let seed = rng_seed();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ name.len() as u64);

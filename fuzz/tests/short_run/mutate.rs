@@ -8,9 +8,34 @@ use rand::{Rng, RngCore};
 /// Bytes and words that parsers of paths, headers, JSON and numbers treat
 /// specially.
 const TOKENS: [&[u8]; 28] = [
-    b"/", b"%", b"%ff", b"%00", b"..", b"\r\n", b"\n", b"\0", b",", b"-", b"=", b":", b";",
-    b"\"", b"{}", b"[]", b"null", b"true", b"-1", b"0", b"18446744073709551616",
-    b"99999999999999999999999999", b"1e308", b"NaN", b"\xc3\xa9", b"\xff\xfe", b"bytes=", b"*",
+    b"/",
+    b"%",
+    b"%ff",
+    b"%00",
+    b"..",
+    b"\r\n",
+    b"\n",
+    b"\0",
+    b",",
+    b"-",
+    b"=",
+    b":",
+    b";",
+    b"\"",
+    b"{}",
+    b"[]",
+    b"null",
+    b"true",
+    b"-1",
+    b"0",
+    b"18446744073709551616",
+    b"99999999999999999999999999",
+    b"1e308",
+    b"NaN",
+    b"\xc3\xa9",
+    b"\xff\xfe",
+    b"bytes=",
+    b"*",
 ];
 
 /// One input made from `seeds`, at most `max_len` bytes.
