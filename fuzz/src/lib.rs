@@ -8,9 +8,28 @@
 // those promises with expect() and unwrap().
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 pub mod input;
 pub mod seeds;
 pub mod targets;
+
+/// Set by a target when its input got past the parser under test.
+static ACCEPTED: AtomicBool = AtomicBool::new(false);
+
+/// A target calls this when the input passed the parser under test and
+/// reached the checks behind it. The short run counts these, so that a
+/// run in which every input is turned away at the door (a parser that
+/// refuses everything, seeds that no longer parse) fails instead of
+/// passing for want of anything to check.
+pub fn accepted() {
+    ACCEPTED.store(true, Ordering::Relaxed);
+}
+
+/// Whether the input run since the last call was accepted; clears the flag.
+pub fn take_accepted() -> bool {
+    ACCEPTED.swap(false, Ordering::Relaxed)
+}
 
 /// One fuzz target: its name (also its libFuzzer binary's) and function.
 pub struct Target {

@@ -35,6 +35,9 @@ pub fn run(data: &[u8]) {
 
     let _ = acl::check_account_acl(&account_acl);
     let parsed = acl::parse_account_acl(&account_acl);
+    if cleaned.is_ok() || parsed.is_some() {
+        crate::accepted();
+    }
     if let Some(formatted) = acl::format_account_acl(&account_acl) {
         assert!(formatted.is_ascii());
         assert_eq!(acl::parse_account_acl(&formatted), parsed);

@@ -20,6 +20,7 @@ pub fn run(data: &[u8]) {
     let body = input.rest();
 
     if let Ok(items) = listing_format::parse_json(body) {
+        crate::accepted();
         let json = listing_format::to_json(&items);
         assert_eq!(listing_format::parse_json(&json).ok(), Some(items.clone()));
         let _ = listing_format::to_text(&items);
@@ -41,6 +42,7 @@ pub fn run(data: &[u8]) {
                 Event::Part {
                     start, end, total, ..
                 } => {
+                    crate::accepted();
                     assert!(start < end && end <= total);
                     assert!(due.is_none_or(|d| d == 0), "part inside a part");
                     due = Some(end - start);

@@ -41,6 +41,7 @@ pub fn run(data: &[u8]) {
     let Ok(mut b) = builder_file::from_bytes(&file) else {
         return;
     };
+    crate::accepted();
     let saved = builder_file::to_bytes(&b).expect("a builder that loads can be saved");
     let again = builder_file::from_bytes(&saved).expect("a saved builder loads");
     assert!(again == b, "a builder does not load back as saved");

@@ -22,6 +22,9 @@ pub fn run(data: &[u8]) {
     let now_raw = input.u64();
     let object = text(input.field()).into_owned();
     let h = header_map(input.rest());
+    if !h.is_empty() {
+        crate::accepted();
+    }
     let now =
         Timestamp::from_raw(now_raw % 40_000_000_000_000, 0).unwrap_or_else(|_| Timestamp::now());
 

@@ -40,6 +40,7 @@ pub fn run(data: &[u8]) {
     let Ok(params) = listing_params(&q, CAP, flags & 1 == 1) else {
         return;
     };
+    crate::accepted();
     assert!(params.limit <= CAP);
 
     let mut src = Names {

@@ -20,6 +20,7 @@ pub fn run(data: &[u8]) {
     let Some(header) = range::parse(&value) else {
         return;
     };
+    crate::accepted();
     assert!(!header.ranges.is_empty());
     let ranges = header.ranges_for_length(length);
     assert!(ranges.len() <= range::MAX_RANGES);

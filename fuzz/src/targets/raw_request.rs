@@ -17,6 +17,10 @@ pub fn run(data: &[u8]) {
     let stream = input.rest();
 
     let whole = feed_all(&[stream]);
+    // The framer rewrites only the targets of requests it framed.
+    if whole != stream {
+        crate::accepted();
+    }
     let pieces: Vec<&[u8]> = stream.chunks(step).collect();
     assert_eq!(feed_all(&pieces), whole, "output depends on read sizes");
     let bytewise: Vec<&[u8]> = stream.chunks(1).collect();

@@ -28,6 +28,7 @@ pub fn run(data: &[u8]) {
     let Ok((ring, opts)) = codec::read_ring_with_options(&file[..]) else {
         return;
     };
+    crate::accepted();
     ring.validate().expect("a ring that reads is valid");
 
     let parts = ring.partition_count();

@@ -43,6 +43,7 @@ fn put(body: &[u8], seg_len: u64, sub_slo: bool) {
     let Ok(inputs) = m::parse_input(body, "c", "o") else {
         return;
     };
+    crate::accepted();
     let mut problems = Vec::new();
     let mut stored = Vec::new();
     for i in &inputs {
@@ -80,6 +81,7 @@ fn get(body: &[u8], ranged: bool, first: u64, len: u64) {
         let Ok(segs) = m::parse_stored(body, top) else {
             continue;
         };
+        crate::accepted();
         let (_, size) = m::etag_and_size(&segs);
         let ranges: Vec<(u64, u64)> = if ranged {
             // The proxy asks for ranges within the manifest's size, which

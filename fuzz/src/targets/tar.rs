@@ -73,6 +73,7 @@ impl Check {
         assert!(!self.ended, "event after the end");
         match e {
             Event::Entry(entry) => {
+                crate::accepted();
                 assert!(self.left.is_none(), "entry inside an entry");
                 assert!(entry.is_file);
                 self.left = Some(entry.size);
