@@ -20,7 +20,8 @@ pub struct RangeHeader {
 /// and Swift say, must be ignored (the whole body is served).
 pub fn parse(value: &str) -> Option<RangeHeader> {
     let v: String = value.chars().filter(|c| *c != ' ').collect();
-    if v.len() < 6 || !v[..6].eq_ignore_ascii_case("bytes=") {
+    // `get`, not indexing: byte 6 need not be a character boundary.
+    if !v.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("bytes=")) {
         return None;
     }
     let num = |s: &str| -> Option<u64> {
@@ -126,6 +127,10 @@ mod tests {
         assert_eq!(r("items=0-1", 100), None);
         assert_eq!(r("bytes=--0", 100), None);
         assert_eq!(r("", 100), None);
+        // Found by fuzzing: a multi-byte character across byte 6 panicked.
+        assert_eq!(r("bytes\u{e9}=0-1", 100), None);
+        assert_eq!(r("byte\u{e9}0-1", 100), None);
+        assert_eq!(r("bytes=0-1\u{e9}", 100), None);
         assert_eq!(content_range(0, 10, 100), "bytes 0-9/100");
     }
 

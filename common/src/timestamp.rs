@@ -233,7 +233,8 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     } else {
         return None;
     };
-    if !(1..=31).contains(&d) || y < 1970 {
+    // Python's datetime (which Swift's swob parses into) ends at year 9999.
+    if !(1..=31).contains(&d) || !(1970..=9999).contains(&y) {
         return None;
     }
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec)
@@ -366,6 +367,16 @@ mod tests {
         );
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(784111777));
         assert_eq!(parse_http_date("yesterday"), None);
+        // Found by fuzzing: a huge year overflowed the day count.
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 99999999999999"), None);
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 18446744073709551615 08:49:37 GMT"),
+            None
+        );
+        assert_eq!(
+            parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT"),
+            Some(253_402_300_799)
+        );
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 }

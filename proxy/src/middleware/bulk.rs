@@ -774,7 +774,6 @@ impl Extract {
         if h.get("content-length").is_none() && !chunked {
             return Err(Failure::new(411, ""));
         }
-        let invalid = |e: tar::TarError| Failure::new(400, &format!("Invalid Tar File: {e}"));
         let mut reader = tar::TarReader::new();
         let mut state = State {
             current: Current::None,
@@ -789,18 +788,9 @@ impl Extract {
             let Some(chunk) = next.take() else {
                 break;
             };
-            for piece in chunk.chunks(SLICE) {
-                let mut events = Vec::new();
-                decoder
-                    .push(chunk.slice_ref(piece), &mut |b| reader.feed(b, &mut events))
-                    .map_err(invalid)?;
-                for e in events {
-                    self.event(e, &mut state, report).await?;
-                }
-                if state.done {
-                    break;
-                }
-            }
+            decoder.input(chunk);
+            self.extract_ready(&mut decoder, &mut reader, &mut state, report)
+                .await?;
             if state.done {
                 break;
             }
@@ -812,13 +802,11 @@ impl Extract {
             };
         }
         if !state.done {
-            let mut events = Vec::new();
-            decoder
-                .finish(&mut |b| reader.feed(b, &mut events))
-                .map_err(invalid)?;
-            for e in events {
-                self.event(e, &mut state, report).await?;
-            }
+            decoder.finish();
+            self.extract_ready(&mut decoder, &mut reader, &mut state, report)
+                .await?;
+        }
+        if !state.done {
             if let Err(e) = reader.finish() {
                 if let Current::Upload(mut u) = std::mem::replace(&mut state.current, Current::None)
                 {
@@ -829,7 +817,7 @@ impl Extract {
                     }
                     let _ = u.put.await;
                 }
-                return Err(invalid(e));
+                return Err(invalid_tar(e));
             }
         }
         if !report.errors.is_empty() {
@@ -837,6 +825,29 @@ impl Extract {
         } else if report.created == 0 {
             report.status = 400;
             report.body = "Invalid Tar File: No Valid Files".into();
+        }
+        Ok(())
+    }
+
+    /// Hands what the decoder has ready to the tar reader, one bounded
+    /// piece at a time, acting on each piece's events before decompressing
+    /// more (so memory stays bounded however well the archive compresses).
+    async fn extract_ready(
+        &self,
+        decoder: &mut tar::Decoder,
+        reader: &mut tar::TarReader,
+        state: &mut State,
+        report: &mut ExtractReport,
+    ) -> Result<(), Failure> {
+        while let Some(piece) = decoder.output().map_err(invalid_tar)? {
+            let mut events = Vec::new();
+            reader.feed(piece, &mut events).map_err(invalid_tar)?;
+            for e in events {
+                self.event(e, state, report).await?;
+            }
+            if state.done {
+                break;
+            }
         }
         Ok(())
     }
@@ -1020,8 +1031,10 @@ struct State {
     done: bool,
 }
 
-/// Compressed input goes to the decoder this much at a time (see tar::Decoder).
-const SLICE: usize = 16 * 1024;
+/// The 400 of an archive that cannot be read.
+fn invalid_tar(e: tar::TarError) -> Failure {
+    Failure::new(400, &format!("Invalid Tar File: {e}"))
+}
 
 #[cfg(test)]
 mod tests {

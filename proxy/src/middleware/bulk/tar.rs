@@ -6,14 +6,19 @@
 //! does for Swift: a bad first header is an error, a bad later one or a
 //! zero block ends the archive, data cut short is an error.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 const BLOCK: usize = 512;
 /// Largest pax or GNU long-name record kept in memory.
 const MAX_META: u64 = 1 << 20;
+/// Most bytes of pax records kept at once (global ones plus the next
+/// member's). Object metadata is at most 4 KiB and a path at most 1 KiB;
+/// without a cap, a stream of pax headers would grow them without end, and
+/// each member's entry carries a copy.
+const MAX_PAX: usize = 64 * 1024;
 
 /// Why an archive cannot be read (the text follows "Invalid Tar File: ").
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +156,10 @@ fn checksum_ok(h: &[u8]) -> bool {
     want == unsigned || i64::try_from(want).is_ok_and(|w| w == signed)
 }
 
+fn pax_size(m: &BTreeMap<String, String>) -> usize {
+    m.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
 /// Pax records: `"<len> <key>=<value>\n"` each.
 fn parse_pax(mut b: &[u8], into: &mut BTreeMap<String, String>) -> Result<(), TarError> {
     while !b.is_empty() && b[0] != 0 {
@@ -264,6 +273,9 @@ impl TarReader {
                     Meta::LongName => self.long_name = Some(nts(&m).to_vec()),
                     Meta::Ignored => {}
                 }
+                if pax_size(&self.pax) + pax_size(&self.global) > MAX_PAX {
+                    return Err(err("pax headers too large"));
+                }
             }
             State::Header | State::Skip { .. } | State::Done => {}
         }
@@ -347,7 +359,7 @@ impl TarReader {
                     let left = if matches!(kind, b'1' | b'2') {
                         0
                     } else {
-                        size + padding(size)
+                        size.saturating_add(padding(size))
                     };
                     if left == 0 {
                         State::Header
@@ -381,100 +393,156 @@ impl TarReader {
     }
 }
 
-/// The compression of an archive.
-pub enum Decoder {
-    Plain,
-    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
-    Bzip2(Box<bzip2::write::BzDecoder<Vec<u8>>>),
+/// Most bytes one [`Decoder::output`] returns. However well an archive
+/// compresses (bzip2 turns 50 bytes into 45 MB), no more than about this
+/// much decompressed data is held at once.
+pub const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Compressed bytes the gzip decoder takes per step: deflate expands a byte
+/// to at most 1,032, so one step adds at most about MAX_OUTPUT.
+const GZIP_STEP: usize = 64;
+
+/// The compression of an archive: compressed input goes in as it arrives,
+/// decompressed output comes out in pieces of at most [`MAX_OUTPUT`].
+pub struct Decoder {
+    codec: Codec,
+    /// Input not decompressed yet.
+    pending: VecDeque<Bytes>,
+    /// Output not handed out yet.
+    ready: Bytes,
+    /// No more input will come.
+    ended: bool,
 }
 
-/// Compressed input is fed this much at a time, so one call's output stays
-/// bounded even for data that expands enormously.
-const SLICE: usize = 4096;
+enum Codec {
+    Plain,
+    Gzip(Box<flate2::write::GzDecoder<Vec<u8>>>),
+    /// bzip2's own stream interface: it fills an output buffer of the size
+    /// given, where the writer interface would decode a whole block at once.
+    Bzip2 {
+        d: Box<bzip2::Decompress>,
+        done: bool,
+    },
+}
+
+fn decompress_error(e: impl std::fmt::Display) -> TarError {
+    TarError(format!("Error while decompressing data: {e}"))
+}
 
 impl Decoder {
     /// For `?extract-archive=<format>` (`tar`, `tar.gz`, `tar.bz2`, any
     /// case, dots around ignored), None for anything else.
     pub fn for_format(format: &str) -> Option<Decoder> {
-        match format.to_ascii_lowercase().trim_matches('.') {
-            "tar" => Some(Decoder::Plain),
-            "tar.gz" => Some(Decoder::Gzip(Box::new(flate2::write::GzDecoder::new(
-                Vec::new(),
-            )))),
-            "tar.bz2" => Some(Decoder::Bzip2(Box::new(bzip2::write::BzDecoder::new(
-                Vec::new(),
-            )))),
-            _ => None,
-        }
-    }
-
-    /// Decompresses `input`, handing each piece of output to `sink`.
-    pub fn push(
-        &mut self,
-        input: Bytes,
-        sink: &mut dyn FnMut(Bytes) -> Result<(), TarError>,
-    ) -> Result<(), TarError> {
-        let zerr = |e: std::io::Error| TarError(format!("Error while decompressing data: {e}"));
-        match self {
-            Decoder::Plain => sink(input),
-            Decoder::Gzip(d) => {
-                for piece in input.chunks(SLICE) {
-                    let mut rest = piece;
-                    while !rest.is_empty() {
-                        let n = d.write(rest).map_err(zerr)?;
-                        if n == 0 {
-                            break; // data after the gzip member: ignored
-                        }
-                        rest = &rest[n..];
-                    }
-                    let out = std::mem::take(d.get_mut());
-                    if !out.is_empty() {
-                        sink(Bytes::from(out))?;
-                    }
-                }
-                Ok(())
-            }
-            Decoder::Bzip2(d) => {
-                for piece in input.chunks(SLICE) {
-                    let mut rest = piece;
-                    while !rest.is_empty() {
-                        let n = d.write(rest).map_err(zerr)?;
-                        if n == 0 {
-                            break;
-                        }
-                        rest = &rest[n..];
-                    }
-                    let out = std::mem::take(d.get_mut());
-                    if !out.is_empty() {
-                        sink(Bytes::from(out))?;
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The input ended: flushes what is left.
-    pub fn finish(
-        &mut self,
-        sink: &mut dyn FnMut(Bytes) -> Result<(), TarError>,
-    ) -> Result<(), TarError> {
-        let zerr = |e: std::io::Error| TarError(format!("Error while decompressing data: {e}"));
-        let out = match self {
-            Decoder::Plain => return Ok(()),
-            Decoder::Gzip(d) => {
-                d.try_finish().map_err(zerr)?;
-                std::mem::take(d.get_mut())
-            }
-            Decoder::Bzip2(d) => {
-                d.try_finish().map_err(zerr)?;
-                std::mem::take(d.get_mut())
-            }
+        let codec = match format.to_ascii_lowercase().trim_matches('.') {
+            "tar" => Codec::Plain,
+            "tar.gz" => Codec::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new()))),
+            "tar.bz2" => Codec::Bzip2 {
+                d: Box::new(bzip2::Decompress::new(false)),
+                done: false,
+            },
+            _ => return None,
         };
-        if out.is_empty() {
-            Ok(())
-        } else {
-            sink(Bytes::from(out))
+        Some(Decoder {
+            codec,
+            pending: VecDeque::new(),
+            ready: Bytes::new(),
+            ended: false,
+        })
+    }
+
+    /// Takes the next compressed bytes.
+    pub fn input(&mut self, data: Bytes) {
+        if !data.is_empty() && !self.ended {
+            self.pending.push_back(data);
+        }
+    }
+
+    /// The input ended: what the decompressor still holds comes out of
+    /// [`Decoder::output`], which then fails if the stream was cut short.
+    pub fn finish(&mut self) {
+        self.ended = true;
+    }
+
+    /// The next piece of output (at most [`MAX_OUTPUT`] bytes); None when
+    /// more input is needed, or, after [`Decoder::finish`], at the end.
+    pub fn output(&mut self) -> Result<Option<Bytes>, TarError> {
+        loop {
+            if !self.ready.is_empty() {
+                let n = self.ready.len().min(MAX_OUTPUT);
+                return Ok(Some(self.ready.split_to(n)));
+            }
+            if !self.step()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Decompresses a little more into `ready`; false when nothing more
+    /// can come out until more input arrives (or ever, once ended).
+    fn step(&mut self) -> Result<bool, TarError> {
+        match &mut self.codec {
+            Codec::Plain => {
+                self.ready = self.pending.pop_front().unwrap_or_default();
+                Ok(!self.ready.is_empty())
+            }
+            Codec::Gzip(d) => {
+                let Some(front) = self.pending.front_mut() else {
+                    if !self.ended {
+                        return Ok(false);
+                    }
+                    d.try_finish().map_err(decompress_error)?;
+                    self.ready = Bytes::from(std::mem::take(d.get_mut()));
+                    return Ok(!self.ready.is_empty());
+                };
+                let take = front.len().min(GZIP_STEP);
+                let used = d.write(&front[..take]).map_err(decompress_error)?;
+                if used == 0 {
+                    // Data after the gzip member: ignored.
+                    self.pending.clear();
+                } else {
+                    front.advance(used);
+                    if front.is_empty() {
+                        self.pending.pop_front();
+                    }
+                }
+                self.ready = Bytes::from(std::mem::take(d.get_mut()));
+                Ok(true)
+            }
+            Codec::Bzip2 { d, done } => {
+                if *done {
+                    self.pending.clear();
+                    return Ok(false);
+                }
+                let input = self.pending.front().cloned().unwrap_or_default();
+                if input.is_empty() && !self.ended {
+                    return Ok(false);
+                }
+                let mut out = Vec::with_capacity(MAX_OUTPUT);
+                let before = d.total_in();
+                let status = d
+                    .decompress_vec(&input, &mut out)
+                    .map_err(decompress_error)?;
+                let used = (d.total_in() - before) as usize;
+                if let Some(front) = self.pending.front_mut() {
+                    front.advance(used);
+                    if front.is_empty() {
+                        self.pending.pop_front();
+                    }
+                }
+                if status == bzip2::Status::StreamEnd {
+                    *done = true;
+                }
+                if used == 0 && out.is_empty() && !*done {
+                    if self.ended && self.pending.is_empty() {
+                        return Err(decompress_error(
+                            "Input EOF reached before logical stream end",
+                        ));
+                    }
+                    return Ok(false);
+                }
+                self.ready = Bytes::from(out);
+                Ok(true)
+            }
         }
     }
 }
@@ -574,32 +642,121 @@ mod tests {
         assert_eq!(number(b"9"), None);
     }
 
+    /// Everything a decoder gives for `data` fed in `step`-byte pieces,
+    /// checking that no piece is over MAX_OUTPUT.
+    fn decode(fmt: &str, data: &[u8], step: usize) -> Result<Vec<u8>, TarError> {
+        let mut d = Decoder::for_format(fmt).unwrap();
+        let mut out = Vec::new();
+        let mut take = |d: &mut Decoder| -> Result<(), TarError> {
+            while let Some(b) = d.output()? {
+                assert!(!b.is_empty() && b.len() <= MAX_OUTPUT, "{} bytes", b.len());
+                out.extend_from_slice(&b);
+            }
+            Ok(())
+        };
+        for piece in data.chunks(step) {
+            d.input(Bytes::copy_from_slice(piece));
+            take(&mut d)?;
+        }
+        d.finish();
+        take(&mut d)?;
+        Ok(out)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn bzip2(data: &[u8]) -> Vec<u8> {
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+        bz.write_all(data).unwrap();
+        bz.finish().unwrap()
+    }
+
     #[test]
     fn decoders() {
         let a = archive();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&a).unwrap();
-        let gz = gz.finish().unwrap();
-        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
-        bz.write_all(&a).unwrap();
-        let bz = bz.finish().unwrap();
-        for (fmt, data) in [("tar", a.clone()), (".TAR.GZ", gz), ("tar.bz2", bz)] {
-            let mut d = Decoder::for_format(fmt).unwrap();
-            let mut out = Vec::new();
-            let mut sink = |b: Bytes| {
-                out.extend_from_slice(&b);
-                Ok(())
-            };
-            for piece in data.chunks(333) {
-                d.push(Bytes::copy_from_slice(piece), &mut sink).unwrap();
+        let (gz, bz) = (gzip(&a), bzip2(&a));
+        for (fmt, data) in [
+            ("tar", a.clone()),
+            (".TAR.GZ", gz.clone()),
+            ("tar.bz2", bz.clone()),
+        ] {
+            for step in [1, 333, 100_000] {
+                assert_eq!(decode(fmt, &data, step).unwrap(), a, "{fmt} {step}");
             }
-            d.finish(&mut sink).unwrap();
-            assert_eq!(out, a, "{fmt}");
         }
         assert!(Decoder::for_format("zip").is_none());
-        let mut d = Decoder::for_format("tar.gz").unwrap();
-        assert!(d
-            .push(Bytes::from_static(b"not gzip at all"), &mut |_| Ok(()))
-            .is_err());
+        assert!(decode("tar.gz", b"not gzip at all", 5).is_err());
+        assert!(decode("tar.bz2", b"not bzip2 at all", 5).is_err());
+        // Cut short: an error once the input ends.
+        assert!(decode("tar.gz", &gz[..gz.len() / 2], 100).is_err());
+        assert_eq!(
+            decode("tar.bz2", &bz[..bz.len() / 2], 100).unwrap_err(),
+            TarError(
+                "Error while decompressing data: Input EOF reached before logical stream end"
+                    .into()
+            )
+        );
+        // Data after the compressed stream is ignored.
+        let mut more = gz.clone();
+        more.extend_from_slice(b"trailing");
+        assert_eq!(decode("tar.gz", &more, 7).unwrap(), a);
+    }
+
+    /// A bzip2 bomb (hundreds of megabytes from a few hundred bytes) comes
+    /// out in bounded pieces: the writer interface used to decode a whole
+    /// input slice at once, gigabytes for 16 KiB of such input.
+    #[test]
+    fn compressed_bombs_come_out_in_bounded_pieces() {
+        let zeros = vec![0u8; 256 << 20];
+        let bz = bzip2(&zeros);
+        assert!(bz.len() < 1024, "{} bytes", bz.len());
+        let gz = gzip(&zeros[..64 << 20]);
+        for (fmt, data, len) in [("tar.bz2", bz, 256 << 20), ("tar.gz", gz, 64 << 20)] {
+            let mut d = Decoder::for_format(fmt).unwrap();
+            d.input(Bytes::from(data));
+            d.finish();
+            let mut total = 0;
+            while let Some(b) = d.output().unwrap() {
+                assert!(b.len() <= MAX_OUTPUT);
+                total += b.len();
+            }
+            assert_eq!(total, len, "{fmt}");
+        }
+    }
+
+    /// Pax records kept across members are capped: a stream of global
+    /// headers, each with new keys, used to grow them without end.
+    #[test]
+    fn pax_records_are_capped() {
+        let mut a = Vec::new();
+        for i in 0..40 {
+            let value = "v".repeat(2000);
+            let body = format!("k{i:02}={value}\n");
+            let rec = format!("{} {body}", body.len() + 5);
+            assert_eq!(rec.len(), body.len() + 5);
+            member(&mut a, b"GlobalHead", rec.as_bytes(), b'g');
+        }
+        member(&mut a, b"c/f", b"x", b'0');
+        assert_eq!(read(&a, 512).unwrap_err(), err("pax headers too large"));
+    }
+
+    /// A skipped member whose size is near u64::MAX (base-256) used to
+    /// overflow adding its padding; it now runs to the end of the input.
+    #[test]
+    fn huge_skipped_member_is_cut_short() {
+        let mut h = header(b"c/dir", 0, b'5');
+        // Base-256: a marker byte, then u64::MAX.
+        h[124..128].copy_from_slice(&[0x80, 0, 0, 0]);
+        h[128..136].copy_from_slice(&[0xff; 8]);
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u64 = h.iter().map(|b| u64::from(*b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut a = h;
+        a.extend(vec![0u8; 2048]);
+        assert_eq!(read(&a, 100).unwrap_err(), err("unexpected end of data"));
     }
 }

@@ -570,7 +570,7 @@ impl Seg {
             Seg::Object {
                 range: Some((a, b)),
                 ..
-            } => b.saturating_sub(*a) + 1,
+            } => b.saturating_sub(*a).saturating_add(1),
             Seg::Object { bytes, .. } => *bytes,
         }
     }
@@ -636,6 +636,7 @@ pub fn parse_stored(body: &[u8], top: bool) -> Result<Vec<Seg>, String> {
                 let (a, b) = r
                     .split_once('-')
                     .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .filter(|(a, b): &(u64, u64)| a <= b)
                     .ok_or_else(|| format!("segment {i}: bad range"))?;
                 Some((a, b))
             }
@@ -655,7 +656,7 @@ pub fn parse_stored(body: &[u8], top: bool) -> Result<Vec<Seg>, String> {
 /// stored without them in sysmeta.
 pub fn etag_and_size(segments: &[Seg]) -> (String, u64) {
     let mut m = md5::Context::new();
-    let mut size = 0;
+    let mut size: u64 = 0;
     for s in segments {
         match s {
             Seg::Data(d) => etag_part(&mut m, Some(d), None, None),
@@ -664,7 +665,8 @@ pub fn etag_and_size(segments: &[Seg]) -> (String, u64) {
                 etag_part(&mut m, None, hash.as_deref(), r.as_deref());
             }
         }
-        size += s.length();
+        // Saturating: a stored manifest may claim sizes that add up past u64.
+        size = size.saturating_add(s.length());
     }
     (format!("{:x}", m.finalize()), size)
 }
@@ -1373,6 +1375,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sub[0].length(), 99);
+    }
+
+    /// Found by fuzzing: sizes that add up past u64 overflowed (a panic in
+    /// debug builds, a wrong Content-Length in release), and a backwards
+    /// range was read as one byte.
+    #[test]
+    fn stored_manifest_extremes() {
+        let huge = parse_stored(
+            br#"[{"name": "/c/a", "bytes": 18446744073709551615}, {"name": "/c/b", "bytes": 18446744073709551615, "range": "0-18446744073709551615"}]"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(huge[1].length(), u64::MAX);
+        assert_eq!(etag_and_size(&huge).1, u64::MAX);
+        assert_eq!(
+            parse_stored(br#"[{"name": "/c/a", "bytes": 9, "range": "5-2"}]"#, true),
+            Err("segment 0: bad range".to_string())
+        );
     }
 
     #[test]
