@@ -211,7 +211,57 @@ pub struct Settings {
     pub delta: swirl_store::object::sync::delta::DeltaParams,
 }
 
-fn secs(key: &str, v: f64) -> Result<Duration, (String, String)> {
+/// The node-wide keys every replicator checks alike.
+pub(crate) struct Identity<'a> {
+    pub swift_hash_path_prefix: &'a str,
+    pub swift_hash_path_suffix: &'a str,
+    pub replication_ip: Option<&'a str>,
+    pub bind_ip: &'a str,
+    pub replication_port: Option<u16>,
+    pub has_tls: bool,
+}
+
+/// Checks what a replicator needs of the node (a hash secret, the
+/// replication address it finds its devices by, the TLS files) and returns
+/// that address.
+pub(crate) fn replication_identity(i: &Identity) -> Result<(String, u16), (String, String)> {
+    let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
+    if i.swift_hash_path_prefix.is_empty() && i.swift_hash_path_suffix.is_empty() {
+        return bad(
+            "swift_hash_path_suffix",
+            "at least one of swift_hash_path_prefix and swift_hash_path_suffix must be set",
+        );
+    }
+    let Some(port) = i.replication_port else {
+        return bad(
+            "replication_port",
+            "the replicator sends to the ring's replication addresses and finds its own devices by this one",
+        );
+    };
+    if !i.has_tls {
+        return bad("cluster_tls", "replication needs the cluster's TLS files");
+    }
+    let ip = i.replication_ip.unwrap_or(i.bind_ip).to_string();
+    if ip == "0.0.0.0" || ip == "::" {
+        return bad(
+            "replication_ip",
+            "must be this node's address as the ring has it, not a wildcard",
+        );
+    }
+    Ok((ip, port))
+}
+
+/// Swift's `handoff_delete`: `auto` (or 0) means every primary; None then.
+pub(crate) fn handoff_delete(v: &toml::Value, key: &str) -> Result<Option<usize>, (String, String)> {
+    match v {
+        toml::Value::String(v) if v == "auto" => Ok(None),
+        toml::Value::Integer(0) => Ok(None),
+        toml::Value::Integer(n) if *n > 0 => Ok(Some(*n as usize)),
+        _ => Err((key.to_string(), "\"auto\" or a positive count".to_string())),
+    }
+}
+
+pub(crate) fn secs(key: &str, v: f64) -> Result<Duration, (String, String)> {
     if v.is_finite() && v > 0.0 {
         Ok(Duration::from_secs_f64(v))
     } else {
@@ -228,47 +278,20 @@ impl NodeConfig {
     /// Checks values and resolves defaults; errors name the key.
     pub fn settings(self) -> Result<Settings, (String, String)> {
         let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
-        if self.swift_hash_path_prefix.is_empty() && self.swift_hash_path_suffix.is_empty() {
-            return bad(
-                "swift_hash_path_suffix",
-                "at least one of swift_hash_path_prefix and swift_hash_path_suffix must be set",
-            );
-        }
-        let Some(port) = self.replication_port else {
-            return bad(
-                "replication_port",
-                "the replicator sends to the ring's replication addresses and finds its own devices by this one",
-            );
-        };
-        if self.cluster_tls.is_none() {
-            return bad("cluster_tls", "replication needs the cluster's TLS files");
-        }
-        let ip = self
-            .replication_ip
-            .clone()
-            .unwrap_or_else(|| self.bind_ip.clone());
-        if ip == "0.0.0.0" || ip == "::" {
-            return bad(
-                "replication_ip",
-                "must be this node's address as the ring has it, not a wildcard",
-            );
-        }
+        let (ip, port) = replication_identity(&Identity {
+            swift_hash_path_prefix: &self.swift_hash_path_prefix,
+            swift_hash_path_suffix: &self.swift_hash_path_suffix,
+            replication_ip: self.replication_ip.as_deref(),
+            bind_ip: &self.bind_ip,
+            replication_port: self.replication_port,
+            has_tls: self.cluster_tls.is_some(),
+        })?;
         let r = &self.object_replicator;
         let s = "object-replicator.";
         if r.concurrency == 0 || r.concurrency > 256 {
             return bad(&format!("{s}concurrency"), "must be 1 to 256");
         }
-        let handoff_delete = match &r.handoff_delete {
-            toml::Value::String(v) if v == "auto" => None,
-            toml::Value::Integer(0) => None,
-            toml::Value::Integer(n) if *n > 0 => Some(*n as usize),
-            _ => {
-                return bad(
-                    &format!("{s}handoff_delete"),
-                    "\"auto\" or a positive count",
-                )
-            }
-        };
+        let handoff_delete = handoff_delete(&r.handoff_delete, &format!("{s}handoff_delete"))?;
         let delta = swirl_store::object::sync::delta::DeltaParams::checked(
             r.delta_window,
             r.delta_block_size,

@@ -7,7 +7,8 @@
 //! - `whole`: the body is the file; `X-Swirl-Blake3` its digest. Answers 201.
 //! - `delta`: `X-Swirl-Delta-Window` and `X-Swirl-Delta-Block` too. This
 //!   replica's own copy of the database (at `<part>/<hash>`) is the basis:
-//!   snapshotted, its windows' signatures stream back as `S` frames while
+//!   snapshotted (its length in the answer's `X-Swirl-Basis-Length`), its
+//!   windows' signatures stream back as `S` frames while
 //!   the request brings one `D` (delta against the basis window of the same
 //!   index) or `L` (literal) frame per window of the new file, then `E`
 //!   with its hex blake3; the outcome ends the answer as an `R` frame
@@ -191,6 +192,7 @@ pub async fn delta(
         Ok((Arc::new(basis), incoming))
     })
     .await?;
+    let basis_len = basis.len();
     let (tx, resp_body) = frames::channel(4);
     let sig_tx = tx.clone();
     let b1 = basis.clone();
@@ -236,9 +238,12 @@ pub async fn delta(
     });
     let mut resp = Response::new(resp_body);
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.insert(
         "content-type",
         HeaderValue::from_static("application/octet-stream"),
     );
+    // The sender reads one signature per basis window: it must know how many.
+    h.insert("x-swirl-basis-length", HeaderValue::from(basis_len));
     Ok(resp)
 }
