@@ -60,6 +60,13 @@ pub async fn run(
         Duration::from_secs_f64(cfg.node_timeout),
         Duration::from_secs_f64(cfg.account_update_interval),
         containers.clone(),
+        Some(account_update::AccountRing::new(
+            cfg.swift_dir.join("account.ring.gz"),
+            HashPathConfig::new(
+                cfg.swift_hash_path_prefix.as_bytes(),
+                cfg.swift_hash_path_suffix.as_bytes(),
+            ),
+        )),
     ));
     let server = Arc::new(DbServer {
         kind,
