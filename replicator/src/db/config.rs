@@ -365,4 +365,22 @@ mod tests {
             swirl_common::config::parse("swift_hash_path_suffix = \"s\"\n", "t").unwrap();
         assert_eq!(c.settings(DbKind::Account).unwrap_err().0, "replication_port");
     }
+
+    /// The server's sample file carries every replicator key, with the defaults.
+    #[test]
+    fn sample_parses() {
+        let text = include_str!("../../../db-server/container-server.sample.toml");
+        let c: DbNodeConfig = swirl_common::config::parse(text, "sample").unwrap();
+        let r = &c.container_replicator;
+        let d = DbReplicatorConfig::default();
+        assert_eq!(
+            (r.interval, r.concurrency, r.per_diff, r.max_diffs),
+            (d.interval, d.concurrency, d.per_diff, d.max_diffs)
+        );
+        assert_eq!(
+            (r.delta_min_size, r.delta_window, r.delta_block_size),
+            (d.delta_min_size, d.delta_window, d.delta_block_size)
+        );
+        assert_eq!(r.databases_per_second, d.databases_per_second);
+    }
 }
