@@ -457,11 +457,7 @@ fn replicas_converge_after_a_container_server_was_down() {
     let took = t0.elapsed();
     let want: Vec<String> = objs[20..].to_vec();
     for &n in &prim {
-        assert_eq!(
-            c.listing(n, a, cont).unwrap(),
-            want,
-            "replica on node {n}"
-        );
+        assert_eq!(c.listing(n, a, cont).unwrap(), want, "replica on node {n}");
     }
     assert!(
         total(&c, "container", "rows_merged") >= 200,
@@ -542,7 +538,11 @@ fn far_behind_gets_a_delta_and_missing_gets_a_whole_copy() {
     // Its own metadata survived the merge, and reached the sender.
     for n in [behind, sender] {
         let (_, h) = c.head(n, "container", &path);
-        assert_eq!(header(&h, "x-container-meta-owner"), Some("behind"), "node {n}");
+        assert_eq!(
+            header(&h, "x-container-meta-owner"),
+            Some("behind"),
+            "node {n}"
+        );
     }
 
     // A replica that lost the database altogether (a replaced disk).
@@ -564,7 +564,10 @@ fn far_behind_gets_a_delta_and_missing_gets_a_whole_copy() {
     assert_ne!(id(other), id(sender));
     c.replicate("container", sender);
     let st = c.nodes[sender].recon("container");
-    assert_eq!(st["no_change"].as_u64().unwrap() + st["hashmatch"].as_u64().unwrap(), 2);
+    assert_eq!(
+        st["no_change"].as_u64().unwrap() + st["hashmatch"].as_u64().unwrap(),
+        2
+    );
     assert_eq!(st["rows_merged"], 0);
 }
 

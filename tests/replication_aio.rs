@@ -357,22 +357,21 @@ fn aio_restores_a_lost_container_database_after_an_upgrade() {
         let text = std::fs::read_to_string(etc.join(format!("{role}-server.toml"))).unwrap();
         assert!(text.contains("replication_port"), "{role}: {text}");
     }
-    wait_for("a container replication pass", Duration::from_secs(90), || {
-        std::fs::read(data.join("cache/container.recon"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v["replication_stats"]["attempted"].as_u64() >= Some(1))
-    });
+    wait_for(
+        "a container replication pass",
+        Duration::from_secs(90),
+        || {
+            std::fs::read(data.join("cache/container.recon"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["replication_stats"]["attempted"].as_u64() >= Some(1))
+        },
+    );
     let a = aio.addr();
     let token = auth(a);
-    let (st, h, _) = harness::http_request(
-        a,
-        "HEAD",
-        "/v1/AUTH_test",
-        &[("X-Auth-Token", &token)],
-        b"",
-    )
-    .unwrap();
+    let (st, h, _) =
+        harness::http_request(a, "HEAD", "/v1/AUTH_test", &[("X-Auth-Token", &token)], b"")
+            .unwrap();
     assert_eq!(st, 204);
     assert_eq!(harness::header(&h, "x-account-object-count"), Some("30"));
     // The restored replica lists every object.

@@ -482,7 +482,10 @@ async fn run(
         let file = format!("{}-server.toml", kind.name());
         swirl_replicator::db::DbNodeConfig::load(&etc.join(&file))
             .map_err(|e| e.to_string())
-            .and_then(|c| c.settings(kind).map_err(|(k, m)| format!("{file}: {k}: {m}")))
+            .and_then(|c| {
+                c.settings(kind)
+                    .map_err(|(k, m)| format!("{file}: {k}: {m}"))
+            })
             .and_then(|s| swirl_replicator::db::DbReplicator::new(s).map_err(|e| e.to_string()))
     };
     let (acct_repl, cont_repl) = match (

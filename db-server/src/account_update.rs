@@ -142,12 +142,8 @@ impl AccountRing {
                 format!("{}:{}", d.ip, d.port)
             }
         };
-        let known = named.is_empty()
-            || ring
-                .devs
-                .iter()
-                .flatten()
-                .any(|d| named.contains(&addr(d)));
+        let known =
+            named.is_empty() || ring.devs.iter().flatten().any(|d| named.contains(&addr(d)));
         if !known {
             return None;
         }
@@ -426,7 +422,8 @@ impl Reporter {
             .await;
         debug!(db = %db.display(), ?out, "account update");
         let delivered = if all_replicas {
-            out.sent - out.failed >= out.sent / 2 + 1
+            // Swift's majority_size: more than half.
+            out.sent - out.failed > out.sent / 2
         } else {
             out.failed == 0
         };

@@ -252,7 +252,10 @@ pub(crate) fn replication_identity(i: &Identity) -> Result<(String, u16), (Strin
 }
 
 /// Swift's `handoff_delete`: `auto` (or 0) means every primary; None then.
-pub(crate) fn handoff_delete(v: &toml::Value, key: &str) -> Result<Option<usize>, (String, String)> {
+pub(crate) fn handoff_delete(
+    v: &toml::Value,
+    key: &str,
+) -> Result<Option<usize>, (String, String)> {
     match v {
         toml::Value::String(v) if v == "auto" => Ok(None),
         toml::Value::Integer(0) => Ok(None),

@@ -151,6 +151,9 @@ fn max_frame(params: DeltaParams) -> usize {
     params.window + params.window / 8 + 4096
 }
 
+/// Writes a consistent copy of this replica's database to the path given.
+type Snapshotter = Box<dyn FnOnce(&std::path::Path) -> DbResult<()> + Send>;
+
 /// Receives a database as a delta against this replica's own copy.
 pub async fn delta(
     s: &DbServer,
@@ -172,7 +175,7 @@ pub async fn delta(
     let path = db_path(&s.cfg.devices, device, s.kind, partition, hash);
     // The basis: a snapshot of this replica's copy (its live file changes
     // under writes). No copy: the sender ships it whole.
-    let snapshot: Box<dyn FnOnce(&std::path::Path) -> DbResult<()> + Send> = match s.kind {
+    let snapshot: Snapshotter = match s.kind {
         DbKind::Container => match s.containers.get(&path, ContainerBroker::open) {
             Ok(b) => Box::new(move |dest| b.snapshot(dest)),
             Err(DbError::NotFound(_)) => return Err(Error::Conflict(HeaderMap::new())),

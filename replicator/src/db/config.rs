@@ -327,9 +327,11 @@ mod tests {
         assert_eq!(s.handoff_delete, None);
         assert_eq!(s.replication_ip, "192.0.2.1");
         // Each kind reads its own section.
-        let c = with("[container-replicator]\nper_diff = 10\nreclaim_age = 5\nhandoff_delete = 2\n\
-                      [account-replicator]\nper_diff = 20\n")
-            .unwrap();
+        let c = with(
+            "[container-replicator]\nper_diff = 10\nreclaim_age = 5\nhandoff_delete = 2\n\
+                      [account-replicator]\nper_diff = 20\n",
+        )
+        .unwrap();
         let cs = c.clone().settings(DbKind::Container).unwrap();
         assert_eq!(
             (cs.per_diff, cs.reclaim_age, cs.handoff_delete),
@@ -363,7 +365,10 @@ mod tests {
         );
         let c: DbNodeConfig =
             swirl_common::config::parse("swift_hash_path_suffix = \"s\"\n", "t").unwrap();
-        assert_eq!(c.settings(DbKind::Account).unwrap_err().0, "replication_port");
+        assert_eq!(
+            c.settings(DbKind::Account).unwrap_err().0,
+            "replication_port"
+        );
     }
 
     /// The server's sample file carries every replicator key, with the defaults.

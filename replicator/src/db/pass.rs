@@ -129,11 +129,10 @@ impl DbReplicator {
         stats: &mut DbStats,
     ) -> Vec<(Device, Found)> {
         let s = &self.ctx.settings;
-        let locals: Vec<Device> =
-            jobs::local_devices(ring, &s.replication_ip, s.replication_port)
-                .into_iter()
-                .cloned()
-                .collect();
+        let locals: Vec<Device> = jobs::local_devices(ring, &s.replication_ip, s.replication_port)
+            .into_iter()
+            .cloned()
+            .collect();
         if locals.is_empty() {
             error!(ip = %s.replication_ip, port = s.replication_port,
                 "can't find itself in the ring: not replicating");
@@ -277,8 +276,8 @@ impl DbReplicator {
         };
         let path = s.node.recon_cache_path.join(file);
         let update = stats.recon(elapsed, end);
-        let r =
-            tokio::task::spawn_blocking(move || swirl_store::recon_cache::dump(&path, update)).await;
+        let r = tokio::task::spawn_blocking(move || swirl_store::recon_cache::dump(&path, update))
+            .await;
         if let Ok(Err(e)) | Err(e) = r.map_err(|e| std::io::Error::other(e.to_string())) {
             warn!(error = %e, "writing the recon cache failed");
         }

@@ -27,18 +27,19 @@ pub struct Placement {
 /// Swift's `_replicate_object` node choice for a database found in
 /// partition directory `dir_partition` on local device `local_id`, whose
 /// name hashes to `name_partition`.
-pub fn placement(ring: &RingData, dir_partition: u32, name_partition: u32, local_id: u32) -> Placement {
+pub fn placement(
+    ring: &RingData,
+    dir_partition: u32,
+    name_partition: u32,
+    local_id: u32,
+) -> Placement {
     let nodes: Vec<Node> = ring
         .primaries(name_partition)
         .map(|n| Node::from_dev(n.dev))
         .collect();
     let here = nodes.iter().position(|n| n.id == local_id);
     let ordered = match here {
-        Some(i) => nodes[i + 1..]
-            .iter()
-            .chain(&nodes[..i])
-            .cloned()
-            .collect(),
+        Some(i) => nodes[i + 1..].iter().chain(&nodes[..i]).cloned().collect(),
         None => nodes,
     };
     Placement {
@@ -288,14 +289,23 @@ mod tests {
         // Under half, but only a few rows behind: rows.
         assert_eq!(mode(10, 900, 7, -1, 1000), Mode::Usync { from: 7 });
         // Over half: rows from the furthest point either side knows.
-        assert_eq!(mode(3000, 5000, 2000, 2500, 1000), Mode::Usync { from: 2500 });
+        assert_eq!(
+            mode(3000, 5000, 2000, 2500, 1000),
+            Mode::Usync { from: 2500 }
+        );
         assert_eq!(mode(2499, 5000, -1, -1, 1000), Mode::Whole);
         assert_eq!(mode(2500, 5000, -1, -1, 1000), Mode::Usync { from: -1 });
         // A smaller per_diff makes whole copies likelier.
         assert_eq!(mode(100, 500, -1, -1, 100), Mode::Whole);
         assert!(ship_as_delta(true, 1 << 20, 256 << 10));
-        assert!(!ship_as_delta(false, 1 << 20, 256 << 10), "nothing to diff against");
-        assert!(!ship_as_delta(true, 100 << 10, 256 << 10), "too small to pay");
+        assert!(
+            !ship_as_delta(false, 1 << 20, 256 << 10),
+            "nothing to diff against"
+        );
+        assert!(
+            !ship_as_delta(true, 100 << 10, 256 << 10),
+            "too small to pay"
+        );
     }
 
     #[test]

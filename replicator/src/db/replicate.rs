@@ -40,7 +40,9 @@ enum Reply {
     NotMounted,
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> DbResult<T> + Send + 'static) -> Result<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> DbResult<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
@@ -156,8 +158,10 @@ pub async fn replicate<K: Replicated>(
                 warn!(peer = %node.ip, device = %node.device, "remote drive not mounted");
                 match more.next() {
                     Some(n) => queue.push_back(n),
-                    None => warn!(partition = place.partition,
-                        "not enough handoff nodes to reach the replica count"),
+                    None => warn!(
+                        partition = place.partition,
+                        "not enough handoff nodes to reach the replica count"
+                    ),
                 }
                 false
             }
@@ -244,7 +248,11 @@ async fn to_node<K: Replicated>(
     let int = |k: &str| remote[k].as_i64().unwrap_or(-1);
     let (remote_id, remote_point, remote_max) = (text("id"), int("point"), int("max_row"));
     let remote_md = metadata::parse(&text("metadata")).unwrap_or_default();
-    let timestamps = (text("created_at"), text("put_timestamp"), text("delete_timestamp"));
+    let timestamps = (
+        text("created_at"),
+        text("put_timestamp"),
+        text("delete_timestamp"),
+    );
     let merge_ts = K::KIND == DbKind::Container
         && (timestamps.0 != rinfo.created_at
             || timestamps.1 != rinfo.put_timestamp
@@ -290,12 +298,27 @@ async fn to_node<K: Replicated>(
         }
         None => {}
     }
-    match plan::mode(remote_max, rinfo.max_row, remote_point, local_sync, s.per_diff) {
+    match plan::mode(
+        remote_max,
+        rinfo.max_row,
+        remote_point,
+        local_sync,
+        s.per_diff,
+    ) {
         Mode::Whole => {
             st.remote_merge += 1;
-            ship_db(ctx, broker, rinfo, local, peer, "rsync_then_merge", true, st)
-                .await
-                .map(Reply::Done)
+            ship_db(
+                ctx,
+                broker,
+                rinfo,
+                local,
+                peer,
+                "rsync_then_merge",
+                true,
+                st,
+            )
+            .await
+            .map(Reply::Done)
         }
         Mode::Usync { from } => usync(ctx, broker, rinfo, peer, from, remote_id, st)
             .await

@@ -55,10 +55,12 @@ impl Peer<'_> {
         let sent = text.len() as u64;
         let a = self.addr();
         let req = Request::builder()
-            .method(Method::from_bytes(b"REPLICATE").map_err(|e| Error::Protocol {
-                addr: a.clone(),
-                message: e.to_string(),
-            })?)
+            .method(
+                Method::from_bytes(b"REPLICATE").map_err(|e| Error::Protocol {
+                    addr: a.clone(),
+                    message: e.to_string(),
+                })?,
+            )
             .uri(format!(
                 "/{}/{}/{}",
                 self.node.device, self.partition, self.hash

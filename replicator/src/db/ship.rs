@@ -143,10 +143,7 @@ pub async fn whole(peer: &Peer<'_>, name: &str, snap: &Snapshot, timeout: Durati
         b,
     )?;
     let exchange = async {
-        let resp = peer
-            .client
-            .send(&peer.node.ip, peer.node.port, req)
-            .await?;
+        let resp = peer.client.send(&peer.node.ip, peer.node.port, req).await?;
         let status = resp.status();
         let _ = swirl_common::server::read_body_limited(resp.into_body(), 64 << 10).await;
         Ok::<_, Error>(status)
@@ -187,10 +184,7 @@ pub async fn delta(
         b,
     )?;
     let exchange = async {
-        let resp = peer
-            .client
-            .send(&peer.node.ip, peer.node.port, req)
-            .await?;
+        let resp = peer.client.send(&peer.node.ip, peer.node.port, req).await?;
         if resp.status() == StatusCode::CONFLICT {
             return Ok(None);
         }

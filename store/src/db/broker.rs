@@ -488,7 +488,8 @@ impl<K: Kind> Broker<K> {
             // sender wrote after its copy whose ROWIDs this replica's merged
             // rows took: the sender would never send those. Its point is
             // where its copy ended.
-            new.file.write(|t| sync::set(t, true, remote_id, shipped_max))?;
+            new.file
+                .write(|t| sync::set(t, true, remote_id, shipped_max))?;
             new.update_metadata(&read_metadata::<K>(tx)?, false)
         })?;
         drop(new);

@@ -311,7 +311,8 @@ mod tests {
             match diff_window(sig.as_deref(), w).unwrap() {
                 Piece::Delta(dl) => {
                     wire += dl.len();
-                    inc.write_delta(&basis, params, i, &dl, &mut scratch).unwrap();
+                    inc.write_delta(&basis, params, i, &dl, &mut scratch)
+                        .unwrap();
                 }
                 Piece::Literal => {
                     wire += w.len();
