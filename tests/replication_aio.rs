@@ -300,7 +300,8 @@ fn container_dbs(srv: &Path) -> Vec<PathBuf> {
 }
 
 /// Takes the replication settings back out of a server config, as a DIR
-/// made before the server had a replication listener looked.
+/// made before the server had a replication listener looked (swift_dir
+/// stays: an operator may have set it).
 fn strip_replication(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut out = String::new();

@@ -256,7 +256,20 @@ fn upgrade_replication(dir: &Path) -> Result<(), String> {
         let (head, tables) = block.split_once("\n[").ok_or("replication block")?;
         let text =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        // Top-level keys must come before any table.
+        // Top-level keys must come before any table; a key the file sets
+        // already (swift_dir, say) stays as the operator set it.
+        let set: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .collect();
+        let head: String = head
+            .lines()
+            .filter(|l| {
+                l.split_once('=')
+                    .is_none_or(|(k, _)| !set.contains(&k.trim()))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
         let new = format!("{head}\n{text}\n[{tables}");
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;

@@ -20,37 +20,18 @@ fn usage(kind: DbKind) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn list<T: std::str::FromStr>(v: &str) -> Option<Vec<T>> {
-    v.split(',').map(|x| x.trim().parse().ok()).collect()
-}
-
 pub fn main(kind: DbKind, args: &[String]) -> ExitCode {
     let Some(path) = args.first().filter(|a| !a.starts_with('-')) else {
         return usage(kind);
     };
-    let mut once = false;
-    let mut o = DbOverrides::default();
-    let mut it = args[1..].iter();
-    while let Some(a) = it.next() {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (a.as_str(), None),
-        };
-        let mut value = || inline.clone().or_else(|| it.next().cloned());
-        match name {
-            "--once" | "-o" => once = true,
-            "--devices" | "-d" => match value().and_then(|v| list(&v)) {
-                Some(v) => o.devices = Some(v),
-                None => return usage(kind),
-            },
-            "--partitions" | "-p" => match value().and_then(|v| list(&v)) {
-                Some(v) => o.partitions = Some(v),
-                None => return usage(kind),
-            },
-            "-v" | "--verbose" => {}
-            _ => return usage(kind),
-        }
-    }
+    let Some(flags) = crate::replicator::parse_flags(&args[1..], false) else {
+        return usage(kind);
+    };
+    let once = flags.once;
+    let o = DbOverrides {
+        devices: flags.devices,
+        partitions: flags.partitions,
+    };
     swirl_common::logging::init();
     let settings = match DbNodeConfig::load(Path::new(path)) {
         Ok(c) => match c.settings(kind) {

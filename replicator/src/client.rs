@@ -36,6 +36,20 @@ pub fn addr(ip: &str, port: u16) -> String {
 }
 
 impl PeerClient {
+    /// The client of a node whose config names its cluster TLS files.
+    pub fn from_config(
+        tls: Option<&swirl_common::tls::ClusterTlsConfig>,
+        conn_timeout: Duration,
+    ) -> Result<Self> {
+        let tls = tls
+            .ok_or_else(|| Error::Config {
+                key: "cluster_tls".into(),
+                message: "required".into(),
+            })?
+            .load()?;
+        Ok(PeerClient::new(tls.connector()?, conn_timeout))
+    }
+
     pub fn new(connector: TlsConnector, conn_timeout: Duration) -> Self {
         PeerClient {
             connector,

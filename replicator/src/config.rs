@@ -20,7 +20,7 @@ pub struct PolicyConfig {
     pub name: String,
 }
 
-fn default_policies() -> Vec<PolicyConfig> {
+pub(crate) fn default_policies() -> Vec<PolicyConfig> {
     vec![PolicyConfig {
         index: 0,
         name: "Policy-0".into(),
@@ -136,58 +136,58 @@ impl Default for ObjectReplicatorConfig {
     }
 }
 
-fn default_devices() -> PathBuf {
+pub(crate) fn default_devices() -> PathBuf {
     PathBuf::from("/srv/node")
 }
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
-fn default_bind_ip() -> String {
+pub(crate) fn default_bind_ip() -> String {
     "0.0.0.0".into()
 }
-fn default_reclaim_age() -> u64 {
+pub(crate) fn default_reclaim_age() -> u64 {
     swirl_common::constraints::DEFAULT_RECLAIM_AGE
 }
-fn default_swift_dir() -> PathBuf {
+pub(crate) fn default_swift_dir() -> PathBuf {
     PathBuf::from("/etc/swift")
 }
-fn default_recon_cache_path() -> PathBuf {
+pub(crate) fn default_recon_cache_path() -> PathBuf {
     PathBuf::from("/var/cache/swift")
 }
-fn default_interval() -> f64 {
+pub(crate) fn default_interval() -> f64 {
     30.0
 }
 fn default_concurrency() -> usize {
     1
 }
-fn default_stats_interval() -> f64 {
+pub(crate) fn default_stats_interval() -> f64 {
     300.0
 }
 fn default_ring_check_interval() -> f64 {
     15.0
 }
-fn default_handoff_delete() -> toml::Value {
+pub(crate) fn default_handoff_delete() -> toml::Value {
     toml::Value::String("auto".into())
 }
-fn default_conn_timeout() -> f64 {
+pub(crate) fn default_conn_timeout() -> f64 {
     0.5
 }
-fn default_node_timeout() -> f64 {
+pub(crate) fn default_node_timeout() -> f64 {
     10.0
 }
 fn default_http_timeout() -> f64 {
     60.0
 }
-fn default_rsync_timeout() -> f64 {
+pub(crate) fn default_rsync_timeout() -> f64 {
     900.0
 }
 fn default_delta_min_size() -> u64 {
     1 << 20
 }
-fn default_delta_window() -> usize {
+pub(crate) fn default_delta_window() -> usize {
     swirl_store::object::sync::delta::DEFAULT_WINDOW
 }
-fn default_delta_block() -> u32 {
+pub(crate) fn default_delta_block() -> u32 {
     swirl_store::object::sync::delta::DEFAULT_BLOCK
 }
 
@@ -264,6 +264,21 @@ pub(crate) fn handoff_delete(
     }
 }
 
+/// The delta window and block sizes of a replicator's section (`section`
+/// ends with its dot).
+pub(crate) fn delta_params(
+    window: usize,
+    block: u32,
+    section: &str,
+) -> Result<swirl_store::object::sync::delta::DeltaParams, (String, String)> {
+    swirl_store::object::sync::delta::DeltaParams::checked(window, block).map_err(|_| {
+        (
+            format!("{section}delta_window"),
+            "delta_block_size must be 512 B to 1 MiB and delta_window a multiple of it up to 64 MiB".into(),
+        )
+    })
+}
+
 pub(crate) fn secs(key: &str, v: f64) -> Result<Duration, (String, String)> {
     if v.is_finite() && v > 0.0 {
         Ok(Duration::from_secs_f64(v))
@@ -295,16 +310,7 @@ impl NodeConfig {
             return bad(&format!("{s}concurrency"), "must be 1 to 256");
         }
         let handoff_delete = handoff_delete(&r.handoff_delete, &format!("{s}handoff_delete"))?;
-        let delta = swirl_store::object::sync::delta::DeltaParams::checked(
-            r.delta_window,
-            r.delta_block_size,
-        )
-        .map_err(|_| {
-            (
-                format!("{s}delta_window"),
-                "delta_block_size must be 512 B to 1 MiB and delta_window a multiple of it up to 64 MiB".into(),
-            )
-        })?;
+        let delta = delta_params(r.delta_window, r.delta_block_size, s)?;
         Ok(Settings {
             replication_ip: ip,
             replication_port: port,

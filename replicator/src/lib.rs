@@ -20,5 +20,6 @@ pub mod object;
 pub mod rings;
 pub mod sender;
 pub mod stats;
+pub mod tmp_sweep;
 
 pub use error::{Error, Result};

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use swirl_common::body::Body;
+use swirl_common::delta_exchange::{self, Piece};
 use swirl_common::frames::{self, BodyReader};
 use swirl_store::db::account::AccountBroker;
 use swirl_store::db::container::ContainerBroker;
@@ -30,7 +31,6 @@ use swirl_store::db::ship::{Basis, Incoming as IncomingDb};
 use swirl_store::db::{DbError, DbResult};
 use swirl_store::object::sync::delta::DeltaParams;
 use tokio::sync::mpsc;
-use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::response::{put, swift_response};
@@ -104,13 +104,6 @@ pub async fn whole(s: &DbServer, device: &str, req: Request<Incoming>) -> Result
     ))
 }
 
-/// Frames from the sender, handed to the applying thread.
-enum Piece {
-    Delta(Bytes),
-    Literal(Bytes),
-    End(String),
-}
-
 /// Rebuilds the new file window by window and names it once checked.
 fn apply(
     basis: Arc<Basis>,
@@ -144,11 +137,6 @@ fn signatures(basis: Arc<Basis>, params: DeltaParams, tx: mpsc::Sender<std::io::
             return;
         }
     }
-}
-
-/// The largest frame a sender may send: a window, or a delta a little larger.
-fn max_frame(params: DeltaParams) -> usize {
-    params.window + params.window / 8 + 4096
 }
 
 /// Writes a consistent copy of this replica's database to the path given.
@@ -202,43 +190,14 @@ pub async fn delta(
     let sigs = tokio::task::spawn_blocking(move || signatures(b1, params, sig_tx));
     let (ptx, prx) = mpsc::channel(2);
     let applied = tokio::task::spawn_blocking(move || apply(basis, params, incoming, prx));
-    let mut reader = BodyReader::new(req.into_body());
-    tokio::spawn(async move {
-        let fed: std::result::Result<(), String> = async {
-            loop {
-                let f = reader
-                    .frame(max_frame(params))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let piece = match f {
-                    Some((b'D', p)) => Piece::Delta(p),
-                    Some((b'L', p)) => Piece::Literal(p),
-                    Some((b'E', p)) => Piece::End(String::from_utf8_lossy(&p).into_owned()),
-                    Some((t, _)) => return Err(format!("unknown frame {t}")),
-                    None => return Err("request ended before its end frame".into()),
-                };
-                let end = matches!(piece, Piece::End(_));
-                if ptx.send(piece).await.is_err() || end {
-                    return Ok(());
-                }
-            }
-        }
-        .await;
-        drop(ptx);
-        let outcome = match applied.await {
-            Ok(Ok(())) => serde_json::json!({"ok": true}),
-            Ok(Err(e)) => serde_json::json!({"ok": false, "error": e.to_string()}),
-            Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
-        };
-        if let Err(e) = &fed {
-            debug!(error = %e, "database delta request body");
-        }
-        // Every signature goes out before the outcome.
-        let _ = sigs.await;
-        let _ = tx
-            .send(Ok(frames::frame(b'R', outcome.to_string().as_bytes())))
-            .await;
-    });
+    delta_exchange::spawn(
+        BodyReader::new(req.into_body()),
+        delta_exchange::max_frame(params.window),
+        ptx,
+        applied,
+        sigs,
+        tx,
+    );
     let mut resp = Response::new(resp_body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();

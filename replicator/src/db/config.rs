@@ -18,14 +18,13 @@ use swirl_ring::hash::HashPathConfig;
 use swirl_store::db::placement::DbKind;
 use swirl_store::object::sync::delta::DeltaParams;
 
-use crate::config::{handoff_delete, replication_identity, secs, Identity, PolicyConfig};
-
-fn default_policies() -> Vec<PolicyConfig> {
-    vec![PolicyConfig {
-        index: 0,
-        name: "Policy-0".into(),
-    }]
-}
+use crate::config::{
+    default_bind_ip, default_conn_timeout, default_delta_block, default_delta_window,
+    default_devices, default_handoff_delete, default_interval, default_node_timeout,
+    default_policies, default_reclaim_age, default_recon_cache_path, default_rsync_timeout,
+    default_stats_interval, default_swift_dir, default_true, delta_params, handoff_delete,
+    replication_identity, secs, Identity, PolicyConfig,
+};
 
 /// The node-wide keys of the server's file that the replicator uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -145,27 +144,6 @@ impl Default for DbReplicatorConfig {
     }
 }
 
-fn default_devices() -> PathBuf {
-    PathBuf::from("/srv/node")
-}
-fn default_true() -> bool {
-    true
-}
-fn default_bind_ip() -> String {
-    "0.0.0.0".into()
-}
-fn default_reclaim_age() -> u64 {
-    swirl_common::constraints::DEFAULT_RECLAIM_AGE
-}
-fn default_swift_dir() -> PathBuf {
-    PathBuf::from("/etc/swift")
-}
-fn default_recon_cache_path() -> PathBuf {
-    PathBuf::from("/var/cache/swift")
-}
-fn default_interval() -> f64 {
-    30.0
-}
 fn default_concurrency() -> usize {
     8
 }
@@ -178,29 +156,8 @@ fn default_max_diffs() -> usize {
 fn default_databases_per_second() -> f64 {
     50.0
 }
-fn default_handoff_delete() -> toml::Value {
-    toml::Value::String("auto".into())
-}
-fn default_conn_timeout() -> f64 {
-    0.5
-}
-fn default_node_timeout() -> f64 {
-    10.0
-}
-fn default_rsync_timeout() -> f64 {
-    900.0
-}
-fn default_stats_interval() -> f64 {
-    300.0
-}
 fn default_delta_min_size() -> u64 {
     256 << 10
-}
-fn default_delta_window() -> usize {
-    swirl_store::object::sync::delta::DEFAULT_WINDOW
-}
-fn default_delta_block() -> u32 {
-    swirl_store::object::sync::delta::DEFAULT_BLOCK
 }
 
 /// A config checked and resolved for one kind of database.
@@ -268,12 +225,7 @@ impl DbNodeConfig {
             );
         }
         let handoff_delete = handoff_delete(&r.handoff_delete, &format!("{s}handoff_delete"))?;
-        let delta = DeltaParams::checked(r.delta_window, r.delta_block_size).map_err(|_| {
-            (
-                format!("{s}delta_window"),
-                "delta_block_size must be 512 B to 1 MiB and delta_window a multiple of it up to 64 MiB".into(),
-            )
-        })?;
+        let delta = delta_params(r.delta_window, r.delta_block_size, s)?;
         Ok(DbSettings {
             kind,
             hash_cfg: HashPathConfig::new(

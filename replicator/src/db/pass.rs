@@ -24,7 +24,7 @@ use super::kind::Replicated;
 use super::stats::DbStats;
 use super::{account_report, replicate, DbCtx};
 use crate::client::PeerClient;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::jobs;
 use crate::rings::LoadedRing;
 
@@ -68,37 +68,13 @@ fn round_robin(per_device: Vec<Vec<(Device, Found)>>) -> Vec<(Device, Found)> {
     }
 }
 
-/// Removes temp files older than `reclaim_age` from a device's `tmp/`
-/// (Swift's `unlink_older_than`: shipments that died).
-fn sweep_old_tmp(tmp: &std::path::Path, reclaim_age: u64) {
-    let Ok(rd) = std::fs::read_dir(tmp) else {
-        return;
-    };
-    let cutoff = std::time::SystemTime::now() - Duration::from_secs(reclaim_age);
-    for e in rd.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t < cutoff);
-        if old {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
 impl DbReplicator {
     /// Loads the node's TLS identity and builds the replicator.
     pub fn new(settings: DbSettings) -> Result<Self> {
-        let tls = settings
-            .node
-            .cluster_tls
-            .as_ref()
-            .ok_or_else(|| Error::Config {
-                key: "cluster_tls".into(),
-                message: "required".into(),
-            })?
-            .load()?;
-        let client = Arc::new(PeerClient::new(tls.connector()?, settings.conn_timeout));
+        let client = Arc::new(PeerClient::from_config(
+            settings.node.cluster_tls.as_ref(),
+            settings.conn_timeout,
+        )?);
         let policies = settings.node.storage_policy.len();
         Ok(DbReplicator {
             ctx: Arc::new(DbCtx {
@@ -162,7 +138,7 @@ impl DbReplicator {
             let (reclaim, only) = (s.reclaim_age, o.partitions.clone());
             let (handoffs_only, ring2, id) = (s.handoffs_only, ring.clone(), dev.id);
             let found = tokio::task::spawn_blocking(move || {
-                sweep_old_tmp(&root.join("tmp"), reclaim);
+                crate::tmp_sweep::sweep_old_tmp(&root.join("tmp"), reclaim);
                 walk::databases(&datadir, |p| {
                     only.as_ref().is_none_or(|v| v.contains(&p))
                         && !(handoffs_only && ring2.primaries(p).any(|n| n.dev.id == id))

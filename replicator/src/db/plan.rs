@@ -212,32 +212,9 @@ pub fn majority(n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use swirl_ring::builder::RingBuilder;
-    use swirl_ring::Device;
 
     fn ring(devices: u32, replicas: f64) -> RingData {
-        let mut b = RingBuilder::new(4, replicas, 1).unwrap();
-        for i in 0..devices {
-            b.add_dev(
-                Device {
-                    region: 1,
-                    zone: i + 1,
-                    ip: format!("192.0.2.{}", i + 1),
-                    port: 6201,
-                    replication_ip: format!("198.51.100.{}", i + 1),
-                    replication_port: 6301,
-                    device: "d1".into(),
-                    weight: 100.0,
-                    ..Default::default()
-                },
-                None,
-            )
-            .unwrap();
-        }
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        b.rebalance(&mut rng, 0, &mut |_| {}).unwrap();
-        b.get_ring().unwrap()
+        crate::jobs::tests::test_ring(4, replicas, devices)
     }
 
     #[test]
@@ -251,7 +228,7 @@ mod tests {
                 let got: Vec<u32> = p.nodes.iter().map(|n| n.id).collect();
                 let want: Vec<u32> = ids[i + 1..].iter().chain(&ids[..i]).copied().collect();
                 assert_eq!(got, want, "partition {part}, device {me}");
-                assert!(p.nodes.iter().all(|n| n.port == 6301));
+                assert!(p.nodes.iter().all(|n| n.port == 6300));
             }
             // The fourth device holds it as a handoff: all three are peers.
             let other = (0..4).find(|d| !ids.contains(d)).unwrap();

@@ -6,11 +6,12 @@
 //! progress line and the recon cache entry (`account.recon` /
 //! `container.recon`).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+use crate::stats::{add_failure_node, merge_failure_nodes, FailureNodes};
 
 /// Counters of one pass (or the part of it done so far).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -44,7 +45,7 @@ pub struct DbStats {
     /// When the pass began (Unix seconds).
     pub start: f64,
     /// Failures per peer: `{ip: {device: n}}`.
-    pub failure_nodes: BTreeMap<String, BTreeMap<String, u64>>,
+    pub failure_nodes: FailureNodes,
     /// Rows sent in `merge_items` batches.
     pub rows_merged: u64,
     /// Whole databases streamed as they are.
@@ -68,12 +69,7 @@ pub struct DbStats {
 impl DbStats {
     pub fn add_failure(&mut self, ip: &str, device: &str) {
         self.failure += 1;
-        *self
-            .failure_nodes
-            .entry(ip.to_string())
-            .or_default()
-            .entry(device.to_string())
-            .or_default() += 1;
+        add_failure_node(&mut self.failure_nodes, ip, device);
     }
 
     /// Adds another part's counters (`start` stays).
@@ -100,12 +96,7 @@ impl DbStats {
         self.reported += s.reported;
         self.report_failures += s.report_failures;
         self.failure += s.failure;
-        for (ip, devs) in s.failure_nodes {
-            let e = self.failure_nodes.entry(ip).or_default();
-            for (d, n) in devs {
-                *e.entry(d).or_default() += n;
-            }
-        }
+        merge_failure_nodes(&mut self.failure_nodes, s.failure_nodes);
     }
 
     /// The progress line of a pass: `done` of `total` databases after `elapsed`.
