@@ -323,12 +323,44 @@ mod tests {
         );
     }
 
-    /// The server's sample file carries every replicator key, with the defaults.
+    /// The servers' sample files carry every replicator key, with the defaults.
     #[test]
-    fn sample_parses() {
-        let text = include_str!("../../../db-server/container-server.sample.toml");
-        let c: DbNodeConfig = swirl_common::config::parse(text, "sample").unwrap();
-        let r = &c.container_replicator;
+    fn samples_show_the_defaults() {
+        for (kind, text) in [
+            (
+                DbKind::Container,
+                include_str!("../../../db-server/container-server.sample.toml"),
+            ),
+            (
+                DbKind::Account,
+                include_str!("../../../db-server/account-server.sample.toml"),
+            ),
+        ] {
+            // Written out, not merely defaulted by a missing section.
+            let section = format!("[{}-replicator]", kind.name());
+            assert!(text.contains(&section), "{section}");
+            for key in [
+                "interval",
+                "concurrency",
+                "per_diff",
+                "max_diffs",
+                "delta_min_size",
+                "delta_window",
+                "delta_block_size",
+                "databases_per_second",
+            ] {
+                assert!(text.contains(&format!("\n{key} = ")), "{section} {key}");
+            }
+            let c: DbNodeConfig = swirl_common::config::parse(text, "sample").unwrap();
+            let r = match kind {
+                DbKind::Account => &c.account_replicator,
+                DbKind::Container => &c.container_replicator,
+            };
+            sample_defaults(r);
+        }
+    }
+
+    fn sample_defaults(r: &DbReplicatorConfig) {
         let d = DbReplicatorConfig::default();
         assert_eq!(
             (r.interval, r.concurrency, r.per_diff, r.max_diffs),
