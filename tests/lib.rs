@@ -5,6 +5,7 @@
 mod architecture;
 mod bench_load;
 mod db_crash;
+mod db_replication;
 mod db_server;
 mod db_side_by_side;
 mod db_support;

@@ -263,3 +263,105 @@ fn replication_port_refuses_strangers() {
     assert_eq!(String::from_utf8_lossy(&obj.stdout), "405");
     drop(aio);
 }
+
+/// Every container database file under the aio's devices.
+fn container_dbs(srv: &Path) -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(d) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "db")
+                && p.components().any(|c| c.as_os_str() == "containers")
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(srv, &mut v);
+    v.sort();
+    v
+}
+
+/// Takes the replication settings back out of a server config, as a DIR
+/// made before the server had a replication listener looked (swift_dir
+/// stays: an operator may have set it).
+fn strip_replication(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            skipping = line == "[cluster_tls]" || line.ends_with("-replicator]");
+        }
+        if skipping || line.starts_with("replication_") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The aio's container replicator restores a lost container database, on a
+/// DIR whose account and container servers had no replication listener
+/// yet (upgraded on start: configs and rings), and the account still
+/// counts the container's objects.
+#[test]
+fn aio_restores_a_lost_container_database_after_an_upgrade() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let srv = data.join("srv");
+    let mut aio = harness::start_aio(&data);
+    let a = aio.addr();
+    let token = auth(a);
+    put(a, &token, "/v1/AUTH_test/dbc", b"");
+    for i in 0..30 {
+        put(a, &token, &format!("/v1/AUTH_test/dbc/o{i}"), b"x");
+    }
+    aio.kill9();
+    drop(aio);
+    let dbs = container_dbs(&srv);
+    assert_eq!(dbs.len(), 3, "{dbs:?}");
+    let lost = dbs[0].clone();
+    std::fs::remove_dir_all(lost.parent().unwrap()).unwrap();
+    // An older DIR: no replication listener for the database servers.
+    let etc = data.join("etc");
+    for role in ["account", "container"] {
+        strip_replication(&etc.join(format!("{role}-server.toml")));
+    }
+    let _ = std::fs::remove_file(data.join("cache/container.recon"));
+
+    let aio = harness::start_aio(&data);
+    wait_for(
+        "the lost container database to come back",
+        Duration::from_secs(90),
+        || container_dbs(&srv).contains(&lost),
+    );
+    for role in ["account", "container"] {
+        let text = std::fs::read_to_string(etc.join(format!("{role}-server.toml"))).unwrap();
+        assert!(text.contains("replication_port"), "{role}: {text}");
+    }
+    wait_for(
+        "a container replication pass",
+        Duration::from_secs(90),
+        || {
+            std::fs::read(data.join("cache/container.recon"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["replication_stats"]["attempted"].as_u64() >= Some(1))
+        },
+    );
+    let a = aio.addr();
+    let token = auth(a);
+    let (st, h, _) =
+        harness::http_request(a, "HEAD", "/v1/AUTH_test", &[("X-Auth-Token", &token)], b"")
+            .unwrap();
+    assert_eq!(st, 204);
+    assert_eq!(harness::header(&h, "x-account-object-count"), Some("30"));
+    // The restored replica lists every object.
+    let b = swirl_store::db::container::ContainerBroker::open(&lost).unwrap();
+    assert_eq!(b.info().unwrap().object_count, 30);
+}

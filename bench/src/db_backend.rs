@@ -1,8 +1,9 @@
 //! Load on Swift's backend container API, for `bench/db-compare/run.sh`: any
 //! container server, Swift's or swirl's, over keep-alive HTTP/1.1.
 //!
-//! - `updates ADDR PATH N CONC`: N object-row PUTs under PATH/ (as object
-//!   servers send them), CONC at once; prints `<rows/s> rows/s (...)`.
+//! - `updates ADDR PATH N CONC [--first F]`: N object-row PUTs under PATH/
+//!   (as object servers send them; `obj-<F>` on), CONC at once; prints
+//!   `<rows/s> rows/s (...)`. Also for `bench/db-replication`.
 //! - `populate ADDR REPLICATE_PATH N BATCH`: N rows named `dddd/nnnnnn` (100
 //!   per "directory") merged through REPLICATE `merge_items`, BATCH rows per
 //!   request; prints `N rows merged in <s> s`.
@@ -40,6 +41,9 @@ pub enum Args {
         rows: usize,
         /// PUTs in flight.
         concurrency: usize,
+        /// The first row's number (rows are `obj-<number>`).
+        #[arg(long, default_value_t = 0)]
+        first: usize,
     },
     /// Rows merged through REPLICATE merge_items.
     Populate {
@@ -77,7 +81,8 @@ pub fn main(argv: impl IntoIterator<Item = String>) -> ExitCode {
                     path,
                     rows,
                     concurrency,
-                } => updates(&addr, &path, rows, concurrency).await,
+                    first,
+                } => updates(&addr, &path, first..first + rows, concurrency).await,
                 Args::Populate {
                     addr,
                     path,
@@ -115,14 +120,16 @@ fn expect(what: &str, r: Reply, want: &[u16]) -> Result<Reply, Error> {
     }
 }
 
-/// `rows` object-row PUTs, `concurrency` at once; the rows/s line.
+/// The object-row PUTs numbered `range`, `concurrency` at once; the rows/s
+/// line.
 pub async fn updates(
     addr: &str,
     path: &str,
-    rows: usize,
+    range: std::ops::Range<usize>,
     concurrency: usize,
 ) -> Result<String, Error> {
-    let next = Arc::new(AtomicUsize::new(0));
+    let (rows, end) = (range.len(), range.end);
+    let next = Arc::new(AtomicUsize::new(range.start));
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
@@ -130,7 +137,7 @@ pub async fn updates(
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= rows {
+                if i >= end {
                     return Ok(());
                 }
                 // Distinct, increasing timestamps, as rows written one by one get.

@@ -10,6 +10,12 @@
 //! yellow and orange; `object.ring.gz`, 3 replicas) and 1 "silver"
 //! (`object-1.ring.gz`, 2 replicas). A DIR made by an older swirl, whose
 //! configs name no policies, gets them (and the silver ring) on its next start.
+//!
+//! Every storage server has a replication listener (mutual TLS with the
+//! aio's own CA, on the rings' replication ports), and the object, container
+//! and account replicators run every 30 s, so a lost replica comes back by
+//! itself. A DIR from before a server had its listener gets one on its next
+//! start (config and rings).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,11 +153,9 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
     );
     for role in ["object", "container", "account"] {
         let port = free_port()?;
-        let mut repl_port = port;
-        let mut replication = String::new();
+        let repl_port = free_port()?;
+        let replication = replication_block(dir, repl_port, role)?;
         if role == "object" {
-            repl_port = free_port()?;
-            replication = replication_block(dir, repl_port)?;
             write_ring(
                 &etc.join("object-1.ring.gz"),
                 port,
@@ -195,10 +199,11 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
     std::fs::write(etc.join("proxy-server.toml"), proxy).map_err(|e| e.to_string())
 }
 
-/// The object server's replication settings for the aio (top-level keys,
-/// then its tables), creating the cluster CA and the node's certificate in
-/// `DIR/etc/tls` when they are not there yet. Replication passes every 30 s.
-fn replication_block(dir: &Path, repl_port: u16) -> Result<String, String> {
+/// A storage server's replication settings for the aio (top-level keys,
+/// then its tables: the TLS files and its replicator's section), creating
+/// the cluster CA and the node's certificate in `DIR/etc/tls` when they are
+/// not there yet. Replication passes every 30 s.
+fn replication_block(dir: &Path, repl_port: u16, role: &str) -> Result<String, String> {
     let tls = dir.join("etc").join("tls");
     let ca = tls.join("ca");
     let node = tls.join("node");
@@ -220,7 +225,7 @@ fn replication_block(dir: &Path, repl_port: u16) -> Result<String, String> {
         "# Replication: a mutual-TLS listener on the ring's replication port, rings in swift_dir.\n\
          replication_ip = \"127.0.0.1\"\nreplication_port = {repl_port}\nswift_dir = {}\nrecon_cache_path = {}\n\n\
          [cluster_tls]\nca_file = {}\ncert_file = {}\nkey_file = {}\n\n\
-         [object-replicator]\ninterval = 30\nstats_interval = 30\n",
+         [{role}-replicator]\ninterval = 30\nstats_interval = 30\n",
         toml_str(&dir.join("etc").display().to_string()),
         toml_str(&dir.join("cache").display().to_string()),
         toml_str(&f.ca_file.display().to_string()),
@@ -229,45 +234,72 @@ fn replication_block(dir: &Path, repl_port: u16) -> Result<String, String> {
     ))
 }
 
-/// Gives an object-server.toml made by an older swirl (no replication
-/// listener) one, and points the object rings' replication port at it.
+/// Just whether a server config has a replication listener.
+#[derive(serde::Deserialize)]
+struct HasReplication {
+    replication_port: Option<u16>,
+}
+
+/// Gives a storage server's config made by an older swirl (no replication
+/// listener) one, and points its rings' replication port at it (the object
+/// rings, or the container or account ring).
 fn upgrade_replication(dir: &Path) -> Result<(), String> {
     let etc = dir.join("etc");
-    let path = etc.join("object-server.toml");
-    let obj: swirl_object::Config = load(&path)?;
-    if obj.replication_port.is_some() {
-        return Ok(());
-    }
-    let repl_port = free_port()?;
-    let block = replication_block(dir, repl_port)?;
-    let (head, tables) = block.split_once("\n[").ok_or("replication block")?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    // Top-level keys must come before any table.
-    let new = format!("{head}\n{text}\n[{tables}");
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for entry in std::fs::read_dir(&etc)
-        .map_err(|e| e.to_string())?
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.starts_with("object") && name.ends_with(".ring.gz")) {
+    for role in ["object", "container", "account"] {
+        let path = etc.join(format!("{role}-server.toml"));
+        let has: HasReplication = load(&path)?;
+        if has.replication_port.is_some() {
             continue;
         }
-        let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
-        let mut ring = swirl_ring::codec::read_ring(&bytes[..]).map_err(|e| e.to_string())?;
-        for d in ring.devs.iter_mut().flatten() {
-            d.replication_port = repl_port;
+        let repl_port = free_port()?;
+        let block = replication_block(dir, repl_port, role)?;
+        let (head, tables) = block.split_once("\n[").ok_or("replication block")?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Top-level keys must come before any table; a key the file sets
+        // already (swift_dir, say) stays as the operator set it.
+        let set: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+            .collect();
+        let head: String = head
+            .lines()
+            .filter(|l| {
+                l.split_once('=')
+                    .is_none_or(|(k, _)| !set.contains(&k.trim()))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let new = format!("{head}\n{text}\n[{tables}");
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for entry in std::fs::read_dir(&etc)
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = match role {
+                "object" => name.starts_with("object") && name.ends_with(".ring.gz"),
+                _ => name == format!("{role}.ring.gz"),
+            };
+            if !ours {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
+            let mut ring = swirl_ring::codec::read_ring(&bytes[..]).map_err(|e| e.to_string())?;
+            for d in ring.devs.iter_mut().flatten() {
+                d.replication_port = repl_port;
+            }
+            let tmp = entry.path().with_extension("tmp");
+            let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+            swirl_ring::codec::write_ring(&ring, file, 1).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, entry.path()).map_err(|e| e.to_string())?;
         }
-        let tmp = entry.path().with_extension("tmp");
-        let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
-        swirl_ring::codec::write_ring(&ring, file, 1).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, entry.path()).map_err(|e| e.to_string())?;
+        eprintln!(
+            "swirl aio: {role}-server.toml: added a replication listener on 127.0.0.1:{repl_port}"
+        );
     }
-    eprintln!(
-        "swirl aio: object-server.toml: added a replication listener on 127.0.0.1:{repl_port}"
-    );
     Ok(())
 }
 
@@ -383,6 +415,17 @@ pub fn main(args: &[String]) -> ExitCode {
     rt.block_on(run(&etc, obj, cont, acct, proxy))
 }
 
+/// Waits (10 s at most) until this process's listener on `port` accepts.
+async fn wait_listening(port: u16) {
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn bind(addr: String) -> Result<tokio::net::TcpListener, String> {
     tokio::net::TcpListener::bind(&addr)
         .await
@@ -447,19 +490,42 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
-    let o = tokio::spawn(swirl_object::run(obj, lo, stop(rx.clone())));
-    let rstop = stop(rx.clone());
-    let repl_addr = format!("127.0.0.1:{}", replicator.settings().replication_port);
-    tokio::spawn(async move {
-        // The first pass waits for this process's own replication listener.
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(&repl_addr).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The account and container replicators read their servers' files.
+    let db_repl = |kind: swirl_db::DbKind| {
+        let file = format!("{}-server.toml", kind.name());
+        swirl_replicator::db::DbNodeConfig::load(&etc.join(&file))
+            .map_err(|e| e.to_string())
+            .and_then(|c| {
+                c.settings(kind)
+                    .map_err(|(k, m)| format!("{file}: {k}: {m}"))
+            })
+            .and_then(|s| swirl_replicator::db::DbReplicator::new(s).map_err(|e| e.to_string()))
+    };
+    let (acct_repl, cont_repl) = match (
+        db_repl(swirl_db::DbKind::Account),
+        db_repl(swirl_db::DbKind::Container),
+    ) {
+        (Ok(a), Ok(c)) => (a, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("Error: database replicator: {e}");
+            return ExitCode::FAILURE;
         }
+    };
+    let o = tokio::spawn(swirl_object::run(obj, lo, stop(rx.clone())));
+    // Each first pass waits for this process's own replication listener.
+    let rstop = stop(rx.clone());
+    let port = replicator.settings().replication_port;
+    tokio::spawn(async move {
+        wait_listening(port).await;
         replicator.run_forever(rstop).await
     });
+    for r in [acct_repl, cont_repl] {
+        let rstop = stop(rx.clone());
+        tokio::spawn(async move {
+            wait_listening(r.settings().replication_port).await;
+            r.run_forever(rstop).await
+        });
+    }
     let c = tokio::spawn(swirl_db::run(
         swirl_db::DbKind::Container,
         cont,

@@ -5,6 +5,7 @@
 
 mod aio;
 mod cluster_ca;
+mod db_replicator;
 mod get_nodes;
 mod replicator;
 mod ring_builder_cmd;
@@ -29,6 +30,8 @@ fn usage() -> ExitCode {
          container-server <config.toml>\n  \
          proxy-server <config.toml>\n  \
          object-replicator <object-server.toml> [--once] [-d DEVS] [-p PARTS] [-i POLICIES]\n  \
+         account-replicator <account-server.toml> [--once] [-d DEVS] [-p PARTS]\n  \
+         container-replicator <container-server.toml> [--once] [-d DEVS] [-p PARTS]\n  \
          cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]..."
     );
     ExitCode::from(2)
@@ -49,6 +52,8 @@ fn main() -> ExitCode {
         "container-server" => serve_db::main("container", &args[1..]),
         "proxy-server" => serve_proxy::main(&args[1..]),
         "object-replicator" => replicator::main(&args[1..]),
+        "account-replicator" => db_replicator::main(swirl_db::DbKind::Account, &args[1..]),
+        "container-replicator" => db_replicator::main(swirl_db::DbKind::Container, &args[1..]),
         "cluster-ca" => cluster_ca::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();

@@ -22,13 +22,21 @@ fn list<T: std::str::FromStr>(v: &str) -> Option<Vec<T>> {
     v.split(',').map(|x| x.trim().parse().ok()).collect()
 }
 
-pub fn main(args: &[String]) -> ExitCode {
-    let Some(path) = args.first().filter(|a| !a.starts_with('-')) else {
-        return usage();
-    };
-    let mut once = false;
-    let mut o = Overrides::default();
-    let mut it = args[1..].iter();
+/// The flags Swift's replicators take (after the config file).
+#[derive(Debug, Default)]
+pub struct Flags {
+    pub once: bool,
+    pub devices: Option<Vec<String>>,
+    pub partitions: Option<Vec<u32>>,
+    pub policies: Option<Vec<u32>>,
+}
+
+/// Parses `--once`, `--devices`, `--partitions` and (with `policies`)
+/// `--policies`, each also as `-o`, `-d`, `-p`, `-i` and `--flag=value`.
+/// None for anything else or a bad list.
+pub fn parse_flags(args: &[String], policies: bool) -> Option<Flags> {
+    let mut f = Flags::default();
+    let mut it = args.iter();
     while let Some(a) = it.next() {
         let (name, inline) = match a.split_once('=') {
             Some((n, v)) => (n, Some(v.to_string())),
@@ -36,20 +44,30 @@ pub fn main(args: &[String]) -> ExitCode {
         };
         let mut value = || inline.clone().or_else(|| it.next().cloned());
         match name {
-            "--once" | "-o" => once = true,
-            "--devices" | "-d" => o.devices = value().and_then(|v| list(&v)),
-            "--partitions" | "-p" => match value().and_then(|v| list(&v)) {
-                Some(v) => o.partitions = Some(v),
-                None => return usage(),
-            },
-            "--policies" | "-i" => match value().and_then(|v| list(&v)) {
-                Some(v) => o.policies = Some(v),
-                None => return usage(),
-            },
+            "--once" | "-o" => f.once = true,
+            "--devices" | "-d" => f.devices = Some(value().and_then(|v| list(&v))?),
+            "--partitions" | "-p" => f.partitions = Some(value().and_then(|v| list(&v))?),
+            "--policies" | "-i" if policies => f.policies = Some(value().and_then(|v| list(&v))?),
             "-v" | "--verbose" => {}
-            _ => return usage(),
+            _ => return None,
         }
     }
+    Some(f)
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let Some(path) = args.first().filter(|a| !a.starts_with('-')) else {
+        return usage();
+    };
+    let Some(flags) = parse_flags(&args[1..], true) else {
+        return usage();
+    };
+    let once = flags.once;
+    let o = Overrides {
+        devices: flags.devices,
+        partitions: flags.partitions,
+        policies: flags.policies,
+    };
     swirl_common::logging::init();
     let settings = match NodeConfig::load(Path::new(path)) {
         Ok(c) => match c.settings() {

@@ -9,6 +9,7 @@ pub mod conditional;
 pub mod config;
 pub mod constraints;
 pub mod dead_peer;
+pub mod delta_exchange;
 pub mod digest_trailer;
 pub mod error;
 pub mod frames;

@@ -1,10 +1,15 @@
 //! Container -> account count updates. A container PUT or DELETE tells the
-//! account servers at once (Swift's `account_update`); object row changes
+//! account servers the proxy named at once (Swift's `account_update`);
+//! object row changes (from object servers or merged in by replication)
 //! mark the container dirty and a background task reports its new counts
-//! within moments (the container-updater's job, folded in). An update that
+//! within moments (the container-updater's job, folded in): like Swift's
+//! updater, to every replica of the account in the account ring
+//! (`<swift_dir>/account.ring.gz`, read again when it changes), done once a
+//! majority took it, so every account replica counts alike; without a ring
+//! file, to the account servers the container PUT named. An update that
 //! cannot be delivered leaves a durable pending record
 //! (`<device>/db_pending_updates/<hash>` naming the database) that the task
-//! retries every `account_update_interval` until the account server answers.
+//! retries every `account_update_interval` until the account servers answer.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use swirl_common::backend_headers as bh;
 use swirl_common::body;
 use swirl_common::client::HttpClient;
+use swirl_ring::hash::HashPathConfig;
+use swirl_ring::RingData;
 use swirl_store::db::container::{ContainerBroker, ContainerInfo};
 use tokio::sync::Notify;
 use tracing::{debug, warn};
@@ -83,6 +90,78 @@ impl AccountTarget {
     }
 }
 
+/// The account ring, read when its file appears or changes.
+pub struct AccountRing {
+    path: PathBuf,
+    hash_cfg: HashPathConfig,
+    /// The ring loaded, and the file's (mtime, length) it was loaded from.
+    loaded: Mutex<Option<(std::time::SystemTime, u64, Arc<RingData>)>>,
+}
+
+impl AccountRing {
+    pub fn new(path: PathBuf, hash_cfg: HashPathConfig) -> Self {
+        AccountRing {
+            path,
+            hash_cfg,
+            loaded: Mutex::new(None),
+        }
+    }
+
+    fn ring(&self) -> Option<Arc<RingData>> {
+        let m = std::fs::metadata(&self.path).ok()?;
+        let stamp = (m.modified().ok()?, m.len());
+        let mut g = self.loaded.lock().ok()?;
+        if let Some((t, l, r)) = g.as_ref() {
+            if (*t, *l) == stamp {
+                return Some(r.clone());
+            }
+        }
+        let bytes = std::fs::read(&self.path).ok()?;
+        match swirl_ring::codec::read_ring(&bytes[..]) {
+            Ok(r) => {
+                let r = Arc::new(r);
+                *g = Some((stamp.0, stamp.1, r.clone()));
+                Some(r)
+            }
+            Err(e) => {
+                warn!(ring = %self.path.display(), error = %e, "unreadable account ring");
+                g.as_ref().map(|x| x.2.clone())
+            }
+        }
+    }
+
+    /// Every replica of `account` (main addresses), as Swift's updater
+    /// finds them. None when the ring does not know any of `named` (the
+    /// account servers the container PUT named): a ring file of another
+    /// cluster is not trusted with this one's reports.
+    pub fn target(&self, account: &str, named: &[String]) -> Option<AccountTarget> {
+        let ring = self.ring()?;
+        let addr = |d: &swirl_ring::Device| {
+            if d.ip.contains(':') {
+                format!("[{}]:{}", d.ip, d.port)
+            } else {
+                format!("{}:{}", d.ip, d.port)
+            }
+        };
+        let known =
+            named.is_empty() || ring.devs.iter().flatten().any(|d| named.contains(&addr(d)));
+        if !known {
+            return None;
+        }
+        let (part, nodes) = ring.get_nodes(&self.hash_cfg, account, None, None);
+        let (mut hosts, mut devices) = (Vec::new(), Vec::new());
+        for n in nodes {
+            hosts.push(addr(n.dev));
+            devices.push(n.dev.device.clone());
+        }
+        (!hosts.is_empty()).then(|| AccountTarget {
+            hosts,
+            devices,
+            partition: part.to_string(),
+        })
+    }
+}
+
 /// Delivers account updates and keeps the dirty set and pending records.
 pub struct Reporter {
     client: HttpClient,
@@ -90,6 +169,7 @@ pub struct Reporter {
     node_timeout: Duration,
     interval: Duration,
     containers: Arc<Cache<ContainerBroker>>,
+    account_ring: Option<AccountRing>,
     dirty: Mutex<HashSet<PathBuf>>,
     notify: Notify,
 }
@@ -109,6 +189,7 @@ impl Reporter {
         node_timeout: Duration,
         interval: Duration,
         containers: Arc<Cache<ContainerBroker>>,
+        account_ring: Option<AccountRing>,
     ) -> Reporter {
         Reporter {
             client,
@@ -116,6 +197,7 @@ impl Reporter {
             node_timeout,
             interval,
             containers,
+            account_ring,
             dirty: Mutex::new(HashSet::new()),
             notify: Notify::new(),
         }
@@ -151,13 +233,13 @@ impl Reporter {
             }
         };
         let out = self.send(&info, account, container, target, txn).await;
-        self.settle(&broker, &info, out).await;
+        self.settle(&broker, &info, out.failed == 0).await;
         out.sent > 0 && out.not_found == out.sent
     }
 
     /// Records success, or leaves a pending record for a retry.
-    async fn settle(&self, broker: &Arc<ContainerBroker>, info: &ContainerInfo, out: Outcome) {
-        if out.failed > 0 {
+    async fn settle(&self, broker: &Arc<ContainerBroker>, info: &ContainerInfo, delivered: bool) {
+        if !delivered {
             self.write_pending(broker.path());
             return;
         }
@@ -317,7 +399,21 @@ impl Reporter {
             && info.reported_delete_timestamp == info.delete_timestamp
             && info.reported_object_count == info.object_count
             && info.reported_bytes_used == info.bytes_used;
-        let Some(target) = AccountTarget::from_info(&info).filter(|_| !same) else {
+        if same {
+            self.remove_pending(&db);
+            return;
+        }
+        // Every account replica from the ring (a majority must take it, as
+        // Swift's updater has it); else the servers the container PUT named.
+        let named = AccountTarget::from_info(&info)
+            .map(|t| t.hosts)
+            .unwrap_or_default();
+        let ring = self
+            .account_ring
+            .as_ref()
+            .and_then(|r| r.target(&info.account, &named));
+        let all_replicas = ring.is_some();
+        let Some(target) = ring.or_else(|| AccountTarget::from_info(&info)) else {
             self.remove_pending(&db);
             return;
         };
@@ -326,7 +422,13 @@ impl Reporter {
             .send(&info, &info.account, &info.container, &target, &txn)
             .await;
         debug!(db = %db.display(), ?out, "account update");
-        self.settle(&broker, &info, out).await;
+        let delivered = if all_replicas {
+            // Swift's majority_size: more than half.
+            out.sent - out.failed > out.sent / 2
+        } else {
+            out.failed == 0
+        };
+        self.settle(&broker, &info, delivered).await;
     }
 
     /// The background loop: flush dirty containers promptly, retry pending

@@ -1,6 +1,9 @@
 //! The account/container server config: TOML with Swift's option names
 //! (`[DEFAULT]` + `[app:*-server]` of account-server.conf flattened into one table).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use serde::Deserialize;
 use swirl_common::config::{AllAddresses, DenyUnknown, Devices, Listen};
 use swirl_common::constraints::DEFAULT_RECLAIM_AGE;
@@ -54,6 +57,41 @@ pub struct Config {
     /// Open databases kept in the cache.
     #[serde(default = "default_db_cache")]
     pub db_cache_size: usize,
+
+    // Replication (the listener here; the daemons are `swirl
+    // account-replicator` and `swirl container-replicator`).
+    /// Address of the replication listener: the ring's `replication_ip` for
+    /// this node's devices. Default: `bind_ip`.
+    #[serde(default)]
+    pub replication_ip: Option<String>,
+    /// Port of the replication listener (mutual TLS, replication requests
+    /// only): the ring's `replication_port` for this node's devices. Unset:
+    /// no replication listener.
+    #[serde(default)]
+    pub replication_port: Option<u16>,
+    /// The cluster's mutual TLS files; required with `replication_port`.
+    #[serde(default)]
+    pub cluster_tls: Option<swirl_common::tls::ClusterTlsConfig>,
+    /// Directory of the rings (read by the replicators). Swift's `swift_dir`.
+    #[serde(default = "default_swift_dir")]
+    pub swift_dir: PathBuf,
+    /// Where the replicators keep `account.recon` / `container.recon`.
+    #[serde(default = "default_recon_cache_path")]
+    pub recon_cache_path: PathBuf,
+    /// `[account-replicator]`: the replicator's own section (read and checked
+    /// by `swirl account-replicator`; the server only carries it).
+    #[serde(default, rename = "account-replicator")]
+    pub account_replicator: Option<toml::Table>,
+    /// `[container-replicator]`, as `[account-replicator]`.
+    #[serde(default, rename = "container-replicator")]
+    pub container_replicator: Option<toml::Table>,
+}
+
+fn default_swift_dir() -> PathBuf {
+    PathBuf::from("/etc/swift")
+}
+fn default_recon_cache_path() -> PathBuf {
+    PathBuf::from("/var/cache/swift")
 }
 
 fn default_true() -> bool {
@@ -103,7 +141,26 @@ impl Config {
         if self.db_cache_size == 0 {
             return bad("db_cache_size", "must be at least 1");
         }
+        if self.replication_port.is_some() && self.cluster_tls.is_none() {
+            return bad(
+                "cluster_tls",
+                "the replication listener (replication_port) needs [cluster_tls] ca_file, cert_file and key_file",
+            );
+        }
         Ok(())
+    }
+
+    /// The replication listener's address, when one is configured.
+    pub fn replication_addr(&self) -> Option<String> {
+        let port = self.replication_port?;
+        let ip = self
+            .replication_ip
+            .as_deref()
+            .unwrap_or(&self.listen.bind_ip);
+        Some(match ip.parse::<std::net::IpAddr>() {
+            Ok(a) => SocketAddr::new(a, port).to_string(),
+            Err(_) => format!("{ip}:{port}"),
+        })
     }
 
     /// `bind_ip:bind_port`.
@@ -180,5 +237,14 @@ mod tests {
         assert!(swirl_common::config::parse::<Config>("bind_prot = 1", "x").is_err());
         let c: Config = swirl_common::config::parse("bind_port = 1", "x").unwrap();
         assert!(c.validate().is_err());
+        // A replication listener needs the cluster's TLS files.
+        let c: Config = swirl_common::config::parse(
+            "swift_hash_path_suffix = \"s\"\nreplication_port = 6301\n\
+             [container-replicator]\nper_diff = 10\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.validate().unwrap_err().to_string(), "config: cluster_tls: the replication listener (replication_port) needs [cluster_tls] ca_file, cert_file and key_file");
+        assert_eq!(c.replication_addr().as_deref(), Some("0.0.0.0:6301"));
     }
 }

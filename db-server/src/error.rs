@@ -97,6 +97,8 @@ impl ApiError for Error {
             Error::Db(DbError::NotFound(_)) => StatusCode::NOT_FOUND,
             Error::Db(DbError::BadMetadata(_)) => StatusCode::BAD_REQUEST,
             Error::Db(DbError::AlreadyExists(_)) => StatusCode::CONFLICT,
+            // A shipped database that is not what its sender announced.
+            Error::Db(DbError::Mismatch(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Db(
                 DbError::Sqlite(_) | DbError::Io(_) | DbError::Invalid(_) | DbError::Batch(_),
             ) => StatusCode::INTERNAL_SERVER_ERROR,

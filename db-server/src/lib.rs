@@ -5,6 +5,8 @@
 //! - `container_api` / `account_api`: one function per operation;
 //! - `account_update`: container -> account count reports and pending records;
 //! - `replicate`: the REPLICATE RPC for the database replicator;
+//! - `replication`: the replication listener (mutual TLS): REPLICATE, whole
+//!   databases shipped in, container reports to accounts;
 //! - `params`, `meta`, `response`: query strings, metadata headers, swob-shaped responses;
 //! - `cache`: open databases; `config`, `error`: the usual.
 
@@ -17,6 +19,7 @@ pub mod error;
 pub mod meta;
 pub mod params;
 pub mod replicate;
+pub mod replication;
 pub mod response;
 pub mod router;
 pub mod server;
@@ -57,6 +60,13 @@ pub async fn run(
         Duration::from_secs_f64(cfg.node_timeout),
         Duration::from_secs_f64(cfg.account_update_interval),
         containers.clone(),
+        Some(account_update::AccountRing::new(
+            cfg.swift_dir.join("account.ring.gz"),
+            HashPathConfig::new(
+                cfg.swift_hash_path_prefix.as_bytes(),
+                cfg.swift_hash_path_suffix.as_bytes(),
+            ),
+        )),
     ));
     let server = Arc::new(DbServer {
         kind,
@@ -70,6 +80,38 @@ pub async fn run(
         cfg: cfg.clone(),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The replication listener, when configured, runs beside the main one
+    // and stops with it.
+    let replication = match cfg.replication_addr() {
+        None => None,
+        Some(addr) => {
+            let tls = cfg
+                .cluster_tls
+                .as_ref()
+                .ok_or_else(|| Error::Config("cluster_tls: required with replication_port".into()))?
+                .load()
+                .map_err(|e| Error::Config(format!("cluster_tls: {e}")))?;
+            let acceptor = tls
+                .acceptor()
+                .map_err(|e| Error::Config(format!("cluster_tls: {e}")))?;
+            let role = match kind {
+                DbKind::Account => "account-replication",
+                DbKind::Container => "container-replication",
+            };
+            let l = swirl_common::server::bind_and_announce(role, &addr)
+                .await
+                .map_err(|e| Error::Config(format!("replication listener: bind {addr}: {e}")))?;
+            let mut rx = stop_rx.clone();
+            Some(tokio::spawn(replication::serve(
+                server.clone(),
+                l,
+                acceptor,
+                async move {
+                    let _ = rx.changed().await;
+                },
+            )))
+        }
+    };
     let reporter_task = if kind == DbKind::Container {
         let mut rx = stop_rx.clone();
         Some(tokio::spawn(reporter.run(async move {
@@ -90,6 +132,13 @@ pub async fn run(
     opts.max_headers = DB_MAX_HEADERS;
     let res = serve(listener, server, shutdown, opts).await;
     let _ = stop_tx.send(true);
+    if let Some(r) = replication {
+        match r.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "replication listener"),
+            Err(e) => tracing::warn!(error = %e, "replication listener task"),
+        }
+    }
     if let Some(t) = reporter_task {
         let _ = t.await;
     }

@@ -53,6 +53,25 @@ fn http_err(key: &str, e: hyper::Error) -> Error {
 }
 
 impl PeerClient {
+    /// The client of a node whose config names its cluster TLS files.
+    pub fn from_config(
+        tls: Option<&swirl_common::tls::ClusterTlsConfig>,
+        conn_timeout: Duration,
+        node_timeout: Duration,
+    ) -> Result<Self> {
+        let tls = tls
+            .ok_or_else(|| Error::Config {
+                key: "cluster_tls".into(),
+                message: "required".into(),
+            })?
+            .load()?;
+        Ok(PeerClient::new(
+            tls.connector()?,
+            conn_timeout,
+            node_timeout,
+        ))
+    }
+
     /// A client connecting within `conn_timeout` whose connections fail
     /// once a peer has been silent (unreachable) for `node_timeout`.
     pub fn new(connector: TlsConnector, conn_timeout: Duration, node_timeout: Duration) -> Self {

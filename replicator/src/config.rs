@@ -127,49 +127,49 @@ impl Default for ObjectReplicatorConfig {
     }
 }
 
-fn default_reclaim_age() -> u64 {
+pub(crate) fn default_reclaim_age() -> u64 {
     swirl_common::constraints::DEFAULT_RECLAIM_AGE
 }
-fn default_swift_dir() -> PathBuf {
+pub(crate) fn default_swift_dir() -> PathBuf {
     PathBuf::from("/etc/swift")
 }
-fn default_recon_cache_path() -> PathBuf {
+pub(crate) fn default_recon_cache_path() -> PathBuf {
     PathBuf::from("/var/cache/swift")
 }
-fn default_interval() -> f64 {
+pub(crate) fn default_interval() -> f64 {
     30.0
 }
 fn default_concurrency() -> usize {
     1
 }
-fn default_stats_interval() -> f64 {
+pub(crate) fn default_stats_interval() -> f64 {
     300.0
 }
 fn default_ring_check_interval() -> f64 {
     15.0
 }
-fn default_handoff_delete() -> toml::Value {
+pub(crate) fn default_handoff_delete() -> toml::Value {
     toml::Value::String("auto".into())
 }
-fn default_conn_timeout() -> f64 {
+pub(crate) fn default_conn_timeout() -> f64 {
     0.5
 }
-fn default_node_timeout() -> f64 {
+pub(crate) fn default_node_timeout() -> f64 {
     10.0
 }
 fn default_http_timeout() -> f64 {
     60.0
 }
-fn default_rsync_timeout() -> f64 {
+pub(crate) fn default_rsync_timeout() -> f64 {
     900.0
 }
 fn default_delta_min_size() -> u64 {
     1 << 20
 }
-fn default_delta_window() -> usize {
+pub(crate) fn default_delta_window() -> usize {
     swirl_store::object::sync::delta::DEFAULT_WINDOW
 }
-fn default_delta_block() -> u32 {
+pub(crate) fn default_delta_block() -> u32 {
     swirl_store::object::sync::delta::DEFAULT_BLOCK
 }
 
@@ -193,7 +193,75 @@ pub struct Settings {
     pub delta: swirl_store::object::sync::delta::DeltaParams,
 }
 
-fn secs(key: &str, v: f64) -> Result<Duration, (String, String)> {
+/// The node-wide keys every replicator checks alike.
+pub(crate) struct Identity<'a> {
+    pub swift_hash_path_prefix: &'a str,
+    pub swift_hash_path_suffix: &'a str,
+    pub replication_ip: Option<&'a str>,
+    pub bind_ip: &'a str,
+    pub replication_port: Option<u16>,
+    pub has_tls: bool,
+}
+
+/// Checks what a replicator needs of the node (a hash secret, the
+/// replication address it finds its devices by, the TLS files) and returns
+/// that address.
+pub(crate) fn replication_identity(i: &Identity) -> Result<(String, u16), (String, String)> {
+    let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
+    if i.swift_hash_path_prefix.is_empty() && i.swift_hash_path_suffix.is_empty() {
+        return bad(
+            "swift_hash_path_suffix",
+            "at least one of swift_hash_path_prefix and swift_hash_path_suffix must be set",
+        );
+    }
+    let Some(port) = i.replication_port else {
+        return bad(
+            "replication_port",
+            "the replicator sends to the ring's replication addresses and finds its own devices by this one",
+        );
+    };
+    if !i.has_tls {
+        return bad("cluster_tls", "replication needs the cluster's TLS files");
+    }
+    let ip = i.replication_ip.unwrap_or(i.bind_ip).to_string();
+    if ip == "0.0.0.0" || ip == "::" {
+        return bad(
+            "replication_ip",
+            "must be this node's address as the ring has it, not a wildcard",
+        );
+    }
+    Ok((ip, port))
+}
+
+/// Swift's `handoff_delete`: `auto` (or 0) means every primary; None then.
+pub(crate) fn handoff_delete(
+    v: &toml::Value,
+    key: &str,
+) -> Result<Option<usize>, (String, String)> {
+    match v {
+        toml::Value::String(v) if v == "auto" => Ok(None),
+        toml::Value::Integer(0) => Ok(None),
+        toml::Value::Integer(n) if *n > 0 => Ok(Some(*n as usize)),
+        _ => Err((key.to_string(), "\"auto\" or a positive count".to_string())),
+    }
+}
+
+/// The delta window and block sizes of a replicator's section (`section`
+/// ends with its dot).
+pub(crate) fn delta_params(
+    window: usize,
+    block: u32,
+    section: &str,
+) -> Result<swirl_store::object::sync::delta::DeltaParams, (String, String)> {
+    swirl_store::object::sync::delta::DeltaParams::checked(window, block).map_err(|_| {
+        (
+            format!("{section}delta_window"),
+            "delta_block_size must be 512 B to 1 MiB and delta_window a multiple of it up to 64 MiB".into(),
+        )
+    })
+}
+
+pub(crate) fn secs(key: &str, v: f64) -> Result<Duration, (String, String)> {
     if v.is_finite() && v > 0.0 {
         Ok(Duration::from_secs_f64(v))
     } else {
@@ -210,57 +278,21 @@ impl NodeConfig {
     /// Checks values and resolves defaults; errors name the key.
     pub fn settings(self) -> Result<Settings, (String, String)> {
         let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
-        if self.swift_hash_path_prefix.is_empty() && self.swift_hash_path_suffix.is_empty() {
-            return bad(
-                "swift_hash_path_suffix",
-                "at least one of swift_hash_path_prefix and swift_hash_path_suffix must be set",
-            );
-        }
-        let Some(port) = self.replication_port else {
-            return bad(
-                "replication_port",
-                "the replicator sends to the ring's replication addresses and finds its own devices by this one",
-            );
-        };
-        if self.cluster_tls.is_none() {
-            return bad("cluster_tls", "replication needs the cluster's TLS files");
-        }
-        let ip = self
-            .replication_ip
-            .clone()
-            .unwrap_or_else(|| self.listen.bind_ip.clone());
-        if ip == "0.0.0.0" || ip == "::" {
-            return bad(
-                "replication_ip",
-                "must be this node's address as the ring has it, not a wildcard",
-            );
-        }
+        let (ip, port) = replication_identity(&Identity {
+            swift_hash_path_prefix: &self.swift_hash_path_prefix,
+            swift_hash_path_suffix: &self.swift_hash_path_suffix,
+            replication_ip: self.replication_ip.as_deref(),
+            bind_ip: &self.listen.bind_ip,
+            replication_port: self.replication_port,
+            has_tls: self.cluster_tls.is_some(),
+        })?;
         let r = &self.object_replicator;
         let s = "object-replicator.";
         if r.concurrency == 0 || r.concurrency > 256 {
             return bad(&format!("{s}concurrency"), "must be 1 to 256");
         }
-        let handoff_delete = match &r.handoff_delete {
-            toml::Value::String(v) if v == "auto" => None,
-            toml::Value::Integer(0) => None,
-            toml::Value::Integer(n) if *n > 0 => Some(*n as usize),
-            _ => {
-                return bad(
-                    &format!("{s}handoff_delete"),
-                    "\"auto\" or a positive count",
-                )
-            }
-        };
-        let delta = swirl_store::object::sync::delta::DeltaParams::checked(
-            r.delta_window,
-            r.delta_block_size,
-        )
-        .map_err(|_| {
-            (
-                format!("{s}delta_window"),
-                "delta_block_size must be 512 B to 1 MiB and delta_window a multiple of it up to 64 MiB".into(),
-            )
-        })?;
+        let handoff_delete = handoff_delete(&r.handoff_delete, &format!("{s}handoff_delete"))?;
+        let delta = delta_params(r.delta_window, r.delta_block_size, s)?;
         Ok(Settings {
             replication_ip: ip,
             replication_port: port,

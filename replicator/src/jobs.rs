@@ -112,14 +112,16 @@ pub fn parse_partitions<S: AsRef<str>>(names: &[S]) -> Vec<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
     use swirl_ring::builder::RingBuilder;
 
-    fn ring() -> RingData {
-        let mut b = RingBuilder::new(6, 3.0, 1).unwrap();
-        for i in 0..4u32 {
+    /// A ring of `devices` devices, one per zone (public 192.0.2.N:6200,
+    /// replication 198.51.100.N:6300), balanced with a fixed seed.
+    pub(crate) fn test_ring(part_power: u32, replicas: f64, devices: u32) -> RingData {
+        let mut b = RingBuilder::new(part_power, replicas, 1).unwrap();
+        for i in 0..devices {
             b.add_dev(
                 Device {
                     region: 1,
@@ -143,7 +145,7 @@ mod tests {
 
     #[test]
     fn primaries_and_handoffs() {
-        let r = ring();
+        let r = test_ring(6, 3.0, 4);
         let mine = local_devices(&r, "198.51.100.1", 6300);
         assert_eq!(mine.len(), 1);
         assert!(local_devices(&r, "192.0.2.1", 6300).is_empty());

@@ -1,5 +1,6 @@
-//! swirl-replicator: Swift's replication daemons over swirl-store. Today the
-//! object replicator ([`object`]): suffix hashes compared with REPLICATE,
+//! swirl-replicator: Swift's replication daemons over swirl-store: the
+//! account and container replicators ([`db`]) and the object replicator
+//! ([`object`]): suffix hashes compared with REPLICATE,
 //! a missing check and whole files or fast_rsync deltas sent to the peers'
 //! replication listeners over the cluster's mutual TLS ([`client`],
 //! [`sender`]), handoffs pushed home and removed once confirmed, progress
@@ -11,11 +12,14 @@
 
 pub mod client;
 pub mod config;
+pub mod db;
+pub mod delta_send;
 pub mod error;
 pub mod jobs;
 pub mod object;
 pub mod rings;
 pub mod sender;
 pub mod stats;
+pub mod tmp_sweep;
 
 pub use error::{Error, Result};

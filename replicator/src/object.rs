@@ -68,20 +68,11 @@ fn blocking_err(e: tokio::task::JoinError) -> Error {
 impl ObjectReplicator {
     /// Loads the node's TLS identity and builds the replicator.
     pub fn new(settings: Settings) -> Result<Self> {
-        let tls = settings
-            .node
-            .cluster_tls
-            .as_ref()
-            .ok_or_else(|| Error::Config {
-                key: "cluster_tls".into(),
-                message: "required".into(),
-            })?
-            .load()?;
-        let client = Arc::new(PeerClient::new(
-            tls.connector()?,
+        let client = Arc::new(PeerClient::from_config(
+            settings.node.cluster_tls.as_ref(),
             settings.conn_timeout,
             settings.node_timeout,
-        ));
+        )?);
         let ctx = Arc::new(SyncCtx {
             client,
             reclaim_age: settings.reclaim_age,
@@ -132,7 +123,7 @@ impl ObjectReplicator {
                         if device::check_device(&devices, &name, mount_check).is_err() {
                             return Ok(None);
                         }
-                        sweep_old_tmp(&layout.tmp(), reclaim);
+                        crate::tmp_sweep::sweep_old_tmp(&layout.tmp(), reclaim);
                         let names: Vec<String> = match std::fs::read_dir(layout.objects()) {
                             Ok(rd) => rd
                                 .filter_map(|e| e.ok())
@@ -333,30 +324,7 @@ fn merge(all: &mut Stats, s: Stats) {
     all.delta_file_bytes += s.delta_file_bytes;
     all.objects_removed += s.objects_removed;
     all.failure += s.failure;
-    for (ip, devs) in s.failure_nodes {
-        let e = all.failure_nodes.entry(ip).or_default();
-        for (d, n) in devs {
-            *e.entry(d).or_default() += n;
-        }
-    }
-}
-
-/// Removes temp files older than `reclaim_age` (Swift's `unlink_older_than`
-/// on the device's tmp dir: leftovers of transfers that died).
-fn sweep_old_tmp(tmp: &std::path::Path, reclaim_age: u64) {
-    let Ok(rd) = std::fs::read_dir(tmp) else {
-        return;
-    };
-    let cutoff = std::time::SystemTime::now() - Duration::from_secs(reclaim_age);
-    for e in rd.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t < cutoff);
-        if old {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
+    crate::stats::merge_failure_nodes(&mut all.failure_nodes, s.failure_nodes);
 }
 
 /// What one job needs (cheap to clone into a task).

@@ -1,4 +1,5 @@
-//! The object rings of the storage policies, read from `swift_dir`, and
+//! The rings, read from `swift_dir` (the object rings of the storage
+//! policies, the account and container rings), and
 //! whether a ring file changed since (Swift's `Ring.has_changed`: a pass that
 //! sees a new ring stops, and the next pass follows the new one).
 
@@ -47,7 +48,13 @@ pub struct LoadedRing {
 impl LoadedRing {
     /// Reads the ring of `policy`.
     pub fn load(swift_dir: &Path, policy: u32) -> Result<Self> {
-        let path = ring_path(swift_dir, policy);
+        Self::from_file(&ring_path(swift_dir, policy), policy)
+    }
+
+    /// Reads the ring file at `path` (`policy` is 0 for the account and
+    /// container rings).
+    pub fn from_file(path: &Path, policy: u32) -> Result<Self> {
+        let path = path.to_path_buf();
         let err = |message: String| Error::Ring {
             path: path.display().to_string(),
             message,

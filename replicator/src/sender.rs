@@ -14,7 +14,7 @@ use http::{Method, Request, StatusCode};
 use swirl_common::backend_headers as bh;
 use swirl_common::frames::{self, BodyReader};
 use swirl_common::{body, Timestamp};
-use swirl_store::object::sync::delta::{self, DeltaParams, Piece};
+use swirl_store::object::sync::delta::DeltaParams;
 use swirl_store::object::sync::{offer, send, Offer, Want};
 use swirl_store::object::DeviceLayout;
 
@@ -326,76 +326,18 @@ async fn send_delta(
     if resp.status() != StatusCode::OK {
         return Err(status_err(node, "delta", resp.status()));
     }
-    let mut sigs = BodyReader::new(resp.into_body());
-    let max_sig = 64 + (p.window / p.block as usize + 1) * 16;
-    let file = Arc::new(f.file);
-    let mut hasher = blake3::Hasher::new();
-    let mut sent = 0u64;
-    let basis_windows = p.windows(basis_len);
-    for i in 0..p.windows(f.file_len) {
-        // The signature of basis window i, if the basis has one; past its
-        // end the window goes literally.
-        let mut pending_sig: Option<Bytes> = None;
-        if i < basis_windows {
-            match sigs
-                .frame(max_sig)
-                .await
-                .map_err(|e| protocol(node, e.to_string()))?
-            {
-                Some((b'S', s)) => pending_sig = Some(s),
-                Some((b'R', r)) => {
-                    return Err(protocol(
-                        node,
-                        format!("delta refused: {}", String::from_utf8_lossy(&r)),
-                    ))
-                }
-                Some((t, _)) => return Err(protocol(node, format!("unexpected frame {t}"))),
-                None => return Err(protocol(node, "signature stream ended")),
-            }
-        }
-        let file2 = file.clone();
-        let sig = pending_sig.take();
-        let (frame, window) = tokio::task::spawn_blocking(move || -> Result<(Bytes, Vec<u8>)> {
-            let mut w = Vec::new();
-            p.read_window(&file2, f.file_len, i, &mut w)?;
-            let piece = delta::diff_window(sig.as_deref(), &w)?;
-            Ok(match piece {
-                Piece::Delta(d) => (frames::frame(b'D', &d), w),
-                Piece::Literal => (frames::frame(b'L', &w), w),
-            })
-        })
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))??;
-        hasher.update(&window);
-        sent += frame.len() as u64;
-        if tx.send(Ok(frame)).await.is_err() {
-            return Err(protocol(node, "peer stopped reading the delta"));
-        }
-    }
-    let end = frames::frame(b'E', hasher.finalize().to_hex().as_bytes());
-    sent += end.len() as u64;
-    let _ = tx.send(Ok(end)).await;
-    drop(tx);
-    // The rest of the signatures (a longer basis), then the outcome.
-    let outcome = loop {
-        match sigs
-            .frame(max_sig.max(4096))
-            .await
-            .map_err(|e| protocol(node, e.to_string()))?
-        {
-            Some((b'S', _)) => continue,
-            Some((b'R', r)) => break r,
-            Some((t, _)) => return Err(protocol(node, format!("unexpected frame {t}"))),
-            None => return Err(protocol(node, "delta answer ended without an outcome")),
-        }
-    };
-    stats.bytes_sent += sent;
-    stats.bytes_received += sigs.read;
-    let v: serde_json::Value =
-        serde_json::from_slice(&outcome).map_err(|e| protocol(node, e.to_string()))?;
-    if v["ok"] != serde_json::Value::Bool(true) {
-        return Err(protocol(node, format!("delta not applied: {}", v["error"])));
-    }
+    let cost = crate::delta_send::send_windows(
+        &crate::client::addr(&node.ip, node.port),
+        Arc::new(f.file),
+        f.file_len,
+        basis_len,
+        p,
+        BodyReader::new(resp.into_body()),
+        tx,
+    )
+    .await?;
+    stats.bytes_sent += cost.sent;
+    stats.bytes_received += cost.received;
     stats.deltas += 1;
     stats.delta_file_bytes += f.file_len;
     Ok(true)

@@ -28,7 +28,7 @@ pub struct Stats {
     pub suffix_hash: u64,
     pub suffix_sync: u64,
     /// Failures per peer: `{ip: {device: n}}`.
-    pub failure_nodes: BTreeMap<String, BTreeMap<String, u64>>,
+    pub failure_nodes: FailureNodes,
     /// Request body bytes sent to peers (files, deltas, offers).
     pub bytes_sent: u64,
     /// Response body bytes received (signatures, answers).
@@ -43,15 +43,32 @@ pub struct Stats {
     pub objects_removed: u64,
 }
 
+/// Swift's `failure_nodes`: failures per peer, `{ip: {device: n}}`.
+pub type FailureNodes = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Counts one failure of `device` at `ip`.
+pub fn add_failure_node(nodes: &mut FailureNodes, ip: &str, device: &str) {
+    *nodes
+        .entry(ip.to_string())
+        .or_default()
+        .entry(device.to_string())
+        .or_default() += 1;
+}
+
+/// Adds `from`'s counts to `into`.
+pub fn merge_failure_nodes(into: &mut FailureNodes, from: FailureNodes) {
+    for (ip, devs) in from {
+        let e = into.entry(ip).or_default();
+        for (d, n) in devs {
+            *e.entry(d).or_default() += n;
+        }
+    }
+}
+
 impl Stats {
     pub fn add_failure(&mut self, ip: &str, device: &str) {
         self.failure += 1;
-        *self
-            .failure_nodes
-            .entry(ip.to_string())
-            .or_default()
-            .entry(device.to_string())
-            .or_default() += 1;
+        add_failure_node(&mut self.failure_nodes, ip, device);
     }
 
     /// The progress line of a pass: `done` of `total` partitions after `elapsed`.

@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 
 /// The object daemons' file.
 pub const OBJECT: &str = "object.recon";
+/// The account daemons' file (the account replicator's entry).
+pub const ACCOUNT: &str = "account.recon";
+/// The container daemons' file (the container replicator's entry).
+pub const CONTAINER: &str = "container.recon";
 
 /// Merges `update` into `from`: objects merge key by key, anything else replaces.
 pub fn merge(from: &mut Map<String, Value>, update: Map<String, Value>) {

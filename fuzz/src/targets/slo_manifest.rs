@@ -8,7 +8,7 @@
 //! flag bit 0: the walk covers a range (not the whole object), bit 1: the
 //! segments' HEADs say they are manifests themselves.
 
-use swirl_proxy::middleware::slo_manifest::{self as m, Head, Input as Seg, Stored, WalkStep};
+use swirl_proxy::middleware::slo::manifest::{self as m, Head, Input as Seg, Stored, WalkStep};
 
 use crate::input::{text, Input};
 
@@ -61,7 +61,7 @@ fn put(body: &[u8], seg_len: u64, sub_slo: bool) {
                     last_modified: "2024-01-01T00:00:00.000000".into(),
                     slo: sub_slo,
                 };
-                let _ = o.target();
+                let _ = swirl_proxy::object_path::ObjectPath::in_account("AUTH_fuzz", &o.path);
                 let (_, s) = m::check_segment(o, &head, false, &mut problems);
                 stored.extend(s);
             }

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 use swirl_proxy::middleware::bulk;
-use swirl_proxy::tar::{Decoder, Event, TarReader, MAX_OUTPUT};
+use swirl_proxy::middleware::bulk::tar::{Decoder, Event, TarReader, MAX_OUTPUT};
 
 use crate::input::Input;
 

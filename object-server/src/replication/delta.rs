@@ -20,6 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use swirl_common::delta_exchange::{self, Piece};
 use swirl_common::frames::{self, BodyReader};
 use swirl_common::Body;
 use swirl_store::object::sync::delta::{self, DeltaParams};
@@ -27,18 +28,10 @@ use swirl_store::object::sync::receive::{self, IncomingFile};
 use swirl_store::object::sync::SyncError;
 use swirl_store::object::DeviceLayout;
 use tokio::sync::mpsc;
-use tracing::debug;
 
 use super::{header, header_u64};
 use crate::error::{Error, Result};
 use crate::Server;
-
-/// Frames from the sender, handed to the applying thread.
-enum Piece {
-    Delta(Bytes),
-    Literal(Bytes),
-    End(String),
-}
 
 /// Rebuilds the new file window by window and commits it once checked.
 fn apply(
@@ -103,11 +96,6 @@ fn signatures(
     }
 }
 
-/// The largest frame a sender may send: a window, or a delta a little larger.
-fn max_frame(params: DeltaParams) -> usize {
-    params.window + params.window / 8 + 4096
-}
-
 pub async fn handle(
     s: Arc<Server>,
     req: Request<Incoming>,
@@ -148,43 +136,14 @@ pub async fn handle(
     let reclaim = s.store.reclaim_age;
     let applied =
         tokio::task::spawn_blocking(move || apply(b2, basis_len, params, incoming, reclaim, prx));
-    let mut reader = BodyReader::new(req.into_body());
-    tokio::spawn(async move {
-        let fed: std::result::Result<(), String> = async {
-            loop {
-                let f = reader
-                    .frame(max_frame(params))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let piece = match f {
-                    Some((b'D', p)) => Piece::Delta(p),
-                    Some((b'L', p)) => Piece::Literal(p),
-                    Some((b'E', p)) => Piece::End(String::from_utf8_lossy(&p).into_owned()),
-                    Some((t, _)) => return Err(format!("unknown frame {t}")),
-                    None => return Err("request ended before its end frame".into()),
-                };
-                let end = matches!(piece, Piece::End(_));
-                if ptx.send(piece).await.is_err() || end {
-                    return Ok(());
-                }
-            }
-        }
-        .await;
-        drop(ptx);
-        let outcome = match applied.await {
-            Ok(Ok(())) => serde_json::json!({"ok": true}),
-            Ok(Err(e)) => serde_json::json!({"ok": false, "error": e.to_string()}),
-            Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
-        };
-        if let Err(e) = &fed {
-            debug!(error = %e, "delta request body");
-        }
-        // Every signature goes out before the outcome.
-        let _ = sigs.await;
-        let _ = tx
-            .send(Ok(frames::frame(b'R', outcome.to_string().as_bytes())))
-            .await;
-    });
+    delta_exchange::spawn(
+        BodyReader::new(req.into_body()),
+        delta_exchange::max_frame(params.window),
+        ptx,
+        applied,
+        sigs,
+        tx,
+    );
     let mut resp = Response::new(resp_body);
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(

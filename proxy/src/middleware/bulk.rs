@@ -36,7 +36,7 @@ use crate::headers;
 use crate::object_path::ObjectPath;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
-mod tar;
+pub mod tar;
 
 /// Longest line worth reading: a container and an object name and two slashes.
 pub const MAX_PATH_LENGTH: usize = c::MAX_OBJECT_NAME_LENGTH + c::MAX_CONTAINER_NAME_LENGTH + 2;

@@ -381,6 +381,47 @@ impl<K: Kind> Broker<K> {
         })
     }
 
+    /// Removes the database (Swift's replicator `delete_db`: its hash
+    /// directory, then the suffix and partition directories left empty)
+    /// under its write lock, provided its last row is still `expect_max_row`
+    /// (any with None): a handoff whose rows all reached the primaries, or a
+    /// deleted database past reclaim_age. Rows arriving meanwhile wait for
+    /// the lock and then fail with `NotFound` (their sender retries
+    /// elsewhere) rather than land in a removed file. Returns false, having
+    /// removed nothing, when rows arrived since.
+    pub fn remove_files(&self, expect_max_row: Option<i64>) -> DbResult<bool> {
+        let hash_dir = self
+            .path()
+            .parent()
+            .ok_or_else(|| DbError::Invalid(format!("no parent dir: {}", self.path().display())))?
+            .to_path_buf();
+        let removed = self.file.while_locked(|tx| {
+            if let Some(expected) = expect_max_row {
+                if max_row::<K>(tx)? != expected {
+                    return Ok(false);
+                }
+            }
+            std::fs::remove_dir_all(&hash_dir)?;
+            Ok(true)
+        })?;
+        if removed {
+            // Empty suffix and partition directories go too (Swift's
+            // delete_db); a directory another database is in stays.
+            let mut dir = hash_dir.parent();
+            for _ in 0..2 {
+                let Some(d) = dir else { break };
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+            if let Some(d) = dir {
+                fsync_dir(d)?;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Writes a consistent copy of the database to `dest` (absent before),
     /// a self-contained file ready to ship to another replica (see
     /// [`DbFile::snapshot`]).
@@ -424,6 +465,9 @@ impl<K: Kind> Broker<K> {
     pub fn rsync_then_merge(&self, shipped: &Path, remote_id: &str) -> DbResult<()> {
         let new = Self::open(shipped)?;
         new.info()?;
+        // How far the copy has the sender's rows: its own rows keep their
+        // ROWIDs, this replica's get new ones above them.
+        let shipped_max = new.file.read(max_row::<K>)?;
         let mut point = -1;
         loop {
             let rows = self.get_items_since(point, MERGE_BATCH)?;
@@ -440,6 +484,12 @@ impl<K: Kind> Broker<K> {
             }
             new.merge_syncs(&sync::get_all(tx, true)?, true)?;
             new.newid(remote_id)?;
+            // Swift's newid jumps to the copy's last row, past rows the
+            // sender wrote after its copy whose ROWIDs this replica's merged
+            // rows took: the sender would never send those. Its point is
+            // where its copy ended.
+            new.file
+                .write(|t| sync::set(t, true, remote_id, shipped_max))?;
             new.update_metadata(&read_metadata::<K>(tx)?, false)
         })?;
         drop(new);
@@ -763,7 +813,8 @@ mod tests {
         let i = local.info().unwrap();
         assert!(i.id != local_id && i.id != sender_id);
         let sent = sender.info().unwrap().max_row;
-        assert!(local.get_sync(&sender_id, true).unwrap() >= sent);
+        // In sync with the sender as far as its copy went, not past it.
+        assert_eq!(local.get_sync(&sender_id, true).unwrap(), sent);
         assert_eq!(local.get_sync("third", true).unwrap(), 7);
         assert_eq!(i.metadata["X-Container-Meta-Color"].0, "blue");
         let got = names(&local);
@@ -781,5 +832,39 @@ mod tests {
         let reopened = ContainerBroker::open(local.path()).unwrap();
         assert_eq!(reopened.info().unwrap().hash, i.hash);
         assert_eq!(names(&reopened), got);
+    }
+
+    #[test]
+    fn remove_files_only_when_unchanged_and_later_writes_fail() {
+        let d = tempfile::tempdir().unwrap();
+        let rel = "containers/7/abc/hash";
+        let p = d.path().join(rel).join("hash.db");
+        assert!(ContainerBroker::initialize(&p, "a", "c", &t(1), 0).unwrap());
+        // A neighbour in the same partition keeps the partition directory.
+        let other = d.path().join("containers/7/def/h2/h2.db");
+        assert!(ContainerBroker::initialize(&other, "a", "c2", &t(1), 0).unwrap());
+        let server = ContainerBroker::open(&p).unwrap();
+        server.put_rows(vec![upd("o1", &t(2), 1, false)]).unwrap();
+        let replicator = ContainerBroker::open(&p).unwrap();
+        let max = replicator.info().unwrap().max_row;
+        // A row arrived since the replicator looked: nothing is removed.
+        server.put_rows(vec![upd("o2", &t(3), 1, false)]).unwrap();
+        assert!(!replicator.remove_files(Some(max)).unwrap());
+        assert!(p.exists());
+        let max = replicator.info().unwrap().max_row;
+        assert!(replicator.remove_files(Some(max)).unwrap());
+        assert!(!d.path().join(rel).exists());
+        assert!(!d.path().join("containers/7/abc").exists());
+        assert!(other.exists());
+        // The server's open handle refuses to write into the removed file.
+        assert!(matches!(
+            server.put_rows(vec![upd("o3", &t(4), 1, false)]),
+            Err(DbError::NotFound(_)) | Err(DbError::Batch(_))
+        ));
+        // Removing the last database of a partition removes the partition.
+        let b = ContainerBroker::open(&other).unwrap();
+        assert!(b.remove_files(None).unwrap());
+        assert!(!d.path().join("containers/7").exists());
+        assert!(d.path().join("containers").exists());
     }
 }

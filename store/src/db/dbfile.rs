@@ -24,8 +24,19 @@ const MAX_IDLE_READERS: usize = 4;
 /// An open database file.
 pub struct DbFile {
     path: PathBuf,
+    /// The file opened, as (device, inode): a write finds out under the
+    /// write lock whether the file at `path` is still this one (a
+    /// replicator may have removed it, see [`DbFile::while_locked`]).
+    identity: (u64, u64),
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// The (device, inode) of the file at `path`.
+fn identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 fn lock_err<T>(_: std::sync::PoisonError<T>) -> DbError {
@@ -88,8 +99,11 @@ impl DbFile {
             return Err(DbError::NotFound(path.display().to_string()));
         }
         let writer = open_conn(path, 16 * 1024)?;
+        // Taken after the open: the connection holds this file now.
+        let identity = identity(path).map_err(|_| DbError::NotFound(path.display().to_string()))?;
         Ok(DbFile {
             path: path.to_path_buf(),
+            identity,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
         })
@@ -142,11 +156,37 @@ impl DbFile {
     }
 
     /// Runs `f` in one write transaction (committed, hence fsynced, on Ok).
+    /// `NotFound` when the file was removed or replaced since it was opened:
+    /// a row committed into a removed file would be acknowledged and lost.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction) -> DbResult<T>) -> DbResult<T> {
         let mut conn = self.writer.lock().map_err(lock_err)?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.check_identity()?;
         let out = f(&tx)?;
         tx.commit()?;
+        Ok(out)
+    }
+
+    /// Whether the file at `path` is still the one opened (checked under the
+    /// write lock, which whoever removes it holds: see [`DbFile::while_locked`]).
+    fn check_identity(&self) -> DbResult<()> {
+        match identity(&self.path) {
+            Ok(id) if id == self.identity => Ok(()),
+            _ => Err(DbError::NotFound(self.path.display().to_string())),
+        }
+    }
+
+    /// Runs `f` holding the database's write lock (SQLite's, so writers in
+    /// every process wait) without writing anything: what removing the
+    /// file needs. Writers that waited find the file gone and fail with
+    /// `NotFound` instead of writing into it (see [`DbFile::write`]).
+    pub fn while_locked<T>(&self, f: impl FnOnce(&Transaction) -> DbResult<T>) -> DbResult<T> {
+        let mut conn = self.writer.lock().map_err(lock_err)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.check_identity()?;
+        let out = f(&tx)?;
+        // Nothing written: a rollback (of a file that may be gone now).
+        drop(tx);
         Ok(out)
     }
 
@@ -217,6 +257,7 @@ impl DbFile {
         let mut conn = self.writer.lock().map_err(lock_err)?;
         let out = {
             let tx = conn.transaction()?;
+            self.check_identity()?;
             let out = prepare(&tx)?;
             tx.finish()?;
             out
@@ -235,6 +276,7 @@ impl DbFile {
             path,
             writer,
             readers,
+            ..
         } = self;
         drop(readers);
         let conn = writer.into_inner().map_err(lock_err)?;

@@ -21,6 +21,10 @@ pub enum DbError {
     /// Metadata over Swift's limits, or not UTF-8 (Swift answers 400).
     #[error("{0}")]
     BadMetadata(String),
+    /// What arrived is not what the sender announced (a shipped file's
+    /// length or digest).
+    #[error("verification failed: {0}")]
+    Mismatch(String),
     /// The group-commit batch this update was part of failed to commit.
     #[error("batch commit failed: {0}")]
     Batch(String),

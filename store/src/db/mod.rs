@@ -10,7 +10,10 @@
 //! - `replication`: what replicas exchange (replication info, sync args);
 //! - `listing`: Swift's listing rules over any name-ordered row source;
 //! - `metadata`, `timestamps`, `sync`: pure pieces of the row and stat model;
-//! - `placement`: where a database file lives on a device.
+//! - `placement`: where a database file lives on a device; `walk`: finding
+//!   the databases on one;
+//! - `ship`: whole database files received from another replica (checked
+//!   before they are named), plain or as a delta against a local copy.
 
 pub mod account;
 pub mod broker;
@@ -22,7 +25,9 @@ pub mod listing;
 pub mod metadata;
 pub mod placement;
 pub mod replication;
+pub mod ship;
 pub mod sync;
 pub mod timestamps;
+pub mod walk;
 
 pub use error::{DbError, DbResult};
