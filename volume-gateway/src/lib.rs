@@ -3,6 +3,8 @@
 pub mod config;
 pub mod error;
 pub mod nbd;
+pub mod store;
+pub mod swift;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -1,0 +1,728 @@
+//! An open (attached) volume: its chunk map and a bounded write-back cache
+//! of whole chunks, shared by every NBD connection to it.
+//!
+//! Writes land in cached chunks and are acknowledged at once. A chunk is
+//! written back (one PUT of the whole chunk through the proxy) when it has
+//! been completely rewritten, when the cache needs room, or on FLUSH/FUA,
+//! which return only once every chunk dirty at that moment is durable in the
+//! cluster and the map pages that name them are written after them. A chunk
+//! that reads as all zeros is not stored at all: it becomes a hole. A cached
+//! chunk that was only partly written is filled from its object before it is
+//! written back, so small writes need no read first.
+//!
+//! Copy-on-write: a chunk object is overwritten in place only if this volume
+//! wrote it after its last snapshot or clone (generation above
+//! `frozen_gen`); otherwise the write-back goes to a new generation and the
+//! old object stays for whoever shares it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Notify, RwLock, Semaphore};
+use tracing::{info, warn};
+
+use super::catalog::Catalog;
+use super::chunkmap::{ChunkMap, ChunkRef, WriteTarget};
+use super::layout::{self, MapOf, Piece};
+use super::ranges::RangeSet;
+use super::records::Head;
+use crate::error::{Error, Result};
+use crate::nbd::proto::{STATE_HOLE, STATE_ZERO};
+
+/// How long a writer waits for cache room before checking again.
+const ROOM_POLL: Duration = Duration::from_millis(100);
+/// Tries of one chunk PUT before the write-back counts as failed.
+const PUT_TRIES: u32 = 3;
+
+/// One cached chunk.
+struct Slot {
+    buf: Vec<u8>,
+    /// Bytes whose content is known (the rest is in the chunk object).
+    valid: RangeSet,
+    /// Bytes written since the last write-back began.
+    written: RangeSet,
+    /// Tick of the last change.
+    version: u64,
+    /// Version known durable in the cluster.
+    clean: u64,
+    /// A write-back is in flight (the slot may not be dropped).
+    busy: bool,
+    /// Zeroes written with NO_HOLE: keep an object even if all zero.
+    provisioned: bool,
+    last_use: u64,
+}
+
+impl Slot {
+    fn dirty(&self) -> bool {
+        self.version > self.clean
+    }
+}
+
+/// Bytes to put into a slot.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Data(&'a [u8]),
+    Zero(usize),
+}
+
+impl Src<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Src::Data(d) => d.len(),
+            Src::Zero(n) => *n,
+        }
+    }
+}
+
+struct State {
+    map: ChunkMap,
+    frozen_gen: u64,
+    next_gen: u64,
+    /// Map pages stored in the cluster (the head lists them).
+    pages: BTreeSet<u32>,
+    dirty_pages: BTreeSet<u32>,
+    head_dirty: bool,
+    slots: HashMap<u64, Slot>,
+    cache_bytes: usize,
+    tick: u64,
+    /// Chunk objects to delete once the map no longer names them durably.
+    deletes: Vec<String>,
+    /// Why the last write-back failed (cleared when a flush starts).
+    failed: Option<String>,
+}
+
+impl State {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    /// The least recently used clean, idle slot.
+    fn clean_victim(&self) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter(|(_, s)| !s.dirty() && !s.busy)
+            .min_by_key(|(_, s)| s.last_use)
+            .map(|(&k, _)| k)
+    }
+
+    /// Up to `n` least recently used dirty, idle slots.
+    fn dirty_lru(&self, n: usize) -> Vec<u64> {
+        let mut v: Vec<(u64, u64)> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.dirty() && !s.busy)
+            .map(|(&k, s)| (s.last_use, k))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().take(n).map(|(_, k)| k).collect()
+    }
+
+    fn dirty_count(&self) -> usize {
+        self.slots.values().filter(|s| s.dirty()).count()
+    }
+
+    /// Drops a chunk from the map (it reads as zeros now).
+    fn punch(&mut self, me: &str, chunk: u64) {
+        if let Some(old) = self.map.remove(chunk) {
+            self.dirty_pages.insert(layout::page_of(chunk));
+            if ChunkMap::owned_unshared(&old, me, self.frozen_gen) {
+                self.deletes.push(old.object(chunk));
+            }
+        }
+    }
+}
+
+/// What a read of one piece needs.
+enum Fetch {
+    Fill,
+    Range(String, bool),
+}
+
+/// An attached volume.
+pub struct OpenVolume {
+    pub account: String,
+    pub id: String,
+    me: Arc<str>,
+    /// Bytes.
+    pub size: u64,
+    pub chunk_size: u64,
+    catalog: Catalog,
+    cache_limit: usize,
+    state: Mutex<State>,
+    changed: Notify,
+    uploads: Semaphore,
+    /// Write-backs hold it shared; freezing for a snapshot holds it alone.
+    gate: RwLock<()>,
+    /// One map write at a time.
+    persist_lock: tokio::sync::Mutex<()>,
+}
+
+impl OpenVolume {
+    /// Loads a volume's head and map from the cluster.
+    pub async fn load(
+        catalog: Catalog,
+        account: &str,
+        id: &str,
+        size: u64,
+        chunk_size: u64,
+        cache_limit: u64,
+        upload_concurrency: usize,
+    ) -> Result<OpenVolume> {
+        let head = catalog.head(account, id).await?.unwrap_or_default();
+        let map = catalog
+            .load_map(account, MapOf::Volume, id, &head.pages)
+            .await?;
+        // Generations handed out after the head was last written show in
+        // the map; anything newer is unreferenced and may be reused.
+        let next_gen = head.next_gen.max(map.max_gen_of(id) + 1).max(1);
+        Ok(OpenVolume {
+            account: account.to_string(),
+            id: id.to_string(),
+            me: Arc::from(id),
+            size,
+            chunk_size,
+            catalog,
+            cache_limit: cache_limit as usize,
+            state: Mutex::new(State {
+                map,
+                frozen_gen: head.frozen_gen,
+                next_gen,
+                pages: head.pages.iter().copied().collect(),
+                dirty_pages: BTreeSet::new(),
+                head_dirty: false,
+                slots: HashMap::new(),
+                cache_bytes: 0,
+                tick: 0,
+                deletes: Vec::new(),
+                failed: None,
+            }),
+            changed: Notify::new(),
+            uploads: Semaphore::new(upload_concurrency),
+            gate: RwLock::new(()),
+            persist_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn st(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the map half-changed
+        // in a way later code relies on; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cs(&self) -> usize {
+        self.chunk_size as usize
+    }
+
+    /// Reads `len` bytes at `offset`.
+    pub async fn read(self: &Arc<Self>, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; len];
+        for p in layout::pieces(offset, len as u64, self.chunk_size) {
+            self.read_piece(p, &mut out[p.pos..p.pos + p.len]).await?;
+        }
+        Ok(out)
+    }
+
+    async fn read_piece(self: &Arc<Self>, p: Piece, out: &mut [u8]) -> Result<()> {
+        let mut misses = 0;
+        loop {
+            let fetch = {
+                let mut st = self.st();
+                let t = st.next_tick();
+                if let Some(slot) = st.slots.get_mut(&p.chunk) {
+                    if slot.valid.covers(p.at, p.at + p.len) {
+                        out.copy_from_slice(&slot.buf[p.at..p.at + p.len]);
+                        slot.last_use = t;
+                        return Ok(());
+                    }
+                    Fetch::Fill
+                } else if let Some(r) = st.map.get(p.chunk) {
+                    Fetch::Range(r.object(p.chunk), r.rewritten)
+                } else {
+                    // A hole: `out` is already zeros.
+                    return Ok(());
+                }
+            };
+            match fetch {
+                Fetch::Fill => self.fill(p.chunk).await?,
+                Fetch::Range(name, newest) => {
+                    let range = Some((p.at as u64, p.len as u64));
+                    match self
+                        .catalog
+                        .get_chunk(&self.account, &name, range, newest)
+                        .await?
+                    {
+                        Some(b) => {
+                            let n = b.len().min(out.len());
+                            out[..n].copy_from_slice(&b[..n]);
+                            out[n..].fill(0);
+                            return Ok(());
+                        }
+                        // The map moved on while we asked (a write-back or
+                        // a punch); look again, but a chunk that stays
+                        // missing is damage, not zeros.
+                        None if misses < 2 => misses += 1,
+                        None => {
+                            return Err(Error::Corrupt(format!(
+                                "{}: chunk object {name} is missing",
+                                self.account
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes a cached chunk wholly known by reading its object into the
+    /// bytes not written yet.
+    async fn fill(&self, chunk: u64) -> Result<()> {
+        let cs = self.cs();
+        let src = {
+            let mut st = self.st();
+            let entry = st.map.get(chunk).map(|r| (r.object(chunk), r.rewritten));
+            let Some(slot) = st.slots.get_mut(&chunk) else {
+                return Ok(());
+            };
+            if slot.valid.covers(0, cs) {
+                return Ok(());
+            }
+            match entry {
+                Some(e) => e,
+                None => {
+                    // No object: what was not written is zeros.
+                    slot.valid = RangeSet::full(cs);
+                    return Ok(());
+                }
+            }
+        };
+        let (name, newest) = src;
+        let data = self
+            .catalog
+            .get_chunk(&self.account, &name, None, newest)
+            .await?
+            .ok_or_else(|| {
+                Error::Corrupt(format!("{}: chunk object {name} is missing", self.account))
+            })?;
+        let mut st = self.st();
+        if let Some(slot) = st.slots.get_mut(&chunk) {
+            for (a, b) in slot.valid.gaps(cs) {
+                let have = data.len().clamp(a, b);
+                slot.buf[a..have].copy_from_slice(&data[a..have]);
+                slot.buf[have..b].fill(0);
+            }
+            slot.valid = RangeSet::full(cs);
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `offset`; with `fua`, returns once it is durable.
+    pub async fn write(self: &Arc<Self>, offset: u64, data: &[u8], fua: bool) -> Result<()> {
+        for p in layout::pieces(offset, data.len() as u64, self.chunk_size) {
+            self.put_piece(p, Src::Data(&data[p.pos..p.pos + p.len]), false)
+                .await?;
+        }
+        if fua {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Zeroes `len` bytes at `offset`. Whole chunks become holes unless
+    /// `no_hole` asks for them to stay allocated.
+    pub async fn zero(self: &Arc<Self>, offset: u64, len: u64, no_hole: bool, fua: bool) -> Result<()> {
+        let cs = self.cs();
+        for p in layout::pieces(offset, len, self.chunk_size) {
+            if p.whole(self.chunk_size) && !no_hole {
+                let mut st = self.st();
+                let t = st.next_tick();
+                let drop_entry = match st.slots.get_mut(&p.chunk) {
+                    Some(slot) if slot.busy => {
+                        // A write-back is reading this buffer: zero it, and
+                        // the next write-back turns it into a hole.
+                        slot.buf.fill(0);
+                        slot.valid = RangeSet::full(cs);
+                        slot.provisioned = false;
+                        slot.version = t;
+                        false
+                    }
+                    Some(_) => {
+                        st.slots.remove(&p.chunk);
+                        st.cache_bytes -= cs;
+                        true
+                    }
+                    None => true,
+                };
+                if drop_entry {
+                    st.punch(&self.me, p.chunk);
+                }
+                drop(st);
+                self.changed.notify_waiters();
+                continue;
+            }
+            let exists = {
+                let st = self.st();
+                st.slots.contains_key(&p.chunk) || st.map.get(p.chunk).is_some()
+            };
+            if exists || no_hole {
+                self.put_piece(p, Src::Zero(p.len), no_hole).await?;
+            }
+        }
+        if fua {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Puts one piece into the cache, waiting for room if need be.
+    async fn put_piece(self: &Arc<Self>, p: Piece, src: Src<'_>, provision: bool) -> Result<()> {
+        let cs = self.cs();
+        let capacity = (self.cache_limit / cs).max(1);
+        loop {
+            let (kick, notified) = {
+                let mut st = self.st();
+                let t = st.next_tick();
+                if !st.slots.contains_key(&p.chunk) {
+                    if st.cache_bytes + cs > self.cache_limit {
+                        if let Some(v) = st.clean_victim() {
+                            st.slots.remove(&v);
+                            st.cache_bytes -= cs;
+                        }
+                    }
+                    if st.cache_bytes + cs <= self.cache_limit {
+                        let hole = st.map.get(p.chunk).is_none();
+                        st.slots.insert(
+                            p.chunk,
+                            Slot {
+                                buf: vec![0u8; cs],
+                                valid: if hole { RangeSet::full(cs) } else { RangeSet::new() },
+                                written: RangeSet::new(),
+                                version: 0,
+                                clean: 0,
+                                busy: false,
+                                provisioned: false,
+                                last_use: t,
+                            },
+                        );
+                        st.cache_bytes += cs;
+                    }
+                }
+                if let Some(slot) = st.slots.get_mut(&p.chunk) {
+                    let end = p.at + src.len();
+                    match src {
+                        Src::Data(d) => slot.buf[p.at..end].copy_from_slice(d),
+                        Src::Zero(_) => slot.buf[p.at..end].fill(0),
+                    }
+                    slot.valid.insert(p.at, end);
+                    slot.written.insert(p.at, end);
+                    slot.version = t;
+                    slot.last_use = t;
+                    slot.provisioned |= provision;
+                    let mut kick = Vec::new();
+                    // A chunk written from end to end is done with: start
+                    // its write-back now, while the writer moves on.
+                    if !slot.busy && slot.written.covers(0, cs) {
+                        kick.push(p.chunk);
+                    }
+                    // Keep half the cache free for new writes.
+                    if st.dirty_count() > capacity / 2 {
+                        kick.extend(st.dirty_lru(2));
+                    }
+                    drop(st);
+                    for k in kick {
+                        self.spawn_upload(k);
+                    }
+                    return Ok(());
+                }
+                if let Some(e) = &st.failed {
+                    return Err(Error::Cluster(format!("write-back failed: {e}")));
+                }
+                // No room: write back the least recently used dirty chunks
+                // and wait for one to finish.
+                (st.dirty_lru(4), self.changed.notified())
+            };
+            for k in kick {
+                self.spawn_upload(k);
+            }
+            let _ = tokio::time::timeout(ROOM_POLL, notified).await;
+        }
+    }
+
+    fn spawn_upload(self: &Arc<Self>, chunk: u64) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.upload(chunk).await;
+        });
+    }
+
+    /// Writes one cached chunk back (or punches it if it is all zeros).
+    async fn upload(self: Arc<Self>, chunk: u64) {
+        let Ok(_permit) = self.uploads.acquire().await else {
+            return;
+        };
+        let _gate = self.gate.read().await;
+        {
+            let mut st = self.st();
+            match st.slots.get_mut(&chunk) {
+                Some(slot) if !slot.busy && slot.dirty() => slot.busy = true,
+                _ => return,
+            }
+        }
+        let result = self.upload_claimed(chunk).await;
+        {
+            let mut st = self.st();
+            if let Some(slot) = st.slots.get_mut(&chunk) {
+                slot.busy = false;
+            }
+            if let Err(e) = &result {
+                warn!(volume = %self.id, chunk, error = %e, "chunk write-back failed");
+                st.failed = Some(e.to_string());
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    async fn upload_claimed(&self, chunk: u64) -> Result<()> {
+        let cs = self.cs();
+        self.fill(chunk).await?;
+        let (name, body, version, target, gen) = {
+            let mut st = self.st();
+            let st = &mut *st;
+            let Some(slot) = st.slots.get_mut(&chunk) else {
+                return Ok(());
+            };
+            slot.written.clear();
+            let version = slot.version;
+            let zero = !slot.provisioned && is_zero(&slot.buf);
+            let body = (!zero).then(|| Bytes::copy_from_slice(&slot.buf[..cs]));
+            let target = st.map.write_target(&self.me, st.frozen_gen, chunk);
+            let gen = match (target, zero) {
+                (_, true) => 0,
+                (WriteTarget::InPlace { gen }, false) => gen,
+                (WriteTarget::New, false) => {
+                    let g = st.next_gen;
+                    st.next_gen += 1;
+                    g
+                }
+            };
+            (layout::chunk_object(&self.id, chunk, gen), body, version, target, gen)
+        };
+        if let Some(body) = &body {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match self
+                    .catalog
+                    .put_chunk(&self.account, &name, body.clone())
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(e) if tries >= PUT_TRIES => return Err(e),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100 << tries)).await,
+                }
+            }
+        }
+        let mut st = self.st();
+        let st = &mut *st;
+        if let Some(slot) = st.slots.get_mut(&chunk) {
+            slot.clean = slot.clean.max(version);
+        }
+        if body.is_none() {
+            st.punch(&self.me, chunk);
+            return Ok(());
+        }
+        let new = ChunkRef {
+            owner: self.me.clone(),
+            gen,
+            rewritten: matches!(target, WriteTarget::InPlace { .. }),
+        };
+        if st.map.get(chunk) != Some(&new) {
+            // A rewrite of an unshared chunk keeps its name; a first write or
+            // a copy-on-write names a new object, and the old one (if any)
+            // stays for the snapshot or clone that shares it.
+            st.map.insert(chunk, new);
+            st.dirty_pages.insert(layout::page_of(chunk));
+        }
+        Ok(())
+    }
+
+    /// Makes every write acknowledged so far durable: writes back each dirty
+    /// chunk, then the map pages that name them, then deletes the objects
+    /// no longer named.
+    pub async fn flush(self: &Arc<Self>) -> Result<()> {
+        let targets: Vec<(u64, u64)> = {
+            let mut st = self.st();
+            st.failed = None;
+            st.slots
+                .iter()
+                .filter(|(_, s)| s.dirty())
+                .map(|(&k, s)| (k, s.version))
+                .collect()
+        };
+        loop {
+            let (start, waiting, notified) = {
+                let st = self.st();
+                if let Some(e) = &st.failed {
+                    return Err(Error::Cluster(format!("write-back failed: {e}")));
+                }
+                let mut start = Vec::new();
+                let mut waiting = false;
+                for (k, v) in &targets {
+                    if let Some(s) = st.slots.get(k) {
+                        if s.clean < *v {
+                            if s.busy {
+                                waiting = true;
+                            } else {
+                                start.push(*k);
+                            }
+                        }
+                    }
+                }
+                (start, waiting, self.changed.notified())
+            };
+            if start.is_empty() && !waiting {
+                break;
+            }
+            if start.is_empty() {
+                let _ = tokio::time::timeout(ROOM_POLL, notified).await;
+                continue;
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for k in start {
+                let me = self.clone();
+                set.spawn(async move { me.upload(k).await });
+            }
+            while set.join_next().await.is_some() {}
+        }
+        self.persist().await
+    }
+
+    /// Writes the changed map pages, then the head if the page set or the
+    /// generations changed, then deletes chunk objects no longer named.
+    async fn persist(&self) -> Result<()> {
+        let _one = self.persist_lock.lock().await;
+        let (pages, head, deletes) = {
+            let mut st = self.st();
+            if st.dirty_pages.is_empty() && !st.head_dirty && st.deletes.is_empty() {
+                return Ok(());
+            }
+            let dirty = std::mem::take(&mut st.dirty_pages);
+            let pages: Vec<(u32, Bytes)> = dirty
+                .iter()
+                .map(|&p| (p, Bytes::from(st.map.encode_page(p))))
+                .collect();
+            for &p in &dirty {
+                if st.pages.insert(p) {
+                    st.head_dirty = true;
+                }
+            }
+            let head = std::mem::take(&mut st.head_dirty).then(|| Head {
+                frozen_gen: st.frozen_gen,
+                next_gen: st.next_gen,
+                pages: st.pages.iter().copied().collect(),
+            });
+            (pages, head, std::mem::take(&mut st.deletes))
+        };
+        let result = async {
+            let mut set = tokio::task::JoinSet::new();
+            for (p, body) in pages.clone() {
+                let cat = self.catalog.clone();
+                let (account, name) = (
+                    self.account.clone(),
+                    layout::map_page(MapOf::Volume, &self.id, p),
+                );
+                set.spawn(async move { cat.swift.put(&account, &cat.records, &name, body).await });
+            }
+            while let Some(r) = set.join_next().await {
+                r.map_err(|e| Error::Cluster(e.to_string()))??;
+            }
+            // The head names pages only after they exist.
+            if let Some(h) = &head {
+                self.catalog.put_head(&self.account, &self.id, h).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let mut st = self.st();
+            st.dirty_pages.extend(pages.iter().map(|(p, _)| *p));
+            st.head_dirty |= head.is_some();
+            st.deletes.extend(deletes);
+            return Err(e);
+        }
+        // Only now is no durable map naming these objects.
+        for name in deletes {
+            if let Err(e) = self.catalog.delete_chunk(&self.account, &name).await {
+                // Left for the volume's deletion, which sweeps its prefix.
+                warn!(volume = %self.id, object = %name, error = %e, "chunk delete failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes, then marks every existing chunk object as shared (for a
+    /// snapshot or clone) and returns the map to copy. Later write-backs of
+    /// those chunks go to new generations.
+    pub async fn freeze(self: &Arc<Self>) -> Result<ChunkMap> {
+        self.flush().await?;
+        let _alone = self.gate.write().await;
+        let map = {
+            let mut st = self.st();
+            st.frozen_gen = st.next_gen - 1;
+            st.head_dirty = true;
+            st.map.clone()
+        };
+        // Durable before the snapshot exists: a restarted gateway must not
+        // overwrite what the snapshot names.
+        self.persist().await?;
+        Ok(map)
+    }
+
+    /// base:allocation extents from `offset`: a chunk is data if it has an
+    /// object or cached bytes, else a hole that reads as zeros.
+    pub fn extents(&self, offset: u64, len: u64) -> Vec<(u64, u32)> {
+        let st = self.st();
+        layout::pieces(offset, len, self.chunk_size)
+            .into_iter()
+            .map(|p| {
+                let data = st.slots.contains_key(&p.chunk) || st.map.get(p.chunk).is_some();
+                (p.len as u64, if data { 0 } else { STATE_HOLE | STATE_ZERO })
+            })
+            .collect()
+    }
+
+    /// Writes everything back before the volume is let go.
+    pub async fn close(self: &Arc<Self>) {
+        match self.flush().await {
+            Ok(()) => info!(account = %self.account, volume = %self.id, "volume closed"),
+            Err(e) => warn!(account = %self.account, volume = %self.id, error = %e,
+                "volume closed with unflushed writes lost"),
+        }
+    }
+}
+
+/// Whether a buffer is all zero bytes (16 bytes at a time).
+fn is_zero(b: &[u8]) -> bool {
+    let mut words = b.chunks_exact(16);
+    let body = words.all(|w| u128::from_ne_bytes(w.try_into().unwrap_or([1; 16])) == 0);
+    body && words.remainder().iter().all(|&x| x == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_detection() {
+        let mut b = vec![0u8; 4099];
+        assert!(is_zero(&b));
+        b[4098] = 1;
+        assert!(!is_zero(&b));
+        b[4098] = 0;
+        b[17] = 1;
+        assert!(!is_zero(&b));
+        assert!(is_zero(&[]));
+    }
+}
