@@ -5,3 +5,4 @@ pub mod codec;
 pub mod command;
 pub mod negotiate;
 pub mod proto;
+pub mod server;
