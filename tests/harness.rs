@@ -54,6 +54,9 @@ pub struct Proc {
     pub name: String,
     /// The address from its `READY <role> <addr>` line (swirl servers).
     pub addr: Option<SocketAddr>,
+    /// Later READY lines (`<role> <addr>`), as they arrive.
+    ready_rx: Option<mpsc::Receiver<String>>,
+    ready_seen: Vec<String>,
 }
 
 impl Proc {
@@ -91,6 +94,8 @@ impl Proc {
             child,
             name: name.to_string(),
             addr: None,
+            ready_rx: None,
+            ready_seen: Vec::new(),
         };
         match rx.recv_timeout(timeout) {
             Ok(rest) => {
@@ -103,7 +108,31 @@ impl Proc {
                 panic!("{name}: no READY line within {timeout:?} (exit status {status:?})");
             }
         }
+        p.ready_rx = Some(rx);
         p
+    }
+
+    /// The address of a later `READY <role> <addr>` line (`swirl aio` prints
+    /// one per listener after the proxy's), waiting for it if need be.
+    pub fn ready_addr(&mut self, role: &str) -> SocketAddr {
+        let find = |lines: &[String]| {
+            lines.iter().find_map(|l| {
+                let (r, a) = l.split_once(' ')?;
+                (r == role).then(|| a.trim().parse().ok()).flatten()
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(a) = find(&self.ready_seen) {
+                return a;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let rx = self.ready_rx.as_ref().expect("a swirl server");
+            match rx.recv_timeout(left) {
+                Ok(line) => self.ready_seen.push(line),
+                Err(_) => panic!("{}: no READY {role} line", self.name),
+            }
+        }
     }
 
     /// Starts an arbitrary command and waits until `ready_port` answers GET /healthcheck.
@@ -118,6 +147,8 @@ impl Proc {
             child,
             name: name.to_string(),
             addr: Some(SocketAddr::from(([127, 0, 0, 1], ready_port))),
+            ready_rx: None,
+            ready_seen: Vec::new(),
         };
         if !wait_healthcheck(p.addr.expect("addr"), timeout) {
             let status = p.child.try_wait().ok().flatten();
@@ -147,11 +178,23 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `swirl aio --data <data> --bind 127.0.0.1:0` and waits for READY
-/// (not for the healthcheck: a TLS proxy does not answer plain HTTP).
+/// Starts `swirl aio --data <data> --bind 127.0.0.1:0` (the volume gateway on
+/// free ports too) and waits for the proxy's READY line (not for the
+/// healthcheck: a TLS proxy does not answer plain HTTP). The gateway's
+/// addresses: `ready_addr("volume-api")`, `ready_addr("volume-nbd")`.
 pub fn aio_ready(data: &Path) -> Proc {
     let data = data.to_str().unwrap();
-    let args = ["aio", "--data", data, "--bind", "127.0.0.1:0"];
+    let args = [
+        "aio",
+        "--data",
+        data,
+        "--bind",
+        "127.0.0.1:0",
+        "--volume-api",
+        "127.0.0.1:0",
+        "--volume-nbd",
+        "127.0.0.1:0",
+    ];
     Proc::swirl_server("aio", &args, Duration::from_secs(60))
 }
 

@@ -12,6 +12,7 @@ mod role;
 mod serve_db;
 mod serve_object;
 mod serve_proxy;
+mod serve_volume;
 
 use std::process::ExitCode;
 
@@ -19,7 +20,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: swirl <command> [args]\n\
          commands:\n  \
-         aio [--data DIR] [--bind HOST:PORT]               all-in-one cluster in one process\n  \
+         aio [--data DIR] [--bind H:P] [--volume-api H:P] [--volume-nbd H:P]   all-in-one cluster\n  \
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
          get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
          bench ring [options]      ring rebalance and lookup benchmark\n  \
@@ -27,7 +28,8 @@ fn usage() -> ExitCode {
          object-server <config.toml>\n  \
          account-server <config.toml>\n  \
          container-server <config.toml>\n  \
-         proxy-server <config.toml>"
+         proxy-server <config.toml>\n  \
+         volume-gateway <config.toml>   block volumes over NBD, Cinder v3 API"
     );
     ExitCode::from(2)
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         "account-server" => serve_db::main("account", &args[1..]),
         "container-server" => serve_db::main("container", &args[1..]),
         "proxy-server" => serve_proxy::main(&args[1..]),
+        "volume-gateway" => serve_volume::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();
             ExitCode::SUCCESS
