@@ -3,6 +3,8 @@
 //! tools with a time limit, a minimal blocking NBD client (for crash and
 //! fuzz tests that need to stop mid-stream), and sparse test images.
 
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
