@@ -28,6 +28,7 @@ mod proxy_swiftclient;
 mod proxy_tls;
 mod ring_builder_cli;
 mod ring_interop;
+mod volume_cinder;
 mod volume_crash;
 mod volume_fs;
 mod volume_nbd;
