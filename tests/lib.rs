@@ -31,5 +31,6 @@ mod ring_interop;
 mod volume_cinder;
 mod volume_crash;
 mod volume_fs;
+mod volume_fuzz;
 mod volume_nbd;
 mod volume_support;

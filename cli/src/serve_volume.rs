@@ -13,6 +13,12 @@ pub fn main(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     swirl_common::logging::init();
+    // A panic is a bug: say where and stop, rather than leave a connection
+    // task silently dead with a volume half-served.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("swirl volume-gateway: panic: {info}");
+        std::process::abort();
+    }));
     let cfg: swirl_volume::Config = match swirl_common::config::load(Path::new(path)) {
         Ok(c) => c,
         Err(e) => {
