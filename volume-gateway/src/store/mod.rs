@@ -11,4 +11,5 @@ pub mod lifecycle;
 pub mod ranges;
 pub mod records;
 pub mod registry;
+pub mod slot;
 pub mod volume;

@@ -55,6 +55,17 @@ impl RangeSet {
         self.r.get(i).is_some_and(|&(s, e)| s <= start && end <= e)
     }
 
+    /// The parts of the set inside `[start, end)`.
+    pub fn within(&self, start: usize, end: usize) -> Vec<(usize, usize)> {
+        let i = self.r.partition_point(|&(_, e)| e <= start);
+        self.r[i..]
+            .iter()
+            .take_while(|&&(s, _)| s < end)
+            .map(|&(s, e)| (s.max(start), e.min(end)))
+            .filter(|(s, e)| s < e)
+            .collect()
+    }
+
     /// The gaps of the set inside `[0, len)`.
     pub fn gaps(&self, len: usize) -> Vec<(usize, usize)> {
         let mut out = Vec::new();
@@ -89,6 +100,9 @@ mod tests {
         s.insert(20, 30);
         assert_eq!(s.gaps(50), vec![(0, 10), (40, 50)]);
         assert!(s.covers(12, 38));
+        assert_eq!(s.within(15, 45), vec![(15, 40)]);
+        assert_eq!(s.within(0, 10), vec![]);
+        assert_eq!(s.within(40, 50), vec![]);
         assert!(!s.covers(5, 12));
         s.insert(0, 50);
         assert!(s.covers(0, 50));
@@ -123,6 +137,8 @@ mod tests {
             for a in (0..260).step_by(7) {
                 for b in (a..260).step_by(11) {
                     prop_assert_eq!(s.covers(a, b), bits[a..b].iter().all(|&x| x));
+                    let inside: usize = s.within(a, b).iter().map(|(x, y)| y - x).sum();
+                    prop_assert_eq!(inside, bits[a..b].iter().filter(|&&x| x).count());
                 }
             }
         }

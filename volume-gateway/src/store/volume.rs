@@ -1,21 +1,22 @@
-//! An open (attached) volume: its chunk map and a bounded write-back cache
-//! of whole chunks, shared by every NBD connection to it.
+//! An open (attached) volume: its chunk map and a bounded write-back cache,
+//! shared by every NBD connection to it.
 //!
-//! Writes land in cached chunks and are acknowledged at once. A chunk is
-//! written back (one PUT of the whole chunk through the proxy) when it has
-//! been completely rewritten, when the cache needs room, or on FLUSH/FUA,
-//! which return only once every chunk dirty at that moment is durable in the
-//! cluster and the map pages that name them are written after them. A chunk
-//! that reads as all zeros is not stored at all: it becomes a hole. A cached
-//! chunk that was only partly written is filled from its object before it is
-//! written back, so small writes need no read first.
+//! Writes land in cached chunks (4 KiB pages allocated where bytes are
+//! written, see `slot.rs`) and are acknowledged at once. A chunk is written
+//! back (one PUT of the whole chunk through the proxy) when it has been
+//! completely rewritten, when the cache needs room, or on FLUSH/FUA, which
+//! return only once every chunk dirty at that moment is durable in the
+//! cluster and the map pages that name them are written after them. A
+//! write-back of a partly written chunk first reads its object and lays the
+//! written bytes over it; a chunk that then reads as all zeros is not
+//! stored at all: it becomes a hole.
 //!
 //! Copy-on-write: a chunk object is overwritten in place only if this volume
 //! wrote it after its last snapshot or clone (generation above
 //! `frozen_gen`); otherwise the write-back goes to a new generation and the
 //! old object stays for whoever shares it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ use tracing::{info, warn};
 use super::catalog::Catalog;
 use super::chunkmap::{ChunkMap, ChunkRef, WriteTarget};
 use super::layout::{self, MapOf, Piece};
-use super::ranges::RangeSet;
 use super::records::Head;
+use super::slot::{Slot, Src, SLOT_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::nbd::proto::{STATE_HOLE, STATE_ZERO};
 
@@ -35,46 +36,6 @@ use crate::nbd::proto::{STATE_HOLE, STATE_ZERO};
 const ROOM_POLL: Duration = Duration::from_millis(100);
 /// Tries of one chunk PUT before the write-back counts as failed.
 const PUT_TRIES: u32 = 3;
-
-/// One cached chunk.
-struct Slot {
-    buf: Vec<u8>,
-    /// Bytes whose content is known (the rest is in the chunk object).
-    valid: RangeSet,
-    /// Bytes written since the last write-back began.
-    written: RangeSet,
-    /// Tick of the last change.
-    version: u64,
-    /// Version known durable in the cluster.
-    clean: u64,
-    /// A write-back is in flight (the slot may not be dropped).
-    busy: bool,
-    /// Zeroes written with NO_HOLE: keep an object even if all zero.
-    provisioned: bool,
-    last_use: u64,
-}
-
-impl Slot {
-    fn dirty(&self) -> bool {
-        self.version > self.clean
-    }
-}
-
-/// Bytes to put into a slot.
-#[derive(Clone, Copy)]
-enum Src<'a> {
-    Data(&'a [u8]),
-    Zero(usize),
-}
-
-impl Src<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Src::Data(d) => d.len(),
-            Src::Zero(n) => *n,
-        }
-    }
-}
 
 struct State {
     map: ChunkMap,
@@ -85,7 +46,14 @@ struct State {
     dirty_pages: BTreeSet<u32>,
     head_dirty: bool,
     slots: HashMap<u64, Slot>,
+    /// Memory of all slots, and of the dirty ones.
     cache_bytes: usize,
+    dirty_bytes: usize,
+    /// Least recently written first: (chunk, version when queued). Stale
+    /// entries (the slot changed since) are skipped when popped.
+    dirty_q: VecDeque<(u64, u64)>,
+    /// Least recently used clean slots first: (chunk, use tick).
+    clean_q: VecDeque<(u64, u64)>,
     tick: u64,
     /// Chunk objects to delete once the map no longer names them durably.
     deletes: Vec<String>,
@@ -99,29 +67,87 @@ impl State {
         self.tick
     }
 
-    /// The least recently used clean, idle slot.
-    fn clean_victim(&self) -> Option<u64> {
-        self.slots
-            .iter()
-            .filter(|(_, s)| !s.dirty() && !s.busy)
-            .min_by_key(|(_, s)| s.last_use)
-            .map(|(&k, _)| k)
+    /// Runs `f` on a slot, keeping the memory counters right.
+    fn with_slot<T>(&mut self, chunk: u64, f: impl FnOnce(&mut Slot) -> T) -> Option<T> {
+        let slot = self.slots.get_mut(&chunk)?;
+        let (mem0, dirty0) = (slot.mem(), slot.dirty());
+        let out = f(slot);
+        let (mem1, dirty1) = (slot.mem(), slot.dirty());
+        self.cache_bytes = self.cache_bytes + mem1 - mem0;
+        self.dirty_bytes = self.dirty_bytes + if dirty1 { mem1 } else { 0 }
+            - if dirty0 { mem0 } else { 0 };
+        if dirty0 && !dirty1 {
+            self.clean_q.push_back((chunk, slot.use_tick));
+        }
+        Some(out)
     }
 
-    /// Up to `n` least recently used dirty, idle slots.
-    fn dirty_lru(&self, n: usize) -> Vec<u64> {
-        let mut v: Vec<(u64, u64)> = self
-            .slots
-            .iter()
-            .filter(|(_, s)| s.dirty() && !s.busy)
-            .map(|(&k, s)| (s.last_use, k))
-            .collect();
-        v.sort_unstable();
-        v.into_iter().take(n).map(|(_, k)| k).collect()
+    fn remove_slot(&mut self, chunk: u64) {
+        if let Some(s) = self.slots.remove(&chunk) {
+            self.cache_bytes -= s.mem();
+            if s.dirty() {
+                self.dirty_bytes -= s.mem();
+            }
+        }
     }
 
-    fn dirty_count(&self) -> usize {
-        self.slots.values().filter(|s| s.dirty()).count()
+    /// Drops least recently used clean slots until `need` more bytes fit.
+    fn evict_clean(&mut self, need: usize, limit: usize) {
+        while self.cache_bytes + need > limit {
+            let Some((chunk, t)) = self.clean_q.pop_front() else {
+                return;
+            };
+            let idle_clean = self
+                .slots
+                .get(&chunk)
+                .is_some_and(|s| s.use_tick == t && !s.dirty() && !s.busy);
+            if idle_clean {
+                self.remove_slot(chunk);
+            }
+        }
+    }
+
+    /// Up to `n` least recently written dirty, idle slots (taken off the queue).
+    fn pop_dirty(&mut self, n: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some((chunk, v)) = self.dirty_q.pop_front() else {
+                break;
+            };
+            let ready = self
+                .slots
+                .get(&chunk)
+                .is_some_and(|s| s.version == v && s.dirty() && !s.busy);
+            if ready && !out.contains(&chunk) {
+                out.push(chunk);
+            }
+        }
+        out
+    }
+
+    /// Rebuilds a queue grown long with stale entries.
+    fn compact_queues(&mut self) {
+        let max = 4 * self.slots.len() + 1024;
+        if self.dirty_q.len() > max {
+            let mut v: Vec<(u64, u64)> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| s.dirty())
+                .map(|(&c, s)| (s.version, c))
+                .collect();
+            v.sort_unstable();
+            self.dirty_q = v.into_iter().map(|(t, c)| (c, t)).collect();
+        }
+        if self.clean_q.len() > max {
+            let mut v: Vec<(u64, u64)> = self
+                .slots
+                .iter()
+                .filter(|(_, s)| !s.dirty())
+                .map(|(&c, s)| (s.use_tick, c))
+                .collect();
+            v.sort_unstable();
+            self.clean_q = v.into_iter().map(|(t, c)| (c, t)).collect();
+        }
     }
 
     /// Drops a chunk from the map (it reads as zeros now).
@@ -133,12 +159,6 @@ impl State {
             }
         }
     }
-}
-
-/// What a read of one piece needs.
-enum Fetch {
-    Fill,
-    Range(String, bool),
 }
 
 /// An attached volume.
@@ -195,6 +215,9 @@ impl OpenVolume {
                 head_dirty: false,
                 slots: HashMap::new(),
                 cache_bytes: 0,
+                dirty_bytes: 0,
+                dirty_q: VecDeque::new(),
+                clean_q: VecDeque::new(),
                 tick: 0,
                 deletes: Vec::new(),
                 failed: None,
@@ -228,26 +251,27 @@ impl OpenVolume {
     async fn read_piece(self: &Arc<Self>, p: Piece, out: &mut [u8]) -> Result<()> {
         let mut misses = 0;
         loop {
-            let fetch = {
+            // What the cache knows, and where the rest is.
+            let (slot_id, object) = {
                 let mut st = self.st();
                 let t = st.next_tick();
-                if let Some(slot) = st.slots.get_mut(&p.chunk) {
-                    if slot.valid.covers(p.at, p.at + p.len) {
-                        out.copy_from_slice(&slot.buf[p.at..p.at + p.len]);
-                        slot.last_use = t;
+                let object = st.map.get(p.chunk).map(|r| (r.object(p.chunk), r.rewritten));
+                match st.slots.get_mut(&p.chunk) {
+                    Some(s) if s.valid.covers(p.at, p.at + p.len) => {
+                        s.copy_out(p.at, out);
+                        s.use_tick = t;
+                        if !s.dirty() {
+                            st.clean_q.push_back((p.chunk, t));
+                        }
                         return Ok(());
                     }
-                    Fetch::Fill
-                } else if let Some(r) = st.map.get(p.chunk) {
-                    Fetch::Range(r.object(p.chunk), r.rewritten)
-                } else {
-                    // A hole: `out` is already zeros.
-                    return Ok(());
+                    Some(s) => (Some(s.id), object),
+                    None => (None, object),
                 }
             };
-            match fetch {
-                Fetch::Fill => self.fill(p.chunk).await?,
-                Fetch::Range(name, newest) => {
+            match object {
+                None => out.fill(0),
+                Some((name, newest)) => {
                     let range = Some((p.at as u64, p.len as u64));
                     match self
                         .catalog
@@ -258,12 +282,14 @@ impl OpenVolume {
                             let n = b.len().min(out.len());
                             out[..n].copy_from_slice(&b[..n]);
                             out[n..].fill(0);
-                            return Ok(());
                         }
-                        // The map moved on while we asked (a write-back or
-                        // a punch); look again, but a chunk that stays
+                        // The map moved on while we asked (a write-back or a
+                        // punch); look again, but a chunk that stays
                         // missing is damage, not zeros.
-                        None if misses < 2 => misses += 1,
+                        None if misses < 2 => {
+                            misses += 1;
+                            continue;
+                        }
                         None => {
                             return Err(Error::Corrupt(format!(
                                 "{}: chunk object {name} is missing",
@@ -273,49 +299,18 @@ impl OpenVolume {
                     }
                 }
             }
-        }
-    }
-
-    /// Makes a cached chunk wholly known by reading its object into the
-    /// bytes not written yet.
-    async fn fill(&self, chunk: u64) -> Result<()> {
-        let cs = self.cs();
-        let src = {
-            let mut st = self.st();
-            let entry = st.map.get(chunk).map(|r| (r.object(chunk), r.rewritten));
-            let Some(slot) = st.slots.get_mut(&chunk) else {
+            let Some(id) = slot_id else {
                 return Ok(());
             };
-            if slot.valid.covers(0, cs) {
+            // Lay what was written here over the object's bytes. If the slot
+            // went away meanwhile (written back and evicted), the object we
+            // read may predate it: read again.
+            let st = self.st();
+            if let Some(s) = st.slots.get(&p.chunk).filter(|s| s.id == id) {
+                s.overlay(p.at, out);
                 return Ok(());
             }
-            match entry {
-                Some(e) => e,
-                None => {
-                    // No object: what was not written is zeros.
-                    slot.valid = RangeSet::full(cs);
-                    return Ok(());
-                }
-            }
-        };
-        let (name, newest) = src;
-        let data = self
-            .catalog
-            .get_chunk(&self.account, &name, None, newest)
-            .await?
-            .ok_or_else(|| {
-                Error::Corrupt(format!("{}: chunk object {name} is missing", self.account))
-            })?;
-        let mut st = self.st();
-        if let Some(slot) = st.slots.get_mut(&chunk) {
-            for (a, b) in slot.valid.gaps(cs) {
-                let have = data.len().clamp(a, b);
-                slot.buf[a..have].copy_from_slice(&data[a..have]);
-                slot.buf[have..b].fill(0);
-            }
-            slot.valid = RangeSet::full(cs);
         }
-        Ok(())
     }
 
     /// Writes `data` at `offset`; with `fua`, returns once it is durable.
@@ -338,25 +333,22 @@ impl OpenVolume {
             if p.whole(self.chunk_size) && !no_hole {
                 let mut st = self.st();
                 let t = st.next_tick();
-                let drop_entry = match st.slots.get_mut(&p.chunk) {
-                    Some(slot) if slot.busy => {
-                        // A write-back is reading this buffer: zero it, and
-                        // the next write-back turns it into a hole.
-                        slot.buf.fill(0);
-                        slot.valid = RangeSet::full(cs);
-                        slot.provisioned = false;
-                        slot.version = t;
-                        false
+                let busy = st.slots.get(&p.chunk).map(|s| s.busy);
+                match busy {
+                    Some(true) => {
+                        // A write-back is reading this slot: zero it, and the
+                        // next write-back turns it into a hole.
+                        st.with_slot(p.chunk, |s| {
+                            s.zero_all(cs);
+                            s.version = t;
+                        });
+                        st.dirty_q.push_back((p.chunk, t));
                     }
-                    Some(_) => {
-                        st.slots.remove(&p.chunk);
-                        st.cache_bytes -= cs;
-                        true
+                    Some(false) => {
+                        st.remove_slot(p.chunk);
+                        st.punch(&self.me, p.chunk);
                     }
-                    None => true,
-                };
-                if drop_entry {
-                    st.punch(&self.me, p.chunk);
+                    None => st.punch(&self.me, p.chunk),
                 }
                 drop(st);
                 self.changed.notify_waiters();
@@ -379,58 +371,44 @@ impl OpenVolume {
     /// Puts one piece into the cache, waiting for room if need be.
     async fn put_piece(self: &Arc<Self>, p: Piece, src: Src<'_>, provision: bool) -> Result<()> {
         let cs = self.cs();
-        let capacity = (self.cache_limit / cs).max(1);
+        let limit = self.cache_limit;
         loop {
             let (kick, notified) = {
-                let mut st = self.st();
+                let mut guard = self.st();
+                let st = &mut *guard;
                 let t = st.next_tick();
-                if !st.slots.contains_key(&p.chunk) {
-                    if st.cache_bytes + cs > self.cache_limit {
-                        if let Some(v) = st.clean_victim() {
-                            st.slots.remove(&v);
-                            st.cache_bytes -= cs;
-                        }
-                    }
-                    if st.cache_bytes + cs <= self.cache_limit {
-                        let hole = st.map.get(p.chunk).is_none();
-                        st.slots.insert(
-                            p.chunk,
-                            Slot {
-                                buf: vec![0u8; cs],
-                                valid: if hole { RangeSet::full(cs) } else { RangeSet::new() },
-                                written: RangeSet::new(),
-                                version: 0,
-                                clean: 0,
-                                busy: false,
-                                provisioned: false,
-                                last_use: t,
-                            },
-                        );
-                        st.cache_bytes += cs;
-                    }
+                let exists = st.slots.contains_key(&p.chunk);
+                let need = Slot::need(p.at, &src) + if exists { 0 } else { SLOT_OVERHEAD };
+                if st.cache_bytes + need > limit {
+                    st.evict_clean(need, limit);
                 }
-                if let Some(slot) = st.slots.get_mut(&p.chunk) {
-                    let end = p.at + src.len();
-                    match src {
-                        Src::Data(d) => slot.buf[p.at..end].copy_from_slice(d),
-                        Src::Zero(_) => slot.buf[p.at..end].fill(0),
+                if st.cache_bytes + need <= limit {
+                    if !exists {
+                        let hole = st.map.get(p.chunk).is_none();
+                        st.slots.insert(p.chunk, Slot::new(t, hole, cs));
+                        st.cache_bytes += SLOT_OVERHEAD;
                     }
-                    slot.valid.insert(p.at, end);
-                    slot.written.insert(p.at, end);
-                    slot.version = t;
-                    slot.last_use = t;
-                    slot.provisioned |= provision;
+                    let done = st.with_slot(p.chunk, |s| {
+                        s.put(p.at, src);
+                        s.version = t;
+                        s.use_tick = t;
+                        s.provisioned |= provision;
+                        // A chunk written end to end is done with: write it
+                        // back now, while the writer moves on.
+                        !s.busy && s.written.covers(0, cs)
+                    });
+                    st.dirty_q.push_back((p.chunk, t));
                     let mut kick = Vec::new();
-                    // A chunk written from end to end is done with: start
-                    // its write-back now, while the writer moves on.
-                    if !slot.busy && slot.written.covers(0, cs) {
+                    if done == Some(true) {
                         kick.push(p.chunk);
                     }
-                    // Keep half the cache free for new writes.
-                    if st.dirty_count() > capacity / 2 {
-                        kick.extend(st.dirty_lru(2));
+                    // Keep a quarter of the cache free of dirty data, so a
+                    // writer rarely waits for a write-back.
+                    if st.dirty_bytes > limit / 4 * 3 {
+                        kick.extend(st.pop_dirty(2));
                     }
-                    drop(st);
+                    st.compact_queues();
+                    drop(guard);
                     for k in kick {
                         self.spawn_upload(k);
                     }
@@ -439,9 +417,9 @@ impl OpenVolume {
                 if let Some(e) = &st.failed {
                     return Err(Error::Cluster(format!("write-back failed: {e}")));
                 }
-                // No room: write back the least recently used dirty chunks
-                // and wait for one to finish.
-                (st.dirty_lru(4), self.changed.notified())
+                // No room: write back the least recently written chunks and
+                // wait for one to finish.
+                (st.pop_dirty(4), self.changed.notified())
             };
             for k in kick {
                 self.spawn_upload(k);
@@ -463,40 +441,71 @@ impl OpenVolume {
             return;
         };
         let _gate = self.gate.read().await;
-        {
+        let claimed = {
             let mut st = self.st();
+            let entry = st.map.get(chunk).map(|r| (r.object(chunk), r.rewritten));
+            let cs = self.cs();
             match st.slots.get_mut(&chunk) {
-                Some(slot) if !slot.busy && slot.dirty() => slot.busy = true,
-                _ => return,
+                Some(s) if !s.busy && s.dirty() => {
+                    s.busy = true;
+                    let base = (!s.valid.covers(0, cs)).then_some(entry).flatten();
+                    Some((s.id, base))
+                }
+                _ => None,
             }
-        }
-        let result = self.upload_claimed(chunk).await;
+        };
+        let Some((slot_id, base)) = claimed else {
+            return;
+        };
+        let result = self.upload_claimed(chunk, slot_id, base).await;
         {
             let mut st = self.st();
-            if let Some(slot) = st.slots.get_mut(&chunk) {
-                slot.busy = false;
-            }
+            let version = st.with_slot(chunk, |s| {
+                s.busy = false;
+                s.version
+            });
             if let Err(e) = &result {
                 warn!(volume = %self.id, chunk, error = %e, "chunk write-back failed");
                 st.failed = Some(e.to_string());
+                // Still dirty: a later writer or flush tries again.
+                if let Some(v) = version {
+                    st.dirty_q.push_back((chunk, v));
+                }
             }
         }
         self.changed.notify_waiters();
     }
 
-    async fn upload_claimed(&self, chunk: u64) -> Result<()> {
+    async fn upload_claimed(&self, chunk: u64, slot_id: u64, base: Option<(String, bool)>) -> Result<()> {
         let cs = self.cs();
-        self.fill(chunk).await?;
+        // The chunk as stored, where the cache does not know it.
+        let base = match base {
+            None => None,
+            Some((name, newest)) => Some(
+                self.catalog
+                    .get_chunk(&self.account, &name, None, newest)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!("{}: chunk object {name} is missing", self.account))
+                    })?,
+            ),
+        };
         let (name, body, version, target, gen) = {
             let mut st = self.st();
             let st = &mut *st;
-            let Some(slot) = st.slots.get_mut(&chunk) else {
+            let Some(slot) = st.slots.get_mut(&chunk).filter(|s| s.id == slot_id) else {
                 return Ok(());
             };
+            let mut buf = vec![0u8; cs];
+            if let Some(b) = &base {
+                let n = b.len().min(cs);
+                buf[..n].copy_from_slice(&b[..n]);
+            }
+            slot.overlay(0, &mut buf);
             slot.written.clear();
             let version = slot.version;
-            let zero = !slot.provisioned && is_zero(&slot.buf);
-            let body = (!zero).then(|| Bytes::copy_from_slice(&slot.buf[..cs]));
+            let zero = !slot.provisioned && is_zero(&buf);
+            let body = (!zero).then(|| Bytes::from(buf));
             let target = st.map.write_target(&self.me, st.frozen_gen, chunk);
             let gen = match (target, zero) {
                 (_, true) => 0,
@@ -526,9 +535,7 @@ impl OpenVolume {
         }
         let mut st = self.st();
         let st = &mut *st;
-        if let Some(slot) = st.slots.get_mut(&chunk) {
-            slot.clean = slot.clean.max(version);
-        }
+        st.with_slot(chunk, |s| s.clean = s.clean.max(version));
         if body.is_none() {
             st.punch(&self.me, chunk);
             return Ok(());
@@ -547,7 +554,6 @@ impl OpenVolume {
         }
         Ok(())
     }
-
     /// Makes every write acknowledged so far durable: writes back each dirty
     /// chunk, then the map pages that name them, then deletes the objects
     /// no longer named.
