@@ -167,14 +167,14 @@ fn container_reports_counts_to_account_even_after_an_outage() {
     );
 }
 
-#[test]
-fn replicate_rpc_merges_rows_and_sync_points() {
-    let dir = tempfile::tempdir().unwrap();
-    let c = swirl_db(dir.path(), "container", "log_requests = false");
-    let addr = c.proc.addr();
+/// A container server with one container (acct/cont on sda, partition 0),
+/// and its database's REPLICATE path: the hash is the file name under
+/// containers/0/<suffix>/<hash>/.
+fn container_to_replicate(dir: &Path) -> (crate::db_support::Server, String) {
+    let c = swirl_db(dir, "container", "log_requests = false");
     assert_eq!(
         req(
-            addr,
+            c.proc.addr(),
             "PUT",
             "/sda/0/acct/cont",
             &[("X-Timestamp", &ts(1))],
@@ -183,7 +183,6 @@ fn replicate_rpc_merges_rows_and_sync_points() {
         .0,
         201
     );
-    // The database's hash is the file name under containers/0/<suffix>/<hash>/.
     let part = c.devices.join("sda/containers/0");
     let suffix = std::fs::read_dir(&part)
         .unwrap()
@@ -197,8 +196,15 @@ fn replicate_rpc_merges_rows_and_sync_points() {
         .unwrap()
         .unwrap()
         .file_name();
-    let hash = hash.to_string_lossy().to_string();
-    let path = format!("/sda/0/{hash}");
+    let path = format!("/sda/0/{}", hash.to_string_lossy());
+    (c, path)
+}
+
+#[test]
+fn replicate_rpc_merges_rows_and_sync_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, path) = container_to_replicate(dir.path());
+    let addr = c.proc.addr();
 
     let sync = |point: i64, db_hash: &str| {
         let body = format!(
@@ -280,4 +286,100 @@ fn container_post_with_swift_limit_of_metadata_and_more_headers() {
     let (st, h, _) = req(addr, "HEAD", "/sda/0/acct/cont", &[], b"");
     assert_eq!(st, 204);
     assert_eq!(header(&h, "x-container-meta-k89"), Some("v89"));
+}
+
+#[test]
+fn replicate_rpc_takes_whole_databases() {
+    use swirl_store::db::container::{ContainerBroker, ObjectUpdate};
+    let dir = tempfile::tempdir().unwrap();
+    let (c, path) = container_to_replicate(dir.path());
+    let addr = c.proc.addr();
+    put_row(addr, "local", 2, 3);
+
+    // What a sending replicator ships: a snapshot of its database, named by
+    // its id, in the device's tmp.
+    let sender_db = dir.path().join("sender.db");
+    assert!(ContainerBroker::initialize(&sender_db, "acct", "cont", &ts(1), 0).unwrap());
+    let sender = ContainerBroker::open(&sender_db).unwrap();
+    sender
+        .put_rows(
+            ["s1", "s2"]
+                .iter()
+                .map(|n| ObjectUpdate {
+                    name: n.to_string(),
+                    created_at: ts(3),
+                    size: 5,
+                    content_type: "t".into(),
+                    etag: "e".into(),
+                    deleted: false,
+                    storage_policy_index: 0,
+                    ctype_timestamp: None,
+                    meta_timestamp: None,
+                })
+                .collect(),
+        )
+        .unwrap();
+    let sender_id = sender.info().unwrap().id;
+    let ship = || {
+        let tmp = c.devices.join("sda/tmp").join(&sender_id);
+        std::fs::create_dir_all(tmp.parent().unwrap()).unwrap();
+        sender.snapshot(&tmp).unwrap();
+        tmp
+    };
+    let call = |path: &str, op: &str| {
+        let body = format!(r#"["{op}", "{sender_id}"]"#);
+        req(addr, "REPLICATE", path, &[], body.as_bytes()).0
+    };
+
+    // complete_rsync: where no database is, the shipped one becomes this
+    // replica's under a new id, in sync with the sender up to its last row.
+    let elsewhere = "/sda/0/0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        call(elsewhere, "complete_rsync"),
+        404,
+        "nothing shipped yet"
+    );
+    let tmp = ship();
+    assert_eq!(call(elsewhere, "complete_rsync"), 204);
+    assert!(!tmp.exists());
+    let body = format!(
+        r#"["sync", 2, "x", "{sender_id}", "{}", "{}", "0", ""]"#,
+        ts(1),
+        ts(1)
+    );
+    let (st, _, b) = req(addr, "REPLICATE", elsewhere, &[], body.as_bytes());
+    assert_eq!(st, 200);
+    let info: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_ne!(info["id"], sender_id.as_str());
+    assert_eq!(
+        (info["point"].as_i64(), info["count"].as_i64()),
+        (Some(2), Some(2))
+    );
+    // A database in place is never replaced: 404, as Swift answers.
+    let tmp = ship();
+    assert_eq!(call(&path, "complete_rsync"), 404);
+    assert!(tmp.exists());
+
+    // rsync_then_merge: the shipped database takes this replica's rows and
+    // replaces it; the server goes on serving it.
+    assert_eq!(call(&path, "rsync_then_merge"), 204);
+    assert!(!tmp.exists());
+    let (st, h, body) = req(addr, "GET", "/sda/0/acct/cont", &[], b"");
+    assert_eq!((st, body.as_slice()), (200, &b"local\ns1\ns2\n"[..]));
+    assert_eq!(header(&h, "x-container-object-count"), Some("3"));
+    put_row(addr, "after", 4, 1);
+    let (_, h, _) = req(addr, "HEAD", "/sda/0/acct/cont", &[], b"");
+    assert_eq!(header(&h, "x-container-object-count"), Some("4"));
+    assert_eq!(call(&path, "rsync_then_merge"), 404, "nothing shipped");
+    assert_eq!(
+        req(
+            addr,
+            "REPLICATE",
+            &path,
+            &[],
+            br#"["complete_rsync", "../x"]"#
+        )
+        .0,
+        400
+    );
 }

@@ -13,7 +13,7 @@ const BOTH: [Storage; 2] = [Storage::Swirl, Storage::Swift];
 
 /// A cluster on `storage`'s servers with `objects` object servers, and a
 /// token of test:tester whose account holds `container`.
-fn with_container(
+pub fn with_container(
     storage: Storage,
     objects: usize,
     container: &str,

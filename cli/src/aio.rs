@@ -110,7 +110,7 @@ fn toml_str(s: &str) -> String {
     out
 }
 
-fn write_ring(path: &Path, port: u16, replicas: f64) -> Result<(), String> {
+fn write_ring(path: &Path, port: u16, repl_port: u16, replicas: f64) -> Result<(), String> {
     let mut b = RingBuilder::new(PART_POWER, replicas, 1).map_err(|e| e.to_string())?;
     for i in 0..DEVICES {
         let dev = Device {
@@ -119,7 +119,7 @@ fn write_ring(path: &Path, port: u16, replicas: f64) -> Result<(), String> {
             ip: "127.0.0.1".into(),
             port,
             replication_ip: "127.0.0.1".into(),
-            replication_port: port,
+            replication_port: repl_port,
             device: format!("d{}", i + 1),
             weight: 100.0,
             ..Default::default()
@@ -156,12 +156,31 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
     );
     for role in ["object", "container", "account"] {
         let port = free_port()?;
-        write_ring(&etc.join(format!("{role}.ring.gz")), port, REPLICAS)?;
+        let mut repl_port = port;
+        let mut replication = String::new();
         if role == "object" {
-            write_ring(&etc.join("object-1.ring.gz"), port, SILVER_REPLICAS)?;
+            repl_port = free_port()?;
+            replication = replication_block(dir, repl_port)?;
+            write_ring(
+                &etc.join("object-1.ring.gz"),
+                port,
+                repl_port,
+                SILVER_REPLICAS,
+            )?;
         }
+        write_ring(
+            &etc.join(format!("{role}.ring.gz")),
+            port,
+            repl_port,
+            REPLICAS,
+        )?;
+        let (head, tables) = replication
+            .split_once("\n[")
+            .map_or((replication.as_str(), String::new()), |(h, t)| {
+                (h, format!("\n[{t}"))
+            });
         let text = format!(
-            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{STORAGE_POLICIES}"
+            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{head}{STORAGE_POLICIES}{tables}"
         );
         std::fs::write(etc.join(format!("{role}-server.toml")), text).map_err(|e| e.to_string())?;
     }
@@ -213,6 +232,82 @@ fn host_port(flag: &str, v: &str) -> Result<(String, u16), String> {
     Ok((ip.trim_start_matches('[').trim_end_matches(']').to_string(), port))
 }
 
+/// The object server's replication settings for the aio (top-level keys,
+/// then its tables), creating the cluster CA and the node's certificate in
+/// `DIR/etc/tls` when they are not there yet. Replication passes every 30 s.
+fn replication_block(dir: &Path, repl_port: u16) -> Result<String, String> {
+    let tls = dir.join("etc").join("tls");
+    let ca = tls.join("ca");
+    let node = tls.join("node");
+    if !ca.join(swirl_common::tls::issue::CA_CERT).exists() {
+        swirl_common::tls::issue::create_ca(&ca, "aio").map_err(|e| e.to_string())?;
+    }
+    if !node.join(swirl_common::tls::issue::NODE_CERT).exists() {
+        swirl_common::tls::issue::issue_node(
+            &ca,
+            &node,
+            "aio",
+            &["127.0.0.1".parse().map_err(|_| "ip")?],
+            &["localhost".into()],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let f = swirl_common::tls::ClusterTlsConfig::in_dir(&node);
+    Ok(format!(
+        "# Replication: a mutual-TLS listener on the ring's replication port, rings in swift_dir.\n\
+         replication_ip = \"127.0.0.1\"\nreplication_port = {repl_port}\nswift_dir = {}\nrecon_cache_path = {}\n\n\
+         [cluster_tls]\nca_file = {}\ncert_file = {}\nkey_file = {}\n\n\
+         [object-replicator]\ninterval = 30\nstats_interval = 30\n",
+        toml_str(&dir.join("etc").display().to_string()),
+        toml_str(&dir.join("cache").display().to_string()),
+        toml_str(&f.ca_file.display().to_string()),
+        toml_str(&f.cert_file.display().to_string()),
+        toml_str(&f.key_file.display().to_string()),
+    ))
+}
+
+/// Gives an object-server.toml made by an older swirl (no replication
+/// listener) one, and points the object rings' replication port at it.
+fn upgrade_replication(dir: &Path) -> Result<(), String> {
+    let etc = dir.join("etc");
+    let path = etc.join("object-server.toml");
+    let obj: swirl_object::Config = load(&path)?;
+    if obj.replication_port.is_some() {
+        return Ok(());
+    }
+    let repl_port = free_port()?;
+    let block = replication_block(dir, repl_port)?;
+    let (head, tables) = block.split_once("\n[").ok_or("replication block")?;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Top-level keys must come before any table.
+    let new = format!("{head}\n{text}\n[{tables}");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, new).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for entry in std::fs::read_dir(&etc)
+        .map_err(|e| e.to_string())?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("object") && name.ends_with(".ring.gz")) {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
+        let mut ring = swirl_ring::codec::read_ring(&bytes[..]).map_err(|e| e.to_string())?;
+        for d in ring.devs.iter_mut().flatten() {
+            d.replication_port = repl_port;
+        }
+        let tmp = entry.path().with_extension("tmp");
+        let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        swirl_ring::codec::write_ring(&ring, file, 1).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, entry.path()).map_err(|e| e.to_string())?;
+    }
+    eprintln!(
+        "swirl aio: object-server.toml: added a replication listener on 127.0.0.1:{repl_port}"
+    );
+    Ok(())
+}
+
 fn load<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T, String> {
     swirl_common::config::load(p).map_err(|e| e.to_string())
 }
@@ -259,7 +354,12 @@ fn upgrade(etc: &Path) -> Result<(), String> {
     for p in proxy.storage_policy.iter().filter(|p| p.index > 0) {
         let ring = etc.join(format!("object-{}.ring.gz", p.index));
         if !ring.exists() {
-            write_ring(&ring, obj.bind_port, SILVER_REPLICAS)?;
+            write_ring(
+                &ring,
+                obj.bind_port,
+                obj.replication_port.unwrap_or(obj.bind_port),
+                SILVER_REPLICAS,
+            )?;
             eprintln!(
                 "swirl aio: created {} for policy {} ({})",
                 ring.display(),
@@ -296,6 +396,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     let loaded = (|| -> Result<_, String> {
         upgrade(&etc)?;
+        upgrade_replication(&a.data)?;
         let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
         let cont: swirl_db::Config = load(&etc.join("container-server.toml"))?;
         let acct: swirl_db::Config = load(&etc.join("account-server.toml"))?;
@@ -328,7 +429,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let Some(rt) = crate::role::runtime() else {
         return ExitCode::FAILURE;
     };
-    rt.block_on(run(obj, cont, acct, proxy, vol))
+    rt.block_on(run(&etc, obj, cont, acct, proxy, vol))
 }
 
 async fn bind(addr: String) -> Result<tokio::net::TcpListener, String> {
@@ -338,6 +439,7 @@ async fn bind(addr: String) -> Result<tokio::net::TcpListener, String> {
 }
 
 async fn run(
+    etc: &Path,
     obj: swirl_object::Config,
     cont: swirl_db::Config,
     acct: swirl_db::Config,
@@ -404,10 +506,39 @@ async fn run(
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
     };
+    // The object replicator reads the object server's own file.
+    let repl = swirl_replicator::config::NodeConfig::load(&etc.join("object-server.toml"))
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            c.settings()
+                .map_err(|(k, m)| format!("object-server.toml: {k}: {m}"))
+        })
+        .and_then(|s| {
+            swirl_replicator::object::ObjectReplicator::new(s).map_err(|e| e.to_string())
+        });
+    let replicator = match repl {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: object replicator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // The gateway stops first, so that it can write its caches back
     // through a proxy that is still running.
     let (vtx, vrx) = tokio::sync::watch::channel(false);
     let o = tokio::spawn(swirl_object::run(obj, lo, stop(rx.clone())));
+    let rstop = stop(rx.clone());
+    let repl_addr = format!("127.0.0.1:{}", replicator.settings().replication_port);
+    tokio::spawn(async move {
+        // The first pass waits for this process's own replication listener.
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(&repl_addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        replicator.run_forever(rstop).await
+    });
     let c = tokio::spawn(swirl_db::run(
         swirl_db::DbKind::Container,
         cont,

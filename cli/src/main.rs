@@ -6,7 +6,9 @@
 mod aio;
 mod bench_load;
 mod bench_ring;
+mod cluster_ca;
 mod get_nodes;
+mod replicator;
 mod ring_builder_cmd;
 mod role;
 mod serve_db;
@@ -29,6 +31,8 @@ fn usage() -> ExitCode {
          account-server <config.toml>\n  \
          container-server <config.toml>\n  \
          proxy-server <config.toml>\n  \
+         object-replicator <object-server.toml> [--once] [-d DEVS] [-p PARTS] [-i POLICIES]\n  \
+         cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]...\n  \
          volume-gateway <config.toml>   block volumes over NBD, Cinder v3 API"
     );
     ExitCode::from(2)
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         "container-server" => serve_db::main("container", &args[1..]),
         "proxy-server" => serve_proxy::main(&args[1..]),
         "volume-gateway" => serve_volume::main(&args[1..]),
+        "object-replicator" => replicator::main(&args[1..]),
+        "cluster-ca" => cluster_ca::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();
             ExitCode::SUCCESS

@@ -9,6 +9,7 @@ pub mod config;
 pub mod constraints;
 pub mod digest_trailer;
 pub mod error;
+pub mod frames;
 pub mod listing_format;
 pub mod logging;
 pub mod path;
@@ -16,6 +17,7 @@ pub mod range;
 pub mod server;
 pub mod swift_conf;
 pub mod timestamp;
+pub mod tls;
 pub mod trans_id;
 
 pub use body::Body;

@@ -88,11 +88,38 @@ pub async fn serve<H: Handler>(
     shutdown: impl Future<Output = ()> + Send,
     opts: ServeOptions,
 ) -> std::io::Result<()> {
+    serve_with(listener, handler, shutdown, opts, None).await
+}
+
+/// [`serve`] over TLS: each connection's handshake runs in its own task (a
+/// slow peer cannot stall the accept loop) and no request is read before it
+/// succeeds. With the cluster's acceptor ([`crate::tls::ClusterTls::acceptor`])
+/// a peer without a certificate of the cluster CA is refused right there.
+pub async fn serve_tls<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    acceptor: crate::tls::TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send,
+    opts: ServeOptions,
+) -> std::io::Result<()> {
+    serve_with(listener, handler, shutdown, opts, Some(acceptor)).await
+}
+
+/// How long a TLS peer may take to complete its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_with<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()> + Send,
+    opts: ServeOptions,
+    tls: Option<crate::tls::TlsAcceptor>,
+) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let opts = Arc::new(opts);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             res = listener.accept() => match res {
                 Ok(s) => s,
                 Err(e) => {
@@ -107,6 +134,7 @@ pub async fn serve<H: Handler>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let max_headers = opts.max_headers;
+        let role = opts.role;
         let opts = opts.clone();
         let service = hyper::service::service_fn(move |req| {
             let handler = handler.clone();
@@ -117,11 +145,33 @@ pub async fn serve<H: Handler>(
         // A proxy forwards Swift's 90 metadata items plus its own headers:
         // more than hyper's default of 100.
         builder.http1().max_headers(max_headers);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let Some(acceptor) = tls.clone() else {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn.into_owned());
+            tokio::spawn(async move {
+                // A client that goes away mid-request is routine, not an error.
+                let _ = conn.await;
+            });
+            continue;
+        };
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            // A client that goes away mid-request is routine, not an error.
-            let _ = conn.await;
+            let stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    // A probe that connects and closes is not a refused peer.
+                    Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+                    Ok(Err(e)) => {
+                        warn!(role, peer = %peer, error = %e, "tls handshake refused");
+                        return;
+                    }
+                    Err(_) => {
+                        warn!(role, peer = %peer, "tls handshake timed out");
+                        return;
+                    }
+                };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
         });
     }
     drop(listener);

@@ -112,7 +112,7 @@ async fn put_container_row(s: &DbServer, r: Req) -> Result<Response<Body>> {
     if !override_deleted && info.is_deleted() {
         return Err(Error::NotFound(HeaderMap::new()));
     }
-    blocking(move || Ok(broker.put_containers(vec![update])?)).await?;
+    blocking(move || Ok(broker.put_rows(vec![update])?)).await?;
     // Swift compares the header strings, not the times.
     let status = if del_ts > put_ts {
         StatusCode::NO_CONTENT

@@ -1,9 +1,10 @@
 //! Open databases, kept between requests (opening SQLite costs a few syscalls
 //! and the page cache warms per connection). Bounded: the least recently used
-//! entry is dropped past the cap. An entry whose file vanished (reclaimed,
-//! replaced) is dropped on the next lookup.
+//! entry is dropped past the cap. An entry whose file vanished or is another
+//! file now (reclaimed, shipped in anew) is dropped on the next lookup.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,8 @@ use swirl_store::db::{DbError, DbResult};
 struct Entry<B> {
     broker: Arc<B>,
     used: u64,
+    /// The file opened: (device, inode).
+    file: (u64, u64),
 }
 
 /// A bounded map of open brokers.
@@ -31,10 +34,13 @@ impl<B> Cache<B> {
     /// The open broker for `path`, opening it with `open` if needed;
     /// `DbError::NotFound` when the file does not exist.
     pub fn get(&self, path: &Path, open: impl FnOnce(&Path) -> DbResult<B>) -> DbResult<Arc<B>> {
-        if !path.is_file() {
-            self.forget(path);
-            return Err(DbError::NotFound(path.display().to_string()));
-        }
+        let file = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => (m.dev(), m.ino()),
+            _ => {
+                self.forget(path);
+                return Err(DbError::NotFound(path.display().to_string()));
+            }
+        };
         {
             let mut g = self
                 .inner
@@ -42,9 +48,15 @@ impl<B> Cache<B> {
                 .map_err(|_| DbError::Invalid("cache lock poisoned".into()))?;
             let (map, tick) = &mut *g;
             *tick += 1;
-            if let Some(e) = map.get_mut(path) {
-                e.used = *tick;
-                return Ok(e.broker.clone());
+            match map.get_mut(path) {
+                Some(e) if e.file == file => {
+                    e.used = *tick;
+                    return Ok(e.broker.clone());
+                }
+                Some(_) => {
+                    map.remove(path);
+                }
+                None => {}
             }
         }
         // Open outside the lock; a racing opener's copy is simply replaced.
@@ -55,7 +67,7 @@ impl<B> Cache<B> {
             .map_err(|_| DbError::Invalid("cache lock poisoned".into()))?;
         let (map, tick) = &mut *g;
         *tick += 1;
-        if let Some(e) = map.get_mut(path) {
+        if let Some(e) = map.get_mut(path).filter(|e| e.file == file) {
             e.used = *tick;
             return Ok(e.broker.clone());
         }
@@ -73,6 +85,7 @@ impl<B> Cache<B> {
             Entry {
                 broker: broker.clone(),
                 used: *tick,
+                file,
             },
         );
         Ok(broker)
@@ -108,5 +121,10 @@ mod tests {
         assert_eq!(*c.get(&paths[2], |_| Ok(99)).unwrap(), 2);
         std::fs::remove_file(&paths[2]).unwrap();
         assert!(c.get(&paths[2], |_| Ok(7)).is_err());
+        // Another file under a cached name is opened anew.
+        let other = d.path().join("other.db");
+        std::fs::write(&other, b"").unwrap();
+        std::fs::rename(&other, &paths[1]).unwrap();
+        assert_eq!(*c.get(&paths[1], |_| Ok(11)).unwrap(), 11);
     }
 }

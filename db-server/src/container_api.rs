@@ -156,7 +156,7 @@ async fn object_row(s: &DbServer, r: Req, delete: bool) -> Result<Response<Body>
     let done = Box::new(move |r| {
         let _ = tx.send(r);
     });
-    if broker.enqueue_objects(vec![update], done)? {
+    if broker.enqueue_rows(vec![update], done)? {
         let b = broker.clone();
         tokio::task::spawn_blocking(move || b.commit_queued());
     }

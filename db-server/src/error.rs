@@ -84,6 +84,7 @@ impl ApiError for Error {
             Error::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
             Error::Db(DbError::NotFound(_)) => StatusCode::NOT_FOUND,
             Error::Db(DbError::BadMetadata(_)) => StatusCode::BAD_REQUEST,
+            Error::Db(DbError::AlreadyExists(_)) => StatusCode::CONFLICT,
             Error::Db(
                 DbError::Sqlite(_) | DbError::Io(_) | DbError::Invalid(_) | DbError::Batch(_),
             ) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -73,6 +73,37 @@ pub struct Config {
     /// single `Policy-0`.
     #[serde(default = "default_policies")]
     pub storage_policy: Vec<PolicyConfig>,
+
+    // Replication (the listener here; the daemon is `swirl object-replicator`).
+    /// Address of the replication listener: the ring's `replication_ip` for
+    /// this node's devices. Default: `bind_ip`.
+    #[serde(default)]
+    pub replication_ip: Option<String>,
+    /// Port of the replication listener (mutual TLS, replication requests
+    /// only): the ring's `replication_port` for this node's devices. Unset:
+    /// no replication listener.
+    #[serde(default)]
+    pub replication_port: Option<u16>,
+    /// The cluster's mutual TLS files; required with `replication_port`.
+    #[serde(default)]
+    pub cluster_tls: Option<swirl_common::tls::ClusterTlsConfig>,
+    /// Directory of the rings (read by the replicator). Swift's `swift_dir`.
+    #[serde(default = "default_swift_dir")]
+    pub swift_dir: PathBuf,
+    /// Where the daemons keep `object.recon` (Swift's `recon_cache_path`).
+    #[serde(default = "default_recon_cache_path")]
+    pub recon_cache_path: PathBuf,
+    /// `[object-replicator]`: the replicator's own section (read and checked
+    /// by `swirl object-replicator`; the server only carries it).
+    #[serde(default, rename = "object-replicator")]
+    pub object_replicator: Option<toml::Table>,
+}
+
+fn default_swift_dir() -> PathBuf {
+    PathBuf::from("/etc/swift")
+}
+fn default_recon_cache_path() -> PathBuf {
+    PathBuf::from("/var/cache/swift")
 }
 
 fn default_devices() -> PathBuf {
@@ -172,6 +203,12 @@ impl Config {
         if self.storage_policy.is_empty() {
             return bad("storage_policy", "at least one policy is needed");
         }
+        if self.replication_port.is_some() && self.cluster_tls.is_none() {
+            return bad(
+                "cluster_tls",
+                "the replication listener (replication_port) needs [cluster_tls] ca_file, cert_file and key_file",
+            );
+        }
         for (i, p) in self.storage_policy.iter().enumerate() {
             if self.storage_policy[..i].iter().any(|q| q.index == p.index) {
                 return bad("storage_policy", &format!("duplicate index {}", p.index));
@@ -205,6 +242,17 @@ impl Config {
                 .map(Reserve::Percent),
             None => v.parse::<u64>().ok().map(Reserve::Bytes),
         }
+    }
+
+    /// The replication listener's address, when one is configured.
+    pub fn replication_addr(&self) -> Option<String> {
+        let port = self.replication_port?;
+        let ip = self.replication_ip.as_deref().unwrap_or(&self.bind_ip);
+        Some(if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        })
     }
 
     /// `bind_ip:bind_port`, IPv6 bracketed.

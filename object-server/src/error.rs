@@ -50,6 +50,9 @@ pub enum Error {
     /// From the store: device unavailable or full (507), I/O (500).
     #[error(transparent)]
     Store(#[from] swirl_store::object::Error),
+    /// A replication exchange failed (bad input, a failed check, a gone basis).
+    #[error(transparent)]
+    Sync(#[from] swirl_store::object::sync::SyncError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -78,6 +81,7 @@ impl ApiError for Error {
             Error::Store(S::NoSpace(_)) => StatusCode::INSUFFICIENT_STORAGE,
             Error::Store(S::MetadataTooLarge) => StatusCode::BAD_REQUEST,
             Error::Store(S::Io(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Sync(e) => sync_status(e),
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,11 +120,28 @@ impl ApiError for Error {
             Error::LengthRequired | Error::TooLarge => Some(self.to_string()),
             Error::NotImplemented(t) => Some(t.clone()),
             Error::NoPolicy(_) => Some(self.to_string()),
+            Error::Sync(e) => Some(e.to_string()),
             Error::Store(swirl_store::object::Error::MetadataTooLarge) => {
                 Some("Metadata too large".into())
             }
             _ => None,
         }
+    }
+}
+
+/// A replication failure's status: the peer's fault is 4xx, the disk's 5xx/507.
+fn sync_status(e: &swirl_store::object::sync::SyncError) -> StatusCode {
+    use swirl_store::object::sync::SyncError as Y;
+    use swirl_store::object::Error as S;
+    match e {
+        Y::Invalid(_) => StatusCode::BAD_REQUEST,
+        Y::Mismatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Y::BasisGone(_) => StatusCode::CONFLICT,
+        Y::Store(S::DeviceUnavailable(_)) | Y::Store(S::NoSpace(_)) => {
+            StatusCode::INSUFFICIENT_STORAGE
+        }
+        Y::Store(S::MetadataTooLarge) => StatusCode::BAD_REQUEST,
+        Y::Store(S::Io(_)) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -1,7 +1,8 @@
 //! GET and HEAD: conditional requests, single and multi-range reads, expiry,
 //! and Swift's backend headers (X-Backend-Timestamp, -Data-Timestamp, ...).
 //! Objects up to one chunk are read (and verified) in the same blocking call
-//! that opens them; larger ones stream from a reader thread.
+//! that opens them; larger ones stream from a reader thread that checks each
+//! block before sending it (`stream`).
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use swirl_store::object::{ObjectRef, OpenObject, Opened};
 use crate::error::{Error, Result};
 use crate::handler::{add_header, blocking};
 use crate::headers::{self, value};
-use crate::stream::{self, Segment, Verify};
+use crate::stream::{self, Check, Segment};
 use crate::Server;
 
 /// Response header: the whole body is verified against its stored digest
@@ -66,11 +67,7 @@ pub async fn handle(
                 if !replication && is_expired(&f, req_ts) {
                     Found::Expired(f.timestamp)
                 } else if !head && f.body_len as usize <= chunk {
-                    let verify = f.blake3.clone().map(|b| Verify {
-                        blake3: b,
-                        stats: s2.stats.clone(),
-                    });
-                    match stream::read_whole_small(&f, verify.as_ref())
+                    match stream::read_whole_small(&f, &s2.stats)
                         .map_err(|e| Error::Store(e.into()))?
                     {
                         Some(b) => Found::Exists(f, Some(b)),
@@ -237,7 +234,7 @@ fn respond(
     *r.status_mut() = status;
     add_header(&mut r, "content-length", &total.to_string());
     if status == StatusCode::OK && f.blake3.is_some() {
-        // This body is checked against its stored blake3 as it is read (a
+        // This body is checked against its stored digests as it is read (a
         // mismatch cuts it short), so a proxy need not check its MD5.
         add_header(&mut r, READ_VERIFIED, "blake3");
     }
@@ -255,16 +252,15 @@ fn respond(
             body::full(out.freeze())
         }
         None => {
-            // Only a whole read can be checked against the stored digest.
-            let verify = if status == StatusCode::OK {
-                f.blake3.clone().map(|b| Verify {
-                    blake3: b,
-                    stats: s.stats.clone(),
-                })
-            } else {
-                None
+            // Block digests check any range; an older file's whole-body
+            // digest only a whole read.
+            let check = match &f.blake3 {
+                _ if f.data.checks_blocks() => Check::Blocks,
+                Some(b) if status == StatusCode::OK => Check::Whole(b.clone()),
+                _ => Check::Unchecked,
             };
-            stream::file_body(f, segments, total, s.cfg.disk_chunk_size, verify)
+            let chunk = s.cfg.disk_chunk_size;
+            stream::file_body(f, segments, total, chunk, check, s.stats.clone())
         }
     };
     Ok(r)

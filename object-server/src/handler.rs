@@ -61,7 +61,7 @@ impl Handler for ObjectHandler {
 /// The storage policy a request is for (Swift's `get_name_and_placement`):
 /// X-Backend-Storage-Policy-Index, policy 0 without it, 503 for a policy the
 /// cluster does not have.
-fn request_policy(s: &Server, req: &Request<Incoming>) -> Result<u32> {
+pub(crate) fn request_policy(s: &Server, req: &Request<Incoming>) -> Result<u32> {
     let header = req
         .headers()
         .get("x-backend-storage-policy-index")

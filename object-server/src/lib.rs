@@ -18,6 +18,7 @@ pub mod post;
 pub mod put;
 pub mod recon;
 pub mod replicate;
+pub mod replication;
 pub mod router;
 pub mod stream;
 
@@ -58,6 +59,13 @@ pub enum StartError {
     Config { key: String, message: String },
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    #[error("replication listener: {0}")]
+    Tls(#[from] swirl_common::tls::TlsError),
+    #[error("replication listener: bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
 }
 
 impl Server {
@@ -128,7 +136,43 @@ pub async fn run(
     tokio::task::spawn_blocking(move || sweep_devices(&c))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // The replication listener, when configured, runs beside the main one
+    // and stops with it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let replication = match server.cfg.replication_addr() {
+        None => None,
+        Some(addr) => {
+            let tls = server
+                .cfg
+                .cluster_tls
+                .as_ref()
+                .ok_or_else(|| StartError::Config {
+                    key: "cluster_tls".into(),
+                    message: "required with replication_port".into(),
+                })?
+                .load()?;
+            let acceptor = tls.acceptor()?;
+            let l = swirl_common::server::bind_and_announce("object-replication", &addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let mut rx = stop_rx.clone();
+            Some(tokio::spawn(replication::serve(
+                server.clone(),
+                l,
+                acceptor,
+                async move {
+                    let _ = rx.changed().await;
+                },
+            )))
+        }
+    };
     let handler = Arc::new(handler::ObjectHandler { server });
-    serve(listener, handler, shutdown, ServeOptions::new("object")).await?;
+    let served = serve(listener, handler, shutdown, ServeOptions::new("object")).await;
+    let _ = stop_tx.send(true);
+    if let Some(r) = replication {
+        r.await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+    }
+    served?;
     Ok(())
 }

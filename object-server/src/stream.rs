@@ -2,10 +2,17 @@
 //! response feeds a bounded channel (a few chunks: memory per request stays at
 //! a few MiB whatever the object size), and the response body drains it.
 //!
-//! Whole-object reads are checked against the blake3 digest stored at write
-//! time. The last chunk is held back until the digest matches: on a mismatch
-//! the file goes to quarantine and the body ends in an error instead, so the
-//! client never receives a complete (and so trusted) copy of corrupt data.
+//! A file with block digests is read a piece (a few whole blocks) at a time,
+//! and every block is checked before any byte of it is sent, ranges
+//! included. On a mismatch the file goes to quarantine and the body ends in
+//! an error right after the last good byte, so the proxy carries on from
+//! another replica at exactly that byte: no byte that failed its check
+//! leaves this server.
+//!
+//! A file written before block digests is checked only on whole reads,
+//! against its whole-body blake3 at the end; the last chunk is held back
+//! until the digest matches, so a client never receives a complete (and so
+//! trusted) copy of corrupt data. Its ranges go unchecked.
 
 use std::io;
 use std::pin::Pin;
@@ -69,10 +76,16 @@ impl HttpBody for ChannelBody {
     }
 }
 
-/// What the reader thread checks at the end of a whole read.
-pub struct Verify {
-    pub blake3: String,
-    pub stats: Arc<Stats>,
+/// How the reader thread checks what it sends.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// Each block before it is sent (a file with block digests).
+    Blocks,
+    /// The whole body against this blake3 at the end (an older file, read
+    /// whole).
+    Whole(String),
+    /// Nothing (a range of an older file).
+    Unchecked,
 }
 
 /// Streams `segments` of `obj` (`total` bytes in all) from a blocking thread.
@@ -81,10 +94,18 @@ pub fn file_body(
     segments: Vec<Segment>,
     total: u64,
     chunk: usize,
-    verify: Option<Verify>,
+    check: Check,
+    stats: Arc<Stats>,
 ) -> Body {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-    tokio::task::spawn_blocking(move || read_segments(&obj, &segments, chunk, verify, &tx));
+    tokio::task::spawn_blocking(move || {
+        let out = Out { tx: &tx, stats };
+        match check {
+            Check::Blocks => read_blocks(&obj, &segments, chunk as u64, &out),
+            Check::Whole(b) => read_segments(&obj, &segments, chunk, Some(b), &out),
+            Check::Unchecked => read_segments(&obj, &segments, chunk, None, &out),
+        }
+    });
     ChannelBody {
         rx,
         remaining: total,
@@ -92,14 +113,79 @@ pub fn file_body(
     .boxed()
 }
 
+/// Where the reader thread sends the body.
+struct Out<'a> {
+    tx: &'a mpsc::Sender<io::Result<Bytes>>,
+    stats: Arc<Stats>,
+}
+
+impl Out<'_> {
+    /// Sends bytes; false once the response is gone.
+    fn send(&self, b: Bytes) -> bool {
+        self.tx.blocking_send(Ok(b)).is_ok()
+    }
+
+    fn fail(&self, e: io::Error) {
+        let _ = self.tx.blocking_send(Err(e));
+    }
+
+    /// Quarantines `obj` and ends the body in an error.
+    fn corrupt(&self, obj: &OpenObject, why: &str) {
+        self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = obj.quarantine(why) {
+            warn!(error = %e, "quarantine failed");
+        }
+        self.fail(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "object failed its integrity check; quarantined",
+        ));
+    }
+}
+
+/// Sends `segments`, reading and checking whole blocks a piece at a time.
+fn read_blocks(obj: &OpenObject, segments: &[Segment], chunk: u64, out: &Out) {
+    let Some(blocks) = obj.data.blocks() else {
+        out.fail(io::Error::other("no block digests"));
+        return;
+    };
+    for seg in segments {
+        let (start, end) = match seg {
+            Segment::Literal(b) => {
+                if !out.send(b.clone()) {
+                    return;
+                }
+                continue;
+            }
+            Segment::File { start, end } => (*start, *end),
+        };
+        let mut pos = start;
+        while pos < end {
+            let piece_end = blocks.piece_end(pos, end, chunk);
+            let c = match obj.data.read_checked(pos, piece_end) {
+                Ok(c) => c,
+                Err(e) => return out.fail(e),
+            };
+            if !c.good.is_empty() && !out.send(Bytes::from(c.buf).slice(c.good)) {
+                return;
+            }
+            if let Some(bad) = c.corrupt {
+                return out.corrupt(obj, &bad.why);
+            }
+            pos = piece_end;
+        }
+    }
+}
+
+/// Sends `segments` as read; with `whole`, checks the body's blake3 at the
+/// end and holds the last chunk back until it matches.
 fn read_segments(
     obj: &OpenObject,
     segments: &[Segment],
     chunk: usize,
-    verify: Option<Verify>,
-    tx: &mpsc::Sender<io::Result<Bytes>>,
+    whole: Option<String>,
+    out: &Out,
 ) {
-    let mut hasher = verify.as_ref().map(|_| blake3::Hasher::new());
+    let mut hasher = whole.as_ref().map(|_| blake3::Hasher::new());
     let mut held: Option<Bytes> = None;
     let mut emit = |b: Bytes, hasher: &mut Option<blake3::Hasher>, is_file: bool| -> bool {
         if is_file {
@@ -108,7 +194,7 @@ fn read_segments(
             }
         }
         match held.replace(b) {
-            Some(prev) => tx.blocking_send(Ok(prev)).is_ok(),
+            Some(prev) => out.send(prev),
             None => true,
         }
     };
@@ -126,11 +212,10 @@ fn read_segments(
                     let mut buf = vec![0u8; n];
                     match obj.read_at(&mut buf, off) {
                         Ok(0) => {
-                            let _ = tx.blocking_send(Err(io::Error::new(
+                            return out.fail(io::Error::new(
                                 io::ErrorKind::UnexpectedEof,
                                 "object file shorter than its metadata says",
-                            )));
-                            return;
+                            ));
                         }
                         Ok(got) => {
                             buf.truncate(got);
@@ -139,38 +224,26 @@ fn read_segments(
                                 return;
                             }
                         }
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(e));
-                            return;
-                        }
+                        Err(e) => return out.fail(e),
                     }
                 }
             }
         }
     }
-    if let (Some(h), Some(v)) = (hasher, verify) {
-        let got = h.finalize().to_hex().to_string();
-        if got != v.blake3 {
-            v.stats.quarantined.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = obj.quarantine("blake3 mismatch on read") {
-                warn!(error = %e, "quarantine failed");
-            }
-            let _ = tx.blocking_send(Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "object failed its integrity check; quarantined",
-            )));
-            return;
+    if let (Some(h), Some(want)) = (hasher, whole) {
+        if h.finalize().to_hex().as_str() != want {
+            return out.corrupt(obj, "blake3 mismatch on read");
         }
     }
     if let Some(last) = held {
-        let _ = tx.blocking_send(Ok(last));
+        out.send(last);
     }
 }
 
 /// Reads a whole small body at once (one blocking call; used when the object
-/// fits in one chunk). Returns `None` when the digest does not match (the
-/// object has then been quarantined).
-pub fn read_whole_small(obj: &OpenObject, verify: Option<&Verify>) -> io::Result<Option<Bytes>> {
+/// fits in one chunk), checked against the body's stored blake3. Returns
+/// `None` when it does not match (the object has then been quarantined).
+pub fn read_whole_small(obj: &OpenObject, stats: &Stats) -> io::Result<Option<Bytes>> {
     let mut buf = vec![0u8; obj.body_len as usize];
     let mut off = 0usize;
     while off < buf.len() {
@@ -183,9 +256,9 @@ pub fn read_whole_small(obj: &OpenObject, verify: Option<&Verify>) -> io::Result
         }
         off += n;
     }
-    if let Some(v) = verify {
-        if blake3::hash(&buf).to_hex().as_str() != v.blake3 {
-            v.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+    if let Some(want) = &obj.blake3 {
+        if blake3::hash(&buf).to_hex().as_str() != want {
+            stats.quarantined.fetch_add(1, Ordering::Relaxed);
             obj.quarantine("blake3 mismatch on read")?;
             return Ok(None);
         }

@@ -20,7 +20,7 @@ use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
 use crate::response;
 use crate::rings::{Node, RingKind};
-use crate::stream::{self, Resume};
+use crate::stream::{self, Resume, Shape};
 
 /// Swift's hidden account of the expirer queue.
 const EXPIRING_ACCOUNT: &str = ".expiring_objects";
@@ -208,11 +208,16 @@ pub(crate) async fn fetch(
                     return Ok(Found::Manifest(mh, value));
                 }
             }
-            if ctx.method == Method::HEAD || resp.status() != StatusCode::OK {
+            // A body that can resume mid-way from another node: a whole
+            // one, one range or several.
+            let shape = (ctx.method != Method::HEAD)
+                .then(|| Shape::of(&resp, headers::get(&h, "range")))
+                .flatten();
+            let Some(shape) = shape else {
                 let mut r = response::passthrough(resp, ctx.owner);
                 object_response_headers(r.headers_mut());
                 return Ok(Found::Plain(r));
-            }
+            };
             let (parts, body) = resp.into_parts();
             let size = headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
             let tail = match query.as_deref() {
@@ -231,7 +236,7 @@ pub(crate) async fn fetch(
                 timeout: crate::config::secs(proxy.cfg.recoverable_node_timeout),
             };
             let verified = headers::get(&parts.headers, segments::READ_VERIFIED) == Some("blake3");
-            let body = stream::pump(body, size, Some(resume));
+            let body = stream::pump(body, size, shape, Some(resume));
             let mut h = headers::to_client(&parts.headers);
             object_response_headers(&mut h);
             let mut r = response::with_headers(parts.status, h, body, ctx.owner);

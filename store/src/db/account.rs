@@ -1,21 +1,23 @@
-//! The account broker: one SQLite database per account holding a row per
-//! container (name, put/delete timestamps, object count, bytes used, deleted,
-//! storage policy), the account's totals, per-policy totals, metadata and
-//! replication sync points (swift/account/backend.py).
+//! The account kind of broker: one SQLite database per account holding a
+//! row per container (name, put/delete timestamps, object count, bytes
+//! used, deleted, storage policy), the account's totals and per-policy
+//! totals (swift/account/backend.py). What every database does (metadata,
+//! replication, reclaim) is the broker core's.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use swirl_common::Timestamp;
 
-use super::container::ts;
-use super::dbfile::{bind_range, chexor, text, DbFile};
+use super::broker::{max_row, ts, Broker, FindRow, Kind};
+use super::dbfile::{bind_range, chexor, visit_rows};
 use super::error::{DbError, DbResult};
-use super::group_commit::GroupCommit;
 use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
-use super::sync::{self, SyncPoint};
+use super::replication::int_bool;
 
 const SCHEMA: &str = "
 CREATE TABLE container (
@@ -62,16 +64,19 @@ pub struct ContainerUpdate {
     pub storage_policy_index: i64,
 }
 
-/// A stored container row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored container row; in JSON, Swift's `get_items_since` dict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerRow {
+    #[serde(rename = "ROWID", default)]
     pub row_id: i64,
     pub name: String,
     pub put_timestamp: String,
     pub delete_timestamp: String,
     pub object_count: i64,
     pub bytes_used: i64,
+    #[serde(with = "int_bool")]
     pub deleted: bool,
+    #[serde(default)]
     pub storage_policy_index: i64,
 }
 
@@ -151,24 +156,11 @@ pub struct ListedContainer {
     pub put_timestamp: String,
 }
 
-/// An open account database.
-pub struct AccountBroker {
-    file: DbFile,
-    group: GroupCommit<ContainerUpdate>,
-}
+/// Account databases: rows are containers.
+pub struct Account;
 
-fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
-    Ok(ContainerRow {
-        row_id: r.get(0)?,
-        name: r.get(1)?,
-        put_timestamp: r.get(2)?,
-        delete_timestamp: r.get(3)?,
-        object_count: r.get(4)?,
-        bytes_used: r.get(5)?,
-        deleted: r.get::<_, i64>(6)? != 0,
-        storage_policy_index: r.get(7)?,
-    })
-}
+/// An open account database.
+pub type AccountBroker = Broker<Account>;
 
 const ROW_COLS: &str = "ROWID, name, put_timestamp, delete_timestamp, object_count, bytes_used, \
                         deleted, storage_policy_index";
@@ -180,84 +172,123 @@ fn row_hash_ts(r: &ContainerRow) -> String {
     )
 }
 
-impl AccountBroker {
+impl Kind for Account {
+    const STAT_TABLE: &'static str = "account_stat";
+    const ROW_TABLE: &'static str = "container";
+    const ROW_COLS: &'static str = ROW_COLS;
+    const COUNT_COLUMN: &'static str = "container_count";
+    const SCHEMA: &'static str = SCHEMA;
+
+    type Row = ContainerRow;
+    type Update = ContainerUpdate;
+    type Info = AccountInfo;
+
+    fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ContainerRow> {
+        Ok(ContainerRow {
+            row_id: r.get(0)?,
+            name: r.get(1)?,
+            put_timestamp: r.get(2)?,
+            delete_timestamp: r.get(3)?,
+            object_count: r.get(4)?,
+            bytes_used: r.get(5)?,
+            deleted: r.get::<_, i64>(6)? != 0,
+            storage_policy_index: r.get(7)?,
+        })
+    }
+
+    fn row_id(row: &ContainerRow) -> i64 {
+        row.row_id
+    }
+
+    fn row_update(r: &ContainerRow) -> ContainerUpdate {
+        ContainerUpdate {
+            name: r.name.clone(),
+            put_timestamp: r.put_timestamp.clone(),
+            delete_timestamp: r.delete_timestamp.clone(),
+            object_count: r.object_count,
+            bytes_used: r.bytes_used,
+            storage_policy_index: r.storage_policy_index,
+        }
+    }
+
+    fn apply_updates(tx: &Transaction, updates: &[ContainerUpdate]) -> DbResult<()> {
+        apply_updates(tx, updates)
+    }
+
+    /// Swift's account broker raises the sync point to the largest ROWID.
+    fn merged_point(rows: &[ContainerRow]) -> Option<i64> {
+        rows.iter().map(|r| r.row_id).max()
+    }
+
+    fn info(tx: &Transaction) -> DbResult<AccountInfo> {
+        let mut info = tx.query_row(
+            "SELECT account, created_at, put_timestamp, delete_timestamp, status_changed_at,
+                    container_count, object_count, bytes_used, hash, id, status, metadata
+             FROM account_stat",
+            [],
+            |r| {
+                Ok((
+                    AccountInfo {
+                        account: r.get(0)?,
+                        created_at: r.get(1)?,
+                        put_timestamp: r.get(2)?,
+                        delete_timestamp: r.get(3)?,
+                        status_changed_at: r.get(4)?,
+                        container_count: r.get(5)?,
+                        object_count: r.get(6)?,
+                        bytes_used: r.get(7)?,
+                        hash: r.get(8)?,
+                        id: r.get(9)?,
+                        status: r.get(10)?,
+                        metadata: Metadata::new(),
+                        max_row: 0,
+                    },
+                    r.get::<_, String>(11)?,
+                ))
+            },
+        )?;
+        info.0.metadata = metadata::parse(&info.1)?;
+        info.0.max_row = max_row::<Account>(tx)?;
+        Ok(info.0)
+    }
+
+    fn is_deleted(info: &AccountInfo) -> bool {
+        info.is_deleted()
+    }
+
+    fn replication_dict(i: &AccountInfo) -> serde_json::Value {
+        json!({
+            "account": i.account, "created_at": i.created_at,
+            "put_timestamp": i.put_timestamp, "delete_timestamp": i.delete_timestamp,
+            "status_changed_at": i.status_changed_at,
+            "container_count": i.container_count, "object_count": i.object_count,
+            "bytes_used": i.bytes_used, "hash": i.hash, "id": i.id,
+            "status": i.status, "metadata": metadata::to_json(&i.metadata),
+            "max_row": i.max_row, "count": i.container_count,
+        })
+    }
+
+    /// Deleted container rows go by their delete time.
+    const RECLAIM_BY: &'static str = "delete_timestamp";
+
+    fn drop_rows(tx: &Transaction, rows: &[ContainerRow]) -> DbResult<()> {
+        for r in rows {
+            remove_row(tx, r)?;
+        }
+        Ok(())
+    }
+}
+
+impl Broker<Account> {
     /// Creates the database (if absent). Returns whether this call created it.
     pub fn initialize(path: &Path, account: &str, put_timestamp: &str) -> DbResult<bool> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let h = format!(
-            "{:x}",
-            md5::compute(format!("{}-{nanos}-{}", path.display(), std::process::id()))
-        );
-        let id = format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        );
-        DbFile::create(path, |tx| {
-            tx.execute_batch(SCHEMA)?;
-            sync::create_tables(tx)?;
+        Self::create(path, |tx, id| {
             tx.execute(
                 "INSERT INTO account_stat (account, created_at, put_timestamp, status_changed_at, id)
                  VALUES (?1, ?2, ?3, ?3, ?4)",
                 params![account, Timestamp::now().internal(), put_timestamp, id],
             )?;
             Ok(())
-        })
-    }
-
-    /// Opens an existing database.
-    pub fn open(path: &Path) -> DbResult<AccountBroker> {
-        Ok(AccountBroker {
-            file: DbFile::open(path)?,
-            group: GroupCommit::default(),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
-    /// Totals, timestamps, status and metadata.
-    pub fn info(&self) -> DbResult<AccountInfo> {
-        self.file.read(|tx| {
-            let mut info = tx.query_row(
-                "SELECT account, created_at, put_timestamp, delete_timestamp, status_changed_at,
-                        container_count, object_count, bytes_used, hash, id, status, metadata
-                 FROM account_stat",
-                [],
-                |r| {
-                    Ok((
-                        AccountInfo {
-                            account: r.get(0)?,
-                            created_at: r.get(1)?,
-                            put_timestamp: r.get(2)?,
-                            delete_timestamp: r.get(3)?,
-                            status_changed_at: r.get(4)?,
-                            container_count: r.get(5)?,
-                            object_count: r.get(6)?,
-                            bytes_used: r.get(7)?,
-                            hash: r.get(8)?,
-                            id: r.get(9)?,
-                            status: r.get(10)?,
-                            metadata: Metadata::new(),
-                            max_row: 0,
-                        },
-                        r.get::<_, String>(11)?,
-                    ))
-                },
-            )?;
-            info.0.metadata = metadata::parse(&info.1)?;
-            info.0.max_row =
-                tx.query_row("SELECT IFNULL(MAX(ROWID), -1) FROM container", [], |r| {
-                    r.get(0)
-                })?;
-            Ok(info.0)
         })
     }
 
@@ -282,86 +313,6 @@ impl AccountBroker {
         })
     }
 
-    /// Raises put_timestamp to `ts` if newer.
-    pub fn update_put_timestamp(&self, t: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            let cur: String =
-                tx.query_row("SELECT put_timestamp FROM account_stat", [], |r| r.get(0))?;
-            if ts(&cur) < ts(t) {
-                tx.execute("UPDATE account_stat SET put_timestamp = ?1", [t])?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Swift's `merge_timestamps` (replication).
-    pub fn merge_timestamps(&self, created_at: &str, put: &str, delete: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            tx.execute(
-                "UPDATE account_stat SET created_at = MIN(?1, created_at),
-                    put_timestamp = MAX(?2, put_timestamp),
-                    delete_timestamp = MAX(?3, delete_timestamp)",
-                params![created_at, put, delete],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// Merges metadata updates (newest per key wins), optionally validated.
-    pub fn update_metadata(&self, updates: &Metadata, validate: bool) -> DbResult<()> {
-        self.file.write(|tx| {
-            let text: String =
-                tx.query_row("SELECT metadata FROM account_stat", [], |r| r.get(0))?;
-            let mut md = metadata::parse(&text)?;
-            if metadata::merge(&mut md, updates) {
-                if validate {
-                    metadata::validate(&md)?;
-                }
-                tx.execute(
-                    "UPDATE account_stat SET metadata = ?1",
-                    [metadata::to_json(&md)],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Swift's `delete_db`: blanks metadata and sets status DELETED.
-    pub fn delete_db(&self, t: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            let (text, del): (String, String) = tx.query_row(
-                "SELECT metadata, delete_timestamp FROM account_stat",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let mut md = metadata::parse(&text)?;
-            let cleared: Metadata = md
-                .keys()
-                .map(|k| (k.clone(), (String::new(), t.to_string())))
-                .collect();
-            metadata::merge(&mut md, &cleared);
-            tx.execute(
-                "UPDATE account_stat SET metadata = ?1",
-                [metadata::to_json(&md)],
-            )?;
-            if ts(&del) < ts(t) {
-                tx.execute(
-                    "UPDATE account_stat SET delete_timestamp = ?1, status = 'DELETED',
-                        status_changed_at = ?1",
-                    [t],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Applies container updates through group commit.
-    pub fn put_containers(&self, updates: Vec<ContainerUpdate>) -> DbResult<()> {
-        self.group.submit(updates, |rows| {
-            self.file.write(|tx| apply_updates(tx, &rows))
-        })
-    }
-
     /// Lists live containers with Swift's rules.
     pub fn list(&self, params: &ListingParams) -> DbResult<Vec<Entry<ListedContainer>>> {
         if params.path.is_some() {
@@ -374,123 +325,49 @@ impl AccountBroker {
             listing::list(&mut src, params)
         })
     }
-
-    /// Rows with ROWID above `since`, oldest first (deleted ones too).
-    pub fn get_items_since(&self, since: i64, limit: usize) -> DbResult<Vec<ContainerRow>> {
-        self.file.read(|tx| {
-            let mut st = tx.prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM container WHERE ROWID > ?1 ORDER BY ROWID LIMIT ?2"
-            ))?;
-            let v = st
-                .query_map(params![since, limit as i64], read_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(v)
-        })
-    }
-
-    /// Merges rows from a replica and raises the incoming sync point for `source`.
-    pub fn merge_items(&self, rows: &[ContainerRow], source: Option<&str>) -> DbResult<()> {
-        let updates: Vec<ContainerUpdate> = rows
-            .iter()
-            .map(|r| ContainerUpdate {
-                name: r.name.clone(),
-                put_timestamp: r.put_timestamp.clone(),
-                delete_timestamp: r.delete_timestamp.clone(),
-                object_count: r.object_count,
-                bytes_used: r.bytes_used,
-                storage_policy_index: r.storage_policy_index,
-            })
-            .collect();
-        let last = rows.iter().map(|r| r.row_id).max();
-        self.file.write(|tx| {
-            apply_updates(tx, &updates)?;
-            if let (Some(src), Some(point)) = (source, last) {
-                sync::raise(tx, true, src, point)?;
-            }
-            Ok(())
-        })
-    }
-
-    pub fn get_syncs(&self, incoming: bool) -> DbResult<Vec<SyncPoint>> {
-        self.file.read(|tx| sync::get_all(tx, incoming))
-    }
-
-    pub fn get_sync(&self, remote_id: &str, incoming: bool) -> DbResult<i64> {
-        self.file.read(|tx| sync::get(tx, incoming, remote_id))
-    }
-
-    pub fn merge_syncs(&self, points: &[SyncPoint], incoming: bool) -> DbResult<()> {
-        self.file.write(|tx| {
-            for p in points {
-                sync::raise(tx, incoming, &p.remote_id, p.sync_point)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Drops deleted rows older than `age` (by delete timestamp), blanked
-    /// metadata older than `age`, and stale sync rows.
-    pub fn reclaim(&self, age: Timestamp, sync_age: Timestamp) -> DbResult<usize> {
-        self.file.write(|tx| {
-            let old = {
-                let mut st = tx.prepare_cached(&format!(
-                    "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND delete_timestamp < ?1"
-                ))?;
-                let v = st
-                    .query_map([age.internal()], read_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                v
-            };
-            let n = old.len();
-            for r in &old {
-                remove_row(tx, r)?;
-            }
-            let text: String =
-                tx.query_row("SELECT metadata FROM account_stat", [], |r| r.get(0))?;
-            let mut md = metadata::parse(&text)?;
-            if metadata::reclaim(&mut md, age) {
-                tx.execute(
-                    "UPDATE account_stat SET metadata = ?1",
-                    [metadata::to_json(&md)],
-                )?;
-            }
-            sync::reclaim(tx, sync_age)?;
-            Ok(n)
-        })
-    }
 }
 
 fn sign(deleted: bool) -> i64 {
     i64::from(!deleted)
 }
 
+/// Adds a row to (`dir` 1) or takes it out of (`dir` -1) the account's and
+/// its policy's totals, and the hash.
+fn count_row(tx: &Transaction, r: &ContainerRow, dir: i64) -> DbResult<()> {
+    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
+    let (containers, objects, bytes) = (
+        dir * sign(r.deleted),
+        dir * r.object_count,
+        dir * r.bytes_used,
+    );
+    tx.prepare_cached(
+        "UPDATE account_stat SET container_count = container_count + ?1,
+            object_count = object_count + ?2, bytes_used = bytes_used + ?3, hash = ?4",
+    )?
+    .execute(params![
+        containers,
+        objects,
+        bytes,
+        chexor(&hash, &r.name, &row_hash_ts(r))
+    ])?;
+    if dir > 0 {
+        tx.prepare_cached("INSERT OR IGNORE INTO policy_stat (storage_policy_index) VALUES (?1)")?
+            .execute([r.storage_policy_index])?;
+    }
+    tx.prepare_cached(
+        "UPDATE policy_stat SET container_count = container_count + ?1,
+            object_count = object_count + ?2, bytes_used = bytes_used + ?3
+         WHERE storage_policy_index = ?4",
+    )?
+    .execute(params![containers, objects, bytes, r.storage_policy_index])?;
+    Ok(())
+}
+
 /// Deletes a row and takes it out of the totals and the hash.
 fn remove_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
     tx.prepare_cached("DELETE FROM container WHERE ROWID = ?1")?
         .execute([r.row_id])?;
-    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
-    tx.prepare_cached(
-        "UPDATE account_stat SET container_count = container_count - ?1,
-            object_count = object_count - ?2, bytes_used = bytes_used - ?3, hash = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        chexor(&hash, &r.name, &row_hash_ts(r))
-    ])?;
-    tx.prepare_cached(
-        "UPDATE policy_stat SET container_count = container_count - ?1,
-            object_count = object_count - ?2, bytes_used = bytes_used - ?3
-         WHERE storage_policy_index = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        r.storage_policy_index
-    ])?;
-    Ok(())
+    count_row(tx, r, -1)
 }
 
 /// Inserts a row and adds it to the totals and the hash.
@@ -508,47 +385,13 @@ fn insert_row(tx: &Transaction, r: &ContainerRow) -> DbResult<()> {
         i64::from(r.deleted),
         r.storage_policy_index
     ])?;
-    let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
-    tx.prepare_cached(
-        "UPDATE account_stat SET container_count = container_count + ?1,
-            object_count = object_count + ?2, bytes_used = bytes_used + ?3, hash = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        chexor(&hash, &r.name, &row_hash_ts(r))
-    ])?;
-    tx.prepare_cached("INSERT OR IGNORE INTO policy_stat (storage_policy_index) VALUES (?1)")?
-        .execute([r.storage_policy_index])?;
-    tx.prepare_cached(
-        "UPDATE policy_stat SET container_count = container_count + ?1,
-            object_count = object_count + ?2, bytes_used = bytes_used + ?3
-         WHERE storage_policy_index = ?4",
-    )?
-    .execute(params![
-        sign(r.deleted),
-        r.object_count,
-        r.bytes_used,
-        r.storage_policy_index
-    ])?;
-    Ok(())
+    count_row(tx, r, 1)
 }
 
 fn apply_updates(tx: &Transaction, updates: &[ContainerUpdate]) -> DbResult<()> {
-    // The name's row, live or deleted: two index seeks (`deleted IN (0, 1)`
-    // builds a temporary table for the list on every run).
-    let mut find_live = tx.prepare_cached(&format!(
-        "SELECT {ROW_COLS} FROM container WHERE deleted = 0 AND name = ?1"
-    ))?;
-    let mut find_deleted = tx.prepare_cached(&format!(
-        "SELECT {ROW_COLS} FROM container WHERE deleted = 1 AND name = ?1"
-    ))?;
+    let mut find = FindRow::<Account>::new(tx)?;
     for u in updates {
-        let existing = match find_live.query_row([&u.name], read_row).optional()? {
-            Some(r) => Some(r),
-            None => find_deleted.query_row([&u.name], read_row).optional()?,
-        };
+        let existing = find.get(&u.name)?;
         let new = merge_update(u, existing.as_ref());
         if let Some(ex) = &existing {
             remove_row(tx, ex)?;
@@ -583,24 +426,14 @@ impl RowSource for SqlContainers<'_> {
         );
         let mut st = self.tx.prepare_cached(sql)?;
         bind_range(&mut st, q)?;
-        let mut rows = st.raw_query();
-        let mut left = q.limit;
-        while left > 0 {
-            let Some(r) = rows.next()? else { break };
-            left -= 1;
-            let name = text(r, 0)?;
-            match visit(name) {
-                Visit::Take => out.push(Entry::Row(ListedContainer {
-                    name: name.to_string(),
-                    object_count: r.get(1)?,
-                    bytes_used: r.get(2)?,
-                    put_timestamp: r.get(3)?,
-                })),
-                Visit::Skip => {}
-                Visit::Stop => break,
-            }
-        }
-        Ok(())
+        visit_rows(st.raw_query(), q.limit, visit, out, |r, name| {
+            Ok(ListedContainer {
+                name: name.to_string(),
+                object_count: r.get(1)?,
+                bytes_used: r.get(2)?,
+                put_timestamp: r.get(3)?,
+            })
+        })
     }
 }
 
@@ -625,9 +458,9 @@ mod tests {
         let p = d.path().join("a.db");
         assert!(AccountBroker::initialize(&p, "a", "0000000001.00000").unwrap());
         let b = AccountBroker::open(&p).unwrap();
-        b.put_containers(vec![cu("c1", "0000000002.00000", "0", 3, 30)])
+        b.put_rows(vec![cu("c1", "0000000002.00000", "0", 3, 30)])
             .unwrap();
-        b.put_containers(vec![cu("c2", "0000000002.00000", "0", 1, 5)])
+        b.put_rows(vec![cu("c2", "0000000002.00000", "0", 1, 5)])
             .unwrap();
         let i = b.info().unwrap();
         assert_eq!(
@@ -635,14 +468,14 @@ mod tests {
             (2, 4, 35)
         );
         // c1 deleted later: row goes deleted, totals follow
-        b.put_containers(vec![cu("c1", "0000000002.00000", "0000000003.00000", 0, 0)])
+        b.put_rows(vec![cu("c1", "0000000002.00000", "0000000003.00000", 0, 0)])
             .unwrap();
         let i = b.info().unwrap();
         assert_eq!((i.container_count, i.object_count, i.bytes_used), (1, 1, 5));
         let ps = b.policy_stats().unwrap();
         assert_eq!(ps[0].container_count, 1);
         // an older put does not resurrect it
-        b.put_containers(vec![cu("c1", "0000000001.50000", "0", 0, 0)])
+        b.put_rows(vec![cu("c1", "0000000001.50000", "0", 0, 0)])
             .unwrap();
         assert_eq!(b.info().unwrap().container_count, 1);
         let l = b

@@ -1,22 +1,25 @@
-//! The container broker: one SQLite database per container holding its object
-//! rows (name, created_at, size, content_type, etag, deleted,
-//! storage_policy_index), its stats, metadata and replication sync points.
-//! Rows are never updated in place: a newer row replaces the old one (DELETE
-//! then INSERT), so ROWID order is change order, which replication relies on
-//! (as in Swift's swift/container/backend.py).
+//! The container kind of broker: one SQLite database per container holding
+//! its object rows (name, created_at, size, content_type, etag, deleted,
+//! storage_policy_index), its stats, policy and account location. Rows are
+//! never updated in place: a newer row replaces the old one (DELETE then
+//! INSERT), so ROWID order is change order, which replication relies on (as
+//! in Swift's swift/container/backend.py). What every database does
+//! (metadata, replication, reclaim) is the broker core's.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use swirl_common::Timestamp;
 
-use super::dbfile::{bind_range, chexor, hash_hex, parse_hash, row_hash, text, DbFile};
+use super::broker::{max_row, ts, Broker, FindRow, Kind};
+use super::dbfile::{bind_range, chexor, hash_hex, parse_hash, row_hash, text, visit_rows, DbFile};
 use super::error::{DbError, DbResult};
-use super::group_commit::{Done, GroupCommit};
 use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
-use super::sync::{self, SyncPoint};
+use super::replication::int_bool;
 use super::timestamps::{self, RowTimes};
 
 #[cfg(test)]
@@ -91,16 +94,19 @@ pub struct ObjectUpdate {
     pub meta_timestamp: Option<String>,
 }
 
-/// A stored object row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored object row; in JSON, Swift's `get_items_since` dict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRow {
+    #[serde(rename = "ROWID", default)]
     pub row_id: i64,
     pub name: String,
     pub created_at: String,
     pub size: i64,
     pub content_type: String,
     pub etag: String,
+    #[serde(with = "int_bool")]
     pub deleted: bool,
+    #[serde(default)]
     pub storage_policy_index: i64,
 }
 
@@ -141,10 +147,6 @@ pub struct ContainerInfo {
     pub account_hosts: String,
     pub account_devices: String,
     pub account_partition: String,
-}
-
-pub(crate) fn ts(s: &str) -> Timestamp {
-    Timestamp::parse(s).unwrap_or_default()
 }
 
 impl ContainerInfo {
@@ -212,109 +214,63 @@ pub fn merge_update(
     Ok(newer.iter().any(|n| *n).then_some(row))
 }
 
+/// Container databases: rows are objects.
+pub struct Container;
+
 /// An open container database.
-pub struct ContainerBroker {
-    file: DbFile,
-    group: GroupCommit<ObjectUpdate>,
-}
-
-fn new_db_id(path: &Path) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let d = md5::compute(format!("{}-{nanos}-{}", path.display(), std::process::id()));
-    let h = format!("{d:x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
-fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ObjectRow> {
-    Ok(ObjectRow {
-        row_id: r.get(0)?,
-        name: r.get(1)?,
-        created_at: r.get(2)?,
-        size: r.get(3)?,
-        content_type: r.get(4)?,
-        etag: r.get(5)?,
-        deleted: r.get::<_, i64>(6)? != 0,
-        storage_policy_index: r.get(7)?,
-    })
-}
+pub type ContainerBroker = Broker<Container>;
 
 const ROW_COLS: &str =
     "ROWID, name, created_at, size, content_type, etag, deleted, storage_policy_index";
 
-impl ContainerBroker {
-    /// Creates the database (if absent) with `put_timestamp` and policy.
-    /// Returns whether this call created it.
-    pub fn initialize(
-        path: &Path,
-        account: &str,
-        container: &str,
-        put_timestamp: &str,
-        storage_policy_index: i64,
-    ) -> DbResult<bool> {
-        let id = new_db_id(path);
-        DbFile::create(path, |tx| {
-            tx.execute_batch(SCHEMA)?;
-            sync::create_tables(tx)?;
-            tx.execute(
-                "INSERT INTO container_stat (account, container, created_at, put_timestamp,
-                    status_changed_at, id, storage_policy_index)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
-                params![
-                    account,
-                    container,
-                    Timestamp::now().internal(),
-                    put_timestamp,
-                    id,
-                    storage_policy_index
-                ],
-            )?;
-            Ok(())
+impl Kind for Container {
+    const STAT_TABLE: &'static str = "container_stat";
+    const ROW_TABLE: &'static str = "object";
+    const ROW_COLS: &'static str = ROW_COLS;
+    const COUNT_COLUMN: &'static str = "object_count";
+    const SCHEMA: &'static str = SCHEMA;
+    const KEEP_ON_DELETE: &'static [&'static str] = DELETE_META_WHITELIST;
+
+    type Row = ObjectRow;
+    type Update = ObjectUpdate;
+    type Info = ContainerInfo;
+
+    fn read_row(r: &rusqlite::Row) -> rusqlite::Result<ObjectRow> {
+        Ok(ObjectRow {
+            row_id: r.get(0)?,
+            name: r.get(1)?,
+            created_at: r.get(2)?,
+            size: r.get(3)?,
+            content_type: r.get(4)?,
+            etag: r.get(5)?,
+            deleted: r.get::<_, i64>(6)? != 0,
+            storage_policy_index: r.get(7)?,
         })
     }
 
-    /// Opens an existing database.
-    pub fn open(path: &Path) -> DbResult<ContainerBroker> {
-        let file = DbFile::open(path)?;
-        let has_column = |tx: &Transaction| -> DbResult<bool> {
-            let n: i64 = tx
-                .prepare(
-                    "SELECT COUNT(*) FROM pragma_table_info('container_stat')
-                     WHERE name = 'mixed_policies'",
-                )?
-                .query_row([], |r| r.get(0))?;
-            Ok(n > 0)
-        };
-        if !file.read(has_column)? {
-            // Checked again under the write lock: another opener may have
-            // added it meanwhile.
-            file.write(|tx| {
-                if !has_column(tx)? {
-                    tx.execute_batch(ADD_MIXED_POLICIES)?;
-                }
-                Ok(())
-            })?;
+    fn row_id(row: &ObjectRow) -> i64 {
+        row.row_id
+    }
+
+    fn row_update(r: &ObjectRow) -> ObjectUpdate {
+        ObjectUpdate {
+            name: r.name.clone(),
+            created_at: r.created_at.clone(),
+            size: r.size,
+            content_type: r.content_type.clone(),
+            etag: r.etag.clone(),
+            deleted: r.deleted,
+            storage_policy_index: r.storage_policy_index,
+            ctype_timestamp: None,
+            meta_timestamp: None,
         }
-        Ok(ContainerBroker {
-            file,
-            group: GroupCommit::default(),
-        })
     }
 
-    pub fn path(&self) -> &Path {
-        self.file.path()
+    fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
+        apply_updates(tx, updates)
     }
 
-    fn info_tx(tx: &Transaction) -> DbResult<ContainerInfo> {
+    fn info(tx: &Transaction) -> DbResult<ContainerInfo> {
         let mut info = tx
             .prepare_cached(
                 "SELECT account, container, created_at, put_timestamp, delete_timestamp,
@@ -351,33 +307,109 @@ impl ContainerBroker {
             .prepare_cached("SELECT metadata FROM container_stat")?
             .query_row([], |r| r.get(0))?;
         info.metadata = metadata::parse(&md)?;
-        info.max_row = tx
-            .prepare_cached("SELECT IFNULL(MAX(ROWID), -1) FROM object")?
-            .query_row([], |r| r.get(0))?;
+        info.max_row = max_row::<Container>(tx)?;
         Ok(info)
     }
 
-    /// The stats, timestamps and metadata.
-    pub fn info(&self) -> DbResult<ContainerInfo> {
-        self.file.read(Self::info_tx)
+    fn is_deleted(info: &ContainerInfo) -> bool {
+        info.is_deleted()
     }
 
-    /// Raises put_timestamp to `ts` if newer.
-    pub fn update_put_timestamp(&self, ts: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            let cur: String =
-                tx.query_row("SELECT put_timestamp FROM container_stat", [], |r| r.get(0))?;
-            if super::container::ts(&cur) < super::container::ts(ts) {
-                tx.execute("UPDATE container_stat SET put_timestamp = ?1", [ts])?;
-            }
-            Ok(())
+    fn replication_dict(i: &ContainerInfo) -> serde_json::Value {
+        json!({
+            "account": i.account, "container": i.container,
+            "created_at": i.created_at, "put_timestamp": i.put_timestamp,
+            "delete_timestamp": i.delete_timestamp,
+            "status_changed_at": i.status_changed_at,
+            "object_count": i.object_count, "bytes_used": i.bytes_used,
+            "reported_put_timestamp": i.reported_put_timestamp,
+            "reported_delete_timestamp": i.reported_delete_timestamp,
+            "reported_object_count": i.reported_object_count,
+            "reported_bytes_used": i.reported_bytes_used,
+            "hash": i.hash, "id": i.id,
+            "x_container_sync_point1": -1, "x_container_sync_point2": -1,
+            "storage_policy_index": i.storage_policy_index,
+            "metadata": metadata::to_json(&i.metadata),
+            "max_row": i.max_row, "count": i.object_count,
+            "db_state": "unsharded",
         })
     }
 
-    /// Sets status_changed_at.
-    pub fn update_status_changed_at(&self, ts: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            tx.execute("UPDATE container_stat SET status_changed_at = ?1", [ts])?;
+    /// Tombstones go by their time.
+    const RECLAIM_BY: &'static str = "created_at";
+
+    /// The hash drops them too.
+    fn drop_rows(tx: &Transaction, rows: &[ObjectRow]) -> DbResult<()> {
+        let mut hash: String = tx.query_row("SELECT hash FROM container_stat", [], |r| r.get(0))?;
+        for r in rows {
+            tx.execute("DELETE FROM object WHERE ROWID = ?1", [r.row_id])?;
+            hash = chexor(&hash, &r.name, &r.created_at);
+        }
+        tx.execute("UPDATE container_stat SET hash = ?1", [&hash])?;
+        Ok(())
+    }
+
+    /// The reported stats are the sender's: zeroed, so this copy reports
+    /// itself to the account (Swift's container `_newid`).
+    fn after_newid(tx: &Transaction) -> DbResult<()> {
+        tx.execute(
+            "UPDATE container_stat SET reported_put_timestamp = '0',
+                reported_delete_timestamp = '0', reported_object_count = 0,
+                reported_bytes_used = 0",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Adds `mixed_policies` to a database from before the column.
+    fn upgrade(file: &DbFile) -> DbResult<()> {
+        let has_column = |tx: &Transaction| -> DbResult<bool> {
+            let n: i64 = tx
+                .prepare(
+                    "SELECT COUNT(*) FROM pragma_table_info('container_stat')
+                     WHERE name = 'mixed_policies'",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(n > 0)
+        };
+        if !file.read(has_column)? {
+            // Checked again under the write lock: another opener may have
+            // added it meanwhile.
+            file.write(|tx| {
+                if !has_column(tx)? {
+                    tx.execute_batch(ADD_MIXED_POLICIES)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Broker<Container> {
+    /// Creates the database (if absent) with `put_timestamp` and policy.
+    /// Returns whether this call created it.
+    pub fn initialize(
+        path: &Path,
+        account: &str,
+        container: &str,
+        put_timestamp: &str,
+        storage_policy_index: i64,
+    ) -> DbResult<bool> {
+        Self::create(path, |tx, id| {
+            tx.execute(
+                "INSERT INTO container_stat (account, container, created_at, put_timestamp,
+                    status_changed_at, id, storage_policy_index)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+                params![
+                    account,
+                    container,
+                    Timestamp::now().internal(),
+                    put_timestamp,
+                    id,
+                    storage_policy_index
+                ],
+            )?;
             Ok(())
         })
     }
@@ -400,56 +432,6 @@ impl ContainerBroker {
         })
     }
 
-    /// Merges metadata updates (newest per key wins), optionally validated.
-    pub fn update_metadata(&self, updates: &Metadata, validate: bool) -> DbResult<()> {
-        self.file.write(|tx| {
-            let text: String =
-                tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
-            let mut md = metadata::parse(&text)?;
-            if metadata::merge(&mut md, updates) {
-                if validate {
-                    metadata::validate(&md)?;
-                }
-                tx.execute(
-                    "UPDATE container_stat SET metadata = ?1",
-                    [metadata::to_json(&md)],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Swift's `delete_db`: blanks metadata (but the whitelist) and marks the
-    /// database deleted at `ts` unless it already is at a later time.
-    pub fn delete_db(&self, ts: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            let (text, del): (String, String) = tx.query_row(
-                "SELECT metadata, delete_timestamp FROM container_stat",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let mut md = metadata::parse(&text)?;
-            let cleared: Metadata = md
-                .keys()
-                .filter(|k| !DELETE_META_WHITELIST.contains(&k.to_ascii_lowercase().as_str()))
-                .map(|k| (k.clone(), (String::new(), ts.to_string())))
-                .collect();
-            metadata::merge(&mut md, &cleared);
-            tx.execute(
-                "UPDATE container_stat SET metadata = ?1",
-                [metadata::to_json(&md)],
-            )?;
-            if super::container::ts(&del) < super::container::ts(ts) {
-                tx.execute(
-                    "UPDATE container_stat SET delete_timestamp = ?1, status = 'DELETED',
-                        status_changed_at = ?1",
-                    [ts],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
     /// Remembers where the account lives (from a container PUT/DELETE).
     pub fn set_account_location(
         &self,
@@ -467,28 +449,6 @@ impl ContainerBroker {
         })
     }
 
-    /// Swift's `merge_timestamps` (replication): earliest created_at, latest
-    /// put and delete timestamps; status_changed_at moves when that flips the
-    /// deleted state.
-    pub fn merge_timestamps(&self, created_at: &str, put: &str, delete: &str) -> DbResult<()> {
-        self.file.write(|tx| {
-            let before = Self::info_tx(tx)?.is_deleted();
-            tx.execute(
-                "UPDATE container_stat SET created_at = MIN(?1, created_at),
-                    put_timestamp = MAX(?2, put_timestamp),
-                    delete_timestamp = MAX(?3, delete_timestamp)",
-                params![created_at, put, delete],
-            )?;
-            if Self::info_tx(tx)?.is_deleted() != before {
-                tx.execute(
-                    "UPDATE container_stat SET status_changed_at = ?1",
-                    [Timestamp::now().internal()],
-                )?;
-            }
-            Ok(())
-        })
-    }
-
     /// Records what was last reported to the account server.
     pub fn reported(&self, put: &str, delete: &str, objects: i64, bytes: i64) -> DbResult<()> {
         self.file.write(|tx| {
@@ -500,30 +460,6 @@ impl ContainerBroker {
             )?;
             Ok(())
         })
-    }
-
-    /// Applies object updates through group commit: returns once the
-    /// transaction holding them has committed.
-    pub fn put_objects(&self, updates: Vec<ObjectUpdate>) -> DbResult<()> {
-        self.group.submit(updates, |rows| self.commit_rows(rows))
-    }
-
-    /// Queues object updates for group commit without blocking; `done` is
-    /// called once the transaction holding them has committed. Returns true
-    /// when no commit is running: the caller must then run
-    /// [`ContainerBroker::commit_queued`] on a thread that may block.
-    pub fn enqueue_objects(&self, updates: Vec<ObjectUpdate>, done: Done) -> DbResult<bool> {
-        self.group.enqueue(updates, done)
-    }
-
-    /// Leads group commit: commits queued updates, batch after batch, until
-    /// none arrive for a moment.
-    pub fn commit_queued(&self) {
-        self.group.lead(|rows| self.commit_rows(rows));
-    }
-
-    fn commit_rows(&self, rows: Vec<ObjectUpdate>) -> DbResult<()> {
-        self.file.write(|tx| apply_updates(tx, &rows))
     }
 
     /// Lists live rows of policy `spi` with Swift's rules.
@@ -558,99 +494,6 @@ impl ContainerBroker {
             listing::list(&mut src, params)
         })
     }
-
-    /// Rows with ROWID above `since`, oldest first (deleted ones too): replication.
-    pub fn get_items_since(&self, since: i64, limit: usize) -> DbResult<Vec<ObjectRow>> {
-        self.file.read(|tx| {
-            let mut st = tx.prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM object WHERE ROWID > ?1 ORDER BY ROWID LIMIT ?2"
-            ))?;
-            let rows = st
-                .query_map(params![since, limit as i64], read_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-    }
-
-    /// Merges rows from a replica (no group commit: one request, one batch) and
-    /// raises the incoming sync point for `source` to the last row's id.
-    pub fn merge_items(&self, rows: &[ObjectRow], source: Option<&str>) -> DbResult<()> {
-        let updates: Vec<ObjectUpdate> = rows
-            .iter()
-            .map(|r| ObjectUpdate {
-                name: r.name.clone(),
-                created_at: r.created_at.clone(),
-                size: r.size,
-                content_type: r.content_type.clone(),
-                etag: r.etag.clone(),
-                deleted: r.deleted,
-                storage_policy_index: r.storage_policy_index,
-                ctype_timestamp: None,
-                meta_timestamp: None,
-            })
-            .collect();
-        let last = rows.last().map(|r| r.row_id);
-        self.file.write(|tx| {
-            apply_updates(tx, &updates)?;
-            if let (Some(src), Some(point)) = (source, last) {
-                sync::raise(tx, true, src, point)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Sync points of one direction.
-    pub fn get_syncs(&self, incoming: bool) -> DbResult<Vec<SyncPoint>> {
-        self.file.read(|tx| sync::get_all(tx, incoming))
-    }
-
-    /// The sync point recorded for `remote_id`, or -1.
-    pub fn get_sync(&self, remote_id: &str, incoming: bool) -> DbResult<i64> {
-        self.file.read(|tx| sync::get(tx, incoming, remote_id))
-    }
-
-    /// Merges sync points (each only raised).
-    pub fn merge_syncs(&self, points: &[SyncPoint], incoming: bool) -> DbResult<()> {
-        self.file.write(|tx| {
-            for p in points {
-                sync::raise(tx, incoming, &p.remote_id, p.sync_point)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Swift's `reclaim`: drops deleted rows and blanked metadata older than
-    /// `age`, and sync rows not updated since `sync_age`.
-    pub fn reclaim(&self, age: Timestamp, sync_age: Timestamp) -> DbResult<usize> {
-        self.file.write(|tx| {
-            let mut removed = 0;
-            let mut st = tx.prepare_cached(&format!(
-                "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND created_at < ?1"
-            ))?;
-            let old = st
-                .query_map([age.internal()], read_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut hash: String =
-                tx.query_row("SELECT hash FROM container_stat", [], |r| r.get(0))?;
-            for r in old {
-                tx.execute("DELETE FROM object WHERE ROWID = ?1", [r.row_id])?;
-                hash = chexor(&hash, &r.name, &r.created_at);
-                removed += 1;
-            }
-            tx.execute("UPDATE container_stat SET hash = ?1", [&hash])?;
-            let text: String =
-                tx.query_row("SELECT metadata FROM container_stat", [], |r| r.get(0))?;
-            let mut md = metadata::parse(&text)?;
-            if metadata::reclaim(&mut md, age) {
-                tx.execute(
-                    "UPDATE container_stat SET metadata = ?1",
-                    [metadata::to_json(&md)],
-                )?;
-            }
-            sync::reclaim(tx, sync_age)?;
-            Ok(removed)
-        })
-    }
 }
 
 /// Applies updates inside `tx`: newest wins per name; stats and hash follow.
@@ -673,24 +516,14 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
     // The hash is folded as a number and written once per batch.
     let mut hash = parse_hash(&old_hash);
     {
-        // The name's row, live or deleted: two index seeks. (`deleted IN
-        // (0, 1)` builds a temporary table for the list on every run.)
-        let mut find_live = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM object WHERE deleted = 0 AND name = ?1"
-        ))?;
-        let mut find_deleted = tx.prepare_cached(&format!(
-            "SELECT {ROW_COLS} FROM object WHERE deleted = 1 AND name = ?1"
-        ))?;
+        let mut find = FindRow::<Container>::new(tx)?;
         let mut del = tx.prepare_cached("DELETE FROM object WHERE ROWID = ?1")?;
         let mut ins = tx.prepare_cached(
             "INSERT INTO object (name, created_at, size, content_type, etag, deleted,
                 storage_policy_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for u in updates {
-            let existing = match find_live.query_row([&u.name], read_row).optional()? {
-                Some(r) => Some(r),
-                None => find_deleted.query_row([&u.name], read_row).optional()?,
-            };
+            let existing = find.get(&u.name)?;
             let Some(new) = merge_update(u, existing.as_ref())? else {
                 continue;
             };
@@ -808,19 +641,9 @@ impl<K: RowKind> SqlObjects<'_, K> {
         let mut st = self.tx.prepare_cached(sql)?;
         bind_range(&mut st, q)?;
         st.raw_bind_parameter(3, self.spi)?;
-        let mut rows = st.raw_query();
-        let mut left = q.limit;
-        while left > 0 {
-            let Some(r) = rows.next()? else { break };
-            left -= 1;
-            let name = text(r, 0)?;
-            match visit(name) {
-                Visit::Take => out.push(Entry::Row(K::from_row(r, 1, name)?)),
-                Visit::Skip => {}
-                Visit::Stop => break,
-            }
-        }
-        Ok(())
+        visit_rows(st.raw_query(), q.limit, visit, out, |r, name| {
+            K::from_row(r, 1, name)
+        })
     }
 
     /// Names alone, from the index (every row has policy `spi`). For whole
@@ -904,10 +727,12 @@ impl<K: RowKind> RowSource for SqlObjects<'_, K> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::db::sync::SyncPoint;
 
-    fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
+    /// A plain PUT's (or DELETE's) row update of policy 0.
+    pub(crate) fn upd(name: &str, t: &str, size: i64, deleted: bool) -> ObjectUpdate {
         ObjectUpdate {
             name: name.into(),
             created_at: t.into(),
@@ -931,20 +756,20 @@ mod tests {
     #[test]
     fn newest_wins_and_stats() {
         let (_d, b) = broker();
-        b.put_objects(vec![upd("o", "0000000002.00000", 10, false)])
+        b.put_rows(vec![upd("o", "0000000002.00000", 10, false)])
             .unwrap();
-        b.put_objects(vec![upd("o", "0000000001.00000", 99, false)])
+        b.put_rows(vec![upd("o", "0000000001.00000", 99, false)])
             .unwrap();
         let i = b.info().unwrap();
         assert_eq!((i.object_count, i.bytes_used), (1, 10));
-        b.put_objects(vec![upd("o", "0000000003.00000", 0, true)])
+        b.put_rows(vec![upd("o", "0000000003.00000", 0, true)])
             .unwrap();
         let i = b.info().unwrap();
         assert_eq!((i.object_count, i.bytes_used), (0, 0));
         // The tombstone row replaced the data row; the hash is over it alone.
         let want = chexor(ZERO_HASH, "o", "0000000003.00000");
         assert_eq!(i.hash, want);
-        b.put_objects(vec![
+        b.put_rows(vec![
             upd("p", "0000000004.00000", 5, false),
             upd("q", "0000000004.00000", 6, false),
         ])
@@ -1005,7 +830,7 @@ mod tests {
         let (_d1, uniform) = broker();
         let (_d2, mixed) = broker();
         for b in [&uniform, &mixed] {
-            b.put_objects(names.iter().map(|n| upd(n, t, 1, false)).collect())
+            b.put_rows(names.iter().map(|n| upd(n, t, 1, false)).collect())
                 .unwrap();
         }
         assert_eq!(mixed_flag(&uniform), 0);
@@ -1015,7 +840,7 @@ mod tests {
             u.storage_policy_index = 1;
             others.push(u);
         }
-        mixed.put_objects(others).unwrap();
+        mixed.put_rows(others).unwrap();
         assert_eq!(mixed_flag(&mixed), 1);
         let delim = || ListingParams {
             delimiter: Some("/".into()),
@@ -1119,7 +944,7 @@ mod tests {
         b.set_storage_policy_index(1, "0000000002.00000").unwrap();
         assert_eq!(mixed_flag(&b), 0);
         // ...one with rows does not.
-        b.put_objects(vec![{
+        b.put_rows(vec![{
             let mut u = upd("o", "0000000003.00000", 1, false);
             u.storage_policy_index = 1;
             u
@@ -1134,7 +959,7 @@ mod tests {
         assert!(ContainerBroker::initialize(&p, "a", "c", "0000000001.00000", 0).unwrap());
         ContainerBroker::open(&p)
             .unwrap()
-            .put_objects(vec![upd("x/1", "0000000002.00000", 1, false)])
+            .put_rows(vec![upd("x/1", "0000000002.00000", 1, false)])
             .unwrap();
         let conn = rusqlite::Connection::open(&p).unwrap();
         conn.execute_batch("ALTER TABLE container_stat DROP COLUMN mixed_policies")
@@ -1176,17 +1001,17 @@ mod tests {
     fn replication_merge_converges() {
         let (_d1, a) = broker();
         let (_d2, b) = broker();
-        a.put_objects(vec![
+        a.put_rows(vec![
             upd("x", "0000000002.00000", 1, false),
             upd("y", "0000000002.00000", 2, false),
         ])
         .unwrap();
-        b.put_objects(vec![
+        b.put_rows(vec![
             upd("y", "0000000003.00000", 5, false),
             upd("z", "0000000002.00000", 3, false),
         ])
         .unwrap();
-        a.put_objects(vec![upd("x", "0000000004.00000", 0, true)])
+        a.put_rows(vec![upd("x", "0000000004.00000", 0, true)])
             .unwrap();
         // usync both ways in batches of one row, as the replicator would.
         let a_id = a.info().unwrap().id;

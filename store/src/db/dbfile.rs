@@ -2,15 +2,21 @@
 //! reader connections (WAL readers never wait on the writer), and atomic
 //! creation (built under a temp name, fsynced, renamed into place, directory
 //! fsynced) so a half-initialised database is never visible.
+//!
+//! Whole files move between replicas through SQLite's online backup, never a
+//! file copy or a rename over a live database: a WAL database's committed
+//! state is its file plus its `-wal` file, and a `-wal` left beside a
+//! replaced file would be replayed into the wrong database.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags, Statement, Transaction};
 
 use super::error::{DbError, DbResult};
-use super::listing::{lower_value, RangeQuery};
+use super::listing::{lower_value, Entry, RangeQuery, Visit};
 
 /// Readers kept open per database; more concurrent readers open and drop extra ones.
 const MAX_IDLE_READERS: usize = 4;
@@ -52,7 +58,25 @@ fn open_conn(path: &Path, cache_kib: i64) -> DbResult<Connection> {
     Ok(conn)
 }
 
-fn fsync_dir(dir: &Path) -> DbResult<()> {
+/// Copies all of `from` into `to` in one backup step: one snapshot of the
+/// source, one transaction in the destination.
+fn backup_all(from: &Connection, to: &mut Connection) -> DbResult<()> {
+    match Backup::new(from, to)?.step(-1)? {
+        StepResult::Done => Ok(()),
+        other => Err(DbError::Invalid(format!("backup stopped: {other:?}"))),
+    }
+}
+
+/// The `-wal` and `-shm` files SQLite keeps beside a database in WAL mode.
+pub fn wal_files(path: &Path) -> [PathBuf; 2] {
+    ["-wal", "-shm"].map(|s| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(s);
+        PathBuf::from(p)
+    })
+}
+
+pub(crate) fn fsync_dir(dir: &Path) -> DbResult<()> {
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
@@ -128,22 +152,103 @@ impl DbFile {
 
     /// Runs `f` in one read transaction (a consistent snapshot).
     pub fn read<T>(&self, f: impl FnOnce(&Transaction) -> DbResult<T>) -> DbResult<T> {
+        self.with_reader(|conn| {
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.finish()?;
+            Ok(out)
+        })
+    }
+
+    /// Runs `f` on a pooled reader connection (outside any transaction).
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> DbResult<T>) -> DbResult<T> {
         let pooled = self.readers.lock().map_err(lock_err)?.pop();
         let mut conn = match pooled {
             Some(c) => c,
             None => open_conn(&self.path, 8 * 1024)?,
         };
-        let out = {
-            let tx = conn.transaction()?;
-            let out = f(&tx)?;
-            tx.finish()?;
-            out
-        };
+        let out = f(&mut conn)?;
         let mut pool = self.readers.lock().map_err(lock_err)?;
         if pool.len() < MAX_IDLE_READERS {
             pool.push(conn);
         }
         Ok(out)
+    }
+
+    /// Writes a consistent copy of the database to `dest` (which must not
+    /// exist) as one self-contained file, out of WAL mode and fsynced:
+    /// what a replicator ships. The backup reads one snapshot, so writers
+    /// go on meanwhile; the copy has the same pages, so two snapshots of a
+    /// database differ only where it changed.
+    pub fn snapshot(&self, dest: &Path) -> DbResult<()> {
+        if dest.exists() {
+            return Err(DbError::Invalid(format!("{} exists", dest.display())));
+        }
+        let res = self.with_reader(|src| {
+            let mut out = Connection::open(dest)?;
+            backup_all(src, &mut out)?;
+            let mode: String =
+                out.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("delete") {
+                return Err(DbError::Invalid(format!("snapshot journal_mode is {mode}")));
+            }
+            out.close().map_err(|(_, e)| e)?;
+            std::fs::File::open(dest)?.sync_all()?;
+            Ok(())
+        });
+        if res.is_err() {
+            let _ = std::fs::remove_file(dest);
+        }
+        res
+    }
+
+    /// Replaces this database's whole content with `source`'s in one
+    /// transaction of this file's writer (SQLite's backup into a live
+    /// database): readers see the old content or the new, every open
+    /// connection stays valid, and a crash leaves one or the other.
+    /// `prepare` runs first, under the same write lock, in a read
+    /// transaction of this database, so nothing is written here between
+    /// what it reads and the replacement.
+    pub fn replace_with<T>(
+        &self,
+        source: &DbFile,
+        prepare: impl FnOnce(&Transaction) -> DbResult<T>,
+    ) -> DbResult<T> {
+        let mut conn = self.writer.lock().map_err(lock_err)?;
+        let out = {
+            let tx = conn.transaction()?;
+            let out = prepare(&tx)?;
+            tx.finish()?;
+            out
+        };
+        let src = source.writer.lock().map_err(lock_err)?;
+        backup_all(&src, &mut conn)?;
+        Ok(out)
+    }
+
+    /// Closes the database as one self-contained file: checkpointed and
+    /// out of WAL mode (which needs every other connection to it closed),
+    /// then fsynced. A file must be so before it is renamed: its `-wal`
+    /// would not follow it.
+    pub fn close(self) -> DbResult<()> {
+        let DbFile {
+            path,
+            writer,
+            readers,
+        } = self;
+        drop(readers);
+        let conn = writer.into_inner().map_err(lock_err)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("delete") {
+            return Err(DbError::Invalid(format!(
+                "{}: journal_mode stayed {mode}",
+                path.display()
+            )));
+        }
+        conn.close().map_err(|(_, e)| e)?;
+        std::fs::File::open(&path)?.sync_all()?;
+        Ok(())
     }
 }
 
@@ -155,6 +260,30 @@ pub fn bind_range(st: &mut Statement, q: &RangeQuery<'_>) -> rusqlite::Result<()
     }
     if let Some(upper) = q.upper {
         st.raw_bind_parameter(2, upper)?;
+    }
+    Ok(())
+}
+
+/// Walks a listing scan's rows (the name in column 0): at most `limit`,
+/// each name shown to `visit`, and the rows it takes built by `build` (from
+/// the row and its name) into `out`.
+pub fn visit_rows<T>(
+    mut rows: rusqlite::Rows<'_>,
+    limit: usize,
+    visit: &mut dyn FnMut(&str) -> Visit,
+    out: &mut Vec<Entry<T>>,
+    mut build: impl FnMut(&rusqlite::Row, &str) -> DbResult<T>,
+) -> DbResult<()> {
+    let mut left = limit;
+    while left > 0 {
+        let Some(r) = rows.next()? else { break };
+        left -= 1;
+        let name = text(r, 0)?;
+        match visit(name) {
+            Visit::Take => out.push(Entry::Row(build(r, name)?)),
+            Visit::Skip => {}
+            Visit::Stop => break,
+        }
     }
     Ok(())
 }

@@ -6,6 +6,9 @@ pub enum DbError {
     /// The database file does not exist (Swift answers 404).
     #[error("database not found: {0}")]
     NotFound(String),
+    /// A database is already where one was to be put.
+    #[error("database exists: {0}")]
+    AlreadyExists(String),
     /// SQLite refused an operation (I/O error, corrupt file, ...).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -3,12 +3,17 @@
 //!
 //! - `dbfile`: one database file (WAL, writer + reader pool, atomic create);
 //! - `group_commit`: many callers' row updates committed as one transaction;
-//! - `container` / `account`: the brokers (schema, rows, stats, metadata);
+//! - `broker`: the broker core every database shares (metadata, timestamps,
+//!   replication: rows since a point, merges, sync points, new ids, whole
+//!   files shipped and received; reclaim, delete), generic over a `Kind`;
+//! - `container` / `account`: the two kinds (schema, rows, stats, listings);
+//! - `replication`: what replicas exchange (replication info, sync args);
 //! - `listing`: Swift's listing rules over any name-ordered row source;
 //! - `metadata`, `timestamps`, `sync`: pure pieces of the row and stat model;
 //! - `placement`: where a database file lives on a device.
 
 pub mod account;
+pub mod broker;
 pub mod container;
 pub mod dbfile;
 pub mod error;
@@ -16,6 +21,7 @@ pub mod group_commit;
 pub mod listing;
 pub mod metadata;
 pub mod placement;
+pub mod replication;
 pub mod sync;
 pub mod timestamps;
 

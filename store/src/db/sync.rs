@@ -80,6 +80,20 @@ pub(crate) fn raise(tx: &Transaction, incoming: bool, remote_id: &str, point: i6
     Ok(())
 }
 
+/// Sets the point for `remote_id` to `point`, lower or not (Swift's `newid`:
+/// a shipped database is in sync with its sender up to its last row).
+pub(crate) fn set(tx: &Transaction, incoming: bool, remote_id: &str, point: i64) -> DbResult<()> {
+    let now = Timestamp::now().internal();
+    tx.execute(
+        &format!(
+            "INSERT OR REPLACE INTO {} (remote_id, sync_point, updated_at) VALUES (?1, ?2, ?3)",
+            table(incoming)
+        ),
+        params![remote_id, point, now],
+    )?;
+    Ok(())
+}
+
 /// Drops sync rows not updated since `before`.
 pub(crate) fn reclaim(tx: &Transaction, before: Timestamp) -> DbResult<()> {
     for t in ["incoming_sync", "outgoing_sync"] {

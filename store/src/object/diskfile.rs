@@ -6,20 +6,22 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use swirl_common::Timestamp;
 use tracing::warn;
 
+use super::block_hash::BlockHasher;
+use super::blocks::BLOCK_SIZE;
 use super::classify::{self, Classified};
+use super::data_file::{read_metadata, DataFile};
 use super::device;
 use super::durable::{self, TempFile};
 use super::error::{Error, Result};
 use super::filename::{self, FileKind};
 use super::hashes;
 use super::layout::{object_hash, suffix_of, DeviceLayout, HashSecret};
-use super::metadata::{self, Metadata, TRAILER_LEN};
+use super::metadata::Metadata;
 use super::quarantine;
 
 /// The store's settings (from the object server's config).
@@ -76,7 +78,8 @@ pub enum Opened {
 /// An open `.data` with its merged metadata.
 #[derive(Debug)]
 pub struct OpenObject {
-    pub file: File,
+    /// The body, read with its checks.
+    pub data: DataFile,
     /// Body length (checked equal to Content-Length).
     pub body_len: u64,
     /// Swift's metadata dict: the `.data`'s, with a newer `.meta` applied.
@@ -94,14 +97,9 @@ pub struct OpenObject {
 }
 
 impl OpenObject {
-    /// Reads body bytes at `offset` (never past the body).
+    /// Reads unchecked body bytes at `offset` (never past the body).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let left = self.body_len.saturating_sub(offset);
-        let n = (buf.len() as u64).min(left) as usize;
-        if n == 0 {
-            return Ok(0);
-        }
-        self.file.read_at(&mut buf[..n], offset)
+        self.data.read_at(buf, offset)
     }
 
     /// Moves this object's hash directory to quarantine (a failed digest check).
@@ -120,30 +118,6 @@ impl OpenObject {
         self.metadata
             .get("X-Delete-At")
             .and_then(|v| v.parse().ok())
-    }
-}
-
-/// Reads the metadata at a file's end; returns it with the body length.
-fn read_file_metadata(file: &File) -> std::result::Result<(Metadata, u64), String> {
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    // One read of the tail usually covers trailer and metadata.
-    let want = len.min(4096);
-    let mut tail = vec![0u8; want as usize];
-    file.read_exact_at(&mut tail, len - want)
-        .map_err(|e| e.to_string())?;
-    match metadata::decode_tail(&tail, len).map_err(|e| e.to_string())? {
-        Some(r) => Ok(r),
-        None => {
-            let (mlen, _) = metadata::parse_trailer(&tail[tail.len() - TRAILER_LEN..], len)
-                .map_err(|e| e.to_string())?;
-            let need = mlen + TRAILER_LEN as u64;
-            let mut tail = vec![0u8; need as usize];
-            file.read_exact_at(&mut tail, len - need)
-                .map_err(|e| e.to_string())?;
-            metadata::decode_tail(&tail, len)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "metadata tail".to_string())
-        }
     }
 }
 
@@ -256,20 +230,17 @@ impl ObjectStore {
             warn!(object = %obj.name(), dest = %dest.display(), why = %why, "quarantined");
             Ok(Opened::Quarantined(why))
         };
-        let (dmeta, body_len) = match read_file_metadata(&file) {
+        let (dmeta, body_len) = match read_metadata(&file) {
             Ok(r) => r,
             Err(why) => return quarantine(format!("{}: {why}", data.name)),
         };
-        if dmeta.content_length() != Some(body_len) {
-            return quarantine(format!(
-                "{}: body is {body_len} bytes, metadata says {:?}",
-                data.name,
-                dmeta.get("Content-Length")
-            ));
-        }
+        let body = match DataFile::new(file, &dmeta, body_len) {
+            Ok(d) => d,
+            Err(why) => return quarantine(format!("{}: {why}", data.name)),
+        };
         let read_meta = |name: &str| -> Result<std::result::Result<Metadata, String>> {
             let f = File::open(dir.join(name))?;
-            Ok(read_file_metadata(&f).map(|r| r.0))
+            Ok(read_metadata(&f).map(|r| r.0))
         };
         let meta = match &c.meta {
             Some(m) => match read_meta(&m.name)? {
@@ -293,7 +264,7 @@ impl ObjectStore {
             .and_then(|v| Timestamp::parse(v).ok())
             .unwrap_or(data.timestamp);
         Ok(Opened::Exists(Box::new(OpenObject {
-            file,
+            data: body,
             body_len,
             metadata: merged,
             data_timestamp: data.timestamp,
@@ -313,7 +284,7 @@ impl ObjectStore {
         Ok(ObjectWriter {
             temp,
             md5: Some(md5::Context::new()),
-            blake3: blake3::Hasher::new(),
+            blocks: BlockHasher::new(BLOCK_SIZE),
             size: 0,
             obj: obj.clone(),
             store: self.clone(),
@@ -372,12 +343,13 @@ impl ObjectStore {
 }
 
 /// A `.data` being written: body bytes stream through MD5 (the ETag) and
-/// blake3 (the integrity digest) once, into a temp file.
+/// blake3 (the integrity digests: the body's and its blocks', one pass) once,
+/// into a temp file.
 pub struct ObjectWriter {
     temp: TempFile,
     /// None when the sender supplies the MD5 (checked through blake3).
     md5: Option<md5::Context>,
-    blake3: blake3::Hasher,
+    blocks: BlockHasher,
     size: u64,
     obj: ObjectRef,
     store: ObjectStore,
@@ -389,7 +361,7 @@ impl ObjectWriter {
         if let Some(m) = self.md5.as_mut() {
             m.consume(buf);
         }
-        self.blake3.update(buf);
+        self.blocks.update(buf);
         let dev = self.obj.device.clone();
         self.temp
             .file()?
@@ -419,18 +391,21 @@ impl ObjectWriter {
 
     /// Hex blake3 of the body so far.
     pub fn blake3_hex(&self) -> String {
-        self.blake3.finalize().to_hex().to_string()
+        self.blocks.root().to_hex().to_string()
     }
 
-    /// Appends `md` (with the blake3 digest), makes the file durable, renames it
-    /// into place as `<ts>.data` and removes what it made obsolete.
+    /// Appends the block digests and `md` (with the body's blake3 and the
+    /// block size), makes the file durable, renames it into place as
+    /// `<ts>.data` and removes what it made obsolete.
     pub fn commit(mut self, mut md: Metadata, ts: Timestamp) -> Result<()> {
-        md.blake3 = Some(self.blake3.finalize().to_hex().to_string());
-        let bytes = md.encode().map_err(|_| Error::MetadataTooLarge)?;
+        md.blake3 = Some(self.blake3_hex());
+        md.block_size = Some(self.blocks.block_size());
+        let mut tail = self.blocks.digest_area();
+        tail.extend(md.encode().map_err(|_| Error::MetadataTooLarge)?);
         let dev = self.obj.device.clone();
         self.temp
             .file()?
-            .write_all(&bytes)
+            .write_all(&tail)
             .map_err(|e| Error::from_io(e, &dev))?;
         // Invalidate before the new name appears: a crash in between only
         // costs a needless rehash, never a stale hash.
@@ -551,6 +526,34 @@ mod tests {
         assert!(!o.hash_dir().exists());
         assert_eq!(quarantine::count(&o.layout), 1);
         assert!(matches!(s.open(&o).unwrap(), Opened::Missing));
+    }
+
+    #[test]
+    fn bodies_are_written_with_block_digests() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let o = s.object("sda", 1, "a", "c", "big", 0);
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let t1 = Timestamp::parse("1700000001").unwrap();
+        put(&s, &o, t1, &body);
+        let Opened::Exists(f) = s.open(&o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body_len, 300_000);
+        assert!(f.data.checks_blocks());
+        // 300,000 bytes: 5 blocks of 64 KiB, 5 digests after the body.
+        let path = o.hash_dir().join(filename::make(FileKind::Data, t1));
+        let (md, _) = super::super::data_file::read_metadata(&File::open(&path).unwrap()).unwrap();
+        assert_eq!(md.block_size, Some(BLOCK_SIZE));
+        let file_len = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(
+            file_len,
+            300_000 + 5 * 32 + md.encode().unwrap().len() as u64
+        );
+        let c = f.data.read_checked(70_000, 200_000).unwrap();
+        assert_eq!(c.corrupt, None);
+        assert_eq!(&c.buf[c.good.clone()], &body[70_000..200_000]);
+        assert_eq!(f.data.verify().unwrap(), None);
     }
 
     #[test]

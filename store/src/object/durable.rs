@@ -128,6 +128,53 @@ impl Drop for TempFile {
     }
 }
 
+/// Commits many temp files at once (a replication batch): every file's data
+/// is made durable, then all are renamed, then the renames are made durable,
+/// with one filesystem sync per step instead of two per file. Each entry is
+/// `(file, dir, name)`; on an error some files may have been renamed
+/// (each is whole: the data was durable before any rename).
+pub fn commit_batch(files: Vec<(TempFile, PathBuf, String)>) -> io::Result<Vec<Committed>> {
+    let mut groups: Vec<Arc<FsSync>> = Vec::new();
+    let mut staged = Vec::with_capacity(files.len());
+    for (mut t, dir, name) in files {
+        let file = t
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("temp file already closed"))?;
+        let grown = create_dirs(&dir)?;
+        if file.metadata()?.len() > GROUP_SYNC_MAX {
+            file.sync_data()?;
+        } else if !groups.iter().any(|g| Arc::ptr_eq(g, &t.group)) {
+            groups.push(t.group.clone());
+        }
+        staged.push((t, dir, name, grown));
+    }
+    for g in &groups {
+        g.sync()?;
+    }
+    let mut out = Vec::with_capacity(staged.len());
+    let mut after: Vec<Arc<FsSync>> = Vec::new();
+    for (mut t, dir, name, grown) in staged {
+        let dest = dir.join(&name);
+        std::fs::rename(&t.path, &dest)?;
+        t.path = PathBuf::new();
+        if !after.iter().any(|g| Arc::ptr_eq(g, &t.group)) {
+            after.push(t.group.clone());
+        }
+        out.push(Committed {
+            path: dest,
+            new_dir: grown
+                .first()
+                .is_some_and(|p| Some(p.as_path()) == dir.parent()),
+        });
+    }
+    // One sync of the filesystem makes every rename and new directory durable.
+    for g in &after {
+        g.sync()?;
+    }
+    Ok(out)
+}
+
 /// Writes `bytes` to `dir/name` durably (small files: `.meta`, `.ts`, records).
 pub fn write_file(tmp_dir: &Path, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<Committed> {
     use std::io::Write;

@@ -6,26 +6,38 @@
 //! `pread` of the file's tail usually gets it all:
 //!
 //! ```text
-//! +-------------------+------------------------+------------------------------+
-//! | body (N bytes)    | metadata (M bytes)     | trailer (16 bytes)           |
-//! | .data only; empty | JSON object, UTF-8     | u32 LE M                     |
-//! | in .meta and .ts  |                        | u32 LE first 4 bytes of      |
-//! |                   |                        |        blake3(metadata)      |
-//! |                   |                        | 8 bytes magic "SWIRLMD" + v  |
-//! +-------------------+------------------------+------------------------------+
+//! +----------------+---------------+--------------------+---------------------------+
+//! | body (N bytes) | block digests | metadata (M bytes) | trailer (16 bytes)        |
+//! | .data only;    | (D bytes)     | JSON object, UTF-8 | u32 LE M                  |
+//! | empty in .meta | .data only    |                    | u32 LE first 4 bytes of   |
+//! | and .ts        |               |                    |        blake3(metadata)   |
+//! |                |               |                    | 8 bytes magic "SWIRLMD"+v |
+//! +----------------+---------------+--------------------+---------------------------+
 //! ```
 //!
-//! Version 1 (`v` = 0x01). The JSON is `{"v":1,"headers":{..},"blake3":".."}`:
-//! `headers` is Swift's metadata dict (`name`, `X-Timestamp`, `Content-Type`,
+//! Version 1 (`v` = 0x01). The JSON is
+//! `{"v":1,"headers":{..},"blake3":"..","block_size":65536}`: `headers` is
+//! Swift's metadata dict (`name`, `X-Timestamp`, `Content-Type`,
 //! `Content-Length`, `ETag`, `X-Object-Meta-*`, `X-Object-Sysmeta-*`,
-//! `Content-Encoding`, `Content-Disposition`, `X-Delete-At`, ...) with Swift's key
-//! spelling; `blake3` (`.data` only) is the hex blake3 of the body, checked on
-//! whole reads. A file whose trailer, check or JSON is wrong is corrupt and goes
-//! to quarantine. A reader refuses versions it does not know.
+//! `Content-Encoding`, `Content-Disposition`, `X-Delete-At`, ...) with Swift's
+//! key spelling; `blake3` (`.data` only) is the hex blake3 of the body.
+//!
+//! `block_size` (`.data` only) says the body's blocks of that size are checked
+//! one by one: when the body has more than one block, the block digests area
+//! holds one 32-byte digest per block ([`super::blocks`],
+//! [`super::block_hash`]), so D = 32 x blocks; otherwise D = 0 and the
+//! `blake3` of the body checks its one block. A `.data` without `block_size`
+//! (written before block digests existed) has D = 0 and is checked whole,
+//! against `blake3`, on whole reads only.
+//!
+//! A file whose trailer, check or JSON is wrong is corrupt and goes to
+//! quarantine. A reader refuses versions it does not know.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::blocks::Blocks;
 
 /// Length of the fixed trailer.
 pub const TRAILER_LEN: usize = 16;
@@ -47,6 +59,10 @@ pub struct Metadata {
     /// Hex blake3 of the body (`.data` files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blake3: Option<String>,
+    /// Size of the blocks whose digests follow the body (`.data` files
+    /// written with block digests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<u64>,
 }
 
 /// Why stored metadata cannot be read.
@@ -64,6 +80,8 @@ pub enum MetadataError {
     Json(String),
     #[error("metadata format version {0} not supported")]
     Version(u32),
+    #[error("block size {0} not supported, or no Content-Length to place its digests")]
+    Blocks(u64),
 }
 
 impl Metadata {
@@ -73,6 +91,7 @@ impl Metadata {
             v: VERSION,
             headers: BTreeMap::new(),
             blake3: None,
+            block_size: None,
         }
     }
 
@@ -89,6 +108,18 @@ impl Metadata {
     /// `Content-Length` as a number.
     pub fn content_length(&self) -> Option<u64> {
         self.get("Content-Length").and_then(|v| v.parse().ok())
+    }
+
+    /// The block layout of a body checked block by block (None for a file
+    /// without block digests).
+    pub fn blocks(&self) -> Result<Option<Blocks>, MetadataError> {
+        let Some(size) = self.block_size else {
+            return Ok(None);
+        };
+        self.content_length()
+            .and_then(|len| Blocks::new(size, len))
+            .map(Some)
+            .ok_or(MetadataError::Blocks(size))
     }
 
     /// The metadata bytes and trailer to append after the body.
@@ -147,8 +178,9 @@ pub fn decode(json: &[u8], sum: [u8; 4]) -> Result<Metadata, MetadataError> {
 }
 
 /// Decodes a whole file's tail: `tail` is the last `tail.len()` bytes of a file
-/// of `file_len` bytes. Returns the metadata and the body length, or `Ok(None)`
-/// when `tail` is too short to hold all the metadata (read more and retry).
+/// of `file_len` bytes. Returns the metadata and the body length (the bytes
+/// before the block digests), or `Ok(None)` when `tail` is too short to hold
+/// all the metadata (read more and retry).
 pub fn decode_tail(tail: &[u8], file_len: u64) -> Result<Option<(Metadata, u64)>, MetadataError> {
     if tail.len() < TRAILER_LEN {
         return Err(MetadataError::Short);
@@ -160,7 +192,12 @@ pub fn decode_tail(tail: &[u8], file_len: u64) -> Result<Option<(Metadata, u64)>
     }
     let json = &tail[tail.len() - need..tail.len() - TRAILER_LEN];
     let m = decode(json, sum)?;
-    Ok(Some((m, file_len - need as u64)))
+    let before = file_len - need as u64;
+    let digests = m.blocks()?.map_or(0, |b| b.digest_area_len());
+    let body_len = before
+        .checked_sub(digests)
+        .ok_or(MetadataError::Length(digests))?;
+    Ok(Some((m, body_len)))
 }
 
 #[cfg(test)]
@@ -206,6 +243,39 @@ mod tests {
         let mut truncated = file.clone();
         truncated.truncate(n - 1);
         assert!(decode_tail(&truncated, (n - 1) as u64).is_err());
+    }
+
+    #[test]
+    fn block_digests_sit_between_body_and_metadata() {
+        let body = vec![9u8; 200_000];
+        let mut m = sample();
+        m.set("Content-Length", body.len().to_string());
+        m.block_size = Some(65536);
+        let mut file = body.clone();
+        file.extend(vec![0u8; 4 * 32]);
+        file.extend(m.encode().unwrap());
+        let (got, body_len) = decode_tail(&file, file.len() as u64).unwrap().unwrap();
+        assert_eq!(body_len, 200_000);
+        assert_eq!(got.blocks().unwrap().unwrap().count(), 4);
+        // A body of one block has no digest area.
+        let mut m1 = sample();
+        m1.block_size = Some(65536);
+        let mut file = b"hello".to_vec();
+        file.extend(m1.encode().unwrap());
+        assert_eq!(decode_tail(&file, file.len() as u64).unwrap().unwrap().1, 5);
+        // A digest area larger than the file, or a bad block size, is corrupt.
+        let mut big = sample();
+        big.set("Content-Length", "100000000");
+        big.block_size = Some(65536);
+        let enc = big.encode().unwrap();
+        assert!(decode_tail(&enc, enc.len() as u64).is_err());
+        let mut odd = sample();
+        odd.block_size = Some(1000);
+        let enc = odd.encode().unwrap();
+        assert_eq!(
+            decode_tail(&enc, enc.len() as u64),
+            Err(MetadataError::Blocks(1000))
+        );
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! format, durable writes, reads with quarantine, suffix hashes, async pendings.
 
 pub mod async_pending;
+pub mod block_hash;
+pub mod blocks;
 pub mod classify;
+pub mod data_file;
 pub mod device;
 pub mod diskfile;
 pub mod durable;
@@ -14,7 +17,9 @@ pub mod hashes;
 pub mod layout;
 pub mod metadata;
 pub mod quarantine;
+pub mod sync;
 
+pub use data_file::{Checked, Corrupt, DataFile};
 pub use diskfile::{ObjectRef, ObjectStore, ObjectWriter, OpenObject, Opened};
 pub use error::{Error, Result};
 pub use layout::{DeviceLayout, HashSecret};

@@ -1,0 +1,21 @@
+//! swirl-replicator: Swift's replication daemons over swirl-store. Today the
+//! object replicator ([`object`]): suffix hashes compared with REPLICATE,
+//! a missing check and whole files or fast_rsync deltas sent to the peers'
+//! replication listeners over the cluster's mutual TLS ([`client`],
+//! [`sender`]), handoffs pushed home and removed once confirmed, progress
+//! lines and Swift's `object.recon` entry ([`stats`]).
+//!
+//! The pieces a later daemon reuses: [`config`] (the object server's file,
+//! its own `[object-*]` section), [`client`] (the TLS peer client),
+//! [`rings`] (ring files and change detection), [`stats`].
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod jobs;
+pub mod object;
+pub mod rings;
+pub mod sender;
+pub mod stats;
+
+pub use error::{Error, Result};
