@@ -55,6 +55,23 @@ async fn volume_of(gw: &Gateway, account: &str, id: &str) -> Result<VolumeRecord
     Ok(v)
 }
 
+/// One gateway serves a volume at a time: its cache is the only copy of
+/// unflushed writes, so all of a volume's attachments must meet there.
+fn served_here_only(v: &VolumeRecord, me: &str) -> Result<()> {
+    match v
+        .attachments
+        .iter()
+        .filter_map(|a| a.connection.as_ref())
+        .find(|c| c.gateway != me)
+    {
+        Some(other) => Err(Error::BadRequest(format!(
+            "Invalid volume: Volume {} is served by gateway {}; attach it there.",
+            v.id, other.gateway
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Fills in where the volume is served, from the connector.
 fn connect(gw: &Gateway, account: &str, v: &VolumeRecord, a: &mut AttachmentRecord, connector: Value) {
     a.host_name = connector
@@ -141,19 +158,7 @@ pub async fn create(gw: &Gateway, r: &Req) -> Result<Response<Body>> {
             v.status
         )));
     }
-    // One gateway serves a volume at a time: its cache is the only copy of
-    // unflushed writes, so all attachments must meet there.
-    if let Some(other) = v
-        .attachments
-        .iter()
-        .filter_map(|a| a.connection.as_ref())
-        .find(|c| c.gateway != store.gateway_id)
-    {
-        return Err(Error::BadRequest(format!(
-            "Invalid volume: Volume {} is served by gateway {}; attach it there too.",
-            v.id, other.gateway
-        )));
-    }
+    served_here_only(&v, &store.gateway_id)?;
     let mut a = AttachmentRecord {
         id: layout::new_id(),
         instance_uuid: c.instance_uuid,
@@ -195,17 +200,7 @@ pub async fn update(gw: &Gateway, r: &Req, id: &str) -> Result<Response<Body>> {
         .lock(&Registry::volume_lock(&r.account, &vid))
         .await;
     let mut v = volume_of(gw, &r.account, id).await?;
-    if let Some(other) = v
-        .attachments
-        .iter()
-        .filter_map(|a| a.connection.as_ref())
-        .find(|c| c.gateway != store.gateway_id)
-    {
-        return Err(Error::BadRequest(format!(
-            "Invalid volume: Volume {} is served by gateway {}.",
-            v.id, other.gateway
-        )));
-    }
+    served_here_only(&v, &store.gateway_id)?;
     let vref = v.clone();
     let a = v
         .attachments

@@ -122,16 +122,12 @@ pub async fn create(gw: &Arc<Gateway>, r: &Req) -> Result<Response<Body>> {
                 s.status
             )));
         }
-        v.size = c.size.unwrap_or(s.size);
-        if v.size < s.size {
-            return Err(Error::BadRequest(format!(
-                "Invalid input received: volume size ({} GiB) cannot be smaller than the snapshot ({} GiB).",
-                v.size, s.size
-            )));
-        }
+        size_from(&mut v, c.size, s.size, "the snapshot")?;
         v.chunk_size = s.chunk_size;
         let map = store.snapshot_map(account, &s).await?;
         store.write_volume_data(account, &v.id, &map).await?;
+        // Stored before the project lock is let go: a deletion counting
+        // references must see this volume's.
         v.status = "available".into();
         store.catalog.put_volume(account, &v).await?;
     } else if let Some(src_id) = &c.source_volid {
@@ -147,13 +143,7 @@ pub async fn create(gw: &Arc<Gateway>, r: &Req) -> Result<Response<Body>> {
                 src.status
             )));
         }
-        v.size = c.size.unwrap_or(src.size);
-        if v.size < src.size {
-            return Err(Error::BadRequest(format!(
-                "Invalid input received: volume size ({} GiB) cannot be smaller than the source volume ({} GiB).",
-                v.size, src.size
-            )));
-        }
+        size_from(&mut v, c.size, src.size, "the source volume")?;
         v.chunk_size = src.chunk_size;
         v.bootable = src.bootable;
         let map = store.freeze(account, &src).await?;
@@ -161,6 +151,7 @@ pub async fn create(gw: &Arc<Gateway>, r: &Req) -> Result<Response<Body>> {
         v.status = "available".into();
         store.catalog.put_volume(account, &v).await?;
     } else if let Some(image_ref) = &c.image_ref {
+        // The import goes on in the background; the volume says creating.
         let obj = locate_image(gw, r, image_ref).await?;
         store.catalog.put_volume(account, &v).await?;
         let (gw2, account2, v2) = (gw.clone(), account.to_string(), v.clone());
@@ -174,6 +165,19 @@ pub async fn create(gw: &Arc<Gateway>, r: &Req) -> Result<Response<Body>> {
         StatusCode::ACCEPTED,
         &json!({"volume": views::volume(&r.views(), &v)}),
     ))
+}
+
+/// The size of a volume copied from a snapshot or volume of `source` GiB:
+/// what the request asks for, at least the source's.
+fn size_from(v: &mut VolumeRecord, asked: Option<u64>, source: u64, what: &str) -> Result<()> {
+    v.size = asked.unwrap_or(source);
+    if v.size < source {
+        return Err(Error::BadRequest(format!(
+            "Invalid input received: volume size ({} GiB) cannot be smaller than {what} ({source} GiB).",
+            v.size
+        )));
+    }
+    Ok(())
 }
 
 /// Finds the object an imageRef names and checks the caller may read it:
