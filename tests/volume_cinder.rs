@@ -76,13 +76,24 @@ fn qemu_io(c: &Cluster, export: &str, cmds: &[&str]) {
     }
     args.push(&u);
     let out = run(120, "qemu-io", &args);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!text.contains("failed"), "qemu-io {cmds:?}: {text}");
 }
 
 /// Attaches with the CLI; returns (attachment id, export).
 fn attach(c: &Cluster, vol: &str) -> (String, String) {
-    let out = cinder(c, &["attachment-create", "--connect", "true", "--host", "h1", vol]);
+    let out = cinder(
+        c,
+        &[
+            "attachment-create",
+            "--connect",
+            "true",
+            "--host",
+            "h1",
+            vol,
+        ],
+    );
     (field(&out, "id"), export_of(&out))
 }
 
@@ -119,13 +130,19 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
 
     // A snapshot of the attached volume, then the volume is rewritten: the
     // rewritten chunks are new objects, the snapshot's stay.
-    let snap = field(&cinder(&c, &["snapshot-create", "--name", "snap-a", "vol-a"]), "id");
+    let snap = field(
+        &cinder(&c, &["snapshot-create", "--name", "snap-a", "vol-a"]),
+        "id",
+    );
     qemu_io(&c, &export, &["write -P 0x99 0 8M"]);
     assert_eq!(c.chunk_objects().len(), 5, "{:?}", c.chunk_objects());
 
     // Volume from the snapshot and a clone of the volume: no chunk copied.
     let from = field(
-        &cinder(&c, &["create", "--snapshot-id", &snap, "--name", "from-snap"]),
+        &cinder(
+            &c,
+            &["create", "--snapshot-id", &snap, "--name", "from-snap"],
+        ),
         "id",
     );
     let clone = field(
@@ -140,7 +157,15 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
     let (att_f, exp_f) = attach(&c, &from);
     qemu_io(&c, &exp_f, &["read -P 0x5a 0 8M", "read -P 0x6b 1G 4M"]);
     let (att_c, exp_c) = attach(&c, &clone);
-    qemu_io(&c, &exp_c, &["read -P 0x99 0 8M", "read -P 0x6b 1G 4M", "write -P 0x33 1G 4M"]);
+    qemu_io(
+        &c,
+        &exp_c,
+        &[
+            "read -P 0x99 0 8M",
+            "read -P 0x6b 1G 4M",
+            "write -P 0x33 1G 4M",
+        ],
+    );
     qemu_io(&c, &export, &["read -P 0x99 0 8M", "read -P 0x6b 1G 4M"]);
     assert_eq!(c.chunk_objects().len(), 6);
 
@@ -168,8 +193,16 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
     assert_eq!(c.chunk_objects().len(), 3, "{:?}", c.chunk_objects());
     cinder(&c, &["delete", "clone-a"]);
     api.wait(&clone, "gone");
-    assert_eq!(c.chunk_objects(), Vec::<String>::new(), "orphan chunk objects");
-    assert_eq!(c.list("swirl-volumes"), Vec::<String>::new(), "orphan records");
+    assert_eq!(
+        c.chunk_objects(),
+        Vec::<String>::new(),
+        "orphan chunk objects"
+    );
+    assert_eq!(
+        c.list("swirl-volumes"),
+        Vec::<String>::new(),
+        "orphan records"
+    );
 
     glance_images(&c, &tmp.path().join("img"));
 }
@@ -185,7 +218,11 @@ fn glance_images(c: &Cluster, dir: &std::path::Path) {
         let mut h = vec![("X-Auth-Token", gtok.as_str())];
         h.extend_from_slice(headers);
         let (s, _, b) = http_request(c.proxy, "PUT", path, &h, body).unwrap();
-        assert!(s == 201 || s == 202, "PUT {path}: {s} {}", String::from_utf8_lossy(&b));
+        assert!(
+            s == 201 || s == 202,
+            "PUT {path}: {s} {}",
+            String::from_utf8_lossy(&b)
+        );
     };
     // 3 MiB of data, 9 MiB of zeros, 2 MiB + 123 bytes of data.
     let mut image = pattern(77, 3 * MIB);
@@ -194,7 +231,11 @@ fn glance_images(c: &Cluster, dir: &std::path::Path) {
     let id = "0d7b0a4e-1c2f-4b35-9a8e-6f1e2d3c4b5a";
     put("/v1/AUTH_glance/glance", &[], b"");
     for (i, seg) in image.chunks(3_000_000).enumerate() {
-        put(&format!("/v1/AUTH_glance/glance/{id}-{:05}", i + 1), &[], seg);
+        put(
+            &format!("/v1/AUTH_glance/glance/{id}-{:05}", i + 1),
+            &[],
+            seg,
+        );
     }
     let manifest = format!("glance/{id}-");
     put(
@@ -205,7 +246,10 @@ fn glance_images(c: &Cluster, dir: &std::path::Path) {
 
     let expected = dir.join("expected.raw");
     std::fs::write(&expected, &image).unwrap();
-    let f = std::fs::OpenOptions::new().write(true).open(&expected).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&expected)
+        .unwrap();
     f.set_len(1 << 30).unwrap();
     drop(f);
 
@@ -213,23 +257,41 @@ fn glance_images(c: &Cluster, dir: &std::path::Path) {
     for (n, image_ref) in [id.to_string(), location].iter().enumerate() {
         let name = format!("from-image-{n}");
         let v = field(
-            &cinder(c, &["create", "--image-id", image_ref, "--name", &name, "1"]),
+            &cinder(
+                c,
+                &["create", "--image-id", image_ref, "--name", &name, "1"],
+            ),
             "id",
         );
         api.wait(&v, "available");
         let (_, body) = api.volume(&v);
         assert_eq!(body["volume"]["bootable"], Value::from("true"));
         // Holes stay holes: two chunks hold the image's data.
-        let mine = c.chunk_objects().into_iter().filter(|o| o.starts_with(&v)).count();
+        let mine = c
+            .chunk_objects()
+            .into_iter()
+            .filter(|o| o.starts_with(&v))
+            .count();
         assert_eq!(mine, 2, "chunks of {v}");
         let (_att, export) = api.attach(&v);
         let out = dir.join(format!("out-{n}.raw"));
         run(
             300,
             "qemu-img",
-            &["convert", "-f", "raw", "-O", "raw", &uri(c.nbd, &export), out.to_str().unwrap()],
+            &[
+                "convert",
+                "-f",
+                "raw",
+                "-O",
+                "raw",
+                &uri(c.nbd, &export),
+                out.to_str().unwrap(),
+            ],
         );
-        assert!(same_files(&expected, &out), "volume from image {image_ref} differs");
+        assert!(
+            same_files(&expected, &out),
+            "volume from image {image_ref} differs"
+        );
         std::fs::remove_file(&out).unwrap();
     }
 

@@ -50,15 +50,22 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
     let mut x = 12345u64;
     for i in 0..300u64 {
         // 4 KiB and odd-sized writes scattered over 40-60 MiB, overlapping.
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let off = 40 * MIB + (x >> 33) % (20 * MIB - 8192);
-        let len = if i % 3 == 0 { 4096 } else { 1 + (x >> 20) as usize % 7000 };
+        let len = if i % 3 == 0 {
+            4096
+        } else {
+            1 + (x >> 20) as usize % 7000
+        };
         put(&mut n, off, pattern(100 + i, len));
     }
     n.flush().unwrap();
     // Not flushed: another region, never to be relied on.
     for i in 0..8u64 {
-        n.write(80 * MIB + i * MIB, &pattern(900 + i, MIB as usize)).unwrap();
+        n.write(80 * MIB + i * MIB, &pattern(900 + i, MIB as usize))
+            .unwrap();
     }
     g1.proc.kill9();
     drop(n);
@@ -109,7 +116,10 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
     let mut n = NbdClient::connect(g3.nbd, &export2).unwrap();
     for i in 0..upto {
         let got = n.read(i * MIB, MIB as u32).unwrap();
-        assert!(got == pattern(5000 + i, MIB as usize), "flushed MiB {i} of {upto} lost");
+        assert!(
+            got == pattern(5000 + i, MIB as usize),
+            "flushed MiB {i} of {upto} lost"
+        );
     }
     n.disconnect();
 }

@@ -86,7 +86,11 @@ impl Drop for Stack {
         if let Some(l) = self.loopdev.take() {
             let _ = run_status(60, "losetup", &["-d", &l]);
         }
-        let _ = run_status(60, "fusermount3", &["-u", "-z", self.fuse_dir.to_str().unwrap()]);
+        let _ = run_status(
+            60,
+            "fusermount3",
+            &["-u", "-z", self.fuse_dir.to_str().unwrap()],
+        );
         if let Some(mut c) = self.fuse.take() {
             let _ = c.kill();
             let _ = c.wait();

@@ -34,7 +34,8 @@ impl Rng {
 
 fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(150))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     s
 }
@@ -181,7 +182,8 @@ fn malformed_inputs(nbd: SocketAddr, export: &str) {
     assert_eq!(final_reply(&mut s), 0x8000_0001);
     s.write_all(&option(8, &[])).unwrap();
     assert_eq!(final_reply(&mut s), 1);
-    s.write_all(&option(10, &meta_data(export, &["base:allocation"]))).unwrap();
+    s.write_all(&option(10, &meta_data(export, &["base:allocation"])))
+        .unwrap();
     assert_eq!(final_reply(&mut s), 1);
 
     // In transmission: errors the protocol names, the stream stays usable.
@@ -224,7 +226,11 @@ fn nbd_session(rng: &mut Rng, nbd: SocketAddr, export: &str) {
         }
         1 => {
             // Options with random numbers, lengths and data.
-            let flags = if rng.below(4) == 0 { rng.next() as u32 } else { 3 };
+            let flags = if rng.below(4) == 0 {
+                rng.next() as u32
+            } else {
+                3
+            };
             let _ = s.write_all(&flags.to_be_bytes());
             for _ in 0..rng.below(8) + 1 {
                 let wild = rng.next() as u32;
@@ -241,7 +247,11 @@ fn nbd_session(rng: &mut Rng, nbd: SocketAddr, export: &str) {
                 let mut b = b"IHAVEOPT".to_vec();
                 b.extend_from_slice(&opt.to_be_bytes());
                 // Sometimes a length that does not match the data.
-                let len = if rng.below(6) == 0 { rng.next() as u32 } else { data.len() as u32 };
+                let len = if rng.below(6) == 0 {
+                    rng.next() as u32
+                } else {
+                    data.len() as u32
+                };
                 b.extend_from_slice(&len.to_be_bytes());
                 b.extend_from_slice(&data);
                 if s.write_all(&b).is_err() {
@@ -268,7 +278,11 @@ fn nbd_session(rng: &mut Rng, nbd: SocketAddr, export: &str) {
             for cookie in 0..rng.below(40) + 1 {
                 let wild = rng.next() as u16;
                 let kind = *rng.pick(&[0u16, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, wild]);
-                let flags = if rng.below(3) == 0 { rng.next() as u16 } else { rng.below(32) as u16 };
+                let flags = if rng.below(3) == 0 {
+                    rng.next() as u16
+                } else {
+                    rng.below(32) as u16
+                };
                 let offset = match rng.below(4) {
                     0 => rng.below(size),
                     1 => size - rng.below(8192),
@@ -283,7 +297,11 @@ fn nbd_session(rng: &mut Rng, nbd: SocketAddr, export: &str) {
                 let mut b = request(kind, flags, cookie, offset, len);
                 if kind == 1 {
                     // A payload, or part of one (the client vanishes mid-write).
-                    let n = if rng.below(8) == 0 { rng.below(u64::from(len).min(1 << 20)) } else { u64::from(len).min(1 << 20) };
+                    let n = if rng.below(8) == 0 {
+                        rng.below(u64::from(len).min(1 << 20))
+                    } else {
+                        u64::from(len).min(1 << 20)
+                    };
                     b.extend(rng.bytes(n as usize));
                 }
                 if rng.below(20) == 0 {
@@ -309,7 +327,15 @@ fn api_request(rng: &mut Rng, api: &Api, real: &str) -> (u16, String, String) {
         5 => "vol-a".into(),
         _ => String::new(),
     };
-    let project = *rng.pick(&["AUTH_test", "AUTH_test", "AUTH_test", "other", "AUTH_", "a%2Fb", "Ω"]);
+    let project = *rng.pick(&[
+        "AUTH_test",
+        "AUTH_test",
+        "AUTH_test",
+        "other",
+        "AUTH_",
+        "a%2Fb",
+        "Ω",
+    ]);
     let kind = *rng.pick(&["volumes", "snapshots", "attachments", "backups", "types"]);
     let path = match rng.below(8) {
         0 => "/".to_string(),
@@ -339,8 +365,19 @@ fn api_request(rng: &mut Rng, api: &Api, real: &str) -> (u16, String, String) {
         1 => {
             // A good body with one value swapped for something odd.
             let b = rng.pick(&good).replace("ID", &id);
-            let odd = *rng.pick(&["-1", "1e400", "null", "[]", "{}", "\"\"", "18446744073709551616", "true"]);
-            b.replacen("1", odd, 1).replacen("\"h\"", odd, 1).into_bytes()
+            let odd = *rng.pick(&[
+                "-1",
+                "1e400",
+                "null",
+                "[]",
+                "{}",
+                "\"\"",
+                "18446744073709551616",
+                "true",
+            ]);
+            b.replacen("1", odd, 1)
+                .replacen("\"h\"", odd, 1)
+                .into_bytes()
         }
         2 => {
             let n = rng.below(2000) as usize;
@@ -358,14 +395,26 @@ fn api_request(rng: &mut Rng, api: &Api, real: &str) -> (u16, String, String) {
         1 => String::new(),
         _ => api.token.clone(),
     };
-    let version = *rng.pick(&["volume 3.70", "volume 3.0", "volume 3.27", "volume 9.9", "volume x", "compute 2.1", "volume latest"]);
+    let version = *rng.pick(&[
+        "volume 3.70",
+        "volume 3.0",
+        "volume 3.27",
+        "volume 9.9",
+        "volume x",
+        "compute 2.1",
+        "volume latest",
+    ]);
     let mut headers = vec![("OpenStack-API-Version", version)];
     if !token.is_empty() {
         headers.push(("X-Auth-Token", token.as_str()));
     }
     let (s, _, b) = http_request(api.addr, method, &path, &headers, &body)
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    (s, format!("{method} {path} body={}", String::from_utf8_lossy(&body)), String::from_utf8_lossy(&b).into_owned())
+    (
+        s,
+        format!("{method} {path} body={}", String::from_utf8_lossy(&body)),
+        String::from_utf8_lossy(&b).into_owned(),
+    )
 }
 
 #[test]
@@ -400,7 +449,10 @@ fn volume_gateway_survives_bad_nbd_and_api_input() {
         nbd_session(&mut rng, g.nbd, &target_export);
         sessions += 1;
     }
-    assert!(g.proc.child.try_wait().unwrap().is_none(), "the gateway died (seed {seed})");
+    assert!(
+        g.proc.child.try_wait().unwrap().is_none(),
+        "the gateway died (seed {seed})"
+    );
 
     let api_target = api.create(1, "api-fuzzed");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -420,7 +472,10 @@ fn volume_gateway_survives_bad_nbd_and_api_input() {
     )
     .unwrap();
     assert_eq!(s, 413);
-    assert!(g.proc.child.try_wait().unwrap().is_none(), "the gateway died (seed {seed})");
+    assert!(
+        g.proc.child.try_wait().unwrap().is_none(),
+        "the gateway died (seed {seed})"
+    );
 
     // The gateway still serves, and the volume nobody fuzzed is intact.
     let mut n = NbdClient::connect(g.nbd, &target_export).unwrap();
@@ -429,7 +484,10 @@ fn volume_gateway_survives_bad_nbd_and_api_input() {
     assert_eq!(n.read(0, 10).unwrap(), b"still here");
     n.disconnect();
     let mut n = NbdClient::connect(g.nbd, &by_export).unwrap();
-    assert!(n.read(3 << 20, 6 << 20).unwrap() == kept, "the bystander volume changed");
+    assert!(
+        n.read(3 << 20, 6 << 20).unwrap() == kept,
+        "the bystander volume changed"
+    );
     assert_eq!(n.read(0, 4096).unwrap(), vec![0u8; 4096]);
     n.disconnect();
     eprintln!("fuzz: {sessions} NBD sessions, {requests} API requests (seed {seed})");

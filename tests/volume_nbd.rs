@@ -36,7 +36,11 @@ fn map(u: &str) -> Vec<(u64, u64, bool)> {
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            Some((f.first()?.parse().ok()?, f.get(1)?.parse().ok()?, l.contains("hole")))
+            Some((
+                f.first()?.parse().ok()?,
+                f.get(1)?.parse().ok()?,
+                l.contains("hole"),
+            ))
         })
         .collect()
 }
@@ -65,7 +69,20 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     // qemu-img convert in: only the chunks with data become objects.
     let img = tmp.path().join("img.raw");
     sparse_image(&img, GIB, PIECES);
-    run(300, "qemu-img", &["convert", "-n", "-f", "raw", "-O", "raw", img.to_str().unwrap(), &u]);
+    run(
+        300,
+        "qemu-img",
+        &[
+            "convert",
+            "-n",
+            "-f",
+            "raw",
+            "-O",
+            "raw",
+            img.to_str().unwrap(),
+            &u,
+        ],
+    );
     let mut objects = c.chunk_objects();
     objects.sort();
     let chunks: Vec<u64> = objects
@@ -87,8 +104,23 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
 
     // qemu-img convert out: byte for byte the image.
     let out = tmp.path().join("out.raw");
-    run(300, "qemu-img", &["convert", "-f", "raw", "-O", "raw", &u, out.to_str().unwrap()]);
-    assert!(same_files(&img, &out), "qemu-img convert round trip differs");
+    run(
+        300,
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "raw",
+            &u,
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        same_files(&img, &out),
+        "qemu-img convert round trip differs"
+    );
     std::fs::remove_file(&out).unwrap();
 
     // qemu-io in its default writethrough mode (every write with FUA), an
@@ -109,11 +141,22 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     };
     io(
         "writethrough",
-        &["write -P 0xa1 64M 1M", "write -f -P 0xa2 66M 4k", "write -z 67M 64k", "write -P 0xa3 70M 512"],
+        &[
+            "write -P 0xa1 64M 1M",
+            "write -f -P 0xa2 66M 4k",
+            "write -z 67M 64k",
+            "write -P 0xa3 70M 512",
+        ],
     );
     io(
         "writeback",
-        &["write -P 0xb1 72M 3M", "write -P 0xb2 75M 1M", "discard 72M 1M", "write -z -u 75M 4k", "flush"],
+        &[
+            "write -P 0xb1 72M 3M",
+            "write -P 0xb2 75M 1M",
+            "discard 72M 1M",
+            "write -z -u 75M 4k",
+            "flush",
+        ],
     );
     io(
         "writethrough",
@@ -136,8 +179,16 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     let u2 = uri(c.nbd, &export2);
     let src = tmp.path().join("src.raw");
     sparse_image(&src, GIB, &[(8 * MIB + 7, 48 << 20), (900 * MIB, 1 << 20)]);
-    run(300, "nbdcopy", &["--connections=4", "--flush", src.to_str().unwrap(), &u2]);
+    run(
+        300,
+        "nbdcopy",
+        &["--connections=4", "--flush", src.to_str().unwrap(), &u2],
+    );
     let back = tmp.path().join("back.raw");
-    run(300, "nbdcopy", &["--connections=4", &u2, back.to_str().unwrap()]);
+    run(
+        300,
+        "nbdcopy",
+        &["--connections=4", &u2, back.to_str().unwrap()],
+    );
     assert!(same_files(&src, &back), "nbdcopy round trip differs");
 }

@@ -186,7 +186,10 @@ impl Api {
             if (status == "gone" && s == 404) || now == status {
                 return;
             }
-            assert!(Instant::now() < deadline, "volume {id}: {s} {now}, want {status}");
+            assert!(
+                Instant::now() < deadline,
+                "volume {id}: {s} {now}, want {status}"
+            );
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_millis(300));
         }
@@ -325,7 +328,14 @@ impl NbdClient {
         })
     }
 
-    fn request(&mut self, kind: u16, flags: u16, offset: u64, len: u32, data: &[u8]) -> Result<(), NbdError> {
+    fn request(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        offset: u64,
+        len: u32,
+        data: &[u8],
+    ) -> Result<(), NbdError> {
         self.cookie += 1;
         let mut h = Vec::with_capacity(28 + data.len());
         h.extend_from_slice(&0x2560_9513u32.to_be_bytes());
@@ -339,7 +349,10 @@ impl NbdClient {
         let mut r = [0u8; 16];
         self.s.read_exact(&mut r)?;
         assert_eq!(&r[..4], &0x6744_6698u32.to_be_bytes());
-        assert_eq!(u64::from_be_bytes(r[8..16].try_into().unwrap()), self.cookie);
+        assert_eq!(
+            u64::from_be_bytes(r[8..16].try_into().unwrap()),
+            self.cookie
+        );
         match u32::from_be_bytes(r[4..8].try_into().unwrap()) {
             0 => Ok(()),
             e => Err(NbdError::Errno(e)),

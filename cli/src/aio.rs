@@ -208,7 +208,8 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
 /// The volume gateway's config. Its addresses and the proxy's URL are set
 /// from the command line at every start; the rest is the operator's.
 fn write_gateway_config(etc: &Path) -> Result<(), String> {
-    let text = "# swirl volume gateway of the all-in-one cluster (see volume-gateway.sample.toml).\n\
+    let text =
+        "# swirl volume gateway of the all-in-one cluster (see volume-gateway.sample.toml).\n\
         # bind_ip/bind_port, nbd_bind_ip/nbd_bind_port, proxy_url and auth_url come from\n\
         # `swirl aio --volume-api/--volume-nbd/--bind` at each start.\n\
         proxy_url = \"http://127.0.0.1:8080\"\n\
@@ -229,7 +230,10 @@ fn host_port(flag: &str, v: &str) -> Result<(String, u16), String> {
     let port = port
         .parse()
         .map_err(|_| format!("{flag} {v:?}: bad port"))?;
-    Ok((ip.trim_start_matches('[').trim_end_matches(']').to_string(), port))
+    Ok((
+        ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+        port,
+    ))
 }
 
 /// The object server's replication settings for the aio (top-level keys,

@@ -122,7 +122,10 @@ impl Config {
         let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
         let cs = self.chunk_size;
         if !cs.is_power_of_two() || !(64 << 10..=64 << 20).contains(&cs) {
-            return bad("chunk_size", "must be a power of two from 65536 to 67108864");
+            return bad(
+                "chunk_size",
+                "must be a power of two from 65536 to 67108864",
+            );
         }
         if self.cache_size < 4 * cs {
             return bad("cache_size", "must hold at least four chunks");

@@ -73,7 +73,13 @@ fn served_here_only(v: &VolumeRecord, me: &str) -> Result<()> {
 }
 
 /// Fills in where the volume is served, from the connector.
-fn connect(gw: &Gateway, account: &str, v: &VolumeRecord, a: &mut AttachmentRecord, connector: Value) {
+fn connect(
+    gw: &Gateway,
+    account: &str,
+    v: &VolumeRecord,
+    a: &mut AttachmentRecord,
+    connector: Value,
+) {
     a.host_name = connector
         .get("host")
         .and_then(Value::as_str)
@@ -106,7 +112,8 @@ pub async fn list(gw: &Gateway, r: &Req, detail: bool) -> Result<Response<Body>>
         }
         for a in &v.attachments {
             if r.q("status").is_some_and(|s| s != a.status)
-                || r.q("instance_id").is_some_and(|i| Some(i) != a.instance_uuid.as_deref())
+                || r.q("instance_id")
+                    .is_some_and(|i| Some(i) != a.instance_uuid.as_deref())
             {
                 continue;
             }
@@ -163,7 +170,11 @@ pub async fn create(gw: &Gateway, r: &Req) -> Result<Response<Body>> {
         id: layout::new_id(),
         instance_uuid: c.instance_uuid,
         status: "reserved".into(),
-        attach_mode: if c.mode == "ro" { "ro".into() } else { "rw".into() },
+        attach_mode: if c.mode == "ro" {
+            "ro".into()
+        } else {
+            "rw".into()
+        },
         connector: None,
         host_name: None,
         mountpoint: None,

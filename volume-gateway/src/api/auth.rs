@@ -49,7 +49,9 @@ impl Auth {
     pub async fn check(&self, token: Option<&str>, account: &str) -> Result<()> {
         let unauthorized =
             || Error::Unauthorized("The request you have made requires authentication.".into());
-        let token = token.filter(|t| !t.is_empty() && t.len() <= TOKEN_MAX).ok_or_else(unauthorized)?;
+        let token = token
+            .filter(|t| !t.is_empty() && t.len() <= TOKEN_MAX)
+            .ok_or_else(unauthorized)?;
         let key = (token.to_string(), account.to_string());
         let now = Instant::now();
         {

@@ -63,7 +63,10 @@ impl ApiHandler {
         let base = base_url(&req, &fallback);
         let (project, kind) = match &route {
             Route::Versions => {
-                return Ok((json(StatusCode::MULTIPLE_CHOICES, &version::versions(&base)), micro))
+                return Ok((
+                    json(StatusCode::MULTIPLE_CHOICES, &version::versions(&base)),
+                    micro,
+                ))
             }
             Route::Version => return Ok((json(StatusCode::OK, &version::versions(&base)), micro)),
             Route::Healthcheck => {
@@ -90,8 +93,12 @@ impl ApiHandler {
         let body = read_body_limited(req.into_body(), MAX_BODY)
             .await
             .map_err(|e| match e {
-                BodyError::TooLarge(n) => Error::TooLarge(format!("Request body larger than {n} bytes.")),
-                BodyError::Read(m) => Error::BadRequest(format!("Could not read the request body: {m}")),
+                BodyError::TooLarge(n) => {
+                    Error::TooLarge(format!("Request body larger than {n} bytes."))
+                }
+                BodyError::Read(m) => {
+                    Error::BadRequest(format!("Could not read the request body: {m}"))
+                }
             })?;
         let r = Req {
             project,
@@ -113,7 +120,9 @@ impl ApiHandler {
             (Route::Create { .. }, Kind::Snapshots) => snapshots::create(gw, &r).await,
             (Route::Show { id, .. }, Kind::Snapshots) => snapshots::show(gw, &r, &id).await,
             (Route::Delete { id, .. }, Kind::Snapshots) => snapshots::delete(gw, &r, &id).await,
-            (Route::List { detail, .. }, Kind::Attachments) => attachments::list(gw, &r, detail).await,
+            (Route::List { detail, .. }, Kind::Attachments) => {
+                attachments::list(gw, &r, detail).await
+            }
             (Route::Create { .. }, Kind::Attachments) => attachments::create(gw, &r).await,
             (Route::Show { id, .. }, Kind::Attachments) => attachments::show(gw, &r, &id).await,
             (Route::Update { id, .. }, Kind::Attachments) => attachments::update(gw, &r, &id).await,
@@ -137,8 +146,10 @@ impl Handler for ApiHandler {
         let (mut resp, micro) = self.dispatch(req).await?;
         if let Ok(v) = HeaderValue::from_str(&format!("volume {micro}")) {
             resp.headers_mut().insert("openstack-api-version", v);
-            resp.headers_mut()
-                .insert(http::header::VARY, HeaderValue::from_static("OpenStack-API-Version"));
+            resp.headers_mut().insert(
+                http::header::VARY,
+                HeaderValue::from_static("OpenStack-API-Version"),
+            );
         }
         Ok(resp)
     }

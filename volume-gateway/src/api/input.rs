@@ -16,8 +16,8 @@ fn bad(msg: impl Into<String>) -> Error {
 
 /// Parses a body as a JSON object.
 pub fn parse_json(body: &[u8]) -> Result<Value> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("Malformed request body: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("Malformed request body: {e}")))?;
     if !v.is_object() {
         return Err(bad("Malformed request body: expected a JSON object"));
     }
@@ -36,8 +36,12 @@ fn opt_string(m: &Map<String, Value>, key: &str, max: usize) -> Result<Option<St
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(bad(format!("Invalid input for field/attribute {key}: longer than {max} characters."))),
-        Some(_) => Err(bad(format!("Invalid input for field/attribute {key}: expected a string."))),
+        Some(Value::String(_)) => Err(bad(format!(
+            "Invalid input for field/attribute {key}: longer than {max} characters."
+        ))),
+        Some(_) => Err(bad(format!(
+            "Invalid input for field/attribute {key}: expected a string."
+        ))),
     }
 }
 
@@ -54,9 +58,13 @@ fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
         Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" | "t" | "y" => Ok(Some(true)),
             "false" | "0" | "no" | "off" | "f" | "n" => Ok(Some(false)),
-            _ => Err(bad(format!("Invalid input for field/attribute {key}: not a boolean."))),
+            _ => Err(bad(format!(
+                "Invalid input for field/attribute {key}: not a boolean."
+            ))),
         },
-        Some(_) => Err(bad(format!("Invalid input for field/attribute {key}: not a boolean."))),
+        Some(_) => Err(bad(format!(
+            "Invalid input for field/attribute {key}: not a boolean."
+        ))),
     }
 }
 
@@ -64,7 +72,9 @@ fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
 fn size(v: &Value, key: &str) -> Result<u64> {
     let n = match v {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
         _ => None,
     };
     match n {
@@ -85,10 +95,14 @@ fn metadata(m: &Map<String, Value>) -> Result<BTreeMap<String, String>> {
             }
             for (k, v) in o {
                 let Value::String(v) = v else {
-                    return Err(bad(format!("Invalid metadata: the value of {k:?} is not a string.")));
+                    return Err(bad(format!(
+                        "Invalid metadata: the value of {k:?} is not a string."
+                    )));
                 };
                 if k.is_empty() || k.chars().count() > 255 || v.chars().count() > 255 {
-                    return Err(bad("Invalid metadata: keys must be 1-255 characters, values at most 255."));
+                    return Err(bad(
+                        "Invalid metadata: keys must be 1-255 characters, values at most 255.",
+                    ));
                 }
                 out.insert(k.clone(), v.clone());
             }
@@ -149,7 +163,9 @@ pub fn volume_create(body: &Value) -> Result<VolumeCreate> {
         ));
     }
     if c.size.is_none() && c.snapshot_id.is_none() && c.source_volid.is_none() {
-        return Err(bad("Invalid input for field/attribute size: size is required."));
+        return Err(bad(
+            "Invalid input for field/attribute size: size is required.",
+        ));
     }
     Ok(c)
 }
@@ -183,7 +199,9 @@ pub enum VolumeAction {
 }
 
 pub fn volume_action(body: &Value) -> Result<VolumeAction> {
-    let o = body.as_object().ok_or_else(|| bad("Malformed request body"))?;
+    let o = body
+        .as_object()
+        .ok_or_else(|| bad("Malformed request body"))?;
     let (name, arg) = match o.iter().next() {
         Some(x) if o.len() == 1 => x,
         _ => return Err(bad("Malformed request body: expected exactly one action.")),
@@ -237,7 +255,9 @@ fn connector(m: &Map<String, Value>) -> Result<Option<Value>> {
         // An empty connector (the cinder CLI without --connect) is none.
         Some(Value::Object(o)) if o.is_empty() => Ok(None),
         Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
-        Some(_) => Err(bad("Invalid input for field/attribute connector: expected an object.")),
+        Some(_) => Err(bad(
+            "Invalid input for field/attribute connector: expected an object.",
+        )),
     }
 }
 
@@ -275,7 +295,9 @@ pub fn attachment_update(body: &Value) -> Result<Value> {
 
 /// `POST /attachments/{id}/action`: only os-complete.
 pub fn attachment_action(body: &Value) -> Result<()> {
-    let o = body.as_object().ok_or_else(|| bad("Malformed request body"))?;
+    let o = body
+        .as_object()
+        .ok_or_else(|| bad("Malformed request body"))?;
     match (o.len(), o.keys().next().map(String::as_str)) {
         (1, Some("os-complete")) => Ok(()),
         (_, Some(other)) => Err(bad(format!("There is no such action: {other}"))),
@@ -321,7 +343,10 @@ mod tests {
             json!({"volume": {"size": 1, "backup_id": "b"}}),
             json!({"volume": {"size": 1, "multiattach": "maybe"}}),
         ] {
-            assert!(matches!(volume_create(&b), Err(Error::BadRequest(_))), "{b}");
+            assert!(
+                matches!(volume_create(&b), Err(Error::BadRequest(_))),
+                "{b}"
+            );
         }
         assert!(parse_json(b"[1]").is_err());
         assert!(parse_json(b"{").is_err());
@@ -353,7 +378,9 @@ mod tests {
             "connector": {"host": "h", "mode": "ro"}}}))
         .unwrap();
         assert_eq!(a.mode, "ro");
-        assert!(attachment_create(&json!({"attachment": {"volume_uuid": "v", "mode": "x"}})).is_err());
+        assert!(
+            attachment_create(&json!({"attachment": {"volume_uuid": "v", "mode": "x"}})).is_err()
+        );
         assert!(attachment_create(&json!({"attachment": {}})).is_err());
         assert!(attachment_update(&json!({"attachment": {"connector": {"host": "h"}}})).is_ok());
         let s = snapshot_create(&json!({"snapshot": {"volume_id": "v", "force": "true",

@@ -69,7 +69,13 @@ pub fn route(method: &Method, path: &str) -> Result<Route> {
     let not_found = || Error::NotFound(format!("The resource could not be found: {path}"));
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let get = *method == Method::GET || *method == Method::HEAD;
-    let only = |ok: bool, r: Route| if ok { Ok(r) } else { Err(Error::MethodNotAllowed) };
+    let only = |ok: bool, r: Route| {
+        if ok {
+            Ok(r)
+        } else {
+            Err(Error::MethodNotAllowed)
+        }
+    };
     match segs.as_slice() {
         [] | [""] => only(get, Route::Versions),
         ["healthcheck"] => only(get, Route::Healthcheck),
@@ -183,12 +189,33 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(r(Method::DELETE, "/"), Err(Error::MethodNotAllowed)));
-        assert!(matches!(r(Method::GET, "/v2/x/volumes"), Err(Error::NotFound(_))));
-        assert!(matches!(r(Method::GET, "/v3/a b/volumes"), Err(Error::NotFound(_))));
-        assert!(matches!(r(Method::GET, "/v3/p/backups"), Err(Error::NotFound(_))));
-        assert!(matches!(r(Method::PATCH, "/v3/p/volumes"), Err(Error::MethodNotAllowed)));
-        assert!(matches!(r(Method::GET, "/v3/p/volumes/x/action"), Err(Error::MethodNotAllowed)));
-        assert!(matches!(r(Method::GET, "/v3/p/volumes/x/y/z"), Err(Error::NotFound(_))));
+        assert!(matches!(
+            r(Method::DELETE, "/"),
+            Err(Error::MethodNotAllowed)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/v2/x/volumes"),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            r(Method::GET, "/v3/a b/volumes"),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            r(Method::GET, "/v3/p/backups"),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            r(Method::PATCH, "/v3/p/volumes"),
+            Err(Error::MethodNotAllowed)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/v3/p/volumes/x/action"),
+            Err(Error::MethodNotAllowed)
+        ));
+        assert!(matches!(
+            r(Method::GET, "/v3/p/volumes/x/y/z"),
+            Err(Error::NotFound(_))
+        ));
     }
 }

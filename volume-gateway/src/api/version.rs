@@ -101,9 +101,18 @@ mod tests {
         assert_eq!(requested(&h("volume 3.70")).unwrap(), Micro(3, 70));
         assert_eq!(requested(&h("volume latest")).unwrap(), Micro(3, 70));
         assert_eq!(requested(&h("compute 2.1")).unwrap(), Micro(3, 0));
-        assert!(matches!(requested(&h("volume 3.71")), Err(Error::NotAcceptable(_))));
-        assert!(matches!(requested(&h("volume 2.0")), Err(Error::NotAcceptable(_))));
-        assert!(matches!(requested(&h("volume x")), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            requested(&h("volume 3.71")),
+            Err(Error::NotAcceptable(_))
+        ));
+        assert!(matches!(
+            requested(&h("volume 2.0")),
+            Err(Error::NotAcceptable(_))
+        ));
+        assert!(matches!(
+            requested(&h("volume x")),
+            Err(Error::BadRequest(_))
+        ));
         assert!(matches!(requested(&h("volume")), Err(Error::BadRequest(_))));
         assert!(Micro(3, 44).at_least(3, 27));
         assert!(!Micro(3, 0).at_least(3, 27));

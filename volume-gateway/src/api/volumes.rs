@@ -67,7 +67,10 @@ pub async fn list(gw: &Gateway, r: &Req, detail: bool) -> Result<Response<Body>>
 /// `GET /volumes/{id}`.
 pub async fn show(gw: &Gateway, r: &Req, id: &str) -> Result<Response<Body>> {
     let v = get(gw, &r.account, id).await?;
-    Ok(json(StatusCode::OK, &json!({"volume": views::volume(&r.views(), &v)})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"volume": views::volume(&r.views(), &v)}),
+    ))
 }
 
 /// `POST /volumes`.
@@ -75,7 +78,9 @@ pub async fn create(gw: &Arc<Gateway>, r: &Req) -> Result<Response<Body>> {
     let c = input::volume_create(&input::parse_json(&r.body)?)?;
     if let Some(z) = &c.availability_zone {
         if *z != gw.cfg.availability_zone {
-            return Err(Error::BadRequest(format!("Availability zone '{z}' is invalid.")));
+            return Err(Error::BadRequest(format!(
+                "Availability zone '{z}' is invalid."
+            )));
         }
     }
     if let Some(t) = &c.volume_type {
@@ -186,26 +191,27 @@ fn size_from(v: &mut VolumeRecord, asked: Option<u64>, source: u64, what: &str) 
 async fn locate_image(gw: &Gateway, r: &Req, image_ref: &str) -> Result<(String, String, String)> {
     let swift = &gw.store.catalog.swift;
     let glance = gw.cfg.image_account.clone();
-    let candidates: Vec<ImageObject> = match image::parse_image_ref(image_ref, &gw.cfg.reseller_prefix)? {
-        ImageRef::Object(o) => vec![o],
-        ImageRef::Id(id) => {
-            // Glance's multi-tenant store: container glance_<id> in the
-            // owner's account; single-tenant: <image_container>/<id>.
-            let mut c = vec![ImageObject {
-                account: None,
-                container: format!("{}_{id}", gw.cfg.image_container),
-                object: id.clone(),
-            }];
-            if let Some(g) = &glance {
-                c.push(ImageObject {
-                    account: Some(g.clone()),
-                    container: gw.cfg.image_container.clone(),
-                    object: id,
-                });
+    let candidates: Vec<ImageObject> =
+        match image::parse_image_ref(image_ref, &gw.cfg.reseller_prefix)? {
+            ImageRef::Object(o) => vec![o],
+            ImageRef::Id(id) => {
+                // Glance's multi-tenant store: container glance_<id> in the
+                // owner's account; single-tenant: <image_container>/<id>.
+                let mut c = vec![ImageObject {
+                    account: None,
+                    container: format!("{}_{id}", gw.cfg.image_container),
+                    object: id.clone(),
+                }];
+                if let Some(g) = &glance {
+                    c.push(ImageObject {
+                        account: Some(g.clone()),
+                        container: gw.cfg.image_container.clone(),
+                        object: id,
+                    });
+                }
+                c
             }
-            c
-        }
-    };
+        };
     for o in candidates {
         let account = o.account.clone().unwrap_or_else(|| r.account.clone());
         if account != r.account && Some(&account) != glance.as_ref() {
@@ -224,7 +230,12 @@ async fn locate_image(gw: &Gateway, r: &Req, image_ref: &str) -> Result<(String,
 }
 
 /// The background half of a volume from an image.
-async fn import(gw: Arc<Gateway>, account: String, mut v: VolumeRecord, obj: (String, String, String)) {
+async fn import(
+    gw: Arc<Gateway>,
+    account: String,
+    mut v: VolumeRecord,
+    obj: (String, String, String),
+) {
     let store = &gw.store;
     let result = async {
         let (a, c, o) = &obj;
@@ -290,7 +301,10 @@ pub async fn update(gw: &Gateway, r: &Req, id: &str) -> Result<Response<Body>> {
     }
     v.updated_at = Some(now());
     gw.store.catalog.put_volume(&r.account, &v).await?;
-    Ok(json(StatusCode::OK, &json!({"volume": views::volume(&r.views(), &v)})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"volume": views::volume(&r.views(), &v)}),
+    ))
 }
 
 /// `DELETE /volumes/{id}[?cascade=true]`: checks now, deletes in the

@@ -51,7 +51,10 @@ pub fn parse_option_header(b: &[u8; 16]) -> Result<(u32, u32), CodecError> {
     if magic != IHAVEOPT {
         return Err(CodecError::BadMagic(magic));
     }
-    Ok((u32::from_be_bytes(arr(&b[8..12])), u32::from_be_bytes(arr(&b[12..16]))))
+    Ok((
+        u32::from_be_bytes(arr(&b[8..12])),
+        u32::from_be_bytes(arr(&b[12..16])),
+    ))
 }
 
 /// An option reply: magic, option echoed, reply type, length, data.
@@ -225,8 +228,13 @@ pub fn chunk_header(flags: u16, kind: u16, cookie: u64, len: u32) -> [u8; 20] {
 /// A whole NBD_REPLY_TYPE_ERROR chunk (with DONE): error and message.
 pub fn error_chunk(error: u32, cookie: u64, message: &str) -> Vec<u8> {
     let msg = truncate(message).as_bytes();
-    let mut b = chunk_header(REPLY_FLAG_DONE, REPLY_TYPE_ERROR, cookie, 6 + msg.len() as u32)
-        .to_vec();
+    let mut b = chunk_header(
+        REPLY_FLAG_DONE,
+        REPLY_TYPE_ERROR,
+        cookie,
+        6 + msg.len() as u32,
+    )
+    .to_vec();
     b.extend_from_slice(&error.to_be_bytes());
     b.extend_from_slice(&(msg.len() as u16).to_be_bytes());
     b.extend_from_slice(msg);
@@ -236,13 +244,7 @@ pub fn error_chunk(error: u32, cookie: u64, message: &str) -> Vec<u8> {
 /// A whole NBD_REPLY_TYPE_BLOCK_STATUS chunk (with DONE) for one context.
 pub fn block_status_chunk(cookie: u64, context: u32, extents: &[(u32, u32)]) -> Vec<u8> {
     let len = 4 + 8 * extents.len();
-    let mut b = chunk_header(
-        REPLY_FLAG_DONE,
-        REPLY_TYPE_BLOCK_STATUS,
-        cookie,
-        len as u32,
-    )
-    .to_vec();
+    let mut b = chunk_header(REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, cookie, len as u32).to_vec();
     b.reserve(len);
     b.extend_from_slice(&context.to_be_bytes());
     for (length, flags) in extents {
@@ -330,7 +332,9 @@ impl<'a> Reader<'a> {
         if self.b.is_empty() {
             Ok(())
         } else {
-            Err(CodecError::Malformed("trailing bytes after the option data"))
+            Err(CodecError::Malformed(
+                "trailing bytes after the option data",
+            ))
         }
     }
 }

@@ -9,10 +9,21 @@ use super::proto::*;
 /// A request that passed the checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
-    Read { offset: u64, len: u32 },
-    Write { offset: u64, len: u32, fua: bool },
+    Read {
+        offset: u64,
+        len: u32,
+    },
+    Write {
+        offset: u64,
+        len: u32,
+        fua: bool,
+    },
     Flush,
-    Trim { offset: u64, len: u32, fua: bool },
+    Trim {
+        offset: u64,
+        len: u32,
+        fua: bool,
+    },
     WriteZeroes {
         offset: u64,
         len: u32,
@@ -20,7 +31,11 @@ pub enum Command {
         no_hole: bool,
         fast: bool,
     },
-    BlockStatus { offset: u64, len: u32, req_one: bool },
+    BlockStatus {
+        offset: u64,
+        len: u32,
+        req_one: bool,
+    },
     /// NBD_CMD_CACHE: a hint; answered with success.
     Cache,
     Disconnect,
@@ -234,11 +249,17 @@ mod tests {
             Verdict::Fail { errno: EINVAL, .. }
         ));
         assert!(matches!(
-            check(&req(CMD_READ, 0, 0, MAX_PAYLOAD + 1), &session(u64::MAX, true, true, false)),
+            check(
+                &req(CMD_READ, 0, 0, MAX_PAYLOAD + 1),
+                &session(u64::MAX, true, true, false)
+            ),
             Verdict::Fail { errno: EINVAL, .. }
         ));
         assert!(matches!(
-            check(&req(CMD_READ, CMD_FLAG_DF, 0, 1), &session(10, false, false, false)),
+            check(
+                &req(CMD_READ, CMD_FLAG_DF, 0, 1),
+                &session(10, false, false, false)
+            ),
             Verdict::Fail { errno: EINVAL, .. }
         ));
     }
@@ -263,7 +284,10 @@ mod tests {
             }
         );
         assert!(matches!(
-            check(&req(CMD_WRITE, 0, 0, 512), &session(1 << 20, false, false, true)),
+            check(
+                &req(CMD_WRITE, 0, 0, 512),
+                &session(1 << 20, false, false, true)
+            ),
             Verdict::Fail {
                 errno: EPERM,
                 skip: 512,
@@ -289,7 +313,12 @@ mod tests {
         let s = session(1 << 30, true, true, false);
         assert_eq!(
             check(
-                &req(CMD_WRITE_ZEROES, CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO, 0, 1 << 30),
+                &req(
+                    CMD_WRITE_ZEROES,
+                    CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO,
+                    0,
+                    1 << 30
+                ),
                 &s
             ),
             Verdict::Run(Command::WriteZeroes {
@@ -309,24 +338,39 @@ mod tests {
             Verdict::Run(Command::BlockStatus { req_one: true, .. })
         ));
         assert!(matches!(
-            check(&req(CMD_BLOCK_STATUS, 0, 0, 1), &session(10, true, false, false)),
+            check(
+                &req(CMD_BLOCK_STATUS, 0, 0, 1),
+                &session(10, true, false, false)
+            ),
             Verdict::Fail { errno: EINVAL, .. }
         ));
         assert!(matches!(
             check(&req(42, 0, 0, 0), &s),
             Verdict::Fail { errno: EINVAL, .. }
         ));
-        assert_eq!(check(&req(CMD_DISC, 0, 0, 0), &s), Verdict::Run(Command::Disconnect));
-        assert_eq!(check(&req(CMD_FLUSH, 0, 0, 0), &s), Verdict::Run(Command::Flush));
+        assert_eq!(
+            check(&req(CMD_DISC, 0, 0, 0), &s),
+            Verdict::Run(Command::Disconnect)
+        );
+        assert_eq!(
+            check(&req(CMD_FLUSH, 0, 0, 0), &s),
+            Verdict::Run(Command::Flush)
+        );
     }
 
     #[test]
     fn extents_are_merged_cut_and_limited() {
         let e = [(100u64, 3u32), (50, 3), (200, 0), (1000, 3)];
-        assert_eq!(shape_extents(&e, 400, false), vec![(150, 3), (200, 0), (50, 3)]);
+        assert_eq!(
+            shape_extents(&e, 400, false),
+            vec![(150, 3), (200, 0), (50, 3)]
+        );
         assert_eq!(shape_extents(&e, 120, true), vec![(120, 3)]);
         assert_eq!(shape_extents(&e, 10_000, false).len(), 3);
-        assert_eq!(shape_extents(&[(1 << 40, 3)], u32::MAX, false), vec![(u32::MAX, 3)]);
+        assert_eq!(
+            shape_extents(&[(1 << 40, 3)], u32::MAX, false),
+            vec![(u32::MAX, 3)]
+        );
         assert_eq!(shape_extents(&[(0, 1), (5, 0)], 0, false), vec![(1, 0)]);
     }
 }

@@ -76,9 +76,8 @@ impl Negotiation {
 
     /// Handles one option and its data.
     pub fn on_option(&mut self, opt: u32, data: &[u8]) -> Step {
-        let invalid = |e: CodecError| {
-            Step::Reply(codec::option_error(opt, REP_ERR_INVALID, &e.to_string()))
-        };
+        let invalid =
+            |e: CodecError| Step::Reply(codec::option_error(opt, REP_ERR_INVALID, &e.to_string()));
         match opt {
             OPT_ABORT => Step::Close(codec::option_reply(opt, REP_ACK, &[])),
             OPT_LIST => {
@@ -152,11 +151,7 @@ impl Negotiation {
                 REP_ERR_UNSUP,
                 "TLS is not offered on this port",
             )),
-            _ => Step::Reply(codec::option_error(
-                opt,
-                REP_ERR_UNSUP,
-                "unknown option",
-            )),
+            _ => Step::Reply(codec::option_error(opt, REP_ERR_UNSUP, "unknown option")),
         }
     }
 
@@ -350,10 +345,16 @@ mod tests {
         assert_ne!(session.flags & TFLAG_SEND_DF, 0);
         let r = replies(&bytes);
         assert_eq!(r.last().unwrap().1, REP_ACK);
-        let export = r.iter().find(|x| x.2[..2] == INFO_EXPORT.to_be_bytes()).unwrap();
+        let export = r
+            .iter()
+            .find(|x| x.2[..2] == INFO_EXPORT.to_be_bytes())
+            .unwrap();
         assert_eq!(export.2.len(), 12);
         assert_eq!(&export.2[2..10], &(1u64 << 30).to_be_bytes());
-        let bs = r.iter().find(|x| x.2[..2] == INFO_BLOCK_SIZE.to_be_bytes()).unwrap();
+        let bs = r
+            .iter()
+            .find(|x| x.2[..2] == INFO_BLOCK_SIZE.to_be_bytes())
+            .unwrap();
         assert_eq!(bs.2.len(), 14);
     }
 
@@ -448,7 +449,10 @@ mod tests {
             panic!()
         };
         assert_eq!(n.export_reply(&l, None), (Vec::new(), None));
-        assert_eq!(n.on_option(OPT_EXPORT_NAME, &[0xff]), Step::Close(Vec::new()));
+        assert_eq!(
+            n.on_option(OPT_EXPORT_NAME, &[0xff]),
+            Step::Close(Vec::new())
+        );
     }
 
     #[test]

@@ -319,7 +319,12 @@ async fn run(
         } => {
             // Holes are free; allocated zeroes cost as much as a write.
             if fast && no_hole {
-                return vec![error_reply(s, req, ENOTSUP, "allocated zeroes are not fast")];
+                return vec![error_reply(
+                    s,
+                    req,
+                    ENOTSUP,
+                    "allocated zeroes are not fast",
+                )];
             }
             match vol.zero(offset, u64::from(len), no_hole, fua).await {
                 Ok(()) => ok(),
@@ -334,7 +339,12 @@ async fn run(
             let raw = vol.extents(offset, u64::from(len.max(1)).min(s.size - offset));
             let shaped = command::shape_extents(&raw, len, req_one);
             if shaped.is_empty() {
-                return vec![error_reply(s, req, EINVAL, "no extent at the end of the volume")];
+                return vec![error_reply(
+                    s,
+                    req,
+                    EINVAL,
+                    "no extent at the end of the volume",
+                )];
             }
             let ctx = s.allocation_context.unwrap_or(0);
             vec![codec::block_status_chunk(req.cookie, ctx, &shaped)]

@@ -59,7 +59,8 @@ impl Catalog {
     }
 
     pub async fn put_volume(&self, account: &str, v: &VolumeRecord) -> Result<()> {
-        self.put_json(account, &layout::volume_record(&v.id), v).await
+        self.put_json(account, &layout::volume_record(&v.id), v)
+            .await
     }
 
     pub async fn head(&self, account: &str, id: &str) -> Result<Option<Head>> {
@@ -82,14 +83,23 @@ impl Catalog {
             .await
     }
 
-    pub async fn attachment_index(&self, account: &str, id: &str) -> Result<Option<AttachmentIndex>> {
+    pub async fn attachment_index(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<Option<AttachmentIndex>> {
         if !layout::is_uuid(id) {
             return Ok(None);
         }
         self.get_json(account, &layout::attachment_index(id)).await
     }
 
-    pub async fn put_attachment_index(&self, account: &str, id: &str, volume_id: &str) -> Result<()> {
+    pub async fn put_attachment_index(
+        &self,
+        account: &str,
+        id: &str,
+        volume_id: &str,
+    ) -> Result<()> {
         let idx = AttachmentIndex {
             volume_id: volume_id.to_string(),
         };
@@ -153,7 +163,13 @@ impl Catalog {
     }
 
     /// Loads the map pages of a volume or snapshot.
-    pub async fn load_map(&self, account: &str, of: MapOf, id: &str, pages: &[u32]) -> Result<ChunkMap> {
+    pub async fn load_map(
+        &self,
+        account: &str,
+        of: MapOf,
+        id: &str,
+        pages: &[u32],
+    ) -> Result<ChunkMap> {
         let mut map = ChunkMap::new();
         for &p in pages {
             let name = layout::map_page(of, id, p);
@@ -162,7 +178,9 @@ impl Catalog {
                 .get(account, &self.records, &name, None, true)
                 .await?
             else {
-                return Err(Error::Corrupt(format!("{account}: map page {name} is missing")));
+                return Err(Error::Corrupt(format!(
+                    "{account}: map page {name} is missing"
+                )));
             };
             map.decode_page(p, &b)
                 .map_err(|e| Error::Corrupt(format!("{account}: {name}: {e}")))?;
@@ -182,7 +200,11 @@ impl Catalog {
         let mut set = tokio::task::JoinSet::new();
         for p in pages {
             let body = Bytes::from(map.encode_page(p));
-            let (me, account, name) = (self.clone(), account.to_string(), layout::map_page(of, id, p));
+            let (me, account, name) = (
+                self.clone(),
+                account.to_string(),
+                layout::map_page(of, id, p),
+            );
             set.spawn(async move { me.swift.put(&account, &me.records, &name, body).await });
         }
         while let Some(r) = set.join_next().await {
@@ -192,7 +214,13 @@ impl Catalog {
     }
 
     /// Deletes the given pages.
-    pub async fn delete_pages(&self, account: &str, of: MapOf, id: &str, pages: &[u32]) -> Result<()> {
+    pub async fn delete_pages(
+        &self,
+        account: &str,
+        of: MapOf,
+        id: &str,
+        pages: &[u32],
+    ) -> Result<()> {
         for &p in pages {
             self.delete_record(account, &layout::map_page(of, id, p))
                 .await?;

@@ -185,7 +185,11 @@ mod tests {
         // Generation 3 is shared (frozen at 5), 7 is not.
         assert_eq!(m.write_target("me", 5, 0), WriteTarget::New);
         assert_eq!(m.write_target("me", 5, 1), WriteTarget::InPlace { gen: 7 });
-        assert_eq!(m.write_target("me", 5, 2), WriteTarget::New, "a clone's parent chunk");
+        assert_eq!(
+            m.write_target("me", 5, 2),
+            WriteTarget::New,
+            "a clone's parent chunk"
+        );
         assert_eq!(m.write_target("me", 5, 3), WriteTarget::New, "a hole");
         assert!(ChunkMap::owned_unshared(m.get(1).unwrap(), "me", 5));
         assert!(!ChunkMap::owned_unshared(m.get(0).unwrap(), "me", 5));
@@ -212,7 +216,9 @@ mod tests {
         }
         assert_eq!(back, m);
         assert_eq!(m.objects().len(), 3);
-        assert!(m.objects().contains(&layout::chunk_object("b", PAGE_CHUNKS + 5, 2)));
+        assert!(m
+            .objects()
+            .contains(&layout::chunk_object("b", PAGE_CHUNKS + 5, 2)));
         // A page claiming a chunk of another page, an unlisted owner, garbage.
         let mut x = ChunkMap::new();
         assert!(x.decode_page(0, &m.encode_page(1)).is_err());

@@ -214,7 +214,13 @@ pub async fn import(
     while let Some(r) = imp.set.join_next().await {
         r.map_err(|e| Error::Cluster(e.to_string()))??;
     }
-    info!(account, volume = id, bytes = total, chunks = imp.map.len(), "image imported");
+    info!(
+        account,
+        volume = id,
+        bytes = total,
+        chunks = imp.map.len(),
+        "image imported"
+    );
     Ok((imp.map, total))
 }
 
@@ -233,9 +239,16 @@ mod tests {
     #[test]
     fn image_refs() {
         let id = "1b7f6c2e-3d4a-4f5b-8c9d-0e1f2a3b4c5d";
-        assert_eq!(parse_image_ref(id, "AUTH_").unwrap(), ImageRef::Id(id.into()));
         assert_eq!(
-            parse_image_ref("swift+http://127.0.0.1:8080/v1/AUTH_glance/glance/x", "AUTH_").unwrap(),
+            parse_image_ref(id, "AUTH_").unwrap(),
+            ImageRef::Id(id.into())
+        );
+        assert_eq!(
+            parse_image_ref(
+                "swift+http://127.0.0.1:8080/v1/AUTH_glance/glance/x",
+                "AUTH_"
+            )
+            .unwrap(),
             obj(Some("AUTH_glance"), "glance", "x")
         );
         assert_eq!(
@@ -250,7 +263,10 @@ mod tests {
             parse_image_ref("swift+http://t%3Au:k@auth:5000/v2.0/glance/abc", "AUTH_").unwrap(),
             obj(None, "glance", "abc")
         );
-        assert_eq!(parse_image_ref("images/disk.raw", "AUTH_").unwrap(), obj(None, "images", "disk.raw"));
+        assert_eq!(
+            parse_image_ref("images/disk.raw", "AUTH_").unwrap(),
+            obj(None, "images", "disk.raw")
+        );
         for bad in ["", "x", "ftp://h/c/o", "c/", "/o", "swift://host"] {
             assert!(parse_image_ref(bad, "AUTH_").is_err(), "{bad}");
         }

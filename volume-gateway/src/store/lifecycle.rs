@@ -112,11 +112,7 @@ impl Store {
                 v.id
             )));
         }
-        let mut head = self
-            .catalog
-            .head(account, &v.id)
-            .await?
-            .unwrap_or_default();
+        let mut head = self.catalog.head(account, &v.id).await?.unwrap_or_default();
         let map = self
             .catalog
             .load_map(account, MapOf::Volume, &v.id, &head.pages)
@@ -144,7 +140,12 @@ impl Store {
     }
 
     /// Stores `map` as snapshot `id`'s frozen map; returns its pages.
-    pub async fn write_snapshot_map(&self, account: &str, id: &str, map: &ChunkMap) -> Result<Vec<u32>> {
+    pub async fn write_snapshot_map(
+        &self,
+        account: &str,
+        id: &str,
+        map: &ChunkMap,
+    ) -> Result<Vec<u32>> {
         let pages = map.pages();
         self.catalog
             .put_pages(account, MapOf::Snapshot, id, map, pages.iter().copied())
@@ -201,7 +202,8 @@ impl Store {
         for batch in doomed.chunks(32) {
             let mut set = tokio::task::JoinSet::new();
             for name in batch {
-                let (cat, account, name) = (self.catalog.clone(), account.to_string(), name.clone());
+                let (cat, account, name) =
+                    (self.catalog.clone(), account.to_string(), name.clone());
                 set.spawn(async move { cat.delete_chunk(&account, &name).await });
             }
             while let Some(r) = set.join_next().await {
@@ -237,7 +239,12 @@ impl Store {
         self.catalog
             .delete_record(account, &layout::volume_head(id))
             .await?;
-        info!(account, volume = id, chunks_deleted = n, "volume data deleted");
+        info!(
+            account,
+            volume = id,
+            chunks_deleted = n,
+            "volume data deleted"
+        );
         Ok(())
     }
 

@@ -46,6 +46,27 @@ impl RangeSet {
         self.r.splice(i..j, [(s, e)]);
     }
 
+    /// Takes `[start, end)` out of the set.
+    pub fn remove_span(&mut self, start: usize, end: usize) {
+        if start >= end {
+            return;
+        }
+        let mut out = Vec::with_capacity(self.r.len() + 1);
+        for &(s, e) in &self.r {
+            if e <= start || s >= end {
+                out.push((s, e));
+                continue;
+            }
+            if s < start {
+                out.push((s, start));
+            }
+            if e > end {
+                out.push((end, e));
+            }
+        }
+        self.r = out;
+    }
+
     /// Whether `[start, end)` is wholly inside the set.
     pub fn covers(&self, start: usize, end: usize) -> bool {
         if start >= end {
@@ -120,9 +141,14 @@ mod tests {
         fn matches_a_bitmap(ops in proptest::collection::vec((0usize..200, 0usize..60), 0..40)) {
             let mut s = RangeSet::new();
             let mut bits = [false; 260];
-            for (start, len) in ops {
-                s.insert(start, start + len);
-                for b in &mut bits[start..start + len] { *b = true; }
+            for (i, (start, len)) in ops.into_iter().enumerate() {
+                if i % 5 == 4 {
+                    s.remove_span(start, start + len);
+                    for b in &mut bits[start..start + len] { *b = false; }
+                } else {
+                    s.insert(start, start + len);
+                    for b in &mut bits[start..start + len] { *b = true; }
+                }
             }
             let mut gaps = Vec::new();
             let mut i = 0;

@@ -178,8 +178,7 @@ mod tests {
         assert_eq!(v.status_from_attachments(), "attaching");
         v.attachments.push(att("attached"));
         assert_eq!(v.status_from_attachments(), "in-use");
-        let back: VolumeRecord =
-            serde_json::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let back: VolumeRecord = serde_json::from_slice(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(back, v);
         assert_eq!(v.size_bytes(), 1 << 30);
     }

@@ -85,7 +85,13 @@ impl Registry {
 
     /// Gives a connection for `attachment` the open volume, loading it
     /// with `load` if it is not open. The caller holds the volume lock.
-    pub async fn acquire<F>(&self, account: &str, id: &str, attachment: &str, load: F) -> Result<Lease>
+    pub async fn acquire<F>(
+        &self,
+        account: &str,
+        id: &str,
+        attachment: &str,
+        load: F,
+    ) -> Result<Lease>
     where
         F: Future<Output = Result<OpenVolume>>,
     {
@@ -162,9 +168,10 @@ impl Registry {
         }
         let deadline = Instant::now() + limit;
         loop {
-            let busy = self.open_map().get(&key).is_some_and(|e| {
-                e.conns.values().any(|c| c.attachment == attachment)
-            });
+            let busy = self
+                .open_map()
+                .get(&key)
+                .is_some_and(|e| e.conns.values().any(|c| c.attachment == attachment));
             if !busy {
                 // The last connection's release holds the volume lock while it
                 // writes back; taking it waits for that to end.

@@ -16,7 +16,7 @@
 //! `frozen_gen`); otherwise the write-back goes to a new generation and the
 //! old object stays for whoever shares it.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -36,6 +36,13 @@ use crate::nbd::proto::{STATE_HOLE, STATE_ZERO};
 const ROOM_POLL: Duration = Duration::from_millis(100);
 /// Tries of one chunk PUT before the write-back counts as failed.
 const PUT_TRIES: u32 = 3;
+/// A read this long, or one that continues the last, reads its chunk
+/// object whole (and keeps it) instead of just the range.
+const WHOLE_READ: usize = 1 << 20;
+/// Chunks read ahead of a sequential reader.
+const READ_AHEAD: u64 = 4;
+/// Whole-chunk reads in flight per volume.
+const FETCHES: usize = 8;
 
 struct State {
     map: ChunkMap,
@@ -59,6 +66,13 @@ struct State {
     deletes: Vec<String>,
     /// Why the last write-back failed (cleared when a flush starts).
     failed: Option<String>,
+    /// Where the last read ended (a read starting there is sequential).
+    last_read_end: u64,
+    /// Chunks being read whole.
+    fetching: HashSet<u64>,
+    /// Write-backs finished so far: a whole read that saw this change may
+    /// hold bytes a write-back replaced, so it is not kept.
+    write_backs: u64,
 }
 
 impl State {
@@ -74,8 +88,8 @@ impl State {
         let out = f(slot);
         let (mem1, dirty1) = (slot.mem(), slot.dirty());
         self.cache_bytes = self.cache_bytes + mem1 - mem0;
-        self.dirty_bytes = self.dirty_bytes + if dirty1 { mem1 } else { 0 }
-            - if dirty0 { mem0 } else { 0 };
+        self.dirty_bytes =
+            self.dirty_bytes + if dirty1 { mem1 } else { 0 } - if dirty0 { mem0 } else { 0 };
         if dirty0 && !dirty1 {
             self.clean_q.push_back((chunk, slot.use_tick));
         }
@@ -161,6 +175,16 @@ impl State {
     }
 }
 
+/// What a read does after looking at the cache.
+enum Next<'a> {
+    /// Read the range from the chunk object.
+    Range,
+    /// Read the chunk object whole into the cache, then look again.
+    Fetch,
+    /// Wait for another reader's whole read, then look again.
+    Wait(tokio::sync::futures::Notified<'a>),
+}
+
 /// An attached volume.
 pub struct OpenVolume {
     pub account: String,
@@ -174,6 +198,7 @@ pub struct OpenVolume {
     state: Mutex<State>,
     changed: Notify,
     uploads: Semaphore,
+    fetches: Semaphore,
     /// Write-backs hold it shared; freezing for a snapshot holds it alone.
     gate: RwLock<()>,
     /// One map write at a time.
@@ -221,9 +246,13 @@ impl OpenVolume {
                 tick: 0,
                 deletes: Vec::new(),
                 failed: None,
+                last_read_end: u64::MAX,
+                fetching: HashSet::new(),
+                write_backs: 0,
             }),
             changed: Notify::new(),
             uploads: Semaphore::new(upload_concurrency),
+            fetches: Semaphore::new(FETCHES),
             gate: RwLock::new(()),
             persist_lock: tokio::sync::Mutex::new(()),
         })
@@ -239,23 +268,127 @@ impl OpenVolume {
         self.chunk_size as usize
     }
 
-    /// Reads `len` bytes at `offset`.
+    /// Reads `len` bytes at `offset`. A large or sequential read reads its
+    /// chunks whole, keeps them, and starts reading the next ones.
     pub async fn read(self: &Arc<Self>, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let sequential = {
+            let mut st = self.st();
+            let seq = st.last_read_end == offset;
+            st.last_read_end = offset + len as u64;
+            seq
+        };
+        let whole = sequential || len >= WHOLE_READ;
         let mut out = vec![0u8; len];
-        for p in layout::pieces(offset, len as u64, self.chunk_size) {
-            self.read_piece(p, &mut out[p.pos..p.pos + p.len]).await?;
+        let pieces = layout::pieces(offset, len as u64, self.chunk_size);
+        if let (true, Some(last)) = (whole, pieces.last()) {
+            for c in last.chunk + 1..=last.chunk + READ_AHEAD {
+                if c * self.chunk_size < self.size {
+                    self.spawn_fetch(c);
+                }
+            }
+        }
+        for p in pieces {
+            self.read_piece(p, whole, &mut out[p.pos..p.pos + p.len])
+                .await?;
         }
         Ok(out)
     }
 
-    async fn read_piece(self: &Arc<Self>, p: Piece, out: &mut [u8]) -> Result<()> {
+    fn spawn_fetch(self: &Arc<Self>, chunk: u64) {
+        let wanted = {
+            let mut st = self.st();
+            let room = st.cache_bytes + self.cs() <= self.cache_limit / 4 * 3;
+            let wanted = room
+                && !st.slots.contains_key(&chunk)
+                && !st.fetching.contains(&chunk)
+                && st.map.get(chunk).is_some();
+            if wanted {
+                st.fetching.insert(chunk);
+            }
+            wanted
+        };
+        if wanted {
+            let me = self.clone();
+            tokio::spawn(async move {
+                // Read-ahead is a hint: a failure here shows up, if at all,
+                // when the chunk is really read.
+                let _ = me.fetch(chunk).await;
+            });
+        }
+    }
+
+    /// Reads a chunk object whole into the cache (a clean slot, or under
+    /// the pages of one a writer made meanwhile). The caller marked it
+    /// fetching; this clears the mark. Returns whether the cache has it now
+    /// or the map moved on meanwhile (either way: look again).
+    async fn fetch(&self, chunk: u64) -> Result<bool> {
+        let result = async {
+            let _permit = self
+                .fetches
+                .acquire()
+                .await
+                .map_err(|e| Error::Cluster(e.to_string()))?;
+            let (object, write_backs) = {
+                let st = self.st();
+                let object = st.map.get(chunk).map(|r| (r.object(chunk), r.rewritten));
+                (object, st.write_backs)
+            };
+            let Some((name, newest)) = object else {
+                return Ok(true);
+            };
+            let data = self
+                .catalog
+                .get_chunk(&self.account, &name, None, newest)
+                .await?;
+            let Some(data) = data else {
+                return Ok(true);
+            };
+            let cs = self.cs();
+            let mut st = self.st();
+            let st = &mut *st;
+            // The map may have moved on (a punch, or a write-back to a new
+            // object) while we read: then these bytes are not the chunk's.
+            if st.map.get(chunk).map(|r| r.object(chunk)) != Some(name) {
+                return Ok(true);
+            }
+            if st.write_backs != write_backs {
+                return Ok(false);
+            }
+            if st.slots.contains_key(&chunk) {
+                st.evict_clean(data.len(), self.cache_limit);
+                st.with_slot(chunk, |s| s.attach_base(data, cs));
+                return Ok(true);
+            }
+            st.evict_clean(data.len() + SLOT_OVERHEAD, self.cache_limit);
+            if st.cache_bytes + data.len() + SLOT_OVERHEAD > self.cache_limit {
+                return Ok(false);
+            }
+            let t = st.next_tick();
+            let mut slot = Slot::with_base(t, data, cs);
+            slot.use_tick = t;
+            st.cache_bytes += slot.mem();
+            st.slots.insert(chunk, slot);
+            st.clean_q.push_back((chunk, t));
+            Ok(true)
+        }
+        .await;
+        self.st().fetching.remove(&chunk);
+        self.changed.notify_waiters();
+        result
+    }
+
+    async fn read_piece(self: &Arc<Self>, p: Piece, whole: bool, out: &mut [u8]) -> Result<()> {
         let mut misses = 0;
         loop {
             // What the cache knows, and where the rest is.
-            let (slot_id, object) = {
+            let (slot_id, object, next) = {
                 let mut st = self.st();
                 let t = st.next_tick();
-                let object = st.map.get(p.chunk).map(|r| (r.object(p.chunk), r.rewritten));
+                let object = st
+                    .map
+                    .get(p.chunk)
+                    .map(|r| (r.object(p.chunk), r.rewritten));
+                let fetching = st.fetching.contains(&p.chunk);
                 match st.slots.get_mut(&p.chunk) {
                     Some(s) if s.valid.covers(p.at, p.at + p.len) => {
                         s.copy_out(p.at, out);
@@ -265,10 +398,29 @@ impl OpenVolume {
                         }
                         return Ok(());
                     }
-                    Some(s) => (Some(s.id), object),
-                    None => (None, object),
+                    Some(s) => (Some(s.id), object, Next::Range),
+                    None if fetching => (None, object, Next::Wait(self.changed.notified())),
+                    None if whole && object.is_some() => {
+                        st.fetching.insert(p.chunk);
+                        (None, object, Next::Fetch)
+                    }
+                    None => (None, object, Next::Range),
                 }
             };
+            match next {
+                // Someone is reading this chunk whole: use that.
+                Next::Wait(n) => {
+                    let _ = tokio::time::timeout(ROOM_POLL, n).await;
+                    continue;
+                }
+                Next::Fetch => {
+                    if self.fetch(p.chunk).await? {
+                        continue;
+                    }
+                    // No room to keep it: read just the range.
+                }
+                Next::Range => {}
+            }
             match object {
                 None => out.fill(0),
                 Some((name, newest)) => {
@@ -327,7 +479,13 @@ impl OpenVolume {
 
     /// Zeroes `len` bytes at `offset`. Whole chunks become holes unless
     /// `no_hole` asks for them to stay allocated.
-    pub async fn zero(self: &Arc<Self>, offset: u64, len: u64, no_hole: bool, fua: bool) -> Result<()> {
+    pub async fn zero(
+        self: &Arc<Self>,
+        offset: u64,
+        len: u64,
+        no_hole: bool,
+        fua: bool,
+    ) -> Result<()> {
         let cs = self.cs();
         for p in layout::pieces(offset, len, self.chunk_size) {
             if p.whole(self.chunk_size) && !no_hole {
@@ -378,7 +536,10 @@ impl OpenVolume {
                 let st = &mut *guard;
                 let t = st.next_tick();
                 let exists = st.slots.contains_key(&p.chunk);
-                let need = Slot::need(p.at, &src) + if exists { 0 } else { SLOT_OVERHEAD };
+                let need = match st.slots.get(&p.chunk) {
+                    Some(s) => s.need(p.at, &src),
+                    None => Slot::need_new(p.at, &src),
+                };
                 if st.cache_bytes + need > limit {
                     st.evict_clean(need, limit);
                 }
@@ -476,7 +637,12 @@ impl OpenVolume {
         self.changed.notify_waiters();
     }
 
-    async fn upload_claimed(&self, chunk: u64, slot_id: u64, base: Option<(String, bool)>) -> Result<()> {
+    async fn upload_claimed(
+        &self,
+        chunk: u64,
+        slot_id: u64,
+        base: Option<(String, bool)>,
+    ) -> Result<()> {
         let cs = self.cs();
         // The chunk as stored, where the cache does not know it.
         let base = match base {
@@ -516,7 +682,13 @@ impl OpenVolume {
                     g
                 }
             };
-            (layout::chunk_object(&self.id, chunk, gen), body, version, target, gen)
+            (
+                layout::chunk_object(&self.id, chunk, gen),
+                body,
+                version,
+                target,
+                gen,
+            )
         };
         if let Some(body) = &body {
             let mut tries = 0;
@@ -535,6 +707,7 @@ impl OpenVolume {
         }
         let mut st = self.st();
         let st = &mut *st;
+        st.write_backs += 1;
         st.with_slot(chunk, |s| s.clean = s.clean.max(version));
         if body.is_none() {
             st.punch(&self.me, chunk);

@@ -287,7 +287,13 @@ impl SwiftClient {
     /// PUTs an object; succeeds only when the proxy reached its quorum (201).
     /// A missing container (a project's first volume, or one deleted under
     /// us) is created and the PUT sent once more.
-    pub async fn put(&self, account: &str, container: &str, object: &str, body: Bytes) -> Result<()> {
+    pub async fn put(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        body: Bytes,
+    ) -> Result<()> {
         let path = v1_path(account, Some(container), Some(object));
         for first in [true, false] {
             let resp = self
@@ -351,10 +357,7 @@ impl SwiftClient {
         let mut out: Vec<ListEntry> = Vec::new();
         let mut marker = String::new();
         loop {
-            let mut q = format!(
-                "?format=json&prefix={}",
-                utf8_percent_encode(prefix, QUERY)
-            );
+            let mut q = format!("?format=json&prefix={}", utf8_percent_encode(prefix, QUERY));
             if let Some(d) = delimiter {
                 q.push_str(&format!(
                     "&delimiter={}",
@@ -397,7 +400,8 @@ impl SwiftClient {
 }
 
 fn header_value(s: &str) -> Result<http::HeaderValue> {
-    http::HeaderValue::from_str(s).map_err(|_| Error::BadRequest(format!("not a header value: {s:?}")))
+    http::HeaderValue::from_str(s)
+        .map_err(|_| Error::BadRequest(format!("not a header value: {s:?}")))
 }
 
 /// Reads and drops a response body so the connection can be reused.
