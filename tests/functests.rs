@@ -1,9 +1,10 @@
 //! Swift's own functional tests (Swift 2.30.1's `test/functional`) against
 //! `swirl aio`: `tests.py`, `test_account.py`, `test_container.py` and
-//! `test_object.py`, run by the anchors' `run-functests.sh` exactly as they
-//! were run against real Swift (shared/anchors/swift-saio/results.md). Every
-//! test that passes against Swift must pass here: a failure, an error, or a
-//! skip that Swift does not also have fails this test, which lists them all.
+//! `test_object.py`, run by `bench/swift-reference/functests` exactly as they
+//! run against real Swift (`bench/swift-reference/start`): there, 284 pass and
+//! the 9 in `SWIFT_SKIPS` skip. Every test that passes against Swift must pass
+//! here: a failure, an error, or a skip that Swift does not also have fails
+//! this test, which lists them all.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,12 +18,12 @@ const MODULES: &[&str] = &[
     "test/functional/test_object.py",
 ];
 
-/// What real Swift 2.30.1 collects in these modules (214 + 2, 16 + 1,
-/// 28 + 6, 26 + 0 in results.md): fewer means a module failed to load.
+/// What real Swift 2.30.1 collects in these modules (passed + skipped: 214 + 2,
+/// 16 + 1, 28 + 6, 26 + 0): fewer means a module failed to load.
 const SWIFT_COLLECTED: usize = 293;
 
-/// The skips Swift's SAIO run has too (results.md, "Skips, all by design of
-/// the test config"): class, test, skip reason.
+/// The skips real Swift's run has too, all by design of the test config
+/// (account management on, v1 auth): class, test, skip reason.
 const SWIFT_SKIPS: &[(&str, &str, &str)] = &[
     (
         "test.functional.tests.TestAccount",
@@ -81,19 +82,9 @@ struct Case {
     message: String,
 }
 
-/// The anchors directory: `../shared/anchors/swift-saio` beside the repository.
-fn anchors() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let beside = root.join("../shared/anchors/swift-saio");
-    for d in [beside, PathBuf::from("/work/shared/anchors/swift-saio")] {
-        if d.join("run-functests.sh").exists() {
-            return d;
-        }
-    }
-    panic!(
-        "run-functests.sh not found in {}/../shared/anchors/swift-saio nor /work/shared/anchors/swift-saio",
-        root.display()
-    );
+/// The script that fetches Swift's functional tests and runs them.
+fn functests_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/swift-reference/functests")
 }
 
 /// junit.xml's test cases, read with Python's ElementTree (the suite needs
@@ -172,23 +163,22 @@ fn judge(cases: &[Case]) -> Vec<String> {
 
 #[test]
 fn swift_functional_tests_pass_against_aio() {
-    let anchors = anchors();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("aio");
     let aio = harness::start_aio(&data);
     let results = tmp.path().join("results");
-    let out = Command::new(anchors.join("run-functests.sh"))
+    let out = Command::new(functests_script())
         .arg(aio.addr().to_string())
         .args(MODULES)
         .env("OUT_DIR", &results)
         .output()
-        .expect("run run-functests.sh");
+        .expect("run bench/swift-reference/functests");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let junit = results.join("junit.xml");
     assert!(
         junit.exists(),
-        "no junit.xml; run-functests.sh said:\n{stdout}\n{stderr}\npytest.log:\n{}",
+        "no junit.xml; functests said:\n{stdout}\n{stderr}\npytest.log:\n{}",
         std::fs::read_to_string(results.join("pytest.log")).unwrap_or_default()
     );
     let cases = parse_junit(&junit);

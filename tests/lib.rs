@@ -2,6 +2,7 @@
 //! Swift tools where a test compares against them) on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod architecture;
 mod bench_load;
 mod db_crash;
 mod db_server;

@@ -133,8 +133,15 @@ fn aio_has_the_saio_policies_and_adds_them_to_older_dirs() {
         "container-server.toml",
         "account-server.toml",
     ] {
+        // The policies block goes; the tables after it (TLS, replicator) stay.
         let text = std::fs::read_to_string(etc.join(f)).unwrap();
-        let old = &text[..text.find("\n# Storage policies").expect(f)];
+        let start = text.find("\n# Storage policies").expect(f);
+        let rest = &text[start + 1..];
+        let end = rest
+            .match_indices("\n[")
+            .find(|(i, _)| !rest[i + 1..].starts_with("[[storage_policy]]"))
+            .map_or(text.len(), |(i, _)| start + 1 + i);
+        let old = format!("{}{}", &text[..start], &text[end..]);
         assert!(!old.contains("storage_policy"), "{f}");
         std::fs::write(etc.join(f), old).unwrap();
     }

@@ -10,7 +10,8 @@
 # (names "dddd/nnnnnn": 100 objects per "directory").
 #
 # usage: bench/db-compare/run.sh      env: ROWS=1000000 UPDATES=20000 CONC=16 REPS=5 SWIFT_WORKERS=0 (one process, as SAIO's workers = 1)
-#        SWIRL_BIN=path (skip the release build)
+#        SWIRL_BIN=path, LOADGEN_BIN=path (skip the release build of swirl / db-loadgen)
+# The load client is the bench crate's db-loadgen (bench/src/db_backend.rs).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -33,12 +34,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${SWIRL_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -p swirl >&2)
+if [ -z "${SWIRL_BIN:-}" ] || [ -z "${LOADGEN_BIN:-}" ]; then
+  (cd "$ROOT" && cargo build --release -p swirl -p swirl-bench --bin swirl --bin db-loadgen >&2)
 fi
 SWIRL=${SWIRL_BIN:-$ROOT/target/release/swirl}
-BENCH="$TMP/dbbench"
-rustc --edition 2021 -O -o "$BENCH" "$HERE/dbbench.rs"
+BENCH=${LOADGEN_BIN:-$ROOT/target/release/db-loadgen}
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mkdir -p "$TMP/swift-devs/sda" "$TMP/swirl-devs/sda"

@@ -4,8 +4,6 @@
 //! dispatched by hand rather than through clap's derive.
 
 mod aio;
-mod bench_load;
-mod bench_ring;
 mod cluster_ca;
 mod get_nodes;
 mod replicator;
@@ -47,10 +45,7 @@ fn main() -> ExitCode {
         "aio" => aio::main(&args[1..]),
         "ring-builder" => ring_builder_cmd::main(&args[1..]),
         "get-nodes" => get_nodes::main(&args[1..]),
-        "bench" => match args.get(1).map(String::as_str) {
-            Some("ring") => bench_ring::main(&args[2..]),
-            _ => bench_load::main(&args[1..]),
-        },
+        "bench" => swirl_bench::main(&args[1..]),
         "object-server" => serve_object::main(&args[1..]),
         "account-server" => serve_db::main("account", &args[1..]),
         "container-server" => serve_db::main("container", &args[1..]),

@@ -167,12 +167,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sample_parses() {
-        let text = include_str!("../container-server.sample.toml");
-        let c: Config = swirl_common::config::parse(text, "sample").unwrap();
-        c.validate().unwrap();
-        assert_eq!(c.default_policy(), 0);
-        assert_eq!(c.policy_name(0), Some("gold"));
+    fn samples_parse_and_show_the_defaults() {
+        let d: Config = swirl_common::config::parse("", "defaults").unwrap();
+        for (name, text) in [
+            ("container", include_str!("../container-server.sample.toml")),
+            ("account", include_str!("../account-server.sample.toml")),
+        ] {
+            let s: Config = swirl_common::config::parse(text, name).unwrap();
+            s.validate().unwrap();
+            assert_eq!(s.default_policy(), 0, "{name}");
+            assert_eq!(s.policy_name(1), Some("silver"), "{name}");
+            assert_eq!(
+                (&s.devices, s.reclaim_age),
+                (&d.devices, d.reclaim_age),
+                "{name}"
+            );
+            assert_eq!(
+                (s.conn_timeout, s.node_timeout),
+                (d.conn_timeout, d.node_timeout),
+                "{name}"
+            );
+            assert_eq!(
+                s.account_update_interval, d.account_update_interval,
+                "{name}"
+            );
+            assert_eq!(
+                s.auto_create_account_prefix, d.auto_create_account_prefix,
+                "{name}"
+            );
+            assert_eq!(
+                (s.log_requests, s.db_cache_size),
+                (d.log_requests, d.db_cache_size),
+                "{name}"
+            );
+        }
         assert!(swirl_common::config::parse::<Config>("bind_prot = 1", "x").is_err());
         let c: Config = swirl_common::config::parse("bind_port = 1", "x").unwrap();
         assert!(c.validate().is_err());

@@ -271,7 +271,7 @@ mod tests {
 
     #[test]
     fn sample_parses_and_typos_are_named() {
-        let text = include_str!("../object-server.conf-sample.toml");
+        let text = include_str!("../object-server.sample.toml");
         let c: Config = swirl_common::config::parse(text, "sample").unwrap();
         c.validate().unwrap();
         assert_eq!(c.reserve(), Some(Reserve::Percent(1.0)));
@@ -279,6 +279,41 @@ mod tests {
         assert!(e.to_string().contains("devcies"), "{e}");
         let c: Config = swirl_common::config::parse("", "t").unwrap();
         assert_eq!(c.validate().unwrap_err().0, "swift_hash_path_suffix");
+    }
+
+    #[test]
+    fn sample_shows_the_defaults() {
+        let s: Config =
+            swirl_common::config::parse(include_str!("../object-server.sample.toml"), "s").unwrap();
+        let d: Config = swirl_common::config::parse("", "defaults").unwrap();
+        assert_eq!(
+            (&s.devices, s.mount_check, s.bind_port),
+            (&d.devices, d.mount_check, d.bind_port)
+        );
+        assert_eq!(
+            (s.reclaim_age, &s.fallocate_reserve),
+            (d.reclaim_age, &d.fallocate_reserve)
+        );
+        assert_eq!(
+            (s.client_timeout, s.conn_timeout),
+            (d.client_timeout, d.conn_timeout)
+        );
+        assert_eq!(
+            (s.node_timeout, s.container_update_timeout),
+            (d.node_timeout, d.container_update_timeout)
+        );
+        assert_eq!(
+            (s.disk_chunk_size, &s.allowed_headers),
+            (d.disk_chunk_size, &d.allowed_headers)
+        );
+        assert_eq!(
+            (&s.swift_dir, &s.recon_cache_path),
+            (&d.swift_dir, &d.recon_cache_path)
+        );
+        assert_eq!(
+            s.storage_policy.iter().map(|p| p.index).collect::<Vec<_>>(),
+            [0, 1]
+        );
     }
 
     #[test]

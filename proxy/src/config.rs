@@ -416,6 +416,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sample_config_parses_with_its_values() {
+        let text = include_str!("../proxy-server.sample.toml");
+        let c: Config = swirl_common::config::parse(text, "proxy-server.sample.toml").unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.bind_ip.as_str(), c.bind_port), ("127.0.0.1", 8080));
+        assert_eq!(c.swift_dir, PathBuf::from("/etc/swift"));
+        assert!(c.allow_account_management && c.account_autocreate);
+        assert_eq!(c.storage_policy.len(), 2);
+        assert_eq!(c.storage_policy[0].aliases, ["yellow", "orange"]);
+        assert!(c.storage_policy[0].default && !c.storage_policy[1].default);
+        assert_eq!(c.tempauth.reseller_prefix, ["AUTH", "SERVICE"]);
+        assert_eq!(c.tempauth.require_group["SERVICE"], "service");
+        assert_eq!(c.tempauth.users["user_test_tester"], "testing .admin");
+        assert_eq!(c.slo.delete_concurrency(), 2);
+        assert_eq!(c.bulk.max_deletes_per_request, 10_000);
+        assert!(!c.etag_quoter.enable_by_default);
+        assert!(c.cert_file.is_none());
+        // What the sample calls defaults are the defaults.
+        let d: Config = swirl_common::config::parse("swift_dir = \"/etc/swift\"", "-").unwrap();
+        assert_eq!(
+            (d.conn_timeout, d.node_timeout),
+            (c.conn_timeout, c.node_timeout)
+        );
+        assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
+        assert_eq!(d.client_timeout, c.client_timeout);
+        assert_eq!(d.error_suppression_limit, c.error_suppression_limit);
+        assert_eq!(d.error_suppression_interval, c.error_suppression_interval);
+        assert_eq!(d.tempauth.token_life, c.tempauth.token_life);
+        assert_eq!(
+            d.dlo.rate_limit_after_segment,
+            c.dlo.rate_limit_after_segment
+        );
+        assert_eq!(d.slo.max_manifest_size, c.slo.max_manifest_size);
+        assert_eq!(d.slo.rate_limit_under_size, c.slo.rate_limit_under_size);
+        assert_eq!(d.bulk.max_failed_extractions, c.bulk.max_failed_extractions);
+    }
+
+    #[test]
     fn sample_parses_and_unknown_keys_fail() {
         let text = r#"
 bind_port = 0

@@ -305,16 +305,9 @@ fn print_text(r: &Report) {
 /// Entry point: `args` are what follows `swirl bench ring`.
 pub fn main(args: &[String]) -> ExitCode {
     let argv = std::iter::once("swirl bench ring".to_string()).chain(args.iter().cloned());
-    let a = match Args::try_parse_from(argv) {
+    let a: Args = match crate::parse_args(argv) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     match run(&a) {
         Ok(Some(report)) => {

@@ -12,12 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::Parser;
 use serde_json::json;
 
 use super::args::DiskArgs;
-use super::error::Error;
 use super::runner::make_chunk;
+use crate::error::Error;
 
 /// Writes one replica durably.
 fn write_replica(dir: &Path, name: &str, size: u64, chunk: &[u8]) -> Result<(), Error> {
@@ -94,18 +93,10 @@ fn measure(a: &DiskArgs) -> Result<(f64, u64), Error> {
 
 /// Entry point of `swirl bench disk`.
 pub fn main(args: &[String]) -> ExitCode {
-    let a = match DiskArgs::try_parse_from(
-        std::iter::once("swirl bench disk".to_string()).chain(args.iter().cloned()),
-    ) {
+    let argv = std::iter::once("swirl bench disk".to_string()).chain(args.iter().cloned());
+    let a: DiskArgs = match crate::parse_args(argv) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     if a.concurrency == 0 || a.replicas == 0 || a.count == 0 || a.size == 0 {
         eprintln!(

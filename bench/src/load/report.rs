@@ -184,9 +184,9 @@ pub fn to_text(set: &Settings, o: &Outcome, cpu: &CpuUse) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench_load::histogram::Histogram;
-    use crate::bench_load::runner::OpResult;
-    use crate::bench_load::workload::Op;
+    use crate::load::histogram::Histogram;
+    use crate::load::runner::OpResult;
+    use crate::load::workload::Op;
     use std::time::Duration;
 
     fn outcome() -> Outcome {

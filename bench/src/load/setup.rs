@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use http::Method;
 
-use super::client::{header, Conn, Endpoint, Payload};
-use super::error::Error;
 use super::workload::Naming;
+use crate::client::{header, Conn, Endpoint, Payload};
+use crate::error::Error;
 
 /// A logged-in session: where the account lives and the token.
 #[derive(Clone, Debug)]

@@ -9,23 +9,19 @@
 //! `bench/compare` runs the standard phases against Swift and swirl side by side.
 
 mod args;
-mod client;
 mod cpu;
 mod disk;
-mod error;
 mod histogram;
 mod report;
-mod runner;
+pub(crate) mod runner;
 mod setup;
 mod workload;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-
+use crate::error::Error;
 use args::{Args, Workload};
-use error::Error;
 use report::{CpuUse, Settings};
 use runner::{Outcome, Plan};
 use workload::{Mix, Naming, Op};
@@ -35,28 +31,17 @@ pub fn main(argv: &[String]) -> ExitCode {
     if argv.first().map(String::as_str) == Some("disk") {
         return disk::main(&argv[1..]);
     }
-    let a = match Args::try_parse_from(
+    let a: Args = match crate::parse_args(
         std::iter::once("swirl bench".to_string()).chain(argv.iter().cloned()),
     ) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     if let Err(e) = a.validate() {
         eprintln!("swirl bench: {e}");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(a.threads)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime(a.threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("swirl bench: cannot start the runtime: {e}");

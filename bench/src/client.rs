@@ -1,6 +1,7 @@
-//! The HTTP/1.1 side: URL parsing, one keep-alive connection per worker (hyper's
-//! low-level client, no pool to contend on), streamed request bodies cut from one
-//! pre-generated buffer, and response bodies counted and dropped as they arrive.
+//! The HTTP/1.1 client of every load generator here: URL parsing, one
+//! keep-alive connection per worker (hyper's low-level client, no pool to
+//! contend on), streamed request bodies cut from one pre-generated buffer, and
+//! response bodies counted and dropped as they arrive (or kept, on request).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -15,7 +16,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use super::error::Error;
+use crate::error::Error;
 
 /// Where to send requests: `http://host:port/path`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +100,11 @@ impl Payload {
     pub fn len(&self) -> u64 {
         self.remaining
     }
+
+    /// Nothing (left) to send.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
 }
 
 impl Body for Payload {
@@ -136,6 +142,8 @@ pub struct Reply {
     pub body_bytes: u64,
     /// Response headers.
     pub headers: HeaderMap,
+    /// The body itself, from a [`Conn::keeping_bodies`] only (empty otherwise).
+    pub body: Vec<u8>,
 }
 
 /// One keep-alive connection, reopened after an error or a server close.
@@ -144,6 +152,7 @@ pub struct Conn {
     host_header: String,
     sender: Option<SendRequest<Payload>>,
     timeout: Duration,
+    keep_bodies: bool,
 }
 
 impl Conn {
@@ -154,6 +163,7 @@ impl Conn {
             endpoint: endpoint.clone(),
             sender: None,
             timeout,
+            keep_bodies: false,
         }
     }
 
@@ -181,6 +191,12 @@ impl Conn {
         Ok(())
     }
 
+    /// Keeps each response body in [`Reply::body`] (only counted otherwise).
+    pub fn keeping_bodies(mut self) -> Conn {
+        self.keep_bodies = true;
+        self
+    }
+
     /// Sends one request and reads the whole response, with the connection's timeout.
     /// `path` is the full path and query; `headers` are extra header pairs.
     pub async fn send(
@@ -191,7 +207,8 @@ impl Conn {
         body: Payload,
     ) -> Result<Reply, Error> {
         let timeout = self.timeout;
-        match tokio::time::timeout(timeout, self.send_inner(method, path, headers, body)).await {
+        let send = self.send_inner(method, path, headers, body);
+        match tokio::time::timeout(timeout, send).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {
                 self.sender = None;
@@ -224,7 +241,7 @@ impl Conn {
             req = req.header(*k, *v);
         }
         // Swift answers 411 to a PUT without a length, even an empty one.
-        if body.len() > 0 || method == Method::PUT || method == Method::POST {
+        if !body.is_empty() || method == Method::PUT || method == Method::POST {
             req = req.header(http::header::CONTENT_LENGTH, body.len());
         }
         let req = req.body(body).map_err(|e| Error::Request(e.to_string()))?;
@@ -235,15 +252,20 @@ impl Conn {
         let resp = sender.send_request(req).await.map_err(Error::Http)?;
         let (parts, mut incoming) = resp.into_parts();
         let mut body_bytes = 0u64;
+        let mut kept = Vec::new();
         while let Some(frame) = incoming.frame().await {
             if let Ok(data) = frame.map_err(Error::Http)?.into_data() {
                 body_bytes += data.len() as u64;
+                if self.keep_bodies {
+                    kept.extend_from_slice(&data);
+                }
             }
         }
         Ok(Reply {
             status: parts.status.as_u16(),
             body_bytes,
             headers: parts.headers,
+            body: kept,
         })
     }
 }
@@ -275,6 +297,37 @@ mod tests {
         assert!(Endpoint::parse("http://:80/").is_err());
         assert!(Endpoint::parse("http://h:port/").is_err());
         assert!(Endpoint::parse("http://[::1/").is_err());
+    }
+
+    #[tokio::test]
+    async fn bodies_are_counted_and_kept_on_request() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            // Two connections, one request each.
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nline\n\n")
+                    .await
+                    .unwrap();
+            }
+        });
+        let e = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let t = Duration::from_secs(10);
+        let r = Conn::new(&e, t)
+            .send(Method::GET, "/", &[], Payload::empty())
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body_bytes, r.body.len()), (200, 6, 0));
+        let mut kept = Conn::new(&e, t).keeping_bodies();
+        let r = kept
+            .send(Method::GET, "/", &[], Payload::empty())
+            .await
+            .unwrap();
+        assert_eq!((r.body_bytes, r.body.as_slice()), (6, &b"line\n\n"[..]));
     }
 
     #[tokio::test]

@@ -98,7 +98,7 @@ pub struct Args {
     /// Server process id whose CPU (with all descendants) is counted; repeatable.
     #[arg(long)]
     pub pid: Vec<u32>,
-    /// File of `NAME PID` lines (the SAIO's /tmp/saio/pids format): CPU by role.
+    /// File of `NAME PID` lines (as bench/swift-reference writes): CPU by role.
     #[arg(long)]
     pub pids_file: Option<PathBuf>,
     /// Print the result as one JSON object on stdout.

@@ -1,7 +1,7 @@
 //! Server CPU accounting from /proc: utime+stime (+ reaped children's cutime+cstime)
 //! of given processes and all their descendants, summed by role.
 //!
-//! Roles come from a `NAME PID` file (the SAIO's /tmp/saio/pids format; a trailing
+//! Roles come from a `NAME PID` file (bench/swift-reference's pids format; a trailing
 //! `-<digits>` is dropped, so object-3 counts as object) or from `--pid` (role
 //! "server"). A process that exits during the run is still counted once its parent
 //! reaps it (the kernel adds its times to the parent's c* fields).

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Method;
 
-use super::client::{Conn, Endpoint, Payload};
 use super::histogram::{Histogram, Snapshot};
 use super::workload::{Mix, Naming, Op, Pool, Rng};
+use crate::client::{Conn, Endpoint, Payload};
 
 /// Operations in output order.
 pub const OPS: [Op; 5] = [Op::Put, Op::Get, Op::Head, Op::Delete, Op::List];
