@@ -1,7 +1,8 @@
-//! kill -9 of a volume gateway: every byte acknowledged by FLUSH is there
-//! when a restarted gateway (same gateway_id, new ports) serves the volume,
-//! whether the gateway died idle after a flush or in the middle of a
-//! stream of writes.
+//! kill -9 of a volume gateway: every byte acknowledged by FLUSH (on any
+//! connection of the export, as multi-conn promises) or written with FUA is
+//! there when a restarted gateway (same gateway_id, new ports) serves the
+//! volume, whether the gateway died idle after a flush or in the middle of
+//! a stream of writes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,14 +62,27 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
         };
         put(&mut n, off, pattern(100 + i, len));
     }
+    // A second connection to the same export: its writes are made durable
+    // by the FLUSH sent on the first (multi-conn), and its FUA write after
+    // that flush needs no flush at all.
+    let mut m = NbdClient::connect(g1.nbd, &export).unwrap();
+    assert!(m.flags & (1 << 8) != 0, "multi-conn not advertised");
+    for i in 0..6u64 {
+        let (off, data) = (20 * MIB + i * 700_001, pattern(500 + i, 300_000));
+        m.write(off, &data).unwrap();
+        model[off as usize..off as usize + data.len()].copy_from_slice(&data);
+    }
     n.flush().unwrap();
+    let (off, data) = (30 * MIB - 2048, pattern(600, 5 * 4096));
+    m.write_fua(off, &data).unwrap();
+    model[off as usize..off as usize + data.len()].copy_from_slice(&data);
     // Not flushed: another region, never to be relied on.
     for i in 0..8u64 {
         n.write(80 * MIB + i * MIB, &pattern(900 + i, MIB as usize))
             .unwrap();
     }
     g1.proc.kill9();
-    drop(n);
+    drop((n, m));
 
     let mut g2 = Gateway::start(&gdir, c.proxy, "crash-gw");
     let mut n = NbdClient::connect(g2.nbd, &export).unwrap();

@@ -363,6 +363,11 @@ impl NbdClient {
         self.request(1, 0, offset, data.len() as u32, data)
     }
 
+    /// A write with NBD_CMD_FLAG_FUA: durable once acknowledged.
+    pub fn write_fua(&mut self, offset: u64, data: &[u8]) -> Result<(), NbdError> {
+        self.request(1, 1, offset, data.len() as u32, data)
+    }
+
     pub fn flush(&mut self) -> Result<(), NbdError> {
         self.request(3, 0, 0, 0, &[])
     }
