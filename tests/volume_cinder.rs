@@ -1,10 +1,11 @@
 //! The cinder CLI (python-cinderclient, with a tempauth token) against
 //! `swirl aio`'s gateway: create, list, show, extend, attachments (create,
-//! complete, delete), snapshot, volume from snapshot, clone, delete with and
-//! without cascade. Data goes through NBD with qemu-io; chunk objects are
-//! counted through the Swift API at each step, so shared chunks stay and
-//! nothing is orphaned. Then volumes from an image stored the way Glance's
-//! Swift store writes it (a DLO), by image id and by swift location.
+//! complete, delete; a second host refused), snapshot, volume from
+//! snapshot, clone, delete with and without cascade. Data goes through NBD
+//! with qemu-io; chunk objects are counted through the Swift API at each
+//! step, so shared chunks stay and nothing is orphaned. Then volumes from an
+//! image stored the way Glance's Swift store writes it (a DLO), by image id
+//! and by swift location.
 
 use std::process::Output;
 
@@ -127,6 +128,24 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
     cinder(&c, &["attachment-complete", &att]);
     assert_eq!(status(&c, &a), "in-use");
     assert_eq!(c.chunk_objects().len(), 3, "{:?}", c.chunk_objects());
+    // One host at a time: a second host's attachment is refused.
+    let second = cinder_out(
+        &c,
+        &[
+            "attachment-create",
+            "--connect",
+            "true",
+            "--host",
+            "h2",
+            "vol-a",
+        ],
+    );
+    let text = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && text.contains("HTTP 400"),
+        "a second attachment of a single-attach volume: {text}"
+    );
+    assert_eq!(status(&c, &a), "in-use");
 
     // A snapshot of the attached volume, then the volume is rewritten: the
     // rewritten chunks are new objects, the snapshot's stay.

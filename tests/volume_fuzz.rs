@@ -386,7 +386,7 @@ fn api_request(rng: &mut Rng, api: &Api, real: &str) -> (u16, String, String) {
         3 => "[".repeat(5000).into_bytes(),
         4 => {
             let b = rng.pick(&good).replace("ID", &id);
-            b[..rng.below(b.len() as u64) as usize].as_bytes().to_vec()
+            b.as_bytes()[..rng.below(b.len() as u64) as usize].to_vec()
         }
         _ => Vec::new(),
     };
