@@ -55,24 +55,44 @@ pub struct Proc {
     /// The address from its `READY <role> <addr>` line (swirl servers).
     pub addr: Option<SocketAddr>,
     /// Later READY lines (`<role> <addr>`), as they arrive.
-    ready_rx: Option<mpsc::Receiver<String>>,
+    // A Mutex only so that a Proc is Sync (shared by test threads).
+    ready_rx: Option<std::sync::Mutex<mpsc::Receiver<String>>>,
     ready_seen: Vec<String>,
 }
 
 impl Proc {
     /// Starts `swirl <args>` and waits (up to `timeout`) for its `READY <role> <addr>` line.
     pub fn swirl_server(name: &str, args: &[&str], timeout: Duration) -> Proc {
+        let mut cmd = Command::new(swirl_bin());
+        cmd.args(args).stderr(Stdio::inherit());
+        Proc::spawn_ready(name, cmd, timeout)
+    }
+
+    /// Starts `cmd` (a swirl server, possibly behind a launcher such as `ip
+    /// netns exec` that execs it) and waits up to `timeout` for its `READY
+    /// <role> <addr>` line. Its stderr goes where `cmd` says.
+    pub fn spawn_ready(name: &str, cmd: Command, timeout: Duration) -> Proc {
+        Proc::spawn_ready_roles(name, cmd, &[], timeout)
+    }
+
+    /// As [`spawn_ready`](Self::spawn_ready), waiting for a READY line of
+    /// every role in `roles` (any one line when empty); the address kept is
+    /// the first line's.
+    pub fn spawn_ready_roles(
+        name: &str,
+        mut cmd: Command,
+        roles: &[&str],
+        timeout: Duration,
+    ) -> Proc {
         // Servers log every request at info; tests keep warnings only unless
         // SWIRL_TEST_LOG asks for more (e.g. SWIRL_TEST_LOG=info).
         let log = std::env::var("SWIRL_TEST_LOG").unwrap_or_else(|_| "warn".to_string());
-        let mut child = Command::new(swirl_bin())
-            .args(args)
+        let mut child = cmd
             .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
-            .expect("spawn swirl server");
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -97,19 +117,35 @@ impl Proc {
             ready_rx: None,
             ready_seen: Vec::new(),
         };
-        match rx.recv_timeout(timeout) {
-            Ok(rest) => {
-                let addr = rest.split_whitespace().last().unwrap_or("");
-                p.addr = addr.parse().ok();
-                assert!(p.addr.is_some(), "{name}: bad READY line {rest:?}");
-            }
-            Err(_) => {
-                let status = p.child.try_wait().ok().flatten();
-                panic!("{name}: no READY line within {timeout:?} (exit status {status:?})");
+        let deadline = std::time::Instant::now() + timeout;
+        let mut missing: Vec<&str> = roles.to_vec();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(rest) => {
+                    p.ready_seen.push(rest.clone());
+                    let mut words = rest.split_whitespace();
+                    let role = words.next().unwrap_or("");
+                    if p.addr.is_none() {
+                        let addr = words.last().unwrap_or("");
+                        p.addr = addr.parse().ok();
+                        assert!(p.addr.is_some(), "{name}: bad READY line {rest:?}");
+                    }
+                    missing.retain(|r| *r != role);
+                    if missing.is_empty() {
+                        // Later READY lines stay readable (ready_addr).
+                        p.ready_rx = Some(std::sync::Mutex::new(rx));
+                        return p;
+                    }
+                }
+                Err(_) => {
+                    let status = p.child.try_wait().ok().flatten();
+                    panic!(
+                        "{name}: no READY line {missing:?} within {timeout:?} (exit status {status:?})"
+                    );
+                }
             }
         }
-        p.ready_rx = Some(rx);
-        p
     }
 
     /// The address of a later `READY <role> <addr>` line (`swirl aio` prints
@@ -127,7 +163,8 @@ impl Proc {
                 return a;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            let rx = self.ready_rx.as_ref().expect("a swirl server");
+            let rx = self.ready_rx.as_mut().expect("a swirl server");
+            let rx = rx.get_mut().expect("ready lines");
             match rx.recv_timeout(left) {
                 Ok(line) => self.ready_seen.push(line),
                 Err(_) => panic!("{}: no READY {role} line", self.name),
@@ -234,10 +271,23 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<RawResponse> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    http_request_on(s, &addr.to_string(), method, path, headers, body)
+}
+
+/// As [`http_request`], on a connected stream (e.g. one opened inside a
+/// network namespace); `host` is the Host header.
+pub fn http_request_on(
+    mut s: TcpStream,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
     use std::io::Write;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     let mut has_len = false;
     for (k, v) in headers {
         if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") {
@@ -315,6 +365,47 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The token and storage path (`/v1/AUTH_x`) of a tempauth answer's headers.
+pub fn token_and_path(h: &[(String, String)]) -> (String, String) {
+    let tok = header(h, "x-auth-token").expect("x-auth-token").to_string();
+    let url = header(h, "x-storage-url").expect("x-storage-url");
+    let path = url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .expect("storage path");
+    (tok, path)
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for each `seed`.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Flips bits of the byte at `at` of the file at `path` (a rotten disk).
+pub fn flip_byte(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open for flipping");
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, at).expect("read byte");
+    f.write_all_at(&[b[0] ^ 0x5a], at).expect("write byte");
 }
 
 /// Writes a swift.conf with the given hash path suffix (and prefix) into `dir`

@@ -10,6 +10,8 @@ mod db_side_by_side;
 mod db_support;
 mod functests;
 mod harness;
+mod netns;
+mod netns_probe;
 mod object_api;
 mod object_common;
 mod object_crash;

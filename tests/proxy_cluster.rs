@@ -248,10 +248,7 @@ pub fn token(addr: std::net::SocketAddr, user: &str, key: &str) -> (String, Stri
     )
     .unwrap();
     assert_eq!(status, 200, "auth {user}");
-    let tok = harness::header(&h, "x-auth-token").unwrap().to_string();
-    let url = harness::header(&h, "x-storage-url").unwrap().to_string();
-    let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
-    (tok, path)
+    harness::token_and_path(&h)
 }
 
 /// Object server indexes (device d<n> lives on object server n): primaries

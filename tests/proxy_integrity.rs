@@ -9,11 +9,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::{header, http_request};
+use crate::harness::{flip_byte, header, http_request};
 use crate::object_common::walk;
 use crate::proxy_cluster::{object_nodes, ProxyCluster, Storage, SUFFIX};
 use crate::proxy_faults::with_container;
@@ -48,17 +47,6 @@ fn data_file(dir: &Path) -> PathBuf {
         .collect();
     assert_eq!(datas.len(), 1, "{}: {datas:?}", dir.display());
     datas[0].clone()
-}
-
-fn flip(path: &Path, at: u64) {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8];
-    f.read_exact_at(&mut b, at).unwrap();
-    f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
 }
 
 /// The parts of a `multipart/byteranges` body: (first, last, bytes).
@@ -208,7 +196,7 @@ fn corrupt_replica_never_reaches_the_client() {
             let n = primaries[0];
             let dir = hash_dir(&c, n, part, "i", &name);
             let file = data_file(&dir);
-            flip(&file, bad);
+            flip_byte(&file, bad);
             check_get(addr, &tok, &url, &data, how, bad);
             // The bad replica was quarantined, the others are intact.
             assert!(
@@ -250,7 +238,7 @@ fn corrupt_replica_never_reaches_the_client() {
         let server = c.object_servers[n].addr();
         // A range over the bad byte, then the whole body.
         let dir = hash_dir(&c, n, part, "i", &name);
-        flip(&data_file(&dir), bad);
+        flip_byte(&data_file(&dir), bad);
         let lo = block_start - 3 * BLOCK + 17;
         let (status, got) =
             backend_body(server, &backend, Some(&format!("bytes={lo}-{}", bad + 10)));
@@ -265,7 +253,7 @@ fn corrupt_replica_never_reaches_the_client() {
         // Put the object back and read it whole.
         let (s, _, _) = http_request(addr, "PUT", &url, &[("X-Auth-Token", &tok)], &data).unwrap();
         assert_eq!(s, 201);
-        flip(&data_file(&dir), bad);
+        flip_byte(&data_file(&dir), bad);
         let (status, got) = backend_body(server, &backend, None);
         assert_eq!(status, 200);
         assert!(got.len() as u64 <= block_start, "sent {} bytes", got.len());

@@ -73,20 +73,6 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn aio_heals_a_wiped_device_and_sends_deltas() {
     let tmp = tempfile::tempdir().unwrap();
@@ -97,12 +83,12 @@ fn aio_heals_a_wiped_device_and_sends_deltas() {
     let token = auth(a);
     put(a, &token, "/v1/AUTH_test/c", b"");
     let small: Vec<(String, Vec<u8>)> = (0..60)
-        .map(|i| (format!("o{i}"), pattern(100 + i * 7, i as u64)))
+        .map(|i| (format!("o{i}"), harness::pattern(100 + i * 7, i as u64)))
         .collect();
     for (n, b) in &small {
         put(a, &token, &format!("/v1/AUTH_test/c/{n}"), b);
     }
-    let v1 = pattern(8 << 20, 99);
+    let v1 = harness::pattern(8 << 20, 99);
     put(a, &token, "/v1/AUTH_test/c/img", &v1);
     // Keep one replica of v1 aside, then rewrite the object with 1% changed.
     let (v1_path, _) = data_files(&srv)
@@ -112,7 +98,7 @@ fn aio_heals_a_wiped_device_and_sends_deltas() {
     let v1_copy = std::fs::read(&v1_path).unwrap();
     let mut v2 = v1.clone();
     let at = 3 << 20;
-    v2[at..at + (8 << 20) / 100].copy_from_slice(&pattern((8 << 20) / 100, 7));
+    v2[at..at + (8 << 20) / 100].copy_from_slice(&harness::pattern((8 << 20) / 100, 7));
     put(a, &token, "/v1/AUTH_test/c/img", &v2);
     aio.kill9();
     drop(aio);

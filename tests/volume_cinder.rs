@@ -244,9 +244,9 @@ fn glance_images(c: &Cluster, dir: &std::path::Path) {
         );
     };
     // 3 MiB of data, 9 MiB of zeros, 2 MiB + 123 bytes of data.
-    let mut image = pattern(77, 3 * MIB);
+    let mut image = pattern(3 * MIB, 77);
     image.resize(12 * MIB, 0);
-    image.extend(pattern(78, 2 * MIB + 123));
+    image.extend(pattern(2 * MIB + 123, 78));
     let id = "0d7b0a4e-1c2f-4b35-9a8e-6f1e2d3c4b5a";
     put("/v1/AUTH_glance/glance", &[], b"");
     for (i, seg) in image.chunks(3_000_000).enumerate() {

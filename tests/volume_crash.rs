@@ -47,7 +47,7 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
         n.write(off, &data).unwrap();
         model[off as usize..off as usize + data.len()].copy_from_slice(&data);
     };
-    put(&mut n, 3 * MIB - 5, pattern(1, 10 << 20));
+    put(&mut n, 3 * MIB - 5, pattern(10 << 20, 1));
     let mut x = 12345u64;
     for i in 0..300u64 {
         // 4 KiB and odd-sized writes scattered over 40-60 MiB, overlapping.
@@ -60,7 +60,7 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
         } else {
             1 + (x >> 20) as usize % 7000
         };
-        put(&mut n, off, pattern(100 + i, len));
+        put(&mut n, off, pattern(len, 100 + i));
     }
     // A second connection to the same export: its writes are made durable
     // by the FLUSH sent on the first (multi-conn), and its FUA write after
@@ -68,17 +68,17 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
     let mut m = NbdClient::connect(g1.nbd, &export).unwrap();
     assert!(m.flags & (1 << 8) != 0, "multi-conn not advertised");
     for i in 0..6u64 {
-        let (off, data) = (20 * MIB + i * 700_001, pattern(500 + i, 300_000));
+        let (off, data) = (20 * MIB + i * 700_001, pattern(300_000, 500 + i));
         m.write(off, &data).unwrap();
         model[off as usize..off as usize + data.len()].copy_from_slice(&data);
     }
     n.flush().unwrap();
-    let (off, data) = (30 * MIB - 2048, pattern(600, 5 * 4096));
+    let (off, data) = (30 * MIB - 2048, pattern(5 * 4096, 600));
     m.write_fua(off, &data).unwrap();
     model[off as usize..off as usize + data.len()].copy_from_slice(&data);
     // Not flushed: another region, never to be relied on.
     for i in 0..8u64 {
-        n.write(80 * MIB + i * MIB, &pattern(900 + i, MIB as usize))
+        n.write(80 * MIB + i * MIB, &pattern(MIB as usize, 900 + i))
             .unwrap();
     }
     g1.proc.kill9();
@@ -103,7 +103,7 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
         std::thread::spawn(move || {
             let mut n = NbdClient::connect(addr, &export2).unwrap();
             for i in 0..1000u64 {
-                if n.write(i * MIB, &pattern(5000 + i, MIB as usize)).is_err() {
+                if n.write(i * MIB, &pattern(MIB as usize, 5000 + i)).is_err() {
                     return i;
                 }
                 if i % 4 == 3 {
@@ -131,7 +131,7 @@ fn volume_gateway_kill9_keeps_every_flushed_byte() {
     for i in 0..upto {
         let got = n.read(i * MIB, MIB as u32).unwrap();
         assert!(
-            got == pattern(5000 + i, MIB as usize),
+            got == pattern(MIB as usize, 5000 + i),
             "flushed MiB {i} of {upto} lost"
         );
     }

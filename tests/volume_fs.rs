@@ -103,9 +103,9 @@ fn files() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for i in 0..24u64 {
         let len = (i as usize * 37_321) % (3 << 20) + 1;
-        out.push((format!("d{}/f{i}.bin", i % 4), pattern(1000 + i, len)));
+        out.push((format!("d{}/f{i}.bin", i % 4), pattern(len, 1000 + i)));
     }
-    out.push(("big.bin".into(), pattern(7, 20 << 20)));
+    out.push(("big.bin".into(), pattern(20 << 20, 7)));
     out.push(("empty".into(), Vec::new()));
     out
 }

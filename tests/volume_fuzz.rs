@@ -431,7 +431,7 @@ fn volume_gateway_survives_bad_nbd_and_api_input() {
     let bystander = api.create(1, "bystander");
     let (_ba, by_export) = api.attach(&bystander);
     let mut n = NbdClient::connect(g.nbd, &by_export).unwrap();
-    let kept = pattern(42, 6 << 20);
+    let kept = pattern(6 << 20, 42);
     n.write(3 << 20, &kept).unwrap();
     n.flush().unwrap();
     n.disconnect();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub use crate::harness::pattern;
 use crate::harness::{self, http_request, Proc};
 use crate::proxy_cluster::token;
 
@@ -224,28 +225,14 @@ pub fn run_status(secs: u32, prog: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run {prog}: {e}"))
 }
 
-/// Deterministic bytes for test data (xorshift64*).
-pub fn pattern(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
-
-/// Writes a sparse file of `size` bytes holding `pattern(seed)` at each
+/// Writes a sparse file of `size` bytes holding `pattern(len, i + 1)` at the i-th
 /// (offset, len) and holes elsewhere.
 pub fn sparse_image(path: &Path, size: u64, pieces: &[(u64, usize)]) {
     use std::os::unix::fs::FileExt;
     let f = std::fs::File::create(path).unwrap();
     f.set_len(size).unwrap();
     for (i, &(off, len)) in pieces.iter().enumerate() {
-        f.write_all_at(&pattern(i as u64 + 1, len), off).unwrap();
+        f.write_all_at(&pattern(len, i as u64 + 1), off).unwrap();
     }
     f.sync_all().unwrap();
 }

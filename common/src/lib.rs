@@ -7,6 +7,7 @@ pub mod client;
 pub mod conditional;
 pub mod config;
 pub mod constraints;
+pub mod dead_peer;
 pub mod digest_trailer;
 pub mod error;
 pub mod frames;

@@ -49,6 +49,10 @@ pub struct ServeOptions {
     /// room for this many on every request it parses, so a role that never
     /// sees huge header sets can ask for less.
     pub max_headers: usize,
+    /// Close a connection whose peer has been unreachable this long
+    /// ([`crate::dead_peer`]): for long exchanges with other nodes, whose
+    /// handlers would otherwise wait forever on a sender that vanished.
+    pub dead_peer_timeout: Option<Duration>,
 }
 
 impl ServeOptions {
@@ -59,6 +63,7 @@ impl ServeOptions {
             quiet: false,
             shutdown_grace: Duration::from_secs(10),
             max_headers: 1024,
+            dead_peer_timeout: None,
         }
     }
 }
@@ -132,6 +137,11 @@ async fn serve_with<H: Handler>(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        if let Some(t) = opts.dead_peer_timeout {
+            if let Err(e) = crate::dead_peer::detect_within(&stream, t) {
+                warn!(role = opts.role, peer = %peer, error = %e, "socket options");
+            }
+        }
         let handler = handler.clone();
         let max_headers = opts.max_headers;
         let role = opts.role;

@@ -47,7 +47,9 @@ pub struct Config {
     /// Space kept free on each device, Swift's syntax: `"1%"` or a byte count.
     #[serde(default = "default_fallocate_reserve")]
     pub fallocate_reserve: String,
-    /// Seconds to wait for a client's next body chunk.
+    /// Seconds to wait for a client's next body chunk; on the replication
+    /// port, seconds after which a sender that stopped acknowledging (link
+    /// cut) is dropped.
     #[serde(default = "default_client_timeout")]
     pub client_timeout: f64,
     /// Seconds to connect to a container server.

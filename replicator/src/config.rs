@@ -89,7 +89,9 @@ pub struct ObjectReplicatorConfig {
     /// Seconds to connect to a peer.
     #[serde(default = "default_conn_timeout")]
     pub conn_timeout: f64,
-    /// Seconds a peer may stay silent during an exchange.
+    /// Seconds after which a peer that stopped acknowledging (its link
+    /// cut, its host gone) fails the exchange, whatever it was doing
+    /// (keepalive probes and TCP_USER_TIMEOUT: a busy peer still answers).
     #[serde(default = "default_node_timeout")]
     pub node_timeout: f64,
     /// Seconds a REPLICATE may take.

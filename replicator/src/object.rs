@@ -76,7 +76,11 @@ impl ObjectReplicator {
                 message: "required".into(),
             })?
             .load()?;
-        let client = Arc::new(PeerClient::new(tls.connector()?, settings.conn_timeout));
+        let client = Arc::new(PeerClient::new(
+            tls.connector()?,
+            settings.conn_timeout,
+            settings.node_timeout,
+        ));
         let ctx = Arc::new(SyncCtx {
             client,
             reclaim_age: settings.reclaim_age,
@@ -370,26 +374,32 @@ impl JobRunner {
         node: &Node,
         job: &Job,
     ) -> Result<std::result::Result<BTreeMap<String, String>, StatusCode>> {
-        let req = Request::builder()
-            .method(
-                Method::from_bytes(b"REPLICATE").map_err(|e| Error::Protocol {
+        let req = || {
+            Request::builder()
+                .method(
+                    Method::from_bytes(b"REPLICATE").map_err(|e| Error::Protocol {
+                        addr: node.ip.clone(),
+                        message: e.to_string(),
+                    })?,
+                )
+                .uri(format!("/{}/{}", node.device, job.partition))
+                .header("host", crate::client::addr(&node.ip, node.port))
+                .header("accept", "application/json")
+                .header("x-backend-storage-policy-index", job.policy.to_string())
+                .header("user-agent", "swirl-object-replicator")
+                .body(body::empty())
+                .map_err(|e| Error::Protocol {
                     addr: node.ip.clone(),
                     message: e.to_string(),
-                })?,
-            )
-            .uri(format!("/{}/{}", node.device, job.partition))
-            .header("host", crate::client::addr(&node.ip, node.port))
-            .header("accept", "application/json")
-            .header("x-backend-storage-policy-index", job.policy.to_string())
-            .header("user-agent", "swirl-object-replicator")
-            .body(body::empty())
-            .map_err(|e| Error::Protocol {
-                addr: node.ip.clone(),
-                message: e.to_string(),
-            })?;
+                })
+        };
         let addr = crate::client::addr(&node.ip, node.port);
         let fut = async {
-            let resp = self.ctx.client.send(&node.ip, node.port, req).await?;
+            let resp = self
+                .ctx
+                .client
+                .send_idempotent(&node.ip, node.port, req)
+                .await?;
             if resp.status() != StatusCode::OK {
                 return Ok(Err(resp.status()));
             }

@@ -112,11 +112,9 @@ pub async fn sync(
     let policy = layout.policy;
     let resp = ctx
         .client
-        .send(
-            &node.ip,
-            node.port,
-            request(node, policy, partition, "check", body::full(text))?,
-        )
+        .send_idempotent(&node.ip, node.port, || {
+            request(node, policy, partition, "check", body::full(text.clone()))
+        })
         .await?;
     if resp.status() != StatusCode::OK {
         return Err(status_err(node, "check", resp.status()));

@@ -140,6 +140,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut opts = ServeOptions::new("object-replication");
     opts.quiet = true;
+    // A sender whose link is cut mid-transfer: its handler and temp file
+    // go after client_timeout instead of waiting forever.
+    opts.dead_peer_timeout = Some(std::time::Duration::from_secs_f64(
+        server.cfg.client_timeout,
+    ));
     serve_tls(
         listener,
         Arc::new(ReplicationHandler { server }),

@@ -1,9 +1,10 @@
 //! Receiving one object file from a peer: bytes go to a temp file under the
 //! device's `tmp/` while two blake3 digests run (the body's, and the whole
-//! file's), and the metadata tail is kept aside. [`IncomingFile::finish`]
-//! checks the length, that the metadata decodes, that it names the same
-//! timestamp as the file name, and that the body matches the digest the
-//! metadata carries; only then may [`commit`] rename the file into place
+//! file's), and what follows the body (block digests, metadata) is kept
+//! aside. [`IncomingFile::finish`] checks the length, that the metadata
+//! decodes, that it names the same timestamp as the file name, that the body
+//! matches the digest the metadata carries and that the block digests are
+//! the body's own; only then may [`commit`] rename the file into place
 //! (with the suffix invalidated first and one filesystem sync per batch, as
 //! object PUTs do it one at a time).
 
@@ -14,6 +15,8 @@ use swirl_common::Timestamp;
 use tracing::warn;
 
 use super::{SyncError, SyncResult};
+use crate::object::block_hash;
+use crate::object::blocks::{DIGEST_LEN, MIN_BLOCK_SIZE};
 use crate::object::durable::{self, TempFile};
 use crate::object::filename::{self, FileKind, OnDiskName};
 use crate::object::hashes;
@@ -65,7 +68,7 @@ impl IncomingFile {
         let meta_len = file_len.saturating_sub(body_len);
         if body_len > file_len
             || meta_len < TRAILER_LEN as u64
-            || meta_len > (MAX_METADATA_LEN + TRAILER_LEN) as u64
+            || meta_len > (MAX_METADATA_LEN + TRAILER_LEN) as u64 + max_digest_area(body_len)
             || (parsed.kind != FileKind::Data && body_len != 0)
         {
             return Err(SyncError::Invalid(format!(
@@ -144,13 +147,30 @@ impl IncomingFile {
                     md.get("Content-Length")
                 )));
             }
-            let got = self.body.finalize().to_hex().to_string();
+            let body = self.body.finalize();
+            let got = body.to_hex().to_string();
             match &md.blake3 {
                 Some(want) if *want == got => {}
                 Some(want) => {
                     return Err(mismatch(format!("body blake3 {got}, metadata says {want}")))
                 }
                 None => return Err(mismatch("no blake3 digest in metadata".into())),
+            }
+            // The block digests after the body: readers check every block
+            // against them, so a damaged one would get this good body
+            // quarantined on its first read. They merge into the body's
+            // blake3 (just checked) only if each one is its block's.
+            let blocks = md.blocks().map_err(|e| mismatch(e.to_string()))?;
+            if let Some(b) = blocks.filter(|b| b.has_digests()) {
+                let area = self
+                    .tail
+                    .get(..b.digest_area_len() as usize)
+                    .ok_or_else(|| mismatch("block digests cut short".into()))?;
+                if block_hash::root_of(area) != Some(body) {
+                    return Err(mismatch(
+                        "block digests do not match the body's blake3".into(),
+                    ));
+                }
             }
         }
         Ok(Received {
@@ -161,6 +181,15 @@ impl IncomingFile {
             hash_dir: self.hash_dir,
             file_blake3: self.whole.finalize().to_hex().to_string(),
         })
+    }
+}
+
+/// The largest block digest area a body of `body_len` bytes may carry (the
+/// smallest blocks a reader accepts).
+fn max_digest_area(body_len: u64) -> u64 {
+    match body_len.div_ceil(MIN_BLOCK_SIZE) {
+        0 | 1 => 0,
+        blocks => blocks * DIGEST_LEN,
     }
 }
 
@@ -214,6 +243,69 @@ mod tests {
     }
 
     const H: &str = "0123456789abcdef0123456789abcabc";
+
+    /// A `.data` with block digests, as the object server writes it.
+    fn data_file_with_blocks(ts: Timestamp, body: &[u8]) -> Vec<u8> {
+        use crate::object::block_hash::BlockHasher;
+        use crate::object::blocks::BLOCK_SIZE;
+        let mut h = BlockHasher::new(BLOCK_SIZE);
+        h.update(body);
+        let mut m = Metadata::new();
+        m.set("X-Timestamp", ts.internal());
+        m.set("Content-Length", body.len().to_string());
+        m.blake3 = Some(h.root().to_hex().to_string());
+        m.block_size = Some(BLOCK_SIZE);
+        let mut f = body.to_vec();
+        f.extend(h.digest_area());
+        f.extend(m.encode().unwrap());
+        f
+    }
+
+    #[test]
+    fn block_digests_must_be_the_bodys() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = DeviceLayout::new(d.path(), "sda", 0);
+        let ts = Timestamp::parse("1700000003.00000").unwrap();
+        let name = filename::make(FileKind::Data, ts);
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 300) as u8).collect();
+        let file = data_file_with_blocks(ts, &body);
+        let receive = |bytes: &[u8]| {
+            let mut f =
+                IncomingFile::create(&layout, 3, H, &name, bytes.len() as u64, body.len() as u64)
+                    .unwrap();
+            for c in bytes.chunks(65_000) {
+                f.write(c).unwrap();
+            }
+            f.finish()
+        };
+        assert!(receive(&file).is_ok());
+        // Block 1's digest damaged, the body intact: refused.
+        let mut bad = file.clone();
+        bad[body.len() + 40] ^= 1;
+        match receive(&bad) {
+            Err(SyncError::Mismatch(m)) => assert!(m.contains("block digests"), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a file with a bad block digest was accepted"),
+        }
+        // The last block's digest too.
+        let mut bad = file.clone();
+        bad[body.len() + 4 * 32 - 1] ^= 1;
+        assert!(matches!(receive(&bad), Err(SyncError::Mismatch(_))));
+    }
+
+    #[test]
+    fn large_bodies_digest_areas_are_not_metadata() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = DeviceLayout::new(d.path(), "sda", 0);
+        let name = filename::make(FileKind::Data, Timestamp::parse("1700000004").unwrap());
+        // 3 GiB in 64 KiB blocks: a 1.5 MiB digest area, more than any metadata.
+        let body = 3u64 << 30;
+        let area = body / (64 << 10) * 32;
+        assert!(IncomingFile::create(&layout, 3, H, &name, body + area + 300, body).is_ok());
+        // Metadata alone may still not exceed its limit.
+        let huge = (MAX_METADATA_LEN + TRAILER_LEN) as u64 + 1;
+        assert!(IncomingFile::create(&layout, 3, H, &name, 100 + huge, 100).is_err());
+    }
 
     #[test]
     fn good_file_commits_bad_ones_do_not() {
