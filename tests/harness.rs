@@ -54,6 +54,10 @@ pub struct Proc {
     pub name: String,
     /// The address from its `READY <role> <addr>` line (swirl servers).
     pub addr: Option<SocketAddr>,
+    /// Later READY lines (`<role> <addr>`), as they arrive.
+    // A Mutex only so that a Proc is Sync (shared by test threads).
+    ready_rx: Option<std::sync::Mutex<mpsc::Receiver<String>>>,
+    ready_seen: Vec<String>,
 }
 
 impl Proc {
@@ -110,6 +114,8 @@ impl Proc {
             child,
             name: name.to_string(),
             addr: None,
+            ready_rx: None,
+            ready_seen: Vec::new(),
         };
         let deadline = std::time::Instant::now() + timeout;
         let mut missing: Vec<&str> = roles.to_vec();
@@ -117,6 +123,7 @@ impl Proc {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(rest) => {
+                    p.ready_seen.push(rest.clone());
                     let mut words = rest.split_whitespace();
                     let role = words.next().unwrap_or("");
                     if p.addr.is_none() {
@@ -126,6 +133,8 @@ impl Proc {
                     }
                     missing.retain(|r| *r != role);
                     if missing.is_empty() {
+                        // Later READY lines stay readable (ready_addr).
+                        p.ready_rx = Some(std::sync::Mutex::new(rx));
                         return p;
                     }
                 }
@@ -135,6 +144,30 @@ impl Proc {
                         "{name}: no READY line {missing:?} within {timeout:?} (exit status {status:?})"
                     );
                 }
+            }
+        }
+    }
+
+    /// The address of a later `READY <role> <addr>` line (`swirl aio` prints
+    /// one per listener after the proxy's), waiting for it if need be.
+    pub fn ready_addr(&mut self, role: &str) -> SocketAddr {
+        let find = |lines: &[String]| {
+            lines.iter().find_map(|l| {
+                let (r, a) = l.split_once(' ')?;
+                (r == role).then(|| a.trim().parse().ok()).flatten()
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(a) = find(&self.ready_seen) {
+                return a;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let rx = self.ready_rx.as_mut().expect("a swirl server");
+            let rx = rx.get_mut().expect("ready lines");
+            match rx.recv_timeout(left) {
+                Ok(line) => self.ready_seen.push(line),
+                Err(_) => panic!("{}: no READY {role} line", self.name),
             }
         }
     }
@@ -151,6 +184,8 @@ impl Proc {
             child,
             name: name.to_string(),
             addr: Some(SocketAddr::from(([127, 0, 0, 1], ready_port))),
+            ready_rx: None,
+            ready_seen: Vec::new(),
         };
         if !wait_healthcheck(p.addr.expect("addr"), timeout) {
             let status = p.child.try_wait().ok().flatten();
@@ -180,11 +215,23 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `swirl aio --data <data> --bind 127.0.0.1:0` and waits for READY
-/// (not for the healthcheck: a TLS proxy does not answer plain HTTP).
+/// Starts `swirl aio --data <data> --bind 127.0.0.1:0` (the volume gateway on
+/// free ports too) and waits for the proxy's READY line (not for the
+/// healthcheck: a TLS proxy does not answer plain HTTP). The gateway's
+/// addresses: `ready_addr("volume-api")`, `ready_addr("volume-nbd")`.
 pub fn aio_ready(data: &Path) -> Proc {
     let data = data.to_str().unwrap();
-    let args = ["aio", "--data", data, "--bind", "127.0.0.1:0"];
+    let args = [
+        "aio",
+        "--data",
+        data,
+        "--bind",
+        "127.0.0.1:0",
+        "--volume-api",
+        "127.0.0.1:0",
+        "--volume-nbd",
+        "127.0.0.1:0",
+    ];
     Proc::swirl_server("aio", &args, Duration::from_secs(60))
 }
 

@@ -5,6 +5,9 @@
 //! builder, and a random hash-path suffix. Later starts reuse all of it, so
 //! the data survives restarts. Storage servers listen on loopback ports
 //! chosen free at creation; the proxy on --bind (default 127.0.0.1:8080).
+//! The volume gateway (`etc/volume-gateway.toml`) serves Cinder's v3 API on
+//! --volume-api (default 127.0.0.1:8776) and NBD on --volume-nbd (default
+//! 127.0.0.1:10809), storing volumes through the proxy as admin:admin.
 //!
 //! The storage policies are the SAIO's: 0 "gold" (the default, aliases
 //! yellow and orange; `object.ring.gz`, 3 replicas) and 1 "silver"
@@ -59,12 +62,16 @@ const USERS: &[(&str, &str)] = &[
 struct Args {
     data: PathBuf,
     bind: String,
+    volume_api: String,
+    volume_nbd: String,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut a = Args {
         data: PathBuf::from("swirl-data"),
         bind: "127.0.0.1:8080".into(),
+        volume_api: "127.0.0.1:8776".into(),
+        volume_nbd: "127.0.0.1:10809".into(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -81,6 +88,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         match name {
             "--data" => a.data = PathBuf::from(value()?),
             "--bind" => a.bind = value()?,
+            "--volume-api" => a.volume_api = value()?,
+            "--volume-nbd" => a.volume_nbd = value()?,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other:?}")),
         }
@@ -196,7 +205,39 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
         toml_str(&etc.display().to_string()),
         toml_str(&suffix)
     );
-    std::fs::write(etc.join("proxy-server.toml"), proxy).map_err(|e| e.to_string())
+    std::fs::write(etc.join("proxy-server.toml"), proxy).map_err(|e| e.to_string())?;
+    write_gateway_config(&etc)
+}
+
+/// The volume gateway's config. Its addresses and the proxy's URL are set
+/// from the command line at every start; the rest is the operator's.
+fn write_gateway_config(etc: &Path) -> Result<(), String> {
+    let text =
+        "# swirl volume gateway of the all-in-one cluster (see volume-gateway.sample.toml).\n\
+        # bind_ip/bind_port, nbd_bind_ip/nbd_bind_port, proxy_url and auth_url come from\n\
+        # `swirl aio --volume-api/--volume-nbd/--bind` at each start.\n\
+        proxy_url = \"http://127.0.0.1:8080\"\n\
+        auth_url = \"http://127.0.0.1:8080/auth/v1.0\"\n\
+        auth_user = \"admin:admin\"\n\
+        auth_key = \"admin\"\n\
+        gateway_id = \"aio\"\n\
+        image_account = \"AUTH_glance\"\n";
+    let path = etc.join("volume-gateway.toml");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Splits HOST:PORT (brackets around an IPv6 host are dropped).
+fn host_port(flag: &str, v: &str) -> Result<(String, u16), String> {
+    let (ip, port) = v
+        .rsplit_once(':')
+        .ok_or(format!("{flag} {v:?}: expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{flag} {v:?}: bad port"))?;
+    Ok((
+        ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+        port,
+    ))
 }
 
 /// A storage server's replication settings for the aio (top-level keys,
@@ -340,6 +381,10 @@ fn upgrade(etc: &Path) -> Result<(), String> {
         std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("swirl aio: {file}: added storage policies gold (0) and silver (1)");
     }
+    if !etc.join("volume-gateway.toml").exists() {
+        write_gateway_config(etc)?;
+        eprintln!("swirl aio: created volume-gateway.toml (the volume gateway's config)");
+    }
     let proxy: swirl_proxy::Config = load(&etc.join("proxy-server.toml"))?;
     let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
     for p in proxy.storage_policy.iter().filter(|p| p.index > 0) {
@@ -369,7 +414,10 @@ pub fn main(args: &[String]) -> ExitCode {
             if !e.is_empty() {
                 eprintln!("swirl aio: {e}");
             }
-            eprintln!("usage: swirl aio [--data DIR] [--bind HOST:PORT]   (defaults ./swirl-data, 127.0.0.1:8080)");
+            eprintln!(
+                "usage: swirl aio [--data DIR] [--bind HOST:PORT] [--volume-api HOST:PORT] [--volume-nbd HOST:PORT]\n\
+                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809)"
+            );
             return ExitCode::from(2);
         }
     };
@@ -400,9 +448,14 @@ pub fn main(args: &[String]) -> ExitCode {
         proxy
             .validate()
             .map_err(|(k, m)| format!("proxy-server.toml: {k}: {m}"))?;
-        Ok((obj, cont, acct, proxy))
+        let mut vol: swirl_volume::Config = load(&etc.join("volume-gateway.toml"))?;
+        (vol.bind_ip, vol.bind_port) = host_port("--volume-api", &a.volume_api)?;
+        (vol.nbd_bind_ip, vol.nbd_bind_port) = host_port("--volume-nbd", &a.volume_nbd)?;
+        vol.validate()
+            .map_err(|(k, m)| format!("volume-gateway.toml: {k}: {m}"))?;
+        Ok((obj, cont, acct, proxy, vol))
     })();
-    let (obj, cont, acct, proxy) = match loaded {
+    let (obj, cont, acct, proxy, vol) = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -412,7 +465,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let Some(rt) = crate::role::runtime() else {
         return ExitCode::FAILURE;
     };
-    rt.block_on(run(&etc, obj, cont, acct, proxy))
+    rt.block_on(run(&etc, obj, cont, acct, proxy, vol))
 }
 
 /// Waits (10 s at most) until this process's listener on `port` accepts.
@@ -438,6 +491,7 @@ async fn run(
     cont: swirl_db::Config,
     acct: swirl_db::Config,
     proxy: swirl_proxy::Config,
+    mut vol: swirl_volume::Config,
 ) -> ExitCode {
     let listeners = async {
         Ok::<_, String>((
@@ -463,12 +517,38 @@ async fn run(
         }
     };
     let shown = lp.local_addr().map(|a| a.to_string()).unwrap_or(paddr);
+    let vapi = format!("{}:{}", vol.bind_ip, vol.bind_port);
+    let vnbd = format!("{}:{}", vol.nbd_bind_ip, vol.nbd_bind_port);
+    let gateway = async {
+        let api = swirl_common::server::bind_and_announce("volume-api", &vapi)
+            .await
+            .map_err(|e| format!("bind {vapi}: {e}"))?;
+        let nbd = swirl_common::server::bind_and_announce("volume-nbd", &vnbd)
+            .await
+            .map_err(|e| format!("bind {vnbd}: {e}"))?;
+        Ok::<_, String>((api, nbd))
+    }
+    .await;
+    let (lva, lvn) = match gateway {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("Error: {e} (the volume gateway's port; see --volume-api/--volume-nbd)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let api_shown = lva.local_addr().map(|a| a.to_string()).unwrap_or(vapi);
+    let nbd_shown = lvn.local_addr().map(|a| a.to_string()).unwrap_or(vnbd);
     eprintln!(
         "swirl aio: auth URL http://{shown}/auth/v1.0\n\
          swirl aio: credentials test:tester / testing (also admin:admin/admin, test:tester3/testing3, \
          test2:tester2/testing2, test5:tester5/testing5)\n\
-         swirl aio: try  swift -A http://{shown}/auth/v1.0 -U test:tester -K testing stat"
+         swirl aio: try  swift -A http://{shown}/auth/v1.0 -U test:tester -K testing stat\n\
+         swirl aio: volume API (Cinder v3) http://{api_shown}/v3/AUTH_test, NBD on {nbd_shown}\n\
+         swirl aio: try  cinder --os-auth-type admin_token --os-endpoint http://{api_shown}/v3/AUTH_test \
+         --os-project-id AUTH_test --os-token <X-Auth-Token of test:tester> list"
     );
+    vol.proxy_url = format!("http://{shown}");
+    vol.auth_url = format!("http://{shown}/auth/v1.0");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;
@@ -511,6 +591,9 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
+    // The gateway stops first, so that it can write its caches back
+    // through a proxy that is still running.
+    let (vtx, vrx) = tokio::sync::watch::channel(false);
     let o = tokio::spawn(swirl_object::run(obj, lo, stop(rx.clone())));
     // Each first pass waits for this process's own replication listener.
     let rstop = stop(rx.clone());
@@ -539,6 +622,7 @@ async fn run(
         stop(rx.clone()),
     ));
     let p = tokio::spawn(swirl_proxy::run(proxy, lp, stop(rx.clone())));
+    let mut v = tokio::spawn(swirl_volume::run(vol, lva, lvn, stop(vrx)));
     let signal = crate::role::shutdown_signal();
     // Any role ending (an error) or a signal stops them all.
     let failed: Option<String> = tokio::select! {
@@ -547,7 +631,12 @@ async fn run(
         r = c => Some(format!("container server stopped: {r:?}")),
         r = a => Some(format!("account server stopped: {r:?}")),
         r = p => Some(format!("proxy stopped: {r:?}")),
+        r = &mut v => Some(format!("volume gateway stopped: {r:?}")),
     };
+    let _ = vtx.send(true);
+    if !v.is_finished() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(60), &mut v).await;
+    }
     let _ = tx.send(true);
     match failed {
         None => ExitCode::SUCCESS,

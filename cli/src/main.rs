@@ -13,6 +13,7 @@ mod role;
 mod serve_db;
 mod serve_object;
 mod serve_proxy;
+mod serve_volume;
 
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: swirl <command> [args]\n\
          commands:\n  \
-         aio [--data DIR] [--bind HOST:PORT]               all-in-one cluster in one process\n  \
+         aio [--data DIR] [--bind H:P] [--volume-api H:P] [--volume-nbd H:P]   all-in-one cluster\n  \
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
          get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
          bench ring [options]      ring rebalance and lookup benchmark\n  \
@@ -32,7 +33,8 @@ fn usage() -> ExitCode {
          object-replicator <object-server.toml> [--once] [-d DEVS] [-p PARTS] [-i POLICIES]\n  \
          account-replicator <account-server.toml> [--once] [-d DEVS] [-p PARTS]\n  \
          container-replicator <container-server.toml> [--once] [-d DEVS] [-p PARTS]\n  \
-         cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]..."
+         cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]...\n  \
+         volume-gateway <config.toml>   block volumes over NBD, Cinder v3 API"
     );
     ExitCode::from(2)
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         "account-server" => serve_db::main("account", &args[1..]),
         "container-server" => serve_db::main("container", &args[1..]),
         "proxy-server" => serve_proxy::main(&args[1..]),
+        "volume-gateway" => serve_volume::main(&args[1..]),
         "object-replicator" => replicator::main(&args[1..]),
         "account-replicator" => db_replicator::main(swirl_db::DbKind::Account, &args[1..]),
         "container-replicator" => db_replicator::main(swirl_db::DbKind::Container, &args[1..]),

@@ -16,6 +16,10 @@ pub trait ApiError: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static 
     fn body(&self) -> Option<String> {
         None
     }
+    /// The Content-Type of a specific body (a JSON API says so).
+    fn content_type(&self) -> &'static str {
+        "text/plain; charset=UTF-8"
+    }
 }
 
 /// Swift's reason phrase and explanation for a status (`swob.RESPONSE_REASONS`).
@@ -96,7 +100,7 @@ pub fn error_response<E: ApiError>(err: &E) -> Response<Body> {
             *r.status_mut() = status;
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=UTF-8"),
+                HeaderValue::from_static(err.content_type()),
             );
             r.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));

@@ -1,0 +1,355 @@
+//! NBD connections: the handshake driven by [`Negotiation`], then the
+//! transmission loop. Requests run concurrently (replies match by cookie);
+//! the payload bytes in flight per connection are bounded, so a client
+//! cannot make the gateway buffer more than that.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Semaphore};
+use tracing::{debug, info, warn};
+
+use super::codec::{self, Request, REQUEST_LEN};
+use super::command::{self, Command, Verdict};
+use super::negotiate::{ExportInfo, Negotiation, Session, Step, MAX_OPTION_DATA};
+use super::proto::*;
+use crate::store::lifecycle::Store;
+use crate::store::registry::Lease;
+use crate::store::volume::OpenVolume;
+
+/// How long a client may take over each step of the handshake.
+const HANDSHAKE_STEP: Duration = Duration::from_secs(30);
+/// Options one handshake may send before we give up on it.
+const MAX_OPTIONS: usize = 256;
+/// Payload and reply bytes in flight per connection.
+const IN_FLIGHT_BYTES: usize = 64 << 20;
+
+type Writer = Arc<Mutex<OwnedWriteHalf>>;
+
+/// Accepts NBD connections until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "nbd accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return Ok(()),
+        };
+        let store = store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, store).await {
+                debug!(%peer, error = %e, "nbd connection ended");
+            }
+        });
+    }
+}
+
+async fn timed<T>(f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout(HANDSHAKE_STEP, f)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake too slow"))?
+}
+
+async fn connection(stream: TcpStream, store: Arc<Store>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let peer = stream.peer_addr()?;
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(256 << 10, rd);
+    let Some((session, lease)) = handshake(&mut rd, &mut wr, &store).await? else {
+        return Ok(());
+    };
+    info!(%peer, export = %session.export, size = session.size, "nbd client attached");
+    let result = transmission(rd, wr, &session, &lease).await;
+    store.registry.release(&lease).await;
+    info!(%peer, export = %session.export, "nbd client detached");
+    result
+}
+
+/// Runs the option phase; `Some` once the client entered transmission.
+async fn handshake(
+    rd: &mut BufReader<OwnedReadHalf>,
+    wr: &mut OwnedWriteHalf,
+    store: &Store,
+) -> io::Result<Option<(Session, Lease)>> {
+    wr.write_all(&codec::greeting()).await?;
+    let flags = timed(rd.read_u32()).await?;
+    let Ok(cf) = codec::parse_client_flags(flags) else {
+        return Ok(None);
+    };
+    let mut neg = Negotiation::new(cf);
+    for _ in 0..MAX_OPTIONS {
+        let mut h = [0u8; 16];
+        timed(rd.read_exact(&mut h)).await?;
+        // A transmission request or garbage before negotiation ends: the
+        // stream is not NBD option haggling, so drop it.
+        let Ok((opt, len)) = codec::parse_option_header(&h) else {
+            return Ok(None);
+        };
+        if len > MAX_OPTION_DATA {
+            return Ok(None);
+        }
+        let mut data = vec![0u8; len as usize];
+        timed(rd.read_exact(&mut data)).await?;
+        let lookup = match neg.on_option(opt, &data) {
+            Step::Reply(b) => {
+                wr.write_all(&b).await?;
+                continue;
+            }
+            Step::Close(b) => {
+                wr.write_all(&b).await?;
+                return Ok(None);
+            }
+            Step::Lookup(l) => l,
+        };
+        let info = |v: &crate::store::records::VolumeRecord, read_only| ExportInfo {
+            size: v.size_bytes(),
+            read_only,
+            description: v.name.clone().unwrap_or_default(),
+        };
+        if lookup.option == OPT_INFO {
+            let found = match store.describe_export(&lookup.name).await {
+                Ok(f) => f,
+                Err(e) => {
+                    warn!(export = %lookup.name, error = %e, "export lookup failed");
+                    None
+                }
+            };
+            let e = found.map(|(v, ro)| info(&v, ro));
+            let (bytes, _) = neg.export_reply(&lookup, e.as_ref());
+            wr.write_all(&bytes).await?;
+            continue;
+        }
+        let opened = match store.open_export(&lookup.name).await {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(export = %lookup.name, error = %e, "opening an export failed");
+                None
+            }
+        };
+        let e = opened.as_ref().map(|(_, ro, v)| info(v, *ro));
+        let (bytes, session) = neg.export_reply(&lookup, e.as_ref());
+        let sent = wr.write_all(&bytes).await;
+        match (session, opened) {
+            (Some(s), Some((lease, _, _))) => {
+                if let Err(e) = sent {
+                    store.registry.release(&lease).await;
+                    return Err(e);
+                }
+                return Ok(Some((s, lease)));
+            }
+            (_, Some((lease, _, _))) => store.registry.release(&lease).await,
+            _ => {}
+        }
+        sent?;
+        if lookup.option == OPT_EXPORT_NAME {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// Reads and drops `n` payload bytes.
+async fn skip(rd: &mut (impl AsyncRead + Unpin), n: u32) -> io::Result<()> {
+    let copied = tokio::io::copy(&mut rd.take(u64::from(n)), &mut tokio::io::sink()).await?;
+    if copied < u64::from(n) {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+async fn transmission(
+    mut rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+    s: &Session,
+    lease: &Lease,
+) -> io::Result<()> {
+    let wr: Writer = Arc::new(Mutex::new(wr));
+    let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
+    let mut tasks = tokio::task::JoinSet::new();
+    let result = loop {
+        let mut h = [0u8; REQUEST_LEN];
+        tokio::select! {
+            r = rd.read_exact(&mut h) => if let Err(e) = r {
+                // The client went away (maybe mid-request): nothing to answer.
+                break if e.kind() == io::ErrorKind::UnexpectedEof { Ok(()) } else { Err(e) };
+            },
+            _ = lease.kick.notified() => {
+                info!(export = %s.export, "detached by the API: closing the connection");
+                break Ok(());
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+        let Ok(req) = codec::parse_request(&h) else {
+            break Ok(());
+        };
+        let cmd = match command::check(&req, s) {
+            Verdict::Close(why) => {
+                warn!(export = %s.export, why, "dropping an nbd client");
+                break Ok(());
+            }
+            Verdict::Fail {
+                errno,
+                message,
+                skip: n,
+            } => {
+                if n > 0 {
+                    if let Err(e) = skip(&mut rd, n).await {
+                        break Err(e);
+                    }
+                }
+                let bytes = error_reply(s, &req, errno, message);
+                if let Err(e) = wr.lock().await.write_all(&bytes).await {
+                    break Err(e);
+                }
+                continue;
+            }
+            Verdict::Run(Command::Disconnect) => break Ok(()),
+            Verdict::Run(c) => c,
+        };
+        let cost = match cmd {
+            Command::Read { len, .. } | Command::Write { len, .. } => (len as usize).max(1),
+            _ => 1,
+        };
+        let Ok(permit) = budget.clone().acquire_many_owned(cost as u32).await else {
+            break Ok(());
+        };
+        let payload = if let Command::Write { len, .. } = cmd {
+            let mut p = vec![0u8; len as usize];
+            if let Err(e) = rd.read_exact(&mut p).await {
+                break Err(e);
+            }
+            p
+        } else {
+            Vec::new()
+        };
+        let (vol, wr, s2) = (lease.vol.clone(), wr.clone(), s.clone());
+        tasks.spawn(async move {
+            let reply = run(&vol, &s2, &req, cmd, payload).await;
+            let mut w = wr.lock().await;
+            for part in reply {
+                if w.write_all(&part).await.is_err() {
+                    break;
+                }
+            }
+            drop(permit);
+        });
+    };
+    // Requests already taken are answered before the connection closes.
+    while tasks.join_next().await.is_some() {}
+    if let Ok(mut w) = Arc::try_unwrap(wr).map(Mutex::into_inner) {
+        let _ = w.shutdown().await;
+    }
+    result
+}
+
+/// The error answer to a request: a structured error chunk where the
+/// protocol needs one (READ, BLOCK_STATUS after structured replies), else a
+/// simple reply.
+fn error_reply(s: &Session, req: &Request, errno: u32, message: &str) -> Vec<u8> {
+    let structured_kind = req.kind == CMD_READ || req.kind == CMD_BLOCK_STATUS;
+    if s.structured && structured_kind {
+        codec::error_chunk(errno, req.cookie, message)
+    } else {
+        codec::simple_reply(errno, req.cookie).to_vec()
+    }
+}
+
+/// Runs one command and returns its reply (header and data parts).
+async fn run(
+    vol: &Arc<OpenVolume>,
+    s: &Session,
+    req: &Request,
+    cmd: Command,
+    payload: Vec<u8>,
+) -> Vec<Vec<u8>> {
+    let ok = || vec![codec::simple_reply(0, req.cookie).to_vec()];
+    let fail = |e: crate::error::Error| {
+        warn!(export = %s.export, error = %e, "nbd request failed");
+        vec![error_reply(s, req, e.errno(), &e.to_string())]
+    };
+    match cmd {
+        Command::Read { offset, len } => match vol.read(offset, len as usize).await {
+            Ok(data) if s.structured => {
+                if data.is_empty() {
+                    return vec![codec::none_chunk(req.cookie).to_vec()];
+                }
+                vec![
+                    codec::data_chunk_header(req.cookie, offset, len).to_vec(),
+                    data,
+                ]
+            }
+            Ok(data) => vec![codec::simple_reply(0, req.cookie).to_vec(), data],
+            Err(e) => fail(e),
+        },
+        Command::Write { offset, fua, .. } => match vol.write(offset, &payload, fua).await {
+            Ok(()) => ok(),
+            Err(e) => fail(e),
+        },
+        Command::Flush => match vol.flush().await {
+            Ok(()) => ok(),
+            Err(e) => fail(e),
+        },
+        Command::Trim { offset, len, fua } => {
+            match vol.zero(offset, u64::from(len), false, fua).await {
+                Ok(()) => ok(),
+                Err(e) => fail(e),
+            }
+        }
+        Command::WriteZeroes {
+            offset,
+            len,
+            fua,
+            no_hole,
+            fast,
+        } => {
+            // Holes are free; allocated zeroes cost as much as a write.
+            if fast && no_hole {
+                return vec![error_reply(
+                    s,
+                    req,
+                    ENOTSUP,
+                    "allocated zeroes are not fast",
+                )];
+            }
+            match vol.zero(offset, u64::from(len), no_hole, fua).await {
+                Ok(()) => ok(),
+                Err(e) => fail(e),
+            }
+        }
+        Command::BlockStatus {
+            offset,
+            len,
+            req_one,
+        } => {
+            let raw = vol.extents(offset, u64::from(len.max(1)).min(s.size - offset));
+            let shaped = command::shape_extents(&raw, len, req_one);
+            if shaped.is_empty() {
+                return vec![error_reply(
+                    s,
+                    req,
+                    EINVAL,
+                    "no extent at the end of the volume",
+                )];
+            }
+            let ctx = s.allocation_context.unwrap_or(0);
+            vec![codec::block_status_chunk(req.cookie, ctx, &shaped)]
+        }
+        Command::Cache => ok(),
+        Command::Disconnect => Vec::new(),
+    }
+}
