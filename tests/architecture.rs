@@ -350,6 +350,8 @@ const SUCCESS_STATUSES: &[&str] = &[
     "NO_CONTENT",
     "PARTIAL_CONTENT",
     "MULTI_STATUS",
+    // Version discovery (Cinder's GET /) answers 300 with the versions.
+    "MULTIPLE_CHOICES",
     "NOT_MODIFIED",
 ];
 
