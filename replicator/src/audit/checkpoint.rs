@@ -3,8 +3,9 @@
 //! `auditor_status_<type>.json` per device for the same reason). A small
 //! JSON file under the device, `auditor_status_ALL.json` or
 //! `auditor_status_ZBF.json`, written at most every `checkpoint_interval`
-//! and when the auditor stops; removed when the device's pass completes, so
-//! the next pass starts from the beginning.
+//! and when the auditor stops or the device is done (marked so, and then
+//! skipped by a restarted pass); removed from every device once the pass
+//! has been through all of them, so the next pass starts from the beginning.
 //!
 //! The position is the last hash directory audited, in the walk's order
 //! (policy, partition number, suffix, hash), which is also the derived
@@ -36,6 +37,10 @@ pub struct Checkpoint {
     /// Files and bytes that pass had checked on this device.
     pub files: u64,
     pub bytes: u64,
+    /// The device is done for this pass: a restart skips it until the pass
+    /// has been through every device (then every checkpoint is cleared).
+    #[serde(default)]
+    pub done: bool,
 }
 
 /// The checkpoint file of pass `kind` (`ALL` / `ZBF`) on the device at `dev_root`.
@@ -129,6 +134,7 @@ mod tests {
             started: 1.5,
             files: 10,
             bytes: 1 << 30,
+            done: false,
         };
         let mut s = Saver::new(p.clone(), Duration::from_secs(3600));
         // Too soon after the start: nothing written.

@@ -202,13 +202,22 @@ impl ObjectAuditor {
         };
         info!("object audit ({}) begins", kind.name());
         let devs = devices.map_or_else(|| self.local_devices(), <[String]>::to_vec);
-        for dev in devs {
+        for dev in &devs {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            if let Err(e) = p.device(&dev) {
+            if let Err(e) = p.device(dev) {
                 p.stats.errors += 1;
                 warn!(device = %dev, error = %e, "object audit: device failed");
+            }
+        }
+        if !stop.load(Ordering::Relaxed) {
+            // Through every device: the next pass starts from the beginning.
+            for dev in &devs {
+                let cp = checkpoint::path(&s.devices.join(dev), kind.name());
+                if let Err(e) = checkpoint::clear(&cp) {
+                    warn!(path = %cp.display(), error = %e, "object audit: checkpoint");
+                }
             }
         }
         let rep = PassReport {
@@ -291,6 +300,11 @@ impl Pass<'_> {
         let resume = checkpoint::load(&cp_path);
         let mut saver = Saver::new(cp_path, self.s.checkpoint_interval);
         let mut cp = match resume {
+            Some(cp) if cp.done => {
+                self.resumed += 1;
+                info!(device = %dev, pass = self.kind.name(), "object audit: device done earlier in this pass");
+                return Ok(());
+            }
             Some(cp) => {
                 self.resumed += 1;
                 info!(device = %dev, pass = self.kind.name(), partition = cp.position.partition,
@@ -307,6 +321,7 @@ impl Pass<'_> {
                 started: unix_now(),
                 files: 0,
                 bytes: 0,
+                done: false,
             },
         };
         let mut resuming = resume_point(&cp);
@@ -364,7 +379,8 @@ impl Pass<'_> {
         }
         info!(device = %dev, pass = self.kind.name(), files = cp.files, bytes = cp.bytes,
             "object audit: device done");
-        saver.clear()
+        cp.done = true;
+        saver.save_now(&cp)
     }
 
     /// Audits the object in `hash_dir`, quarantining it if corrupt.
@@ -658,15 +674,23 @@ mod tests {
             started: 1.0,
             files: 5,
             bytes: 5000,
+            done: false,
         };
         checkpoint::save(&cp_path, &cp).unwrap();
         let rep = a.pass(PassKind::All, None, &stop);
         assert_eq!(rep.resumed, 1);
         assert_eq!(rep.stats.files, 30 - 5, "{}", rep.line());
-        assert!(
-            !cp_path.exists(),
-            "a finished device forgets its checkpoint"
-        );
+        assert!(!cp_path.exists(), "a finished pass forgets its checkpoints");
+        // A device done earlier in the pass is skipped by a restart.
+        let sdb = checkpoint::path(&d.path().join("sdb"), "ALL");
+        let done = Checkpoint {
+            done: true,
+            ..cp.clone()
+        };
+        checkpoint::save(&sdb, &done).unwrap();
+        let rep = a.pass(PassKind::All, None, &stop);
+        assert_eq!((rep.resumed, rep.stats.files), (1, 15));
+        assert!(!sdb.exists());
         let rep = a.pass(PassKind::All, None, &stop);
         assert_eq!((rep.resumed, rep.stats.files), (0, 30));
         // A stopped pass saves where it is; nothing is checked twice.

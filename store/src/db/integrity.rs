@@ -66,10 +66,8 @@ mod tests {
 
     fn make(path: &Path) {
         let c = Connection::open(path).unwrap();
-        c.execute_batch(
-            "PRAGMA journal_mode=WAL; CREATE TABLE t (name TEXT PRIMARY KEY, v BLOB);",
-        )
-        .unwrap();
+        c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (name TEXT PRIMARY KEY, v BLOB);")
+            .unwrap();
         let tx = c.unchecked_transaction().unwrap();
         for i in 0..2000 {
             tx.execute(

@@ -47,8 +47,7 @@ pub fn quarantine_db(dev_root: &Path, kind: DbKind, db_path: &Path) -> io::Resul
     )
     .ok()
     .filter(|c| {
-        c.busy_timeout(Duration::from_secs(5)).is_ok()
-            && c.execute_batch("BEGIN IMMEDIATE").is_ok()
+        c.busy_timeout(Duration::from_secs(5)).is_ok() && c.execute_batch("BEGIN IMMEDIATE").is_ok()
     });
     let moved = std::fs::rename(hash_dir, &dest);
     if let Some(c) = held {
