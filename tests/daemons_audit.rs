@@ -104,7 +104,7 @@ fn totals(out: &str, what: &str) -> (u64, u64, u64, u64, f64) {
             .find(after)
             .unwrap_or_else(|| panic!("{after} in {line}"));
         line[..end]
-            .rsplit(|c: char| c == ' ' || c == ',')
+            .rsplit([' ', ','])
             .next()
             .unwrap()
             .parse()
@@ -288,6 +288,23 @@ fn auditors_quarantine_damage_and_replicators_restore_it() {
             assert!(got == *body, "{name} on {dev}: {} bytes differ", got.len());
         }
     }
+    // The object server's recon reports the auditor's passes.
+    let (st, _, body) =
+        harness::http_request(server, "GET", "/recon/auditor/object", &[], b"").unwrap();
+    assert_eq!(st, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let q = |k: &str| v[k]["quarantined"].as_u64().unwrap();
+    assert_eq!(
+        q("object_auditor_stats_ALL") + q("object_auditor_stats_ZBF"),
+        2,
+        "{v}"
+    );
+    assert!(
+        v["object_auditor_stats_ALL"]["bytes_processed"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let a = aio.addr();
     let (st, _, listing) = harness::http_request(
         a,

@@ -299,4 +299,33 @@ mod tests {
             (200.0, Duration::from_secs(1800))
         );
     }
+
+    #[test]
+    fn the_samples_are_the_defaults() {
+        let c: ObjectAuditNodeConfig = swirl_common::config::parse(
+            include_str!("../../../object-server/object-server.sample.toml"),
+            "object-server.sample.toml",
+        )
+        .unwrap();
+        let s = c.settings().unwrap();
+        assert_eq!(s.interval, Duration::from_secs(30));
+        assert_eq!(s.policies, vec![0, 1]);
+        assert_eq!(s.checkpoint_interval, Duration::from_secs(60));
+        for (kind, text) in [
+            (
+                DbKind::Account,
+                include_str!("../../../db-server/account-server.sample.toml"),
+            ),
+            (
+                DbKind::Container,
+                include_str!("../../../db-server/container-server.sample.toml"),
+            ),
+        ] {
+            let c: DbAuditNodeConfig = swirl_common::config::parse(text, "sample").unwrap();
+            let s = c.settings(kind).unwrap();
+            assert_eq!(s.databases_per_second, 200.0);
+            assert_eq!(s.interval, Duration::from_secs(1800));
+            assert!(!s.integrity_check);
+        }
+    }
 }
