@@ -365,7 +365,10 @@ impl Pass<'_> {
                             return saver.save_now(&cp);
                         }
                         let before = self.stats;
-                        self.object(&layout, part, &suffix_dir.join(&pos.hash));
+                        if !self.object(&layout, part, &suffix_dir.join(&pos.hash)) {
+                            // Stopped inside it: the next run checks it again.
+                            return saver.save_now(&cp);
+                        }
                         cp.files += self.stats.files - before.files;
                         cp.bytes += self.stats.bytes - before.bytes;
                         cp.position = pos;
@@ -383,19 +386,20 @@ impl Pass<'_> {
         saver.save_now(&cp)
     }
 
-    /// Audits the object in `hash_dir`, quarantining it if corrupt.
-    fn object(&mut self, layout: &DeviceLayout, part: u32, hash_dir: &Path) {
+    /// Audits the object in `hash_dir`, quarantining it if corrupt; false
+    /// when told to stop before it was checked through.
+    fn object(&mut self, layout: &DeviceLayout, part: u32, hash_dir: &Path) -> bool {
         let names: Vec<String> = match std::fs::read_dir(hash_dir) {
             Ok(rd) => rd
                 .flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
             Err(e) => {
                 self.stats.files += 1;
                 self.stats.errors += 1;
                 warn!(path = %hash_dir.display(), error = %e, "object audit: listing");
-                return;
+                return true;
             }
         };
         self.stats.files += 1;
@@ -415,12 +419,17 @@ impl Pass<'_> {
                 }
             },
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && self.stopping() => {
+                self.stats.files -= 1;
+                return false;
+            }
             Err(e) => {
                 self.stats.errors += 1;
                 warn!(path = %hash_dir.display(), error = %e, "object audit: could not check");
             }
         }
         self.files.wait(1);
+        true
     }
 
     /// Checks the current files of one object.
@@ -455,10 +464,17 @@ impl Pass<'_> {
         if self.kind == PassKind::ZeroByte {
             return Ok(Verdict::Sound);
         }
-        let (limiter, counted) = (&mut self.bytes, &mut self.stats.bytes);
+        let (limiter, counted, stop) = (&mut self.bytes, &mut self.stats.bytes, self.stop);
         let bad = body.verify_paced(&mut |n| {
+            if stop.load(Ordering::Relaxed) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "auditor stopping",
+                ));
+            }
             limiter.wait(n);
             *counted += n;
+            Ok(())
         })?;
         Ok(match bad {
             Some(c) => Verdict::Corrupt(format!("{}: {}", data.name, c.why)),
@@ -699,6 +715,34 @@ mod tests {
         let rep = a.pass(PassKind::All, Some(&["sda".to_string()]), &stop);
         assert!(rep.stopped && rep.stats.files == 0);
         assert_eq!(checkpoint::load(&cp_path), Some(cp));
+    }
+
+    #[test]
+    fn stopping_inside_a_file_checks_it_again_next_time() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        fill(&s, 2, 3 << 20);
+        // 1 MiB pieces at 2 MB/s: the second piece is due after half a second.
+        let a = auditor(d.path(), 0.0, 2e6);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let rep = a.pass(PassKind::All, None, &stop);
+        t.join().unwrap();
+        assert!(rep.stopped);
+        assert_eq!(
+            (rep.stats.files, rep.stats.errors),
+            (0, 0),
+            "{}",
+            rep.line()
+        );
+        let cp = checkpoint::load(&checkpoint::path(&d.path().join("sda"), "ALL")).unwrap();
+        assert_eq!((cp.files, cp.position.hash.as_str()), (0, ""));
+        let again = auditor(d.path(), 0.0, 0.0).pass(PassKind::All, None, &AtomicBool::new(false));
+        assert_eq!((again.stats.files, again.stats.bytes), (2, 6 << 20));
     }
 
     #[test]
