@@ -4,6 +4,7 @@
 
 mod architecture;
 mod bench_load;
+mod daemons_audit;
 mod db_crash;
 mod db_replication;
 mod db_server;

@@ -17,7 +17,9 @@
 //! Every storage server has a replication listener (mutual TLS with the
 //! aio's own CA, on the rings' replication ports), and the object, container
 //! and account replicators run every 30 s, so a lost replica comes back by
-//! itself. A DIR from before a server had its listener gets one on its next
+//! itself; the object, container and account auditors (`[*-auditor]` in the
+//! servers' files) find damaged files and quarantine them, so that the
+//! replicators restore them. A DIR from before a server had its listener gets one on its next
 //! start (config and rings).
 
 use std::path::{Path, PathBuf};
@@ -33,6 +35,10 @@ const REPLICAS: f64 = 3.0;
 const PART_POWER: u32 = 10;
 /// Replicas of policy 1 (silver), as in Swift's SAIO.
 const SILVER_REPLICAS: f64 = 2.0;
+/// Seconds between object audit passes (and before the first one).
+const OBJECT_AUDIT_INTERVAL: u64 = 300;
+/// Seconds between account or container audit passes (and before the first).
+const DB_AUDIT_INTERVAL: u64 = 600;
 
 /// The policies as the proxy sees them (names, aliases, default).
 const PROXY_POLICIES: &str = "\n# Storage policies (swift.conf [storage-policy:N]), as in Swift's SAIO.\n\
@@ -184,7 +190,8 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
                 (h, format!("\n[{t}"))
             });
         let text = format!(
-            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{head}{STORAGE_POLICIES}{tables}"
+            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{head}{STORAGE_POLICIES}{tables}\n{}",
+            auditor_section(role)
         );
         std::fs::write(etc.join(format!("{role}-server.toml")), text).map_err(|e| e.to_string())?;
     }
@@ -275,6 +282,24 @@ fn replication_block(dir: &Path, repl_port: u16, role: &str) -> Result<String, S
     ))
 }
 
+/// A storage server's auditor section for the aio: the four devices share
+/// one machine's disk, so a pass at most every 5 minutes (objects; 10
+/// minutes for databases) at Swift's rates, which bound the whole node.
+fn auditor_section(role: &str) -> String {
+    if role == "object" {
+        format!(
+            "# The object auditor (swirl object-auditor): Swift's rates, a pass every {OBJECT_AUDIT_INTERVAL} s.\n\
+             [object-auditor]\ninterval = {OBJECT_AUDIT_INTERVAL}\nfiles_per_second = 20\n\
+             bytes_per_second = 10000000\nzero_byte_files_per_second = 50\nlog_time = 300\n"
+        )
+    } else {
+        format!(
+            "# The {role} auditor (swirl {role}-auditor): a pass every {DB_AUDIT_INTERVAL} s.\n\
+             [{role}-auditor]\ninterval = {DB_AUDIT_INTERVAL}\ndatabases_per_second = 50\nlog_time = 300\n"
+        )
+    }
+}
+
 /// Just whether a server config has a replication listener.
 #[derive(serde::Deserialize)]
 struct HasReplication {
@@ -340,6 +365,31 @@ fn upgrade_replication(dir: &Path) -> Result<(), String> {
         eprintln!(
             "swirl aio: {role}-server.toml: added a replication listener on 127.0.0.1:{repl_port}"
         );
+    }
+    Ok(())
+}
+
+/// Gives a storage server's config made by an older swirl (no auditor
+/// section) the aio's; one the file has is the operator's and stays.
+fn upgrade_auditors(etc: &Path) -> Result<(), String> {
+    for role in ["object", "container", "account"] {
+        let path = etc.join(format!("{role}-server.toml"));
+        let table: std::collections::BTreeMap<String, serde::de::IgnoredAny> = load(&path)?;
+        if table.contains_key(&format!("{role}-auditor")) {
+            continue;
+        }
+        let mut text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        // A table may follow anything, so appending is valid TOML.
+        text.push('\n');
+        text.push_str(&auditor_section(role));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("swirl aio: {role}-server.toml: added a [{role}-auditor] section");
     }
     Ok(())
 }
@@ -433,6 +483,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let loaded = (|| -> Result<_, String> {
         upgrade(&etc)?;
         upgrade_replication(&a.data)?;
+        upgrade_auditors(&etc)?;
         let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
         let cont: swirl_db::Config = load(&etc.join("container-server.toml"))?;
         let acct: swirl_db::Config = load(&etc.join("account-server.toml"))?;
@@ -591,6 +642,40 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
+    // The auditors read the servers' files too. Their first passes wait
+    // an interval: a fresh aio has nothing to audit, and a test that
+    // damages a file on purpose meets the servers' own checks first.
+    let auditors = (|| -> Result<_, String> {
+        use swirl_replicator::audit::config::{DbAuditNodeConfig, ObjectAuditNodeConfig};
+        let o = ObjectAuditNodeConfig::load(&etc.join("object-server.toml"))
+            .map_err(|e| e.to_string())?
+            .settings()
+            .map_err(|(k, m)| format!("object-server.toml: {k}: {m}"))?;
+        let mut dbs = Vec::new();
+        for kind in [swirl_db::DbKind::Account, swirl_db::DbKind::Container] {
+            let file = format!("{}-server.toml", kind.name());
+            let s = DbAuditNodeConfig::load(&etc.join(&file))
+                .map_err(|e| e.to_string())?
+                .settings(kind)
+                .map_err(|(k, m)| format!("{file}: {k}: {m}"))?;
+            dbs.push(swirl_replicator::audit::db::DbAuditor::new(s));
+        }
+        Ok((swirl_replicator::audit::object::ObjectAuditor::new(o), dbs))
+    })();
+    let (obj_auditor, db_auditors) = match auditors {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("Error: auditor: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let first = obj_auditor.settings().interval;
+    let astop = stop(rx.clone());
+    tokio::spawn(async move { obj_auditor.run_forever(first, astop).await });
+    for a in db_auditors {
+        let astop = stop(rx.clone());
+        tokio::spawn(async move { a.run_forever(a.settings().interval, astop).await });
+    }
     // The gateway stops first, so that it can write its caches back
     // through a proxy that is still running.
     let (vtx, vrx) = tokio::sync::watch::channel(false);

@@ -4,6 +4,7 @@
 //! dispatched by hand rather than through clap's derive.
 
 mod aio;
+mod auditor;
 mod cluster_ca;
 mod db_replicator;
 mod get_nodes;
@@ -33,6 +34,9 @@ fn usage() -> ExitCode {
          object-replicator <object-server.toml> [--once] [-d DEVS] [-p PARTS] [-i POLICIES]\n  \
          account-replicator <account-server.toml> [--once] [-d DEVS] [-p PARTS]\n  \
          container-replicator <container-server.toml> [--once] [-d DEVS] [-p PARTS]\n  \
+         object-auditor <object-server.toml> [--once] [-d DEVS] [-z FPS]\n  \
+         account-auditor <account-server.toml> [--once] [-d DEVS]\n  \
+         container-auditor <container-server.toml> [--once] [-d DEVS]\n  \
          cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]...\n  \
          volume-gateway <config.toml>   block volumes over NBD, Cinder v3 API"
     );
@@ -57,6 +61,9 @@ fn main() -> ExitCode {
         "object-replicator" => replicator::main(&args[1..]),
         "account-replicator" => db_replicator::main(swirl_db::DbKind::Account, &args[1..]),
         "container-replicator" => db_replicator::main(swirl_db::DbKind::Container, &args[1..]),
+        "object-auditor" => auditor::object_main(&args[1..]),
+        "account-auditor" => auditor::db_main(swirl_db::DbKind::Account, &args[1..]),
+        "container-auditor" => auditor::db_main(swirl_db::DbKind::Container, &args[1..]),
         "cluster-ca" => cluster_ca::main(&args[1..]),
         "-h" | "--help" | "help" => {
             usage();

@@ -85,6 +85,12 @@ pub struct Config {
     /// `[container-replicator]`, as `[account-replicator]`.
     #[serde(default, rename = "container-replicator")]
     pub container_replicator: Option<toml::Table>,
+    /// `[account-auditor]` and `[container-auditor]`: the auditors' sections
+    /// (read and checked by `swirl account-auditor` / `container-auditor`).
+    #[serde(default, rename = "account-auditor")]
+    pub account_auditor: Option<toml::Table>,
+    #[serde(default, rename = "container-auditor")]
+    pub container_auditor: Option<toml::Table>,
 }
 
 fn default_swift_dir() -> PathBuf {

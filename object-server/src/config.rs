@@ -84,6 +84,10 @@ pub struct Config {
     /// by `swirl object-replicator`; the server only carries it).
     #[serde(default, rename = "object-replicator")]
     pub object_replicator: Option<toml::Table>,
+    /// `[object-auditor]`: the auditor's section (read and checked by
+    /// `swirl object-auditor`; the server only carries it).
+    #[serde(default, rename = "object-auditor")]
+    pub object_auditor: Option<toml::Table>,
 }
 
 fn default_swift_dir() -> PathBuf {

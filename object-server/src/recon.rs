@@ -1,5 +1,6 @@
 //! A recon-style JSON endpoint (Swift's recon middleware, `GET /recon/<check>`):
-//! `diskusage`, `async`, `quarantined`, and `swirl` (all of those plus the
+//! `diskusage`, `async`, `quarantined`, `auditor/object` (the object
+//! auditor's figures from `object.recon`), and `swirl` (all of those plus the
 //! counters kept since start). Async pendings and quarantined objects are
 //! counted over every storage policy of the config, and `quarantined` (as
 //! Swift's) and `swirl` also break them down by policy index.
@@ -84,12 +85,28 @@ fn by_policy(counts: &[(u32, u64)], key: &str) -> Value {
     )
 }
 
+/// Swift's `auditor/object`: the object auditor's last figures per pass
+/// kind, from `object.recon` (null for a pass that has not reported).
+fn auditor(s: &Server) -> Value {
+    let cache = swirl_store::recon_cache::load(
+        &s.cfg
+            .recon_cache_path
+            .join(swirl_store::recon_cache::OBJECT),
+    );
+    let get = |k: &str| cache.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "object_auditor_stats_ALL": get("object_auditor_stats_ALL"),
+        "object_auditor_stats_ZBF": get("object_auditor_stats_ZBF"),
+    })
+}
+
 pub async fn handle(s: Arc<Server>, check: &str) -> Result<Response<Body>> {
     let check = check.to_string();
     let v = blocking(move || {
         Ok(match check.as_str() {
             "diskusage" => Some(diskusage(&s)),
             "async" => Some(json!({"async_pending": total(&async_counts(&s))})),
+            "auditor/object" => Some(auditor(&s)),
             "quarantined" => {
                 let q = quarantined_counts(&s);
                 Some(json!({"objects": total(&q), "accounts": 0, "containers": 0,

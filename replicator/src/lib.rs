@@ -4,12 +4,14 @@
 //! a missing check and whole files or fast_rsync deltas sent to the peers'
 //! replication listeners over the cluster's mutual TLS ([`client`],
 //! [`sender`]), handoffs pushed home and removed once confirmed, progress
-//! lines and Swift's `object.recon` entry ([`stats`]).
+//! lines and Swift's `object.recon` entry ([`stats`]); and the object,
+//! account and container auditors ([`audit`]).
 //!
 //! The pieces a later daemon reuses: [`config`] (the object server's file,
 //! its own `[object-*]` section), [`client`] (the TLS peer client),
 //! [`rings`] (ring files and change detection), [`stats`].
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod db;

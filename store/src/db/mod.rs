@@ -12,6 +12,8 @@
 //! - `metadata`, `timestamps`, `sync`: pure pieces of the row and stat model;
 //! - `placement`: where a database file lives on a device; `walk`: finding
 //!   the databases on one;
+//! - `integrity`: SQLite's own structure checks (the auditors);
+//!   `quarantine`: moving a damaged database out of the way;
 //! - `ship`: whole database files received from another replica (checked
 //!   before they are named), plain or as a delta against a local copy.
 
@@ -21,9 +23,11 @@ pub mod container;
 pub mod dbfile;
 pub mod error;
 pub mod group_commit;
+pub mod integrity;
 pub mod listing;
 pub mod metadata;
 pub mod placement;
+pub mod quarantine;
 pub mod replication;
 pub mod ship;
 pub mod sync;

@@ -186,13 +186,29 @@ impl DataFile {
     /// the body's digest, or for a file without block digests, the body's
     /// blake3. `Ok(Some(_))` says where and why it is corrupt.
     pub fn verify(&self) -> io::Result<Option<Corrupt>> {
+        self.verify_paced(&mut |_| Ok(()))
+    }
+
+    /// As [`verify`](Self::verify), calling `pace` with the number of body
+    /// bytes about to be read before each read (at most 1 MiB at a time), so
+    /// a caller can hold its reading rate down (the auditor's
+    /// `bytes_per_second`); an `Err` from `pace` ends the check with it
+    /// (an auditor told to stop).
+    pub fn verify_paced(
+        &self,
+        pace: &mut dyn FnMut(u64) -> io::Result<()>,
+    ) -> io::Result<Option<Corrupt>> {
         match self.blocks {
-            Some(blocks) => self.verify_blocks(&blocks),
-            None => self.verify_whole(),
+            Some(blocks) => self.verify_blocks(&blocks, pace),
+            None => self.verify_whole(pace),
         }
     }
 
-    fn verify_blocks(&self, blocks: &Blocks) -> io::Result<Option<Corrupt>> {
+    fn verify_blocks(
+        &self,
+        blocks: &Blocks,
+        pace: &mut dyn FnMut(u64) -> io::Result<()>,
+    ) -> io::Result<Option<Corrupt>> {
         let root = self
             .root
             .ok_or_else(|| io::Error::other("no body digest"))?;
@@ -208,6 +224,7 @@ impl DataFile {
         while first < blocks.count() {
             let cover = first..(first + per).min(blocks.count());
             let bytes = blocks.bytes_of(cover.clone());
+            pace(bytes.end - bytes.start)?;
             let mut buf = vec![0u8; (bytes.end - bytes.start) as usize];
             self.file.read_exact_at(&mut buf, bytes.start)?;
             let d = DIGEST_LEN as usize;
@@ -229,7 +246,10 @@ impl DataFile {
         Ok(None)
     }
 
-    fn verify_whole(&self) -> io::Result<Option<Corrupt>> {
+    fn verify_whole(
+        &self,
+        pace: &mut dyn FnMut(u64) -> io::Result<()>,
+    ) -> io::Result<Option<Corrupt>> {
         let Some(root) = self.root else {
             return Ok(None);
         };
@@ -238,6 +258,7 @@ impl DataFile {
         let mut off = 0;
         while off < self.body_len {
             let n = (self.body_len - off).min(VERIFY_PIECE) as usize;
+            pace(n as u64)?;
             self.file.read_exact_at(&mut buf[..n], off)?;
             h.update(&buf[..n]);
             off += n as u64;
@@ -475,6 +496,26 @@ mod tests {
         assert_eq!(f.verify().unwrap(), None);
         flip(&p, 2 * B + 3);
         assert_eq!(verify_path(&p).unwrap().map(|c| c.offset), Some(0));
+    }
+
+    #[test]
+    fn paced_verify_reports_every_body_byte() {
+        let d = tempfile::tempdir().unwrap();
+        let data = body(3 * (1 << 20) + 77);
+        for blocks in [true, false] {
+            let f = open(&write(d.path(), "p.data", &data, blocks));
+            let mut seen = 0;
+            let mut count = |n| {
+                seen += n;
+                Ok(())
+            };
+            assert_eq!(f.verify_paced(&mut count).unwrap(), None);
+            assert_eq!(seen, data.len() as u64, "blocks {blocks}");
+            // Stopped after the first piece.
+            let mut stop = |_| Err(io::Error::from(io::ErrorKind::Interrupted));
+            let e = f.verify_paced(&mut stop).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        }
     }
 
     #[test]
