@@ -368,3 +368,36 @@ fn no_updates_to_hosts_outside_the_container_ring() {
     assert_eq!(v["since_start"]["async_pending_written"], 0, "{v}");
     eprintln!("ring check test: {:.2?}", t0.elapsed());
 }
+
+#[test]
+fn aio_expires_objects_by_itself() {
+    let t0 = Instant::now();
+    let d = tempfile::tempdir().unwrap();
+    let aio = harness::start_aio(d.path());
+    let (tok, path) = token(aio.addr(), "test:tester", "testing");
+    let req = |method: &str, rel: &str, h: &[(&str, &str)]| {
+        let mut hs = vec![("X-Auth-Token", tok.as_str())];
+        hs.extend_from_slice(h);
+        http_request(aio.addr(), method, &format!("{path}/{rel}"), &hs, b"x").unwrap()
+    };
+    assert_eq!(req("PUT", "c", &[]).0, 201);
+    let ct = ("Content-Type", "text/plain");
+    assert_eq!(req("PUT", "c/gone", &[ct, ("X-Delete-After", "1")]).0, 201);
+    assert_eq!(req("PUT", "c/stays", &[ct]).0, 201);
+    let listing = || {
+        let (s, _, b) = req("GET", "c?format=json", &[]);
+        assert_eq!(s, 200);
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&b).unwrap();
+        v.iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listing(), ["gone", "stays"]);
+    // Expired: unreadable at once, out of the listing once the aio's
+    // expirer (every 10 s) has been by.
+    wait_for(60, "the aio's expirer to remove the expired object", || {
+        listing() == ["stays"]
+    });
+    assert_eq!(req("GET", "c/gone", &[]).0, 404);
+    eprintln!("aio expirer test: {:.2?}", t0.elapsed());
+}
