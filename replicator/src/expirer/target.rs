@@ -3,7 +3,8 @@
 //! `direct_delete_container_entry`):
 //!
 //! - the object's DELETE to its primaries (the container's policy, read
-//!   from a container replica), with X-Timestamp and X-If-Delete-At set to
+//!   from a container replica; a handoff for a primary that does not
+//!   answer), with X-Timestamp and X-If-Delete-At set to
 //!   the queued time (an object rewritten since answers 412 and stays) and
 //!   the container servers to update named as the proxy names them;
 //!   the answer is the quorum's, as the proxy's `best_response` picks it;
@@ -145,8 +146,7 @@ impl Targets<'_> {
         let updates = container_targets(self.container_ring, self.hash, a, c, nodes.len());
         let ts = task.delete_at.normal();
         let txn = swirl_common::trans_id::new_trans_id("");
-        let mut calls = Vec::new();
-        for (i, n) in nodes.iter().enumerate() {
+        let headers = |i: usize| {
             let mut h = vec![
                 ("x-timestamp".to_string(), ts.clone()),
                 (bh::STORAGE_POLICY_INDEX.to_string(), policy.to_string()),
@@ -161,23 +161,45 @@ impl Targets<'_> {
                 ));
             }
             h.extend(updates.get(i).cloned().unwrap_or_default());
-            let (b, host) = (self.backend.clone(), backend::addr(n.dev));
-            let dev_path = format!("/{}/{part}/{a}/{c}/{o}", n.dev.device);
-            calls.push(tokio::spawn(async move {
-                b.request(Method::DELETE, &host, &dev_path, "", &h).await
-            }));
-        }
-        let mut statuses = Vec::new();
-        for call in calls {
-            statuses.push(match call.await {
-                Ok(Ok(r)) => r.status,
+            h
+        };
+        let send = |dev: &swirl_ring::Device, h: Vec<(String, String)>| {
+            let (b, host) = (self.backend.clone(), backend::addr(dev));
+            let dev_path = format!("/{}/{part}/{a}/{c}/{o}", dev.device);
+            tokio::spawn(async move { b.request(Method::DELETE, &host, &dev_path, "", &h).await })
+        };
+        let answer =
+            |r: std::result::Result<std::result::Result<backend::Reply, String>, _>| match r {
+                Ok(Ok(r)) if r.status != 507 => Some(r.status),
+                Ok(Ok(_)) => None,
                 Ok(Err(e)) => {
                     debug!(error = %e, "expiring an object: a replica did not answer");
-                    503
+                    None
                 }
-                Err(_) => 503,
-            });
+                Err(_) => None,
+            };
+        let calls: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| send(n.dev, headers(i)))
+            .collect();
+        let mut statuses = Vec::new();
+        for call in calls {
+            statuses.push(answer(call.await));
         }
+        // A primary that did not answer (or whose device is gone) is
+        // replaced by the next handoff, as the proxy does, up to as many
+        // handoffs as replicas (Swift's request_node_count).
+        let mut handoffs = ring.get_more_nodes(part).take(nodes.len());
+        for (i, st) in statuses.iter_mut().enumerate() {
+            while st.is_none() {
+                let Some(h) = handoffs.next() else {
+                    break;
+                };
+                *st = answer(send(h.dev, headers(i)).await);
+            }
+        }
+        let statuses: Vec<u16> = statuses.into_iter().map(|s| s.unwrap_or(503)).collect();
         let s = best_status(&statuses);
         debug!(object = %format!("/{a}/{c}/{o}"), ?statuses, status = s, "expired");
         s
