@@ -401,3 +401,48 @@ fn aio_expires_objects_by_itself() {
     assert_eq!(req("GET", "c/gone", &[]).0, 404);
     eprintln!("aio expirer test: {:.2?}", t0.elapsed());
 }
+
+/// A primary down: the others' answers make the quorum (the handoff
+/// standing in answers 404 without a tombstone, X-If-Delete-At having
+/// nothing to check, as Swift's object server does), and the row goes.
+#[test]
+fn expirer_expires_with_a_primary_down() {
+    let t0 = Instant::now();
+    // A fourth object server: a handoff for every partition.
+    let mut c = ProxyCluster::start_on(Storage::Swirl, 4);
+    let cl = Client::new(&c);
+    assert_eq!(cl.req("PUT", "c", &[], b""), 201);
+    let at = (now() + 2).to_string();
+    assert_eq!(
+        cl.req(
+            "PUT",
+            "c/o",
+            &[("Content-Type", "text/plain"), ("X-Delete-At", &at)],
+            b"x"
+        ),
+        201
+    );
+    wait_for(30, "the queue row", || queue_rows(&c).len() == 1);
+    let (_, primaries, handoffs) =
+        crate::proxy_cluster::object_nodes(c.dir.path(), "AUTH_test", "c", "o");
+    c.object_servers[primaries[0]].kill9();
+    let tombstones = |n: usize| {
+        walk(&c.dir.path().join(format!("object{n}/d{n}/objects")))
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".ts"))
+            .count()
+    };
+    assert_eq!(tombstones(handoffs[0]), 0);
+    let due: u64 = at.parse::<u64>().unwrap() + 1;
+    wait_for(30, "the object's X-Delete-At to pass", || now() >= due);
+    wait_for(60, "the expirer to expire the object", || {
+        let (_, out) = run(&["object-expirer", &object_conf(&c, primaries[1]), "--once"]);
+        out.contains("1 objects expired")
+    });
+    assert_eq!(tombstones(primaries[1]) + tombstones(primaries[2]), 2);
+    assert_eq!(tombstones(handoffs[0]), 0);
+    // (The container replica the dead primary was to tell keeps the row
+    // until container replication brings it the others' deletion.)
+    assert!(queue_rows(&c).is_empty());
+    eprintln!("expirer, primary down test: {:.2?}", t0.elapsed());
+}
