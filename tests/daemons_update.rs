@@ -5,7 +5,7 @@
 //! - container updates that fail (container server killed) leave async
 //!   pendings; once it is back, `swirl object-updater --once` delivers them
 //!   and removes them;
-//! - objects with X-Delete-After / X-Delete-At are queued in
+//! - objects with X-Delete-After / X-Delete-At (PUT or POST) are queued in
 //!   `.expiring_objects`; `swirl object-expirer --once` deletes them and
 //!   their rows once due, but not an object re-PUT without X-Delete-At
 //!   since (its DELETE carries X-If-Delete-At: 412);
@@ -246,10 +246,16 @@ fn expirer_deletes_due_objects_but_not_rewritten_ones() {
     // for the updater (Swift's way: the write names no hosts for the old
     // row), so three rows are queued.
     assert_eq!(cl.req("PUT", "c/keep", &[ct], b"kept"), 201);
-    wait_for(30, "three queue rows", || queue_rows(&c).len() == 3);
+    // Given its X-Delete-At by a POST.
+    assert_eq!(cl.req("PUT", "c/posted", &[ct], b"d"), 201);
+    assert_eq!(
+        cl.req("POST", "c/posted", &[("X-Delete-At", &at)], b""),
+        202
+    );
+    wait_for(30, "four queue rows", || queue_rows(&c).len() == 4);
     assert_eq!(
         cl.listing("c"),
-        ["after", "at", "keep"],
+        ["after", "at", "keep", "posted"],
         "nothing expired yet"
     );
 
@@ -261,7 +267,9 @@ fn expirer_deletes_due_objects_but_not_rewritten_ones() {
     // passes until it found them.
     wait_for(60, "the expirer to delete the due objects", || {
         run(&expirer);
-        cl.req("GET", "c/after", &[], b"") == 404 && cl.req("GET", "c/at", &[], b"") == 404
+        ["after", "at", "posted"]
+            .iter()
+            .all(|o| cl.req("GET", &format!("c/{o}"), &[], b"") == 404)
     });
     eprintln!("expirer passes: {:.2?}", t.elapsed());
     assert_eq!(cl.listing("c"), ["keep"]);
