@@ -4,7 +4,7 @@
 //!
 //! - container updates that fail (container server killed) leave async
 //!   pendings; once it is back, `swirl object-updater --once` delivers them
-//!   and removes them;
+//!   and removes them once every replica took them;
 //! - objects with X-Delete-After / X-Delete-At (PUT or POST) are queued in
 //!   `.expiring_objects`; `swirl object-expirer --once` deletes them and
 //!   their rows once due, but not an object re-PUT without X-Delete-At
@@ -206,6 +206,19 @@ fn updater_delivers_container_updates_left_as_async_pendings() {
     c.start_container_server();
     let before = cl.listing("c");
     assert_eq!(before, ["first"], "the updates never reached the container");
+
+    // One replica's device gone: the others take the updates, the
+    // pendings stay, recording who took them.
+    let cdir = c.dir.path().join("container0");
+    std::fs::rename(cdir.join("d1"), cdir.join("d1.off")).unwrap();
+    assert!(!updater_all(&c), "a replica failed: the sweeps say so");
+    let left = pendings(&c);
+    assert_eq!(left.len(), 15, "{left:?}");
+    for p in &left {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        assert_eq!(v["successes"].as_array().unwrap().len(), 2, "{v}");
+    }
+    std::fs::rename(cdir.join("d1.off"), cdir.join("d1")).unwrap();
 
     let t = Instant::now();
     assert!(updater_all(&c), "a --once sweep reported failures");
