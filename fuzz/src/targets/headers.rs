@@ -111,7 +111,7 @@ fn proxy(h: &HeaderMap, object: &str, now: Timestamp) {
 
 fn object_server(h: &HeaderMap, object: &str, now: Timestamp) {
     use swirl_object::headers as oh;
-    let _ = oh::name_list(h, "x-backend-etag-is-at");
+    let _ = oh::name_list(h, swirl_common::backend_headers::ETAG_IS_AT);
     let _ = oh::timestamp(h);
     let _ = oh::timestamp_or_now(h);
     let _ = oh::check_metadata(h);

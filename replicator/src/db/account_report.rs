@@ -51,7 +51,7 @@ async fn send(ctx: &DbCtx, node: &Node, part: u32, info: &ContainerInfo) -> bool
         .header("x-bytes-used", info.bytes_used.to_string())
         .header("x-account-override-deleted", "yes")
         .header(
-            "x-backend-storage-policy-index",
+            swirl_common::backend_headers::STORAGE_POLICY_INDEX,
             info.storage_policy_index.to_string(),
         )
         .header("user-agent", "swirl-container-replicator")
