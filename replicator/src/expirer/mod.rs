@@ -29,7 +29,7 @@ use swirl_ring::hash::HashPathConfig;
 use swirl_ring::RingData;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::backend::Backend;
 use crate::error::Result;
@@ -171,7 +171,12 @@ impl ObjectExpirer {
             }
         }
         report.elapsed = begin.elapsed();
-        info!("object expirer {}", report.line());
+        // An idle pass (aio runs one every few seconds) is not news.
+        if report.tasks > 0 || report.errors > 0 || report.containers_deleted > 0 {
+            info!("object expirer {}", report.line());
+        } else {
+            debug!("object expirer {}", report.line());
+        }
         let path = self
             .settings
             .node
@@ -215,7 +220,7 @@ impl ObjectExpirer {
             .take_while(|n| expiring::container_time(n).is_none_or(|t| t <= now))
             .filter(|n| expiring::container_time(n).is_some())
             .collect();
-        info!(
+        debug!(
             account = expiring::ACCOUNT,
             due_containers = due.len(),
             "expirer pass beginning"

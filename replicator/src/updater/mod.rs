@@ -171,7 +171,7 @@ impl ObjectUpdater {
     /// One sweep of every device.
     pub async fn run_once(&self) -> SweepReport {
         let begin = Instant::now();
-        info!("object update sweep beginning");
+        debug!("object update sweep beginning");
         let mut total = SweepStats::default();
         let mut devices = 0;
         let root = self.settings.node.disks.devices.clone();
@@ -211,11 +211,19 @@ impl ObjectUpdater {
             total.add(self.sweep_device(&dev).await);
         }
         let elapsed = begin.elapsed();
-        info!(
-            "object update sweep completed: {:.2}s, {}",
-            elapsed.as_secs_f64(),
-            total.line()
-        );
+        // An idle sweep (aio runs one every few seconds) is not news.
+        if total == SweepStats::default() {
+            debug!(
+                "object update sweep completed: {:.2}s, nothing to do",
+                elapsed.as_secs_f64()
+            );
+        } else {
+            info!(
+                "object update sweep completed: {:.2}s, {}",
+                elapsed.as_secs_f64(),
+                total.line()
+            );
+        }
         let path = self
             .settings
             .node
@@ -255,7 +263,7 @@ impl ObjectUpdater {
             errors: walk.errors,
             ..Default::default()
         }));
-        info!(device = %dev, pendings = walk.found.len(), "object update sweep starting");
+        debug!(device = %dev, pendings = walk.found.len(), "object update sweep starting");
         let sem = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut pacer = Pacer::new(self.settings.objects_per_second);
         let mut last_report = Instant::now();
@@ -302,7 +310,7 @@ impl ObjectUpdater {
         }
         while tasks.join_next().await.is_some() {}
         let s = stats.lock().map(|s| *s).unwrap_or_default();
-        info!(
+        debug!(
             "object update sweep completed on {dev} in {:.2}s: {}",
             begin.elapsed().as_secs_f64(),
             s.line()
