@@ -5,6 +5,7 @@
 mod architecture;
 mod bench_load;
 mod daemons_audit;
+mod daemons_update;
 mod db_crash;
 mod db_replication;
 mod db_server;

@@ -613,6 +613,16 @@ fn container_updates_and_async_pendings() {
     let d = tempfile::tempdir().unwrap();
     let s = start(d.path(), "");
     let (caddr, seen) = fake_container(201);
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let (bad, _) = fake_container(503);
+    // Updates go only to the container ring's hosts.
+    write_container_ring(
+        d.path(),
+        &[(&caddr, "cdev"), (&dead, "cdev"), (&bad, "cdev")],
+    );
     let t = ts(-5.0);
     let r = s.req(
         "PUT",
@@ -658,11 +668,6 @@ fn container_updates_and_async_pendings() {
     assert!(got[1].starts_with("DELETE /cdev/7/a/c/o"), "{}", got[1]);
 
     // A container server that is down, and one that fails: two async pendings.
-    let dead = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
-    let (bad, _) = fake_container(503);
     for (i, host) in [dead, bad].iter().enumerate() {
         let p = format!("/sda/1/a/c/o{i}");
         let r = s.req(

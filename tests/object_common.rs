@@ -23,8 +23,16 @@ pub fn start(dir: &Path, extra: &str) -> ObjServer {
     let devices = dir.join("devices");
     std::fs::create_dir_all(devices.join("sda")).unwrap();
     let config = dir.join("object.toml");
+    // Rings (the container ring that update targets are checked against)
+    // are looked for beside the config; a top-level key, so before `extra`
+    // (which may open tables).
+    let swift_dir = if extra.contains("swift_dir") {
+        String::new()
+    } else {
+        format!("swift_dir = \"{}\"\n", dir.display())
+    };
     let mut text = format!(
-        "devices = \"{}\"\nbind_ip = \"127.0.0.1\"\nbind_port = 0\nswift_hash_path_suffix = \"{SUFFIX}\"\n{extra}\n",
+        "devices = \"{}\"\nbind_ip = \"127.0.0.1\"\nbind_port = 0\nswift_hash_path_suffix = \"{SUFFIX}\"\n{swift_dir}{extra}\n",
         devices.display()
     );
     if !extra.contains("mount_check") {
@@ -138,4 +146,32 @@ pub fn bytes(seed: u64, n: usize) -> Vec<u8> {
     }
     out.truncate(n);
     out
+}
+
+/// Writes `<dir>/container.ring.gz` with one device per (host:port,
+/// device) of `devs`, as many replicas as devices: the ring an object
+/// server checks its container update targets against.
+pub fn write_container_ring(dir: &Path, devs: &[(&str, &str)]) {
+    use swirl_ring::builder::RingBuilder;
+    let mut b = RingBuilder::new(4, devs.len() as f64, 0).unwrap();
+    for (i, (host, dev)) in devs.iter().enumerate() {
+        let (ip, port) = host.rsplit_once(':').unwrap();
+        let d = swirl_ring::Device {
+            region: 1,
+            zone: i as u32 + 1,
+            ip: ip.trim_matches(['[', ']']).to_string(),
+            port: port.parse().unwrap(),
+            replication_ip: ip.trim_matches(['[', ']']).to_string(),
+            replication_port: port.parse().unwrap(),
+            device: dev.to_string(),
+            weight: 100.0,
+            ..Default::default()
+        };
+        b.add_dev(d, None).unwrap();
+    }
+    b.rebalance(&mut rand::rng(), 0, &mut |_| {}).unwrap();
+    let ring = b.get_ring().unwrap();
+    let tmp = dir.join("container.ring.tmp");
+    swirl_ring::codec::write_ring(&ring, std::fs::File::create(&tmp).unwrap(), 1).unwrap();
+    std::fs::rename(&tmp, dir.join("container.ring.gz")).unwrap();
 }

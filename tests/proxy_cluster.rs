@@ -34,7 +34,10 @@ pub struct ProxyCluster {
     pub storage: Storage,
     pub obj_ports: Vec<u16>,
     pub object_servers: Vec<Proc>,
+    /// The container server, then the account server.
     pub _db_servers: Vec<Proc>,
+    /// Their ports, in the same order.
+    pub db_ports: Vec<u16>,
     pub proxy: Proc,
 }
 
@@ -63,11 +66,18 @@ fn server_conf(dir: &Path, kind: &str, n: usize, port: u16) -> PathBuf {
 fn swirl_server(dir: &Path, kind: &str, n: usize, port: u16) -> Proc {
     let devices = dir.join(format!("{kind}{n}"));
     let conf = dir.join(format!("{kind}-{n}.toml"));
+    // The rings: object servers send container updates only to the
+    // container ring's hosts, container servers report to the account ring.
+    let swift_dir = format!(
+        "swift_dir = \"{}\"\nrecon_cache_path = \"{}\"\n",
+        dir.display(),
+        dir.join("cache").display()
+    );
     std::fs::write(
         &conf,
         format!(
             "devices = \"{}\"\nmount_check = false\nbind_ip = \"127.0.0.1\"\n\
-             bind_port = {port}\nswift_hash_path_suffix = \"{SUFFIX}\"\n",
+             bind_port = {port}\nswift_hash_path_suffix = \"{SUFFIX}\"\n{swift_dir}",
             devices.display()
         ),
     )
@@ -130,17 +140,23 @@ impl ProxyCluster {
             "container": (0..3).map(|n| serde_json::json!({"port": cont_port, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
             "account": (0..3).map(|n| serde_json::json!({"port": acct_port, "device": format!("d{n}"), "zone": n + 1})).collect::<Vec<_>>(),
         });
-        let out = Command::new("/usr/bin/python3")
-            .arg(harness::py_dir().join("proxy_make_rings.py"))
-            .arg(d)
-            .arg(spec.to_string())
-            .output()
-            .expect("run proxy_make_rings.py");
-        assert!(
-            out.status.success(),
-            "make rings: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        match storage {
+            Storage::Swift => {
+                let out = Command::new("/usr/bin/python3")
+                    .arg(harness::py_dir().join("proxy_make_rings.py"))
+                    .arg(d)
+                    .arg(spec.to_string())
+                    .output()
+                    .expect("run proxy_make_rings.py");
+                assert!(
+                    out.status.success(),
+                    "make rings: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            // swirl's own builder: a swirl cluster needs no Swift installed.
+            Storage::Swirl => make_rings(d, &spec),
+        }
         let start = |kind: &str, n: usize, port: u16| start_server(storage, d, kind, n, port);
         let object_servers: Vec<Proc> = obj_ports
             .iter()
@@ -158,6 +174,7 @@ impl ProxyCluster {
             obj_ports,
             object_servers,
             _db_servers: others,
+            db_ports: vec![cont_port, acct_port],
             proxy,
         }
     }
@@ -175,12 +192,62 @@ impl ProxyCluster {
         self.object_servers[n] = p;
     }
 
+    /// Kills the container server (-9).
+    pub fn stop_container_server(&mut self) {
+        self._db_servers[0].kill9();
+    }
+
+    /// Starts the container server again on its port.
+    pub fn start_container_server(&mut self) {
+        self._db_servers[0] = start_server(
+            self.storage,
+            self.dir.path(),
+            "container",
+            0,
+            self.db_ports[0],
+        );
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.proxy.addr())
     }
 
     pub fn auth_url(&self) -> String {
         format!("{}/auth/v1.0", self.url())
+    }
+}
+
+/// As `tests/py/proxy_make_rings.py`, with swirl's builder: for each ring
+/// of `spec` (`{"object": [{"port", "device", "zone"}, ...], ...}`), part
+/// power 8, 3 replicas (or fewer devices), min_part_hours 1, a fixed seed.
+fn make_rings(dir: &Path, spec: &serde_json::Value) {
+    use rand::SeedableRng;
+    for (name, devs) in spec.as_object().unwrap() {
+        let devs = devs.as_array().unwrap();
+        let mut b = swirl_ring::builder::RingBuilder::new(8, devs.len().min(3) as f64, 1).unwrap();
+        for d in devs {
+            let port = d["port"].as_u64().unwrap() as u16;
+            b.add_dev(
+                swirl_ring::Device {
+                    region: 1,
+                    zone: d["zone"].as_u64().unwrap() as u32,
+                    ip: "127.0.0.1".into(),
+                    port,
+                    replication_ip: "127.0.0.1".into(),
+                    replication_port: port,
+                    device: d["device"].as_str().unwrap().to_string(),
+                    weight: 100.0,
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap();
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        b.rebalance(&mut rng, 0, &mut |_| {}).unwrap();
+        let ring = b.get_ring().unwrap();
+        let file = std::fs::File::create(dir.join(format!("{name}.ring.gz"))).unwrap();
+        swirl_ring::codec::write_ring(&ring, file, 1).unwrap();
     }
 }
 

@@ -21,6 +21,9 @@
 //! servers' files) find damaged files and quarantine them, so that the
 //! replicators restore them. A DIR from before a server had its listener gets one on its next
 //! start (config and rings).
+//! The object updater and expirer run every 10 s
+//! (`[object-updater]`, `[object-expirer]` of the object server's file; an
+//! older DIR gets both sections on its next start).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +52,13 @@ const STORAGE_POLICIES: &str =
     "\n# Storage policies (swift.conf [storage-policy:N]), as in Swift's SAIO.\n\
     [[storage_policy]]\nindex = 0\nname = \"gold\"\ndefault = true\n\n\
     [[storage_policy]]\nindex = 1\nname = \"silver\"\n";
+
+/// The object updater's and expirer's sections of the aio's object server
+/// file: short intervals, so a failed container update or an expired
+/// object is dealt with within seconds.
+const OBJECT_DAEMONS: &str =
+    "\n# The object updater and expirer (swirl object-updater / object-expirer).\n\
+    [object-updater]\ninterval = 10\n\n[object-expirer]\ninterval = 10\n";
 
 /// The tempauth users of Swift's SAIO and functional tests (test.conf).
 const USERS: &[(&str, &str)] = &[
@@ -189,8 +199,9 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
             .map_or((replication.as_str(), String::new()), |(h, t)| {
                 (h, format!("\n[{t}"))
             });
+        let daemons = if role == "object" { OBJECT_DAEMONS } else { "" };
         let text = format!(
-            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{head}{STORAGE_POLICIES}{tables}\n{}",
+            "# swirl {role} server of the all-in-one cluster\n{common}bind_port = {port}\n{head}{STORAGE_POLICIES}{tables}{daemons}\n{}",
             auditor_section(role)
         );
         std::fs::write(etc.join(format!("{role}-server.toml")), text).map_err(|e| e.to_string())?;
@@ -404,6 +415,15 @@ struct NamesPolicies {
     storage_policy: Option<serde::de::IgnoredAny>,
 }
 
+/// Just whether the object server's file has the updater's or expirer's section.
+#[derive(serde::Deserialize)]
+struct HasObjectDaemons {
+    #[serde(rename = "object-updater")]
+    object_updater: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "object-expirer")]
+    object_expirer: Option<serde::de::IgnoredAny>,
+}
+
 /// Brings a DIR made by an older swirl (no storage policies anywhere, no
 /// `object-1.ring.gz`) up to the SAIO's two policies. A config that already
 /// names policies is the operator's and is left as it is.
@@ -430,6 +450,22 @@ fn upgrade(etc: &Path) -> Result<(), String> {
         std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
         eprintln!("swirl aio: {file}: added storage policies gold (0) and silver (1)");
+    }
+    let obj_path = etc.join("object-server.toml");
+    let has: HasObjectDaemons = load(&obj_path)?;
+    if has.object_updater.is_none() && has.object_expirer.is_none() {
+        let mut text = std::fs::read_to_string(&obj_path)
+            .map_err(|e| format!("{}: {e}", obj_path.display()))?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(OBJECT_DAEMONS);
+        let tmp = obj_path.with_extension("tmp");
+        std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &obj_path).map_err(|e| format!("{}: {e}", obj_path.display()))?;
+        eprintln!(
+            "swirl aio: object-server.toml: added the object updater's and expirer's sections"
+        );
     }
     if !etc.join("volume-gateway.toml").exists() {
         write_gateway_config(etc)?;
@@ -676,6 +712,34 @@ async fn run(
         let astop = stop(rx.clone());
         tokio::spawn(async move { a.run_forever(a.settings().interval, astop).await });
     }
+    // The object updater and expirer read the object server's file too.
+    let obj_file = etc.join("object-server.toml");
+    let daemons = swirl_replicator::updater::config::UpdaterNodeConfig::load(&obj_file)
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            c.settings()
+                .map_err(|(k, m)| format!("object-server.toml: {k}: {m}"))
+        })
+        .and_then(|s| swirl_replicator::updater::ObjectUpdater::new(s).map_err(|e| e.to_string()))
+        .and_then(|u| {
+            swirl_replicator::expirer::config::ExpirerNodeConfig::load(&obj_file)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    c.settings()
+                        .map_err(|(k, m)| format!("object-server.toml: {k}: {m}"))
+                })
+                .and_then(|s| {
+                    swirl_replicator::expirer::ObjectExpirer::new(s).map_err(|e| e.to_string())
+                })
+                .map(|x| (u, x))
+        });
+    let (updater, expirer) = match daemons {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Error: object updater/expirer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // The gateway stops first, so that it can write its caches back
     // through a proxy that is still running.
     let (vtx, vrx) = tokio::sync::watch::channel(false);
@@ -686,6 +750,17 @@ async fn run(
     tokio::spawn(async move {
         wait_listening(port).await;
         replicator.run_forever(rstop).await
+    });
+    // Their first passes wait for the servers they talk to.
+    let (ustop, xstop) = (stop(rx.clone()), stop(rx.clone()));
+    let (cport, aport) = (cont.listen.bind_port, acct.listen.bind_port);
+    tokio::spawn(async move {
+        wait_listening(cport).await;
+        updater.run_forever(ustop).await
+    });
+    tokio::spawn(async move {
+        wait_listening(aport).await;
+        expirer.run_forever(xstop).await
     });
     for r in [acct_repl, cont_repl] {
         let rstop = stop(rx.clone());

@@ -8,6 +8,7 @@ mod auditor;
 mod cluster_ca;
 mod db_replicator;
 mod get_nodes;
+mod object_daemons;
 mod replicator;
 mod ring_builder_cmd;
 mod role;
@@ -37,6 +38,8 @@ fn usage() -> ExitCode {
          object-auditor <object-server.toml> [--once] [-d DEVS] [-z FPS]\n  \
          account-auditor <account-server.toml> [--once] [-d DEVS]\n  \
          container-auditor <container-server.toml> [--once] [-d DEVS]\n  \
+         object-updater <object-server.toml> [--once]\n  \
+         object-expirer <object-server.toml> [--once]\n  \
          cluster-ca init <ca-dir> | issue <ca-dir> <node-dir> --name N [--ip IP]... [--dns D]...\n  \
          volume-gateway <config.toml>   block volumes over NBD, Cinder v3 API"
     );
@@ -59,6 +62,8 @@ fn main() -> ExitCode {
         "proxy-server" => serve_proxy::main(&args[1..]),
         "volume-gateway" => serve_volume::main(&args[1..]),
         "object-replicator" => replicator::main(&args[1..]),
+        "object-updater" => object_daemons::main(object_daemons::Daemon::Updater, &args[1..]),
+        "object-expirer" => object_daemons::main(object_daemons::Daemon::Expirer, &args[1..]),
         "account-replicator" => db_replicator::main(swirl_db::DbKind::Account, &args[1..]),
         "container-replicator" => db_replicator::main(swirl_db::DbKind::Container, &args[1..]),
         "object-auditor" => auditor::object_main(&args[1..]),

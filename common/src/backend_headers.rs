@@ -52,6 +52,18 @@ pub const CONTAINER_PATH: &str = "x-backend-container-path";
 /// [`CONTAINER_PATH`], percent-quoted.
 pub const QUOTED_CONTAINER_PATH: &str = "x-backend-quoted-container-path";
 
+/// `no` on a DELETE: leave the expirer queue row of the object's old
+/// X-Delete-At alone (the expirer, which removes the row itself).
+pub const CLEAN_EXPIRING_OBJECT_QUEUE: &str = "x-backend-clean-expiring-object-queue";
+/// A container update's sender follows a redirect (301) to a shard.
+pub const ACCEPT_REDIRECT: &str = "x-backend-accept-redirect";
+/// ... and takes the redirect's Location percent-quoted.
+pub const ACCEPT_QUOTED_LOCATION: &str = "x-backend-accept-quoted-location";
+/// A redirect's Location is percent-quoted.
+pub const LOCATION_IS_QUOTED: &str = "x-backend-location-is-quoted";
+/// The time of the shard range a redirect names.
+pub const REDIRECT_TIMESTAMP: &str = "x-backend-redirect-timestamp";
+
 /// Container servers an object write updates (comma separated `ip:port`).
 pub const CONTAINER_HOST: &str = "x-container-host";
 /// Their devices, in the same order.

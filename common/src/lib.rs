@@ -12,6 +12,7 @@ pub mod dead_peer;
 pub mod delta_exchange;
 pub mod digest_trailer;
 pub mod error;
+pub mod expiring;
 pub mod frames;
 pub mod listing_format;
 pub mod logging;

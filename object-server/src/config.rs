@@ -74,7 +74,8 @@ pub struct Config {
     /// The cluster's mutual TLS files; required with `replication_port`.
     #[serde(default)]
     pub cluster_tls: Option<swirl_common::tls::ClusterTlsConfig>,
-    /// Directory of the rings (read by the replicator). Swift's `swift_dir`.
+    /// Directory of the rings (the replicator's; the server checks container
+    /// update targets against the container ring). Swift's `swift_dir`.
     #[serde(default = "default_swift_dir")]
     pub swift_dir: PathBuf,
     /// Where the daemons keep `object.recon` (Swift's `recon_cache_path`).
@@ -88,6 +89,12 @@ pub struct Config {
     /// `swirl object-auditor`; the server only carries it).
     #[serde(default, rename = "object-auditor")]
     pub object_auditor: Option<toml::Table>,
+    /// `[object-updater]`: read and checked by `swirl object-updater`.
+    #[serde(default, rename = "object-updater")]
+    pub object_updater: Option<toml::Table>,
+    /// `[object-expirer]`: read and checked by `swirl object-expirer`.
+    #[serde(default, rename = "object-expirer")]
+    pub object_expirer: Option<toml::Table>,
 }
 
 fn default_swift_dir() -> PathBuf {

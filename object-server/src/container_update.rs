@@ -3,6 +3,8 @@
 //! `ObjectController.container_update` / `async_update`). The request waits at
 //! most `container_update_timeout` for them; an update that fails (now or
 //! later) is saved as an async pending on the object's device for the updater.
+//! Only hosts of the container ring are contacted (`update_ring`); a
+//! named host the ring does not have gets nothing, not even a pending.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -14,10 +16,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use swirl_common::backend_headers as bh;
 use swirl_common::body;
 use swirl_store::object::async_pending::{self, AsyncUpdate};
+use swirl_store::object::layout::DeviceLayout;
 use swirl_store::object::ObjectRef;
 use tracing::{debug, warn};
 
 use crate::headers::value;
+use crate::update_ring;
 use crate::Server;
 
 /// Python's `urllib.parse.quote(path)`: everything but alphanumerics and `/_.-~`.
@@ -48,6 +52,22 @@ pub fn targets(h: &HeaderMap) -> Option<(Vec<(String, String)>, String)> {
         return None;
     }
     Some((hosts.into_iter().zip(devices).collect(), partition))
+}
+
+/// One row change to deliver: the row's account, container and object,
+/// where an async pending for it goes (the object's device and policy, the
+/// file named by the row's hash path) and the headers sent.
+pub struct Update {
+    pub op: &'static str,
+    pub account: String,
+    pub container: String,
+    pub obj: String,
+    /// `account/container` to send to instead (a shard), when not the row's own.
+    pub container_path: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    /// The row's hash path (`hash_path(account, container, obj)`).
+    pub hash: String,
+    pub layout: DeviceLayout,
 }
 
 /// Sends `op` (PUT or DELETE) with `headers_out` (x-size, x-etag, ...) to each
@@ -81,36 +101,93 @@ pub async fn update(
         bh::STORAGE_POLICY_INDEX.into(),
         value(req_headers, bh::STORAGE_POLICY_INDEX).unwrap_or_else(|| "0".into()),
     );
-    headers_out.insert(
+    let u = Update {
+        op,
+        account: obj.account.clone(),
+        container: obj.container.clone(),
+        obj: obj.object.clone(),
+        container_path,
+        headers: headers_out,
+        hash: obj.hash.clone(),
+        layout: obj.layout.clone(),
+    };
+    dispatch(s, u, targets, partition).await;
+}
+
+/// Sends `u` to each target (host, device) in `partition` that the
+/// container ring has, saving an async pending for each that fails; an
+/// empty target (no host named) is saved at once, for the updater. Waits up
+/// to `container_update_timeout`.
+pub async fn dispatch(
+    s: &Arc<Server>,
+    mut u: Update,
+    targets: Vec<(String, String)>,
+    partition: String,
+) {
+    u.headers.insert(
         "user-agent".into(),
         format!("object-server {}", std::process::id()),
     );
-    let path = match &container_path {
-        Some(cp) => format!("/{cp}/{}", obj.object),
-        None => format!("/{}/{}/{}", obj.account, obj.container, obj.object),
+    let (named, empty): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .partition(|(h, d)| !h.is_empty() && !d.is_empty() && !partition.is_empty());
+    let named = if named.is_empty() {
+        named
+    } else {
+        match s.container_ring.ring() {
+            Some(ring) => {
+                let c = update_ring::check(&ring, named);
+                if !c.refused.is_empty() {
+                    s.stats
+                        .container_updates_refused
+                        .fetch_add(c.refused.len() as u64, Ordering::Relaxed);
+                    warn!(
+                        refused = ?c.refused,
+                        row = %format!("/{}/{}/{}", u.account, u.container, u.obj),
+                        "container update: hosts not in the container ring (or more than its replicas); not sent"
+                    );
+                }
+                c.allowed
+            }
+            None => {
+                // Nothing to check the hosts against: nothing is sent, the
+                // updater delivers it once a ring is there.
+                warn!(
+                    ring = %s.container_ring_path().display(),
+                    "container update: no container ring; saved for the updater instead"
+                );
+                s.stats
+                    .container_updates_failed
+                    .fetch_add(named.len() as u64, Ordering::Relaxed);
+                save_async(s, &u).await;
+                return;
+            }
+        }
     };
+    let u = Arc::new(u);
     let mut tasks = Vec::new();
-    for (host, dev) in targets {
+    if !empty.is_empty() {
+        let (s, u) = (s.clone(), u.clone());
+        tasks.push(tokio::spawn(async move { save_async(&s, &u).await }));
+    }
+    let path = match &u.container_path {
+        Some(cp) => format!("/{cp}/{}", u.obj),
+        None => format!("/{}/{}/{}", u.account, u.container, u.obj),
+    };
+    for (host, dev) in named {
         let s = s.clone();
-        let obj = obj.clone();
-        let headers_out = headers_out.clone();
+        let u = u.clone();
         let path = path.clone();
         let partition = partition.clone();
-        let container_path = container_path.clone();
         tasks.push(tokio::spawn(async move {
-            let ok = if host.is_empty() || dev.is_empty() {
-                false
-            } else {
-                send(&s, op, &host, &dev, &partition, &path, &headers_out).await
-            };
-            if ok {
+            if send(&s, u.op, &host, &dev, &partition, &path, &u.headers).await {
                 s.stats.container_updates_ok.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             s.stats
                 .container_updates_failed
                 .fetch_add(1, Ordering::Relaxed);
-            save_async(&s, obj, op, headers_out, container_path).await;
+            save_async(&s, &u).await;
         }));
     }
     let wait = Duration::from_secs_f64(s.cfg.container_update_timeout);
@@ -118,7 +195,7 @@ pub async fn update(
         .await
         .is_err()
     {
-        debug!(object = %obj.name(), "container update still running after container_update_timeout");
+        debug!(row = %path, "container update still running after container_update_timeout");
     }
 }
 
@@ -191,35 +268,31 @@ async fn send(
     }
 }
 
-async fn save_async(
-    s: &Arc<Server>,
-    obj: ObjectRef,
-    op: &'static str,
-    headers: BTreeMap<String, String>,
-    container_path: Option<String>,
-) {
-    let ts = headers
+async fn save_async(s: &Arc<Server>, u: &Update) {
+    let ts = u
+        .headers
         .get("x-meta-timestamp")
-        .or_else(|| headers.get("x-timestamp"))
+        .or_else(|| u.headers.get("x-timestamp"))
         .cloned()
         .unwrap_or_default();
     let update = AsyncUpdate {
         v: 1,
-        op: op.to_string(),
-        account: obj.account.clone(),
-        container: obj.container.clone(),
-        obj: obj.object.clone(),
-        headers,
-        container_path,
+        op: u.op.to_string(),
+        account: u.account.clone(),
+        container: u.container.clone(),
+        obj: u.obj.clone(),
+        headers: u.headers.clone(),
+        container_path: u.container_path.clone(),
+        successes: Vec::new(),
+        redirect_history: Vec::new(),
     };
-    let s2 = s.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        async_pending::save(&obj.layout, &obj.hash, &ts, &update)
-    })
-    .await;
+    let (layout, hash) = (u.layout.clone(), u.hash.clone());
+    let res =
+        tokio::task::spawn_blocking(move || async_pending::save(&layout, &hash, &ts, &update))
+            .await;
     match res {
         Ok(Ok(_)) => {
-            s2.stats
+            s.stats
                 .async_pending_written
                 .fetch_add(1, Ordering::Relaxed);
         }

@@ -1,7 +1,9 @@
 //! DELETE: writes a tombstone newer than what is stored (204), 404 when there
 //! was nothing (the tombstone is still written, as in Swift, so a late
 //! replica's older data loses), 409 when something newer exists, and Swift's
-//! X-If-Delete-At check used by the expirer.
+//! X-If-Delete-At check used by the expirer. An X-Delete-At the object had
+//! leaves its expirer queue row to be removed (unless the request is the
+//! expirer's: X-Backend-Clean-Expiring-Object-Queue: no).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use swirl_common::{Body, Timestamp};
 use swirl_store::object::{Metadata, ObjectRef, Opened};
 
 use crate::container_update;
+use crate::delete_at_update;
 use crate::error::{Error, Result};
 use crate::handler::{add_header, blocking, status};
 use crate::headers::{self, value};
@@ -105,6 +108,10 @@ pub async fn handle(
         }
         code = StatusCode::NO_CONTENT;
     }
+    let referer = format!("DELETE {}", req.uri().path());
+    if let Some(at) = orig.delete_at.filter(|a| *a != 0) {
+        delete_at_update::update(&s, "DELETE", at, &obj, h, req_ts, &referer, txn).await;
+    }
     if orig.ts < req_ts {
         let mut md = Metadata::new();
         md.set("X-Timestamp", req_ts.internal());
@@ -113,7 +120,6 @@ pub async fn handle(
         blocking(move || Ok(s2.store.write_tombstone(&o2, req_ts, &md)?)).await?;
         let mut upd = BTreeMap::new();
         upd.insert("x-timestamp".to_string(), req_ts.internal());
-        let referer = format!("DELETE {}", req.uri().path());
         container_update::update(&s, h, &obj, "DELETE", upd, referer, txn).await;
     }
     let mut r = status(code);

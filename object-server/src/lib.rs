@@ -5,11 +5,13 @@
 //! `/recon/<check>`, for each storage policy of the config (chosen by
 //! X-Backend-Storage-Policy-Index, kept apart on disk). Bodies stream through bounded channels; all disk I/O
 //! runs on blocking threads; container updates that fail become async
-//! pendings on the device.
+//! pendings on the device, and only hosts of the container ring get them;
+//! X-Delete-At writes queue the object for the expirer.
 
 pub mod config;
 pub mod container_update;
 pub mod delete;
+pub mod delete_at_update;
 pub mod error;
 pub mod get;
 pub mod handler;
@@ -21,6 +23,7 @@ pub mod replicate;
 pub mod replication;
 pub mod router;
 pub mod stream;
+pub mod update_ring;
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
@@ -41,6 +44,8 @@ pub struct Stats {
     pub async_pending_written: AtomicU64,
     pub container_updates_ok: AtomicU64,
     pub container_updates_failed: AtomicU64,
+    /// Update targets not sent to: not in the container ring.
+    pub container_updates_refused: AtomicU64,
     pub quarantined: AtomicU64,
 }
 
@@ -50,6 +55,18 @@ pub struct Server {
     pub store: ObjectStore,
     pub client: swirl_common::client::HttpClient,
     pub stats: Arc<Stats>,
+    /// What update targets are checked against.
+    pub container_ring: update_ring::ContainerRing,
+}
+
+/// The container ring's file in `swift_dir`.
+const CONTAINER_RING: &str = "container.ring.gz";
+
+impl Server {
+    /// Where the container ring is read from.
+    pub fn container_ring_path(&self) -> std::path::PathBuf {
+        self.cfg.swift_dir.join(CONTAINER_RING)
+    }
 }
 
 /// Why the server could not start.
@@ -90,7 +107,9 @@ impl Server {
             reserve_bytes,
         };
         let client = swirl_common::client::new_client(Duration::from_secs_f64(cfg.conn_timeout));
+        let container_ring = update_ring::ContainerRing::new(cfg.swift_dir.join(CONTAINER_RING));
         Ok(Server {
+            container_ring,
             cfg,
             store,
             client,

@@ -1,5 +1,6 @@
 //! POST: replaces the object's user metadata (and the other POSTable headers)
-//! by writing a `.meta` file; may change Content-Type. 202, 404 when there is
+//! by writing a `.meta` file; may change Content-Type and X-Delete-At (the
+//! expirer queue follows). 202, 404 when there is
 //! no current object, 409 when the stored metadata is as new or newer.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use swirl_common::{Body, Timestamp};
 use swirl_store::object::{Metadata, ObjectRef, Opened};
 
 use crate::container_update;
+use crate::delete_at_update;
 use crate::error::{Error, Result};
 use crate::handler::{add_header, blocking, status};
 use crate::headers::{self, value};
@@ -111,6 +113,12 @@ pub async fn handle(
     let (s2, o2, md2) = (s.clone(), obj.clone(), md.clone());
     blocking(move || Ok(s2.store.write_meta(&o2, meta_ts, &md2, name_ctype)?)).await?;
 
+    let referer = format!("POST {}", req.uri().path());
+    if req_ts > orig_ts {
+        // The metadata (X-Delete-At with it) is replaced.
+        let new = (new_delete_at != 0).then_some(new_delete_at);
+        delete_at_update::on_change(&s, f.delete_at(), new, &obj, h, req_ts, &referer, txn).await;
+    }
     let mut upd = BTreeMap::new();
     let get = |k: &str| f.metadata.get(k).cloned().unwrap_or_default();
     upd.insert("x-size".to_string(), get("Content-Length"));
@@ -140,7 +148,6 @@ pub async fn handle(
             }
         }
     }
-    let referer = format!("POST {}", req.uri().path());
     container_update::update(&s, h, &obj, "PUT", upd, referer, txn).await;
 
     let mut r = status(StatusCode::ACCEPTED);

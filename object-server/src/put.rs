@@ -1,7 +1,8 @@
 //! PUT: Swift's checks (X-Timestamp, lengths, name, Content-Type, metadata,
 //! X-Delete-At), If-None-Match, the 409 for older writes, then the body:
 //! streamed through MD5 and blake3 into a temp file and committed durably,
-//! ETag checked (422), and the container told. A swirl proxy may send the
+//! ETag checked (422), the expirer queue updated when X-Delete-At changed,
+//! and the container told. A swirl proxy may send the
 //! body's MD5 and blake3 as trailers (`swirl_common::digest_trailer`): then
 //! only blake3 runs here, and a mismatch is the same 422.
 //!
@@ -27,6 +28,7 @@ use swirl_store::object::{Metadata, ObjectRef, ObjectWriter, Opened};
 use tokio::sync::mpsc;
 
 use crate::container_update;
+use crate::delete_at_update;
 use crate::error::{Error, Result};
 use crate::handler::{add_header, blocking, status};
 use crate::headers::{self, value, BodyLength};
@@ -98,44 +100,62 @@ async fn next_data(
     }
 }
 
-/// What is stored now: the timestamp a new write must beat, and the ETag
-/// If-None-Match compares (none when deleted or expired). Blocking.
-fn existing(s: &Server, obj: &ObjectRef, ts: Timestamp) -> Result<(Timestamp, Option<String>)> {
+/// What is stored now: the timestamp a new write must beat, the ETag
+/// If-None-Match compares (none when deleted or expired), and its
+/// X-Delete-At (none when expired: its queue row is the expirer's).
+struct Existing {
+    ts: Timestamp,
+    etag: Option<String>,
+    delete_at: Option<u64>,
+}
+
+/// Reads [`Existing`]. Blocking.
+fn existing(s: &Server, obj: &ObjectRef, ts: Timestamp) -> Result<Existing> {
     s.store.check_device(&obj.device)?;
     Ok(match s.store.open(obj)? {
         Opened::Exists(f) => {
             let expired = f.delete_at().is_some_and(|d| (d as f64) <= ts.as_f64());
             if expired {
-                (f.timestamp, None)
+                Existing {
+                    ts: f.timestamp,
+                    etag: None,
+                    delete_at: None,
+                }
             } else {
-                (
-                    f.data_timestamp,
-                    Some(f.metadata.get("ETag").cloned().unwrap_or_default()),
-                )
+                Existing {
+                    ts: f.data_timestamp,
+                    etag: Some(f.metadata.get("ETag").cloned().unwrap_or_default()),
+                    delete_at: f.delete_at(),
+                }
             }
         }
-        Opened::Deleted(t) => (t, None),
-        Opened::Missing | Opened::Quarantined(_) => (Timestamp::default(), None),
+        Opened::Deleted(t) => Existing {
+            ts: t,
+            etag: None,
+            delete_at: None,
+        },
+        Opened::Missing | Opened::Quarantined(_) => Existing {
+            ts: Timestamp::default(),
+            etag: None,
+            delete_at: None,
+        },
     })
 }
 
-/// If-None-Match (412) and the newer-version rule (409) against `existing`.
-fn judge(
-    (orig_ts, orig_etag): (Timestamp, Option<String>),
-    if_none_match: Option<&MatchList>,
-    ts: Timestamp,
-) -> Result<()> {
-    if let (Some(m), Some(e)) = (if_none_match, &orig_etag) {
-        if m.contains(e) {
+/// If-None-Match (412) and the newer-version rule (409) against `existing`;
+/// gives back the stored X-Delete-At.
+fn judge(e: Existing, if_none_match: Option<&MatchList>, ts: Timestamp) -> Result<Option<u64>> {
+    if let (Some(m), Some(etag)) = (if_none_match, &e.etag) {
+        if m.contains(etag) {
             return Err(Error::PreconditionFailed(None));
         }
     }
-    if orig_ts >= ts {
+    if e.ts >= ts {
         return Err(Error::Conflict {
-            backend_timestamp: Some(orig_ts),
+            backend_timestamp: Some(e.ts),
         });
     }
-    Ok(())
+    Ok(e.delete_at)
 }
 
 /// The container update headers for a stored object (plus overrides).
@@ -226,10 +246,11 @@ pub async fn handle(
     let expects_continue =
         value(h, "expect").is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
     let eager = !expects_continue && fsize.is_some_and(|n| n <= chunk as u64);
+    let mut orig_delete_at = None;
     if !eager {
         let (s2, o2) = (s.clone(), obj.clone());
         let orig = blocking(move || existing(&s2, &o2, ts)).await?;
-        judge(orig, if_none_match.as_ref(), ts)?;
+        orig_delete_at = judge(orig, if_none_match.as_ref(), ts)?;
     }
 
     let mut total = 0u64;
@@ -260,18 +281,24 @@ pub async fn handle(
     let (s2, o2) = (s.clone(), obj.clone());
     let (etag, md_out) = if ended {
         let fin_md = fin.md.headers.clone();
-        let (etag, size) = blocking(move || {
-            if eager {
-                judge(existing(&s2, &o2, ts)?, if_none_match.as_ref(), ts)?;
-            }
+        let (etag, size, orig) = blocking(move || {
+            let orig = if eager {
+                judge(existing(&s2, &o2, ts)?, if_none_match.as_ref(), ts)?
+            } else {
+                None
+            };
             let mut w = s2.store.create(&o2, fsize)?;
             if trailer {
                 w.skip_md5();
             }
             w.write(&first)?;
-            finish(w, fin, trailers)
+            let (etag, size) = finish(w, fin, trailers)?;
+            Ok((etag, size, orig))
         })
         .await?;
+        if eager {
+            orig_delete_at = orig;
+        }
         let md_out = with_size(fin_md, size, &etag);
         (etag, md_out)
     } else {
@@ -328,8 +355,9 @@ pub async fn handle(
         (etag, md_out)
     };
 
-    let upd = update_headers(h, &md_out);
     let referer = format!("PUT {}", parts.uri.path());
+    delete_at_update::on_change(&s, orig_delete_at, delete_at, &obj, h, ts, &referer, txn).await;
+    let upd = update_headers(h, &md_out);
     container_update::update(&s, h, &obj, "PUT", upd, referer, txn).await;
 
     let mut r = status(StatusCode::CREATED);

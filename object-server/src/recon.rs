@@ -126,6 +126,7 @@ pub async fn handle(s: Arc<Server>, check: &str) -> Result<Response<Body>> {
                         "async_pending_written": st.async_pending_written.load(Ordering::Relaxed),
                         "container_updates_ok": st.container_updates_ok.load(Ordering::Relaxed),
                         "container_updates_failed": st.container_updates_failed.load(Ordering::Relaxed),
+                        "container_updates_refused": st.container_updates_refused.load(Ordering::Relaxed),
                         "quarantined_on_read": st.quarantined.load(Ordering::Relaxed),
                     }
                 }))

@@ -24,11 +24,6 @@ use crate::response;
 use crate::rings::{Node, RingKind};
 use crate::stream::{self, Resume, Shape};
 
-/// Swift's hidden account of the expirer queue.
-const EXPIRING_ACCOUNT: &str = ".expiring_objects";
-/// `expiring_objects_container_divisor`.
-const EXPIRER_DIVISOR: u64 = 86400;
-
 /// Dispatches an object request; `body` is the client's request body.
 pub async fn handle(
     proxy: &Arc<Proxy>,
@@ -292,14 +287,12 @@ fn update_headers(
             Some(&path.container),
             Some(&path.object),
         );
-        let shard = (u128::from_be_bytes(digest) % 100) as u64;
-        let queue = format!(
-            "{:010}",
-            (at / EXPIRER_DIVISOR * EXPIRER_DIVISOR).saturating_sub(shard)
-        );
-        let qn = proxy
-            .rings
-            .primaries(RingKind::Container, EXPIRING_ACCOUNT, Some(&queue))?;
+        let queue = swirl_common::expiring::queue_container(at, &digest);
+        let qn = proxy.rings.primaries(
+            RingKind::Container,
+            swirl_common::expiring::ACCOUNT,
+            Some(&queue),
+        )?;
         for h in out.iter_mut() {
             headers::set(h, bh::DELETE_AT_CONTAINER, &queue);
             headers::set(h, bh::DELETE_AT_PARTITION, &qn.partition.to_string());

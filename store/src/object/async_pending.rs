@@ -1,6 +1,6 @@
 //! Async-pending container updates: when the container server named by a PUT
 //! or DELETE cannot be told, the update is saved on the object's device and an
-//! updater (a later issue) retries it.
+//! updater (`swirl object-updater`) retries it.
 //!
 //! Path (Swift's): `<device>/async_pending[-N]/<suffix>/<hash>-<timestamp>`
 //! (`-N` for storage policy N), where
@@ -9,7 +9,9 @@
 //! overwrites). Content: JSON, version 1, the fields of Swift's pickle:
 //! `{"v":1,"op":"PUT"|"DELETE","account":..,"container":..,"obj":..,
 //!   "headers":{"x-timestamp":..,"x-size":..,"x-etag":..,"x-content-type":..,..},
-//!   "container_path":null|"a/c"}`. Written durably (temp, fsync, rename, fsync dir).
+//!   "container_path":null|"a/c"}`, plus the updater's `successes` (ring
+//! device ids that took it) and `redirect_history` when not empty. Written
+//! durably (temp, fsync, rename, fsync dir).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -30,6 +32,14 @@ pub struct AsyncUpdate {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub container_path: Option<String>,
+    /// Ids (in the container ring) of the replicas that took it already
+    /// (the updater's, so a retry skips them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub successes: Vec<u32>,
+    /// Shards the update was redirected to, in order (a loop sends it back
+    /// to the root container).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_history: Vec<String>,
 }
 
 /// Saves `update` for the object `hash` at `timestamp` (internal form).
@@ -90,6 +100,8 @@ mod tests {
                 .into_iter()
                 .collect(),
             container_path: None,
+            successes: vec![],
+            redirect_history: vec![],
         };
         let hash = "0123456789abcdef0123456789abcdef";
         let p = save(&l, hash, "1700000000.00000", &u).unwrap();
