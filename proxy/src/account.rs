@@ -87,6 +87,11 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
             }
             Err(Error::NotFound)
         }
+        // A 4xx the backends agreed on (a bad listing parameter) goes out as sent.
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+        } if status != 404 => Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
 }

@@ -50,6 +50,11 @@ pub struct Config {
     /// or Swift's `"N * replicas"` (default `"2 * replicas"`).
     #[serde(default)]
     pub request_node_count: RequestNodeCount,
+    /// 404s without a tombstone from primaries that a read ignores (a
+    /// primary a rebalance just moved may not have the data yet), at most
+    /// one fewer than the primaries. Swift's default: 1.
+    #[serde(default = "default_rebalance_missing_suppression_count")]
+    pub rebalance_missing_suppression_count: usize,
     /// Allow account PUT/DELETE by reseller admins.
     #[serde(default)]
     pub allow_account_management: bool,
@@ -338,6 +343,9 @@ fn default_error_suppression_interval() -> f64 {
 fn default_error_suppression_limit() -> u32 {
     10
 }
+fn default_rebalance_missing_suppression_count() -> usize {
+    1
+}
 fn default_recheck() -> f64 {
     60.0
 }
@@ -470,6 +478,10 @@ mod tests {
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);
         assert_eq!(d.error_suppression_interval, c.error_suppression_interval);
         assert_eq!(d.request_node_count, c.request_node_count);
+        assert_eq!(
+            d.rebalance_missing_suppression_count,
+            c.rebalance_missing_suppression_count
+        );
         assert_eq!(d.tempauth.token_life, c.tempauth.token_life);
         assert_eq!(
             d.dlo.rate_limit_after_segment,

@@ -84,6 +84,11 @@ async fn get_or_head(
             etag_quoter::expose(resp.headers_mut());
             Ok(response::passthrough(resp, ctx.owner))
         }
+        // A 4xx the backends agreed on (a bad listing parameter) goes out as sent.
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+        } if status != 404 => Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
 }

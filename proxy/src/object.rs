@@ -238,6 +238,15 @@ pub(crate) async fn fetch(
             }
             Ok(Found::Plain(r))
         }
+        // A 4xx the backends agreed on (412 for If-Match, say) goes out as they sent it.
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+        } if status != 404 => {
+            let mut r = response::passthrough(resp, ctx.owner);
+            object_response_headers(r.headers_mut());
+            Ok(Found::Plain(r))
+        }
         ReadOutcome::Bad { status, .. } => Ok(Found::Plain(response::status(status))),
     }
 }
