@@ -132,7 +132,7 @@ async fn write(proxy: &Proxy, ctx: &Ctx, account: &str, method: Method) -> Resul
         vec![h; nodes.primaries.len()],
         None,
     )
-    .await;
+    .await?;
     proxy.info.invalidate(account, None);
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
     Ok(

@@ -270,7 +270,7 @@ async fn send(
         vec![base; nodes.primaries.len()]
     };
     let path = |n: &Node| backend::path(n, nodes.partition, account, Some(container), None);
-    let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await;
+    let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await?;
     proxy.info.invalidate(account, Some(container));
     proxy.info.invalidate(account, None);
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();

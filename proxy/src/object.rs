@@ -563,7 +563,7 @@ async fn fan_out(
     headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());
     let per_slot = update_headers(proxy, base, nodes.primaries.len(), path)?;
     let on_node = |n: &Node| path.on_node(n, nodes.partition);
-    let res = crate::write::fan_out(proxy, &nodes, method, &on_node, per_slot, None).await;
+    let res = crate::write::fan_out(proxy, &nodes, method, &on_node, per_slot, None).await?;
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
     Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
 }

@@ -112,12 +112,12 @@ impl<I: Iterator<Item = Node>> Walk<'_, I> {
         self.primaries
             .by_ref()
             .chain(self.handoffs.by_ref())
-            .find(|n| !limiter.is_limited(&n.key()))
+            .find(|n| !limiter.is_limited(n))
     }
 
     /// Called once `node` was asked: it counts unless it is limited now.
     fn asked(&mut self, node: &Node) {
-        if !self.limiter.is_limited(&node.key()) {
+        if !self.limiter.is_limited(node) {
             self.left = self.left.saturating_sub(1);
         }
     }
@@ -130,7 +130,7 @@ impl<I: Iterator<Item = Node>> Walk<'_, I> {
             if unlimited >= self.left {
                 break;
             }
-            if !self.limiter.is_limited(&n.key()) {
+            if !self.limiter.is_limited(&n) {
                 unlimited += 1;
             }
             out.push(n);
@@ -156,6 +156,8 @@ pub async fn read(proxy: &Proxy, r: &ReadReq<'_>) -> Result<ReadOutcome> {
         limiter: &proxy.backend.limiter,
         left: plan.node_count,
     };
+    // One node at a time: one backend request, until the answer's head.
+    let _pass = proxy.gate.enter(1).await?;
     let mut suppress = proxy
         .cfg
         .rebalance_missing_suppression_count
