@@ -81,10 +81,7 @@ fn a_burst_of_puts_gets_201_or_a_quick_503_and_no_outage() {
         refused.len()
     );
     assert!(other.is_empty(), "only 201 or 503: {other:?}");
-    assert!(
-        refused.iter().all(|r| r.1),
-        "every 503 carries Retry-After"
-    );
+    assert!(refused.iter().all(|r| r.1), "every 503 carries Retry-After");
     // A 503 comes once backend_queue_timeout (10 s) ran out, not later.
     assert!(
         refused.iter().all(|r| r.2 < Duration::from_secs(20)),

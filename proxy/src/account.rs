@@ -68,7 +68,9 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
             etag_quoter::expose(resp.headers_mut());
             Ok(response::passthrough(resp, ctx.owner))
         }
-        ReadOutcome::Bad { status: 404, resp } => {
+        ReadOutcome::Bad {
+            status: 404, resp, ..
+        } => {
             let deleted = resp
                 .as_ref()
                 .and_then(|r| headers::get(r.headers(), "x-account-status"))
@@ -91,6 +93,7 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
         ReadOutcome::Bad {
             status,
             resp: Some(resp),
+            ..
         } if status != 404 => Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }

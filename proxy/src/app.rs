@@ -252,7 +252,7 @@ impl Proxy {
                 status: resp.status().as_u16(),
                 headers: resp.headers().clone(),
             },
-            ReadOutcome::Bad { status, resp } => Info {
+            ReadOutcome::Bad { status, resp, .. } => Info {
                 status,
                 headers: resp.map(|r| r.headers().clone()).unwrap_or_default(),
             },

@@ -88,6 +88,7 @@ async fn get_or_head(
         ReadOutcome::Bad {
             status,
             resp: Some(resp),
+            ..
         } if status != 404 => Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }

@@ -170,6 +170,20 @@ pub(crate) async fn fetch(
         headers::is_true(&ctx.headers, "x-newest"),
     )
     .await?;
+    // A 4xx the backends agreed on (412 for If-Match, say) goes out as
+    // they sent it, a large object's manifest answering for itself.
+    let outcome = match outcome {
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+            partition,
+        } if status != 404 => ReadOutcome::Good {
+            resp,
+            rest: Vec::new(),
+            partition,
+        },
+        other => other,
+    };
     match outcome {
         ReadOutcome::Good {
             resp,
@@ -236,15 +250,6 @@ pub(crate) async fn fetch(
             if verified {
                 r.extensions_mut().insert(segments::Verified);
             }
-            Ok(Found::Plain(r))
-        }
-        // A 4xx the backends agreed on (412 for If-Match, say) goes out as they sent it.
-        ReadOutcome::Bad {
-            status,
-            resp: Some(resp),
-        } if status != 404 => {
-            let mut r = response::passthrough(resp, ctx.owner);
-            object_response_headers(r.headers_mut());
             Ok(Found::Plain(r))
         }
         ReadOutcome::Bad { status, .. } => Ok(Found::Plain(response::status(status))),

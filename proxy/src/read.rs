@@ -64,6 +64,7 @@ pub enum ReadOutcome {
     Bad {
         status: u16,
         resp: Option<Response<Incoming>>,
+        partition: u32,
     },
 }
 
@@ -232,13 +233,18 @@ pub async fn read(proxy: &Proxy, r: &ReadReq<'_>) -> Result<ReadOutcome> {
     match quorum::best_index(&statuses, quorum::quorum_size(statuses.len())) {
         Some(i) => {
             let (status, resp) = answers.swap_remove(i);
-            Ok(ReadOutcome::Bad { status, resp })
+            Ok(ReadOutcome::Bad {
+                status,
+                resp,
+                partition: plan.partition,
+            })
         }
         None => {
             tracing::info!(?statuses, "read answering 503");
             Ok(ReadOutcome::Bad {
                 status: 503,
                 resp: None,
+                partition: plan.partition,
             })
         }
     }
@@ -255,7 +261,11 @@ mod tests {
         assert_eq!(source_timestamp(&h).internal(), "0000000003.00000");
         headers::set(&mut h, bh::TIMESTAMP, "0000000002.00000");
         assert_eq!(source_timestamp(&h).internal(), "0000000002.00000");
-        headers::set(&mut h, bh::DATA_TIMESTAMP, "0000000001.00000_0000000000000002");
+        headers::set(
+            &mut h,
+            bh::DATA_TIMESTAMP,
+            "0000000001.00000_0000000000000002",
+        );
         assert_eq!(
             source_timestamp(&h).internal(),
             "0000000001.00000_0000000000000002"

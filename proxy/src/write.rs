@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 
 use crate::app::Proxy;
 use crate::backend;
-use crate::rings::{Node, PartNodes};
 use crate::error::Result;
+use crate::rings::{Node, PartNodes};
 
 /// Sends `method` to every primary slot (headers per slot) and returns one
 /// (status, headers, body) per slot; 503 for a slot no node could serve.
