@@ -23,6 +23,7 @@ mod object_memory;
 mod object_side_by_side;
 mod proxy_aio;
 mod proxy_bulk;
+mod proxy_burst;
 mod proxy_cluster;
 mod proxy_dlo;
 mod proxy_etag_quoter;

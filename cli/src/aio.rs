@@ -567,7 +567,7 @@ async fn wait_listening(port: u16) {
 }
 
 async fn bind(addr: String) -> Result<tokio::net::TcpListener, String> {
-    tokio::net::TcpListener::bind(&addr)
+    swirl_common::listen::bind(&addr)
         .await
         .map_err(|e| format!("bind {addr}: {e}"))
 }

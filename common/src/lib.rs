@@ -14,6 +14,7 @@ pub mod digest_trailer;
 pub mod error;
 pub mod expiring;
 pub mod frames;
+pub mod listen;
 pub mod listing_format;
 pub mod logging;
 pub mod path;

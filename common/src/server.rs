@@ -70,10 +70,10 @@ impl ServeOptions {
     }
 }
 
-/// Binds `addr` and prints `READY <role> <addr>` on stdout once listening, the
+/// Binds `addr` (with a deep accept queue, [`crate::listen`]) and prints `READY <role> <addr>` on stdout once listening, the
 /// line the test harness and the all-in-one launcher wait for.
 pub async fn bind_and_announce(role: &str, addr: &str) -> std::io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = crate::listen::bind(addr).await?;
     let local = listener.local_addr()?;
     announce_ready(role, &local.to_string());
     Ok(listener)

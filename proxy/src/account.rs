@@ -68,7 +68,9 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
             etag_quoter::expose(resp.headers_mut());
             Ok(response::passthrough(resp, ctx.owner))
         }
-        ReadOutcome::Bad { status: 404, resp } => {
+        ReadOutcome::Bad {
+            status: 404, resp, ..
+        } => {
             let deleted = resp
                 .as_ref()
                 .and_then(|r| headers::get(r.headers(), "x-account-status"))
@@ -87,6 +89,12 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
             }
             Err(Error::NotFound)
         }
+        // A 4xx the backends agreed on (a bad listing parameter) goes out as sent.
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+            ..
+        } if status != 404 => Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
 }
@@ -127,7 +135,7 @@ async fn write(proxy: &Proxy, ctx: &Ctx, account: &str, method: Method) -> Resul
         vec![h; nodes.primaries.len()],
         None,
     )
-    .await;
+    .await?;
     proxy.info.invalidate(account, None);
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
     Ok(

@@ -39,6 +39,8 @@ pub struct Proxy {
     pub cfg: Config,
     pub rings: Rings,
     pub backend: Backend,
+    /// The budget of in-flight backend requests.
+    pub gate: crate::backpressure::Gate,
     pub auth: TempAuth,
     pub policies: Policies,
     pub info: InfoCache,
@@ -58,6 +60,10 @@ impl Proxy {
         Ok(Proxy {
             rings: Rings::new(&cfg.swift_dir, hash, cfg.request_node_count),
             backend: Backend::new(secs(cfg.conn_timeout), secs(cfg.node_timeout), limiter),
+            gate: crate::backpressure::Gate::new(
+                cfg.max_backend_requests,
+                secs(cfg.backend_queue_timeout),
+            ),
             auth: TempAuth::new(&cfg.tempauth)?,
             policies: Policies::new(cfg.storage_policy.clone()),
             info: InfoCache::new(
@@ -246,7 +252,7 @@ impl Proxy {
                 status: resp.status().as_u16(),
                 headers: resp.headers().clone(),
             },
-            ReadOutcome::Bad { status, resp } => Info {
+            ReadOutcome::Bad { status, resp, .. } => Info {
                 status,
                 headers: resp.map(|r| r.headers().clone()).unwrap_or_default(),
             },
@@ -323,7 +329,7 @@ impl Proxy {
             vec![h; nodes.primaries.len()],
             None,
         )
-        .await;
+        .await?;
         self.info.invalidate(account, None);
         let codes: Vec<u16> = statuses.iter().map(|s| s.0).collect();
         match crate::quorum::best_status(&codes, crate::quorum::quorum_size(nodes.replicas)) {

@@ -15,7 +15,7 @@ use swirl_common::client::HttpClient;
 use swirl_common::Body;
 use tokio::net::TcpStream;
 
-use crate::error_limit::ErrorLimiter;
+use crate::error_limit::{ErrorLimiter, Failure};
 use crate::rings::Node;
 use crate::upload_pool::UploadPool;
 
@@ -160,30 +160,41 @@ impl Backend {
         let req = req
             .body(body)
             .map_err(|e| BackendError::Http(node.key(), e.to_string()))?;
+        let started = std::time::Instant::now();
         let res = tokio::time::timeout(self.node_timeout, self.client.request(req)).await;
         match res {
             Ok(Ok(resp)) => {
-                if resp.status() == http::StatusCode::INSUFFICIENT_STORAGE {
-                    self.limiter.limit(&node.key());
-                } else if resp.status().is_server_error() {
-                    self.limiter.error(&node.key());
-                }
+                self.judge(node, resp.status().as_u16(), started);
                 Ok(resp)
             }
             Ok(Err(e)) => {
                 tracing::info!(node = %node.key(), error = %e, source = ?std::error::Error::source(&e), "backend request failed");
-                self.limiter.error(&node.key());
                 if e.is_connect() {
+                    self.limiter.failed(node, Failure::Connect, started);
                     Err(BackendError::Connect(node.key(), e.to_string()))
                 } else {
+                    self.limiter.failed(node, Failure::NoAnswer, started);
                     Err(BackendError::Http(node.key(), e.to_string()))
                 }
             }
             Err(_) => {
                 tracing::info!(node = %node.key(), "backend request timed out");
-                self.limiter.error(&node.key());
+                self.limiter.failed(node, Failure::NoAnswer, started);
                 Err(BackendError::Timeout(node.key()))
             }
+        }
+    }
+
+    /// Error limiting's view of an answer from `node` to a request begun
+    /// at `started`: a 507 limits the device, another 5xx counts against
+    /// it, anything else shows it alive.
+    pub fn judge(&self, node: &Node, status: u16, started: std::time::Instant) {
+        match status {
+            507 => self.limiter.limit(node),
+            500..=599 => {
+                self.limiter.failed(node, Failure::ServerError, started);
+            }
+            _ => self.limiter.answered(node),
         }
     }
 
@@ -198,19 +209,21 @@ impl Backend {
         if let Some(send) = self.uploads.take(&addr) {
             return Ok(send);
         }
+        let started = std::time::Instant::now();
         let stream = match tokio::time::timeout(self.conn_timeout, TcpStream::connect(&addr)).await
         {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::info!(node = %node.key(), error = %e, source = ?std::error::Error::source(&e), "backend request failed");
-                self.limiter.error(&node.key());
+                self.limiter.failed(node, Failure::Connect, started);
                 return Err(BackendError::Connect(node.key(), e.to_string()));
             }
             Err(_) => {
-                self.limiter.error(&node.key());
+                self.limiter.failed(node, Failure::Connect, started);
                 return Err(BackendError::Timeout(node.key()));
             }
         };
+        self.limiter.connected(node);
         let _ = stream.set_nodelay(true);
         let (send, conn) = hyper::client::conn::http1::Builder::new()
             .max_headers(MAX_HEADERS)

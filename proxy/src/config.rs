@@ -50,6 +50,19 @@ pub struct Config {
     /// or Swift's `"N * replicas"` (default `"2 * replicas"`).
     #[serde(default)]
     pub request_node_count: RequestNodeCount,
+    /// Requests to the storage servers in flight at once; a client request
+    /// waits for its share (backpressure).
+    #[serde(default = "default_max_backend_requests")]
+    pub max_backend_requests: u32,
+    /// Seconds a client request waits for its share of backend requests
+    /// before it is answered 503 with Retry-After.
+    #[serde(default = "default_backend_queue_timeout")]
+    pub backend_queue_timeout: f64,
+    /// 404s without a tombstone from primaries that a read ignores (a
+    /// primary a rebalance just moved may not have the data yet), at most
+    /// one fewer than the primaries. Swift's default: 1.
+    #[serde(default = "default_rebalance_missing_suppression_count")]
+    pub rebalance_missing_suppression_count: usize,
     /// Allow account PUT/DELETE by reseller admins.
     #[serde(default)]
     pub allow_account_management: bool,
@@ -338,6 +351,15 @@ fn default_error_suppression_interval() -> f64 {
 fn default_error_suppression_limit() -> u32 {
     10
 }
+fn default_max_backend_requests() -> u32 {
+    512
+}
+fn default_backend_queue_timeout() -> f64 {
+    10.0
+}
+fn default_rebalance_missing_suppression_count() -> usize {
+    1
+}
 fn default_recheck() -> f64 {
     60.0
 }
@@ -402,6 +424,7 @@ impl Config {
             ("node_timeout", self.node_timeout),
             ("recoverable_node_timeout", self.recoverable_node_timeout),
             ("client_timeout", self.client_timeout),
+            ("backend_queue_timeout", self.backend_queue_timeout),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, "must be a positive number of seconds");
@@ -470,6 +493,12 @@ mod tests {
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);
         assert_eq!(d.error_suppression_interval, c.error_suppression_interval);
         assert_eq!(d.request_node_count, c.request_node_count);
+        assert_eq!(d.max_backend_requests, c.max_backend_requests);
+        assert_eq!(d.backend_queue_timeout, c.backend_queue_timeout);
+        assert_eq!(
+            d.rebalance_missing_suppression_count,
+            c.rebalance_missing_suppression_count
+        );
         assert_eq!(d.tempauth.token_life, c.tempauth.token_life);
         assert_eq!(
             d.dlo.rate_limit_after_segment,

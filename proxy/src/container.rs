@@ -84,6 +84,12 @@ async fn get_or_head(
             etag_quoter::expose(resp.headers_mut());
             Ok(response::passthrough(resp, ctx.owner))
         }
+        // A 4xx the backends agreed on (a bad listing parameter) goes out as sent.
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+            ..
+        } if status != 404 => Ok(response::passthrough(resp, ctx.owner)),
         ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
 }
@@ -265,7 +271,7 @@ async fn send(
         vec![base; nodes.primaries.len()]
     };
     let path = |n: &Node| backend::path(n, nodes.partition, account, Some(container), None);
-    let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await;
+    let res = crate::write::fan_out(proxy, &nodes, method, &path, per_slot, None).await?;
     proxy.info.invalidate(account, Some(container));
     proxy.info.invalidate(account, None);
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();

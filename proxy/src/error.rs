@@ -71,6 +71,10 @@ pub enum Error {
     /// 503: no quorum, no node reachable, rings missing. The reason is logged.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 503 with Retry-After: the proxy's backend requests are all taken
+    /// (backpressure); the client should come back shortly.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
     /// 500: a bug or an inconsistency among backends.
     #[error("internal error: {0}")]
     Internal(String),
@@ -110,7 +114,7 @@ impl ApiError for Error {
             Error::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Error::ClientDisconnect => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,6 +135,9 @@ impl ApiError for Error {
             }
             Error::BadRequestDoc { content_type, .. } => {
                 headers.insert("content-type", HeaderValue::from_static(content_type));
+            }
+            Error::Overloaded(_) => {
+                headers.insert("retry-after", HeaderValue::from_static("1"));
             }
             Error::RangeNotSatisfiable(h) => {
                 // swob turns the object's answer into the 416: its headers
@@ -181,6 +188,7 @@ impl ApiError for Error {
             | Error::ClientDisconnect
             | Error::NotImplemented(_)
             | Error::Unavailable(_)
+            | Error::Overloaded(_)
             | Error::Internal(_) => None,
         }
     }

@@ -8,6 +8,7 @@ pub mod account;
 pub mod app;
 pub mod auth;
 pub mod backend;
+pub mod backpressure;
 pub mod byteranges;
 pub mod config;
 pub mod constraints;

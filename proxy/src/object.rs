@@ -165,6 +165,20 @@ pub(crate) async fn fetch(
         headers::is_true(&ctx.headers, "x-newest"),
     )
     .await?;
+    // A 4xx the backends agreed on (412 for If-Match, say) goes out as
+    // they sent it, a large object's manifest answering for itself.
+    let outcome = match outcome {
+        ReadOutcome::Bad {
+            status,
+            resp: Some(resp),
+            partition,
+        } if status != 404 => ReadOutcome::Good {
+            resp,
+            rest: Vec::new(),
+            partition,
+        },
+        other => other,
+    };
     match outcome {
         ReadOutcome::Good {
             resp,
@@ -547,7 +561,7 @@ async fn fan_out(
     headers::set(&mut base, bh::STORAGE_POLICY_INDEX, &policy.to_string());
     let per_slot = update_headers(proxy, base, nodes.primaries.len(), path)?;
     let on_node = |n: &Node| path.on_node(n, nodes.partition);
-    let res = crate::write::fan_out(proxy, &nodes, method, &on_node, per_slot, None).await;
+    let res = crate::write::fan_out(proxy, &nodes, method, &on_node, per_slot, None).await?;
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
     Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
 }

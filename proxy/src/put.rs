@@ -76,7 +76,7 @@ async fn connect_all(
         let mut node = primary.clone();
         set.spawn(async move {
             loop {
-                if !backend.limiter.is_limited(&node.key()) {
+                if !backend.limiter.is_limited(&node) {
                     match backend.connect(&node).await {
                         Ok(send) => return (i, Some((node, send))),
                         Err(e) => {
@@ -125,6 +125,8 @@ where
     B::Error: std::fmt::Display,
 {
     let quorum = quorum::quorum_size(plan.nodes.replicas);
+    // Held until every node answered (the upload's whole life).
+    let _pass = proxy.gate.enter(plan.nodes.primaries.len()).await?;
     let conns = connect_all(proxy, &plan.nodes).await;
     let connected = conns.iter().filter(|c| c.is_some()).count();
     if connected < quorum {
@@ -215,16 +217,13 @@ fn start_upload(
     let length = if trailer { None } else { plan.length };
     let req = req.body(ChannelBody::new(rx, length).boxed()).ok()?;
     let backend = proxy.backend.clone();
+    let started = std::time::Instant::now();
     let answer = tokio::spawn(async move {
-        let limiter = &backend.limiter;
         match send.send_request(req).await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                if status == 507 {
-                    limiter.limit(&node.key());
-                } else if status >= 500 {
-                    limiter.error(&node.key());
-                } else if (200..300).contains(&status) {
+                backend.judge(&node, status, started);
+                if (200..300).contains(&status) {
                     backend.learn_digest_trailer(&node, resp.headers());
                 }
                 let h = resp.headers().clone();
@@ -237,7 +236,9 @@ fn start_upload(
             }
             Err(e) => {
                 tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
-                limiter.error(&node.key());
+                backend
+                    .limiter
+                    .failed(&node, crate::error_limit::Failure::NoAnswer, started);
                 None
             }
         }

@@ -27,6 +27,23 @@ pub fn best_status(statuses: &[u16], quorum: usize) -> Option<u16> {
     None
 }
 
+/// Swift's `best_response` over a GET's answers: the index of the answer
+/// to pass on, the first of the highest status in the first class among
+/// 2xx, 3xx and 4xx that holds `quorum` answers.
+pub fn best_index(statuses: &[u16], quorum: usize) -> Option<usize> {
+    if statuses.is_empty() {
+        return None;
+    }
+    for hundred in [200u16, 300, 400] {
+        let class = |s: &u16| (hundred..hundred + 100).contains(s);
+        if statuses.iter().filter(|s| class(s)).count() >= quorum {
+            let top = statuses.iter().copied().filter(class).max()?;
+            return statuses.iter().position(|s| *s == top);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +66,14 @@ mod tests {
         assert_eq!(best_status(&[204, 404, 204], 2), Some(204));
         assert_eq!(best_status(&[409, 409, 201], 2), Some(409));
         assert_eq!(best_status(&[422, 201, 503], 2), None);
+    }
+
+    #[test]
+    fn best_answer() {
+        assert_eq!(best_index(&[], 1), None);
+        assert_eq!(best_index(&[404], 1), Some(0));
+        assert_eq!(best_index(&[503, 404, 404], 2), Some(1));
+        assert_eq!(best_index(&[404, 503], 2), None);
+        assert_eq!(best_index(&[404, 412, 412], 2), Some(1));
     }
 }

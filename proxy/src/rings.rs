@@ -162,6 +162,29 @@ impl Rings {
         self.lookup(kind, account, container, None, false)
     }
 
+    /// What a GET or HEAD walks (Swift's `NodeIter`): the primaries, the
+    /// ring to draw handoffs from lazily (error-limited nodes do not count,
+    /// so more than `request_node_count` nodes may be drawn), and the count.
+    pub fn read_plan(
+        &self,
+        kind: RingKind,
+        account: &str,
+        container: Option<&str>,
+        object: Option<&str>,
+    ) -> Result<ReadPlan> {
+        let ring = self.ring(kind)?;
+        let partition = ring.get_part(&self.hash, account, container, object);
+        let primaries: Vec<Node> = ring.primaries(partition).map(own).collect();
+        // Swift sizes the walk by the partition's primaries, not the replica count.
+        let node_count = self.request_node_count.for_replicas(primaries.len());
+        Ok(ReadPlan {
+            partition,
+            primaries,
+            node_count,
+            ring,
+        })
+    }
+
     fn lookup(
         &self,
         kind: RingKind,
@@ -172,14 +195,6 @@ impl Rings {
     ) -> Result<PartNodes> {
         let ring = self.ring(kind)?;
         let part = ring.get_part(&self.hash, account, container, object);
-        let own = |n: swirl_ring::lookup::NodeRef<'_>| Node {
-            id: n.dev.id,
-            ip: n.dev.ip.clone(),
-            port: n.dev.port,
-            device: n.dev.device.clone(),
-            index: n.index,
-            handoff: n.handoff,
-        };
         let primaries: Vec<Node> = ring.primaries(part).map(own).collect();
         let replicas = ring.replica_count().ceil().max(1.0) as usize;
         let max_handoffs = if with_handoffs {
@@ -203,6 +218,34 @@ impl Rings {
     /// The hash-path secret (the expirer queue placement needs it too).
     pub fn hash(&self) -> &HashPathConfig {
         &self.hash
+    }
+}
+
+/// An owned copy of a ring's node.
+fn own(n: swirl_ring::lookup::NodeRef<'_>) -> Node {
+    Node {
+        id: n.dev.id,
+        ip: n.dev.ip.clone(),
+        port: n.dev.port,
+        device: n.dev.device.clone(),
+        index: n.index,
+        handoff: n.handoff,
+    }
+}
+
+/// The nodes a read may walk; see [`Rings::read_plan`].
+pub struct ReadPlan {
+    pub partition: u32,
+    pub primaries: Vec<Node>,
+    /// Nodes to ask that were not error-limited (`request_node_count`).
+    pub node_count: usize,
+    ring: Arc<RingData>,
+}
+
+impl ReadPlan {
+    /// The partition's handoffs in ring order, drawn lazily.
+    pub fn handoffs(&self) -> impl Iterator<Item = Node> + Send + '_ {
+        self.ring.get_more_nodes(self.partition).map(own)
     }
 }
 

@@ -291,7 +291,7 @@ impl Pump {
             return Err(failure);
         };
         while let Some(node) = self.nodes.pop_front() {
-            if r.backend.limiter.is_limited(&node.key()) {
+            if r.backend.limiter.is_limited(&node) {
                 continue;
             }
             let mut h = r.headers.clone();

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::app::Proxy;
 use crate::backend;
+use crate::error::Result;
 use crate::rings::{Node, PartNodes};
 
 /// Sends `method` to every primary slot (headers per slot) and returns one
@@ -22,7 +23,8 @@ pub async fn fan_out(
     path: &(dyn Fn(&Node) -> String + Sync),
     headers: Vec<HeaderMap>,
     body: Option<Bytes>,
-) -> Vec<(u16, HeaderMap, Bytes)> {
+) -> Result<Vec<(u16, HeaderMap, Bytes)>> {
+    let _pass = proxy.gate.enter(nodes.primaries.len()).await?;
     let handoffs: Arc<Mutex<VecDeque<(Node, String)>>> = Arc::new(Mutex::new(
         nodes
             .handoffs
@@ -41,7 +43,7 @@ pub async fn fan_out(
         set.spawn(async move {
             loop {
                 let (node, p) = &target;
-                if !backend.limiter.is_limited(&node.key()) {
+                if !backend.limiter.is_limited(node) {
                     if let Ok(resp) = backend
                         .request(node, method.clone(), p, &hdrs, body.clone())
                         .await
@@ -73,5 +75,5 @@ pub async fn fan_out(
             }
         }
     }
-    out
+    Ok(out)
 }
