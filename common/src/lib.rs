@@ -13,6 +13,7 @@ pub mod delta_exchange;
 pub mod digest_trailer;
 pub mod error;
 pub mod frames;
+pub mod header_text;
 pub mod listing_format;
 pub mod logging;
 pub mod path;

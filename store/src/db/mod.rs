@@ -13,7 +13,8 @@
 //! - `placement`: where a database file lives on a device; `walk`: finding
 //!   the databases on one;
 //! - `ship`: whole database files received from another replica (checked
-//!   before they are named), plain or as a delta against a local copy.
+//!   before they are named), plain or as a delta against a local copy;
+//! - `totals`: the bounds of rows' numbers and the saturating sums of them.
 
 pub mod account;
 pub mod broker;
@@ -28,6 +29,7 @@ pub mod replication;
 pub mod ship;
 pub mod sync;
 pub mod timestamps;
+pub mod totals;
 pub mod walk;
 
 pub use error::{DbError, DbResult};
