@@ -479,9 +479,26 @@ impl Drop for LoggedBody {
 
 /// Reads a whole (small) request body, refusing more than `limit` bytes.
 pub async fn read_body_limited(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    read_body_within(body, limit, None).await
+}
+
+/// As [`read_body_limited`], giving up when the peer takes longer than
+/// `chunk_timeout` (a server's `client_timeout`) to send the next chunk.
+pub async fn read_body_within(
+    body: Incoming,
+    limit: usize,
+    chunk_timeout: Option<Duration>,
+) -> Result<Bytes, BodyError> {
     let mut out = bytes::BytesMut::new();
     let mut body = body;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let next = match chunk_timeout {
+            Some(t) => tokio::time::timeout(t, body.frame())
+                .await
+                .map_err(|_| BodyError::TimedOut)?,
+            None => body.frame().await,
+        };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
         if let Some(d) = frame.data_ref() {
             if out.len() + d.len() > limit {
@@ -500,6 +517,8 @@ pub enum BodyError {
     TooLarge(usize),
     #[error("reading request body: {0}")]
     Read(String),
+    #[error("the client stopped sending its body")]
+    TimedOut,
 }
 
 #[cfg(test)]

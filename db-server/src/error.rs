@@ -101,6 +101,7 @@ impl ApiError for Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
+            Error::Body(BodyError::TimedOut) => StatusCode::REQUEST_TIMEOUT,
             Error::Db(DbError::NotFound(_)) => StatusCode::NOT_FOUND,
             Error::Db(DbError::BadMetadata(_)) => StatusCode::BAD_REQUEST,
             Error::Db(DbError::AlreadyExists(_)) => StatusCode::CONFLICT,
