@@ -306,7 +306,21 @@ pub fn http_request_on(
     parse_response(&raw, method == "HEAD")
 }
 
-fn parse_response(mut raw: &[u8], head: bool) -> std::io::Result<RawResponse> {
+/// Sends `request` (raw bytes, which should say `Connection: close`), reads
+/// until the server closes, and parses the answer: for requests no client
+/// library would send (bytes that are not UTF-8 in a header).
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<RawResponse> {
+    use std::io::Write;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    s.write_all(request)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw, request.starts_with(b"HEAD "))
+}
+
+/// Parses a raw HTTP/1.1 answer (`head`: to a HEAD, so no body).
+pub fn parse_response(mut raw: &[u8], head: bool) -> std::io::Result<RawResponse> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
     // Interim answers (100 Continue to an Expect) come before the real one.
     while raw.starts_with(b"HTTP/1.1 1") {

@@ -28,6 +28,7 @@ mod proxy_cluster;
 mod proxy_dlo;
 mod proxy_etag_quoter;
 mod proxy_faults;
+mod proxy_hardening;
 mod proxy_integrity;
 mod proxy_memory;
 mod proxy_quotas;

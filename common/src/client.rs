@@ -19,7 +19,9 @@ pub fn new_client(connect_timeout: Duration) -> HttpClient {
     conn.set_nodelay(true);
     conn.set_connect_timeout(Some(connect_timeout));
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
+        // Below the servers' default client_timeout (60 s), after which they
+        // close an idle connection: a reused one is then rarely closing.
+        .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
         .build(conn)
 }

@@ -83,6 +83,15 @@ pub struct Listen<D: ListenDefaults> {
     /// Port to listen on; 0 lets the OS choose (tests).
     #[serde(default = "default_bind_port::<D>")]
     pub bind_port: u16,
+    /// Seconds a client may take to send a request's headers, or to start
+    /// its next request on a kept-alive connection, and (where a role reads
+    /// a body) to send each chunk of its body: Swift's `client_timeout`.
+    #[serde(default = "default_client_timeout")]
+    pub client_timeout: f64,
+    /// Connections this listener serves at once (Swift's `max_clients`);
+    /// the next ones wait in the kernel's backlog until one ends.
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
     #[serde(skip)]
     role: PhantomData<fn() -> D>,
 }
@@ -93,8 +102,36 @@ fn default_bind_ip<D: ListenDefaults>() -> String {
 fn default_bind_port<D: ListenDefaults>() -> u16 {
     D::BIND_PORT
 }
+fn default_client_timeout() -> f64 {
+    60.0
+}
+fn default_max_clients() -> usize {
+    1024
+}
 
 impl<D: ListenDefaults> Listen<D> {
+    /// Checks what serde cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if !(self.client_timeout.is_finite() && self.client_timeout > 0.0) {
+            return Err((
+                "client_timeout".into(),
+                "must be a positive number of seconds".into(),
+            ));
+        }
+        if self.max_clients == 0 {
+            return Err(("max_clients".into(), "must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// [`Self::client_timeout`] as a duration (60 s if it is not one).
+    pub fn client_timeout(&self) -> std::time::Duration {
+        std::time::Duration::try_from_secs_f64(self.client_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .unwrap_or(std::time::Duration::from_secs(60))
+    }
+
     /// `bind_ip:bind_port`, an IPv6 address in brackets.
     pub fn addr(&self) -> String {
         if self.bind_ip.contains(':') {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod expiring;
 pub mod frames;
 pub mod listen;
+pub mod header_text;
 pub mod listing_format;
 pub mod logging;
 pub mod path;

@@ -2,6 +2,13 @@
 //! per connection, errors turned into responses in one place, one access-log
 //! line per request written when the response body ends (as Swift's
 //! proxy_logging does), and graceful shutdown with a deadline.
+//!
+//! Every listener defends itself as Swift's eventlet server does: a client
+//! gets `client_timeout` to send its request headers (and as long to start
+//! the next request on a kept-alive connection), at most `max_clients`
+//! connections are served at once (the next wait in the backlog), and a
+//! client that shuts its write side down after its request still gets the
+//! answer (HTTP/1 half-close).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,8 +24,9 @@ use http::{header, HeaderValue, Method, Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::body::Body;
@@ -55,6 +63,11 @@ pub struct ServeOptions {
     /// ([`crate::dead_peer`]): for long exchanges with other nodes, whose
     /// handlers would otherwise wait forever on a sender that vanished.
     pub dead_peer_timeout: Option<Duration>,
+    /// How long a client may take to send its request headers, or to start
+    /// its next request on a kept-alive connection (Swift's `client_timeout`).
+    pub client_timeout: Duration,
+    /// Connections served at once (Swift's `max_clients`).
+    pub max_clients: usize,
 }
 
 impl ServeOptions {
@@ -66,6 +79,56 @@ impl ServeOptions {
             shutdown_grace: Duration::from_secs(10),
             max_headers: 1024,
             dead_peer_timeout: None,
+            client_timeout: Duration::from_secs(60),
+            max_clients: 1024,
+        }
+    }
+
+    /// Takes `client_timeout` and `max_clients` from a listener's config.
+    pub fn limits<D: crate::config::ListenDefaults>(
+        mut self,
+        listen: &crate::config::Listen<D>,
+    ) -> Self {
+        self.client_timeout = listen.client_timeout();
+        self.max_clients = listen.max_clients.max(1);
+        self
+    }
+}
+
+/// hyper's HTTP/1 server settings every listener shares: headers (of the
+/// first request or of the next one on a kept-alive connection) within
+/// `client_timeout`, keep-alive, and half-close, so that a client that
+/// shuts its write side down after its request still gets the answer.
+pub fn http1_builder(client_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(client_timeout)
+        .keep_alive(true)
+        .half_close(true);
+    b
+}
+
+/// The bound on a listener's connections: a permit per connection served,
+/// taken before the next `accept`, so that once `max_clients` are open the
+/// rest wait in the kernel's backlog instead of each holding a task and
+/// buffers (Swift's eventlet pool of `max_clients`).
+#[derive(Clone)]
+pub struct ConnectionSlots(Arc<Semaphore>);
+
+impl ConnectionSlots {
+    pub fn new(max_clients: usize) -> Self {
+        ConnectionSlots(Arc::new(Semaphore::new(max_clients.max(1))))
+    }
+
+    /// Waits for a free slot; the connection keeps it until it is dropped.
+    pub async fn acquire(&self) -> OwnedSemaphorePermit {
+        loop {
+            // The semaphore is never closed; should it be, retry rather
+            // than serve unbounded.
+            if let Ok(p) = self.0.clone().acquire_owned().await {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -124,8 +187,13 @@ async fn serve_with<H: Handler>(
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let opts = Arc::new(opts);
+    let slots = ConnectionSlots::new(opts.max_clients);
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            p = slots.acquire() => p,
+            _ = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             res = listener.accept() => match res {
                 Ok(s) => s,
@@ -147,22 +215,24 @@ async fn serve_with<H: Handler>(
         let handler = handler.clone();
         let max_headers = opts.max_headers;
         let role = opts.role;
+        let client_timeout = opts.client_timeout;
         let opts = opts.clone();
         let service = hyper::service::service_fn(move |req| {
             let handler = handler.clone();
             let opts = opts.clone();
             async move { Ok::<_, Infallible>(dispatch(handler, opts, req).await) }
         });
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut builder = http1_builder(client_timeout);
         // A proxy forwards Swift's 90 metadata items plus its own headers:
         // more than hyper's default of 100.
-        builder.http1().max_headers(max_headers);
+        builder.max_headers(max_headers);
         let Some(acceptor) = tls.clone() else {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn.into_owned());
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 // A client that goes away mid-request is routine, not an error.
                 let _ = conn.await;
+                drop(slot);
             });
             continue;
         };
@@ -182,8 +252,9 @@ async fn serve_with<H: Handler>(
                         return;
                     }
                 };
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = watcher.watch(conn.into_owned()).await;
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn).await;
+            drop(slot);
         });
     }
     drop(listener);
@@ -408,9 +479,26 @@ impl Drop for LoggedBody {
 
 /// Reads a whole (small) request body, refusing more than `limit` bytes.
 pub async fn read_body_limited(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    read_body_within(body, limit, None).await
+}
+
+/// As [`read_body_limited`], giving up when the peer takes longer than
+/// `chunk_timeout` (a server's `client_timeout`) to send the next chunk.
+pub async fn read_body_within(
+    body: Incoming,
+    limit: usize,
+    chunk_timeout: Option<Duration>,
+) -> Result<Bytes, BodyError> {
     let mut out = bytes::BytesMut::new();
     let mut body = body;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let next = match chunk_timeout {
+            Some(t) => tokio::time::timeout(t, body.frame())
+                .await
+                .map_err(|_| BodyError::TimedOut)?,
+            None => body.frame().await,
+        };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
         if let Some(d) = frame.data_ref() {
             if out.len() + d.len() > limit {
@@ -429,6 +517,8 @@ pub enum BodyError {
     TooLarge(usize),
     #[error("reading request body: {0}")]
     Read(String),
+    #[error("the client stopped sending its body")]
+    TimedOut,
 }
 
 #[cfg(test)]

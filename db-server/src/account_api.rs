@@ -11,6 +11,7 @@ use swirl_common::listing_format::{self, ListingItem};
 use swirl_common::Timestamp;
 use swirl_store::db::account::{AccountBroker, AccountInfo, ContainerUpdate};
 use swirl_store::db::listing::Entry;
+use swirl_store::db::totals;
 use swirl_store::db::DbError;
 
 use crate::error::{Error, Result};
@@ -69,10 +70,13 @@ async fn put_container_row(s: &DbServer, r: Req) -> Result<Response<Body>> {
             .map(|v| v.trim().to_string())
             .ok_or_else(|| Error::BadRequest(format!("Missing {n} header")))
     };
+    // Counts outside the store's bounds would overflow the account's totals.
     let num = |n: &str| -> Result<i64> {
         need(n)?
             .parse()
-            .map_err(|_| Error::BadRequest(format!("Invalid {n} header")))
+            .ok()
+            .filter(|v| totals::row_value_ok(*v))
+            .ok_or_else(|| Error::BadRequest(format!("Invalid {n} header")))
     };
     let put_ts = need("x-put-timestamp")?;
     let del_ts = need("x-delete-timestamp")?;

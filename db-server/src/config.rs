@@ -126,6 +126,9 @@ impl Config {
     /// Checks values serde cannot, naming the key at fault.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, msg: &str| Err(Error::Config(format!("{key}: {msg}")));
+        if let Err((key, msg)) = self.listen.validate() {
+            return bad(&key, &msg);
+        }
         if self.swift_hash_path_prefix.is_empty() && self.swift_hash_path_suffix.is_empty() {
             return bad(
                 "swift_hash_path_suffix",

@@ -12,6 +12,7 @@ use swirl_common::Timestamp;
 use swirl_store::db::container::{ContainerBroker, ContainerInfo, ListedObject, ObjectUpdate};
 use swirl_store::db::listing::Entry;
 use swirl_store::db::timestamps::extract_swift_bytes;
+use swirl_store::db::totals;
 use swirl_store::db::DbError;
 
 use crate::account_update::AccountTarget;
@@ -109,10 +110,13 @@ async fn object_row(s: &DbServer, r: Req, delete: bool) -> Result<Response<Body>
                 .map(str::to_string)
                 .ok_or_else(|| Error::BadRequest(format!("Missing {n} header")))
         };
+        // A size outside the store's bounds would overflow the totals.
         let size: i64 = need("x-size")?
             .trim()
             .parse()
-            .map_err(|_| Error::BadRequest("Invalid X-Size header".into()))?;
+            .ok()
+            .filter(|v| totals::row_value_ok(*v))
+            .ok_or_else(|| Error::BadRequest("Invalid X-Size header".into()))?;
         (size, need("x-content-type")?, need("x-etag")?)
     };
     let update = ObjectUpdate {

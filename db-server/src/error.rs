@@ -73,6 +73,13 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A header Swift reads as text whose value is not UTF-8.
+impl From<swirl_common::header_text::NotText> for Error {
+    fn from(e: swirl_common::header_text::NotText) -> Self {
+        Error::BadRequest(e.to_string())
+    }
+}
+
 const HTML: &str = "text/html; charset=UTF-8";
 const PLAIN: &str = "text/plain";
 const DELETED_HTML: &str = "text/html; charset=utf-8";
@@ -94,6 +101,7 @@ impl ApiError for Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Body(BodyError::Read(_)) => StatusCode::BAD_REQUEST,
+            Error::Body(BodyError::TimedOut) => StatusCode::REQUEST_TIMEOUT,
             Error::Db(DbError::NotFound(_)) => StatusCode::NOT_FOUND,
             Error::Db(DbError::BadMetadata(_)) => StatusCode::BAD_REQUEST,
             Error::Db(DbError::AlreadyExists(_)) => StatusCode::CONFLICT,

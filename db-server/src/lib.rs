@@ -124,7 +124,7 @@ pub async fn run(
         DbKind::Account => "account",
         DbKind::Container => "container",
     };
-    let mut opts = ServeOptions::new(role);
+    let mut opts = ServeOptions::new(role).limits(&cfg.listen);
     opts.quiet = !cfg.log_requests;
     // What reaches an account or container server is at most Swift's 90
     // metadata items plus the proxy's ~40 own and sysmeta headers; room for

@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use swirl_common::body::Body;
-use swirl_common::server::read_body_limited;
+use swirl_common::server::read_body_within;
 use swirl_store::db::broker::{Broker, Kind};
 use swirl_store::db::placement::{db_path, DbKind};
 use swirl_store::db::replication::SyncArgs;
@@ -57,7 +57,7 @@ pub async fn handle(
     body: Incoming,
 ) -> Result<Response<Body>> {
     s.check_drive(device)?;
-    let raw = read_body_limited(body, MAX_BODY).await?;
+    let raw = read_body_within(body, MAX_BODY, Some(s.cfg.listen.client_timeout())).await?;
     let v: Value = serde_json::from_slice(&raw).map_err(|e| bad(e.to_string()))?;
     let Value::Array(mut args) = v else {
         return Err(bad("Invalid object type"));

@@ -138,6 +138,7 @@ impl Handler for DbServer {
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let (parts, body) = req.into_parts();
         let r = route(self.kind, parts.method.as_str(), parts.uri.path())?;
+        swirl_common::header_text::check(&parts.headers)?;
         match r {
             Route::Healthcheck => {
                 let mut h = HeaderMap::new();

@@ -32,11 +32,6 @@ pub struct Config {
     /// Space kept free on each device, Swift's syntax: `"1%"` or a byte count.
     #[serde(default = "default_fallocate_reserve")]
     pub fallocate_reserve: String,
-    /// Seconds to wait for a client's next body chunk; on the replication
-    /// port, seconds after which a sender that stopped acknowledging (link
-    /// cut) is dropped.
-    #[serde(default = "default_client_timeout")]
-    pub client_timeout: f64,
     /// Seconds to connect to a container server.
     #[serde(default = "default_conn_timeout")]
     pub conn_timeout: f64,
@@ -110,9 +105,6 @@ fn default_reclaim_age() -> u64 {
 fn default_fallocate_reserve() -> String {
     "1%".into()
 }
-fn default_client_timeout() -> f64 {
-    60.0
-}
 fn default_conn_timeout() -> f64 {
     0.5
 }
@@ -159,6 +151,7 @@ impl Config {
                 "at least one of swift_hash_path_prefix and swift_hash_path_suffix must be set",
             );
         }
+        self.listen.validate()?;
         if self.reserve().is_none() {
             return bad(
                 "fallocate_reserve",
@@ -166,7 +159,7 @@ impl Config {
             );
         }
         for (k, v) in [
-            ("client_timeout", self.client_timeout),
+            ("client_timeout", self.listen.client_timeout),
             ("conn_timeout", self.conn_timeout),
             ("node_timeout", self.node_timeout),
             ("container_update_timeout", self.container_update_timeout),
@@ -264,8 +257,8 @@ mod tests {
             (d.reclaim_age, &d.fallocate_reserve)
         );
         assert_eq!(
-            (s.client_timeout, s.conn_timeout),
-            (d.client_timeout, d.conn_timeout)
+            (s.listen.client_timeout, s.conn_timeout),
+            (d.listen.client_timeout, d.conn_timeout)
         );
         assert_eq!(
             (s.node_timeout, s.container_update_timeout),

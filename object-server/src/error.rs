@@ -68,6 +68,13 @@ pub enum Error {
     Internal(String),
 }
 
+/// A header Swift reads as text whose value is not UTF-8.
+impl From<swirl_common::header_text::NotText> for Error {
+    fn from(e: swirl_common::header_text::NotText) -> Self {
+        Error::BadRequest(e.to_string())
+    }
+}
+
 /// Result of the object server.
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -23,6 +23,7 @@ impl Handler for ObjectHandler {
 
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let ep = router::route(req.method(), req.uri().path())?;
+        swirl_common::header_text::check(req.headers())?;
         let s = self.server.clone();
         match ep {
             Endpoint::Healthcheck => Ok(text(StatusCode::OK, "OK")),

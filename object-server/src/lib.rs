@@ -185,8 +185,9 @@ pub async fn run(
             )))
         }
     };
+    let opts = ServeOptions::new("object").limits(&server.cfg.listen);
     let handler = Arc::new(handler::ObjectHandler { server });
-    let served = serve(listener, handler, shutdown, ServeOptions::new("object")).await;
+    let served = serve(listener, handler, shutdown, opts).await;
     let _ = stop_tx.send(true);
     if let Some(r) = replication {
         r.await

@@ -236,7 +236,7 @@ pub async fn handle(
     };
     let mut trailers = None;
     let chunk = s.cfg.disk_chunk_size;
-    let t = Duration::from_secs_f64(s.cfg.client_timeout);
+    let t = Duration::from_secs_f64(s.cfg.listen.client_timeout);
 
     // Checks that need the disk (device, If-None-Match, a newer version)
     // come before the body, so a client waiting on `Expect: 100-continue` is

@@ -263,7 +263,9 @@ fn pooled_client(connect_timeout: Duration) -> HttpClient {
     conn.set_nodelay(true);
     conn.set_connect_timeout(Some(connect_timeout));
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
+        // Below the servers' default client_timeout (60 s), after which they
+        // close an idle connection: a reused one is then rarely closing.
+        .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
         .http1_max_headers(MAX_HEADERS)
         .build(conn)

@@ -37,9 +37,6 @@ pub struct Config {
     /// Seconds to wait for a GET body chunk before resuming from another node.
     #[serde(default = "default_recoverable_node_timeout")]
     pub recoverable_node_timeout: f64,
-    /// Seconds to wait for each chunk of a client's request body.
-    #[serde(default = "default_client_timeout")]
-    pub client_timeout: f64,
     /// Window (seconds) over which node errors are counted, and how long a node stays limited.
     #[serde(default = "default_error_suppression_interval")]
     pub error_suppression_interval: f64,
@@ -342,9 +339,6 @@ fn default_node_timeout() -> f64 {
 fn default_recoverable_node_timeout() -> f64 {
     10.0
 }
-fn default_client_timeout() -> f64 {
-    60.0
-}
 fn default_error_suppression_interval() -> f64 {
     60.0
 }
@@ -423,13 +417,14 @@ impl Config {
             ("conn_timeout", self.conn_timeout),
             ("node_timeout", self.node_timeout),
             ("recoverable_node_timeout", self.recoverable_node_timeout),
-            ("client_timeout", self.client_timeout),
+            ("client_timeout", self.listen.client_timeout),
             ("backend_queue_timeout", self.backend_queue_timeout),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 return bad(k, "must be a positive number of seconds");
             }
         }
+        self.listen.validate()?;
         if !(1..=1000).contains(&self.bulk.delete_concurrency) {
             return bad("bulk.delete_concurrency", "must be between 1 and 1000");
         }
@@ -489,7 +484,8 @@ mod tests {
             (c.conn_timeout, c.node_timeout)
         );
         assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
-        assert_eq!(d.client_timeout, c.client_timeout);
+        assert_eq!(d.listen.client_timeout, c.listen.client_timeout);
+        assert_eq!(d.listen.max_clients, c.listen.max_clients);
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);
         assert_eq!(d.error_suppression_interval, c.error_suppression_interval);
         assert_eq!(d.request_node_count, c.request_node_count);

@@ -83,6 +83,13 @@ pub enum Error {
 /// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A header Swift reads as text whose value is not UTF-8.
+impl From<swirl_common::header_text::NotText> for Error {
+    fn from(e: swirl_common::header_text::NotText) -> Self {
+        Error::BadRequest(e.to_string())
+    }
+}
+
 impl Error {
     /// The headers this error's response carries, for middleware that
     /// decorates every answer (CORS).

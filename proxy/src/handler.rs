@@ -31,6 +31,7 @@ impl Handler for ProxyHandler {
         let (parts, body) = req.into_parts();
         let mut hdrs = parts.headers;
         gatekeeper::strip_inbound(&mut hdrs);
+        swirl_common::header_text::check(&hdrs)?;
         let endpoint = router::route(&parts.method, parts.uri.path()).map_err(|e| match e {
             RouteError::BadEncoding => {
                 Error::PreconditionFailed("Invalid UTF8 or contains NULL".into())

@@ -505,11 +505,17 @@ where
         proxy,
         plan,
         body,
-        crate::config::secs(proxy.cfg.client_timeout),
+        crate::config::secs(proxy.cfg.listen.client_timeout),
     )
     .await?;
     if !(200..300).contains(&out.status) {
         tracing::info!(statuses = ?out.statuses, "object PUT without a quorum of successes");
+        return Ok(response::status(out.status));
+    }
+    if out.statuses.contains(&quorum::CONFLICT) {
+        // A node holds this timestamp or a newer one: Swift's 202, without
+        // the ETag of an object that was not stored.
+        tracing::debug!(statuses = ?out.statuses, "object PUT lost a timestamp race");
         return Ok(response::status(out.status));
     }
     let mut r = response::status(201);

@@ -127,6 +127,12 @@ where
     let quorum = quorum::quorum_size(plan.nodes.replicas);
     // Held until every node answered (the upload's whole life).
     let _pass = proxy.gate.enter(plan.nodes.primaries.len()).await?;
+    let if_none_match_star = plan.headers.first().is_some_and(|h| {
+        h.get_all(http::header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim() == "*"))
+    });
     let conns = connect_all(proxy, &plan.nodes).await;
     let connected = conns.iter().filter(|c| c.is_some()).count();
     if connected < quorum {
@@ -156,7 +162,7 @@ where
         proxy.backend.node_timeout,
     )
     .await;
-    let status = quorum::best_status(&answers.statuses, quorum).unwrap_or(503);
+    let status = quorum::put_status(&answers.statuses, quorum, if_none_match_star);
     let etags = &answers.etags;
     if (200..300).contains(&status) && etags.iter().any(|e| *e != etags[0]) {
         return Err(Error::Internal(format!(

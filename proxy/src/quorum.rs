@@ -44,6 +44,28 @@ pub fn best_index(statuses: &[u16], quorum: usize) -> Option<usize> {
     None
 }
 
+/// What an object server answers a write older than (or as old as) what it holds.
+pub const CONFLICT: u16 = 409;
+
+/// An object PUT's answer, as Swift's object controller gives it
+/// (`_check_failure_put_connections`, then `best_response`): with
+/// `If-None-Match: *`, any node that already has the object (412) makes
+/// it 412; else any node holding a newer or equal timestamp (409: the
+/// PUT lost a race, or repeats one already stored) makes it 202, since
+/// the newer data stands and the client's request was taken; else the
+/// quorum's choice, 503 without one.
+pub fn put_status(statuses: &[u16], quorum: usize, if_none_match_star: bool) -> u16 {
+    const PRECONDITION_FAILED: u16 = 412;
+    const ACCEPTED: u16 = 202;
+    if if_none_match_star && statuses.contains(&PRECONDITION_FAILED) {
+        return PRECONDITION_FAILED;
+    }
+    if statuses.contains(&CONFLICT) {
+        return ACCEPTED;
+    }
+    best_status(statuses, quorum).unwrap_or(503)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +97,20 @@ mod tests {
         assert_eq!(best_index(&[503, 404, 404], 2), Some(1));
         assert_eq!(best_index(&[404, 503], 2), None);
         assert_eq!(best_index(&[404, 412, 412], 2), Some(1));
+    }
+
+    /// Swift's test_obj.py cases for a PUT that meets an equal or newer
+    /// timestamp (test_put_x_timestamp_conflict and its neighbours).
+    #[test]
+    fn put_conflicts_are_accepted() {
+        assert_eq!(put_status(&[409, 409, 409], 2, false), 202);
+        assert_eq!(put_status(&[409, 201, 201], 2, false), 202);
+        assert_eq!(put_status(&[201, 201, 409], 2, false), 202);
+        assert_eq!(put_status(&[409, 503, 503], 2, false), 202);
+        assert_eq!(put_status(&[409, 412, 412], 2, true), 412);
+        assert_eq!(put_status(&[201, 412, 201], 2, true), 412);
+        assert_eq!(put_status(&[201, 412, 201], 2, false), 201);
+        assert_eq!(put_status(&[201, 201, 503], 2, false), 201);
+        assert_eq!(put_status(&[201, 503, 503], 2, false), 503);
     }
 }

@@ -3,7 +3,9 @@
 //! names written in Swift's Title-Case (clients such as Swift's functional
 //! tests compare them as sent), raw non-ASCII request paths taken as Swift
 //! takes them (`raw_path`), X-Trans-Id on every response, one access-log
-//! line per request when its body ends, and graceful shutdown.
+//! line per request when its body ends, and graceful shutdown. As every
+//! listener (`swirl_common::server`): headers within `client_timeout`, at
+//! most `max_clients` connections at once, half-closed clients answered.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -55,8 +57,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let listen = &handler.proxy.cfg.listen;
+    let client_timeout = listen.client_timeout();
+    let slots = server::ConnectionSlots::new(listen.max_clients);
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            p = slots.acquire() => p,
+            _ = &mut shutdown => break,
+        };
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
@@ -74,10 +83,9 @@ pub async fn serve(
             let handler = handler.clone();
             async move { Ok::<_, Infallible>(dispatch(handler, req).await) }
         });
-        let mut builder = hyper::server::conn::http1::Builder::new();
+        let mut builder = server::http1_builder(client_timeout);
         builder
             .title_case_headers(true)
-            .keep_alive(true)
             .max_headers(crate::backend::MAX_HEADERS);
         match &tls {
             None => {
@@ -85,6 +93,7 @@ pub async fn serve(
                     .watch(builder.serve_connection(TokioIo::new(RawPathIo::new(stream)), service));
                 tokio::spawn(async move {
                     let _ = conn.await;
+                    drop(slot);
                 });
             }
             Some(acceptor) => {
@@ -101,6 +110,7 @@ pub async fn serve(
                     let io = TokioIo::new(RawPathIo::new(tls_stream));
                     let conn = watcher.watch(builder.serve_connection(io, service));
                     let _ = conn.await;
+                    drop(slot);
                 });
             }
         }

@@ -143,7 +143,7 @@ pub async fn serve(
     // A sender whose link is cut mid-transfer: its handler and temp file
     // go after client_timeout instead of waiting forever.
     opts.dead_peer_timeout = Some(std::time::Duration::from_secs_f64(
-        server.cfg.client_timeout,
+        server.cfg.listen.client_timeout,
     ));
     serve_tls(
         listener,

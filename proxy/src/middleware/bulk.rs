@@ -376,7 +376,7 @@ async fn read_names(
         return Err(Failure::new(411, ""));
     }
     let mut parser = NameParser::new(proxy.cfg.bulk.max_deletes_per_request);
-    let timeout = crate::config::secs(proxy.cfg.client_timeout);
+    let timeout = crate::config::secs(proxy.cfg.listen.client_timeout);
     loop {
         match tokio::time::timeout(timeout, body.frame()).await {
             Err(_) => return Err(Failure::new(408, "")),
@@ -672,13 +672,15 @@ pub async fn handle_extract(
     );
     // Ask for the body now: a client waiting for 100 Continue starts sending
     // it before our 200 goes out.
-    let first =
-        match tokio::time::timeout(crate::config::secs(proxy.cfg.client_timeout), body.frame())
-            .await
-        {
-            Ok(Some(Ok(f))) => f.into_data().ok(),
-            _ => None,
-        };
+    let first = match tokio::time::timeout(
+        crate::config::secs(proxy.cfg.listen.client_timeout),
+        body.frame(),
+    )
+    .await
+    {
+        Ok(Some(Ok(f))) => f.into_data().ok(),
+        _ => None,
+    };
     let ctx = Ctx {
         txn: txn.to_string(),
         who: who.clone().unwrap_or_default(),
@@ -782,7 +784,7 @@ impl Extract {
             bad_gateway: false,
             done: false,
         };
-        let timeout = crate::config::secs(self.proxy.cfg.client_timeout);
+        let timeout = crate::config::secs(self.proxy.cfg.listen.client_timeout);
         let mut next = first;
         loop {
             let Some(chunk) = next.take() else {

@@ -18,6 +18,7 @@ use super::error::{DbError, DbResult};
 use super::listing::{self, Entry, ListingParams, RangeQuery, RowSource, Visit};
 use super::metadata::{self, Metadata};
 use super::replication::int_bool;
+use super::totals;
 
 const SCHEMA: &str = "
 CREATE TABLE container (
@@ -337,13 +338,19 @@ fn count_row(tx: &Transaction, r: &ContainerRow, dir: i64) -> DbResult<()> {
     let hash: String = tx.query_row("SELECT hash FROM account_stat", [], |x| x.get(0))?;
     let (containers, objects, bytes) = (
         dir * sign(r.deleted),
-        dir * r.object_count,
-        dir * r.bytes_used,
+        dir.saturating_mul(r.object_count),
+        dir.saturating_mul(r.bytes_used),
     );
-    tx.prepare_cached(
-        "UPDATE account_stat SET container_count = container_count + ?1,
-            object_count = object_count + ?2, bytes_used = bytes_used + ?3, hash = ?4",
-    )?
+    // Totals saturate (`totals`): an overflowing sum would become a REAL.
+    let (sc, so, sb) = (
+        totals::sql_add("container_count", "?1"),
+        totals::sql_add("object_count", "?2"),
+        totals::sql_add("bytes_used", "?3"),
+    );
+    tx.prepare_cached(&format!(
+        "UPDATE account_stat SET container_count = {sc}, object_count = {so},
+            bytes_used = {sb}, hash = ?4"
+    ))?
     .execute(params![
         containers,
         objects,
@@ -354,11 +361,10 @@ fn count_row(tx: &Transaction, r: &ContainerRow, dir: i64) -> DbResult<()> {
         tx.prepare_cached("INSERT OR IGNORE INTO policy_stat (storage_policy_index) VALUES (?1)")?
             .execute([r.storage_policy_index])?;
     }
-    tx.prepare_cached(
-        "UPDATE policy_stat SET container_count = container_count + ?1,
-            object_count = object_count + ?2, bytes_used = bytes_used + ?3
-         WHERE storage_policy_index = ?4",
-    )?
+    tx.prepare_cached(&format!(
+        "UPDATE policy_stat SET container_count = {sc}, object_count = {so}, bytes_used = {sb}
+         WHERE storage_policy_index = ?4"
+    ))?
     .execute(params![containers, objects, bytes, r.storage_policy_index])?;
     Ok(())
 }

@@ -21,6 +21,7 @@ use super::listing::{self, Entry, ListingParams, Lower, RangeQuery, RowSource, V
 use super::metadata::{self, Metadata};
 use super::replication::int_bool;
 use super::timestamps::{self, RowTimes};
+use super::totals;
 
 #[cfg(test)]
 const ZERO_HASH: &str = "00000000000000000000000000000000";
@@ -529,9 +530,11 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
             };
             if let Some(ex) = existing {
                 del.execute([ex.row_id])?;
+                // Saturating (`totals`): rows merged from a replica are
+                // not range-checked, and a wrapped total would be nonsense.
                 if !ex.deleted {
-                    count -= 1;
-                    bytes -= ex.size;
+                    count = totals::add(count, -1);
+                    bytes = totals::add(bytes, ex.size.saturating_neg());
                 }
                 hash ^= row_hash(&ex.name, &ex.created_at);
             }
@@ -545,8 +548,8 @@ fn apply_updates(tx: &Transaction, updates: &[ObjectUpdate]) -> DbResult<()> {
                 new.storage_policy_index
             ])?;
             if !new.deleted {
-                count += 1;
-                bytes += new.size;
+                count = totals::add(count, 1);
+                bytes = totals::add(bytes, new.size);
             }
             mixed |= new.storage_policy_index != own_spi;
             hash ^= row_hash(&new.name, &new.created_at);

@@ -15,7 +15,8 @@
 //! - `integrity`: SQLite's own structure checks (the auditors);
 //!   `quarantine`: moving a damaged database out of the way;
 //! - `ship`: whole database files received from another replica (checked
-//!   before they are named), plain or as a delta against a local copy.
+//!   before they are named), plain or as a delta against a local copy;
+//! - `totals`: the bounds of rows' numbers and the saturating sums of them.
 
 pub mod account;
 pub mod broker;
@@ -32,6 +33,7 @@ pub mod replication;
 pub mod ship;
 pub mod sync;
 pub mod timestamps;
+pub mod totals;
 pub mod walk;
 
 pub use error::{DbError, DbResult};

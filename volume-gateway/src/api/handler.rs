@@ -99,6 +99,10 @@ impl ApiHandler {
                 BodyError::Read(m) => {
                     Error::BadRequest(format!("Could not read the request body: {m}"))
                 }
+                // No timeout is asked of this read.
+                BodyError::TimedOut => {
+                    Error::BadRequest("Timed out reading the request body.".into())
+                }
             })?;
         let r = Req {
             project,

@@ -86,7 +86,7 @@ where
         _ => {}
     }
     let limit = usize::try_from(cfg.max_manifest_size).unwrap_or(usize::MAX);
-    let timeout = crate::config::secs(proxy.cfg.client_timeout);
+    let timeout = crate::config::secs(proxy.cfg.listen.client_timeout);
     let data = read_limited(body, limit, timeout).await?;
     let inputs = match m::parse_input(&data, &path.container, &path.object) {
         Ok(i) => i,
