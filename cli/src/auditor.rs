@@ -8,7 +8,6 @@
 //! config, 1 when a `--once` pass had errors (quarantining a bad file is the
 //! auditor doing its job, not an error).
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -69,19 +68,11 @@ pub fn object_main(args: &[String]) -> ExitCode {
         return usage("object");
     };
     swirl_common::logging::init();
-    let mut settings = match ObjectAuditNodeConfig::load(Path::new(path)) {
-        Ok(c) => match c.settings() {
+    let mut settings =
+        match crate::role::daemon_settings(path, ObjectAuditNodeConfig::load, |c| c.settings()) {
             Ok(s) => s,
-            Err((k, m)) => {
-                eprintln!("Error: config {path}: {k}: {m}");
-                return ExitCode::from(2);
-            }
-        },
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+            Err(code) => return code,
+        };
     let kinds = match flags.zero_byte_fps {
         Some(fps) => {
             settings.zero_byte_files_per_second = fps;
@@ -136,19 +127,11 @@ pub fn db_main(kind: DbKind, args: &[String]) -> ExitCode {
         return usage(role);
     };
     swirl_common::logging::init();
-    let settings = match DbAuditNodeConfig::load(Path::new(path)) {
-        Ok(c) => match c.settings(kind) {
+    let settings =
+        match crate::role::daemon_settings(path, DbAuditNodeConfig::load, |c| c.settings(kind)) {
             Ok(s) => s,
-            Err((k, m)) => {
-                eprintln!("Error: config {path}: {k}: {m}");
-                return ExitCode::from(2);
-            }
-        },
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+            Err(code) => return code,
+        };
     let Some(rt) = crate::role::runtime() else {
         return ExitCode::FAILURE;
     };

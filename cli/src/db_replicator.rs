@@ -5,7 +5,6 @@
 //! limit a pass). Exit codes: 2 for a bad command line or config, 1 when a
 //! `--once` pass had failures.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use swirl_db::DbKind;
@@ -33,19 +32,11 @@ pub fn main(kind: DbKind, args: &[String]) -> ExitCode {
         partitions: flags.partitions,
     };
     swirl_common::logging::init();
-    let settings = match DbNodeConfig::load(Path::new(path)) {
-        Ok(c) => match c.settings(kind) {
+    let settings =
+        match crate::role::daemon_settings(path, DbNodeConfig::load, |c| c.settings(kind)) {
             Ok(s) => s,
-            Err((k, m)) => {
-                eprintln!("Error: config {path}: {k}: {m}");
-                return ExitCode::from(2);
-            }
-        },
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+            Err(code) => return code,
+        };
     let Some(rt) = crate::role::runtime() else {
         return ExitCode::FAILURE;
     };

@@ -5,7 +5,6 @@
 //! server's file). A `--once` pass prints its totals; exit codes: 2 for a
 //! bad command line or config, 1 when a `--once` pass had failures.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use swirl_replicator::expirer::config::ExpirerNodeConfig;
@@ -52,21 +51,16 @@ pub fn main(which: Daemon, args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     swirl_common::logging::init();
-    let config_err = |e: String| {
-        eprintln!("Error: config {path}: {e}");
-        ExitCode::from(2)
-    };
     let Some(rt) = crate::role::runtime() else {
         return ExitCode::FAILURE;
     };
     match which {
         Daemon::Updater => {
-            let s = match UpdaterNodeConfig::load(Path::new(&path)) {
-                Ok(c) => match c.settings() {
-                    Ok(s) => s,
-                    Err((k, m)) => return config_err(format!("{k}: {m}")),
-                },
-                Err(e) => return config_err(e.to_string()),
+            let s = match crate::role::daemon_settings(&path, UpdaterNodeConfig::load, |c| {
+                c.settings()
+            }) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             rt.block_on(async move {
                 let u = match ObjectUpdater::new(s) {
@@ -95,12 +89,11 @@ pub fn main(which: Daemon, args: &[String]) -> ExitCode {
             })
         }
         Daemon::Expirer => {
-            let s = match ExpirerNodeConfig::load(Path::new(&path)) {
-                Ok(c) => match c.settings() {
-                    Ok(s) => s,
-                    Err((k, m)) => return config_err(format!("{k}: {m}")),
-                },
-                Err(e) => return config_err(e.to_string()),
+            let s = match crate::role::daemon_settings(&path, ExpirerNodeConfig::load, |c| {
+                c.settings()
+            }) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             rt.block_on(async move {
                 let x = match ObjectExpirer::new(s) {

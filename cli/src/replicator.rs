@@ -4,7 +4,6 @@
 //! pass and keep it out of the recon cache). Exit codes: 2 for a bad
 //! command line or config, 1 when a `--once` pass had failures.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use swirl_replicator::config::NodeConfig;
@@ -69,18 +68,9 @@ pub fn main(args: &[String]) -> ExitCode {
         policies: flags.policies,
     };
     swirl_common::logging::init();
-    let settings = match NodeConfig::load(Path::new(path)) {
-        Ok(c) => match c.settings() {
-            Ok(s) => s,
-            Err((k, m)) => {
-                eprintln!("Error: config {path}: {k}: {m}");
-                return ExitCode::from(2);
-            }
-        },
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(2);
-        }
+    let settings = match crate::role::daemon_settings(path, NodeConfig::load, |c| c.settings()) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let Some(rt) = crate::role::runtime() else {
         return ExitCode::FAILURE;

@@ -64,6 +64,28 @@ where
     })
 }
 
+/// A daemon's settings from a server's config file: the file loaded, then
+/// its section checked; what is wrong is printed, and the exit code is 2.
+pub fn daemon_settings<C, S, E, K, M>(
+    path: &str,
+    load: impl FnOnce(&std::path::Path) -> Result<C, E>,
+    settings: impl FnOnce(C) -> Result<S, (K, M)>,
+) -> Result<S, ExitCode>
+where
+    E: std::fmt::Display,
+    K: std::fmt::Display,
+    M: std::fmt::Display,
+{
+    let c = load(std::path::Path::new(path)).map_err(|e| {
+        eprintln!("Error: {e}");
+        ExitCode::from(2)
+    })?;
+    settings(c).map_err(|(k, m)| {
+        eprintln!("Error: config {path}: {k}: {m}");
+        ExitCode::from(2)
+    })
+}
+
 /// The multi-threaded tokio runtime every role runs on (the error is printed).
 pub fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_multi_thread()
