@@ -472,6 +472,7 @@ fn upgrade(etc: &Path) -> Result<(), String> {
         eprintln!("swirl aio: created volume-gateway.toml (the volume gateway's config)");
     }
     let proxy: swirl_proxy::Config = load(&etc.join("proxy-server.toml"))?;
+    crate::aio_swift_conf::ensure(etc, &proxy.swift_hash_path_suffix, &proxy.storage_policy)?;
     let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
     for p in proxy.storage_policy.iter().filter(|p| p.index > 0) {
         let ring = etc.join(format!("object-{}.ring.gz", p.index));

@@ -1,7 +1,9 @@
 //! A recon-style JSON endpoint (Swift's recon middleware, `GET /recon/<check>`):
 //! `diskusage`, `async`, `quarantined`, `auditor/object` (the object
-//! auditor's figures from `object.recon`), and `swirl` (all of those plus the
-//! counters kept since start). Async pendings and quarantined objects are
+//! auditor's figures from `object.recon`), `replication[/object]`,
+//! `updater/object` and `expirer/object` (the daemons' entries there),
+//! `ringmd5` and `swiftconfmd5` (what `swift-recon --md5` compares), and
+//! `swirl` (all of those plus the counters kept since start). Async pendings and quarantined objects are
 //! counted over every storage policy of the config, and `quarantined` (as
 //! Swift's) and `swirl` also break them down by policy index.
 
@@ -88,16 +90,41 @@ fn by_policy(counts: &[(u32, u64)], key: &str) -> Value {
 /// Swift's `auditor/object`: the object auditor's last figures per pass
 /// kind, from `object.recon` (null for a pass that has not reported).
 fn auditor(s: &Server) -> Value {
-    let cache = swirl_store::recon_cache::load(
+    from_cache(s, &["object_auditor_stats_ALL", "object_auditor_stats_ZBF"])
+}
+
+/// `keys` from `object.recon` (null for what no daemon has written yet).
+fn from_cache(s: &Server, keys: &[&str]) -> Value {
+    swirl_store::recon_cache::pick(
         &s.cfg
             .recon_cache_path
             .join(swirl_store::recon_cache::OBJECT),
-    );
-    let get = |k: &str| cache.get(k).cloned().unwrap_or(Value::Null);
-    json!({
-        "object_auditor_stats_ALL": get("object_auditor_stats_ALL"),
-        "object_auditor_stats_ZBF": get("object_auditor_stats_ZBF"),
-    })
+        keys,
+    )
+}
+
+/// Swift's `replication/object`: the object replicator's last pass.
+fn replication(s: &Server) -> Value {
+    from_cache(
+        s,
+        &[
+            "replication_time",
+            "replication_stats",
+            "replication_last",
+            "object_replication_time",
+            "object_replication_last",
+        ],
+    )
+}
+
+/// The rings Swift's recon sums: account, container and each policy's.
+fn ring_names(s: &Server) -> Vec<String> {
+    let mut v = vec!["account".to_string(), "container".to_string()];
+    v.extend(s.cfg.storage_policy.iter().map(|p| match p.index {
+        0 => "object".to_string(),
+        n => format!("object-{n}"),
+    }));
+    v
 }
 
 pub async fn handle(s: Arc<Server>, check: &str) -> Result<Response<Body>> {
@@ -107,6 +134,14 @@ pub async fn handle(s: Arc<Server>, check: &str) -> Result<Response<Body>> {
             "diskusage" => Some(diskusage(&s)),
             "async" => Some(json!({"async_pending": total(&async_counts(&s))})),
             "auditor/object" => Some(auditor(&s)),
+            "replication" | "replication/object" => Some(replication(&s)),
+            "updater/object" => Some(from_cache(
+                &s,
+                &["object_updater_sweep", "object_updater_stats", "object_updater_last"],
+            )),
+            "expirer/object" => Some(from_cache(&s, &["object_expiration_pass", "expired_last_pass"])),
+            "ringmd5" => Some(swirl_store::recon_md5::rings(&s.cfg.swift_dir, &ring_names(&s))),
+            "swiftconfmd5" => Some(swirl_store::recon_md5::swift_conf(&s.cfg.swift_dir)),
             "quarantined" => {
                 let q = quarantined_counts(&s);
                 Some(json!({"objects": total(&q), "accounts": 0, "containers": 0,

@@ -6,3 +6,4 @@
 pub mod db;
 pub mod object;
 pub mod recon_cache;
+pub mod recon_md5;

@@ -40,6 +40,18 @@ pub fn load(path: &Path) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// `{key: value}` for each of `keys` from the cache file at `path`, null for
+/// a key the file lacks (Swift's `_from_recon_cache`: a check always answers
+/// every key it promises).
+pub fn pick(path: &Path, keys: &[&str]) -> Value {
+    let cache = load(path);
+    Value::Object(
+        keys.iter()
+            .map(|k| (k.to_string(), cache.get(*k).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    )
+}
+
 /// Merges `update` into the cache file at `path`.
 pub fn dump(path: &Path, update: Map<String, Value>) -> io::Result<()> {
     if let Some(dir) = path.parent() {
