@@ -35,6 +35,7 @@ mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;
 mod proxy_tls;
+mod recon;
 mod replication_aio;
 mod ring_builder_cli;
 mod ring_interop;
