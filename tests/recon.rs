@@ -3,7 +3,8 @@
 //! the storage servers from the rings and reads their `/recon/<check>`
 //! answers. The figures it prints must be sane: every host answers every
 //! check, the rings' md5 sums match, no async pendings or quarantined
-//! objects, replication passes reported.
+//! objects, replication passes reported, for the object servers and (with
+//! `swift-recon account` / `container`) the database servers.
 
 use std::path::Path;
 use std::process::Command;

@@ -18,6 +18,7 @@ pub mod container_api;
 pub mod error;
 pub mod meta;
 pub mod params;
+pub mod recon;
 pub mod replicate;
 pub mod replication;
 pub mod response;

@@ -24,6 +24,8 @@ pub enum Op {
 pub enum Route {
     /// `GET /healthcheck`.
     Healthcheck,
+    /// `GET /recon/<check>`.
+    Recon(String),
     /// An operation on `/device/partition/account[/container[/object]]`.
     Db {
         op: Op,
@@ -62,6 +64,9 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<Route> {
     })?;
     if method == "GET" && path == "/healthcheck" {
         return Ok(Route::Healthcheck);
+    }
+    if let (true, Some(check)) = (method == "GET", path.strip_prefix("/recon/")) {
+        return Ok(Route::Recon(check.to_string()));
     }
     let op = match method {
         "GET" => Op::Get,
@@ -153,6 +158,10 @@ mod tests {
             Err(Error::MethodNotAllowed)
         ));
         assert_eq!(route(k, "GET", "/healthcheck").unwrap(), Route::Healthcheck);
+        assert_eq!(
+            route(k, "GET", "/recon/ringmd5").unwrap(),
+            Route::Recon("ringmd5".into())
+        );
         assert_eq!(
             route(k, "REPLICATE", "/sda/1/abc").unwrap(),
             Route::Replicate {

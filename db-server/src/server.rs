@@ -152,6 +152,21 @@ impl Handler for DbServer {
                     Some(b"OK".to_vec()),
                 ))
             }
+            Route::Recon(check) => {
+                let cfg = self.cfg.clone();
+                // Reads files (the recon cache, the rings): off the reactor.
+                let v = tokio::task::spawn_blocking(move || crate::recon::answer(&cfg, &check))
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))?
+                    .ok_or_else(|| Error::NotFound(HeaderMap::new()))?;
+                let mut h = HeaderMap::new();
+                h.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                let bytes = serde_json::to_vec(&v).map_err(|e| Error::Task(e.to_string()))?;
+                Ok(swift_response(http::StatusCode::OK, h, Some(bytes)))
+            }
             Route::Replicate {
                 device,
                 partition,

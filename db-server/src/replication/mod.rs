@@ -114,8 +114,8 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<ReplRoute> {
             account,
             container,
         }),
-        // The rest of the API stays on the main port.
-        Route::Db { .. } => Err(Error::MethodNotAllowed),
+        // The rest of the API (and recon) stays on the main port.
+        Route::Db { .. } | Route::Recon(_) => Err(Error::MethodNotAllowed),
     }
 }
 
