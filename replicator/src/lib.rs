@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod object;
 pub mod pace;
 pub mod rings;
+pub mod schedule;
 pub mod sender;
 pub mod stats;
 pub mod tmp_sweep;

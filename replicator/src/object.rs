@@ -291,20 +291,8 @@ impl ObjectReplicator {
 
     /// Passes every `interval` until `shutdown` resolves.
     pub async fn run_forever(&self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
         let all = Overrides::default();
-        loop {
-            let begin = Instant::now();
-            tokio::select! {
-                _ = self.run_pass(&all) => {}
-                _ = &mut shutdown => return,
-            }
-            let wait = self.settings.interval.saturating_sub(begin.elapsed());
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut shutdown => return,
-            }
-        }
+        crate::schedule::every(self.settings.interval, shutdown, || self.run_pass(&all)).await
     }
 }
 

@@ -268,20 +268,8 @@ impl DbReplicator {
 
     /// Passes every `interval` until `shutdown` resolves.
     pub async fn run_forever(&self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
         let all = DbOverrides::default();
-        loop {
-            let begin = Instant::now();
-            tokio::select! {
-                _ = self.run_pass(&all) => {}
-                _ = &mut shutdown => return,
-            }
-            let wait = self.ctx.settings.interval.saturating_sub(begin.elapsed());
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut shutdown => return,
-            }
-        }
+        crate::schedule::every(self.ctx.settings.interval, shutdown, || self.run_pass(&all)).await
     }
 }
 

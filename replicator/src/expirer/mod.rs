@@ -337,19 +337,7 @@ impl ObjectExpirer {
 
     /// Passes every `interval` until `shutdown` resolves.
     pub async fn run_forever(&self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            let begin = Instant::now();
-            tokio::select! {
-                _ = self.run_once() => {}
-                _ = &mut shutdown => return,
-            }
-            let wait = self.settings.interval.saturating_sub(begin.elapsed());
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut shutdown => return,
-            }
-        }
+        crate::schedule::every(self.settings.interval, shutdown, || self.run_once()).await
     }
 }
 
