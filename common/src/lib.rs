@@ -2,6 +2,7 @@
 //! path rules, config loading, errors to HTTP responses, the HTTP server loop
 //! with its access log, transaction ids.
 
+pub mod backend_auth;
 pub mod backend_headers;
 pub mod body;
 pub mod client;
