@@ -358,7 +358,10 @@ mod tests {
         }
         // An added header counts too.
         let mut h2 = h.clone();
-        h2.insert("x-delete-at-host", HeaderValue::from_static("203.0.113.9:80"));
+        h2.insert(
+            "x-delete-at-host",
+            HeaderValue::from_static("203.0.113.9:80"),
+        );
         bad(&m, &u, &h2);
         // The transport's headers do not.
         let mut h2 = h.clone();
@@ -367,10 +370,7 @@ mod tests {
         assert_eq!(auth().verify_at(T, &m, &u, &h2), Ok(()));
         // Another cluster's key.
         let other = BackendAuth::new(key(8), true, 60_000);
-        assert_eq!(
-            other.verify_at(T, &m, &u, &h),
-            Err(AuthError::BadSignature)
-        );
+        assert_eq!(other.verify_at(T, &m, &u, &h), Err(AuthError::BadSignature));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct DbServer {
     pub containers: Arc<Cache<ContainerBroker>>,
     pub accounts: Cache<AccountBroker>,
     pub reporter: Arc<Reporter>,
+    /// Checks that requests come from the cluster.
+    pub auth: Arc<swirl_common::backend_auth::BackendAuth>,
 }
 
 /// A request as the handlers see it (the body is only read by REPLICATE).
@@ -138,6 +140,12 @@ impl Handler for DbServer {
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let (parts, body) = req.into_parts();
         let r = route(self.kind, parts.method.as_str(), parts.uri.path())?;
+        // Health and recon are for operators and Swift's tools, open as in
+        // Swift; everything else must come from the cluster.
+        if !matches!(r, Route::Healthcheck | Route::Recon(_)) {
+            self.auth
+                .verify(&parts.method, &parts.uri, &parts.headers)?;
+        }
         swirl_common::header_text::check(&parts.headers)?;
         match r {
             Route::Healthcheck => {

@@ -23,8 +23,13 @@ impl Handler for ObjectHandler {
 
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let ep = router::route(req.method(), req.uri().path())?;
-        swirl_common::header_text::check(req.headers())?;
         let s = self.server.clone();
+        // Health and recon are for operators and Swift's tools, open as in
+        // Swift; everything else must come from the cluster.
+        if !matches!(ep, Endpoint::Healthcheck | Endpoint::Recon(_)) {
+            s.auth.verify(req.method(), req.uri(), req.headers())?;
+        }
+        swirl_common::header_text::check(req.headers())?;
         match ep {
             Endpoint::Healthcheck => Ok(text(StatusCode::OK, "OK")),
             Endpoint::Recon(check) => recon::handle(s, &check).await,

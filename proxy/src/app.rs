@@ -59,7 +59,10 @@ impl Proxy {
         ));
         Ok(Proxy {
             rings: Rings::new(&cfg.swift_dir, hash, cfg.request_node_count),
-            backend: Backend::new(secs(cfg.conn_timeout), secs(cfg.node_timeout), limiter),
+            backend: Backend::new(secs(cfg.conn_timeout), secs(cfg.node_timeout), limiter).signing(
+                swirl_common::backend_auth::from_config(cfg.backend_auth.as_ref(), "proxy")
+                    .map_err(|e| e.to_string())?,
+            ),
             gate: crate::backpressure::Gate::new(
                 cfg.max_backend_requests,
                 secs(cfg.backend_queue_timeout),

@@ -93,6 +93,10 @@ pub struct Config {
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
+    /// `[backend_auth]`: the cluster's backend key, which signs every
+    /// request to the storage servers. Absent: unsigned, as Swift.
+    #[serde(default)]
+    pub backend_auth: Option<swirl_common::backend_auth::BackendAuthConfig>,
     /// The dlo middleware (dynamic large objects).
     #[serde(default)]
     pub dlo: DloConfig,
