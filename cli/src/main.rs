@@ -4,6 +4,7 @@
 //! dispatched by hand rather than through clap's derive.
 
 mod aio;
+mod aio_backend_auth;
 mod aio_swift_conf;
 mod auditor;
 mod cluster_ca;
