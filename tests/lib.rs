@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod backend_auth;
 mod bench_load;
 mod daemons_audit;
 mod daemons_update;
