@@ -176,7 +176,14 @@ fn storage_servers_refuse_requests_not_from_the_cluster() {
     let old_ms = ((now_secs() - 120.0) * 1000.0) as u64;
     let nonce = "00112233445566778899aabbccddeeff";
     let method: http::Method = "GET".parse().unwrap();
-    let text = canonical(&method, &obj_path, "", old_ms, nonce, &http::HeaderMap::new());
+    let text = canonical(
+        &method,
+        &obj_path,
+        "",
+        old_ms,
+        nonce,
+        &http::HeaderMap::new(),
+    );
     let mac = blake3::keyed_hash(key.bytes(), &text).to_hex();
     let value = format!("v1 {old_ms} {nonce} {mac}");
     let (s, _, _) = http_request(object, "GET", &obj_path, &[(bh::AUTH, &value)], b"").unwrap();

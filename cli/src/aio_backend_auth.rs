@@ -42,8 +42,7 @@ pub fn ensure(dir: &Path) -> Result<(), String> {
         "proxy-server.toml",
     ] {
         let path = etc.join(file);
-        let has: HasBackendAuth =
-            swirl_common::config::load(&path).map_err(|e| e.to_string())?;
+        let has: HasBackendAuth = swirl_common::config::load(&path).map_err(|e| e.to_string())?;
         if has.backend_auth.is_some() {
             continue;
         }
@@ -62,7 +61,10 @@ pub fn ensure(dir: &Path) -> Result<(), String> {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("swirl aio: {file}: backend requests signed with {}", key.display());
+        eprintln!(
+            "swirl aio: {file}: backend requests signed with {}",
+            key.display()
+        );
     }
     Ok(())
 }
