@@ -486,8 +486,7 @@ pub fn signed_headers(
     h
 }
 
-/// [`http_request`] signed with `auth`: Content-Length is set first where
-/// `http_request` would add it, so that the server sees what was signed.
+/// [`http_request`] signed with `auth`.
 pub fn signed_request(
     auth: &swirl_common::backend_auth::BackendAuth,
     addr: SocketAddr,
@@ -496,6 +495,21 @@ pub fn signed_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<RawResponse> {
+    let text = signed_text_headers(auth, method, path, headers, body);
+    let refs: Vec<(&str, &str)> = text.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    http_request(addr, method, path, &refs, body)
+}
+
+/// The headers of an [`http_request`] with X-Backend-Auth added:
+/// Content-Length is set first where `http_request` would add it, so that
+/// the server sees what was signed.
+pub fn signed_text_headers(
+    auth: &swirl_common::backend_auth::BackendAuth,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
     let len = body.len().to_string();
     let mut all: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
     let framed = headers.iter().any(|(k, _)| {
@@ -505,10 +519,7 @@ pub fn signed_request(
         all.push(("content-length", len.as_bytes()));
     }
     let h = signed_headers(auth, method, path, &all);
-    let text: Vec<(String, String)> = h
-        .iter()
+    h.iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-        .collect();
-    let refs: Vec<(&str, &str)> = text.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    http_request(addr, method, path, &refs, body)
+        .collect()
 }

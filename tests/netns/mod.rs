@@ -719,6 +719,7 @@ impl NetnsCluster {
             ("HASH_PATH_SUFFIX", self.suffix.clone()),
             ("ADMIN_KEY", ADMIN.1.to_string()),
             ("TESTER_KEY", TESTER.1.to_string()),
+            ("BACKEND_KEY", self.backend_key().display().to_string()),
         ]
         .into();
         let text = template::render_file("proxy-server.toml", &vars);
@@ -905,14 +906,26 @@ impl NetnsCluster {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<RawResponse> {
+        // Signed with the cluster's backend key, as every node signs.
+        let auth = swirl_common::backend_auth::BackendAuthConfig::signed(self.backend_key())
+            .load()
+            .unwrap();
+        let text = harness::signed_text_headers(&auth, method, path, headers, body);
+        let refs: Vec<(&str, &str)> = text.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         request_in(
             &self.admin_ns,
             self.node(n).addr(s),
             method,
             path,
-            headers,
+            &refs,
             body,
         )
+    }
+
+    /// The cluster's backend key (`swirl cluster-ca init` made it beside
+    /// the CA; each node has its copy in its TLS directory).
+    pub fn backend_key(&self) -> PathBuf {
+        self.ca_dir().join(swirl_common::tls::issue::BACKEND_KEY)
     }
 
     /// `method /<dev>/<part>/<account>/<rel>` on the object server holding
