@@ -18,6 +18,7 @@ use clap::Parser;
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use serde::Serialize;
 use swirl_common::backend_auth::{BackendAuth, BackendKey};
+use swirl_common::backend_headers as bh;
 use swirl_common::tls::{issue, ClusterTls};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -94,10 +95,7 @@ fn print_text(r: &Report) {
         "{} MiB body: plain TCP {:.1} ms, mutual TLS {:.1} ms ({:.0} MiB/s): TLS adds {:.1} ms CPU",
         r.body_mib, r.plain_ms, r.tls_ms, r.tls_mib_per_s, r.tls_extra_ms
     );
-    println!(
-        "mutual TLS handshake: {:.2} ms (both ends)",
-        r.handshake_ms
-    );
+    println!("mutual TLS handshake: {:.2} ms (both ends)", r.handshake_ms);
     if r.sign_verify_us > 0.0 {
         println!(
             "TLS on one such body costs as much as signing {:.0} requests",
@@ -114,10 +112,13 @@ fn put_headers() -> HeaderMap {
         ("content-type", "application/octet-stream"),
         ("content-length", "67108864"),
         ("etag", "d41d8cd98f00b204e9800998ecf8427e"),
-        ("x-backend-storage-policy-index", "0"),
-        ("x-container-host", "10.0.0.2:6201,10.0.0.3:6201,10.0.0.4:6201"),
-        ("x-container-device", "sdb1,sdc1,sdd1"),
-        ("x-container-partition", "51234"),
+        (bh::STORAGE_POLICY_INDEX, "0"),
+        (
+            bh::CONTAINER_HOST,
+            "10.0.0.2:6201,10.0.0.3:6201,10.0.0.4:6201",
+        ),
+        (bh::CONTAINER_DEVICE, "sdb1,sdc1,sdd1"),
+        (bh::CONTAINER_PARTITION, "51234"),
         ("x-object-meta-color", "blue"),
         ("x-trans-id", "tx0123456789abcdef01234-006b13c92e"),
         ("user-agent", "proxy-server 1234"),
@@ -168,12 +169,14 @@ fn run(args: &Args) -> Result<Report, Error> {
         )
         .map_err(Error::Tls)?;
         let d = dir.join("node");
-        Ok::<_, Error>(ClusterTls::load(
-            &d.join(issue::CA_CERT),
-            &d.join(issue::NODE_CERT),
-            &d.join(issue::NODE_KEY),
+        Ok::<_, Error>(
+            ClusterTls::load(
+                &d.join(issue::CA_CERT),
+                &d.join(issue::NODE_CERT),
+                &d.join(issue::NODE_KEY),
+            )
+            .map_err(Error::Tls)?,
         )
-        .map_err(Error::Tls)?)
     })();
     let _ = std::fs::remove_dir_all(&dir);
     let tls = tls?;
@@ -182,8 +185,12 @@ fn run(args: &Args) -> Result<Report, Error> {
         .build()
         .map_err(Error::Io)?;
     let body = vec![0x5au8; args.body_mib << 20];
-    let (plain, secured, handshake) =
-        rt.block_on(transfers(&tls, Arc::new(body), args.rounds.max(1), args.handshakes))?;
+    let (plain, secured, handshake) = rt.block_on(transfers(
+        &tls,
+        Arc::new(body),
+        args.rounds.max(1),
+        args.handshakes,
+    ))?;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(Report {
         requests: n,
@@ -210,9 +217,7 @@ async fn transfers(
     let acceptor = tls.acceptor().map_err(Error::Tls)?;
     let connector = tls.connector().map_err(Error::Tls)?;
     let name = swirl_common::tls::server_name("127.0.0.1").map_err(Error::Tls)?;
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(Error::Io)?;
+    let listener = TcpListener::bind("127.0.0.1:0").await.map_err(Error::Io)?;
     let addr = listener.local_addr().map_err(Error::Io)?;
     let (mut plain, mut secured) = (Duration::MAX, Duration::MAX);
     for _ in 0..rounds {
@@ -273,7 +278,10 @@ async fn one_body(
     s.map_err(Error::Io)?;
     let got = got.map_err(Error::Io)?;
     if got != body.len() {
-        return Err(Error::Setup(format!("received {got} of {} bytes", body.len())));
+        return Err(Error::Setup(format!(
+            "received {got} of {} bytes",
+            body.len()
+        )));
     }
     Ok(())
 }

@@ -56,11 +56,11 @@ pub enum AuthError {
     Missing,
     #[error("malformed X-Backend-Auth")]
     Malformed,
-    #[error("X-Backend-Auth does not match the request")]
+    #[error("the X-Backend-Auth MAC does not match the request")]
     BadSignature,
-    #[error("X-Backend-Auth time is {skew_ms} ms away from this node's clock")]
+    #[error("the X-Backend-Auth time is {skew_ms} ms away from this node's clock")]
     Stale { skew_ms: i64 },
-    #[error("X-Backend-Auth nonce already used")]
+    #[error("the X-Backend-Auth nonce was used already")]
     Replayed,
 }
 
