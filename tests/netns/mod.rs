@@ -404,6 +404,14 @@ impl Client {
     }
 }
 
+/// The command of the guide's unit `swirl-<daemon>.service`, run in
+/// namespace `ns` with this build's `swirl` and the configs in `etc`.
+pub fn unit_in(ns: &str, daemon: &str, etc: &Path) -> std::process::Command {
+    let mut cmd = net::command_in(ns);
+    cmd.args(template::unit_command(daemon, &harness::swirl_bin(), etc));
+    cmd
+}
+
 /// A request to `addr` from inside namespace `ns`.
 pub fn request_in(
     ns: &str,
@@ -743,17 +751,13 @@ impl NetnsCluster {
     pub fn start_server(&mut self, n: usize, s: Server) {
         let node = &self.nodes[n - 1];
         assert!(!node.is_running(s), "n{n} {} already running", s.name());
-        let mut cmd = net::command_in(&node.ns);
-        cmd.arg(harness::swirl_bin())
-            .arg(format!("{}-server", s.name()))
-            .arg(node.config(s))
-            .stderr(Self::log_file(
-                &node.logs().join(format!("{}-server.log", s.name())),
-            ));
-        let mut roles = vec![s.name()];
-        if s == Server::Object {
-            roles.push("object-replication");
-        }
+        let mut cmd = unit_in(&node.ns, &format!("{}-server", s.name()), &node.etc());
+        cmd.stderr(Self::log_file(
+            &node.logs().join(format!("{}-server.log", s.name())),
+        ));
+        // Every server has its replication listener (the guide's configs).
+        let replication = format!("{}-replication", s.name());
+        let roles = [s.name(), replication.as_str()];
         let name = format!("n{n}-{}", s.name());
         let p = Proc::spawn_ready_roles(&name, cmd, &roles, Duration::from_secs(60));
         self.nodes[n - 1].servers.insert(s, p);
@@ -820,11 +824,8 @@ impl NetnsCluster {
     pub fn start_proxy(&mut self) {
         assert!(self.proxy.is_none(), "proxy already running");
         let etc = self.proxy_etc();
-        let mut cmd = net::command_in(&self.proxy_ns);
-        cmd.arg(harness::swirl_bin())
-            .arg("proxy-server")
-            .arg(etc.join("proxy-server.toml"))
-            .stderr(Self::log_file(&etc.join("proxy-server.log")));
+        let mut cmd = unit_in(&self.proxy_ns, "proxy-server", &etc);
+        cmd.stderr(Self::log_file(&etc.join("proxy-server.log")));
         let p = Proc::spawn_ready("proxy", cmd, Duration::from_secs(60));
         let addr = p.addr();
         self.proxy = Some(p);
@@ -963,7 +964,8 @@ impl NetnsCluster {
         });
     }
 
-    /// Starts `swirl <daemon> <node n's config of that server> <args>` in
+    /// Starts `swirl <daemon> <node n's config of that server> <args>` (the
+    /// command of the guide's unit, plus `args`) in
     /// node `n`'s namespace, in the background (logs at info unless
     /// SWIRL_TEST_LOG says otherwise).
     pub fn spawn_daemon(&self, n: usize, daemon: &str, args: &[&str]) -> Daemon {
@@ -972,11 +974,8 @@ impl NetnsCluster {
         let k = RUNS.fetch_add(1, Ordering::Relaxed);
         let out = node.logs().join(format!("{daemon}-{k}.out"));
         let err = node.logs().join(format!("{daemon}-{k}.err"));
-        let mut cmd = net::command_in(&node.ns);
-        cmd.arg(harness::swirl_bin())
-            .arg(daemon)
-            .arg(node.config(Server::of_daemon(daemon)))
-            .args(args)
+        let mut cmd = unit_in(&node.ns, daemon, &node.etc());
+        cmd.args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("SWIRL_TEST_LOG").unwrap_or_else(|_| "info".into()),
