@@ -117,7 +117,12 @@ fn netns_probe_scenarios() {
         .set(Server::Object, "object-replicator.node_timeout", 3)
         // The auditor's pass over a node's thousands of objects, unpaced.
         .set(Server::Object, "object-auditor.files_per_second", 0)
-        .set(Server::Object, "object-auditor.bytes_per_second", 0);
+        .set(Server::Object, "object-auditor.bytes_per_second", 0)
+        .set(
+            Server::Object,
+            "object-auditor.zero_byte_files_per_second",
+            0,
+        );
     let c = NetnsCluster::start_with(spec);
     let cl = c.client();
     let ledger = Ledger::new(cl.account_name());
@@ -159,6 +164,7 @@ fn write_many(
             .map(|_| {
                 let (cl, acked, after, next) = (&cl, &acked, &after, &next);
                 s.spawn(move || {
+                    let mut pool = cl.pool();
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -167,7 +173,8 @@ fn write_many(
                         }
                         let late = after.load(Ordering::SeqCst);
                         let body = pattern(50 + (i * 37) % 2000, i as u64);
-                        let r = cl.request("PUT", &format!("{prefix}{i}"), &[], &body);
+                        let r =
+                            cl.request_via(&mut pool, "PUT", &format!("{prefix}{i}"), &[], &body);
                         if r.0 == 201 {
                             acked.fetch_add(1, Ordering::Relaxed);
                         }
@@ -297,7 +304,11 @@ fn corrupted_data_files(p: &mut Probe) {
     let path = p.data_file(second, "c/audited");
     flip(&path, 150 * 1024 + 3);
     let t = Instant::now();
-    let run = p.c.run_daemon(second.node, "object-auditor", &["--once"]);
+    let run = p.c.run_daemon(
+        second.node,
+        "object-auditor",
+        &["--once", "--devices", &second.dev],
+    );
     run.assert_success();
     assert!(!path.exists(), "the auditor left the corrupt copy: {run}");
     let q =

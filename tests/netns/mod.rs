@@ -34,6 +34,7 @@
 
 #![allow(dead_code)]
 
+pub mod conn;
 pub mod ledger;
 pub mod net;
 pub mod template;
@@ -398,6 +399,31 @@ impl Client {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// As [`request`](Self::request), on `pool`'s kept connection.
+    pub fn request_via(
+        &self,
+        pool: &mut conn::Pool,
+        method: &str,
+        rel: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        let path = if rel.is_empty() {
+            self.account.clone()
+        } else {
+            format!("{}/{rel}", self.account)
+        };
+        let mut h = vec![("X-Auth-Token", self.token.as_str())];
+        h.extend_from_slice(headers);
+        pool.request(self.addr, method, &path, &h, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Kept-alive connections for one thread's requests ([`request_via`](Self::request_via)).
+    pub fn pool(&self) -> conn::Pool {
+        conn::Pool::new(&self.ns)
+    }
+
     /// The account name (`AUTH_test`).
     pub fn account_name(&self) -> &str {
         self.account.rsplit('/').next().unwrap_or_default()
@@ -668,16 +694,27 @@ impl NetnsCluster {
             std::fs::create_dir_all(node.logs()).unwrap();
         }
         std::fs::create_dir_all(self.proxy_etc()).unwrap();
+        // Swift's swift.conf beside the rings, for Swift's tools (swift-recon).
+        let vars = [("HASH_PATH_SUFFIX", self.suffix.clone())].into();
+        std::fs::write(
+            self.rings_dir().join("swift.conf"),
+            template::render_file("swift.conf", &vars),
+        )
+        .unwrap();
         self.push_rings();
     }
 
-    /// Copies the rings as built to every node and the proxy (each file
-    /// replaced atomically, as an operator's deploy script would).
+    /// Copies the rings as built, and swift.conf, to every node and the
+    /// proxy (each file replaced atomically, as an operator's deploy script
+    /// would).
     pub fn push_rings(&self) {
         let mut targets: Vec<PathBuf> = self.nodes.iter().map(Node::etc).collect();
         targets.push(self.proxy_etc());
-        for s in Server::ALL {
-            let name = format!("{}.ring.gz", s.name());
+        let names = Server::ALL
+            .iter()
+            .map(|s| format!("{}.ring.gz", s.name()))
+            .chain(["swift.conf".to_string()]);
+        for name in names {
             let src = self.rings_dir().join(&name);
             for t in &targets {
                 std::fs::create_dir_all(t).unwrap();
@@ -936,6 +973,33 @@ impl NetnsCluster {
             b"",
         )
         .unwrap_or((0, Vec::new(), Vec::new()))
+    }
+
+    /// As [`direct_object`](Self::direct_object), on `pool`'s kept
+    /// connections (a pool of the switch namespace: [`admin_pool`](Self::admin_pool)).
+    pub fn direct_object_via(
+        &self,
+        pool: &mut conn::Pool,
+        loc: &Location,
+        part: u32,
+        account: &str,
+        rel: &str,
+        method: &str,
+    ) -> RawResponse {
+        let path = format!("/{}/{part}/{account}/{rel}", loc.dev);
+        pool.request(
+            self.node(loc.node).addr(Server::Object),
+            method,
+            &path,
+            &[("X-Backend-Storage-Policy-Index", "0")],
+            b"",
+        )
+        .unwrap_or((0, Vec::new(), Vec::new()))
+    }
+
+    /// Kept-alive connections from the switch namespace, for one thread.
+    pub fn admin_pool(&self) -> conn::Pool {
+        conn::Pool::new(&self.admin_ns)
     }
 
     /// Sets node `n`'s link on `net` up or down (the switch's end stays up,

@@ -100,7 +100,7 @@ impl TempFile {
         }
         drop(file);
         let dest = dir.join(name);
-        std::fs::rename(&self.path, &dest)?;
+        rename_into(&self.path, dir, &dest)?;
         // Renamed: nothing left for Drop to unlink.
         self.path = PathBuf::new();
         if alone {
@@ -156,7 +156,7 @@ pub fn commit_batch(files: Vec<(TempFile, PathBuf, String)>) -> io::Result<Vec<C
     let mut after: Vec<Arc<FsSync>> = Vec::new();
     for (mut t, dir, name, grown) in staged {
         let dest = dir.join(&name);
-        std::fs::rename(&t.path, &dest)?;
+        rename_into(&t.path, &dir, &dest)?;
         t.path = PathBuf::new();
         if !after.iter().any(|g| Arc::ptr_eq(g, &t.group)) {
             after.push(t.group.clone());
@@ -195,6 +195,29 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
         fsync_dir(&parent)?;
     }
     Ok(())
+}
+
+/// Renames `from` to `dest` in `dir`. Between the directory's creation and
+/// the rename (a sync apart), a cleanup may remove it as empty (a rehash
+/// dropping an empty hash or suffix directory, a handoff partition
+/// removed): then it is made again and the rename retried, as Swift's
+/// `renamer` does. The new directories are made durable by the caller's
+/// sync after the rename, which covers the whole filesystem or `dir`'s
+/// parents already fsynced; a recreated directory is fsynced here.
+fn rename_into(from: &Path, dir: &Path, dest: &Path) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::rename(from, dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 && from.exists() => {
+                tries += 1;
+                tracing::warn!(dir = %dir.display(), "directory removed before a rename into it; made again");
+                for parent in create_dirs(dir)? {
+                    fsync_dir(&parent)?;
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Creates `dir` and missing parents without syncing; returns the directories

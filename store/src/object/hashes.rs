@@ -45,15 +45,45 @@ pub struct PartitionLock {
 }
 
 /// Takes the partition lock (creating the partition directory if needed).
+///
+/// An empty handoff partition is removed under this lock
+/// (`sync::remove::remove_if_empty`): a writer that opened the lock file
+/// before the removal and got the lock after it holds a lock on a file no
+/// longer in a directory, so it starts again with the partition made anew.
 pub fn lock_partition(part_dir: &Path) -> io::Result<PartitionLock> {
-    super::durable::ensure_dir(part_dir)?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(part_dir.join(LOCK))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(io::Error::from)?;
-    Ok(PartitionLock { _file: file })
+    use std::os::unix::fs::MetadataExt;
+    let path = part_dir.join(LOCK);
+    let mut tries = 0;
+    loop {
+        super::durable::ensure_dir(part_dir)?;
+        let opened = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path);
+        let file = match opened {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                continue;
+            }
+            other => other?,
+        };
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(io::Error::from)?;
+        let held = file.metadata()?;
+        let current = std::fs::metadata(&path).ok();
+        if current.is_some_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+            return Ok(PartitionLock { _file: file });
+        }
+        tries += 1;
+        if tries > 5 {
+            return Err(io::Error::other(format!(
+                "{}: partition removed while locking it, again and again",
+                part_dir.display()
+            )));
+        }
+        tracing::warn!(dir = %part_dir.display(), "partition removed while locking it; made again");
+    }
 }
 
 /// Marks `suffix` of the partition as changed.
