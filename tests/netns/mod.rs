@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Each node's configs are rendered from the deployment guide's templates
-//! (`docs/multi-node/`), its certificate is issued by `swirl cluster-ca`, and
+//! (`docs/multi-node/`), every server and daemon runs the command of the
+//! guide's systemd unit (`docs/multi-node/systemd/`, [`unit_in`]), inside
+//! the node's namespace, its certificate is issued by `swirl cluster-ca`, and
 //! the rings are built with `swirl ring-builder` from the nodes' public and
 //! replication addresses. The servers listen on the guide's fixed ports
 //! (6200-6202, replication 6300): every node has its own namespace and
