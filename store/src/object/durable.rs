@@ -263,6 +263,27 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A hash directory removed (as empty, by a rehash) after the commit
+    /// made it and before the rename: the file still lands, in the
+    /// directory made again.
+    #[test]
+    fn rename_survives_its_directory_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let tmp = d.path().join("tmp");
+        let dir = d.path().join("objects/7/abc/hash");
+        let mut t = TempFile::create(&tmp).unwrap();
+        t.file().unwrap().write_all(b"body").unwrap();
+        create_dirs(&dir).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+        std::fs::remove_dir(dir.parent().unwrap()).unwrap();
+        let dest = dir.join("1.data");
+        rename_into(&t.path, &dir, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"body");
+        // A missing source is still an error.
+        let gone = tmp.join("nothing");
+        assert!(rename_into(&gone, &dir, &dir.join("2.data")).is_err());
+    }
+
     #[test]
     fn commit_and_abandon() {
         let d = tempfile::tempdir().unwrap();
