@@ -146,7 +146,7 @@ fn netns_probe_scenarios() {
     p.section("done");
 }
 
-/// Writes `count` objects `<prefix><i>` from 4 threads; calls `at_half`
+/// Writes `count` objects `<prefix><i>` from 8 threads (each on its kept-alive connection); calls `at_half`
 /// once half of them are acknowledged (while the others keep writing).
 /// Returns, per object, whether its write started after `at_half` returned.
 fn write_many(
@@ -160,7 +160,7 @@ fn write_many(
     let next = AtomicUsize::new(0);
     let cl = p.cl.clone();
     let results: Vec<(usize, Vec<u8>, u16, bool)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
+        let workers: Vec<_> = (0..8)
             .map(|_| {
                 let (cl, acked, after, next) = (&cl, &acked, &after, &next);
                 s.spawn(move || {
