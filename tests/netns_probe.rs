@@ -146,8 +146,9 @@ fn netns_probe_scenarios() {
     p.section("done");
 }
 
-/// Writes `count` objects `<prefix><i>` from 8 threads (each on its kept-alive connection); calls `at_half`
-/// once half of them are acknowledged (while the others keep writing).
+/// Writes `count` objects `<prefix><i>` from 8 threads (each on its
+/// kept-alive connection); calls `at_half` once half of them are
+/// acknowledged (while the others keep writing).
 /// Returns, per object, whether its write started after `at_half` returned.
 fn write_many(
     p: &mut Probe,
