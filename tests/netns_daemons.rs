@@ -429,8 +429,14 @@ fn now_secs() -> u64 {
 fn expired_objects(r: &mut Run) {
     r.section("(j) expired objects removed by the object expirer");
     let t = Instant::now();
-    let at = now_secs() + 4;
-    let at_s = at.to_string();
+    // Delete-at times a few seconds after each PUT (a time already past
+    // is refused), the latest kept to wait for.
+    let mut latest = 0;
+    let mut soon = || {
+        let at = now_secs() + 3;
+        latest = latest.max(at);
+        at.to_string()
+    };
     for i in 0..5u64 {
         r.put(&format!("x/keep{i}"), &pattern(300, 8000 + i), &[]);
         r.put(
@@ -441,7 +447,7 @@ fn expired_objects(r: &mut Run) {
         r.put(
             &format!("x/at{i}"),
             &pattern(500, 8200 + i),
-            &[("X-Delete-At", &at_s)],
+            &[("X-Delete-At", &soon())],
         );
     }
     // Rewritten without an expiry: it stays. The rewrite leaves the old
@@ -450,9 +456,10 @@ fn expired_objects(r: &mut Run) {
     r.put(
         "x/rewritten",
         &pattern(600, 8300),
-        &[("X-Delete-At", &at_s)],
+        &[("X-Delete-At", &soon())],
     );
     r.put("x/rewritten", &pattern(700, 8301), &[]);
+    let at = latest.max(now_secs() + 2);
     r.once_everywhere("object-updater");
     assert_eq!(r.async_pendings(), 0);
     wait_until(
