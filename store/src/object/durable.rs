@@ -221,22 +221,53 @@ fn rename_into(from: &Path, dir: &Path, dest: &Path) -> io::Result<()> {
 }
 
 /// Creates `dir` and missing parents without syncing; returns the directories
-/// that gained an entry (deepest first), which the caller must fsync.
+/// that gained an entry (deepest first), which the caller must fsync. A
+/// parent removed as empty between its creation and its child's (a rehash
+/// dropping a new suffix directory) is made again.
 fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut grown = Vec::new();
-    if dir.is_dir() {
-        return Ok(grown);
-    }
-    if let Some(parent) = dir.parent() {
-        let mut above = create_dirs(parent)?;
-        match std::fs::create_dir(dir) {
-            Ok(()) => grown.push(parent.to_path_buf()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+    // Directories that gained an entry in attempts that failed: fsynced too.
+    let mut earlier: Vec<PathBuf> = Vec::new();
+    let mut tries = 0;
+    loop {
+        let mut made = Vec::new();
+        match create_dirs_once(dir, &mut made) {
+            Ok(()) => {
+                for p in earlier {
+                    if !made.contains(&p) {
+                        made.push(p);
+                    }
+                }
+                return Ok(made);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                earlier.append(&mut made);
+            }
             Err(e) => return Err(e),
         }
-        grown.append(&mut above);
     }
-    Ok(grown)
+}
+
+/// One attempt of [`create_dirs`]; `grown` gets what gained an entry, also
+/// when it fails.
+fn create_dirs_once(dir: &Path, grown: &mut Vec<PathBuf>) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
+    let mut above = Vec::new();
+    let r = create_dirs_once(parent, &mut above).and_then(|()| match std::fs::create_dir(dir) {
+        Ok(()) => {
+            grown.push(parent.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    });
+    grown.append(&mut above);
+    r
 }
 
 /// Removes this module's temp files from `tmp_dir` (orphans of a killed
