@@ -169,14 +169,12 @@ fn run(args: &Args) -> Result<Report, Error> {
         )
         .map_err(Error::Tls)?;
         let d = dir.join("node");
-        Ok::<_, Error>(
-            ClusterTls::load(
-                &d.join(issue::CA_CERT),
-                &d.join(issue::NODE_CERT),
-                &d.join(issue::NODE_KEY),
-            )
-            .map_err(Error::Tls)?,
+        ClusterTls::load(
+            &d.join(issue::CA_CERT),
+            &d.join(issue::NODE_CERT),
+            &d.join(issue::NODE_KEY),
         )
+        .map_err(Error::Tls)
     })();
     let _ = std::fs::remove_dir_all(&dir);
     let tls = tls?;
