@@ -150,8 +150,8 @@ impl Figures {
     }
 
     /// One gauge `<prefix>_<key>` for every number in `stats` (a daemon's
-    /// recon entry; nested objects' numbers as `<prefix>_<key>_<inner>`),
-    /// with `labels`. What is not a number is left out.
+    /// recon entry), with `labels`. What is not a number is left out, nested
+    /// objects too (`failure_nodes` would make a name of each peer).
     pub fn gauges_from_json(
         &mut self,
         prefix: &str,
@@ -160,15 +160,9 @@ impl Figures {
         stats: &Map<String, Value>,
     ) {
         for (k, v) in stats {
-            let name = format!("{prefix}_{}", metric_name_part(k));
-            match v {
-                Value::Number(n) => {
-                    if let Some(x) = n.as_f64() {
-                        self.gauge(&name, help, labels, x);
-                    }
-                }
-                Value::Object(inner) => self.gauges_from_json(&name, help, labels, inner),
-                _ => {}
+            if let Some(x) = v.as_f64() {
+                let name = format!("{prefix}_{}", metric_name_part(k));
+                self.gauge(&name, help, labels, x);
             }
         }
     }
@@ -301,7 +295,6 @@ mod tests {
             [
                 "object_replication_last_pass_attempted",
                 "object_replication_last_pass_bytes_sent",
-                "object_replication_last_pass_failure_nodes_10_0_0_1_sdb",
                 "object_replication_last_pass_start",
             ]
         );
