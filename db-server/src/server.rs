@@ -61,23 +61,7 @@ impl DbServer {
     /// Swift's `check_drive`: a plain name, an existing directory (a mount
     /// point with mount_check). Returns the device path.
     pub fn check_drive(&self, drive: &str) -> Result<PathBuf> {
-        let plain = drive
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b));
-        if !plain {
-            return Err(Error::InsufficientStorage(drive.to_string()));
-        }
-        let path = self.cfg.devices.join(drive);
-        let ok = if self.cfg.mount_check {
-            is_mount(&path)
-        } else {
-            path.is_dir()
-        };
-        if ok {
-            Ok(path)
-        } else {
-            Err(Error::InsufficientStorage(drive.to_string()))
-        }
+        check_drive(&self.cfg, drive)
     }
 
     pub fn container_db(&self, dev: &str, part: u32, account: &str, container: &str) -> PathBuf {
@@ -107,6 +91,27 @@ impl DbServer {
                 "Invalid X-Backend-Storage-Policy-Index '{text}'"
             ))),
         }
+    }
+}
+
+/// [`DbServer::check_drive`] with `cfg`'s devices and mount_check.
+pub fn check_drive(cfg: &Config, drive: &str) -> Result<PathBuf> {
+    let plain = drive
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b));
+    if !plain {
+        return Err(Error::InsufficientStorage(drive.to_string()));
+    }
+    let path = cfg.devices.join(drive);
+    let ok = if cfg.mount_check {
+        is_mount(&path)
+    } else {
+        path.is_dir()
+    };
+    if ok {
+        Ok(path)
+    } else {
+        Err(Error::InsufficientStorage(drive.to_string()))
     }
 }
 
@@ -152,6 +157,7 @@ impl Handler for DbServer {
                     Some(b"OK".to_vec()),
                 ))
             }
+            Route::Metrics => crate::metrics::handle(self, &parts.headers).await,
             Route::Recon(check) => {
                 let cfg = self.cfg.clone();
                 // Reads files (the recon cache, the rings): off the reactor.

@@ -11,7 +11,7 @@ use swirl_common::{body, Body};
 
 use crate::error::{Error, Result};
 use crate::router::{self, Endpoint, ObjectVerb};
-use crate::{delete, get, post, put, recon, replicate, Server};
+use crate::{delete, get, metrics, post, put, recon, replicate, Server};
 
 /// The object server's request handler.
 pub struct ObjectHandler {
@@ -28,6 +28,7 @@ impl Handler for ObjectHandler {
         match ep {
             Endpoint::Healthcheck => Ok(text(StatusCode::OK, "OK")),
             Endpoint::Recon(check) => recon::handle(s, &check).await,
+            Endpoint::Metrics => metrics::handle(s, req.headers()).await,
             Endpoint::Replicate {
                 device,
                 partition,
