@@ -13,6 +13,7 @@ mod db_side_by_side;
 mod db_support;
 mod functests;
 mod harness;
+mod metrics;
 mod netns;
 mod netns_probe;
 mod object_api;
