@@ -302,6 +302,49 @@ fn every_server_exposes_prometheus_metrics() {
         ),
         0.0
     );
+    // An async pending: a write straight to the object server whose
+    // container update names a container that does not exist (the
+    // container server answers 404, and so it does to the updater, which
+    // keeps the pending).
+    let container_host = server_port(&etc, "container").to_string();
+    let ts = format!(
+        "{:.5}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    );
+    let (st, _, _) = harness::http_request(
+        object,
+        "PUT",
+        "/d1/1/AUTH_test/nowhere/o",
+        &[
+            ("X-Timestamp", ts.as_str()),
+            ("Content-Type", "text/plain"),
+            ("X-Container-Host", container_host.as_str()),
+            ("X-Container-Device", "d1"),
+            ("X-Container-Partition", "1"),
+        ],
+        b"x",
+    )
+    .unwrap();
+    assert_eq!(st, 201);
+    let o = scrape(object, false);
+    let l = [("role", "object"), ("method", "PUT"), ("status", "201")];
+    assert_eq!(value(&o, "swirl_requests_total", &l), object_puts + 1.0);
+    let failed = [("result", "failed")];
+    assert_eq!(
+        value(&o, "swirl_object_container_updates_total", &failed),
+        1.0
+    );
+    assert_eq!(
+        value(&o, "swirl_object_async_pendings_written_total", &[]),
+        1.0
+    );
+    assert_eq!(
+        value(&o, "swirl_object_async_pendings", &[("policy", "0")]),
+        1.0
+    );
     for d in 1..=4 {
         let dev = format!("d{d}");
         let l = [("device", dev.as_str())];
