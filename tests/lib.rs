@@ -15,6 +15,7 @@ mod functests;
 mod harness;
 mod metrics;
 mod netns;
+mod netns_daemons;
 mod netns_probe;
 mod object_api;
 mod object_common;
