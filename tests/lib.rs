@@ -14,6 +14,7 @@ mod db_side_by_side;
 mod db_support;
 mod functests;
 mod harness;
+mod metrics;
 mod netns;
 mod netns_daemons;
 mod netns_probe;

@@ -19,6 +19,7 @@ pub mod header_text;
 pub mod listen;
 pub mod listing_format;
 pub mod logging;
+pub mod metrics;
 pub mod path;
 pub mod policy;
 pub mod range;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod container_api;
 pub mod error;
 pub mod meta;
+pub mod metrics;
 pub mod params;
 pub mod recon;
 pub mod replicate;

@@ -63,23 +63,7 @@ impl DbServer {
     /// Swift's `check_drive`: a plain name, an existing directory (a mount
     /// point with mount_check). Returns the device path.
     pub fn check_drive(&self, drive: &str) -> Result<PathBuf> {
-        let plain = drive
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b));
-        if !plain {
-            return Err(Error::InsufficientStorage(drive.to_string()));
-        }
-        let path = self.cfg.devices.join(drive);
-        let ok = if self.cfg.mount_check {
-            is_mount(&path)
-        } else {
-            path.is_dir()
-        };
-        if ok {
-            Ok(path)
-        } else {
-            Err(Error::InsufficientStorage(drive.to_string()))
-        }
+        check_drive(&self.cfg, drive)
     }
 
     pub fn container_db(&self, dev: &str, part: u32, account: &str, container: &str) -> PathBuf {
@@ -112,6 +96,27 @@ impl DbServer {
     }
 }
 
+/// [`DbServer::check_drive`] with `cfg`'s devices and mount_check.
+pub fn check_drive(cfg: &Config, drive: &str) -> Result<PathBuf> {
+    let plain = drive
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b));
+    if !plain {
+        return Err(Error::InsufficientStorage(drive.to_string()));
+    }
+    let path = cfg.devices.join(drive);
+    let ok = if cfg.mount_check {
+        is_mount(&path)
+    } else {
+        path.is_dir()
+    };
+    if ok {
+        Ok(path)
+    } else {
+        Err(Error::InsufficientStorage(drive.to_string()))
+    }
+}
+
 /// The request's X-Timestamp (Swift's `valid_timestamp`).
 pub fn req_timestamp(h: &HeaderMap) -> Result<Timestamp> {
     let v = h
@@ -140,9 +145,9 @@ impl Handler for DbServer {
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let (parts, body) = req.into_parts();
         let r = route(self.kind, parts.method.as_str(), parts.uri.path())?;
-        // Health and recon are for operators and Swift's tools, open as in
-        // Swift; everything else must come from the cluster.
-        if !matches!(r, Route::Healthcheck | Route::Recon(_)) {
+        // Health, recon and metrics are for operators and their tools, open
+        // as in Swift; everything else must come from the cluster.
+        if !matches!(r, Route::Healthcheck | Route::Recon(_) | Route::Metrics) {
             self.auth
                 .verify(&parts.method, &parts.uri, &parts.headers)?;
         }
@@ -160,6 +165,7 @@ impl Handler for DbServer {
                     Some(b"OK".to_vec()),
                 ))
             }
+            Route::Metrics => crate::metrics::handle(self, &parts.headers).await,
             Route::Recon(check) => {
                 let cfg = self.cfg.clone();
                 // Reads files (the recon cache, the rings): off the reactor.

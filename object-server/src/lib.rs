@@ -16,6 +16,7 @@ pub mod error;
 pub mod get;
 pub mod handler;
 pub mod headers;
+pub mod metrics;
 pub mod post;
 pub mod put;
 pub mod recon;

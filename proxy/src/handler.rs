@@ -1,4 +1,4 @@
-//! The request entry point: gatekeeper, healthcheck, /info, tempauth's token
+//! The request entry point: gatekeeper, healthcheck, /info, /metrics, tempauth's token
 //! endpoint, bulk delete and extract-archive, identity, then the account/container/object
 //! controllers, with CORS around them. One match dispatches every endpoint.
 
@@ -51,7 +51,7 @@ impl Handler for ProxyHandler {
                     container,
                     object,
                 } => Some((account.clone(), format!("{container}/{object}"))),
-                Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth => None,
+                Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics => None,
             };
             if let Some((account, base)) = target {
                 let who = proxy.auth.identify(&hdrs, &account).ok();
@@ -83,6 +83,9 @@ impl Handler for ProxyHandler {
                 r
             }
             Endpoint::Info => info_response(proxy, &parts.method)?,
+            Endpoint::Metrics => {
+                swirl_common::metrics::response(swirl_common::metrics::Figures::new(), &hdrs)
+            }
             Endpoint::Auth => {
                 let scheme = if proxy.tls { "https" } else { "http" };
                 let host = headers::get(&hdrs, "host")
