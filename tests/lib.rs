@@ -31,6 +31,7 @@ mod proxy_faults;
 mod proxy_hardening;
 mod proxy_integrity;
 mod proxy_memory;
+mod proxy_pipeline;
 mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;

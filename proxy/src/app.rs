@@ -45,6 +45,8 @@ pub struct Proxy {
     pub policies: Policies,
     pub info: InfoCache,
     pub tls: bool,
+    /// The middleware that run before the controllers.
+    pub pipeline: crate::pipeline::Pipeline,
 }
 
 impl Proxy {
@@ -71,6 +73,7 @@ impl Proxy {
                 secs(cfg.recheck_container_existence),
             ),
             tls: cfg.cert_file.is_some(),
+            pipeline: crate::pipeline::registry::build(&cfg)?,
             cfg,
         })
     }
@@ -88,6 +91,46 @@ pub struct Ctx {
     pub query: Option<String>,
     /// Set once authorization says the caller owns the account.
     pub owner: bool,
+    /// Who decides what the request may do (Swift's `swift.authorize`).
+    pub auth: Authorizer,
+    /// The middleware that made this sub-request (Swift's `swift.source`).
+    pub source: Option<&'static str>,
+    /// A middleware set the Content-Type's `swift_bytes` (SLO manifests),
+    /// which clients may not (Swift's `swift.content_type_overridden`).
+    pub ctype_overridden: bool,
+}
+
+/// Who authorizes a request: nobody when no auth middleware ran (all is
+/// allowed, nobody owns anything: Swift without `swift.authorize`).
+#[derive(Clone, Default)]
+pub enum Authorizer {
+    #[default]
+    Open,
+    /// tempauth's rules and ACLs for `Ctx::who`.
+    TempAuth,
+}
+
+impl Ctx {
+    /// A client request's context, before any middleware ran.
+    pub fn new(txn: &str, method: Method, headers: HeaderMap, query: Option<String>) -> Ctx {
+        Ctx {
+            txn: txn.to_string(),
+            who: Identity::default(),
+            method,
+            headers,
+            query,
+            owner: false,
+            auth: Authorizer::Open,
+            source: None,
+            ctype_overridden: false,
+        }
+    }
+
+    /// Tags a sub-request with the middleware that made it.
+    pub fn by(mut self, source: &'static str) -> Ctx {
+        self.source = Some(source);
+        self
+    }
 }
 
 impl Ctx {
@@ -112,6 +155,9 @@ impl Ctx {
             headers: h,
             query,
             owner: false,
+            auth: self.auth.clone(),
+            source: self.source,
+            ctype_overridden: false,
         }
     }
 }
@@ -270,6 +316,13 @@ impl Proxy {
         object: Option<&str>,
         acl: Option<&str>,
     ) -> Result<()> {
+        if matches!(ctx.auth, Authorizer::Open) {
+            ctx.owner = false;
+            for h in OWNER_HEADERS {
+                ctx.headers.remove(h);
+            }
+            return Ok(());
+        }
         let method = ctx.method.clone();
         let req = AuthzRequest {
             method: &method,

@@ -90,6 +90,10 @@ pub struct Config {
     /// Storage policies (swift.conf `[storage-policy:N]`); default: policy 0 "Policy-0".
     #[serde(default = "policy::default_policies")]
     pub storage_policy: Vec<PolicyConfig>,
+    /// The middleware that run, in order (Swift's `[pipeline:main]`), before
+    /// the proxy's controllers; each filter's options are its own table.
+    #[serde(default = "default_pipeline")]
+    pub pipeline: Vec<String>,
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
@@ -357,6 +361,13 @@ fn default_rebalance_missing_suppression_count() -> usize {
 fn default_recheck() -> f64 {
     60.0
 }
+fn default_pipeline() -> Vec<String> {
+    crate::pipeline::registry::DEFAULT
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
 fn default_true() -> bool {
     true
 }
@@ -425,6 +436,9 @@ impl Config {
             }
         }
         self.listen.validate()?;
+        if let Err(m) = crate::pipeline::registry::check(&self.pipeline) {
+            return bad("pipeline", &m);
+        }
         if !(1..=1000).contains(&self.bulk.delete_concurrency) {
             return bad("bulk.delete_concurrency", "must be between 1 and 1000");
         }
@@ -484,6 +498,15 @@ mod tests {
             (c.conn_timeout, c.node_timeout)
         );
         assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
+        assert_eq!(d.pipeline, c.pipeline);
+        let bad: Config = swirl_common::config::parse(
+            "swift_dir = \"/e\"\npipeline = [\"tempauth\", \"ratelimit\"]",
+            "-",
+        )
+        .unwrap();
+        let (key, why) = bad.validate().unwrap_err();
+        assert_eq!(key, "pipeline");
+        assert!(why.contains("unknown filter \"ratelimit\""), "{why}");
         assert_eq!(d.listen.client_timeout, c.listen.client_timeout);
         assert_eq!(d.listen.max_clients, c.listen.max_clients);
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);
