@@ -35,6 +35,7 @@ mod proxy_pipeline;
 mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;
+mod proxy_tempurl;
 mod proxy_tls;
 mod recon;
 mod replication_aio;

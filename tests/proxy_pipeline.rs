@@ -40,7 +40,8 @@ fn default_pipeline_info_lists_its_filters() {
             "etag_quoter",
             "slo",
             "swift",
-            "tempauth"
+            "tempauth",
+            "tempurl"
         ]
     );
 }

@@ -108,6 +108,13 @@ pub enum Authorizer {
     Open,
     /// tempauth's rules and ACLs for `Ctx::who`.
     TempAuth,
+    /// A valid temporary URL (Swift's tempurl `authorize_same_account` /
+    /// `authorize_same_container`): requests in that account (and
+    /// container, for a container's key) only.
+    TempUrl {
+        account: String,
+        container: Option<String>,
+    },
 }
 
 impl Ctx {
@@ -316,7 +323,18 @@ impl Proxy {
         object: Option<&str>,
         acl: Option<&str>,
     ) -> Result<()> {
-        if matches!(ctx.auth, Authorizer::Open) {
+        let allowed = match &ctx.auth {
+            Authorizer::TempAuth => None,
+            Authorizer::Open => Some(true),
+            Authorizer::TempUrl {
+                account: a,
+                container: c,
+            } => Some(a == account && c.as_ref().is_none_or(|c| Some(c.as_str()) == container)),
+        };
+        if let Some(allowed) = allowed {
+            if !allowed {
+                return Err(Error::Unauthorized(account.to_string()));
+            }
             ctx.owner = false;
             for h in OWNER_HEADERS {
                 ctx.headers.remove(h);

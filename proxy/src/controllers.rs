@@ -21,6 +21,7 @@ pub async fn serve(proxy: &Arc<Proxy>, req: Req) -> Result<Response<Body>> {
         mut ctx,
         endpoint,
         body,
+        ..
     } = req;
     match endpoint {
         // Served by their middleware (healthcheck, tempauth), when it runs.

@@ -13,6 +13,7 @@ use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
 use crate::pipeline::{Next, Req};
 use crate::router::{self, RouteError};
+use crate::server::Peer;
 
 /// The proxy's `Handler` for common's server loop.
 pub struct ProxyHandler {
@@ -34,6 +35,8 @@ impl Handler for ProxyHandler {
         })?;
         let query = parts.uri.query().map(str::to_string);
         let req = Req {
+            v1: parts.uri.path().starts_with("/v1/"),
+            peer: parts.extensions.get::<Peer>().map(|p| p.0),
             ctx: Ctx::new(txn, parts.method, parts.headers, query),
             endpoint,
             body: body.map_err(std::io::Error::other).boxed(),

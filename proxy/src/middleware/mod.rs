@@ -16,3 +16,4 @@ pub mod gatekeeper;
 pub mod healthcheck;
 pub mod segments;
 pub mod slo;
+pub mod tempurl;

@@ -32,6 +32,10 @@ pub struct Req {
     pub endpoint: Endpoint,
     /// The request body (the client's, or a sub-request's own).
     pub body: Body,
+    /// The path's version segment is `v1` (not `v1.0`); sub-requests' is.
+    pub v1: bool,
+    /// The client's address (None for sub-requests).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Req {
@@ -45,6 +49,8 @@ impl Req {
                 object: path.object.clone(),
             },
             body,
+            v1: true,
+            peer: None,
         }
     }
 
@@ -57,6 +63,8 @@ impl Req {
                 container: container.to_string(),
             },
             body: swirl_common::body::empty(),
+            v1: true,
+            peer: None,
         }
     }
 

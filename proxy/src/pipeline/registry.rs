@@ -9,11 +9,12 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 9] = [
+pub const DEFAULT: [&str; 10] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
     "bulk",
+    "tempurl",
     "tempauth",
     "copy",
     "container_quotas",
@@ -22,7 +23,7 @@ pub const DEFAULT: [&str; 9] = [
 ];
 
 /// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 9] = DEFAULT;
+pub const KNOWN: [&str; 10] = DEFAULT;
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -71,6 +72,7 @@ fn make(name: &str) -> Box<dyn Filter> {
         "healthcheck" => Box::new(middleware::healthcheck::Healthcheck),
         "etag_quoter" => Box::new(middleware::etag_quoter::EtagQuoter),
         "bulk" => Box::new(middleware::bulk::Bulk),
+        "tempurl" => Box::new(middleware::tempurl::TempUrl),
         "tempauth" => Box::new(crate::auth::filter::TempAuthFilter),
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
