@@ -368,8 +368,8 @@ impl Filter for Bulk {
 
 /// A sub-request as the caller: its token goes along (Swift's bulk passes
 /// X-Auth-Token), as bulk runs before the auth middleware.
-fn as_caller(ctx: &Ctx, method: Method) -> Ctx {
-    let mut sub = ctx.subrequest(method, None).by("BD");
+fn as_caller(ctx: &Ctx, method: Method, source: &'static str) -> Ctx {
+    let mut sub = ctx.subrequest(method, None).by(source);
     for name in ["x-auth-token", "x-storage-token", "x-service-token"] {
         if let Some(v) = ctx.headers.get(name) {
             sub.headers.insert(name, v.clone());
@@ -558,7 +558,7 @@ impl Job {
         async move {
             let mut attempt = 0;
             loop {
-                let sub = as_caller(&ctx, Method::DELETE);
+                let sub = as_caller(&ctx, Method::DELETE, "BD");
                 let req = match &t {
                     Target::Object { container, object } => {
                         let path = ObjectPath::new(account.as_str(), container, object);
@@ -993,7 +993,7 @@ impl Extract {
                 }
             }
         }
-        let mut sub = as_caller(&self.ctx, Method::PUT);
+        let mut sub = as_caller(&self.ctx, Method::PUT, "EA");
         headers::set(&mut sub.headers, "content-length", &entry.size.to_string());
         for (k, v) in &self.ctx.headers {
             let n = k.as_str();
@@ -1032,7 +1032,7 @@ impl Extract {
             Ok(r) => r.status().as_u16(),
             Err(e) => e.status().as_u16(),
         };
-        let head = as_caller(&self.ctx, Method::HEAD);
+        let head = as_caller(&self.ctx, Method::HEAD, "EA");
         let s = status(
             self.next
                 .clone()
@@ -1045,7 +1045,7 @@ impl Extract {
         if s != 404 {
             return Err(s);
         }
-        let put = as_caller(&self.ctx, Method::PUT);
+        let put = as_caller(&self.ctx, Method::PUT, "EA");
         let s = status(
             self.next
                 .clone()
