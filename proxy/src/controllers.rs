@@ -53,10 +53,16 @@ pub async fn serve(proxy: &Arc<Proxy>, req: Req) -> Result<Response<Body>> {
         } => {
             let (a, c) = (account.clone(), container.clone());
             let path = ObjectPath::new(account, container, object);
-            with_cors(proxy, &mut ctx, &a, &c, true, |p, cx| {
+            let mut resp = with_cors(proxy, &mut ctx, &a, &c, true, |p, cx| {
                 Box::pin(async move { object::handle(p, cx, &path, body).await })
             })
-            .await
+            .await?;
+            if ctx.method == Method::GET || ctx.method == Method::HEAD {
+                // The request a read answers, for the middleware above that
+                // serve a manifest as its segments (Swift's shared environ).
+                resp.extensions_mut().insert(ctx);
+            }
+            Ok(resp)
         }
     }
 }

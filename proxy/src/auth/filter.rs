@@ -13,10 +13,17 @@ use crate::router::Endpoint;
 pub struct TempAuthFilter;
 
 impl Filter for TempAuthFilter {
-    fn call(&self, mut req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, mut req: Req, next: Next) -> Fut<'static> {
+        if req.endpoint != Endpoint::Auth {
+            // Passing on needs no future of its own.
+            return match identify(&mut req, next.proxy()) {
+                Ok(()) => next.run(req),
+                Err(e) => Box::pin(async move { Err(e) }),
+            };
+        }
         Box::pin(async move {
             let proxy = next.proxy();
-            if req.endpoint == Endpoint::Auth {
+            {
                 let scheme = if proxy.tls { "https" } else { "http" };
                 let host = headers::get(&req.ctx.headers, "host")
                     .map(str::to_string)
@@ -24,12 +31,10 @@ impl Filter for TempAuthFilter {
                         let l = &proxy.cfg.listen;
                         format!("{}:{}", l.bind_ip, l.bind_port)
                     });
-                return proxy
+                proxy
                     .auth
-                    .handle_auth(&req.ctx.headers, &format!("{scheme}://{host}"));
+                    .handle_auth(&req.ctx.headers, &format!("{scheme}://{host}"))
             }
-            identify(&mut req, proxy)?;
-            next.run(req).await
         })
     }
 

@@ -321,7 +321,13 @@ type Tx = mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
 pub struct Bulk;
 
 impl Filter for Bulk {
-    fn call(&self, req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let q = req.ctx.query.as_deref();
+        let mine =
+            extract_format(&req.ctx.method, q).is_some() || is_bulk_delete(&req.ctx.method, q);
+        if !mine {
+            return next.run(req);
+        }
         Box::pin(async move {
             let query = req.ctx.query.as_deref();
             if let Some(format) = extract_format(&req.ctx.method, query) {
@@ -335,12 +341,13 @@ impl Filter for Bulk {
                 };
                 if let (Some(base), Some(account)) = (base, req.account()) {
                     let account = account.to_string();
-                    return handle_extract(next, req.ctx, account, base, &format, req.body).await;
+                    let job = handle_extract(next, req.ctx, account, base, &format, req.body);
+                    return Box::pin(job).await;
                 }
             }
             if is_bulk_delete(&req.ctx.method, query) {
                 if let Some(account) = req.account().map(str::to_string) {
-                    return Ok(handle(next, req.ctx, account, req.body).await);
+                    return Ok(Box::pin(handle(next, req.ctx, account, req.body)).await);
                 }
             }
             next.run(req).await

@@ -18,7 +18,11 @@ use crate::router::Endpoint;
 pub struct ContainerQuotas;
 
 impl Filter for ContainerQuotas {
-    fn call(&self, req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let m = &req.ctx.method;
+        if *m != Method::PUT && *m != Method::POST {
+            return next.run(req);
+        }
         Box::pin(async move {
             let m = &req.ctx.method;
             match &req.endpoint {

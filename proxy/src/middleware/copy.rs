@@ -20,7 +20,13 @@ use crate::pipeline::{Filter, Fut, Next, Req};
 pub struct Copy;
 
 impl Filter for Copy {
-    fn call(&self, req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let m = &req.ctx.method;
+        let mine = (*m == Method::PUT && req.ctx.headers.contains_key("x-copy-from"))
+            || m.as_str() == "COPY";
+        if !mine {
+            return next.run(req);
+        }
         Box::pin(async move {
             let Some(path) = req.object_path() else {
                 return next.run(req).await;
@@ -30,10 +36,10 @@ impl Filter for Copy {
                 if let Some(src) = headers::get_utf8(&ctx.headers, "x-copy-from") {
                     let parsed =
                         parse_source(&src, "X-Copy-From").map_err(Error::PreconditionFailed)?;
-                    return copy_from(next, ctx, &path, parsed).await;
+                    return Box::pin(copy_from(next, ctx, &path, parsed)).await;
                 }
             } else if ctx.method.as_str() == "COPY" {
-                return copy_verb(next, ctx, &path).await;
+                return Box::pin(copy_verb(next, ctx, &path)).await;
             }
             next.run(Req::object(ctx, &path, body)).await
         })

@@ -43,7 +43,16 @@ use crate::response;
 pub struct Dlo;
 
 impl Filter for Dlo {
-    fn call(&self, req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let m = &req.ctx.method;
+        let object = matches!(req.endpoint, crate::router::Endpoint::Object { .. });
+        let mine = object
+            && ((*m == Method::PUT && req.ctx.headers.contains_key(MANIFEST))
+                || ((*m == Method::GET || *m == Method::HEAD)
+                    && !wants_manifest(req.ctx.query.as_deref())));
+        if !mine {
+            return next.run(req);
+        }
         Box::pin(async move {
             let Some(path) = req.object_path() else {
                 return next.run(req).await;
@@ -58,9 +67,12 @@ impl Filter for Dlo {
             if (m != Method::GET && m != Method::HEAD) || wants_manifest(req.ctx.query.as_deref()) {
                 return next.run(req).await;
             }
-            let ctx = req.ctx.clone();
-            let resp = next.clone().run(req).await?;
+            let mut resp = next.clone().run(req).await?;
             let Some(value) = headers::get_utf8(resp.headers(), MANIFEST) else {
+                return Ok(resp);
+            };
+            // The controllers hand the request back with a read's answer.
+            let Some(ctx) = resp.extensions_mut().remove::<Ctx>() else {
                 return Ok(resp);
             };
             let (parts, body) = resp.into_parts();
@@ -70,9 +82,10 @@ impl Filter for Dlo {
                 .and_then(|v| v.parse::<u64>().ok())
                 .is_some_and(|n| n < 1024);
             if small {
-                let _ = collect(body, 1024).await;
+                let _ = Box::pin(collect(body, 1024)).await;
             }
-            respond(&next, &ctx, &path, parts.headers, &value).await
+            // Boxed: this filter's future stays small for plain objects.
+            Box::pin(respond(&next, &ctx, &path, parts.headers, &value)).await
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::pipeline::{Filter, Fut, Next, Req};
 pub struct Gatekeeper;
 
 impl Filter for Gatekeeper {
-    fn call(&self, mut req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, mut req: Req, next: Next) -> Fut<'static> {
         Box::pin(async move {
             strip_inbound(&mut req.ctx.headers);
             match next.run(req).await {

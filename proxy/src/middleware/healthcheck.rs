@@ -10,11 +10,11 @@ use crate::router::Endpoint;
 pub struct Healthcheck;
 
 impl Filter for Healthcheck {
-    fn call(&self, req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        if req.endpoint != Endpoint::Healthcheck {
+            return next.run(req);
+        }
         Box::pin(async move {
-            if req.endpoint != Endpoint::Healthcheck {
-                return next.run(req).await;
-            }
             let mut r = Response::new(swirl_common::body::full("OK"));
             headers::set(r.headers_mut(), "content-type", "text/plain");
             headers::set(r.headers_mut(), "content-length", "2");

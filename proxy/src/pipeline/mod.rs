@@ -98,7 +98,8 @@ impl Req {
 /// A middleware.
 pub trait Filter: Send + Sync {
     /// Handles `req`; `next` is the rest of the pipeline below this filter.
-    fn call(&self, req: Req, next: Next) -> Fut<'_>;
+    /// The future owns its state (the filter's options are in `next.proxy()`).
+    fn call(&self, req: Req, next: Next) -> Fut<'static>;
 
     /// What this filter adds to `/info` (Swift's `register_swift_info`).
     fn info(&self, _proxy: &Proxy, _out: &mut Map<String, Value>) {}
@@ -162,24 +163,23 @@ impl Next {
         }
     }
 
-    /// Runs `req` through the rest of the pipeline.
+    /// Runs `req` through the rest of the pipeline. A filter's future owns
+    /// what it needs (`Fut<'static>`), so a filter that only passes a
+    /// request on costs no allocation of its own.
     pub fn run(self, req: Req) -> Fut<'static> {
-        Box::pin(async move {
-            let proxy = self.proxy;
-            if let Some(src) = req.ctx.source {
-                tracing::debug!(txn = %req.ctx.txn, source = src, method = %req.ctx.method,
-                    endpoint = ?req.endpoint, "sub-request");
+        if let Some(src) = req.ctx.source {
+            tracing::debug!(txn = %req.ctx.txn, source = src, method = %req.ctx.method,
+                endpoint = ?req.endpoint, "sub-request");
+        }
+        match self.proxy.pipeline.filters.get(self.at) {
+            Some((_, f)) => {
+                let next = Next {
+                    proxy: self.proxy.clone(),
+                    at: self.at + 1,
+                };
+                f.call(req, next)
             }
-            match proxy.pipeline.filters.get(self.at) {
-                Some((_, f)) => {
-                    let next = Next {
-                        proxy: proxy.clone(),
-                        at: self.at + 1,
-                    };
-                    f.call(req, next).await
-                }
-                None => crate::controllers::serve(&proxy, req).await,
-            }
-        })
+            None => Box::pin(async move { crate::controllers::serve(&self.proxy, req).await }),
+        }
     }
 }

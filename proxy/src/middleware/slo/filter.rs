@@ -15,7 +15,10 @@ use crate::router::Endpoint;
 pub struct Slo;
 
 impl Filter for Slo {
-    fn call(&self, req: Req, next: Next) -> Fut<'_> {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        if !concerns(&req) {
+            return next.run(req);
+        }
         Box::pin(call(req, next))
     }
 
@@ -40,12 +43,29 @@ impl Filter for Slo {
     }
 }
 
+/// Is `req` one slo acts on (or answers)?
+fn concerns(req: &Req) -> bool {
+    let m = &req.ctx.method;
+    let q = req.ctx.query.as_deref();
+    match &req.endpoint {
+        Endpoint::Container { .. } => *m == Method::GET,
+        Endpoint::Object { .. } => {
+            *m == Method::GET
+                || *m == Method::HEAD
+                || (*m == Method::PUT && is_manifest_put(q))
+                || (*m == Method::DELETE && is_manifest_delete(q))
+                || (*m != Method::OPTIONS && req.ctx.headers.contains_key(MARKER))
+        }
+        _ => false,
+    }
+}
+
 async fn call(mut req: Req, next: Next) -> Result<http::Response<swirl_common::Body>> {
     let method = req.ctx.method.clone();
     let path = match &req.endpoint {
         Endpoint::Container { .. } if method == Method::GET => {
             let resp = next.run(req).await?;
-            return Ok(rewrite_listing(resp).await);
+            return Ok(Box::pin(rewrite_listing(resp)).await);
         }
         Endpoint::Object { .. } => req.object_path(),
         _ => None,
@@ -58,14 +78,20 @@ async fn call(mut req: Req, next: Next) -> Result<http::Response<swirl_common::B
     if method == Method::GET || method == Method::HEAD {
         if crate::middleware::dlo::wants_manifest(q) {
             let resp = next.run(req).await?;
-            return manifest_get(&method, q, resp).await;
+            return Box::pin(manifest_get(&method, q, resp)).await;
         }
         // Where the object servers find the SLO ETag, and that a
         // manifest's body is wanted whole whatever the Range.
         request_headers(&mut req.ctx.headers);
-        let mut ctx = req.ctx.clone();
-        return match Found::of(next.clone().run(req).await?) {
-            Ok(found) => respond(&next, &mut ctx, &path, found).await,
+        let mut resp = next.clone().run(req).await?;
+        // The controllers hand the request back with a read's answer.
+        let Some(mut ctx) = resp.extensions_mut().remove::<crate::app::Ctx>() else {
+            return Ok(resp);
+        };
+        return match Found::of(resp) {
+            // The big futures are boxed: this one stays small for the
+            // requests that only pass through.
+            Ok(found) => Box::pin(respond(&next, &mut ctx, &path, found)).await,
             Err(resp) => Ok(*resp),
         };
     }
@@ -77,7 +103,7 @@ async fn call(mut req: Req, next: Next) -> Result<http::Response<swirl_common::B
                 c::MAX_OBJECT_NAME_LENGTH
             )));
         }
-        return put(next, &req.ctx, &path, req.body).await;
+        return Box::pin(put(next, &req.ctx, &path, req.body)).await;
     }
     if method == Method::DELETE && is_manifest_delete(q) {
         return Ok(delete(next, &req.ctx, &path));
