@@ -14,6 +14,7 @@ mod db_support;
 mod functests;
 mod harness;
 mod netns;
+mod netns_daemons;
 mod netns_probe;
 mod object_api;
 mod object_common;

@@ -5,10 +5,12 @@
 //! - a node killed (-9) during a few thousand writes: they succeed with
 //!   quorum and land on handoffs; once it is back, one replication pass on
 //!   every node puts every replica home and removes the handoff copies;
-//! - corrupted `.data` files (a body byte, a block digest): GETs through the
-//!   proxy still return the stored bytes, the object server quarantines the
-//!   bad copy on read, a receiver refuses a file whose block digests are bad,
-//!   and replication restores every copy byte for byte;
+//! - corrupted `.data` files (a body byte, a block digest): the object
+//!   auditor (`swirl object-auditor --once` in the node's namespace) finds
+//!   and quarantines a copy no client read; GETs through the proxy still
+//!   return the stored bytes, the object server quarantines the bad copy on
+//!   read, a receiver refuses a file whose block digests are bad, and
+//!   replication restores every copy byte for byte;
 //! - a device wiped and refilled by replication;
 //! - conflicting PUT/POST/DELETE on split nodes converge to the newest data
 //!   and metadata;
@@ -112,7 +114,15 @@ fn netns_probe_scenarios() {
     // shorter node_timeout keep the link-cut scenario to seconds.
     let spec = Spec::default()
         .set(Server::Object, "object-replicator.concurrency", 4)
-        .set(Server::Object, "object-replicator.node_timeout", 3);
+        .set(Server::Object, "object-replicator.node_timeout", 3)
+        // The auditor's pass over a node's thousands of objects, unpaced.
+        .set(Server::Object, "object-auditor.files_per_second", 0)
+        .set(Server::Object, "object-auditor.bytes_per_second", 0)
+        .set(
+            Server::Object,
+            "object-auditor.zero_byte_files_per_second",
+            0,
+        );
     let c = NetnsCluster::start_with(spec);
     let cl = c.client();
     let ledger = Ledger::new(cl.account_name());
@@ -127,7 +137,7 @@ fn netns_probe_scenarios() {
         assert_eq!(p.cl.request("PUT", cont, &[], b"").0, 201);
     }
     rogue_peers_refused(&mut p);
-    node_down_during_writes(&mut p, 2000);
+    node_down_during_writes(&mut p, 10_000);
     corrupted_data_files(&mut p);
     device_wiped(&mut p);
     split_brain(&mut p);
@@ -136,8 +146,9 @@ fn netns_probe_scenarios() {
     p.section("done");
 }
 
-/// Writes `count` objects `<prefix><i>` from 4 threads; calls `at_half`
-/// once half of them are acknowledged (while the others keep writing).
+/// Writes `count` objects `<prefix><i>` from 8 threads (each on its
+/// kept-alive connection); calls `at_half` once half of them are
+/// acknowledged (while the others keep writing).
 /// Returns, per object, whether its write started after `at_half` returned.
 fn write_many(
     p: &mut Probe,
@@ -150,10 +161,11 @@ fn write_many(
     let next = AtomicUsize::new(0);
     let cl = p.cl.clone();
     let results: Vec<(usize, Vec<u8>, u16, bool)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..4)
+        let workers: Vec<_> = (0..8)
             .map(|_| {
                 let (cl, acked, after, next) = (&cl, &acked, &after, &next);
                 s.spawn(move || {
+                    let mut pool = cl.pool();
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +174,8 @@ fn write_many(
                         }
                         let late = after.load(Ordering::SeqCst);
                         let body = pattern(50 + (i * 37) % 2000, i as u64);
-                        let r = cl.request("PUT", &format!("{prefix}{i}"), &[], &body);
+                        let r =
+                            cl.request_via(&mut pool, "PUT", &format!("{prefix}{i}"), &[], &body);
                         if r.0 == 201 {
                             acked.fetch_add(1, Ordering::Relaxed);
                         }
@@ -282,6 +295,43 @@ fn corrupted_data_files(p: &mut Probe) {
     p.put("c/small", &small, &[("X-Object-Meta-Kind", "small")]);
     p.put("c/big", &big, &[]);
     p.put("c/big2", &big2, &[]);
+    let audited = pattern(200 * 1024, 1004);
+    p.put("c/audited", &audited, &[("X-Object-Meta-Kind", "audited")]);
+
+    // A body byte of the second primary's copy, which no GET reads: the
+    // auditor's full pass on that node finds it and quarantines it.
+    let pl = p.c.locate(&account, "c/audited");
+    let second = &pl.primaries[1];
+    let path = p.data_file(second, "c/audited");
+    flip(&path, 150 * 1024 + 3);
+    let t = Instant::now();
+    let run = p.c.run_daemon(
+        second.node,
+        "object-auditor",
+        &["--once", "--devices", &second.dev],
+    );
+    run.assert_success();
+    assert!(!path.exists(), "the auditor left the corrupt copy: {run}");
+    let q =
+        p.c.node(second.node)
+            .device(&second.dev)
+            .join("quarantined/objects")
+            .join(&pl.hash);
+    assert!(q.exists(), "{} missing: {run}", q.display());
+    assert!(
+        run.stdout.lines().any(|l| l.contains(" 1 quarantined")),
+        "{run}"
+    );
+    assert_eq!(
+        p.c.direct_object(second, pl.part, &account, "c/audited", "HEAD")
+            .0,
+        404
+    );
+    p.section(&format!(
+        "    the auditor on n{} quarantined c/audited in {:?}",
+        second.node,
+        t.elapsed()
+    ));
 
     // A body byte of the first primary's copy (the one the proxy reads first).
     for (rel, at) in [("c/small", 1500u64), ("c/big", 2 * 65536 + 77)] {
@@ -360,7 +410,7 @@ fn corrupted_data_files(p: &mut Probe) {
     );
     p.replicate_clean();
     // Every copy of every corrupted object is back, byte for byte the good one.
-    for rel in ["c/small", "c/big", "c/big2"] {
+    for rel in ["c/small", "c/big", "c/big2", "c/audited"] {
         let pl = p.c.locate(&account, rel);
         let copies: Vec<Vec<u8>> = pl
             .primaries
@@ -373,7 +423,9 @@ fn corrupted_data_files(p: &mut Probe) {
         );
     }
     p.verify();
-    p.section("    quarantined on read, refused with bad digests, restored byte for byte");
+    p.section(
+        "    quarantined by the auditor and on read, refused with bad digests, restored byte for byte",
+    );
 }
 
 /// test_replication_servers_working: a device replaced by an empty one is

@@ -30,7 +30,7 @@ fn swift_recon(etc: &Path, args: &[&str]) -> String {
 }
 
 /// The line starting with `prefix`.
-fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+pub(crate) fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
     text.lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
@@ -38,7 +38,7 @@ fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
 
 /// The `[name] low: .., high: .., total: N, ..` line's total, checking every
 /// host reported.
-fn total(text: &str, name: &str, hosts: usize) -> u64 {
+pub(crate) fn total(text: &str, name: &str, hosts: usize) -> u64 {
     let l = line(text, &format!("[{name}] low:"));
     assert!(
         l.ends_with(&format!("no_result: 0, reported: {hosts}")),

@@ -34,13 +34,25 @@ fn meta_map(meta: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Runs `f` over `items` on a few threads; returns every error it reported.
-fn check_all<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), String> + Sync) -> Vec<String> {
+/// Runs `f` over `items` on a few threads, each with its own state from
+/// `make` (its kept-alive connections); returns every error it reported.
+fn check_all<T: Sync, S>(
+    items: &[T],
+    make: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> Result<(), String> + Sync,
+) -> Vec<String> {
     let chunk = items.len().div_ceil(6).max(1);
     std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| s.spawn(|| part.iter().filter_map(|i| f(i).err()).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(|| {
+                    let mut state = make();
+                    part.iter()
+                        .filter_map(|i| f(&mut state, i).err())
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -143,10 +155,14 @@ impl Ledger {
     /// metadata, deleted ones 404.
     pub fn verify_reads(&self, client: &Client) {
         let items: Vec<(&String, &Expect)> = self.entries.iter().collect();
-        let errors = check_all(&items, |(rel, expect)| {
-            let r = client.request("GET", rel, &[], b"");
-            matches(&r, expect, false).map_err(|e| format!("GET {rel}: {e}"))
-        });
+        let errors = check_all(
+            &items,
+            || client.pool(),
+            |pool, (rel, expect)| {
+                let r = client.request_via(pool, "GET", rel, &[], b"");
+                matches(&r, expect, false).map_err(|e| format!("GET {rel}: {e}"))
+            },
+        );
         fail_with("reads through the proxy", errors);
     }
 
@@ -156,20 +172,25 @@ impl Ledger {
     pub fn verify_replicas(&self, c: &NetnsCluster) {
         let items: Vec<(&String, &Expect)> = self.entries.iter().collect();
         let devices = c.all_devices();
-        let errors = check_all(&items, |(rel, expect)| {
-            let p = c.locate(&self.account, rel);
-            for loc in &p.primaries {
-                let r = c.direct_object(loc, p.part, &self.account, rel, "HEAD");
-                matches(&r, expect, true).map_err(|e| format!("{rel} on primary {loc}: {e}"))?;
-            }
-            for loc in devices.iter().filter(|d| !p.primaries.contains(d)) {
-                let files = c.object_files(loc, &p);
-                if !files.is_empty() {
-                    return Err(format!("{rel} still on {loc} (not a primary): {files:?}"));
+        let errors = check_all(
+            &items,
+            || c.admin_pool(),
+            |pool, (rel, expect)| {
+                let p = c.locate(&self.account, rel);
+                for loc in &p.primaries {
+                    let r = c.direct_object_via(pool, loc, p.part, &self.account, rel, "HEAD");
+                    matches(&r, expect, true)
+                        .map_err(|e| format!("{rel} on primary {loc}: {e}"))?;
                 }
-            }
-            Ok(())
-        });
+                for loc in devices.iter().filter(|d| !p.primaries.contains(d)) {
+                    let files = c.object_files(loc, &p);
+                    if !files.is_empty() {
+                        return Err(format!("{rel} still on {loc} (not a primary): {files:?}"));
+                    }
+                }
+                Ok(())
+            },
+        );
         fail_with("replicas on the backends", errors);
     }
 

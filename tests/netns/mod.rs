@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Each node's configs are rendered from the deployment guide's templates
-//! (`docs/multi-node/`), its certificate is issued by `swirl cluster-ca`, and
+//! (`docs/multi-node/`), every server and daemon runs the command of the
+//! guide's systemd unit (`docs/multi-node/systemd/`, [`unit_in`]), inside
+//! the node's namespace, its certificate is issued by `swirl cluster-ca`, and
 //! the rings are built with `swirl ring-builder` from the nodes' public and
 //! replication addresses. The servers listen on the guide's fixed ports
 //! (6200-6202, replication 6300): every node has its own namespace and
@@ -34,6 +36,7 @@
 
 #![allow(dead_code)]
 
+pub mod conn;
 pub mod ledger;
 pub mod net;
 pub mod template;
@@ -398,10 +401,43 @@ impl Client {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// As [`request`](Self::request), on `pool`'s kept connection.
+    pub fn request_via(
+        &self,
+        pool: &mut conn::Pool,
+        method: &str,
+        rel: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> RawResponse {
+        let path = if rel.is_empty() {
+            self.account.clone()
+        } else {
+            format!("{}/{rel}", self.account)
+        };
+        let mut h = vec![("X-Auth-Token", self.token.as_str())];
+        h.extend_from_slice(headers);
+        pool.request(self.addr, method, &path, &h, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Kept-alive connections for one thread's requests ([`request_via`](Self::request_via)).
+    pub fn pool(&self) -> conn::Pool {
+        conn::Pool::new(&self.ns)
+    }
+
     /// The account name (`AUTH_test`).
     pub fn account_name(&self) -> &str {
         self.account.rsplit('/').next().unwrap_or_default()
     }
+}
+
+/// The command of the guide's unit `swirl-<daemon>.service`, run in
+/// namespace `ns` with this build's `swirl` and the configs in `etc`.
+pub fn unit_in(ns: &str, daemon: &str, etc: &Path) -> std::process::Command {
+    let mut cmd = net::command_in(ns);
+    cmd.args(template::unit_command(daemon, &harness::swirl_bin(), etc));
+    cmd
 }
 
 /// A request to `addr` from inside namespace `ns`.
@@ -660,16 +696,27 @@ impl NetnsCluster {
             std::fs::create_dir_all(node.logs()).unwrap();
         }
         std::fs::create_dir_all(self.proxy_etc()).unwrap();
+        // Swift's swift.conf beside the rings, for Swift's tools (swift-recon).
+        let vars = [("HASH_PATH_SUFFIX", self.suffix.clone())].into();
+        std::fs::write(
+            self.rings_dir().join("swift.conf"),
+            template::render_file("swift.conf", &vars),
+        )
+        .unwrap();
         self.push_rings();
     }
 
-    /// Copies the rings as built to every node and the proxy (each file
-    /// replaced atomically, as an operator's deploy script would).
+    /// Copies the rings as built, and swift.conf, to every node and the
+    /// proxy (each file replaced atomically, as an operator's deploy script
+    /// would).
     pub fn push_rings(&self) {
         let mut targets: Vec<PathBuf> = self.nodes.iter().map(Node::etc).collect();
         targets.push(self.proxy_etc());
-        for s in Server::ALL {
-            let name = format!("{}.ring.gz", s.name());
+        let names = Server::ALL
+            .iter()
+            .map(|s| format!("{}.ring.gz", s.name()))
+            .chain(["swift.conf".to_string()]);
+        for name in names {
             let src = self.rings_dir().join(&name);
             for t in &targets {
                 std::fs::create_dir_all(t).unwrap();
@@ -743,17 +790,13 @@ impl NetnsCluster {
     pub fn start_server(&mut self, n: usize, s: Server) {
         let node = &self.nodes[n - 1];
         assert!(!node.is_running(s), "n{n} {} already running", s.name());
-        let mut cmd = net::command_in(&node.ns);
-        cmd.arg(harness::swirl_bin())
-            .arg(format!("{}-server", s.name()))
-            .arg(node.config(s))
-            .stderr(Self::log_file(
-                &node.logs().join(format!("{}-server.log", s.name())),
-            ));
-        let mut roles = vec![s.name()];
-        if s == Server::Object {
-            roles.push("object-replication");
-        }
+        let mut cmd = unit_in(&node.ns, &format!("{}-server", s.name()), &node.etc());
+        cmd.stderr(Self::log_file(
+            &node.logs().join(format!("{}-server.log", s.name())),
+        ));
+        // Every server has its replication listener (the guide's configs).
+        let replication = format!("{}-replication", s.name());
+        let roles = [s.name(), replication.as_str()];
         let name = format!("n{n}-{}", s.name());
         let p = Proc::spawn_ready_roles(&name, cmd, &roles, Duration::from_secs(60));
         self.nodes[n - 1].servers.insert(s, p);
@@ -820,11 +863,8 @@ impl NetnsCluster {
     pub fn start_proxy(&mut self) {
         assert!(self.proxy.is_none(), "proxy already running");
         let etc = self.proxy_etc();
-        let mut cmd = net::command_in(&self.proxy_ns);
-        cmd.arg(harness::swirl_bin())
-            .arg("proxy-server")
-            .arg(etc.join("proxy-server.toml"))
-            .stderr(Self::log_file(&etc.join("proxy-server.log")));
+        let mut cmd = unit_in(&self.proxy_ns, "proxy-server", &etc);
+        cmd.stderr(Self::log_file(&etc.join("proxy-server.log")));
         let p = Proc::spawn_ready("proxy", cmd, Duration::from_secs(60));
         let addr = p.addr();
         self.proxy = Some(p);
@@ -937,6 +977,33 @@ impl NetnsCluster {
         .unwrap_or((0, Vec::new(), Vec::new()))
     }
 
+    /// As [`direct_object`](Self::direct_object), on `pool`'s kept
+    /// connections (a pool of the switch namespace: [`admin_pool`](Self::admin_pool)).
+    pub fn direct_object_via(
+        &self,
+        pool: &mut conn::Pool,
+        loc: &Location,
+        part: u32,
+        account: &str,
+        rel: &str,
+        method: &str,
+    ) -> RawResponse {
+        let path = format!("/{}/{part}/{account}/{rel}", loc.dev);
+        pool.request(
+            self.node(loc.node).addr(Server::Object),
+            method,
+            &path,
+            &[("X-Backend-Storage-Policy-Index", "0")],
+            b"",
+        )
+        .unwrap_or((0, Vec::new(), Vec::new()))
+    }
+
+    /// Kept-alive connections from the switch namespace, for one thread.
+    pub fn admin_pool(&self) -> conn::Pool {
+        conn::Pool::new(&self.admin_ns)
+    }
+
     /// Sets node `n`'s link on `net` up or down (the switch's end stays up,
     /// so peers see silence, not a refusal).
     pub fn set_link(&self, n: usize, net: Network, up: bool) {
@@ -963,7 +1030,8 @@ impl NetnsCluster {
         });
     }
 
-    /// Starts `swirl <daemon> <node n's config of that server> <args>` in
+    /// Starts `swirl <daemon> <node n's config of that server> <args>` (the
+    /// command of the guide's unit, plus `args`) in
     /// node `n`'s namespace, in the background (logs at info unless
     /// SWIRL_TEST_LOG says otherwise).
     pub fn spawn_daemon(&self, n: usize, daemon: &str, args: &[&str]) -> Daemon {
@@ -972,11 +1040,8 @@ impl NetnsCluster {
         let k = RUNS.fetch_add(1, Ordering::Relaxed);
         let out = node.logs().join(format!("{daemon}-{k}.out"));
         let err = node.logs().join(format!("{daemon}-{k}.err"));
-        let mut cmd = net::command_in(&node.ns);
-        cmd.arg(harness::swirl_bin())
-            .arg(daemon)
-            .arg(node.config(Server::of_daemon(daemon)))
-            .args(args)
+        let mut cmd = unit_in(&node.ns, daemon, &node.etc());
+        cmd.args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("SWIRL_TEST_LOG").unwrap_or_else(|_| "info".into()),

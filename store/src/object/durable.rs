@@ -100,7 +100,7 @@ impl TempFile {
         }
         drop(file);
         let dest = dir.join(name);
-        std::fs::rename(&self.path, &dest)?;
+        rename_into(&self.path, dir, &dest)?;
         // Renamed: nothing left for Drop to unlink.
         self.path = PathBuf::new();
         if alone {
@@ -156,7 +156,7 @@ pub fn commit_batch(files: Vec<(TempFile, PathBuf, String)>) -> io::Result<Vec<C
     let mut after: Vec<Arc<FsSync>> = Vec::new();
     for (mut t, dir, name, grown) in staged {
         let dest = dir.join(&name);
-        std::fs::rename(&t.path, &dest)?;
+        rename_into(&t.path, &dir, &dest)?;
         t.path = PathBuf::new();
         if !after.iter().any(|g| Arc::ptr_eq(g, &t.group)) {
             after.push(t.group.clone());
@@ -197,23 +197,77 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates `dir` and missing parents without syncing; returns the directories
-/// that gained an entry (deepest first), which the caller must fsync.
-fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut grown = Vec::new();
-    if dir.is_dir() {
-        return Ok(grown);
+/// Renames `from` to `dest` in `dir`. Between the directory's creation and
+/// the rename (a sync apart), a cleanup may remove it as empty (a rehash
+/// dropping an empty hash or suffix directory, a handoff partition
+/// removed): then it is made again and the rename retried, as Swift's
+/// `renamer` does. The new directories are made durable by the caller's
+/// sync after the rename, which covers the whole filesystem or `dir`'s
+/// parents already fsynced; a recreated directory is fsynced here.
+fn rename_into(from: &Path, dir: &Path, dest: &Path) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::rename(from, dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 && from.exists() => {
+                tries += 1;
+                tracing::warn!(dir = %dir.display(), "directory removed before a rename into it; made again");
+                for parent in create_dirs(dir)? {
+                    fsync_dir(&parent)?;
+                }
+            }
+            other => return other,
+        }
     }
-    if let Some(parent) = dir.parent() {
-        let mut above = create_dirs(parent)?;
-        match std::fs::create_dir(dir) {
-            Ok(()) => grown.push(parent.to_path_buf()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+}
+
+/// Creates `dir` and missing parents without syncing; returns the directories
+/// that gained an entry (deepest first), which the caller must fsync. A
+/// parent removed as empty between its creation and its child's (a rehash
+/// dropping a new suffix directory) is made again.
+fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    // Directories that gained an entry in attempts that failed: fsynced too.
+    let mut earlier: Vec<PathBuf> = Vec::new();
+    let mut tries = 0;
+    loop {
+        let mut made = Vec::new();
+        match create_dirs_once(dir, &mut made) {
+            Ok(()) => {
+                for p in earlier {
+                    if !made.contains(&p) {
+                        made.push(p);
+                    }
+                }
+                return Ok(made);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                earlier.append(&mut made);
+            }
             Err(e) => return Err(e),
         }
-        grown.append(&mut above);
     }
-    Ok(grown)
+}
+
+/// One attempt of [`create_dirs`]; `grown` gets what gained an entry, also
+/// when it fails.
+fn create_dirs_once(dir: &Path, grown: &mut Vec<PathBuf>) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
+    let mut above = Vec::new();
+    let r = create_dirs_once(parent, &mut above).and_then(|()| match std::fs::create_dir(dir) {
+        Ok(()) => {
+            grown.push(parent.to_path_buf());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    });
+    grown.append(&mut above);
+    r
 }
 
 /// Removes this module's temp files from `tmp_dir` (orphans of a killed
@@ -239,6 +293,27 @@ pub fn sweep_tmp(tmp_dir: &Path) -> io::Result<usize> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A hash directory removed (as empty, by a rehash) after the commit
+    /// made it and before the rename: the file still lands, in the
+    /// directory made again.
+    #[test]
+    fn rename_survives_its_directory_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let tmp = d.path().join("tmp");
+        let dir = d.path().join("objects/7/abc/hash");
+        let mut t = TempFile::create(&tmp).unwrap();
+        t.file().unwrap().write_all(b"body").unwrap();
+        create_dirs(&dir).unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+        std::fs::remove_dir(dir.parent().unwrap()).unwrap();
+        let dest = dir.join("1.data");
+        rename_into(&t.path, &dir, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"body");
+        // A missing source is still an error.
+        let gone = tmp.join("nothing");
+        assert!(rename_into(&gone, &dir, &dir.join("2.data")).is_err());
+    }
 
     #[test]
     fn commit_and_abandon() {

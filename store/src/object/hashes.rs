@@ -45,15 +45,45 @@ pub struct PartitionLock {
 }
 
 /// Takes the partition lock (creating the partition directory if needed).
+///
+/// An empty handoff partition is removed under this lock
+/// (`sync::remove::remove_if_empty`): a writer that opened the lock file
+/// before the removal and got the lock after it holds a lock on a file no
+/// longer in a directory, so it starts again with the partition made anew.
 pub fn lock_partition(part_dir: &Path) -> io::Result<PartitionLock> {
-    super::durable::ensure_dir(part_dir)?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(part_dir.join(LOCK))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(io::Error::from)?;
-    Ok(PartitionLock { _file: file })
+    use std::os::unix::fs::MetadataExt;
+    let path = part_dir.join(LOCK);
+    let mut tries = 0;
+    loop {
+        super::durable::ensure_dir(part_dir)?;
+        let opened = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path);
+        let file = match opened {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                continue;
+            }
+            other => other?,
+        };
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(io::Error::from)?;
+        let held = file.metadata()?;
+        let current = std::fs::metadata(&path).ok();
+        if current.is_some_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+            return Ok(PartitionLock { _file: file });
+        }
+        tries += 1;
+        if tries > 5 {
+            return Err(io::Error::other(format!(
+                "{}: partition removed while locking it, again and again",
+                part_dir.display()
+            )));
+        }
+        tracing::warn!(dir = %part_dir.display(), "partition removed while locking it; made again");
+    }
 }
 
 /// Marks `suffix` of the partition as changed.
@@ -247,6 +277,51 @@ pub fn to_pickle(h: &SuffixHashes) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::object::filename::{make, make_meta, FileKind};
+
+    /// A writer waiting for the lock while the partition is removed under
+    /// it (an empty handoff partition) gets the lock of the partition made
+    /// anew, not of the removed file, and can write into it.
+    #[test]
+    fn lock_waiter_outlives_the_partition_removed() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let part = d.path().join("objects/9");
+        let held = lock_partition(&part).unwrap();
+        let ino = std::fs::metadata(part.join(LOCK)).unwrap().ino();
+        let p2 = part.clone();
+        let waiter = std::thread::spawn(move || {
+            let _l = lock_partition(&p2)?;
+            invalidate_locked(&p2, "abc")
+        });
+        // Until the waiter blocks on the lock: a "->" line of /proc/locks
+        // for the lock file's inode.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let blocked = format!(":{ino} ");
+        while !std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("->") && l.contains(&blocked))
+        {
+            assert!(std::time::Instant::now() < deadline, "waiter never blocked");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::fs::remove_dir_all(&part).unwrap();
+        drop(held);
+        waiter.join().unwrap().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(part.join(INVALID)).unwrap(),
+            "abc\n"
+        );
+    }
+
+    /// `invalidate`'s write, for a caller already holding the lock.
+    fn invalidate_locked(part_dir: &Path, suffix: &str) -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(part_dir.join(INVALID))?;
+        f.write_all(format!("{suffix}\n").as_bytes())
+    }
 
     fn t(n: u64) -> Timestamp {
         Timestamp::from_raw(1_700_000_000 * 100_000 + n, 0).unwrap()
