@@ -116,6 +116,9 @@ pub struct Config {
     /// The etag-quoter middleware.
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    /// The symlink middleware.
+    #[serde(default)]
+    pub symlink: SymlinkConfig,
 }
 
 /// Swift's `request_node_count`: how many nodes of a partition a request
@@ -300,6 +303,39 @@ impl Default for BulkConfig {
             max_failed_extractions: default_max_failed_deletes(),
         }
     }
+}
+
+/// `[filter:symlink]` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymlinkConfig {
+    /// How many links a GET or HEAD follows in a chain (below 1: the
+    /// default, 2, as Swift).
+    #[serde(default = "default_symloop_max")]
+    pub symloop_max: i64,
+}
+
+impl Default for SymlinkConfig {
+    fn default() -> Self {
+        SymlinkConfig {
+            symloop_max: default_symloop_max(),
+        }
+    }
+}
+
+impl SymlinkConfig {
+    /// The limit in force (Swift reads a value below 1 as the default).
+    pub fn symloop_max(&self) -> u32 {
+        if self.symloop_max < 1 {
+            default_symloop_max() as u32
+        } else {
+            u32::try_from(self.symloop_max).unwrap_or(u32::MAX)
+        }
+    }
+}
+
+fn default_symloop_max() -> i64 {
+    2
 }
 
 /// `[filter:etag-quoter]` options.

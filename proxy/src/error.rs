@@ -42,6 +42,21 @@ pub enum Error {
     /// 409: a large object whose manifest or first segment cannot be read.
     #[error("conflict")]
     Conflict,
+    /// A 409 with a text body, and the path that caused it as
+    /// Content-Location (symlinks).
+    #[error("conflict: {body}")]
+    ConflictAt {
+        body: String,
+        location: Option<String>,
+    },
+    /// A 307 to `location` (a POST to a symlink), naming the link's
+    /// target ETag for a static link.
+    #[error("temporary redirect to {location}")]
+    TemporaryRedirect {
+        body: String,
+        location: String,
+        target_etag: Option<String>,
+    },
     /// 410: the account is deleted.
     #[error("gone")]
     Gone,
@@ -115,7 +130,8 @@ impl ApiError for Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Error::Conflict => StatusCode::CONFLICT,
+            Error::Conflict | Error::ConflictAt { .. } => StatusCode::CONFLICT,
+            Error::TemporaryRedirect { .. } => StatusCode::TEMPORARY_REDIRECT,
             Error::Gone => StatusCode::GONE,
             Error::LengthRequired => StatusCode::LENGTH_REQUIRED,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
@@ -155,6 +171,33 @@ impl ApiError for Error {
             Error::Overloaded(_) => {
                 headers.insert("retry-after", HeaderValue::from_static("1"));
             }
+            Error::ConflictAt { location, .. } => {
+                if let Some(v) = location
+                    .as_deref()
+                    .and_then(|l| HeaderValue::from_str(l).ok())
+                {
+                    headers.insert("content-location", v);
+                }
+            }
+            Error::TemporaryRedirect {
+                location,
+                target_etag,
+                ..
+            } => {
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                );
+                if let Ok(v) = HeaderValue::from_str(location) {
+                    headers.insert("location", v);
+                }
+                if let Some(v) = target_etag
+                    .as_deref()
+                    .and_then(|e| HeaderValue::from_str(e).ok())
+                {
+                    headers.insert("x-symlink-target-etag", v);
+                }
+            }
             Error::RangeNotSatisfiable(h) => {
                 // swob turns the object's answer into the 416: its headers
                 // (Content-Type too) with the standard body, whose length stands.
@@ -190,7 +233,9 @@ impl ApiError for Error {
             | Error::PreconditionFailed(m)
             | Error::TooLarge(m)
             | Error::TooLargeHtml(m) => Some(m.clone()),
-            Error::BadRequestDoc { body, .. } => Some(body.clone()),
+            Error::BadRequestDoc { body, .. }
+            | Error::ConflictAt { body, .. }
+            | Error::TemporaryRedirect { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
             Error::Unauthorized(_)
             | Error::Forbidden

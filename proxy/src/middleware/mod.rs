@@ -2,7 +2,7 @@
 //! picks and orders them; by default Swift's order): gatekeeper (strip
 //! internal headers), healthcheck, etag-quoter, bulk (before auth, as in
 //! Swift), tempauth (`crate::auth::filter`), copy, container_quotas, slo,
-//! dlo. Logging is common's server loop; CORS is the controllers' (as in
+//! dlo, symlink. Logging is common's server loop; CORS is the controllers' (as in
 //! Swift's proxy app). `segments` is the large-object body both slo and
 //! dlo serve (Swift's `SegmentedIterable`).
 
@@ -16,4 +16,5 @@ pub mod gatekeeper;
 pub mod healthcheck;
 pub mod segments;
 pub mod slo;
+pub mod symlink;
 pub mod tempurl;
