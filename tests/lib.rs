@@ -38,6 +38,7 @@ mod proxy_pipeline;
 mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;
+mod proxy_symlink;
 mod proxy_tempurl;
 mod proxy_tls;
 mod recon;

@@ -40,6 +40,7 @@ fn default_pipeline_info_lists_its_filters() {
             "etag_quoter",
             "slo",
             "swift",
+            "symlink",
             "tempauth",
             "tempurl"
         ]

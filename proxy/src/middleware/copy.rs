@@ -12,7 +12,7 @@ use crate::app::Ctx;
 use crate::backend;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{dlo, slo};
+use crate::middleware::{dlo, slo, symlink};
 use crate::object_path::ObjectPath;
 use crate::pipeline::{Filter, Fut, Next, Req};
 
@@ -121,11 +121,19 @@ async fn copy_from(
     // request says ?multipart-manifest=get, an SLO manifest then in the
     // form it was PUT). A Range copies just those bytes.
     let manifest_copy = dlo::wants_manifest(ctx.query.as_deref());
+    // `?symlink=get` copies a link itself, not its target (Swift's source
+    // request keeps the query).
+    let link_copy = headers::query_param(ctx.query.as_deref(), "symlink").as_deref() == Some("get");
+    let src_query = [
+        manifest_copy.then_some("multipart-manifest=get&format=raw"),
+        link_copy.then_some("symlink=get"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("&");
     let mut src_ctx = ctx
-        .subrequest(
-            Method::GET,
-            manifest_copy.then(|| "multipart-manifest=get&format=raw".to_string()),
-        )
+        .subrequest(Method::GET, (!src_query.is_empty()).then_some(src_query))
         .by("SSC");
     if let Some(r) = ctx.headers.get("range") {
         src_ctx.headers.insert("range", r.clone());
@@ -164,6 +172,7 @@ async fn copy_from(
             merged.insert(dlo::MANIFEST, v.clone());
         }
     }
+    copy_link_sysmeta(&parts, &mut merged);
     headers::set(
         &mut merged,
         "content-length",
@@ -215,6 +224,27 @@ async fn copy_from(
         }
     }
     Ok(resp)
+}
+
+/// A link read with `?symlink=get` copies as a link: its target sysmeta
+/// and the listing parameters of its container update go along (Swift
+/// copies the source's sysmeta).
+fn copy_link_sysmeta(parts: &http::response::Parts, merged: &mut HeaderMap) {
+    let Some(bh) = parts.extensions.get::<crate::response::BackendHeaders>() else {
+        return;
+    };
+    if !bh.0.contains_key(symlink::target::SYS_TARGET) {
+        return;
+    }
+    for (k, v) in &bh.0 {
+        let n = k.as_str();
+        if n.starts_with("x-object-sysmeta-symlink")
+            || n == symlink::target::SYS_SYMLOOP_EXTEND
+            || n == symlink::target::OVERRIDE_ETAG
+        {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
 }
 
 /// A source response a copy can stream: the whole object, or one range of it.
