@@ -96,6 +96,10 @@ pub enum Error {
     /// 500: a bug or an inconsistency among backends.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another error, with headers of its own added (a symlink's target
+    /// refused: Content-Location still names it).
+    #[error("{0}")]
+    WithHeaders(Box<Error>, HeaderMap),
 }
 
 /// The crate's result type.
@@ -113,7 +117,7 @@ impl Error {
     /// decorates every answer (CORS).
     pub fn headers_mut(&mut self) -> Option<&mut HeaderMap> {
         match self {
-            Error::RangeNotSatisfiable(h) => Some(h),
+            Error::RangeNotSatisfiable(h) | Error::WithHeaders(_, h) => Some(h),
             _ => None,
         }
     }
@@ -142,6 +146,7 @@ impl ApiError for Error {
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::WithHeaders(e, _) => e.status(),
         }
     }
 
@@ -198,6 +203,12 @@ impl ApiError for Error {
                     headers.insert("x-symlink-target-etag", v);
                 }
             }
+            Error::WithHeaders(e, h) => {
+                e.add_headers(headers);
+                for (k, v) in h {
+                    headers.insert(k.clone(), v.clone());
+                }
+            }
             Error::RangeNotSatisfiable(h) => {
                 // swob turns the object's answer into the 416: its headers
                 // (Content-Type too) with the standard body, whose length stands.
@@ -252,6 +263,7 @@ impl ApiError for Error {
             | Error::Unavailable(_)
             | Error::Overloaded(_)
             | Error::Internal(_) => None,
+            Error::WithHeaders(e, _) => e.body(),
         }
     }
 }

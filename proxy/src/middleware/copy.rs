@@ -172,7 +172,9 @@ async fn copy_from(
             merged.insert(dlo::MANIFEST, v.clone());
         }
     }
-    copy_link_sysmeta(&parts, &mut merged);
+    if link_copy {
+        copy_link_headers(&parts.headers, &req_h, &mut merged);
+    }
     headers::set(
         &mut merged,
         "content-length",
@@ -226,23 +228,21 @@ async fn copy_from(
     Ok(resp)
 }
 
-/// A link read with `?symlink=get` copies as a link: its target sysmeta
-/// and the listing parameters of its container update go along (Swift
-/// copies the source's sysmeta).
-fn copy_link_sysmeta(parts: &http::response::Parts, merged: &mut HeaderMap) {
-    let Some(bh) = parts.extensions.get::<crate::response::BackendHeaders>() else {
-        return;
-    };
-    if !bh.0.contains_key(symlink::target::SYS_TARGET) {
+/// A link read with `?symlink=get` copies as a link: the symlink filter
+/// shows its target as X-Symlink-* headers, which the destination's PUT
+/// takes (as a link PUT of its own, checked again) unless the request sets
+/// them itself (Swift copies the source's headers, then the request's).
+fn copy_link_headers(source: &HeaderMap, request: &HeaderMap, merged: &mut HeaderMap) {
+    if !source.contains_key(symlink::target::TARGET) {
         return;
     }
-    for (k, v) in &bh.0 {
-        let n = k.as_str();
-        if n.starts_with("x-object-sysmeta-symlink")
-            || n == symlink::target::SYS_SYMLOOP_EXTEND
-            || n == symlink::target::OVERRIDE_ETAG
-        {
-            merged.insert(k.clone(), v.clone());
+    for n in [
+        symlink::target::TARGET,
+        symlink::target::TARGET_ACCOUNT,
+        symlink::target::TARGET_ETAG,
+    ] {
+        if let (Some(v), false) = (source.get(n), request.contains_key(n)) {
+            merged.insert(n, v.clone());
         }
     }
 }

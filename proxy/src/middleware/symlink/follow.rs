@@ -58,7 +58,21 @@ pub async fn walk(next: Next, ctx: Ctx, path: ObjectPath, st: &mut Walk) -> Resu
             c.owner = false;
         }
         let req = Req::object(c, &cur_path, swirl_common::body::empty());
-        let resp = next.clone().run(req).await?;
+        let resp = match next.clone().run(req).await {
+            Ok(r) => r,
+            // A target the caller may not read (or any error on the way):
+            // a GET or HEAD still says where the link points.
+            Err(e) => {
+                return Err(match (&st.last, st.follow_soft) {
+                    (Some(loc), true) => {
+                        let mut h = HeaderMap::new();
+                        headers::set(&mut h, "content-location", loc);
+                        Error::WithHeaders(Box::new(e), h)
+                    }
+                    _ => e,
+                })
+            }
+        };
         let bh = backend_headers(&resp);
         let link = backend(bh, SYS_TARGET).map(str::to_string);
         let link_etag = backend(bh, SYS_TARGET_ETAG).map(str::to_string);
