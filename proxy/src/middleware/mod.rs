@@ -2,7 +2,7 @@
 //! picks and orders them; by default Swift's order): gatekeeper (strip
 //! internal headers), healthcheck, etag-quoter, bulk (before auth, as in
 //! Swift), tempauth (`crate::auth::filter`), copy, container_quotas, slo,
-//! dlo. Logging is common's server loop; CORS is the controllers' (as in
+//! dlo, versioned_writes. Logging is common's server loop; CORS is the controllers' (as in
 //! Swift's proxy app). `segments` is the large-object body both slo and
 //! dlo serve (Swift's `SegmentedIterable`).
 
@@ -17,3 +17,4 @@ pub mod healthcheck;
 pub mod segments;
 pub mod slo;
 pub mod tempurl;
+pub mod versioned_writes;
