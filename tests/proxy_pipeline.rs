@@ -41,7 +41,8 @@ fn default_pipeline_info_lists_its_filters() {
             "slo",
             "swift",
             "tempauth",
-            "tempurl"
+            "tempurl",
+            "versioned_writes"
         ]
     );
 }

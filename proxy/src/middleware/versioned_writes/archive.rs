@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use http::{HeaderMap, Method, Response, StatusCode};
-use swirl_common::{constraints as c, Body, Timestamp};
+use swirl_common::{constraints as c, ApiError, Body, Timestamp};
 
 use super::{
     archive_container, mode_of, version_name, version_prefix, Mode, DELETE_MARKER_CONTENT_TYPE,
@@ -94,7 +94,9 @@ impl Versioning {
         ObjectPath::new(self.path.account.clone(), self.archive.clone(), name)
     }
 
-    async fn run(&self, ctx: Ctx, path: &ObjectPath, body: Body) -> Result<Response<Body>> {
+    /// A sub-request's answer: its response, or the error that stands
+    /// for one (a missing container is an `Err` from the controllers).
+    async fn run(&self, ctx: Ctx, path: &ObjectPath, body: Body) -> Answer {
         self.next.clone().run(Req::object(ctx, path, body)).await
     }
 
@@ -116,8 +118,7 @@ impl Versioning {
         headers::set(&mut sub.headers, "content-type", DELETE_MARKER_CONTENT_TYPE);
         headers::set(&mut sub.headers, "content-length", "0");
         sub.ctype_overridden = true;
-        let resp = self.run(sub, &dest, swirl_common::body::empty()).await?;
-        check(&resp)
+        check(self.run(sub, &dest, swirl_common::body::empty()).await).map(drop)
     }
 
     /// A stack-mode DELETE (Swift's `handle_obj_versions_delete_pop`).
@@ -144,9 +145,9 @@ impl Versioning {
                 // written since, this DELETE just removes it.
                 let mut head = pre_authed(&ctx, Method::HEAD, None);
                 headers::set(&mut head.headers, "x-newest", "True");
-                let h = self.run(head, &self.path, swirl_common::body::empty()).await?;
-                if h.status() != StatusCode::NOT_FOUND {
-                    check(&h)?;
+                let h = self.run(head, &self.path, swirl_common::body::empty()).await;
+                if status(&h) != StatusCode::NOT_FOUND {
+                    check(h)?;
                     return self.next.clone().run(req).await;
                 }
                 // Nothing there: bring back the version before the marker
@@ -159,11 +160,9 @@ impl Versioning {
                         continue;
                     };
                     let del = pre_authed(&ctx, Method::DELETE, None);
-                    let r = self
-                        .run(del, &restored, swirl_common::body::empty())
-                        .await?;
-                    if r.status() != StatusCode::NOT_FOUND {
-                        check(&r)?;
+                    let r = self.run(del, &restored, swirl_common::body::empty()).await;
+                    if status(&r) != StatusCode::NOT_FOUND {
+                        check(r)?;
                     }
                     break;
                 }
@@ -198,11 +197,11 @@ impl Versioning {
     async fn get_source(&self, ctx: &Ctx, path: &ObjectPath) -> Result<Option<Response<Body>>> {
         let mut sub = pre_authed(ctx, Method::GET, Some("symlink=get".into()));
         headers::set(&mut sub.headers, "x-newest", "True");
-        let resp = self.run(sub, path, swirl_common::body::empty()).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let resp = self.run(sub, path, swirl_common::body::empty()).await;
+        if status(&resp) == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        check(&resp)?;
+        let resp = check(resp)?;
         let length: Option<u64> =
             headers::get(resp.headers(), "content-length").and_then(|v| v.parse().ok());
         if length.is_none_or(|l| l > c::MAX_FILE_SIZE) {
@@ -228,8 +227,7 @@ impl Versioning {
             headers::set(&mut sub.headers, "content-type", &ct);
             sub.ctype_overridden = true;
         }
-        let resp = self.run(sub, dest, body).await?;
-        check(&resp)
+        check(self.run(sub, dest, body).await).map(drop)
     }
 }
 
@@ -240,12 +238,22 @@ fn pre_authed(ctx: &Ctx, method: Method, query: Option<String>) -> Ctx {
     sub
 }
 
+/// What a sub-request answered.
+type Answer = Result<Response<Body>>;
+
+fn status(a: &Answer) -> StatusCode {
+    match a {
+        Ok(r) => r.status(),
+        Err(e) => e.status(),
+    }
+}
+
 /// Swift's `_check_response_error`: a client error (missing archive
 /// container, no permission) is a 412, anything else a 503.
-fn check(resp: &Response<Body>) -> Result<()> {
-    let s = resp.status();
+fn check(a: Answer) -> Result<Response<Body>> {
+    let s = status(&a);
     if s.is_success() {
-        Ok(())
+        a
     } else if s.is_client_error() {
         Err(Error::PreconditionFailed(PRECONDITION_FAILED.into()))
     } else {
@@ -340,8 +348,8 @@ impl Listing {
             .next
             .clone()
             .run(Req::container(sub, &self.account, &self.container))
-            .await?;
-        let s = resp.status();
+            .await;
+        let s = status(&resp);
         if s == StatusCode::NOT_FOUND {
             self.done = true;
             return Ok(());
@@ -349,11 +357,14 @@ impl Listing {
         if s.is_client_error() {
             return Err(Error::PreconditionFailed(PRECONDITION_FAILED.into()));
         }
-        if !s.is_success() {
-            return Err(Error::Internal(format!(
-                "versioned_writes: archive listing answered {s}"
-            )));
-        }
+        let resp = match resp {
+            Ok(r) if s.is_success() => r,
+            _ => {
+                return Err(Error::Internal(format!(
+                    "versioned_writes: archive listing answered {s}"
+                )))
+            }
+        };
         let body = dlo::collect(resp.into_body(), LISTING_LIMIT)
             .await
             .ok_or_else(|| Error::Internal("versioned_writes: listing unreadable".into()))?;
