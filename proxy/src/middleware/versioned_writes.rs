@@ -10,7 +10,7 @@
 
 mod archive;
 
-use http::{HeaderMap, Method, Response};
+use http::{HeaderMap, HeaderValue, Method, Response};
 use serde_json::{json, Map, Value};
 use swirl_common::{Body, Timestamp};
 
@@ -82,7 +82,7 @@ async fn container_request(mut req: Req, next: Next, enabled: bool) -> Result<Re
     let mut resp = next.run(req).await?;
     let backend = response::backend_headers(&resp).cloned();
     if let Some((name, value)) = backend.as_ref().and_then(client_location) {
-        headers::set(resp.headers_mut(), name, &value);
+        set_text(resp.headers_mut(), name, &value);
     }
     Ok(resp)
 }
@@ -127,7 +127,7 @@ pub fn location_to_sysmeta(h: &mut HeaderMap, enabled: bool, writes: bool) -> Re
                     "Container name cannot contain slashes".into(),
                 ));
             }
-            headers::set(h, SYSMETA_LOCATION, &val);
+            set_text(h, SYSMETA_LOCATION, &val);
             headers::set(h, SYSMETA_MODE, mode);
             h.remove(REMOVE_VERSIONS);
             h.remove(REMOVE_HISTORY);
@@ -145,6 +145,14 @@ pub fn location_to_sysmeta(h: &mut HeaderMap, enabled: bool, writes: bool) -> Re
         h.remove(REMOVE_HISTORY);
     }
     Ok(())
+}
+
+/// Sets a header to text that may be raw UTF-8 (a container name sent
+/// unquoted goes back out as the client sent it, as in Swift).
+fn set_text(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+        h.insert(name, v);
+    }
 }
 
 /// The client's header for a container's versioning sysmeta, if any.
@@ -261,6 +269,21 @@ mod tests {
         let mut h = hm(&[("x-container-read", ".r:*")]);
         location_to_sysmeta(&mut h, true, true).unwrap();
         assert!(h.get(SYSMETA_LOCATION).is_none());
+    }
+
+    #[test]
+    fn utf8_locations() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            VERSIONS_LOCATION,
+            HeaderValue::from_bytes("v\u{e9}".as_bytes()).unwrap(),
+        );
+        location_to_sysmeta(&mut h, true, true).unwrap();
+        assert_eq!(
+            client_location(&h),
+            Some((VERSIONS_LOCATION, "v\u{e9}".to_string()))
+        );
+        assert_eq!(archive_container("v\u{e9}").as_deref(), Some("v\u{e9}"));
     }
 
     #[test]

@@ -39,14 +39,15 @@ pub(super) async fn object_request(req: Req, next: Next) -> Result<Response<Body
     let info = proxy
         .container_info(&req.ctx, &path.account, &path.container)
         .await?;
-    let Some(archive) = info.header(SYSMETA_LOCATION).and_then(archive_container) else {
+    let location = headers::get_utf8(&info.headers, SYSMETA_LOCATION);
+    let Some(archive) = location.as_deref().and_then(archive_container) else {
         return next.run(req).await;
     };
     let vw = Versioning {
         next,
         path,
         archive,
-        write_acl: info.header("x-container-write").map(str::to_string),
+        write_acl: headers::get_utf8(&info.headers, "x-container-write"),
     };
     if req.ctx.method == Method::PUT {
         vw.copy_current(&proxy, &req.ctx).await?;
