@@ -62,7 +62,12 @@ fn versioned_writes_stack_history_and_permissions() {
 
     // Stack mode: the location is shown as the client set it.
     c.ok("PUT", "/stack-ver", &[], b"");
-    c.ok("PUT", "/stack", &[("X-Versions-Location", "stack-ver")], b"");
+    c.ok(
+        "PUT",
+        "/stack",
+        &[("X-Versions-Location", "stack-ver")],
+        b"",
+    );
     let (_, h, _) = c.req("HEAD", "/stack", &[], b"");
     assert_eq!(header(&h, "x-versions-location"), Some("stack-ver"));
     assert_eq!(header(&h, "x-history-location"), None);
@@ -158,7 +163,12 @@ fn versioned_writes_stack_history_and_permissions() {
     let rows = listing(&c, "hist-ver", "003obj/");
     assert_eq!(
         rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
-        ["application/octet-stream", "application/octet-stream", marker, marker]
+        [
+            "application/octet-stream",
+            "application/octet-stream",
+            marker,
+            marker
+        ]
     );
     let bodies: Vec<Vec<u8>> = rows
         .iter()

@@ -146,7 +146,9 @@ impl Versioning {
                 // written since, this DELETE just removes it.
                 let mut head = pre_authed(&ctx, Method::HEAD, None);
                 headers::set(&mut head.headers, "x-newest", "True");
-                let h = self.run(head, &self.path, swirl_common::body::empty()).await;
+                let h = self
+                    .run(head, &self.path, swirl_common::body::empty())
+                    .await;
                 if status(&h) != StatusCode::NOT_FOUND {
                     check(h)?;
                     return self.next.clone().run(req).await;
@@ -176,9 +178,7 @@ impl Versioning {
             };
             // The DELETE becomes one of the restored version's archive copy.
             let del = pre_authed(&ctx, Method::DELETE, None);
-            return self
-                .run(del, &restored, swirl_common::body::empty())
-                .await;
+            return self.run(del, &restored, swirl_common::body::empty()).await;
         }
         self.next.clone().run(req).await
     }
@@ -437,10 +437,7 @@ mod tests {
         let mut h = HeaderMap::new();
         headers::set(&mut h, "x-timestamp", "1700000000.12345");
         headers::set(&mut h, "last-modified", "Thu, 01 Jan 1970 00:00:01 GMT");
-        assert_eq!(
-            source_timestamp(&h).unwrap().internal(),
-            "1700000000.12345"
-        );
+        assert_eq!(source_timestamp(&h).unwrap().internal(), "1700000000.12345");
         h.remove("x-timestamp");
         assert_eq!(source_timestamp(&h).unwrap().internal(), "0000000001.00000");
         h.remove("last-modified");
