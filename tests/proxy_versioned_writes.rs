@@ -184,3 +184,39 @@ fn versioned_writes_stack_history_and_permissions() {
     assert_eq!(body(&c, "/hist/obj"), (200, b"b".to_vec()));
     assert_eq!(listing(&c, "hist-ver", "003obj/").len(), 1);
 }
+
+#[test]
+fn versioned_writes_disabled_refuses_locations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    harness::aio_ready(&data).kill9();
+    let conf = data.join("etc").join("proxy-server.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("allow_versioned_writes = true"));
+    let text = text.replace(
+        "allow_versioned_writes = true",
+        "allow_versioned_writes = false",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let aio = harness::start_aio(&data);
+    let c = Client::new(aio.addr(), "test:tester", "testing");
+
+    let (s, _, b) = harness::http_request(aio.addr(), "GET", "/info", &[], b"").unwrap();
+    assert_eq!(s, 200);
+    let info: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert!(info.get("versioned_writes").is_none(), "{info}");
+
+    // Set explicitly to false, the filter refuses to turn versioning on
+    // (Swift's 412), but an empty location (removal) is fine.
+    let (s, _, b) = c.req("PUT", "/c", &[("X-Versions-Location", "v")], b"");
+    assert_eq!(s, 412);
+    assert_eq!(String::from_utf8_lossy(&b), "Versioned Writes is disabled");
+    c.ok("PUT", "/c", &[("X-History-Location", "")], b"");
+    let (s, _, _) = c.req("POST", "/c", &[("X-History-Location", "v")], b"");
+    assert_eq!(s, 412);
+    let (_, h, _) = c.req("HEAD", "/c", &[], b"");
+    assert_eq!(header(&h, "x-versions-location"), None);
+    c.ok("PUT", "/c/o", &[], b"1");
+    c.ok("PUT", "/c/o", &[], b"2");
+    assert_eq!(body(&c, "/c/o"), (200, b"2".to_vec()));
+}
