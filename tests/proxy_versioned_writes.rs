@@ -176,6 +176,63 @@ fn versioned_writes_stack_history_and_permissions() {
         .collect();
     assert_eq!(bodies, [b"a".to_vec(), b"b".to_vec(), vec![], vec![]]);
 
+    // Large objects are archived as their manifests (the copy is made
+    // below slo and dlo): an SLO keeps its segments' total as its listing
+    // size, a DLO its X-Object-Manifest, and both come back whole.
+    c.ok("PUT", "/segs", &[], b"");
+    c.ok("PUT", "/segs/a", &[], &[b'a'; 1000]);
+    c.ok("PUT", "/segs/b", &[], &[b'b'; 2000]);
+    c.ok(
+        "POST",
+        "/stack",
+        &[("X-Versions-Location", "stack-ver")],
+        b"",
+    );
+    for seg in ["a", "b"] {
+        let manifest = format!(r#"[{{"path": "/segs/{seg}", "etag": null, "size_bytes": null}}]"#);
+        c.ok(
+            "PUT",
+            "/stack/slo?multipart-manifest=put",
+            &[],
+            manifest.as_bytes(),
+        );
+    }
+    let (s, _, b) = c.req("GET", "/stack-ver?format=json&prefix=003slo/", &[], b"");
+    assert_eq!(s, 200);
+    let rows: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["bytes"], 1000, "{rows}");
+    let archived = format!("/stack-ver/{}", rows[0]["name"].as_str().unwrap());
+    let (s, h, _) = c.req(
+        "GET",
+        &format!("{archived}?multipart-manifest=get"),
+        &[],
+        b"",
+    );
+    assert_eq!(s, 200);
+    assert!(header(&h, "x-static-large-object").is_some());
+    assert_eq!(body(&c, &archived), (200, vec![b'a'; 1000]));
+    c.ok("DELETE", "/stack/slo", &[], b"");
+    assert_eq!(body(&c, "/stack/slo"), (200, vec![b'a'; 1000]));
+    let (_, h, _) = c.req("HEAD", "/stack/slo", &[], b"");
+    assert!(header(&h, "x-static-large-object").is_some());
+
+    c.ok("PUT", "/stack/dlo", &[("X-Object-Manifest", "segs/a")], b"");
+    c.ok("PUT", "/stack/dlo", &[], b"plain");
+    let rows = listing(&c, "stack-ver", "003dlo/");
+    assert_eq!(rows.len(), 1);
+    let archived = format!("/stack-ver/{}", rows[0].0);
+    let (s, h, b) = c.req("GET", &archived, &[], b"");
+    assert_eq!(s, 200);
+    assert_eq!(header(&h, "x-object-manifest"), Some("segs/a"));
+    assert_eq!(b.len(), 1000);
+    c.ok("DELETE", "/stack/dlo", &[], b"");
+    let (_, h, b) = c.req("GET", "/stack/dlo", &[], b"");
+    assert_eq!(
+        (header(&h, "x-object-manifest"), b.len()),
+        (Some("segs/a"), 1000)
+    );
+
     // Back to stack mode: a DELETE over the markers steps back to "b".
     c.ok("POST", "/hist", &[("X-Versions-Location", "hist-ver")], b"");
     c.ok("DELETE", "/hist/obj", &[], b"");
