@@ -41,6 +41,7 @@ mod proxy_swiftclient;
 mod proxy_symlink;
 mod proxy_tempurl;
 mod proxy_tls;
+mod proxy_versioned_writes;
 mod recon;
 mod replication_aio;
 mod ring_builder_cli;

@@ -42,7 +42,8 @@ fn default_pipeline_info_lists_its_filters() {
             "swift",
             "symlink",
             "tempauth",
-            "tempurl"
+            "tempurl",
+            "versioned_writes"
         ]
     );
 }

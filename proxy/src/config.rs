@@ -116,6 +116,9 @@ pub struct Config {
     /// The etag-quoter middleware.
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    /// The versioned_writes middleware (legacy object versioning).
+    #[serde(default)]
+    pub versioned_writes: VersionedWritesConfig,
     /// The symlink middleware.
     #[serde(default)]
     pub symlink: SymlinkConfig,
@@ -345,6 +348,17 @@ pub struct EtagQuoterConfig {
     /// Quote object ETags where neither the container nor the account says otherwise.
     #[serde(default)]
     pub enable_by_default: bool,
+}
+
+/// `[filter:versioned_writes]` options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedWritesConfig {
+    /// Swift's `allow_versioned_writes`. Unset, the filter leaves container
+    /// requests alone; set, it owns X-Versions-Location and
+    /// X-History-Location, which only `true` lets a container take.
+    #[serde(default)]
+    pub allow_versioned_writes: Option<bool>,
 }
 
 /// `[filter:tempurl]` options (Swift's names; lists instead of

@@ -2,7 +2,8 @@
 //! picks and orders them; by default Swift's order): gatekeeper (strip
 //! internal headers), healthcheck, etag-quoter, bulk (before auth, as in
 //! Swift), tempauth (`crate::auth::filter`), copy, container_quotas, slo,
-//! dlo, symlink. Logging is common's server loop; CORS is the controllers' (as in
+//! dlo, versioned_writes, symlink. Logging is common's server loop; CORS is the
+//! controllers' (as in
 //! Swift's proxy app). `segments` is the large-object body both slo and
 //! dlo serve (Swift's `SegmentedIterable`).
 
@@ -18,3 +19,4 @@ pub mod segments;
 pub mod slo;
 pub mod symlink;
 pub mod tempurl;
+pub mod versioned_writes;

@@ -9,7 +9,7 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 11] = [
+pub const DEFAULT: [&str; 12] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -20,11 +20,12 @@ pub const DEFAULT: [&str; 11] = [
     "container_quotas",
     "slo",
     "dlo",
+    "versioned_writes",
     "symlink",
 ];
 
 /// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 11] = DEFAULT;
+pub const KNOWN: [&str; 12] = DEFAULT;
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -78,6 +79,7 @@ fn make(name: &str) -> Box<dyn Filter> {
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
         "slo" => Box::new(middleware::slo::Slo),
+        "versioned_writes" => Box::new(middleware::versioned_writes::VersionedWrites),
         "symlink" => Box::new(middleware::symlink::Symlink),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),
