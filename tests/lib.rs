@@ -34,6 +34,7 @@ mod proxy_faults;
 mod proxy_hardening;
 mod proxy_integrity;
 mod proxy_memory;
+mod proxy_object_versioning;
 mod proxy_pipeline;
 mod proxy_quotas;
 mod proxy_slo;

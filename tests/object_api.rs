@@ -110,6 +110,19 @@ fn object_lifecycle_statuses_and_headers() {
         s.req("HEAD", P, &[], b"").h("content-type"),
         Some("image/png")
     );
+    // An empty Content-Type is none: the stored one stays (as in Swift).
+    let r = s.req(
+        "POST",
+        P,
+        &[("X-Timestamp", &ts(-6.5)), ("Content-Type", "")],
+        b"",
+    );
+    assert_eq!(r.status, 202);
+    assert_eq!(r.h("x-backend-content-type"), Some("image/png"));
+    assert_eq!(
+        s.req("HEAD", P, &[], b"").h("content-type"),
+        Some("image/png")
+    );
 
     // DELETE: 204, then reads are 404 with the tombstone's time.
     let t4 = ts(-6.0);

@@ -38,6 +38,7 @@ fn default_pipeline_info_lists_its_filters() {
             "bulk_upload",
             "container_quotas",
             "etag_quoter",
+            "object_versioning",
             "slo",
             "swift",
             "symlink",

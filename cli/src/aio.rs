@@ -219,7 +219,7 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
         "# swirl proxy of the all-in-one cluster (Swift's proxy-server.conf option names)\n\
          bind_ip = {}\nbind_port = {port}\nswift_dir = {}\nswift_hash_path_suffix = {}\n\
          account_autocreate = true\nallow_account_management = true\n\n\
-         [versioned_writes]\nallow_versioned_writes = true\n\n\
+         [versioned_writes]\nallow_versioned_writes = true\nallow_object_versioning = true\n\n\
          [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\nrequire_group = {{ SERVICE = \"service\" }}\n\n\
          [tempauth.users]\n{users}{PROXY_POLICIES}",
         toml_str(ip.trim_start_matches('[').trim_end_matches(']')),

@@ -88,3 +88,7 @@ pub const DELETE_AT_CONTAINER: &str = "x-delete-at-container";
 /// A backend request's proof that it comes from the cluster:
 /// `v1 <unix-ms> <nonce> <mac>` ([`crate::backend_auth`]).
 pub const AUTH: &str = "x-backend-auth";
+
+/// `true`: the request may name Swift's reserved namespace (names
+/// starting with NUL) and its listings show them; only middleware sets it.
+pub const ALLOW_RESERVED_NAMES: &str = "x-backend-allow-reserved-names";

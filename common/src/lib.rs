@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod path;
 pub mod policy;
 pub mod range;
+pub mod reserved;
 pub mod server;
 pub mod swift_conf;
 pub mod timestamp;

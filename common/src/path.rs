@@ -21,6 +21,14 @@ pub fn decode(raw: &str) -> Result<String, PathError> {
     Ok(s)
 }
 
+/// Percent-decodes a raw URI path into UTF-8, NUL allowed (Swift's
+/// `check_utf8(..., internal=True)` of the storage servers, which keep
+/// the reserved namespace; `crate::reserved` judges where a NUL may be).
+pub fn decode_internal(raw: &str) -> Result<String, PathError> {
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+    String::from_utf8(bytes).map_err(|_| PathError::BadUtf8)
+}
+
 /// Swift's `split_path(path, minsegs, maxsegs, rest_with_last)`: splits a
 /// decoded path into between `minsegs` and `maxsegs` segments. The first
 /// `minsegs` must be non-empty; with `rest_with_last` the last segment keeps
@@ -133,6 +141,8 @@ mod tests {
     fn decoding() {
         assert_eq!(decode("/a%20b").unwrap(), "/a b");
         assert_eq!(decode("/a%00b"), Err(PathError::BadUtf8));
+        assert_eq!(decode_internal("/a%00b").unwrap(), "/a\0b");
+        assert_eq!(decode_internal("/a%ffb"), Err(PathError::BadUtf8));
         assert_eq!(decode("/a%ffb"), Err(PathError::BadUtf8));
     }
 

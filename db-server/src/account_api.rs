@@ -16,7 +16,7 @@ use swirl_store::db::DbError;
 
 use crate::error::{Error, Result};
 use crate::meta;
-use crate::params::listing_params;
+use crate::params::{allows_reserved, listing_params};
 use crate::response::{get, put, swift_response};
 use crate::router::Op;
 use crate::server::{blocking, req_timestamp, DbServer, Req};
@@ -217,7 +217,8 @@ async fn head(s: &DbServer, r: Req) -> Result<Response<Body>> {
 }
 
 async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
-    let params = listing_params(&r.query, ACCOUNT_LISTING_LIMIT, false)?;
+    let mut params = listing_params(&r.query, ACCOUNT_LISTING_LIMIT, false)?;
+    params.allow_reserved = allows_reserved(&r.headers);
     let ct = negotiate(&r)?;
     s.check_drive(&r.device)?;
     let (broker, info) = open_live(s, &r).await?;

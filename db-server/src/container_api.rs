@@ -18,7 +18,7 @@ use swirl_store::db::DbError;
 use crate::account_update::AccountTarget;
 use crate::error::{Error, Result};
 use crate::meta;
-use crate::params::listing_params;
+use crate::params::{allows_reserved, listing_params};
 use crate::response::{get, put, swift_response};
 use crate::router::Op;
 use crate::server::{blocking, req_timestamp, DbServer, Req};
@@ -331,7 +331,8 @@ fn listed(o: ListedObject) -> ListingItem {
 }
 
 async fn get_listing(s: &DbServer, r: Req) -> Result<Response<Body>> {
-    let params = listing_params(&r.query, CONTAINER_LISTING_LIMIT, true)?;
+    let mut params = listing_params(&r.query, CONTAINER_LISTING_LIMIT, true)?;
+    params.allow_reserved = allows_reserved(&r.headers);
     let ct = negotiate(&r)?;
     s.check_drive(&r.device)?;
     let (broker, info) = open_live(s, &r).await?;

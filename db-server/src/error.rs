@@ -15,6 +15,9 @@ pub enum Error {
     /// A path that is not UTF-8 or holds NUL.
     #[error("{0}")]
     BadUtf8Path(&'static str),
+    /// A name misplaced in Swift's reserved namespace (400, swob's HTML).
+    #[error(transparent)]
+    Reserved(#[from] swirl_common::reserved::ReservedError),
     /// Missing or malformed X-Timestamp.
     #[error("{0}")]
     BadTimestamp(&'static str),
@@ -93,7 +96,9 @@ impl ApiError for Error {
             Error::BadPath(_) | Error::BadTimestamp(_) | Error::BadRequest(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::BadMetadata(_) | Error::BadAccept => StatusCode::BAD_REQUEST,
+            Error::BadMetadata(_) | Error::BadAccept | Error::Reserved(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Error::BadUtf8Path(_) | Error::LimitTooLarge(_) => StatusCode::PRECONDITION_FAILED,
             Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -140,6 +145,7 @@ impl ApiError for Error {
             Error::AccountNotFound { deleted: false } => {}
             Error::BadPath(_)
             | Error::BadUtf8Path(_)
+            | Error::Reserved(_)
             | Error::BadTimestamp(_)
             | Error::BadRequest(_)
             | Error::BadMetadata(_)
@@ -161,6 +167,7 @@ impl ApiError for Error {
         match self {
             Error::BadPath(_)
             | Error::BadUtf8Path(_)
+            | Error::Reserved(_)
             | Error::BadTimestamp(_)
             | Error::BadRequest(_)
             | Error::BadMetadata(_)

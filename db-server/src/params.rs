@@ -52,6 +52,15 @@ pub fn true_value(v: Option<&str>) -> bool {
     })
 }
 
+/// Does the request name Swift's reserved namespace on purpose
+/// (X-Backend-Allow-Reserved-Names: true)? Its listings show those names.
+pub fn allows_reserved(h: &http::HeaderMap) -> bool {
+    true_value(
+        h.get(swirl_common::backend_headers::ALLOW_RESERVED_NAMES)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
 /// The listing parameters of an account (`allow_path` false) or container GET.
 pub fn listing_params(q: &Query, cap: usize, allow_path: bool) -> Result<ListingParams> {
     let mut names = vec!["marker", "end_marker", "prefix", "delimiter", "reverse"];
@@ -83,6 +92,7 @@ pub fn listing_params(q: &Query, cap: usize, allow_path: bool) -> Result<Listing
         delimiter: vals.remove("delimiter"),
         path: vals.remove("path"),
         reverse: true_value(vals.get("reverse").map(String::as_str)),
+        allow_reserved: false,
     })
 }
 

@@ -3,7 +3,8 @@
 //! (`split_and_validate_path` arguments of swift/account/server.py and
 //! swift/container/server.py) and their error texts.
 
-use swirl_common::path::{decode, split_path, validate_device_partition, PathError};
+use swirl_common::path::{decode_internal, split_path, validate_device_partition, PathError};
+use swirl_common::reserved;
 use swirl_store::db::placement::DbKind;
 
 use crate::error::{Error, Result};
@@ -58,7 +59,8 @@ fn path_err(e: PathError) -> Error {
 
 /// Routes one request for the `kind` server.
 pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<Route> {
-    let path = decode(raw_path).map_err(|_| {
+    // NUL is allowed: Swift's reserved namespace, judged below.
+    let path = decode_internal(raw_path).map_err(|_| {
         Error::BadUtf8Path(match kind {
             DbKind::Account => "Invalid UTF8",
             DbKind::Container => "Invalid UTF8 or contains NULL",
@@ -106,13 +108,19 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<Route> {
         });
     }
     let present = |s: String| Some(s).filter(|s| !s.is_empty());
+    let (container, object) = (present(seg()), present(seg()));
+    match (&container, &object) {
+        (Some(c), Some(o)) => reserved::check_object(&third, c, o)?,
+        (Some(c), None) => reserved::check_container(&third, c)?,
+        _ => reserved::check_account(&third)?,
+    }
     Ok(Route::Db {
         op,
         device,
         partition,
         account: third,
-        container: present(seg()),
-        object: present(seg()),
+        container,
+        object,
     })
 }
 
@@ -176,6 +184,43 @@ mod tests {
                 hash: "abc".into()
             }
         );
+    }
+
+    #[test]
+    fn reserved_names() {
+        let k = DbKind::Container;
+        assert_eq!(
+            route(k, "PUT", "/sda/1/a/%00versions%00c").unwrap(),
+            db(Op::Put, "a", Some("\0versions\0c"), None)
+        );
+        assert_eq!(
+            route(k, "PUT", "/sda/1/a/%00v%00c/%00o%001").unwrap(),
+            db(Op::Put, "a", Some("\0v\0c"), Some("\0o\u{0}1"))
+        );
+        let refused = |p: &str, want: &str| match route(k, "PUT", p) {
+            Err(e @ Error::Reserved(_)) => assert_eq!(e.to_string(), want, "{p}"),
+            other => panic!("{p}: {other:?}"),
+        };
+        refused("/sda/1/a/c%00", "Invalid reserved-namespace container");
+        refused("/sda/1/a%00/c", "Invalid reserved-namespace account");
+        refused("/sda/1/a/c/o%00", "Invalid reserved-namespace object");
+        refused(
+            "/sda/1/a/%00v%00c/o",
+            "Invalid user-namespace object in reserved-namespace container",
+        );
+        refused(
+            "/sda/1/a/c/%00o",
+            "Invalid reserved-namespace object in user-namespace container",
+        );
+        let a = DbKind::Account;
+        assert_eq!(
+            route(a, "PUT", "/sda/1/a/%00versions%00c").unwrap(),
+            db(Op::Put, "a", Some("\0versions\0c"), None)
+        );
+        assert!(matches!(
+            route(a, "HEAD", "/sda/1/a%00"),
+            Err(Error::Reserved(_))
+        ));
     }
 
     #[test]

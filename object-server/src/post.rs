@@ -38,7 +38,9 @@ pub async fn handle(
         return Err(Error::BadRequest("X-Delete-At in past".into()));
     }
     headers::check_metadata(h)?;
-    let req_ctype = value(h, "content-type");
+    // An empty Content-Type is none: the stored one stays (Swift's
+    // `if req_ctype:`; object versioning's POSTs send one empty).
+    let req_ctype = value(h, "content-type").filter(|v| !v.is_empty());
     let req_ctype_ts = match &req_ctype {
         Some(_) => match value(h, "content-type-timestamp") {
             Some(v) => Timestamp::parse(&v)

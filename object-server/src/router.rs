@@ -100,18 +100,9 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, Error> {
     let seg = |i: usize| segs[i].clone().unwrap_or_default();
     let (device, partition) = (seg(0), seg(1));
     let partition = path::validate_device_partition(&device, &partition).map_err(dev_part_err)?;
-    // Swift keeps names holding NUL for its reserved namespace; no client may use them.
-    for (what, name) in [
-        ("account", seg(2)),
-        ("container", seg(3)),
-        ("object", seg(4)),
-    ] {
-        if name.contains('\0') {
-            return Err(Error::BadRequestHtml(format!(
-                "Invalid reserved-namespace {what}"
-            )));
-        }
-    }
+    // NUL is Swift's reserved namespace: kept, where it may be.
+    swirl_common::reserved::check_object(&seg(2), &seg(3), &seg(4))
+        .map_err(|e| Error::BadRequestHtml(e.to_string()))?;
     Ok(Endpoint::Object {
         verb,
         device,
@@ -172,6 +163,18 @@ mod tests {
                 },
             ),
         ];
+        let reserved = Endpoint::Object {
+            verb: ObjectVerb::Put,
+            device: "sda1".into(),
+            partition: 12,
+            account: "a".into(),
+            container: "\0versions\0c".into(),
+            object: "\0o\u{0}9999".into(),
+        };
+        assert_eq!(
+            route(&m("PUT"), "/sda1/12/a/%00versions%00c/%00o%009999").unwrap(),
+            reserved
+        );
         for (meth, p, want) in ok {
             assert_eq!(route(&m(meth), p).unwrap(), want, "{meth} {p}");
         }
@@ -183,6 +186,8 @@ mod tests {
             ("PUT", "/../12/a/c/o", 400),
             ("PUT", "/sda1/12/a/c/o%00", 400),
             ("PUT", "/sda1/12/a%00/c/o", 400),
+            ("PUT", "/sda1/12/a/%00v%00c/o", 400),
+            ("PUT", "/sda1/12/a/c/%00o%001", 400),
             ("PUT", "/sda1/12/a/c/o%ff", 412),
             ("PUT", "//12/a/c/o", 400),
             ("PATCH", "/sda1/12/a/c/o", 405),

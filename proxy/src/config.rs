@@ -359,6 +359,11 @@ pub struct VersionedWritesConfig {
     /// X-History-Location, which only `true` lets a container take.
     #[serde(default)]
     pub allow_versioned_writes: Option<bool>,
+    /// Swift's `allow_object_versioning`: the `object_versioning` filter
+    /// (X-Versions-Enabled) works and is listed in /info; it needs the
+    /// symlink filter below it.
+    #[serde(default)]
+    pub allow_object_versioning: bool,
 }
 
 /// `[filter:tempurl]` options (Swift's names; lists instead of
@@ -556,8 +561,21 @@ impl Config {
             }
         }
         self.listen.validate()?;
-        if let Err(m) = crate::pipeline::registry::check(&self.pipeline) {
-            return bad("pipeline", &m);
+        let names = match crate::pipeline::registry::check(&self.pipeline) {
+            Ok(n) => n,
+            Err(m) => return bad("pipeline", &m),
+        };
+        // Swift's filter factory: versions are symlinks to hidden objects.
+        let at = |f: &str| names.iter().position(|n| *n == f);
+        if self.versioned_writes.allow_object_versioning {
+            if let Some(ov) = at("object_versioning") {
+                if at("symlink").is_none_or(|s| s < ov) {
+                    return bad(
+                        "versioned_writes.allow_object_versioning",
+                        "object versioning requires symlinks (symlink after object_versioning in the pipeline)",
+                    );
+                }
+            }
         }
         for d in &self.tempurl.allowed_digests {
             if !["sha1", "sha256", "sha512"].contains(&d.as_str()) {
@@ -644,6 +662,25 @@ mod tests {
         let (key, why) = bad.validate().unwrap_err();
         assert_eq!(key, "pipeline");
         assert!(why.contains("unknown filter \"ratelimit\""), "{why}");
+        // Object versioning needs symlink below it, as Swift's factory says.
+        let parse = |t: &str| -> Config { swirl_common::config::parse(t, "-").unwrap() };
+        let ov = "[versioned_writes]\nallow_object_versioning = true\n";
+        let no_link = parse(&format!(
+            "swift_dir = \"/e\"\npipeline = [\"object_versioning\"]\n{ov}"
+        ));
+        let (key, _) = no_link.validate().unwrap_err();
+        assert_eq!(key, "versioned_writes.allow_object_versioning");
+        let above = parse(&format!(
+            "swift_dir = \"/e\"\npipeline = [\"symlink\", \"object_versioning\"]\n{ov}"
+        ));
+        assert!(above.validate().is_err());
+        let fine = parse(&format!(
+            "swift_dir = \"/e\"\npipeline = [\"object_versioning\", \"symlink\"]\n{ov}"
+        ));
+        assert!(fine.validate().is_ok());
+        // Off, the filter only passes requests on.
+        let off = parse("swift_dir = \"/e\"\npipeline = [\"object_versioning\"]");
+        assert!(off.validate().is_ok());
         assert_eq!(d.listen.client_timeout, c.listen.client_timeout);
         assert_eq!(d.listen.max_clients, c.listen.max_clients);
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use http::{Method, Response, StatusCode};
+use swirl_common::backend_headers as bh;
 use swirl_common::Body;
 
 use crate::app::{Ctx, Proxy};
@@ -23,6 +24,7 @@ pub async fn serve(proxy: &Arc<Proxy>, req: Req) -> Result<Response<Body>> {
         body,
         ..
     } = req;
+    check_reserved(&ctx, &endpoint)?;
     match endpoint {
         // Served by their middleware (healthcheck, tempauth), when it runs.
         Endpoint::Healthcheck | Endpoint::Auth => Err(Error::NotFound),
@@ -69,6 +71,30 @@ pub async fn serve(proxy: &Arc<Proxy>, req: Req) -> Result<Response<Body>> {
             Ok(resp)
         }
     }
+}
+
+/// Swift's proxy app refuses a name in the reserved namespace (a NUL in
+/// it) unless the request says X-Backend-Allow-Reserved-Names, which only
+/// middleware sets (the gatekeeper strips it from clients).
+fn check_reserved(ctx: &Ctx, endpoint: &Endpoint) -> Result<()> {
+    let names: [&str; 3] = match endpoint {
+        Endpoint::Account { account } => [account, "", ""],
+        Endpoint::Container { account, container } => [account, container, ""],
+        Endpoint::Object {
+            account,
+            container,
+            object,
+        } => [account, container, object],
+        _ => return Ok(()),
+    };
+    if swirl_common::reserved::any_reserved(names)
+        && !headers::is_true(&ctx.headers, bh::ALLOW_RESERVED_NAMES)
+    {
+        return Err(Error::PreconditionFailed(
+            "Invalid UTF8 or contains NULL".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs a container/object controller with CORS: OPTIONS is a preflight;

@@ -36,6 +36,9 @@ pub enum Error {
     /// 405 (account PUT/DELETE without allow_account_management, unknown verbs).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 406: no format the client accepts (object versioning's listings are JSON only).
+    #[error("not acceptable")]
+    NotAcceptable,
     /// 408: the client stopped sending its body.
     #[error("client timed out sending the body")]
     RequestTimeout,
@@ -56,6 +59,9 @@ pub enum Error {
         body: String,
         location: String,
         target_etag: Option<String>,
+        /// The link is object versioning's (its sysmeta says so), which
+        /// that filter follows with the POST.
+        versions_symlink: bool,
     },
     /// 410: the account is deleted.
     #[error("gone")]
@@ -133,6 +139,7 @@ impl ApiError for Error {
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Conflict | Error::ConflictAt { .. } => StatusCode::CONFLICT,
             Error::TemporaryRedirect { .. } => StatusCode::TEMPORARY_REDIRECT,
@@ -223,6 +230,7 @@ impl ApiError for Error {
             | Error::Forbidden
             | Error::NotFound
             | Error::MethodNotAllowed
+            | Error::NotAcceptable
             | Error::RequestTimeout
             | Error::Conflict
             | Error::Gone
@@ -252,6 +260,7 @@ impl ApiError for Error {
             | Error::Forbidden
             | Error::NotFound
             | Error::MethodNotAllowed
+            | Error::NotAcceptable
             | Error::RequestTimeout
             | Error::Conflict
             | Error::Gone

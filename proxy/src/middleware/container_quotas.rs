@@ -42,6 +42,10 @@ impl Filter for ContainerQuotas {
                         // now, not up to recheck_container_existence ago.
                         proxy.info.invalidate(account, Some(container));
                         let info = proxy.container_info(&req.ctx, account, container).await?;
+                        let info = crate::middleware::object_versioning::with_versions_bytes(
+                            proxy, &req.ctx, account, info,
+                        )
+                        .await?;
                         let length = headers::get(&req.ctx.headers, "content-length")
                             .and_then(|v| v.trim().parse().ok());
                         if exceeded(&info, length) {

@@ -124,9 +124,14 @@ async fn copy_from(
     // `?symlink=get` copies a link itself, not its target (Swift's source
     // request keeps the query).
     let link_copy = headers::query_param(ctx.query.as_deref(), "symlink").as_deref() == Some("get");
+    // A version of the source (object versioning's `?version-id`), which
+    // the destination's PUT does not take.
+    let version = headers::query_param(ctx.query.as_deref(), "version-id")
+        .map(|v| format!("version-id={}", backend::quote_query(&v)));
     let src_query = [
         manifest_copy.then_some("multipart-manifest=get&format=raw"),
         link_copy.then_some("symlink=get"),
+        version.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -193,7 +198,11 @@ async fn copy_from(
             .as_deref()
             .unwrap_or("")
             .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("multipart-manifest"))
+            .filter(|p| {
+                !p.is_empty()
+                    && !p.starts_with("multipart-manifest")
+                    && !p.starts_with("version-id")
+            })
             .chain(std::iter::once("multipart-manifest=put"))
             .collect::<Vec<_>>()
             .join("&");

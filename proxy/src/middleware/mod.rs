@@ -15,6 +15,7 @@ pub mod dlo;
 pub mod etag_quoter;
 pub mod gatekeeper;
 pub mod healthcheck;
+pub mod object_versioning;
 pub mod segments;
 pub mod slo;
 pub mod symlink;

@@ -10,6 +10,8 @@
 
 mod archive;
 
+pub(crate) use archive::copied_headers;
+
 use http::{HeaderMap, HeaderValue, Method, Response};
 use serde_json::{json, Map, Value};
 use swirl_common::{Body, Timestamp};

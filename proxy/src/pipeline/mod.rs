@@ -68,6 +68,19 @@ impl Req {
         }
     }
 
+    /// A bodiless request for an account.
+    pub fn for_account(ctx: Ctx, account: &str) -> Req {
+        Req {
+            ctx,
+            endpoint: Endpoint::Account {
+                account: account.to_string(),
+            },
+            body: swirl_common::body::empty(),
+            v1: true,
+            peer: None,
+        }
+    }
+
     /// The account the request addresses, if any.
     pub fn account(&self) -> Option<&str> {
         match &self.endpoint {

@@ -9,7 +9,7 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 12] = [
+pub const DEFAULT: [&str; 13] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -21,11 +21,12 @@ pub const DEFAULT: [&str; 12] = [
     "slo",
     "dlo",
     "versioned_writes",
+    "object_versioning",
     "symlink",
 ];
 
 /// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 12] = DEFAULT;
+pub const KNOWN: [&str; 13] = DEFAULT;
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -80,6 +81,7 @@ fn make(name: &str) -> Box<dyn Filter> {
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
         "slo" => Box::new(middleware::slo::Slo),
         "versioned_writes" => Box::new(middleware::versioned_writes::VersionedWrites),
+        "object_versioning" => Box::new(middleware::object_versioning::ObjectVersioning),
         "symlink" => Box::new(middleware::symlink::Symlink),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),

@@ -113,6 +113,23 @@ pub struct ListingParams {
     /// subdir entries.
     pub path: Option<String>,
     pub reverse: bool,
+    /// Names in Swift's reserved namespace (they start with NUL) are
+    /// listed too; without it they are left out (the request did not send
+    /// X-Backend-Allow-Reserved-Names).
+    pub allow_reserved: bool,
+}
+
+/// The first name outside the reserved namespace (Swift's
+/// `chr(ord(RESERVED_BYTE) + 1)`).
+const FIRST_UNRESERVED: &str = "\u{1}";
+
+/// A scan's lower bound with Swift's `name >= '\x01'` added to it.
+fn past_reserved(lower: Option<Lower<'_>>) -> Lower<'_> {
+    match lower {
+        Some(Lower::After(x)) if x >= FIRST_UNRESERVED => Lower::After(x),
+        Some(Lower::From(x)) if x >= FIRST_UNRESERVED => Lower::From(x),
+        _ => Lower::From(FIRST_UNRESERVED),
+    }
 }
 
 /// Python's `chr(ord(c) + 1)`, skipping the surrogate gap Rust cannot hold.
@@ -188,6 +205,11 @@ pub fn list<S: RowSource>(src: &mut S, p: &ListingParams) -> Result<Vec<Entry<S:
             marker.as_deref().map(Lower::After)
         } else {
             pfx.map(Lower::From)
+        };
+        let lower = if p.allow_reserved {
+            lower
+        } else {
+            Some(past_reserved(lower))
         };
         let q = RangeQuery {
             lower,
@@ -349,6 +371,70 @@ mod tests {
 
     fn run(names: &[&str], params: ListingParams) -> Vec<String> {
         show(&list(&mut mem(names), &params).unwrap())
+    }
+
+    #[test]
+    fn reserved_names_listed_only_when_allowed() {
+        let names = &["\0versions\0c", "\0x", "a", "b\0c", "c"];
+        let allow = ListingParams {
+            allow_reserved: true,
+            ..p()
+        };
+        assert_eq!(
+            run(names, allow.clone()),
+            ["\0versions\0c", "\0x", "a", "b\0c", "c"]
+        );
+        assert_eq!(run(names, p()), ["a", "b\0c", "c"]);
+        // Every bound and order keeps them out.
+        for params in [
+            ListingParams {
+                reverse: true,
+                ..p()
+            },
+            ListingParams {
+                marker: Some("\0versions".into()),
+                ..p()
+            },
+            ListingParams {
+                prefix: Some("\0".into()),
+                ..p()
+            },
+            ListingParams {
+                delimiter: Some("\0".into()),
+                ..p()
+            },
+            ListingParams {
+                end_marker: Some("b".into()),
+                reverse: true,
+                ..p()
+            },
+        ] {
+            let got = run(names, params.clone());
+            assert!(
+                got.iter().all(|n| !n.starts_with('\0')),
+                "{params:?}: {got:?}"
+            );
+        }
+        assert_eq!(
+            run(
+                names,
+                ListingParams {
+                    prefix: Some("\0".into()),
+                    ..allow.clone()
+                }
+            ),
+            ["\0versions\0c", "\0x"]
+        );
+        assert_eq!(
+            run(
+                names,
+                ListingParams {
+                    delimiter: Some("\0".into()),
+                    ..allow
+                }
+            ),
+            ["\0[dir]", "a", "b\0[dir]", "c"]
+        );
     }
 
     const NAMES: &[&str] = &[

@@ -29,6 +29,9 @@ struct Doomed {
     sub_slo: bool,
     /// Why its manifest could not be read (status, message).
     error: Option<(u16, String)>,
+    /// The version to delete (object versioning's `?version-id`, the
+    /// request's own for its manifest, as Swift's slo passes it on).
+    version_id: Option<String>,
 }
 
 /// Answers `DELETE ?multipart-manifest=delete`: 200 at once, the result as
@@ -51,6 +54,7 @@ pub fn delete(next: Next, ctx: &Ctx, path: &ObjectPath) -> Response<Body> {
             name: format!("/{}/{}", path.container, path.object),
             sub_slo: true,
             error: None,
+            version_id: headers::query_param(ctx.query.as_deref(), "version-id"),
         }]),
         format,
     };
@@ -115,7 +119,7 @@ impl DeleteJob {
                 return Ok(None);
             };
             if d.sub_slo {
-                match self.segments_of(&d.name).await {
+                match self.segments_of(&d.name, d.version_id.as_deref()).await {
                     Ok(segs) => self.queue.extend(segs),
                     Err(e) => d.error = Some(e),
                 }
@@ -130,12 +134,20 @@ impl DeleteJob {
 
     /// Reads a manifest to delete (Swift's `get_slo_segments`); the error
     /// the result reports for it otherwise.
-    async fn segments_of(&self, name: &str) -> std::result::Result<Vec<Doomed>, (u16, String)> {
+    async fn segments_of(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> std::result::Result<Vec<Doomed>, (u16, String)> {
         let manifest = ObjectPath::in_account(&self.account, name);
-        let mut sub = self
-            .ctx
-            .subrequest(Method::GET, Some("multipart-manifest=get".into()))
-            .by("SLO");
+        let query = match version {
+            Some(v) => format!(
+                "multipart-manifest=get&version-id={}",
+                crate::backend::quote_query(v)
+            ),
+            None => "multipart-manifest=get".into(),
+        };
+        let mut sub = self.ctx.subrequest(Method::GET, Some(query)).by("SLO");
         // Only the last byte of an object that is no manifest.
         headers::set(&mut sub.headers, "range", "bytes=-1");
         headers::set(&mut sub.headers, bh::IGNORE_RANGE, "X-Static-Large-Object");
@@ -171,6 +183,7 @@ impl DeleteJob {
                         v.as_bool() == Some(true) || v.as_str().is_some_and(headers::is_true_value)
                     }),
                     error: None,
+                    version_id: None,
                 })
                 .collect());
         }
@@ -222,7 +235,11 @@ impl DeleteJob {
                 }
                 let doomed = ObjectPath::in_account(&self.account, &d.name);
                 let next = self.next.clone();
-                let sub = self.ctx.subrequest(Method::DELETE, None).by("SLO");
+                let query = d
+                    .version_id
+                    .as_deref()
+                    .map(|v| format!("version-id={}", crate::backend::quote_query(v)));
+                let sub = self.ctx.subrequest(Method::DELETE, query).by("SLO");
                 running.spawn(async move {
                     let body = swirl_common::body::empty();
                     let res = next.run(Req::object(sub, &doomed, body)).await;

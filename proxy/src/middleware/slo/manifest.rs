@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::Value;
-use swirl_common::listing_format::{self, ListingItem};
 use swirl_common::range::{self, RangeHeader};
 
 /// Object sysmeta holding the SLO ETag (unquoted) and the total size.
@@ -957,40 +956,57 @@ pub fn rewrite_json_listing(body: &[u8]) -> Option<Vec<u8>> {
     if !contains(body, b"slo_etag") {
         return None;
     }
-    let items = listing_format::parse_json(body).ok()?;
+    // Entries keep every key they have (object versioning adds its own).
+    let items: Vec<Value> = match serde_json::from_slice(body).ok()? {
+        Value::Array(a) => a,
+        _ => return None,
+    };
     let mut out = String::from("[");
     let mut changed = false;
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        let ListingItem::Object {
-            name,
-            hash,
-            bytes,
-            content_type,
-            last_modified,
-        } = item
-        else {
-            let one = listing_format::to_json(std::slice::from_ref(item));
-            let s = String::from_utf8_lossy(&one);
-            out.push_str(s.trim_start_matches('[').trim_end_matches(']'));
+        let Some(obj) = item.as_object().filter(|o| !o.contains_key("subdir")) else {
+            py_dumps(&mut out, item);
             continue;
         };
+        let hash = obj.get("hash").and_then(Value::as_str).unwrap_or("");
         let split = split_slo_etag(hash);
         changed |= split.is_some();
-        let h = split.as_ref().map_or(hash.as_str(), |(h, _)| h.as_str());
-        let _ = write!(out, "{{\"bytes\": {bytes}, \"hash\": ");
-        py_str(&mut out, h);
-        out.push_str(", \"name\": ");
-        py_str(&mut out, name);
-        out.push_str(", \"content_type\": ");
-        py_str(&mut out, content_type);
-        out.push_str(", \"last_modified\": ");
-        py_str(&mut out, last_modified);
+        let h = split.as_ref().map_or(hash, |(h, _)| h.as_str());
+        // Swift's order of a listing entry, then what else it carries.
+        let mut first = true;
+        let mut key = |out: &mut String, k: &str| {
+            if !std::mem::take(&mut first) {
+                out.push_str(", ");
+            }
+            py_str(out, k);
+            out.push_str(": ");
+        };
+        out.push('{');
+        for k in ["bytes", "hash", "name", "content_type", "last_modified"] {
+            if k == "hash" {
+                if obj.contains_key("hash") {
+                    key(&mut out, k);
+                    py_str(&mut out, h);
+                }
+            } else if let Some(v) = obj.get(k) {
+                key(&mut out, k);
+                py_dumps(&mut out, v);
+            }
+        }
         if let Some((_, slo)) = &split {
-            out.push_str(", \"slo_etag\": ");
+            key(&mut out, "slo_etag");
             py_str(&mut out, slo);
+        }
+        for (k, v) in obj {
+            let standard = ["bytes", "hash", "name", "content_type", "last_modified"];
+            if standard.contains(&k.as_str()) || (split.is_some() && k == "slo_etag") {
+                continue;
+            }
+            key(&mut out, k);
+            py_dumps(&mut out, v);
         }
         out.push('}');
     }

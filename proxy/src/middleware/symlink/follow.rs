@@ -6,8 +6,13 @@
 use http::{HeaderMap, Response};
 use swirl_common::Body;
 
-use super::target::{self, SYS_SYMLOOP_EXTEND, SYS_TARGET, SYS_TARGET_ACCOUNT, SYS_TARGET_ETAG};
-use crate::app::Ctx;
+use swirl_common::backend_headers as bh;
+
+use super::target::{
+    self, SYS_ALLOW_RESERVED_NAMES, SYS_SYMLOOP_EXTEND, SYS_TARGET, SYS_TARGET_ACCOUNT,
+    SYS_TARGET_ETAG,
+};
+use crate::app::{Authorizer, Ctx};
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::object_path::ObjectPath;
@@ -49,13 +54,20 @@ fn backend<'a>(h: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
 pub async fn walk(next: Next, ctx: Ctx, path: ObjectPath, st: &mut Walk) -> Result<Outcome> {
     let mut cur_path = path;
     let mut first = true;
+    // The last link allows its target in the reserved namespace.
+    let mut reserved = false;
     loop {
         let mut c = ctx.clone();
         if !std::mem::take(&mut first) {
             // The target is a request of its own (Swift's swift_source SYM),
-            // authorized afresh.
+            // authorized afresh, unless the link may point at reserved
+            // names: its writer was authorized (users cannot name them).
             c = c.by("SYM");
             c.owner = false;
+            if reserved {
+                c.auth = Authorizer::Open;
+                headers::set(&mut c.headers, bh::ALLOW_RESERVED_NAMES, "true");
+            }
         }
         let req = Req::object(c, &cur_path, swirl_common::body::empty());
         let resp = match next.clone().run(req).await {
@@ -83,6 +95,8 @@ pub async fn walk(next: Next, ctx: Ctx, path: ObjectPath, st: &mut Walk) -> Resu
                     .or_else(|| headers::get(resp.headers(), "etag").map(str::to_string));
                 let link_account = backend(bh, SYS_TARGET_ACCOUNT).map(str::to_string);
                 let extend = backend(bh, SYS_SYMLOOP_EXTEND).is_some_and(headers::is_true_value);
+                reserved =
+                    backend(bh, SYS_ALLOW_RESERVED_NAMES).is_some_and(headers::is_true_value);
                 drop(resp);
                 if let Some(want) = &st.target_etag {
                     if found.as_deref() != Some(want.as_str()) {

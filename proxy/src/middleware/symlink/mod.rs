@@ -171,10 +171,14 @@ async fn post(
     let target_etag = bh
         .and_then(|h| headers::get(h, SYS_TARGET_ETAG))
         .map(str::to_string);
+    let versions_symlink = bh
+        .and_then(|h| headers::get(h, SYS_VERSIONS_SYMLINK))
+        .is_some_and(headers::is_true_value);
     Err(Error::TemporaryRedirect {
         body: "The requested POST was applied to a symlink. POST directly to the target to apply requested metadata.".into(),
         location,
         target_etag,
+        versions_symlink,
     })
 }
 
@@ -235,6 +239,13 @@ async fn put(
     if let Some(etag) = &t.etag {
         let bytes = static_target(&next, &mut ctx, &t, etag, version).await?;
         etag_bytes = Some((etag.clone(), bytes));
+    } else if let (Some(e), Some(b)) = (
+        headers::get(&ctx.headers, SYS_TARGET_ETAG),
+        headers::get(&ctx.headers, SYS_TARGET_BYTES),
+    ) {
+        // A middleware below the gatekeeper (object versioning) vouched
+        // for the target itself.
+        etag_bytes = Some((e.to_string(), b.to_string()));
     }
     let hm = &mut ctx.headers;
     for n in [TARGET, TARGET_ACCOUNT, TARGET_ETAG, TARGET_BYTES] {
@@ -278,7 +289,10 @@ async fn static_target(
     version: &'static str,
 ) -> Result<String> {
     let max = next.proxy().cfg.symlink.symloop_max();
-    let sub = ctx.subrequest(Method::HEAD, None).by("SYM");
+    let mut sub = ctx.subrequest(Method::HEAD, None).by("SYM");
+    if headers::is_true(&ctx.headers, bh::ALLOW_RESERVED_NAMES) {
+        headers::set(&mut sub.headers, bh::ALLOW_RESERVED_NAMES, "true");
+    }
     let unquoted = format!(
         "/{version}/{}/{}/{}",
         t.path.account, t.path.container, t.path.object

@@ -19,6 +19,11 @@ pub const SYS_TARGET_ETAG: &str = "x-object-sysmeta-symlink-target-etag";
 pub const SYS_TARGET_BYTES: &str = "x-object-sysmeta-symlink-target-bytes";
 /// A link that does not count against `symloop_max` (object versioning's).
 pub const SYS_SYMLOOP_EXTEND: &str = "x-object-sysmeta-symloop-extend";
+/// A link that may point into the reserved namespace: whoever wrote it
+/// (object versioning) was authorized, so its target is read pre-authorized.
+pub const SYS_ALLOW_RESERVED_NAMES: &str = "x-object-sysmeta-allow-reserved-names";
+/// Object versioning's mark on the links it writes.
+pub const SYS_VERSIONS_SYMLINK: &str = "x-object-sysmeta-versions-symlink";
 /// The container update's ETag override, where listings learn of links.
 pub const OVERRIDE_ETAG: &str = "x-object-sysmeta-container-update-override-etag";
 /// The MD5 of no bytes: a link's own ETag.
