@@ -42,8 +42,24 @@ pub fn py_dir() -> PathBuf {
         .join("py")
 }
 
-/// A port that was free a moment ago (for servers, like Swift's, that cannot bind port 0).
+/// A port that was free a moment ago (for servers, like Swift's, that cannot
+/// bind port 0, or whose port goes into a ring before they start). Taken
+/// below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection of the busy test machine takes it before the server binds it;
+/// tests of this process take turns through the range.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let base = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (base + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 0");
     l.local_addr().expect("addr").port()
 }

@@ -115,10 +115,10 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
+/// A port for a ring: held by this process until its server binds it, so
+/// that no other process (another aio, any outgoing connection) takes it.
 fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| format!("finding a free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    swirl_common::listen::reserve("127.0.0.1").map_err(|e| format!("finding a free port: {e}"))
 }
 
 pub(crate) fn toml_str(s: &str) -> String {
