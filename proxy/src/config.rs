@@ -97,6 +97,13 @@ pub struct Config {
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
+    /// keystonemiddleware's authtoken: Keystone and the proxy's service
+    /// credentials (required when the pipeline names authtoken).
+    #[serde(default)]
+    pub authtoken: Option<crate::auth::keystone::config::AuthTokenConfig>,
+    /// Swift's keystoneauth: roles to accounts.
+    #[serde(default)]
+    pub keystoneauth: crate::auth::keystone::config::KeystoneAuthConfig,
     /// `[backend_auth]`: the cluster's backend key, which signs every
     /// request to the storage servers. Absent: unsigned, as Swift.
     #[serde(default)]
@@ -506,8 +513,35 @@ impl Config {
             }
         }
         self.listen.validate()?;
-        if let Err(m) = crate::pipeline::registry::check(&self.pipeline) {
-            return bad("pipeline", &m);
+        let filters = match crate::pipeline::registry::check(&self.pipeline) {
+            Ok(f) => f,
+            Err(m) => return bad("pipeline", &m),
+        };
+        match &self.authtoken {
+            None if filters.contains(&"authtoken") => {
+                return bad(
+                    "authtoken",
+                    "the pipeline names authtoken: [authtoken] is required",
+                )
+            }
+            Some(a) => {
+                if a.auth_type != "password" {
+                    return bad("authtoken.auth_type", "only \"password\" is supported");
+                }
+                if !a.auth_url.starts_with("http://") {
+                    return bad("authtoken.auth_url", "must be an http:// URL");
+                }
+                if !(a.http_connect_timeout > 0.0 && a.http_request_timeout > 0.0) {
+                    return bad(
+                        "authtoken.http_connect_timeout",
+                        "timeouts must be positive",
+                    );
+                }
+            }
+            None => {}
+        }
+        if let Err(m) = self.keystoneauth.validate() {
+            return bad("keystoneauth", &m);
         }
         for d in &self.tempurl.allowed_digests {
             if !["sha1", "sha256", "sha512"].contains(&d.as_str()) {
