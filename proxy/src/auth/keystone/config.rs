@@ -84,6 +84,36 @@ pub struct AuthTokenConfig {
     pub service_token_roles_required: bool,
 }
 
+impl AuthTokenConfig {
+    /// Password auth for `username` in `project_name`, both in `domain_id`,
+    /// with every other option at its default.
+    pub fn password(
+        auth_url: &str,
+        username: &str,
+        password: &str,
+        project_name: &str,
+        domain_id: &str,
+    ) -> Self {
+        AuthTokenConfig {
+            auth_url: auth_url.to_string(),
+            www_authenticate_uri: None,
+            auth_type: default_auth_type(),
+            username: username.to_string(),
+            password: password.to_string(),
+            project_name: project_name.to_string(),
+            user_domain_id: domain_id.to_string(),
+            project_domain_id: domain_id.to_string(),
+            delay_auth_decision: true,
+            token_cache_time: default_token_cache_time(),
+            token_cache_size: default_token_cache_size(),
+            http_connect_timeout: default_connect_timeout(),
+            http_request_timeout: default_request_timeout(),
+            service_token_roles: default_service_token_roles(),
+            service_token_roles_required: false,
+        }
+    }
+}
+
 /// `[filter:keystoneauth]` (Swift): how Keystone roles map to Swift's
 /// accounts. Per-prefix options use Swift's names (`SERVICE_service_roles`,
 /// `AUTH_operator_roles`, `SERVICE_project_reader_roles`) as keys of this table.

@@ -12,6 +12,7 @@ use crate::auth::tempauth::{AuthzRequest, Decision, Identity};
 use crate::error::Result;
 use crate::headers;
 use crate::pipeline::{Filter, Fut, Next, Req};
+use crate::response::BackendHeaders;
 
 /// The keystoneauth filter (its rules are `Proxy::keystoneauth`).
 pub struct KeystoneAuthFilter;
@@ -29,7 +30,14 @@ impl Filter for KeystoneAuthFilter {
         req.ctx.auth = Authorizer::Keystone(req.ctx.keystone.clone());
         Box::pin(async move {
             let mut resp = next.run(req).await?;
-            let domain = headers::get(resp.headers(), DOMAIN_SYSMETA).map(str::to_string);
+            // The controllers keep backend headers (sysmeta) aside for the filters above.
+            let domain = headers::get(resp.headers(), DOMAIN_SYSMETA)
+                .or_else(|| {
+                    resp.extensions()
+                        .get::<BackendHeaders>()
+                        .and_then(|b| headers::get(&b.0, DOMAIN_SYSMETA))
+                })
+                .map(str::to_string);
             if let Some(d) = domain {
                 headers::set(resp.headers_mut(), DOMAIN_HEADER, &d);
             }
