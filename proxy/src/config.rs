@@ -606,6 +606,13 @@ mod tests {
         assert_eq!(c.bulk.max_deletes_per_request, 10_000);
         assert!(!c.etag_quoter.enable_by_default);
         assert!(c.cert_file.is_none());
+        let a = c.authtoken.as_ref().unwrap();
+        assert_eq!(
+            (a.username.as_str(), a.project_name.as_str()),
+            ("swift", "service")
+        );
+        assert!(a.delay_auth_decision);
+        assert_eq!(c.keystoneauth.prefixes(), ["AUTH_"]);
         // What the sample calls defaults are the defaults.
         let d: Config = swirl_common::config::parse("swift_dir = \"/etc/swift\"", "-").unwrap();
         assert_eq!(
@@ -615,6 +622,38 @@ mod tests {
         assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
         assert_eq!(d.pipeline, c.pipeline);
         assert_eq!(d.tempurl.methods, c.tempurl.methods);
+        let ka = |k: &crate::auth::keystone::config::KeystoneAuthConfig| {
+            (
+                k.prefixes(),
+                k.operator_roles.items(),
+                k.reseller_admin_role.clone(),
+                k.allow_names_in_acls,
+            )
+        };
+        assert_eq!(ka(&d.keystoneauth), ka(&c.keystoneauth));
+        let dflt = crate::auth::keystone::config::AuthTokenConfig::password(
+            "u", "n", "p", "service", "default",
+        );
+        assert_eq!(
+            (
+                dflt.token_cache_time,
+                dflt.token_cache_size,
+                dflt.http_connect_timeout,
+                dflt.http_request_timeout
+            ),
+            (
+                a.token_cache_time,
+                a.token_cache_size,
+                a.http_connect_timeout,
+                a.http_request_timeout
+            )
+        );
+        let needs: Config = swirl_common::config::parse(
+            "swift_dir = \"/e\"\npipeline = [\"authtoken\", \"keystoneauth\"]",
+            "-",
+        )
+        .unwrap();
+        assert_eq!(needs.validate().unwrap_err().0, "authtoken");
         assert_eq!(d.tempurl.allowed_digests, c.tempurl.allowed_digests);
         assert_eq!(
             d.tempurl.outgoing_allow_headers,

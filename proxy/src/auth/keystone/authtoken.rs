@@ -86,7 +86,7 @@ impl AuthToken {
         }
         match self.client.validate(token).await? {
             Validation::Valid(t) if !t.expired(SystemTime::now()) => {
-                let t = Arc::new(t);
+                let t: Arc<Token> = Arc::from(t);
                 self.cache.put(token, t.clone(), SystemTime::now());
                 Ok(Some(t))
             }

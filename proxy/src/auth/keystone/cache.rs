@@ -8,11 +8,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::token::Token;
 
+/// A token's hash -> (when it was validated, what it names).
+type Entries = HashMap<[u8; 32], (Instant, Arc<Token>)>;
+
 /// The bounded token cache.
 pub struct TokenCache {
     ttl: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<[u8; 32], (Instant, Arc<Token>)>>,
+    entries: Mutex<Entries>,
 }
 
 fn key(token: &str) -> [u8; 32] {

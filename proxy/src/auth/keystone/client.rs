@@ -23,7 +23,7 @@ const RENEW_MARGIN: Duration = Duration::from_secs(30);
 /// What Keystone said of a token.
 #[derive(Debug)]
 pub enum Validation {
-    Valid(Token),
+    Valid(Box<Token>),
     /// Unknown, forged, revoked or expired (Keystone's 404).
     Invalid,
 }
@@ -160,7 +160,7 @@ impl KeystoneClient {
             match status {
                 StatusCode::OK => {
                     return Ok(match token::parse(&bytes) {
-                        Some(t) => Validation::Valid(t),
+                        Some(t) => Validation::Valid(Box::new(t)),
                         None => Validation::Invalid,
                     })
                 }

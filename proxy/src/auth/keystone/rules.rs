@@ -169,10 +169,8 @@ impl Rules {
         stored: &AccountDomain,
     ) -> Option<String> {
         let m = req.method;
-        if req.object.is_some()
-            || (req.container.is_some() && *m != Method::PUT)
-            || !(*m == Method::PUT || *m == Method::POST)
-        {
+        let write = *m == Method::PUT || *m == Method::POST;
+        if !write || req.object.is_some() || (req.container.is_some() && *m != Method::PUT) {
             return None;
         }
         let has_id = self.account_matches_tenant(req.account, id.project_id());
