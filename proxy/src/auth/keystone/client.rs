@@ -157,24 +157,24 @@ impl KeystoneClient {
                     None,
                 )
                 .await?;
-            match status {
-                StatusCode::OK => {
-                    return Ok(match token::parse(&bytes) {
-                        Some(t) => Validation::Valid(Box::new(t)),
-                        None => Validation::Invalid,
-                    })
-                }
-                // 404: unknown, revoked or expired; 400/401 for a
-                // subject that is not a token at all... but 401 may be our own.
-                StatusCode::NOT_FOUND => return Ok(Validation::Invalid),
-                StatusCode::UNAUTHORIZED if attempt == 0 => {
-                    service = self.service_token(Some(&service)).await?;
-                }
-                s => {
-                    tracing::error!(status = %s, "keystone: unexpected answer validating a token");
-                    return Err(unavailable(format!("token validation answered {s}")));
-                }
+            // Keystone's answer, read (these are not our responses):
+            // 404 is an unknown, revoked or expired token; 401 refuses our
+            // own service token, renewed once.
+            if status == StatusCode::OK {
+                return Ok(match token::parse(&bytes) {
+                    Some(t) => Validation::Valid(Box::new(t)),
+                    None => Validation::Invalid,
+                });
             }
+            if status == StatusCode::NOT_FOUND {
+                return Ok(Validation::Invalid);
+            }
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
+                service = self.service_token(Some(&service)).await?;
+                continue;
+            }
+            tracing::error!(%status, "keystone: unexpected answer validating a token");
+            return Err(unavailable(format!("token validation answered {status}")));
         }
         Err(unavailable("keystone refused the proxy's service token"))
     }
