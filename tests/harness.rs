@@ -210,6 +210,42 @@ impl Proc {
         p
     }
 
+    /// Starts `cmd` and polls `ready` until it says yes (a server whose
+    /// readiness is an answer of its own, such as Keystone's `/v3`).
+    pub fn polled(
+        name: &str,
+        cmd: &mut Command,
+        addr: SocketAddr,
+        ready: impl Fn() -> bool,
+        timeout: Duration,
+    ) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let mut p = Proc {
+            child,
+            name: name.to_string(),
+            addr: Some(addr),
+            ready_rx: None,
+            ready_seen: Vec::new(),
+        };
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Duration::from_millis(20);
+        while !ready() {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{name}: exited before it was ready ({status})");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: not ready within {timeout:?}"
+            );
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+        p
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr.expect("server address")
     }

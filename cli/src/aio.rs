@@ -26,6 +26,8 @@
 //! older DIR gets both sections on its next start).
 //! Backend requests are signed with the aio's cluster key and the storage
 //! servers refuse unsigned ones (`aio_backend_auth`).
+//! With `--keystone-url` the proxy authenticates with Keystone v3 as well
+//! (`aio_keystone`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,6 +84,7 @@ struct Args {
     bind: String,
     volume_api: String,
     volume_nbd: String,
+    keystone: crate::aio_keystone::KeystoneFlags,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -90,6 +93,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         bind: "127.0.0.1:8080".into(),
         volume_api: "127.0.0.1:8776".into(),
         volume_nbd: "127.0.0.1:10809".into(),
+        keystone: Default::default(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -109,7 +113,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--volume-api" => a.volume_api = value()?,
             "--volume-nbd" => a.volume_nbd = value()?,
             "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option {other:?}")),
+            other => {
+                if !a.keystone.take(other, &mut value)? {
+                    return Err(format!("unknown option {other:?}"));
+                }
+            }
         }
     }
     Ok(a)
@@ -505,7 +513,10 @@ pub fn main(args: &[String]) -> ExitCode {
             }
             eprintln!(
                 "usage: swirl aio [--data DIR] [--bind HOST:PORT] [--volume-api HOST:PORT] [--volume-nbd HOST:PORT]\n\
-                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809)"
+                 \x20         [--keystone-url URL --keystone-password PW [--keystone-user U] [--keystone-project P] [--keystone-domain D]]\n\
+                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809; Keystone off,\n\
+                 with --keystone-url: user swift, project service, domain default; accounts AUTH_<project id>,\n\
+                 tempauth's users then under TEMPAUTH_)"
             );
             return ExitCode::from(2);
         }
@@ -536,10 +547,11 @@ pub fn main(args: &[String]) -> ExitCode {
         proxy.listen.bind_port = port
             .parse()
             .map_err(|_| format!("--bind {:?}: bad port", a.bind))?;
+        let mut vol: swirl_volume::Config = load(&etc.join("volume-gateway.toml"))?;
+        a.keystone.apply(&mut proxy, &mut vol)?;
         proxy
             .validate()
             .map_err(|(k, m)| format!("proxy-server.toml: {k}: {m}"))?;
-        let mut vol: swirl_volume::Config = load(&etc.join("volume-gateway.toml"))?;
         (vol.bind_ip, vol.bind_port) = host_port("--volume-api", &a.volume_api)?;
         (vol.nbd_bind_ip, vol.nbd_bind_port) = host_port("--volume-nbd", &a.volume_nbd)?;
         vol.validate()
@@ -638,6 +650,15 @@ async fn run(
          swirl aio: try  cinder --os-auth-type admin_token --os-endpoint http://{api_shown}/v3/AUTH_test \
          --os-project-id AUTH_test --os-token <X-Auth-Token of test:tester> list"
     );
+    if let Some(k) = &proxy.authtoken {
+        eprintln!(
+            "swirl aio: Keystone at {} (service user {}): accounts AUTH_<project id>; tempauth's \
+             accounts are {}_<name>; register object-store as http://{shown}/v1/AUTH_%(project_id)s",
+            k.auth_url,
+            k.username,
+            crate::aio_keystone::TEMPAUTH_PREFIX
+        );
+    }
     vol.proxy_url = format!("http://{shown}");
     vol.auth_url = format!("http://{shown}/auth/v1.0");
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -97,6 +97,13 @@ pub struct Config {
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
+    /// keystonemiddleware's authtoken: Keystone and the proxy's service
+    /// credentials (required when the pipeline names authtoken).
+    #[serde(default)]
+    pub authtoken: Option<crate::auth::keystone::config::AuthTokenConfig>,
+    /// Swift's keystoneauth: roles to accounts.
+    #[serde(default)]
+    pub keystoneauth: crate::auth::keystone::config::KeystoneAuthConfig,
     /// `[backend_auth]`: the cluster's backend key, which signs every
     /// request to the storage servers. Absent: unsigned, as Swift.
     #[serde(default)]
@@ -506,8 +513,35 @@ impl Config {
             }
         }
         self.listen.validate()?;
-        if let Err(m) = crate::pipeline::registry::check(&self.pipeline) {
-            return bad("pipeline", &m);
+        let filters = match crate::pipeline::registry::check(&self.pipeline) {
+            Ok(f) => f,
+            Err(m) => return bad("pipeline", &m),
+        };
+        match &self.authtoken {
+            None if filters.contains(&"authtoken") => {
+                return bad(
+                    "authtoken",
+                    "the pipeline names authtoken: [authtoken] is required",
+                )
+            }
+            Some(a) => {
+                if a.auth_type != "password" {
+                    return bad("authtoken.auth_type", "only \"password\" is supported");
+                }
+                if !a.auth_url.starts_with("http://") {
+                    return bad("authtoken.auth_url", "must be an http:// URL");
+                }
+                if !(a.http_connect_timeout > 0.0 && a.http_request_timeout > 0.0) {
+                    return bad(
+                        "authtoken.http_connect_timeout",
+                        "timeouts must be positive",
+                    );
+                }
+            }
+            None => {}
+        }
+        if let Err(m) = self.keystoneauth.validate() {
+            return bad("keystoneauth", &m);
         }
         for d in &self.tempurl.allowed_digests {
             if !["sha1", "sha256", "sha512"].contains(&d.as_str()) {
@@ -572,6 +606,13 @@ mod tests {
         assert_eq!(c.bulk.max_deletes_per_request, 10_000);
         assert!(!c.etag_quoter.enable_by_default);
         assert!(c.cert_file.is_none());
+        let a = c.authtoken.as_ref().unwrap();
+        assert_eq!(
+            (a.username.as_str(), a.project_name.as_str()),
+            ("swift", "service")
+        );
+        assert!(a.delay_auth_decision);
+        assert_eq!(c.keystoneauth.prefixes(), ["AUTH_"]);
         // What the sample calls defaults are the defaults.
         let d: Config = swirl_common::config::parse("swift_dir = \"/etc/swift\"", "-").unwrap();
         assert_eq!(
@@ -581,6 +622,38 @@ mod tests {
         assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
         assert_eq!(d.pipeline, c.pipeline);
         assert_eq!(d.tempurl.methods, c.tempurl.methods);
+        let ka = |k: &crate::auth::keystone::config::KeystoneAuthConfig| {
+            (
+                k.prefixes(),
+                k.operator_roles.items(),
+                k.reseller_admin_role.clone(),
+                k.allow_names_in_acls,
+            )
+        };
+        assert_eq!(ka(&d.keystoneauth), ka(&c.keystoneauth));
+        let dflt = crate::auth::keystone::config::AuthTokenConfig::password(
+            "u", "n", "p", "service", "default",
+        );
+        assert_eq!(
+            (
+                dflt.token_cache_time,
+                dflt.token_cache_size,
+                dflt.http_connect_timeout,
+                dflt.http_request_timeout
+            ),
+            (
+                a.token_cache_time,
+                a.token_cache_size,
+                a.http_connect_timeout,
+                a.http_request_timeout
+            )
+        );
+        let needs: Config = swirl_common::config::parse(
+            "swift_dir = \"/e\"\npipeline = [\"authtoken\", \"keystoneauth\"]",
+            "-",
+        )
+        .unwrap();
+        assert_eq!(needs.validate().unwrap_err().0, "authtoken");
         assert_eq!(d.tempurl.allowed_digests, c.tempurl.allowed_digests);
         assert_eq!(
             d.tempurl.outgoing_allow_headers,

@@ -24,6 +24,10 @@ pub enum Error {
     /// 401; the realm goes into Www-Authenticate.
     #[error("unauthorized (realm {0})")]
     Unauthorized(String),
+    /// 401 under Keystone: also `WWW-Authenticate: Keystone uri=...`; with
+    /// no realm it is authtoken's own refusal (its JSON body).
+    #[error("unauthorized (keystone)")]
+    KeystoneUnauthorized { realm: Option<String>, uri: String },
     /// 401 of tempurl: its own body; the account as realm.
     #[error("temp url invalid")]
     TempUrlInvalid(String),
@@ -110,7 +114,9 @@ impl ApiError for Error {
             Error::BadRequest(_) | Error::BadRequestHtml(_) | Error::BadRequestDoc { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            Error::Unauthorized(_) | Error::TempUrlInvalid(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_)
+            | Error::TempUrlInvalid(_)
+            | Error::KeystoneUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -141,6 +147,23 @@ impl ApiError for Error {
                 let quoted = crate::backend::quote_path(realm);
                 if let Ok(v) = HeaderValue::from_str(&format!("Swift realm=\"{quoted}\"")) {
                     headers.insert("www-authenticate", v);
+                }
+            }
+            Error::KeystoneUnauthorized { realm, uri } => {
+                if let Some(realm) = realm {
+                    let quoted = crate::backend::quote_path(realm);
+                    if let Ok(v) = HeaderValue::from_str(&format!("Swift realm=\"{quoted}\"")) {
+                        headers.append("www-authenticate", v);
+                    }
+                } else {
+                    headers.insert(
+                        "content-type",
+                        HeaderValue::from_static("application/json; charset=UTF-8"),
+                    );
+                }
+                let challenge = crate::auth::keystone::authtoken::keystone_challenge(uri);
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    headers.append("www-authenticate", v);
                 }
             }
             Error::BadRequestHtml(_) | Error::TooLargeHtml(_) => {
@@ -192,6 +215,12 @@ impl ApiError for Error {
             | Error::TooLargeHtml(m) => Some(m.clone()),
             Error::BadRequestDoc { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
+            Error::KeystoneUnauthorized { realm: None, .. } => Some(
+                serde_json::json!({"error": {"code": 401, "title": "Unauthorized",
+                    "message": "The request you have made requires authentication."}})
+                .to_string(),
+            ),
+            Error::KeystoneUnauthorized { realm: Some(_), .. } => None,
             Error::Unauthorized(_)
             | Error::Forbidden
             | Error::NotFound

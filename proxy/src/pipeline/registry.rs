@@ -23,7 +23,25 @@ pub const DEFAULT: [&str; 10] = [
 ];
 
 /// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 10] = DEFAULT;
+pub const KNOWN: [&str; 12] = [
+    "gatekeeper",
+    "healthcheck",
+    "etag_quoter",
+    "bulk",
+    "tempurl",
+    "authtoken",
+    "keystoneauth",
+    "tempauth",
+    "copy",
+    "container_quotas",
+    "slo",
+    "dlo",
+];
+
+/// Filters that only work after another: authtoken confirms the identity
+/// keystoneauth reads, and keystoneauth (which, as in Swift, always sets
+/// the authorizer) must run before tempauth for both to work side by side.
+const BEFORE: [(&str, &str); 2] = [("authtoken", "keystoneauth"), ("keystoneauth", "tempauth")];
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -53,6 +71,17 @@ pub fn check(names: &[String]) -> Result<Vec<&'static str>, String> {
         }
         out.push(known);
     }
+    for (first, then) in BEFORE {
+        let at = |n: &str| out.iter().position(|x| *x == n);
+        if let (Some(a), Some(b)) = (at(first), at(then)) {
+            if a > b {
+                return Err(format!("{first} must come before {then}"));
+            }
+        }
+    }
+    if out.contains(&"keystoneauth") && !out.contains(&"authtoken") {
+        return Err("keystoneauth needs authtoken before it".into());
+    }
     Ok(out)
 }
 
@@ -74,6 +103,8 @@ fn make(name: &str) -> Box<dyn Filter> {
         "bulk" => Box::new(middleware::bulk::Bulk),
         "tempurl" => Box::new(middleware::tempurl::TempUrl),
         "tempauth" => Box::new(crate::auth::filter::TempAuthFilter),
+        "authtoken" => Box::new(crate::auth::keystone::authtoken::AuthTokenFilter),
+        "keystoneauth" => Box::new(crate::auth::keystone::keystoneauth::KeystoneAuthFilter),
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
         "slo" => Box::new(middleware::slo::Slo),
@@ -101,5 +132,9 @@ mod tests {
         assert!(check(&s(&["slo", "slo"])).is_err());
         assert!(check(&s(&["proxy-server", "slo"])).is_err());
         assert_eq!(check(&s(&DEFAULT)).map(|v| v.len()), Ok(DEFAULT.len()));
+        assert!(check(&s(&["authtoken", "keystoneauth", "tempauth"])).is_ok());
+        assert!(check(&s(&["keystoneauth", "authtoken"])).is_err());
+        assert!(check(&s(&["authtoken", "tempauth", "keystoneauth"])).is_err());
+        assert!(check(&s(&["keystoneauth"])).is_err());
     }
 }
