@@ -353,6 +353,8 @@ const SUCCESS_STATUSES: &[&str] = &[
     // Version discovery (Cinder's GET /) answers 300 with the versions.
     "MULTIPLE_CHOICES",
     "NOT_MODIFIED",
+    // Redirects (staticweb's trailing slash).
+    "MOVED_PERMANENTLY",
 ];
 
 /// Where an error status is named in code that is not a comparison, a

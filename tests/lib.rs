@@ -37,6 +37,7 @@ mod proxy_memory;
 mod proxy_pipeline;
 mod proxy_quotas;
 mod proxy_slo;
+mod proxy_staticweb;
 mod proxy_swiftclient;
 mod proxy_tempurl;
 mod proxy_tls;

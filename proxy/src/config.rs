@@ -116,6 +116,12 @@ pub struct Config {
     /// The etag-quoter middleware.
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    /// The staticweb middleware.
+    #[serde(default)]
+    pub staticweb: crate::middleware::staticweb::StaticWebConfig,
+    /// The domain_remap middleware.
+    #[serde(default)]
+    pub domain_remap: crate::middleware::domain_remap::DomainRemapConfig,
 }
 
 /// Swift's `request_node_count`: how many nodes of a partition a request

@@ -33,6 +33,9 @@ pub enum Error {
     /// 404.
     #[error("not found")]
     NotFound,
+    /// 404 with an HTML page of its own (staticweb's "Web Listing Disabled").
+    #[error("not found (page)")]
+    NotFoundHtml(String),
     /// 405 (account PUT/DELETE without allow_account_management, unknown verbs).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -112,7 +115,7 @@ impl ApiError for Error {
             }
             Error::Unauthorized(_) | Error::TempUrlInvalid(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
-            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::NotFound | Error::NotFoundHtml(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Conflict => StatusCode::CONFLICT,
@@ -143,7 +146,7 @@ impl ApiError for Error {
                     headers.insert("www-authenticate", v);
                 }
             }
-            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) => {
+            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) | Error::NotFoundHtml(_) => {
                 headers.insert(
                     "content-type",
                     HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -189,7 +192,8 @@ impl ApiError for Error {
             | Error::BadRequestHtml(m)
             | Error::PreconditionFailed(m)
             | Error::TooLarge(m)
-            | Error::TooLargeHtml(m) => Some(m.clone()),
+            | Error::TooLargeHtml(m)
+            | Error::NotFoundHtml(m) => Some(m.clone()),
             Error::BadRequestDoc { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
             Error::Unauthorized(_)

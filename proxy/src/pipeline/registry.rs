@@ -9,21 +9,53 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 10] = [
+pub const DEFAULT: [&str; 11] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
     "bulk",
     "tempurl",
     "tempauth",
+    "staticweb",
     "copy",
     "container_quotas",
     "slo",
     "dlo",
 ];
 
-/// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 10] = DEFAULT;
+/// Every filter name a pipeline may hold: the default ones, then those a
+/// config may add.
+pub const KNOWN: [&str; 12] = [
+    "gatekeeper",
+    "healthcheck",
+    "etag_quoter",
+    "bulk",
+    "tempurl",
+    "tempauth",
+    "staticweb",
+    "copy",
+    "container_quotas",
+    "slo",
+    "dlo",
+    "domain_remap",
+];
+
+/// Where a filter that is not in `DEFAULT` goes in a pipeline built from
+/// it (the aio's): right after this one, as in Swift's development cluster.
+pub const EXTRA: [(&str, &str); 1] = [("domain_remap", "etag_quoter")];
+
+/// `DEFAULT` with the filters `extra` names, each in its place (`EXTRA`).
+pub fn default_with(extra: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
+    for (name, after) in EXTRA.iter().filter(|(n, _)| extra.contains(n)) {
+        let at = out
+            .iter()
+            .position(|n| n == after)
+            .map_or(out.len(), |i| i + 1);
+        out.insert(at, name.to_string());
+    }
+    out
+}
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -77,6 +109,8 @@ fn make(name: &str) -> Box<dyn Filter> {
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
         "slo" => Box::new(middleware::slo::Slo),
+        "staticweb" => Box::new(middleware::staticweb::StaticWeb),
+        "domain_remap" => Box::new(middleware::domain_remap::DomainRemap),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),
     }
