@@ -31,6 +31,7 @@ mod proxy_cluster;
 mod proxy_dlo;
 mod proxy_etag_quoter;
 mod proxy_faults;
+mod proxy_formpost;
 mod proxy_hardening;
 mod proxy_integrity;
 mod proxy_memory;

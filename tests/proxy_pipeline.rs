@@ -35,7 +35,7 @@ fn info_keys(aio: &Proc) -> Vec<String> {
 
 #[test]
 fn default_pipeline_info_lists_its_filters() {
-    // The aio's pipeline: the default one and domain_remap.
+    // The aio's pipeline: the default one, domain_remap and formpost.
     let tmp = tempfile::tempdir().unwrap();
     let aio = harness::start_aio(&tmp.path().join("d"));
     assert_eq!(
@@ -46,6 +46,7 @@ fn default_pipeline_info_lists_its_filters() {
             "container_quotas",
             "domain_remap",
             "etag_quoter",
+            "formpost",
             "slo",
             "staticweb",
             "swift",

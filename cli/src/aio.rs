@@ -63,7 +63,7 @@ const OBJECT_DAEMONS: &str =
     [object-updater]\ninterval = 10\n\n[object-expirer]\ninterval = 10\n";
 
 /// The filters the aio runs beyond the default pipeline.
-const AIO_EXTRA_FILTERS: &[&str] = &["domain_remap"];
+const AIO_EXTRA_FILTERS: &[&str] = &["domain_remap", "formpost"];
 
 /// The tempauth users of Swift's SAIO and functional tests (test.conf).
 const USERS: &[(&str, &str)] = &[
@@ -219,7 +219,8 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
         users.push_str(&format!("{k} = {}\n", toml_str(v)));
     }
     // The default pipeline and what Swift's development cluster adds
-    // (domain_remap for example.net, as the functional tests' config).
+    // (domain_remap for example.net, as the functional tests' config, and
+    // formpost).
     let pipeline = swirl_proxy::pipeline::registry::default_with(AIO_EXTRA_FILTERS)
         .iter()
         .map(|n| toml_str(n))

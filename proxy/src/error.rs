@@ -27,6 +27,9 @@ pub enum Error {
     /// 401 of tempurl: its own body; the account as realm.
     #[error("temp url invalid")]
     TempUrlInvalid(String),
+    /// 401 of formpost: its message as the body; the account as realm.
+    #[error("formpost unauthorized: {message}")]
+    FormPostUnauthorized { realm: String, message: String },
     /// 403.
     #[error("forbidden")]
     Forbidden,
@@ -113,7 +116,9 @@ impl ApiError for Error {
             Error::BadRequest(_) | Error::BadRequestHtml(_) | Error::BadRequestDoc { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            Error::Unauthorized(_) | Error::TempUrlInvalid(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_)
+            | Error::TempUrlInvalid(_)
+            | Error::FormPostUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound | Error::NotFoundHtml(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -134,8 +139,10 @@ impl ApiError for Error {
 
     fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
-            Error::Unauthorized(realm) | Error::TempUrlInvalid(realm) => {
-                if matches!(self, Error::TempUrlInvalid(_)) {
+            Error::Unauthorized(realm)
+            | Error::TempUrlInvalid(realm)
+            | Error::FormPostUnauthorized { realm, .. } => {
+                if !matches!(self, Error::Unauthorized(_)) {
                     headers.insert(
                         "content-type",
                         HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -196,6 +203,7 @@ impl ApiError for Error {
             | Error::NotFoundHtml(m) => Some(m.clone()),
             Error::BadRequestDoc { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
+            Error::FormPostUnauthorized { message, .. } => Some(message.clone()),
             Error::Unauthorized(_)
             | Error::Forbidden
             | Error::NotFound

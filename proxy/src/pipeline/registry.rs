@@ -25,7 +25,7 @@ pub const DEFAULT: [&str; 11] = [
 
 /// Every filter name a pipeline may hold: the default ones, then those a
 /// config may add.
-pub const KNOWN: [&str; 12] = [
+pub const KNOWN: [&str; 13] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -38,11 +38,12 @@ pub const KNOWN: [&str; 12] = [
     "slo",
     "dlo",
     "domain_remap",
+    "formpost",
 ];
 
 /// Where a filter that is not in `DEFAULT` goes in a pipeline built from
 /// it (the aio's): right after this one, as in Swift's development cluster.
-pub const EXTRA: [(&str, &str); 1] = [("domain_remap", "etag_quoter")];
+pub const EXTRA: [(&str, &str); 2] = [("domain_remap", "etag_quoter"), ("formpost", "tempurl")];
 
 /// `DEFAULT` with the filters `extra` names, each in its place (`EXTRA`).
 pub fn default_with(extra: &[&str]) -> Vec<String> {
@@ -111,6 +112,7 @@ fn make(name: &str) -> Box<dyn Filter> {
         "slo" => Box::new(middleware::slo::Slo),
         "staticweb" => Box::new(middleware::staticweb::StaticWeb),
         "domain_remap" => Box::new(middleware::domain_remap::DomainRemap),
+        "formpost" => Box::new(middleware::formpost::FormPost),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),
     }
