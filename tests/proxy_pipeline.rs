@@ -41,6 +41,7 @@ fn default_pipeline_info_lists_its_filters() {
     assert_eq!(
         info_keys(&aio),
         [
+            "account_quotas",
             "bulk_delete",
             "bulk_upload",
             "container_quotas",

@@ -9,7 +9,7 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 11] = [
+pub const DEFAULT: [&str; 12] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -19,13 +19,14 @@ pub const DEFAULT: [&str; 11] = [
     "staticweb",
     "copy",
     "container_quotas",
+    "account_quotas",
     "slo",
     "dlo",
 ];
 
 /// Every filter name a pipeline may hold: the default ones, then those a
 /// config may add.
-pub const KNOWN: [&str; 13] = [
+pub const KNOWN: [&str; 14] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -35,6 +36,7 @@ pub const KNOWN: [&str; 13] = [
     "staticweb",
     "copy",
     "container_quotas",
+    "account_quotas",
     "slo",
     "dlo",
     "domain_remap",
@@ -109,6 +111,7 @@ fn make(name: &str) -> Box<dyn Filter> {
         "tempauth" => Box::new(crate::auth::filter::TempAuthFilter),
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
+        "account_quotas" => Box::new(middleware::account_quotas::AccountQuotas),
         "slo" => Box::new(middleware::slo::Slo),
         "staticweb" => Box::new(middleware::staticweb::StaticWeb),
         "domain_remap" => Box::new(middleware::domain_remap::DomainRemap),
