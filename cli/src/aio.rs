@@ -64,6 +64,9 @@ const OBJECT_DAEMONS: &str =
     "\n# The object updater and expirer (swirl object-updater / object-expirer).\n\
     [object-updater]\ninterval = 10\n\n[object-expirer]\ninterval = 10\n";
 
+/// The filters the aio runs beyond the default pipeline.
+const AIO_EXTRA_FILTERS: &[&str] = &["domain_remap", "formpost"];
+
 /// The tempauth users of Swift's SAIO and functional tests (test.conf).
 const USERS: &[(&str, &str)] = &[
     ("user_admin_admin", "admin .admin .reseller_admin"),
@@ -223,10 +226,20 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
     for (k, v) in USERS {
         users.push_str(&format!("{k} = {}\n", toml_str(v)));
     }
+    // The default pipeline and what Swift's development cluster adds
+    // (domain_remap for example.net, as the functional tests' config, and
+    // formpost).
+    let pipeline = swirl_proxy::pipeline::registry::default_with(AIO_EXTRA_FILTERS)
+        .iter()
+        .map(|n| toml_str(n))
+        .collect::<Vec<_>>()
+        .join(", ");
     let proxy = format!(
         "# swirl proxy of the all-in-one cluster (Swift's proxy-server.conf option names)\n\
          bind_ip = {}\nbind_port = {port}\nswift_dir = {}\nswift_hash_path_suffix = {}\n\
-         account_autocreate = true\nallow_account_management = true\n\n\
+         account_autocreate = true\nallow_account_management = true\n\
+         pipeline = [{pipeline}]\n\n\
+         [domain_remap]\nstorage_domain = [\"example.net\"]\n\n\
          [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\nrequire_group = {{ SERVICE = \"service\" }}\n\n\
          [tempauth.users]\n{users}{PROXY_POLICIES}",
         toml_str(ip.trim_start_matches('[').trim_end_matches(']')),

@@ -123,6 +123,15 @@ pub struct Config {
     /// The etag-quoter middleware.
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    /// The staticweb middleware.
+    #[serde(default)]
+    pub staticweb: crate::middleware::staticweb::StaticWebConfig,
+    /// The formpost middleware.
+    #[serde(default)]
+    pub formpost: crate::middleware::formpost::FormPostConfig,
+    /// The domain_remap middleware.
+    #[serde(default)]
+    pub domain_remap: crate::middleware::domain_remap::DomainRemapConfig,
 }
 
 /// Swift's `request_node_count`: how many nodes of a partition a request
@@ -553,6 +562,14 @@ impl Config {
         }
         if self.tempurl.allowed_digests.is_empty() {
             return bad("tempurl.allowed_digests", "names no digest");
+        }
+        for d in &self.formpost.allowed_digests {
+            if !["sha1", "sha256", "sha512"].contains(&d.as_str()) {
+                return bad(
+                    "formpost.allowed_digests",
+                    &format!("unsupported digest {d:?}"),
+                );
+            }
         }
         if !(1..=1000).contains(&self.bulk.delete_concurrency) {
             return bad("bulk.delete_concurrency", "must be between 1 and 1000");

@@ -31,12 +31,18 @@ pub enum Error {
     /// 401 of tempurl: its own body; the account as realm.
     #[error("temp url invalid")]
     TempUrlInvalid(String),
+    /// 401 of formpost: its message as the body; the account as realm.
+    #[error("formpost unauthorized: {message}")]
+    FormPostUnauthorized { realm: String, message: String },
     /// 403.
     #[error("forbidden")]
     Forbidden,
     /// 404.
     #[error("not found")]
     NotFound,
+    /// 404 with an HTML page of its own (staticweb's "Web Listing Disabled").
+    #[error("not found (page)")]
+    NotFoundHtml(String),
     /// 405 (account PUT/DELETE without allow_account_management, unknown verbs).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -116,9 +122,10 @@ impl ApiError for Error {
             }
             Error::Unauthorized(_)
             | Error::TempUrlInvalid(_)
-            | Error::KeystoneUnauthorized { .. } => StatusCode::UNAUTHORIZED,
+            | Error::KeystoneUnauthorized { .. }
+            | Error::FormPostUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
-            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::NotFound | Error::NotFoundHtml(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Conflict => StatusCode::CONFLICT,
@@ -137,8 +144,10 @@ impl ApiError for Error {
 
     fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
-            Error::Unauthorized(realm) | Error::TempUrlInvalid(realm) => {
-                if matches!(self, Error::TempUrlInvalid(_)) {
+            Error::Unauthorized(realm)
+            | Error::TempUrlInvalid(realm)
+            | Error::FormPostUnauthorized { realm, .. } => {
+                if !matches!(self, Error::Unauthorized(_)) {
                     headers.insert(
                         "content-type",
                         HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -166,7 +175,7 @@ impl ApiError for Error {
                     headers.append("www-authenticate", v);
                 }
             }
-            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) => {
+            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) | Error::NotFoundHtml(_) => {
                 headers.insert(
                     "content-type",
                     HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -212,7 +221,8 @@ impl ApiError for Error {
             | Error::BadRequestHtml(m)
             | Error::PreconditionFailed(m)
             | Error::TooLarge(m)
-            | Error::TooLargeHtml(m) => Some(m.clone()),
+            | Error::TooLargeHtml(m)
+            | Error::NotFoundHtml(m) => Some(m.clone()),
             Error::BadRequestDoc { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
             Error::KeystoneUnauthorized { realm: None, .. } => Some(
@@ -221,6 +231,7 @@ impl ApiError for Error {
                 .to_string(),
             ),
             Error::KeystoneUnauthorized { realm: Some(_), .. } => None,
+            Error::FormPostUnauthorized { message, .. } => Some(message.clone()),
             Error::Unauthorized(_)
             | Error::Forbidden
             | Error::NotFound

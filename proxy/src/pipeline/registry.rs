@@ -9,21 +9,24 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 10] = [
+pub const DEFAULT: [&str; 12] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
     "bulk",
     "tempurl",
     "tempauth",
+    "staticweb",
     "copy",
     "container_quotas",
+    "account_quotas",
     "slo",
     "dlo",
 ];
 
-/// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 12] = [
+/// Every filter name a pipeline may hold: the default ones and Keystone's,
+/// then those a config may add.
+pub const KNOWN: [&str; 16] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -32,16 +35,37 @@ pub const KNOWN: [&str; 12] = [
     "authtoken",
     "keystoneauth",
     "tempauth",
+    "staticweb",
     "copy",
     "container_quotas",
+    "account_quotas",
     "slo",
     "dlo",
+    "domain_remap",
+    "formpost",
 ];
 
 /// Filters that only work after another: authtoken confirms the identity
 /// keystoneauth reads, and keystoneauth (which, as in Swift, always sets
 /// the authorizer) must run before tempauth for both to work side by side.
 const BEFORE: [(&str, &str); 2] = [("authtoken", "keystoneauth"), ("keystoneauth", "tempauth")];
+
+/// Where a filter that is not in `DEFAULT` goes in a pipeline built from
+/// it (the aio's): right after this one, as in Swift's development cluster.
+pub const EXTRA: [(&str, &str); 2] = [("domain_remap", "etag_quoter"), ("formpost", "tempurl")];
+
+/// `DEFAULT` with the filters `extra` names, each in its place (`EXTRA`).
+pub fn default_with(extra: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
+    for (name, after) in EXTRA.iter().filter(|(n, _)| extra.contains(n)) {
+        let at = out
+            .iter()
+            .position(|n| n == after)
+            .map_or(out.len(), |i| i + 1);
+        out.insert(at, name.to_string());
+    }
+    out
+}
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -107,7 +131,11 @@ fn make(name: &str) -> Box<dyn Filter> {
         "keystoneauth" => Box::new(crate::auth::keystone::keystoneauth::KeystoneAuthFilter),
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
+        "account_quotas" => Box::new(middleware::account_quotas::AccountQuotas),
         "slo" => Box::new(middleware::slo::Slo),
+        "staticweb" => Box::new(middleware::staticweb::StaticWeb),
+        "domain_remap" => Box::new(middleware::domain_remap::DomainRemap),
+        "formpost" => Box::new(middleware::formpost::FormPost),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),
     }
