@@ -51,8 +51,10 @@ fn default_pipeline_info_lists_its_filters() {
             "slo",
             "staticweb",
             "swift",
+            "symlink",
             "tempauth",
-            "tempurl"
+            "tempurl",
+            "versioned_writes"
         ]
     );
 }

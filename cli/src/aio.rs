@@ -240,6 +240,7 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
          account_autocreate = true\nallow_account_management = true\n\
          pipeline = [{pipeline}]\n\n\
          [domain_remap]\nstorage_domain = [\"example.net\"]\n\n\
+         [versioned_writes]\nallow_versioned_writes = true\n\n\
          [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\nrequire_group = {{ SERVICE = \"service\" }}\n\n\
          [tempauth.users]\n{users}{PROXY_POLICIES}",
         toml_str(ip.trim_start_matches('[').trim_end_matches(']')),

@@ -132,6 +132,12 @@ pub struct Config {
     /// The domain_remap middleware.
     #[serde(default)]
     pub domain_remap: crate::middleware::domain_remap::DomainRemapConfig,
+    /// The versioned_writes middleware (legacy object versioning).
+    #[serde(default)]
+    pub versioned_writes: VersionedWritesConfig,
+    /// The symlink middleware.
+    #[serde(default)]
+    pub symlink: SymlinkConfig,
 }
 
 /// Swift's `request_node_count`: how many nodes of a partition a request
@@ -318,6 +324,39 @@ impl Default for BulkConfig {
     }
 }
 
+/// `[filter:symlink]` options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SymlinkConfig {
+    /// How many links a GET or HEAD follows in a chain (below 1: the
+    /// default, 2, as Swift).
+    #[serde(default = "default_symloop_max")]
+    pub symloop_max: i64,
+}
+
+impl Default for SymlinkConfig {
+    fn default() -> Self {
+        SymlinkConfig {
+            symloop_max: default_symloop_max(),
+        }
+    }
+}
+
+impl SymlinkConfig {
+    /// The limit in force (Swift reads a value below 1 as the default).
+    pub fn symloop_max(&self) -> u32 {
+        if self.symloop_max < 1 {
+            default_symloop_max() as u32
+        } else {
+            u32::try_from(self.symloop_max).unwrap_or(u32::MAX)
+        }
+    }
+}
+
+fn default_symloop_max() -> i64 {
+    2
+}
+
 /// `[filter:etag-quoter]` options.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -325,6 +364,17 @@ pub struct EtagQuoterConfig {
     /// Quote object ETags where neither the container nor the account says otherwise.
     #[serde(default)]
     pub enable_by_default: bool,
+}
+
+/// `[filter:versioned_writes]` options.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedWritesConfig {
+    /// Swift's `allow_versioned_writes`. Unset, the filter leaves container
+    /// requests alone; set, it owns X-Versions-Location and
+    /// X-History-Location, which only `true` lets a container take.
+    #[serde(default)]
+    pub allow_versioned_writes: Option<bool>,
 }
 
 /// `[filter:tempurl]` options (Swift's names; lists instead of

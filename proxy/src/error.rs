@@ -52,6 +52,21 @@ pub enum Error {
     /// 409: a large object whose manifest or first segment cannot be read.
     #[error("conflict")]
     Conflict,
+    /// A 409 with a text body, and the path that caused it as
+    /// Content-Location (symlinks).
+    #[error("conflict: {body}")]
+    ConflictAt {
+        body: String,
+        location: Option<String>,
+    },
+    /// A 307 to `location` (a POST to a symlink), naming the link's
+    /// target ETag for a static link.
+    #[error("temporary redirect to {location}")]
+    TemporaryRedirect {
+        body: String,
+        location: String,
+        target_etag: Option<String>,
+    },
     /// 410: the account is deleted.
     #[error("gone")]
     Gone,
@@ -91,6 +106,10 @@ pub enum Error {
     /// 500: a bug or an inconsistency among backends.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another error, with headers of its own added (a symlink's target
+    /// refused: Content-Location still names it).
+    #[error("{0}")]
+    WithHeaders(Box<Error>, HeaderMap),
 }
 
 /// The crate's result type.
@@ -108,7 +127,7 @@ impl Error {
     /// decorates every answer (CORS).
     pub fn headers_mut(&mut self) -> Option<&mut HeaderMap> {
         match self {
-            Error::RangeNotSatisfiable(h) => Some(h),
+            Error::RangeNotSatisfiable(h) | Error::WithHeaders(_, h) => Some(h),
             _ => None,
         }
     }
@@ -128,7 +147,8 @@ impl ApiError for Error {
             Error::NotFound | Error::NotFoundHtml(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Error::Conflict => StatusCode::CONFLICT,
+            Error::Conflict | Error::ConflictAt { .. } => StatusCode::CONFLICT,
+            Error::TemporaryRedirect { .. } => StatusCode::TEMPORARY_REDIRECT,
             Error::Gone => StatusCode::GONE,
             Error::LengthRequired => StatusCode::LENGTH_REQUIRED,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
@@ -139,6 +159,7 @@ impl ApiError for Error {
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::WithHeaders(e, _) => e.status(),
         }
     }
 
@@ -187,6 +208,39 @@ impl ApiError for Error {
             Error::Overloaded(_) => {
                 headers.insert("retry-after", HeaderValue::from_static("1"));
             }
+            Error::ConflictAt { location, .. } => {
+                if let Some(v) = location
+                    .as_deref()
+                    .and_then(|l| HeaderValue::from_str(l).ok())
+                {
+                    headers.insert("content-location", v);
+                }
+            }
+            Error::TemporaryRedirect {
+                location,
+                target_etag,
+                ..
+            } => {
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                );
+                if let Ok(v) = HeaderValue::from_str(location) {
+                    headers.insert("location", v);
+                }
+                if let Some(v) = target_etag
+                    .as_deref()
+                    .and_then(|e| HeaderValue::from_str(e).ok())
+                {
+                    headers.insert("x-symlink-target-etag", v);
+                }
+            }
+            Error::WithHeaders(e, h) => {
+                e.add_headers(headers);
+                for (k, v) in h {
+                    headers.insert(k.clone(), v.clone());
+                }
+            }
             Error::RangeNotSatisfiable(h) => {
                 // swob turns the object's answer into the 416: its headers
                 // (Content-Type too) with the standard body, whose length stands.
@@ -223,7 +277,9 @@ impl ApiError for Error {
             | Error::TooLarge(m)
             | Error::TooLargeHtml(m)
             | Error::NotFoundHtml(m) => Some(m.clone()),
-            Error::BadRequestDoc { body, .. } => Some(body.clone()),
+            Error::BadRequestDoc { body, .. }
+            | Error::ConflictAt { body, .. }
+            | Error::TemporaryRedirect { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
             Error::KeystoneUnauthorized { realm: None, .. } => Some(
                 serde_json::json!({"error": {"code": 401, "title": "Unauthorized",
@@ -247,6 +303,7 @@ impl ApiError for Error {
             | Error::Unavailable(_)
             | Error::Overloaded(_)
             | Error::Internal(_) => None,
+            Error::WithHeaders(e, _) => e.body(),
         }
     }
 }

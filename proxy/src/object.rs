@@ -377,13 +377,19 @@ async fn post(proxy: &Proxy, ctx: &mut Ctx, path: &ObjectPath) -> Result<Respons
             content_type::guess(&path.object),
         );
     }
-    let status = fan_out(proxy, ctx, &info, path, Method::POST).await?;
-    Ok(response::status(status))
+    let (status, backend) = fan_out(proxy, ctx, &info, path, Method::POST).await?;
+    let mut r = response::status(status);
+    // The object servers answer a POST with the object's sysmeta: the
+    // middleware above may act on it (symlink's 307).
+    if let Some(h) = backend {
+        r.extensions_mut().insert(BackendHeaders(h));
+    }
+    Ok(r)
 }
 
 async fn delete(proxy: &Proxy, ctx: &mut Ctx, path: &ObjectPath) -> Result<Response<Body>> {
     let info = writable_container(proxy, ctx, path).await?;
-    let status = fan_out(proxy, ctx, &info, path, Method::DELETE).await?;
+    let (status, _) = fan_out(proxy, ctx, &info, path, Method::DELETE).await?;
     Ok(response::status(status))
 }
 
@@ -393,7 +399,7 @@ async fn fan_out(
     info: &Info,
     path: &ObjectPath,
     method: Method,
-) -> Result<u16> {
+) -> Result<(u16, Option<HeaderMap>)> {
     let policy = info.policy_index();
     let nodes = path.nodes(&proxy.rings, policy)?;
     let mut base = headers::to_backend(&ctx.headers, &ctx.txn, Some(Timestamp::now()));
@@ -402,7 +408,10 @@ async fn fan_out(
     let on_node = |n: &Node| path.on_node(n, nodes.partition);
     let res = crate::write::fan_out(proxy, &nodes, method, &on_node, per_slot, None).await?;
     let codes: Vec<u16> = res.iter().map(|r| r.0).collect();
-    Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
+    let status = quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503);
+    // The headers of a response with the status chosen (Swift's best_response).
+    let headers = res.into_iter().find(|r| r.0 == status).map(|(_, h, _)| h);
+    Ok((status, headers))
 }
 
 /// What Swift's proxy does to an object GET/HEAD response: the ETag is sent

@@ -12,7 +12,7 @@ use crate::app::Ctx;
 use crate::backend;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{dlo, slo};
+use crate::middleware::{dlo, slo, symlink};
 use crate::object_path::ObjectPath;
 use crate::pipeline::{Filter, Fut, Next, Req};
 
@@ -121,11 +121,19 @@ async fn copy_from(
     // request says ?multipart-manifest=get, an SLO manifest then in the
     // form it was PUT). A Range copies just those bytes.
     let manifest_copy = dlo::wants_manifest(ctx.query.as_deref());
+    // `?symlink=get` copies a link itself, not its target (Swift's source
+    // request keeps the query).
+    let link_copy = headers::query_param(ctx.query.as_deref(), "symlink").as_deref() == Some("get");
+    let src_query = [
+        manifest_copy.then_some("multipart-manifest=get&format=raw"),
+        link_copy.then_some("symlink=get"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("&");
     let mut src_ctx = ctx
-        .subrequest(
-            Method::GET,
-            manifest_copy.then(|| "multipart-manifest=get&format=raw".to_string()),
-        )
+        .subrequest(Method::GET, (!src_query.is_empty()).then_some(src_query))
         .by("SSC");
     if let Some(r) = ctx.headers.get("range") {
         src_ctx.headers.insert("range", r.clone());
@@ -163,6 +171,9 @@ async fn copy_from(
         if let Some(v) = parts.headers.get(dlo::MANIFEST) {
             merged.insert(dlo::MANIFEST, v.clone());
         }
+    }
+    if link_copy {
+        copy_link_headers(&parts.headers, &req_h, &mut merged);
     }
     headers::set(
         &mut merged,
@@ -215,6 +226,25 @@ async fn copy_from(
         }
     }
     Ok(resp)
+}
+
+/// A link read with `?symlink=get` copies as a link: the symlink filter
+/// shows its target as X-Symlink-* headers, which the destination's PUT
+/// takes (as a link PUT of its own, checked again) unless the request sets
+/// them itself (Swift copies the source's headers, then the request's).
+fn copy_link_headers(source: &HeaderMap, request: &HeaderMap, merged: &mut HeaderMap) {
+    if !source.contains_key(symlink::target::TARGET) {
+        return;
+    }
+    for n in [
+        symlink::target::TARGET,
+        symlink::target::TARGET_ACCOUNT,
+        symlink::target::TARGET_ETAG,
+    ] {
+        if let (Some(v), false) = (source.get(n), request.contains_key(n)) {
+            merged.insert(n, v.clone());
+        }
+    }
 }
 
 /// A source response a copy can stream: the whole object, or one range of it.

@@ -2,8 +2,9 @@
 //! picks and orders them; by default Swift's order): gatekeeper (strip
 //! internal headers), healthcheck, etag-quoter, bulk (before auth, as in
 //! Swift), tempauth (`crate::auth::filter`), staticweb, copy,
-//! container_quotas, account_quotas, slo, dlo; by config also domain_remap and formpost.
-//! Logging is common's server loop; CORS is the controllers' (as in
+//! container_quotas, account_quotas, slo, dlo, versioned_writes, symlink; by
+//! config also domain_remap and formpost. Logging is common's server loop;
+//! CORS is the controllers' (as in
 //! Swift's proxy app). `segments` is the large-object body both slo and
 //! dlo serve (Swift's `SegmentedIterable`).
 
@@ -21,4 +22,6 @@ pub mod healthcheck;
 pub mod segments;
 pub mod slo;
 pub mod staticweb;
+pub mod symlink;
 pub mod tempurl;
+pub mod versioned_writes;

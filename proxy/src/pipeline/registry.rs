@@ -9,7 +9,7 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 12] = [
+pub const DEFAULT: [&str; 14] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -22,11 +22,13 @@ pub const DEFAULT: [&str; 12] = [
     "account_quotas",
     "slo",
     "dlo",
+    "versioned_writes",
+    "symlink",
 ];
 
 /// Every filter name a pipeline may hold: the default ones and Keystone's,
 /// then those a config may add.
-pub const KNOWN: [&str; 16] = [
+pub const KNOWN: [&str; 18] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -41,6 +43,8 @@ pub const KNOWN: [&str; 16] = [
     "account_quotas",
     "slo",
     "dlo",
+    "versioned_writes",
+    "symlink",
     "domain_remap",
     "formpost",
 ];
@@ -136,6 +140,8 @@ fn make(name: &str) -> Box<dyn Filter> {
         "staticweb" => Box::new(middleware::staticweb::StaticWeb),
         "domain_remap" => Box::new(middleware::domain_remap::DomainRemap),
         "formpost" => Box::new(middleware::formpost::FormPost),
+        "versioned_writes" => Box::new(middleware::versioned_writes::VersionedWrites),
+        "symlink" => Box::new(middleware::symlink::Symlink),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),
     }
