@@ -353,6 +353,9 @@ const SUCCESS_STATUSES: &[&str] = &[
     // Version discovery (Cinder's GET /) answers 300 with the versions.
     "MULTIPLE_CHOICES",
     "NOT_MODIFIED",
+    // Redirects (staticweb's trailing slash, formpost's `redirect`).
+    "MOVED_PERMANENTLY",
+    "SEE_OTHER",
 ];
 
 /// Where an error status is named in code that is not a comparison, a

@@ -42,8 +42,24 @@ pub fn py_dir() -> PathBuf {
         .join("py")
 }
 
-/// A port that was free a moment ago (for servers, like Swift's, that cannot bind port 0).
+/// A port that was free a moment ago (for servers, like Swift's, that cannot
+/// bind port 0, or whose port goes into a ring before they start). Taken
+/// below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection of the busy test machine takes it before the server binds it;
+/// tests of this process take turns through the range.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let base = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (base + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 0");
     l.local_addr().expect("addr").port()
 }
@@ -190,6 +206,42 @@ impl Proc {
         if !wait_healthcheck(p.addr.expect("addr"), timeout) {
             let status = p.child.try_wait().ok().flatten();
             panic!("{name}: not healthy within {timeout:?} (exit status {status:?})");
+        }
+        p
+    }
+
+    /// Starts `cmd` and polls `ready` until it says yes (a server whose
+    /// readiness is an answer of its own, such as Keystone's `/v3`).
+    pub fn polled(
+        name: &str,
+        cmd: &mut Command,
+        addr: SocketAddr,
+        ready: impl Fn() -> bool,
+        timeout: Duration,
+    ) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let mut p = Proc {
+            child,
+            name: name.to_string(),
+            addr: Some(addr),
+            ready_rx: None,
+            ready_seen: Vec::new(),
+        };
+        let deadline = Instant::now() + timeout;
+        let mut backoff = Duration::from_millis(20);
+        while !ready() {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{name}: exited before it was ready ({status})");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: not ready within {timeout:?}"
+            );
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(200));
         }
         p
     }

@@ -12,7 +12,7 @@ use crate::harness::{self, header, http_request};
 use crate::proxy_cluster::token;
 
 /// Python's `hmac.new(key, message, digest)`, hex or base64 (URL-safe, unpadded).
-fn sign(digest: &str, key: &str, message: &str, b64: bool) -> String {
+pub fn sign(digest: &str, key: &str, message: &str, b64: bool) -> String {
     let script = "import base64,hmac,sys\n\
         d=hmac.new(sys.argv[2].encode(),sys.argv[3].encode(),sys.argv[1]).digest()\n\
         print(base64.urlsafe_b64encode(d).decode().rstrip('=') if sys.argv[4]=='1' else d.hex())";

@@ -26,6 +26,8 @@
 //! older DIR gets both sections on its next start).
 //! Backend requests are signed with the aio's cluster key and the storage
 //! servers refuse unsigned ones (`aio_backend_auth`).
+//! With `--keystone-url` the proxy authenticates with Keystone v3 as well
+//! (`aio_keystone`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +64,9 @@ const OBJECT_DAEMONS: &str =
     "\n# The object updater and expirer (swirl object-updater / object-expirer).\n\
     [object-updater]\ninterval = 10\n\n[object-expirer]\ninterval = 10\n";
 
+/// The filters the aio runs beyond the default pipeline.
+const AIO_EXTRA_FILTERS: &[&str] = &["domain_remap", "formpost"];
+
 /// The tempauth users of Swift's SAIO and functional tests (test.conf).
 const USERS: &[(&str, &str)] = &[
     ("user_admin_admin", "admin .admin .reseller_admin"),
@@ -82,6 +87,7 @@ struct Args {
     bind: String,
     volume_api: String,
     volume_nbd: String,
+    keystone: crate::aio_keystone::KeystoneFlags,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -90,6 +96,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         bind: "127.0.0.1:8080".into(),
         volume_api: "127.0.0.1:8776".into(),
         volume_nbd: "127.0.0.1:10809".into(),
+        keystone: Default::default(),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -109,16 +116,20 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--volume-api" => a.volume_api = value()?,
             "--volume-nbd" => a.volume_nbd = value()?,
             "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option {other:?}")),
+            other => {
+                if !a.keystone.take(other, &mut value)? {
+                    return Err(format!("unknown option {other:?}"));
+                }
+            }
         }
     }
     Ok(a)
 }
 
+/// A port for a ring: held by this process until its server binds it, so
+/// that no other process (another aio, any outgoing connection) takes it.
 fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| format!("finding a free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    swirl_common::listen::reserve("127.0.0.1").map_err(|e| format!("finding a free port: {e}"))
 }
 
 pub(crate) fn toml_str(s: &str) -> String {
@@ -215,10 +226,20 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
     for (k, v) in USERS {
         users.push_str(&format!("{k} = {}\n", toml_str(v)));
     }
+    // The default pipeline and what Swift's development cluster adds
+    // (domain_remap for example.net, as the functional tests' config, and
+    // formpost).
+    let pipeline = swirl_proxy::pipeline::registry::default_with(AIO_EXTRA_FILTERS)
+        .iter()
+        .map(|n| toml_str(n))
+        .collect::<Vec<_>>()
+        .join(", ");
     let proxy = format!(
         "# swirl proxy of the all-in-one cluster (Swift's proxy-server.conf option names)\n\
          bind_ip = {}\nbind_port = {port}\nswift_dir = {}\nswift_hash_path_suffix = {}\n\
-         account_autocreate = true\nallow_account_management = true\n\n\
+         account_autocreate = true\nallow_account_management = true\n\
+         pipeline = [{pipeline}]\n\n\
+         [domain_remap]\nstorage_domain = [\"example.net\"]\n\n\
          [versioned_writes]\nallow_versioned_writes = true\nallow_object_versioning = true\n\n\
          [tempauth]\nreseller_prefix = [\"AUTH\", \"SERVICE\"]\nrequire_group = {{ SERVICE = \"service\" }}\n\n\
          [tempauth.users]\n{users}{PROXY_POLICIES}",
@@ -506,7 +527,10 @@ pub fn main(args: &[String]) -> ExitCode {
             }
             eprintln!(
                 "usage: swirl aio [--data DIR] [--bind HOST:PORT] [--volume-api HOST:PORT] [--volume-nbd HOST:PORT]\n\
-                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809)"
+                 \x20         [--keystone-url URL --keystone-password PW [--keystone-user U] [--keystone-project P] [--keystone-domain D]]\n\
+                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809; Keystone off,\n\
+                 with --keystone-url: user swift, project service, domain default; accounts AUTH_<project id>,\n\
+                 tempauth's users then under TEMPAUTH_)"
             );
             return ExitCode::from(2);
         }
@@ -537,10 +561,11 @@ pub fn main(args: &[String]) -> ExitCode {
         proxy.listen.bind_port = port
             .parse()
             .map_err(|_| format!("--bind {:?}: bad port", a.bind))?;
+        let mut vol: swirl_volume::Config = load(&etc.join("volume-gateway.toml"))?;
+        a.keystone.apply(&mut proxy, &mut vol)?;
         proxy
             .validate()
             .map_err(|(k, m)| format!("proxy-server.toml: {k}: {m}"))?;
-        let mut vol: swirl_volume::Config = load(&etc.join("volume-gateway.toml"))?;
         (vol.bind_ip, vol.bind_port) = host_port("--volume-api", &a.volume_api)?;
         (vol.nbd_bind_ip, vol.nbd_bind_port) = host_port("--volume-nbd", &a.volume_nbd)?;
         vol.validate()
@@ -639,6 +664,15 @@ async fn run(
          swirl aio: try  cinder --os-auth-type admin_token --os-endpoint http://{api_shown}/v3/AUTH_test \
          --os-project-id AUTH_test --os-token <X-Auth-Token of test:tester> list"
     );
+    if let Some(k) = &proxy.authtoken {
+        eprintln!(
+            "swirl aio: Keystone at {} (service user {}): accounts AUTH_<project id>; tempauth's \
+             accounts are {}_<name>; register object-store as http://{shown}/v1/AUTH_%(project_id)s",
+            k.auth_url,
+            k.username,
+            crate::aio_keystone::TEMPAUTH_PREFIX
+        );
+    }
     vol.proxy_url = format!("http://{shown}");
     vol.auth_url = format!("http://{shown}/auth/v1.0");
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -5,6 +5,7 @@
 
 mod aio;
 mod aio_backend_auth;
+mod aio_keystone;
 mod aio_swift_conf;
 mod auditor;
 mod cluster_ca;
@@ -26,6 +27,7 @@ fn usage() -> ExitCode {
         "usage: swirl <command> [args]\n\
          commands:\n  \
          aio [--data DIR] [--bind H:P] [--volume-api H:P] [--volume-nbd H:P]   all-in-one cluster\n  \
+             [--keystone-url URL --keystone-password PW [--keystone-user U] [--keystone-project P]]\n  \
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
          get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
          bench ring [options]      ring rebalance and lookup benchmark\n  \

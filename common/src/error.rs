@@ -26,6 +26,8 @@ pub trait ApiError: std::fmt::Display + std::fmt::Debug + Send + Sync + 'static 
 pub fn reason(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
         202 => ("Accepted", "The request is accepted for processing."),
+        301 => ("Moved Permanently", "The resource has moved permanently."),
+        303 => ("See Other", "The response to the request can be found under a different URI."),
         400 => ("Bad Request", "The server could not comply with the request since it is either malformed or otherwise incorrect."),
         401 => ("Unauthorized", "This server could not verify that you are authorized to access the document you requested."),
         403 => ("Forbidden", "Access was denied to this resource."),

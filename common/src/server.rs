@@ -307,6 +307,11 @@ pub async fn respond<H: Handler>(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
+    let sent_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     // A panic fails this request only: the connection and the server go on.
     let outcome = AssertUnwindSafe(handler.handle(req, &txn))
         .catch_unwind()
@@ -322,6 +327,13 @@ pub async fn respond<H: Handler>(
         *resp.body_mut() = crate::body::empty();
         resp.headers_mut()
             .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    }
+    if sent_body && resp.status().as_u16() >= 400 {
+        // An error may leave the body unread, and then the connection is
+        // closed after the answer: say so, or a client could send its next
+        // request on a connection that is going away.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let status = resp.status().as_u16();
     let info = RequestInfo {

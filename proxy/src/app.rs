@@ -11,6 +11,7 @@ use swirl_common::backend_headers as bh;
 use swirl_ring::hash::HashPathConfig;
 
 use crate::auth::acl::{self, AccountAcl};
+use crate::auth::keystone::rules::KsIdentity;
 use crate::auth::tempauth::{AuthzRequest, Decision, Identity, TempAuth};
 use crate::backend::Backend;
 use crate::config::{secs, Config};
@@ -42,6 +43,10 @@ pub struct Proxy {
     /// The budget of in-flight backend requests.
     pub gate: crate::backpressure::Gate,
     pub auth: TempAuth,
+    /// authtoken's Keystone client and token cache (with `[authtoken]`).
+    pub authtoken: Option<crate::auth::keystone::authtoken::AuthToken>,
+    /// keystoneauth's rules.
+    pub keystoneauth: crate::auth::keystone::rules::Rules,
     pub policies: Policies,
     pub info: InfoCache,
     pub tls: bool,
@@ -70,6 +75,11 @@ impl Proxy {
                 secs(cfg.backend_queue_timeout),
             ),
             auth: TempAuth::new(&cfg.tempauth)?,
+            authtoken: cfg
+                .authtoken
+                .as_ref()
+                .map(crate::auth::keystone::authtoken::AuthToken::new),
+            keystoneauth: crate::auth::keystone::rules::Rules::new(&cfg.keystoneauth),
             policies: Policies::new(cfg.storage_policy.clone()),
             info: InfoCache::new(
                 secs(cfg.recheck_account_existence),
@@ -87,6 +97,8 @@ impl Proxy {
 pub struct Ctx {
     pub txn: String,
     pub who: Identity,
+    /// The Keystone identity authtoken confirmed, if any.
+    pub keystone: Option<Arc<KsIdentity>>,
     pub method: Method,
     /// The client's headers after the gatekeeper.
     pub headers: HeaderMap,
@@ -111,6 +123,8 @@ pub enum Authorizer {
     Open,
     /// tempauth's rules and ACLs for `Ctx::who`.
     TempAuth,
+    /// keystoneauth's rules and ACLs for this identity (None: anonymous).
+    Keystone(Option<Arc<KsIdentity>>),
     /// A valid temporary URL (Swift's tempurl `authorize_same_account` /
     /// `authorize_same_container`): requests in that account (and
     /// container, for a container's key) only.
@@ -126,6 +140,7 @@ impl Ctx {
         Ctx {
             txn: txn.to_string(),
             who: Identity::default(),
+            keystone: None,
             method,
             headers,
             query,
@@ -161,6 +176,7 @@ impl Ctx {
         Ctx {
             txn: self.txn.clone(),
             who: self.who.clone(),
+            keystone: self.keystone.clone(),
             method,
             headers: h,
             query,
@@ -316,8 +332,9 @@ impl Proxy {
         Ok(Arc::new(info))
     }
 
-    /// Runs tempauth's authorize, consulting the account ACL only when the
-    /// cheaper rules did not decide (as Swift does). Sets `ctx.owner`.
+    /// Runs the request's authorizer: tempauth's authorize, consulting the
+    /// account ACL only when the cheaper rules did not decide (as Swift
+    /// does), or keystoneauth's. Sets `ctx.owner`.
     pub async fn authorize(
         &self,
         ctx: &mut Ctx,
@@ -327,7 +344,7 @@ impl Proxy {
         acl: Option<&str>,
     ) -> Result<()> {
         let allowed = match &ctx.auth {
-            Authorizer::TempAuth => None,
+            Authorizer::TempAuth | Authorizer::Keystone(_) => None,
             Authorizer::Open => Some(true),
             Authorizer::TempUrl {
                 account: a,
@@ -345,6 +362,21 @@ impl Proxy {
             return Ok(());
         }
         let method = ctx.method.clone();
+        if let Authorizer::Keystone(id) = &ctx.auth {
+            let id = id.clone();
+            let known = id.is_some();
+            let referer = ctx.referer().map(str::to_string);
+            let req = AuthzRequest {
+                method: &method,
+                account,
+                container,
+                object,
+                acl,
+                referer: referer.as_deref(),
+            };
+            let decision = crate::auth::keystone::keystoneauth::decide(self, ctx, id, &req).await?;
+            return Self::apply(ctx, decision, known, account);
+        }
         let req = AuthzRequest {
             method: &method,
             account,
@@ -368,6 +400,13 @@ impl Proxy {
                 decision = self.auth.authorize(&ctx.who, &req, Some(&a));
             }
         }
+        let known = ctx.who.is_authenticated();
+        Self::apply(ctx, decision, known, account)
+    }
+
+    /// Acts on a decision: owner headers kept only for owners; a refusal
+    /// is 403 for a known caller, 401 for an anonymous one.
+    fn apply(ctx: &mut Ctx, decision: Decision, known: bool, account: &str) -> Result<()> {
         match decision {
             Decision::Allow { owner } => {
                 ctx.owner = owner;
@@ -378,7 +417,7 @@ impl Proxy {
                 }
                 Ok(())
             }
-            Decision::Deny if ctx.who.is_authenticated() => Err(Error::Forbidden),
+            Decision::Deny if known => Err(Error::Forbidden),
             Decision::Deny => Err(Error::Unauthorized(account.to_string())),
         }
     }
@@ -393,6 +432,13 @@ impl Proxy {
             "x-timestamp",
             &swirl_common::Timestamp::now().internal(),
         );
+        // Account sysmeta a middleware set on the request (keystoneauth's
+        // project domain) goes along, as Swift's autocreate_account does.
+        for (k, v) in &ctx.headers {
+            if k.as_str().starts_with("x-account-sysmeta-") {
+                h.insert(k.clone(), v.clone());
+            }
+        }
         let path =
             |n: &crate::rings::Node| crate::backend::path(n, nodes.partition, account, None, None);
         let statuses = crate::write::fan_out(

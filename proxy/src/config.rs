@@ -97,6 +97,13 @@ pub struct Config {
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
+    /// keystonemiddleware's authtoken: Keystone and the proxy's service
+    /// credentials (required when the pipeline names authtoken).
+    #[serde(default)]
+    pub authtoken: Option<crate::auth::keystone::config::AuthTokenConfig>,
+    /// Swift's keystoneauth: roles to accounts.
+    #[serde(default)]
+    pub keystoneauth: crate::auth::keystone::config::KeystoneAuthConfig,
     /// `[backend_auth]`: the cluster's backend key, which signs every
     /// request to the storage servers. Absent: unsigned, as Swift.
     #[serde(default)]
@@ -116,6 +123,15 @@ pub struct Config {
     /// The etag-quoter middleware.
     #[serde(default)]
     pub etag_quoter: EtagQuoterConfig,
+    /// The staticweb middleware.
+    #[serde(default)]
+    pub staticweb: crate::middleware::staticweb::StaticWebConfig,
+    /// The formpost middleware.
+    #[serde(default)]
+    pub formpost: crate::middleware::formpost::FormPostConfig,
+    /// The domain_remap middleware.
+    #[serde(default)]
+    pub domain_remap: crate::middleware::domain_remap::DomainRemapConfig,
     /// The versioned_writes middleware (legacy object versioning).
     #[serde(default)]
     pub versioned_writes: VersionedWritesConfig,
@@ -561,12 +577,38 @@ impl Config {
             }
         }
         self.listen.validate()?;
-        let names = match crate::pipeline::registry::check(&self.pipeline) {
-            Ok(n) => n,
+        let filters = match crate::pipeline::registry::check(&self.pipeline) {
+            Ok(f) => f,
             Err(m) => return bad("pipeline", &m),
         };
+        match &self.authtoken {
+            None if filters.contains(&"authtoken") => {
+                return bad(
+                    "authtoken",
+                    "the pipeline names authtoken: [authtoken] is required",
+                )
+            }
+            Some(a) => {
+                if a.auth_type != "password" {
+                    return bad("authtoken.auth_type", "only \"password\" is supported");
+                }
+                if !a.auth_url.starts_with("http://") {
+                    return bad("authtoken.auth_url", "must be an http:// URL");
+                }
+                if !(a.http_connect_timeout > 0.0 && a.http_request_timeout > 0.0) {
+                    return bad(
+                        "authtoken.http_connect_timeout",
+                        "timeouts must be positive",
+                    );
+                }
+            }
+            None => {}
+        }
+        if let Err(m) = self.keystoneauth.validate() {
+            return bad("keystoneauth", &m);
+        }
         // Swift's filter factory: versions are symlinks to hidden objects.
-        let at = |f: &str| names.iter().position(|n| *n == f);
+        let at = |f: &str| filters.iter().position(|n| *n == f);
         if self.versioned_writes.allow_object_versioning {
             if let Some(ov) = at("object_versioning") {
                 if at("symlink").is_none_or(|s| s < ov) {
@@ -587,6 +629,14 @@ impl Config {
         }
         if self.tempurl.allowed_digests.is_empty() {
             return bad("tempurl.allowed_digests", "names no digest");
+        }
+        for d in &self.formpost.allowed_digests {
+            if !["sha1", "sha256", "sha512"].contains(&d.as_str()) {
+                return bad(
+                    "formpost.allowed_digests",
+                    &format!("unsupported digest {d:?}"),
+                );
+            }
         }
         if !(1..=1000).contains(&self.bulk.delete_concurrency) {
             return bad("bulk.delete_concurrency", "must be between 1 and 1000");
@@ -640,6 +690,13 @@ mod tests {
         assert_eq!(c.bulk.max_deletes_per_request, 10_000);
         assert!(!c.etag_quoter.enable_by_default);
         assert!(c.cert_file.is_none());
+        let a = c.authtoken.as_ref().unwrap();
+        assert_eq!(
+            (a.username.as_str(), a.project_name.as_str()),
+            ("swift", "service")
+        );
+        assert!(a.delay_auth_decision);
+        assert_eq!(c.keystoneauth.prefixes(), ["AUTH_"]);
         // What the sample calls defaults are the defaults.
         let d: Config = swirl_common::config::parse("swift_dir = \"/etc/swift\"", "-").unwrap();
         assert_eq!(
@@ -649,6 +706,38 @@ mod tests {
         assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
         assert_eq!(d.pipeline, c.pipeline);
         assert_eq!(d.tempurl.methods, c.tempurl.methods);
+        let ka = |k: &crate::auth::keystone::config::KeystoneAuthConfig| {
+            (
+                k.prefixes(),
+                k.operator_roles.items(),
+                k.reseller_admin_role.clone(),
+                k.allow_names_in_acls,
+            )
+        };
+        assert_eq!(ka(&d.keystoneauth), ka(&c.keystoneauth));
+        let dflt = crate::auth::keystone::config::AuthTokenConfig::password(
+            "u", "n", "p", "service", "default",
+        );
+        assert_eq!(
+            (
+                dflt.token_cache_time,
+                dflt.token_cache_size,
+                dflt.http_connect_timeout,
+                dflt.http_request_timeout
+            ),
+            (
+                a.token_cache_time,
+                a.token_cache_size,
+                a.http_connect_timeout,
+                a.http_request_timeout
+            )
+        );
+        let needs: Config = swirl_common::config::parse(
+            "swift_dir = \"/e\"\npipeline = [\"authtoken\", \"keystoneauth\"]",
+            "-",
+        )
+        .unwrap();
+        assert_eq!(needs.validate().unwrap_err().0, "authtoken");
         assert_eq!(d.tempurl.allowed_digests, c.tempurl.allowed_digests);
         assert_eq!(
             d.tempurl.outgoing_allow_headers,

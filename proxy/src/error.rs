@@ -24,15 +24,25 @@ pub enum Error {
     /// 401; the realm goes into Www-Authenticate.
     #[error("unauthorized (realm {0})")]
     Unauthorized(String),
+    /// 401 under Keystone: also `WWW-Authenticate: Keystone uri=...`; with
+    /// no realm it is authtoken's own refusal (its JSON body).
+    #[error("unauthorized (keystone)")]
+    KeystoneUnauthorized { realm: Option<String>, uri: String },
     /// 401 of tempurl: its own body; the account as realm.
     #[error("temp url invalid")]
     TempUrlInvalid(String),
+    /// 401 of formpost: its message as the body; the account as realm.
+    #[error("formpost unauthorized: {message}")]
+    FormPostUnauthorized { realm: String, message: String },
     /// 403.
     #[error("forbidden")]
     Forbidden,
     /// 404.
     #[error("not found")]
     NotFound,
+    /// 404 with an HTML page of its own (staticweb's "Web Listing Disabled").
+    #[error("not found (page)")]
+    NotFoundHtml(String),
     /// 405 (account PUT/DELETE without allow_account_management, unknown verbs).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -135,9 +145,12 @@ impl ApiError for Error {
             Error::BadRequest(_) | Error::BadRequestHtml(_) | Error::BadRequestDoc { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            Error::Unauthorized(_) | Error::TempUrlInvalid(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_)
+            | Error::TempUrlInvalid(_)
+            | Error::KeystoneUnauthorized { .. }
+            | Error::FormPostUnauthorized { .. } => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
-            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::NotFound | Error::NotFoundHtml(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -159,8 +172,10 @@ impl ApiError for Error {
 
     fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
-            Error::Unauthorized(realm) | Error::TempUrlInvalid(realm) => {
-                if matches!(self, Error::TempUrlInvalid(_)) {
+            Error::Unauthorized(realm)
+            | Error::TempUrlInvalid(realm)
+            | Error::FormPostUnauthorized { realm, .. } => {
+                if !matches!(self, Error::Unauthorized(_)) {
                     headers.insert(
                         "content-type",
                         HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -171,7 +186,24 @@ impl ApiError for Error {
                     headers.insert("www-authenticate", v);
                 }
             }
-            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) => {
+            Error::KeystoneUnauthorized { realm, uri } => {
+                if let Some(realm) = realm {
+                    let quoted = crate::backend::quote_path(realm);
+                    if let Ok(v) = HeaderValue::from_str(&format!("Swift realm=\"{quoted}\"")) {
+                        headers.append("www-authenticate", v);
+                    }
+                } else {
+                    headers.insert(
+                        "content-type",
+                        HeaderValue::from_static("application/json; charset=UTF-8"),
+                    );
+                }
+                let challenge = crate::auth::keystone::authtoken::keystone_challenge(uri);
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    headers.append("www-authenticate", v);
+                }
+            }
+            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) | Error::NotFoundHtml(_) => {
                 headers.insert(
                     "content-type",
                     HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -251,11 +283,19 @@ impl ApiError for Error {
             | Error::BadRequestHtml(m)
             | Error::PreconditionFailed(m)
             | Error::TooLarge(m)
-            | Error::TooLargeHtml(m) => Some(m.clone()),
+            | Error::TooLargeHtml(m)
+            | Error::NotFoundHtml(m) => Some(m.clone()),
             Error::BadRequestDoc { body, .. }
             | Error::ConflictAt { body, .. }
             | Error::TemporaryRedirect { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
+            Error::KeystoneUnauthorized { realm: None, .. } => Some(
+                serde_json::json!({"error": {"code": 401, "title": "Unauthorized",
+                    "message": "The request you have made requires authentication."}})
+                .to_string(),
+            ),
+            Error::KeystoneUnauthorized { realm: Some(_), .. } => None,
+            Error::FormPostUnauthorized { message, .. } => Some(message.clone()),
             Error::Unauthorized(_)
             | Error::Forbidden
             | Error::NotFound

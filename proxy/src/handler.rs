@@ -11,7 +11,7 @@ use swirl_common::Body;
 
 use crate::app::{Ctx, Proxy};
 use crate::error::{Error, Result};
-use crate::pipeline::{Next, Req};
+use crate::pipeline::{ClientPath, Next, Req};
 use crate::router::{self, RouteError};
 use crate::server::Peer;
 
@@ -26,7 +26,12 @@ impl Handler for ProxyHandler {
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let (parts, body) = req.into_parts();
         swirl_common::header_text::check(&parts.headers)?;
-        let endpoint = router::route(&parts.method, parts.uri.path()).map_err(|e| match e {
+        let sent = parts.uri.path();
+        let routed = self
+            .proxy
+            .pipeline
+            .remap(&self.proxy, &parts.headers, sent)?;
+        let endpoint = router::route(&parts.method, &routed).map_err(|e| match e {
             RouteError::BadEncoding => {
                 Error::PreconditionFailed("Invalid UTF8 or contains NULL".into())
             }
@@ -34,8 +39,13 @@ impl Handler for ProxyHandler {
             RouteError::BadUrl => Error::PreconditionFailed("Bad URL".into()),
         })?;
         let query = parts.uri.query().map(str::to_string);
+        let path = ClientPath {
+            sent: sent.to_string(),
+            routed,
+        };
         let req = Req {
-            v1: parts.uri.path().starts_with("/v1/"),
+            v1: path.routed.starts_with("/v1/"),
+            path: Some(path),
             peer: parts.extensions.get::<Peer>().map(|p| p.0),
             ctx: Ctx::new(txn, parts.method, parts.headers, query),
             endpoint,

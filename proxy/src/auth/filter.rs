@@ -47,14 +47,22 @@ impl Filter for TempAuthFilter {
     }
 }
 
-/// Names the caller of an account, container or object request.
+/// Names the caller of an account, container or object request. After
+/// keystoneauth (another auth filter before this one, as in Swift's
+/// `authtoken keystoneauth tempauth`), tempauth takes over only for its
+/// own tokens and its own accounts; tempurl's grant it leaves alone.
 fn identify(req: &mut Req, proxy: &crate::app::Proxy) -> Result<()> {
-    if !matches!(req.ctx.auth, Authorizer::Open) {
-        return Ok(()); // authorized before us
-    }
+    let other_auth = match req.ctx.auth {
+        Authorizer::Open => false,
+        Authorizer::Keystone(_) => true,
+        Authorizer::TempAuth | Authorizer::TempUrl { .. } => return Ok(()),
+    };
     if let Some(account) = req.account() {
-        req.ctx.who = proxy.auth.identify(&req.ctx.headers, account)?;
-        req.ctx.auth = Authorizer::TempAuth;
+        let who = proxy.auth.identify(&req.ctx.headers, account)?;
+        if !other_auth || who.is_authenticated() || proxy.auth.is_definitive(account) {
+            req.ctx.who = who;
+            req.ctx.auth = Authorizer::TempAuth;
+        }
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! Authentication and authorization: tempauth tokens and Swift's ACLs.
+//! Authentication and authorization: tempauth tokens, Keystone tokens
+//! (authtoken + keystoneauth) and Swift's ACLs.
 
 pub mod acl;
 pub mod filter;
+pub mod keystone;
 pub mod tempauth;

@@ -147,6 +147,21 @@ impl TempAuth {
         &self.prefixes
     }
 
+    /// Is this token tempauth's to judge? (It starts with the first prefix,
+    /// which a non-empty prefix makes definite.)
+    pub fn owns_token(&self, token: &str) -> bool {
+        self.prefixes
+            .first()
+            .is_some_and(|p| !p.is_empty() && token.starts_with(p.as_str()))
+    }
+
+    /// Swift's `_is_definitive_auth`: the account has one of the non-empty prefixes.
+    pub fn is_definitive(&self, account: &str) -> bool {
+        self.prefixes
+            .iter()
+            .any(|p| !p.is_empty() && account.starts_with(p.as_str()))
+    }
+
     fn account_prefix(&self, account: &str) -> Option<&str> {
         self.prefixes
             .iter()

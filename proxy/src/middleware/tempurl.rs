@@ -190,12 +190,12 @@ fn b64_decode(s: &str) -> Option<Vec<u8>> {
     (inner.len() % 4 != 1).then_some(out)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Swift's `extract_digest_and_algorithm`: (digest name, hex signature).
-fn digest_and_sig(value: &str) -> Option<(String, String)> {
+pub(crate) fn digest_and_sig(value: &str) -> Option<(String, String)> {
     if let Some((algo, b64)) = value.split_once(':') {
         // Standard or URL-safe base64.
         let std = if (b64.contains('-') || b64.contains('_'))
@@ -275,7 +275,7 @@ fn in_range(range: &str, ip: IpAddr) -> Option<bool> {
 }
 
 /// Constant-time comparison of two signatures.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use http::Response;
+use http::{HeaderMap, Response};
 use serde_json::{Map, Value};
 use swirl_common::Body;
 
@@ -36,6 +36,17 @@ pub struct Req {
     pub v1: bool,
     /// The client's address (None for sub-requests).
     pub peer: Option<std::net::SocketAddr>,
+    /// The client's path (None for sub-requests).
+    pub path: Option<ClientPath>,
+}
+
+/// The path of a client's request, still percent-encoded.
+#[derive(Debug, Clone)]
+pub struct ClientPath {
+    /// The path routed (after any filter's `remap`).
+    pub routed: String,
+    /// The path the client sent.
+    pub sent: String,
 }
 
 impl Req {
@@ -51,6 +62,7 @@ impl Req {
             body,
             v1: true,
             peer: None,
+            path: None,
         }
     }
 
@@ -65,6 +77,7 @@ impl Req {
             body: swirl_common::body::empty(),
             v1: true,
             peer: None,
+            path: None,
         }
     }
 
@@ -116,6 +129,13 @@ pub trait Filter: Send + Sync {
 
     /// What this filter adds to `/info` (Swift's `register_swift_info`).
     fn info(&self, _proxy: &Proxy, _out: &mut Map<String, Value>) {}
+
+    /// A new path for a client's request, before it is routed (Swift's
+    /// filters that rewrite PATH_INFO, domain_remap). `path` is still
+    /// percent-encoded.
+    fn remap(&self, _proxy: &Proxy, _headers: &HeaderMap, _path: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// The filters of the config's pipeline, in order, then the controllers.
@@ -137,6 +157,17 @@ impl Pipeline {
     /// Is the filter `name` in the pipeline?
     pub fn has(&self, name: &str) -> bool {
         self.names().any(|n| n == name)
+    }
+
+    /// The client's path after every filter's `remap`, in order.
+    pub fn remap(&self, proxy: &Proxy, headers: &HeaderMap, path: &str) -> Result<String> {
+        let mut path = path.to_string();
+        for (_, f) in &self.filters {
+            if let Some(p) = f.remap(proxy, headers, &path)? {
+                path = p;
+            }
+        }
+        Ok(path)
     }
 
     /// Every filter's `/info` entries.

@@ -9,15 +9,17 @@ use crate::middleware;
 /// Swift 2.30's default pipeline, less what swirl does outside it
 /// (catch_errors, proxy-logging: common's server loop; cache: in-process)
 /// and what it does not have. The proxy's controllers end every pipeline.
-pub const DEFAULT: [&str; 13] = [
+pub const DEFAULT: [&str; 15] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
     "bulk",
     "tempurl",
     "tempauth",
+    "staticweb",
     "copy",
     "container_quotas",
+    "account_quotas",
     "slo",
     "dlo",
     "versioned_writes",
@@ -25,8 +27,51 @@ pub const DEFAULT: [&str; 13] = [
     "symlink",
 ];
 
-/// Every filter name a pipeline may hold, in the order Swift's sample lists them.
-pub const KNOWN: [&str; 13] = DEFAULT;
+/// Every filter name a pipeline may hold: the default ones and Keystone's,
+/// then those a config may add.
+pub const KNOWN: [&str; 19] = [
+    "gatekeeper",
+    "healthcheck",
+    "etag_quoter",
+    "bulk",
+    "tempurl",
+    "authtoken",
+    "keystoneauth",
+    "tempauth",
+    "staticweb",
+    "copy",
+    "container_quotas",
+    "account_quotas",
+    "slo",
+    "dlo",
+    "versioned_writes",
+    "object_versioning",
+    "symlink",
+    "domain_remap",
+    "formpost",
+];
+
+/// Filters that only work after another: authtoken confirms the identity
+/// keystoneauth reads, and keystoneauth (which, as in Swift, always sets
+/// the authorizer) must run before tempauth for both to work side by side.
+const BEFORE: [(&str, &str); 2] = [("authtoken", "keystoneauth"), ("keystoneauth", "tempauth")];
+
+/// Where a filter that is not in `DEFAULT` goes in a pipeline built from
+/// it (the aio's): right after this one, as in Swift's development cluster.
+pub const EXTRA: [(&str, &str); 2] = [("domain_remap", "etag_quoter"), ("formpost", "tempurl")];
+
+/// `DEFAULT` with the filters `extra` names, each in its place (`EXTRA`).
+pub fn default_with(extra: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
+    for (name, after) in EXTRA.iter().filter(|(n, _)| extra.contains(n)) {
+        let at = out
+            .iter()
+            .position(|n| n == after)
+            .map_or(out.len(), |i| i + 1);
+        out.insert(at, name.to_string());
+    }
+    out
+}
 
 /// The canonical name of `name`: lower case, `-` read as `_`.
 fn canonical(name: &str) -> String {
@@ -56,6 +101,17 @@ pub fn check(names: &[String]) -> Result<Vec<&'static str>, String> {
         }
         out.push(known);
     }
+    for (first, then) in BEFORE {
+        let at = |n: &str| out.iter().position(|x| *x == n);
+        if let (Some(a), Some(b)) = (at(first), at(then)) {
+            if a > b {
+                return Err(format!("{first} must come before {then}"));
+            }
+        }
+    }
+    if out.contains(&"keystoneauth") && !out.contains(&"authtoken") {
+        return Err("keystoneauth needs authtoken before it".into());
+    }
     Ok(out)
 }
 
@@ -77,9 +133,15 @@ fn make(name: &str) -> Box<dyn Filter> {
         "bulk" => Box::new(middleware::bulk::Bulk),
         "tempurl" => Box::new(middleware::tempurl::TempUrl),
         "tempauth" => Box::new(crate::auth::filter::TempAuthFilter),
+        "authtoken" => Box::new(crate::auth::keystone::authtoken::AuthTokenFilter),
+        "keystoneauth" => Box::new(crate::auth::keystone::keystoneauth::KeystoneAuthFilter),
         "copy" => Box::new(middleware::copy::Copy),
         "container_quotas" => Box::new(middleware::container_quotas::ContainerQuotas),
+        "account_quotas" => Box::new(middleware::account_quotas::AccountQuotas),
         "slo" => Box::new(middleware::slo::Slo),
+        "staticweb" => Box::new(middleware::staticweb::StaticWeb),
+        "domain_remap" => Box::new(middleware::domain_remap::DomainRemap),
+        "formpost" => Box::new(middleware::formpost::FormPost),
         "versioned_writes" => Box::new(middleware::versioned_writes::VersionedWrites),
         "object_versioning" => Box::new(middleware::object_versioning::ObjectVersioning),
         "symlink" => Box::new(middleware::symlink::Symlink),
@@ -107,5 +169,9 @@ mod tests {
         assert!(check(&s(&["slo", "slo"])).is_err());
         assert!(check(&s(&["proxy-server", "slo"])).is_err());
         assert_eq!(check(&s(&DEFAULT)).map(|v| v.len()), Ok(DEFAULT.len()));
+        assert!(check(&s(&["authtoken", "keystoneauth", "tempauth"])).is_ok());
+        assert!(check(&s(&["keystoneauth", "authtoken"])).is_err());
+        assert!(check(&s(&["authtoken", "tempauth", "keystoneauth"])).is_err());
+        assert!(check(&s(&["keystoneauth"])).is_err());
     }
 }

@@ -100,17 +100,33 @@ impl SwiftClient {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Response<Incoming>> {
-        let mut b = Request::builder().method(method).uri(url);
-        for (k, v) in headers {
-            b = b.header(k, v);
-        }
-        let req = b
-            .body(swirl_common::body::full(body))
-            .map_err(|e| Error::Cluster(format!("request to {url}: {e}")))?;
-        match tokio::time::timeout(self.timeout, self.http.request(req)).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(Error::Cluster(format!("{url}: {e}"))),
-            Err(_) => Err(Error::Cluster(format!("{url}: timed out"))),
+        // A kept-alive connection may be closed by the proxy just as it is
+        // reused (the proxy closes one whose request body it did not read,
+        // e.g. after an early 404): the request then fails before any
+        // answer. Idempotent requests are sent once more, on a fresh
+        // connection; a timeout is not retried.
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+        );
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut b = Request::builder().method(method.clone()).uri(url);
+            for (k, v) in headers {
+                b = b.header(k, v);
+            }
+            let req = b
+                .body(swirl_common::body::full(body.clone()))
+                .map_err(|e| Error::Cluster(format!("request to {url}: {e}")))?;
+            match tokio::time::timeout(self.timeout, self.http.request(req)).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(e)) if idempotent && attempt < 2 => {
+                    tracing::info!(url, error = %e, "request to the proxy failed; sending it once more");
+                }
+                Ok(Err(e)) => return Err(Error::Cluster(format!("{url}: {e}"))),
+                Err(_) => return Err(Error::Cluster(format!("{url}: timed out"))),
+            }
         }
     }
 

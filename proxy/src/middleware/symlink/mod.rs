@@ -212,6 +212,7 @@ async fn put(
         mut body,
         v1,
         peer,
+        path: client_path,
     } = req;
     if has_body(&ctx, &mut body).await? {
         return Err(Error::BadRequest(
@@ -274,6 +275,7 @@ async fn put(
         body: swirl_common::body::empty(),
         v1,
         peer,
+        path: client_path,
     })
     .await
 }
