@@ -102,13 +102,19 @@ fn config_value(data: &Path, role: &str, key: &str) -> toml::Value {
 }
 
 /// The address of the aio's `role` server (account, container, object).
-fn server_addr(data: &Path, role: &str) -> SocketAddr {
+pub(crate) fn server_addr(data: &Path, role: &str) -> SocketAddr {
     let port = config_value(data, role, "bind_port").as_integer().unwrap();
     SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).unwrap()))
 }
 
 /// Partition and primary devices of a path in the aio's `kind` ring.
-fn place(data: &Path, kind: &str, a: &str, c: Option<&str>, o: Option<&str>) -> (u32, Vec<String>) {
+pub(crate) fn place(
+    data: &Path,
+    kind: &str,
+    a: &str,
+    c: Option<&str>,
+    o: Option<&str>,
+) -> (u32, Vec<String>) {
     let suffix = config_value(data, "proxy", "swift_hash_path_suffix");
     let cfg = HashPathConfig::new("", suffix.as_str().unwrap());
     let f = std::fs::File::open(data.join(format!("etc/{kind}.ring.gz"))).unwrap();
@@ -117,14 +123,14 @@ fn place(data: &Path, kind: &str, a: &str, c: Option<&str>, o: Option<&str>) -> 
     (part, nodes.map(|n| n.dev.device.clone()).collect())
 }
 
-fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
 }
 
-fn ts(secs: f64) -> String {
+pub(crate) fn ts(secs: f64) -> String {
     format!("{secs:016.5}")
 }
 

@@ -234,3 +234,171 @@ fn object_versioning_enable_list_read_delete_and_refuse() {
         .iter()
         .all(|r| r["name"].as_str().unwrap() != "ver"));
 }
+
+/// The storage servers' side of the reserved namespace, as Swift 2.30's:
+/// names starting with NUL are stored (Swift's servers check paths with
+/// `check_utf8(internal=True)`, so the header is not needed to write
+/// them), a NUL anywhere else or a user object in a reserved container
+/// (and the other way round) is a 400, and listings leave reserved names
+/// out unless the request sends X-Backend-Allow-Reserved-Names: true. The
+/// proxy refuses them from clients (412), whatever headers they send.
+#[test]
+fn storage_servers_keep_reserved_names_out_of_listings() {
+    use crate::proxy_hardening::{now_secs, place, server_addr, ts};
+    use swirl_common::backend_headers as bh;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    let aio = harness::start_aio(&data);
+    let signer = harness::aio_backend_auth(&data);
+    let c = Client::new(aio.addr(), "test:tester", "testing");
+    c.ok("PUT", "/vis", &[("X-Versions-Enabled", "true")], b"");
+    put(&c, "/vis/o", b"data", "text/plain");
+    // A client cannot send the header through the gatekeeper.
+    let (s, _, _) = c.req(
+        "GET",
+        "/%00versions%00vis",
+        &[(bh::ALLOW_RESERVED_NAMES, "true")],
+        b"",
+    );
+    assert_eq!(s, 412);
+
+    let allow = [(bh::ALLOW_RESERVED_NAMES, "true")];
+    let names = |body: &[u8]| -> Vec<String> {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.get("name")
+                    .or_else(|| r.get("subdir"))
+                    .and_then(|n| n.as_str())
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let get = |addr, path: &str, h: &[(&str, &str)]| {
+        let (s, _, b) = harness::signed_request(&signer, addr, "GET", path, h, b"").unwrap();
+        assert!(s == 200 || s == 204, "GET {path}: {s}");
+        names(if b.is_empty() { b"[]" } else { &b })
+    };
+
+    // The account server: the hidden container only with the header.
+    let account = server_addr(&data, "account");
+    let (part, devs) = place(&data, "account", "AUTH_test", None, None);
+    let acct = format!("/{}/{part}/AUTH_test?format=json", devs[0]);
+    assert_eq!(get(account, &acct, &[]), ["vis"]);
+    assert_eq!(get(account, &acct, &allow), ["\0versions\0vis", "vis"]);
+    let pfx = format!("{acct}&prefix=%00");
+    assert_eq!(get(account, &pfx, &[]), Vec::<String>::new());
+    assert_eq!(get(account, &pfx, &allow), ["\0versions\0vis"]);
+
+    // The container server: the hidden container's versions only with it.
+    let container = server_addr(&data, "container");
+    let hidden = "%00versions%00vis";
+    let (part, devs) = place(
+        &data,
+        "container",
+        "AUTH_test",
+        Some("\0versions\0vis"),
+        None,
+    );
+    let listing = format!("/{}/{part}/AUTH_test/{hidden}?format=json", devs[0]);
+    assert_eq!(get(container, &listing, &[]), Vec::<String>::new());
+    let versions = get(container, &listing, &allow);
+    assert_eq!(versions.len(), 1);
+    assert!(versions[0].starts_with("\0o\0"), "{versions:?}");
+    // A row named in the namespace is kept without the header; misplaced
+    // NULs are refused.
+    let row = |obj: &str, h: &[(&str, &str)]| {
+        let path = format!("/{}/{part}/AUTH_test/{hidden}/{obj}", devs[0]);
+        let mut hs = vec![
+            ("x-timestamp", ts(now_secs())),
+            ("x-size", "0".to_string()),
+            ("x-content-type", "text/plain".to_string()),
+            ("x-etag", "d41d8cd98f00b204e9800998ecf8427e".to_string()),
+        ];
+        hs.extend(h.iter().map(|(k, v)| (*k, v.to_string())));
+        let refs: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        harness::signed_request(&signer, container, "PUT", &path, &refs, b"")
+            .unwrap()
+            .0
+    };
+    assert_eq!(row("%00p%009", &[]), 201);
+    assert_eq!(row("%00q%009", &allow), 201);
+    assert_eq!(row("user", &allow), 400);
+    assert_eq!(row("%00p%009%00", &[]), 201);
+    let (cpart, cdevs) = place(&data, "container", "AUTH_test", Some("vis"), None);
+    let user_row = format!("/{}/{cpart}/AUTH_test/vis/%00x%001", cdevs[0]);
+    let (s, _, b) = harness::signed_request(
+        &signer,
+        container,
+        "PUT",
+        &user_row,
+        &[
+            ("x-timestamp", &ts(now_secs())),
+            ("x-size", "0"),
+            ("x-content-type", "text/plain"),
+            ("x-etag", "d41d8cd98f00b204e9800998ecf8427e"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(s, 400);
+    assert!(String::from_utf8_lossy(&b)
+        .contains("Invalid reserved-namespace object in user-namespace container"));
+    let (s, _, _) = harness::signed_request(
+        &signer,
+        container,
+        "HEAD",
+        &format!("/{}/{cpart}/AUTH_test/vis%00", cdevs[0]),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(s, 400);
+    assert_eq!(get(container, &listing, &[]), Vec::<String>::new());
+    assert_eq!(get(container, &listing, &allow).len(), 4);
+
+    // The object server: an object in the namespace is stored and read
+    // back; a NUL inside a name, or a user object there, is a 400.
+    let object = server_addr(&data, "object");
+    let obj = |name: &str, method: &str, h: &[(&str, &str)]| {
+        let decoded = name.replace("%00", "\0");
+        let (part, devs) = place(
+            &data,
+            "object",
+            "AUTH_test",
+            Some("\0versions\0vis"),
+            Some(&decoded),
+        );
+        let path = format!("/{}/{part}/AUTH_test/{hidden}/{name}", devs[0]);
+        let t = ts(now_secs());
+        let mut hs: Vec<(&str, &str)> = vec![
+            ("x-timestamp", &t),
+            ("content-type", "text/plain"),
+            ("content-length", "2"),
+        ];
+        hs.extend_from_slice(h);
+        let body: &[u8] = if method == "PUT" { b"hi" } else { b"" };
+        harness::signed_request(&signer, object, method, &path, &hs, body)
+            .unwrap()
+            .0
+    };
+    assert_eq!(obj("%00n%001", "PUT", &[]), 201);
+    assert_eq!(obj("%00m%001", "PUT", &allow), 201);
+    assert_eq!(obj("plain", "PUT", &allow), 400);
+    let (opart, odevs) = place(&data, "object", "AUTH_test", Some("vis"), Some("o\0"));
+    let (s, _, _) = harness::signed_request(
+        &signer,
+        object,
+        "HEAD",
+        &format!("/{}/{opart}/AUTH_test/vis/o%00", odevs[0]),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(s, 400);
+}

@@ -91,6 +91,7 @@ impl Req {
             body: swirl_common::body::empty(),
             v1: true,
             peer: None,
+            path: None,
         }
     }
 

@@ -371,6 +371,7 @@ pub(super) async fn account_get(req: Req, next: Next) -> Step<Response<Body>> {
         body: swirl_common::body::empty(),
         v1: req.v1,
         peer: req.peer,
+        path: req.path.clone(),
     };
     let resp = next.clone().run(req).await?;
     let Some(format) = format.filter(|_| resp.status().is_success()) else {
