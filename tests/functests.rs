@@ -5,7 +5,7 @@
 //! `test_object_versioning.py`, run by `bench/swift-reference/functests`
 //! exactly as they run against real Swift (`bench/swift-reference/start`,
 //! whose pipeline has domain_remap for example.net, as the aio's): there,
-//! PASSCOUNT pass and the SKIPCOUNT in `SWIFT_SKIPS` skip. Every test that passes
+//! 664 pass and the 11 in `SWIFT_SKIPS` skip. Every test that passes
 //! against Swift must pass here: a failure, an error, or a skip that Swift
 //! does not also have fails this test, which lists them all (but for
 //! `SWIRL_SKIPS`, swirl's defaults by design).
