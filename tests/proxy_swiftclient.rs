@@ -167,8 +167,11 @@ fn raw_http_contract_on_swift_storage_servers() {
     let info: serde_json::Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(info["swift"]["max_file_size"], 5368709122u64);
     assert!(
-        info.get("symlink").is_none() && info.get("versioned_writes").is_none(),
-        "only enabled capabilities are listed"
+        info.get("symlink").is_some()
+            && info.get("versioned_writes").is_none()
+            && info.get("formpost").is_none(),
+        "only enabled capabilities are listed: symlink runs by default, \
+         versioned_writes only when allowed, formpost only when configured"
     );
     assert_eq!(info["slo"]["max_manifest_segments"], 1000);
 
