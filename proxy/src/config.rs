@@ -138,6 +138,15 @@ pub struct Config {
     /// The symlink middleware.
     #[serde(default)]
     pub symlink: SymlinkConfig,
+    /// The ratelimit middleware.
+    #[serde(default)]
+    pub ratelimit: crate::middleware::ratelimit::RateLimitConfig,
+    /// The crossdomain middleware.
+    #[serde(default)]
+    pub crossdomain: crate::middleware::crossdomain::CrossDomainConfig,
+    /// The list_endpoints middleware.
+    #[serde(default)]
+    pub list_endpoints: crate::middleware::list_endpoints::ListEndpointsConfig,
 }
 
 /// Swift's `request_node_count`: how many nodes of a partition a request
@@ -572,6 +581,7 @@ impl Config {
             }
         }
         self.listen.validate()?;
+        self.ratelimit.validate()?;
         let filters = match crate::pipeline::registry::check(&self.pipeline) {
             Ok(f) => f,
             Err(m) => return bad("pipeline", &m),
@@ -655,6 +665,10 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn d_policy() -> crate::middleware::crossdomain::CrossDomainConfig {
+        Default::default()
+    }
+
     #[test]
     fn sample_config_parses_with_its_values() {
         let text = include_str!("../proxy-server.sample.toml");
@@ -680,6 +694,32 @@ mod tests {
         );
         assert!(a.delay_auth_decision);
         assert_eq!(c.keystoneauth.prefixes(), ["AUTH_"]);
+        assert_eq!(
+            c.crossdomain.cross_domain_policy,
+            d_policy().cross_domain_policy
+        );
+        assert_eq!(c.list_endpoints.prefix(), "/endpoints/");
+        let (r, dr) = (
+            &c.ratelimit,
+            crate::middleware::ratelimit::RateLimitConfig::default(),
+        );
+        assert_eq!(
+            (
+                r.account_ratelimit,
+                r.max_sleep_time_seconds,
+                r.log_sleep_time_seconds
+            ),
+            (
+                dr.account_ratelimit,
+                dr.max_sleep_time_seconds,
+                dr.log_sleep_time_seconds
+            )
+        );
+        assert_eq!(
+            (r.clock_accuracy, r.rate_buffer_seconds),
+            (dr.clock_accuracy, dr.rate_buffer_seconds)
+        );
+        assert!(r.sizes.is_empty() && r.account_blacklist.items().is_empty());
         // What the sample calls defaults are the defaults.
         let d: Config = swirl_common::config::parse("swift_dir = \"/etc/swift\"", "-").unwrap();
         assert_eq!(
@@ -727,13 +767,13 @@ mod tests {
             c.tempurl.outgoing_allow_headers
         );
         let bad: Config = swirl_common::config::parse(
-            "swift_dir = \"/e\"\npipeline = [\"tempauth\", \"ratelimit\"]",
+            "swift_dir = \"/e\"\npipeline = [\"tempauth\", \"memcache\"]",
             "-",
         )
         .unwrap();
         let (key, why) = bad.validate().unwrap_err();
         assert_eq!(key, "pipeline");
-        assert!(why.contains("unknown filter \"ratelimit\""), "{why}");
+        assert!(why.contains("unknown filter \"memcache\""), "{why}");
         assert_eq!(d.listen.client_timeout, c.listen.client_timeout);
         assert_eq!(d.listen.max_clients, c.listen.max_clients);
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);
