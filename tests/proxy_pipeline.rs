@@ -35,7 +35,8 @@ fn info_keys(aio: &Proc) -> Vec<String> {
 
 #[test]
 fn default_pipeline_info_lists_its_filters() {
-    // The aio's pipeline: the default one, domain_remap and formpost.
+    // The aio's pipeline: the default one, domain_remap, formpost,
+    // ratelimit, crossdomain and list_endpoints (which registers nothing).
     let tmp = tempfile::tempdir().unwrap();
     let aio = harness::start_aio(&tmp.path().join("d"));
     assert_eq!(
@@ -45,9 +46,11 @@ fn default_pipeline_info_lists_its_filters() {
             "bulk_delete",
             "bulk_upload",
             "container_quotas",
+            "crossdomain",
             "domain_remap",
             "etag_quoter",
             "formpost",
+            "ratelimit",
             "slo",
             "staticweb",
             "swift",

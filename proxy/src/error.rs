@@ -206,7 +206,12 @@ impl ApiError for Error {
                     headers.append("www-authenticate", v);
                 }
             }
-            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) | Error::NotFoundHtml(_) => {
+            // swob's default type, which ratelimit's answers keep too.
+            Error::BadRequestHtml(_)
+            | Error::TooLargeHtml(_)
+            | Error::NotFoundHtml(_)
+            | Error::Blacklisted(_)
+            | Error::RateLimited(_) => {
                 headers.insert(
                     "content-type",
                     HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -273,8 +278,6 @@ impl ApiError for Error {
             | Error::TooLarge(_)
             | Error::Unprocessable
             | Error::ClientDisconnect
-            | Error::Blacklisted(_)
-            | Error::RateLimited(_)
             | Error::NotImplemented(_)
             | Error::Unavailable(_)
             | Error::Internal(_) => {}
