@@ -136,7 +136,7 @@ fn filters_left_out_do_not_run() {
 fn unknown_filter_stops_the_proxy_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    aio_with_pipeline(&data, r#"["gatekeeper", "ratelimit", "tempauth"]"#);
+    aio_with_pipeline(&data, r#"["gatekeeper", "memcache", "tempauth"]"#);
     let out = harness::swirl(
         tmp.path(),
         &[
@@ -149,5 +149,5 @@ fn unknown_filter_stops_the_proxy_at_start() {
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown filter \"ratelimit\""), "{err}");
+    assert!(err.contains("unknown filter \"memcache\""), "{err}");
 }
