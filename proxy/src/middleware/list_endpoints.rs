@@ -145,11 +145,12 @@ fn py_float(s: &str) -> Option<f64> {
 /// The version a first segment names, or why it names none.
 fn parse_version(raw: &str) -> std::result::Result<Version, String> {
     let err = || format!("Unsupported version '{raw}'");
-    match py_float(raw.trim_start_matches('v')) {
-        Some(v) if v == 1.0 => Ok(Version::V1),
-        Some(v) if v == 2.0 => Ok(Version::V2),
-        _ => Err(err()),
-    }
+    let v = py_float(raw.trim_start_matches('v')).ok_or_else(err)?;
+    [(1.0, Version::V1), (2.0, Version::V2)]
+        .into_iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, version)| version)
+        .ok_or_else(err)
 }
 
 /// Swift's `_parse_path` of what follows the prefix (starting with its
