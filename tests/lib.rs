@@ -40,6 +40,7 @@ mod proxy_memory;
 mod proxy_object_versioning;
 mod proxy_pipeline;
 mod proxy_quotas;
+mod proxy_ratelimit_crossdomain_endpoints;
 mod proxy_slo;
 mod proxy_staticweb;
 mod proxy_swiftclient;

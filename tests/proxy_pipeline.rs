@@ -35,7 +35,8 @@ fn info_keys(aio: &Proc) -> Vec<String> {
 
 #[test]
 fn default_pipeline_info_lists_its_filters() {
-    // The aio's pipeline: the default one, domain_remap and formpost.
+    // The aio's pipeline: the default one, domain_remap, formpost,
+    // ratelimit, crossdomain and list_endpoints (which registers nothing).
     let tmp = tempfile::tempdir().unwrap();
     let aio = harness::start_aio(&tmp.path().join("d"));
     assert_eq!(
@@ -45,10 +46,12 @@ fn default_pipeline_info_lists_its_filters() {
             "bulk_delete",
             "bulk_upload",
             "container_quotas",
+            "crossdomain",
             "domain_remap",
             "etag_quoter",
             "formpost",
             "object_versioning",
+            "ratelimit",
             "slo",
             "staticweb",
             "swift",
@@ -134,7 +137,7 @@ fn filters_left_out_do_not_run() {
 fn unknown_filter_stops_the_proxy_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
-    aio_with_pipeline(&data, r#"["gatekeeper", "ratelimit", "tempauth"]"#);
+    aio_with_pipeline(&data, r#"["gatekeeper", "memcache", "tempauth"]"#);
     let out = harness::swirl(
         tmp.path(),
         &[
@@ -147,5 +150,5 @@ fn unknown_filter_stops_the_proxy_at_start() {
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown filter \"ratelimit\""), "{err}");
+    assert!(err.contains("unknown filter \"memcache\""), "{err}");
 }

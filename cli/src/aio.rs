@@ -65,7 +65,13 @@ const OBJECT_DAEMONS: &str =
     [object-updater]\ninterval = 10\n\n[object-expirer]\ninterval = 10\n";
 
 /// The filters the aio runs beyond the default pipeline.
-const AIO_EXTRA_FILTERS: &[&str] = &["domain_remap", "formpost"];
+const AIO_EXTRA_FILTERS: &[&str] = &[
+    "domain_remap",
+    "formpost",
+    "ratelimit",
+    "crossdomain",
+    "list_endpoints",
+];
 
 /// The tempauth users of Swift's SAIO and functional tests (test.conf).
 const USERS: &[(&str, &str)] = &[
@@ -227,8 +233,9 @@ fn create(dir: &Path, bind: &str) -> Result<(), String> {
         users.push_str(&format!("{k} = {}\n", toml_str(v)));
     }
     // The default pipeline and what Swift's development cluster adds
-    // (domain_remap for example.net, as the functional tests' config, and
-    // formpost).
+    // (domain_remap for example.net, as the functional tests' config,
+    // formpost, ratelimit with its defaults, which limit nothing, and
+    // crossdomain), and list_endpoints.
     let pipeline = swirl_proxy::pipeline::registry::default_with(AIO_EXTRA_FILTERS)
         .iter()
         .map(|n| toml_str(n))

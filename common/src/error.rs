@@ -45,6 +45,9 @@ pub fn reason(status: StatusCode) -> (&'static str, &'static str) {
         416 => ("Requested Range Not Satisfiable", "The Range requested is not available."),
         417 => ("Expectation Failed", "Expectation failed."),
         422 => ("Unprocessable Entity", "Unable to process the contained instructions"),
+        // Statuses Swift's ratelimit sends with reasons of its own.
+        497 => ("Blacklisted", ""),
+        498 => ("Rate Limited", ""),
         499 => ("Client Disconnect", "The client was disconnected during request."),
         500 => ("Internal Error", "The server has either erred or is incapable of performing the requested operation."),
         501 => ("Not Implemented", "The requested method is not implemented by this server."),
@@ -117,6 +120,12 @@ pub fn error_response<E: ApiError>(err: &E) -> Response<Body> {
         );
     }
     err.add_headers(resp.headers_mut());
+    // A status the http crate has no phrase for goes out with Swift's.
+    let (phrase, _) = reason(status);
+    if status.canonical_reason().is_none() && !phrase.is_empty() {
+        resp.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(phrase.as_bytes()));
+    }
     resp
 }
 

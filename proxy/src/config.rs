@@ -138,6 +138,15 @@ pub struct Config {
     /// The symlink middleware.
     #[serde(default)]
     pub symlink: SymlinkConfig,
+    /// The ratelimit middleware.
+    #[serde(default)]
+    pub ratelimit: crate::middleware::ratelimit::RateLimitConfig,
+    /// The crossdomain middleware.
+    #[serde(default)]
+    pub crossdomain: crate::middleware::crossdomain::CrossDomainConfig,
+    /// The list_endpoints middleware.
+    #[serde(default)]
+    pub list_endpoints: crate::middleware::list_endpoints::ListEndpointsConfig,
 }
 
 /// Swift's `request_node_count`: how many nodes of a partition a request
@@ -577,6 +586,7 @@ impl Config {
             }
         }
         self.listen.validate()?;
+        self.ratelimit.validate()?;
         let filters = match crate::pipeline::registry::check(&self.pipeline) {
             Ok(f) => f,
             Err(m) => return bad("pipeline", &m),
@@ -672,6 +682,10 @@ impl Config {
 mod tests {
     use super::*;
 
+    fn d_policy() -> crate::middleware::crossdomain::CrossDomainConfig {
+        Default::default()
+    }
+
     #[test]
     fn sample_config_parses_with_its_values() {
         let text = include_str!("../proxy-server.sample.toml");
@@ -697,6 +711,32 @@ mod tests {
         );
         assert!(a.delay_auth_decision);
         assert_eq!(c.keystoneauth.prefixes(), ["AUTH_"]);
+        assert_eq!(
+            c.crossdomain.cross_domain_policy,
+            d_policy().cross_domain_policy
+        );
+        assert_eq!(c.list_endpoints.prefix(), "/endpoints/");
+        let (r, dr) = (
+            &c.ratelimit,
+            crate::middleware::ratelimit::RateLimitConfig::default(),
+        );
+        assert_eq!(
+            (
+                r.account_ratelimit,
+                r.max_sleep_time_seconds,
+                r.log_sleep_time_seconds
+            ),
+            (
+                dr.account_ratelimit,
+                dr.max_sleep_time_seconds,
+                dr.log_sleep_time_seconds
+            )
+        );
+        assert_eq!(
+            (r.clock_accuracy, r.rate_buffer_seconds),
+            (dr.clock_accuracy, dr.rate_buffer_seconds)
+        );
+        assert!(r.sizes.is_empty() && r.account_blacklist.items().is_empty());
         // What the sample calls defaults are the defaults.
         let d: Config = swirl_common::config::parse("swift_dir = \"/etc/swift\"", "-").unwrap();
         assert_eq!(
@@ -744,13 +784,13 @@ mod tests {
             c.tempurl.outgoing_allow_headers
         );
         let bad: Config = swirl_common::config::parse(
-            "swift_dir = \"/e\"\npipeline = [\"tempauth\", \"ratelimit\"]",
+            "swift_dir = \"/e\"\npipeline = [\"tempauth\", \"memcache\"]",
             "-",
         )
         .unwrap();
         let (key, why) = bad.validate().unwrap_err();
         assert_eq!(key, "pipeline");
-        assert!(why.contains("unknown filter \"ratelimit\""), "{why}");
+        assert!(why.contains("unknown filter \"memcache\""), "{why}");
         // Object versioning needs symlink below it, as Swift's factory says.
         let parse = |t: &str| -> Config { swirl_common::config::parse(t, "-").unwrap() };
         let ov = "[versioned_writes]\nallow_object_versioning = true\n";

@@ -26,8 +26,9 @@ pub async fn serve(proxy: &Arc<Proxy>, req: Req) -> Result<Response<Body>> {
     } = req;
     check_reserved(&ctx, &endpoint)?;
     match endpoint {
-        // Served by their middleware (healthcheck, tempauth), when it runs.
-        Endpoint::Healthcheck | Endpoint::Auth => Err(Error::NotFound),
+        // Served by their middleware (healthcheck, tempauth, crossdomain,
+        // list_endpoints), when it runs.
+        Endpoint::Healthcheck | Endpoint::Auth | Endpoint::Other(_) => Err(Error::NotFound),
         Endpoint::Info => info_response(proxy, &ctx.method),
         Endpoint::Metrics => Ok(swirl_common::metrics::response(
             swirl_common::metrics::Figures::new(),

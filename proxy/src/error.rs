@@ -96,6 +96,12 @@ pub enum Error {
     /// 422: a manifest PUT whose ETag is not the one of its segments.
     #[error("unprocessable entity")]
     Unprocessable,
+    /// 497 "Your account has been blacklisted" (ratelimit; the account named).
+    #[error("account {0} is blacklisted")]
+    Blacklisted(String),
+    /// 498 "Slow down": ratelimit would have had to sleep too long (why).
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     /// 499: the client went away mid-request.
     #[error("client disconnected")]
     ClientDisconnect,
@@ -163,6 +169,10 @@ impl ApiError for Error {
             Error::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Error::ClientDisconnect => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            Error::Blacklisted(_) => StatusCode::from_u16(497).unwrap_or(StatusCode::FORBIDDEN),
+            Error::RateLimited(_) => {
+                StatusCode::from_u16(498).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
+            }
             Error::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -203,7 +213,12 @@ impl ApiError for Error {
                     headers.append("www-authenticate", v);
                 }
             }
-            Error::BadRequestHtml(_) | Error::TooLargeHtml(_) | Error::NotFoundHtml(_) => {
+            // swob's default type, which ratelimit's answers keep too.
+            Error::BadRequestHtml(_)
+            | Error::TooLargeHtml(_)
+            | Error::NotFoundHtml(_)
+            | Error::Blacklisted(_)
+            | Error::RateLimited(_) => {
                 headers.insert(
                     "content-type",
                     HeaderValue::from_static("text/html; charset=UTF-8"),
@@ -289,6 +304,8 @@ impl ApiError for Error {
             | Error::ConflictAt { body, .. }
             | Error::TemporaryRedirect { body, .. } => Some(body.clone()),
             Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
+            Error::Blacklisted(_) => Some("Your account has been blacklisted".into()),
+            Error::RateLimited(_) => Some("Slow down".into()),
             Error::KeystoneUnauthorized { realm: None, .. } => Some(
                 serde_json::json!({"error": {"code": 401, "title": "Unauthorized",
                     "message": "The request you have made requires authentication."}})

@@ -25,6 +25,10 @@ pub enum Endpoint {
         container: String,
         object: String,
     },
+    /// Any other path (decoded): the proxy's controllers answer 404, but a
+    /// filter may serve it (crossdomain's `/crossdomain.xml`,
+    /// list_endpoints' `/endpoints/`), as Swift's filters see every path.
+    Other(String),
 }
 
 /// Why a path could not be routed.
@@ -32,7 +36,7 @@ pub enum Endpoint {
 pub enum RouteError {
     /// Undecodable path (412 "Invalid UTF8 or contains NULL").
     BadEncoding,
-    /// Not a path the proxy serves (404).
+    /// Not a valid path at all (404).
     NotFound,
     /// A version without an account, `/v1` (412 "Bad URL").
     BadUrl,
@@ -58,13 +62,17 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, RouteError> {
     if matches!(path.as_str(), "/v1" | "/v1/" | "/v1.0/") {
         return Err(RouteError::BadUrl);
     }
-    let segs = split_path(&path, 2, 4, true).map_err(|_| RouteError::NotFound)?;
+    let other = || Endpoint::Other(path.clone());
+    let Ok(segs) = split_path(&path, 2, 4, true) else {
+        return Ok(other());
+    };
     let seg = |i: usize| segs.get(i).cloned().flatten();
-    let version = seg(0).ok_or(RouteError::NotFound)?;
+    let (Some(version), Some(account)) = (seg(0), seg(1)) else {
+        return Ok(other());
+    };
     if version != "v1" && version != "v1.0" {
-        return Err(RouteError::NotFound);
+        return Ok(other());
     }
-    let account = seg(1).ok_or(RouteError::NotFound)?;
     match (seg(2), seg(3)) {
         (None, None) => Ok(Endpoint::Account { account }),
         (Some(container), None) => Ok(Endpoint::Container { account, container }),
@@ -73,7 +81,7 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, RouteError> {
             container,
             object,
         }),
-        (None, Some(_)) => Err(RouteError::NotFound),
+        (None, Some(_)) => Ok(other()),
     }
 }
 
@@ -97,7 +105,10 @@ mod tests {
                 account: "metrics".into()
             })
         );
-        assert_eq!(route(&Method::PUT, "/metrics"), Err(RouteError::NotFound));
+        assert_eq!(
+            route(&Method::PUT, "/metrics"),
+            Ok(Endpoint::Other("/metrics".into()))
+        );
         assert_eq!(r("/auth/v1.0"), Ok(Endpoint::Auth));
         assert_eq!(r("/auth/v1"), Ok(Endpoint::Auth));
         assert_eq!(r("/v1.0"), Ok(Endpoint::Auth));
@@ -129,10 +140,13 @@ mod tests {
             })
         );
         assert_eq!(r("/v1/AUTH_test/c/o%00"), Err(RouteError::BadEncoding));
-        assert_eq!(r("/v2/AUTH_test"), Err(RouteError::NotFound));
+        let other = |p: &str| Ok(Endpoint::Other(p.into()));
+        assert_eq!(r("/v2/AUTH_test"), other("/v2/AUTH_test"));
         assert_eq!(r("/v1"), Err(RouteError::BadUrl));
-        assert_eq!(r("/v1//c"), Err(RouteError::NotFound));
-        assert_eq!(r("/"), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::PUT, "/auth/v1.0"), Err(RouteError::NotFound));
+        assert_eq!(r("/v1//c"), other("/v1//c"));
+        assert_eq!(r("/"), other("/"));
+        assert_eq!(r("/crossdomain.xml"), other("/crossdomain.xml"));
+        assert_eq!(r("/endpoints/a%20b/c"), other("/endpoints/a b/c"));
+        assert_eq!(route(&Method::PUT, "/auth/v1.0"), other("/auth/v1.0"));
     }
 }

@@ -337,9 +337,11 @@ impl Filter for Bulk {
                     Endpoint::Object {
                         container, object, ..
                     } => Some(format!("{container}/{object}")),
-                    Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics => {
-                        None
-                    }
+                    Endpoint::Healthcheck
+                    | Endpoint::Info
+                    | Endpoint::Auth
+                    | Endpoint::Metrics
+                    | Endpoint::Other(_) => None,
                 };
                 if let (Some(base), Some(account)) = (base, req.account()) {
                     let account = account.to_string();

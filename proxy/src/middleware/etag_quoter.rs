@@ -21,7 +21,11 @@ impl Filter for EtagQuoter {
     fn call(&self, mut req: Req, next: Next) -> Fut<'static> {
         if matches!(
             req.endpoint,
-            Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics
+            Endpoint::Healthcheck
+                | Endpoint::Info
+                | Endpoint::Auth
+                | Endpoint::Metrics
+                | Endpoint::Other(_)
         ) {
             return next.run(req);
         }
@@ -40,9 +44,11 @@ impl Filter for EtagQuoter {
                     Box::pin(apply(&proxy, &ctx, &a, &c, &mut resp)).await;
                     return Ok(resp);
                 }
-                Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics => {
-                    return next.run(req).await
-                }
+                Endpoint::Healthcheck
+                | Endpoint::Info
+                | Endpoint::Auth
+                | Endpoint::Metrics
+                | Endpoint::Other(_) => return next.run(req).await,
             };
             translate_request(&mut req.ctx.headers, level);
             let mut resp = next.run(req).await?;

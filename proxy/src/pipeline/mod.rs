@@ -101,7 +101,11 @@ impl Req {
             Endpoint::Account { account }
             | Endpoint::Container { account, .. }
             | Endpoint::Object { account, .. } => Some(account),
-            Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics => None,
+            Endpoint::Healthcheck
+            | Endpoint::Info
+            | Endpoint::Auth
+            | Endpoint::Metrics
+            | Endpoint::Other(_) => None,
         }
     }
 

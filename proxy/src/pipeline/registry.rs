@@ -29,7 +29,7 @@ pub const DEFAULT: [&str; 15] = [
 
 /// Every filter name a pipeline may hold: the default ones and Keystone's,
 /// then those a config may add.
-pub const KNOWN: [&str; 19] = [
+pub const KNOWN: [&str; 22] = [
     "gatekeeper",
     "healthcheck",
     "etag_quoter",
@@ -49,6 +49,9 @@ pub const KNOWN: [&str; 19] = [
     "symlink",
     "domain_remap",
     "formpost",
+    "ratelimit",
+    "crossdomain",
+    "list_endpoints",
 ];
 
 /// Filters that only work after another: authtoken confirms the identity
@@ -57,17 +60,33 @@ pub const KNOWN: [&str; 19] = [
 const BEFORE: [(&str, &str); 2] = [("authtoken", "keystoneauth"), ("keystoneauth", "tempauth")];
 
 /// Where a filter that is not in `DEFAULT` goes in a pipeline built from
-/// it (the aio's): right after this one, as in Swift's development cluster.
-pub const EXTRA: [(&str, &str); 2] = [("domain_remap", "etag_quoter"), ("formpost", "tempurl")];
+/// it (the aio's): right after this one, as in Swift's development cluster
+/// (`... bulk tempurl formpost ratelimit crossdomain ... tempauth`);
+/// list_endpoints, unauthenticated too, follows crossdomain. A filter
+/// whose predecessor is left out goes where that one would have gone.
+pub const EXTRA: [(&str, &str); 5] = [
+    ("domain_remap", "etag_quoter"),
+    ("formpost", "tempurl"),
+    ("ratelimit", "formpost"),
+    ("crossdomain", "ratelimit"),
+    ("list_endpoints", "crossdomain"),
+];
 
 /// `DEFAULT` with the filters `extra` names, each in its place (`EXTRA`).
 pub fn default_with(extra: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = DEFAULT.iter().map(|s| s.to_string()).collect();
     for (name, after) in EXTRA.iter().filter(|(n, _)| extra.contains(n)) {
-        let at = out
-            .iter()
-            .position(|n| n == after)
-            .map_or(out.len(), |i| i + 1);
+        // The nearest predecessor present, following EXTRA's chain.
+        let mut anchor = *after;
+        let at = loop {
+            if let Some(i) = out.iter().position(|n| n == anchor) {
+                break i + 1;
+            }
+            match EXTRA.iter().find(|(n, _)| *n == anchor) {
+                Some((_, prev)) => anchor = prev,
+                None => break out.len(),
+            }
+        };
         out.insert(at, name.to_string());
     }
     out
@@ -145,6 +164,9 @@ fn make(name: &str) -> Box<dyn Filter> {
         "versioned_writes" => Box::new(middleware::versioned_writes::VersionedWrites),
         "object_versioning" => Box::new(middleware::object_versioning::ObjectVersioning),
         "symlink" => Box::new(middleware::symlink::Symlink),
+        "ratelimit" => Box::new(middleware::ratelimit::RateLimit::new()),
+        "crossdomain" => Box::new(middleware::crossdomain::CrossDomain),
+        "list_endpoints" => Box::new(middleware::list_endpoints::ListEndpoints),
         // `check` let only KNOWN names through.
         _ => Box::new(middleware::dlo::Dlo),
     }
@@ -164,8 +186,9 @@ mod tests {
             check(&s(&["gatekeeper", "container-quotas", "proxy-server"])),
             Ok(vec!["gatekeeper", "container_quotas"])
         );
-        let e = check(&s(&["gatekeeper", "ratelimit"])).unwrap_err();
-        assert!(e.contains("unknown filter \"ratelimit\""), "{e}");
+        let e = check(&s(&["gatekeeper", "memcache"])).unwrap_err();
+        assert!(e.contains("unknown filter \"memcache\""), "{e}");
+        assert!(check(&s(&["list-endpoints", "ratelimit", "crossdomain"])).is_ok());
         assert!(check(&s(&["slo", "slo"])).is_err());
         assert!(check(&s(&["proxy-server", "slo"])).is_err());
         assert_eq!(check(&s(&DEFAULT)).map(|v| v.len()), Ok(DEFAULT.len()));
@@ -173,5 +196,21 @@ mod tests {
         assert!(check(&s(&["keystoneauth", "authtoken"])).is_err());
         assert!(check(&s(&["authtoken", "tempauth", "keystoneauth"])).is_err());
         assert!(check(&s(&["keystoneauth"])).is_err());
+    }
+
+    #[test]
+    fn extras_go_where_swifts_saio_has_them() {
+        let all = default_with(&["formpost", "ratelimit", "crossdomain", "list_endpoints"]);
+        let at = |n: &str| all.iter().position(|x| x == n).unwrap();
+        assert_eq!(at("formpost"), at("tempurl") + 1);
+        assert_eq!(at("ratelimit"), at("formpost") + 1);
+        assert_eq!(at("crossdomain"), at("ratelimit") + 1);
+        assert_eq!(at("list_endpoints"), at("crossdomain") + 1);
+        assert_eq!(at("tempauth"), at("list_endpoints") + 1);
+        // Without its predecessors, a filter takes their place: still before auth.
+        let some = default_with(&["crossdomain"]);
+        let at = |n: &str| some.iter().position(|x| x == n).unwrap();
+        assert_eq!(at("crossdomain"), at("tempurl") + 1);
+        assert_eq!(some.len(), DEFAULT.len() + 1);
     }
 }
