@@ -105,22 +105,22 @@ const SWIFT_SKIPS: &[(&str, &str, &str)] = &[
 
 /// One test case of junit.xml.
 #[derive(Debug)]
-struct Case {
-    class: String,
-    name: String,
+pub(crate) struct Case {
+    pub(crate) class: String,
+    pub(crate) name: String,
     /// `passed`, `failure`, `error` or `skipped`.
-    outcome: String,
-    message: String,
+    pub(crate) outcome: String,
+    pub(crate) message: String,
 }
 
 /// The script that fetches Swift's functional tests and runs them.
-fn functests_script() -> PathBuf {
+pub(crate) fn functests_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/swift-reference/functests")
 }
 
 /// junit.xml's test cases, read with Python's ElementTree (the suite needs
 /// Python anyway) and handed over as tab-separated lines.
-fn parse_junit(path: &Path) -> Vec<Case> {
+pub(crate) fn parse_junit(path: &Path) -> Vec<Case> {
     const SCRIPT: &str = r#"
 import sys, xml.etree.ElementTree as ET
 for tc in ET.parse(sys.argv[1]).getroot().iter('testcase'):

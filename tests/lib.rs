@@ -13,6 +13,7 @@ mod db_server;
 mod db_side_by_side;
 mod db_support;
 mod functests;
+mod functests_keystone;
 mod harness;
 mod keystone_support;
 mod metrics;

@@ -402,6 +402,17 @@ fn keystone_tokens_acls_admin_and_service_tokens() {
         call("PUT", &format!("{beta}/fromadmin"), t(&reseller)).0,
         201
     );
+    // account_quotas: only a reseller request sets an account's quota
+    // (Swift's keystoneauth marks the reseller admin role's requests so).
+    let quota = |tok: &str| {
+        let mut h = t(tok);
+        h.push(("X-Account-Meta-Quota-Bytes", "1000".to_string()));
+        call("POST", &beta, h).0
+    };
+    assert_eq!(quota(&carol), 403, "an operator sets no quota");
+    assert_eq!(quota(&reseller), 204);
+    let (_, h) = call("HEAD", &beta, t(&carol));
+    assert_eq!(header(&h, "x-account-meta-quota-bytes"), Some("1000"));
 
     // SERVICE_ accounts need an operator's token and a service token
     // with the service role.

@@ -159,6 +159,12 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// Swift's `REMOTE_USER`: tempauth or keystoneauth confirmed a user
+    /// (keystoneauth sets it to the token's project for any valid token).
+    pub fn has_remote_user(&self) -> bool {
+        self.who.is_authenticated() || matches!(self.auth, Authorizer::Keystone(Some(_)))
+    }
+
     pub fn referer(&self) -> Option<&str> {
         headers::get(&self.headers, "referer")
     }

@@ -10,7 +10,7 @@
 use http::Method;
 use serde_json::{json, Map, Value};
 
-use crate::app::Proxy;
+use crate::app::{Authorizer, Proxy};
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::middleware::container_quotas::EXCEEDED;
@@ -57,7 +57,12 @@ fn new_quota(req: &Req) -> Option<String> {
 
 async fn check(req: &Req, next: &Next) -> Result<()> {
     let quota = new_quota(req);
-    if req.ctx.who.groups.iter().any(|g| g == ".reseller_admin") {
+    // Swift's `reseller_request`: tempauth's .reseller_admin group, or
+    // keystoneauth's reseller admin role on the token keystoneauth uses.
+    let reseller = req.ctx.who.groups.iter().any(|g| g == ".reseller_admin")
+        || matches!(&req.ctx.auth, Authorizer::Keystone(Some(id))
+            if next.proxy().keystoneauth.is_reseller_admin(id));
+    if reseller {
         if quota
             .as_deref()
             .is_some_and(|q| !q.is_empty() && !q.bytes().all(|b| b.is_ascii_digit()))

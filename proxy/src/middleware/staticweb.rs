@@ -48,7 +48,7 @@ impl Filter for StaticWeb {
         let web_mode = headers::is_true(&ctx.headers, "x-web-mode");
         let applies = get_or_head
             && !matches!(ctx.auth, Authorizer::Open)
-            && (!ctx.who.is_authenticated() || web_mode)
+            && (!ctx.has_remote_user() || web_mode)
             && matches!(
                 req.endpoint,
                 Endpoint::Container { .. } | Endpoint::Object { .. }

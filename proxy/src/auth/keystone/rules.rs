@@ -233,6 +233,12 @@ impl Rules {
     }
 
     /// keystoneauth's `authorize` for a confirmed identity.
+    /// Whether `id` holds the reseller admin role (Swift's keystoneauth
+    /// then sets `reseller_request`, which account_quotas trusts).
+    pub fn is_reseller_admin(&self, id: &KsIdentity) -> bool {
+        id.roles().contains(&self.reseller_admin_role)
+    }
+
     pub fn authorize(
         &self,
         id: &KsIdentity,
