@@ -39,6 +39,7 @@ glance_store facts this relies on (glance_store 4.10.0 and 5.7.0):
 
 import argparse
 import hashlib
+from importlib import metadata
 import json
 import os
 import random
@@ -209,18 +210,13 @@ def main():
     image_id = str(uuid.uuid4())
     seed = uuid.UUID(image_id).int & 0xffffffff
     pat = Pattern(a.size, seed)
-    r = {"mode": a.mode, "glance_store": glance_store.__name__,
+    r = {"mode": a.mode, "glance_store": metadata.version("glance_store"),
          "image_id": image_id, "size": a.size}
-    try:
-        from importlib.metadata import version
-        r["glance_store"] = version("glance_store")
-    except Exception:
-        pass
 
     # add
     t = time.monotonic()
     size_arg = 0 if a.unknown_size else a.size
-    uri, size, checksum, multihash, _meta = store.add(
+    uri, size, checksum, multihash, _store_meta = store.add(
         image_id, pat, size_arg, "sha512", context=ctx)
     r["add_s"] = round(time.monotonic() - t, 2)
     r["location"] = uri.split("@")[-1]  # never print credentials
