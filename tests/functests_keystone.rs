@@ -21,15 +21,12 @@
 //! load, so the matrix really runs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::json;
 
 use crate::functests::{functests_script, parse_junit, Case};
-use crate::harness::{wait_healthcheck, Proc};
-use crate::keystone_support::{Keystone, PW};
+use crate::keystone_support::{keystone_aio, Keystone, PW};
 
 const MODULES: &[&str] = &[
     "test/functional/tests.py",
@@ -162,29 +159,6 @@ import keystoneclient.v3.client
 keystoneclient.v3.ksc = keystoneclient.v3.client
 ";
 
-/// `swirl aio` with Keystone v3 (service user swift).
-fn aio(data: &Path, ks: &Keystone) -> Proc {
-    let url = ks.url();
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-        "--volume-api",
-        "127.0.0.1:0",
-        "--volume-nbd",
-        "127.0.0.1:0",
-        "--keystone-url",
-        &url,
-        "--keystone-password",
-        PW,
-    ];
-    let p = Proc::swirl_server("aio", &args, Duration::from_secs(60));
-    assert!(wait_healthcheck(p.addr(), Duration::from_secs(30)));
-    p
-}
-
 /// The users of Swift's sample.conf for Keystone v3 (all with password PW):
 /// tester (admin on test), tester2 (admin on test2), tester3 (member on
 /// test: no operator role), tester4 (admin on test4, both in domain
@@ -301,7 +275,7 @@ fn swift_functional_tests_with_keystone_v3() {
     let ks = Keystone::start();
     make_users(&ks);
     let tmp = tempfile::tempdir().unwrap();
-    let proxy = aio(&tmp.path().join("aio"), &ks);
+    let proxy = keystone_aio(&tmp.path().join("aio"), &ks);
     ks.register_object_store(proxy.addr());
     let conf = tmp.path().join("test.conf");
     std::fs::write(&conf, test_conf(&ks)).unwrap();

@@ -13,12 +13,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::harness::{header, http_request, py_dir, start_aio, wait_healthcheck, Proc};
-use crate::keystone_support::{password_token, Keystone, World, PW};
+use crate::harness::{header, http_request, py_dir, start_aio};
+use crate::keystone_support::{keystone_aio, password_token, Keystone, World, PW};
 
 /// Where scripts/install-deps makes the venvs.
 const VENVS: &str = "/opt/swirl-venvs";
@@ -155,29 +155,6 @@ fn glance_store_4_10_single_tenant_tempauth_v1() {
     assert_eq!(s, 200);
     let token = header(&h, "x-auth-token").unwrap().to_string();
     assert_nothing_left(proxy.addr(), &token, &v, false);
-}
-
-/// `swirl aio --keystone-url` (service user swift).
-fn keystone_aio(data: &Path, ks: &Keystone) -> Proc {
-    let url = ks.url();
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-        "--volume-api",
-        "127.0.0.1:0",
-        "--volume-nbd",
-        "127.0.0.1:0",
-        "--keystone-url",
-        &url,
-        "--keystone-password",
-        PW,
-    ];
-    let p = Proc::swirl_server("aio", &args, Duration::from_secs(60));
-    assert!(wait_healthcheck(p.addr(), Duration::from_secs(30)));
-    p
 }
 
 #[test]

@@ -266,3 +266,30 @@ pub fn dave_token(addr: SocketAddr) -> String {
         "scope": {"project": {"name": "gamma", "domain": {"name": "d2"}}}}});
     token_for(addr, body).0
 }
+
+/// `swirl aio` pointed at `ks` with `--keystone-url` (service user swift,
+/// password `PW`), healthy before it returns.
+pub fn keystone_aio(data: &std::path::Path, ks: &Keystone) -> crate::harness::Proc {
+    let url = ks.url();
+    let args = [
+        "aio",
+        "--data",
+        data.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1:0",
+        "--volume-api",
+        "127.0.0.1:0",
+        "--volume-nbd",
+        "127.0.0.1:0",
+        "--keystone-url",
+        &url,
+        "--keystone-password",
+        PW,
+    ];
+    let p = crate::harness::Proc::swirl_server("aio", &args, std::time::Duration::from_secs(60));
+    assert!(crate::harness::wait_healthcheck(
+        p.addr(),
+        std::time::Duration::from_secs(30)
+    ));
+    p
+}

@@ -13,31 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use crate::harness::{header, http_request, wait_healthcheck, Proc};
-use crate::keystone_support::{dave_token, password_token, token_for, Keystone, World, PW};
-
-/// `swirl aio` pointed at `ks` (service user swift).
-fn aio(data: &Path, ks: &Keystone) -> Proc {
-    let url = ks.url();
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-        "--volume-api",
-        "127.0.0.1:0",
-        "--volume-nbd",
-        "127.0.0.1:0",
-        "--keystone-url",
-        &url,
-        "--keystone-password",
-        PW,
-    ];
-    let p = Proc::swirl_server("aio", &args, Duration::from_secs(60));
-    assert!(wait_healthcheck(p.addr(), Duration::from_secs(30)));
-    p
-}
+use crate::harness::{header, http_request};
+use crate::keystone_support::{
+    dave_token, keystone_aio, password_token, token_for, Keystone, World, PW,
+};
 
 /// A client command with only PATH and HOME from our environment (no OS_* leaks in).
 fn clean(program: &str) -> Command {
@@ -125,7 +104,7 @@ fn swift_and_openstack_clients_through_keystone() {
     let ks = Keystone::start();
     let w = World::make(&ks);
     let data = tempfile::tempdir().unwrap();
-    let proxy = aio(data.path(), &ks);
+    let proxy = keystone_aio(data.path(), &ks);
     ks.register_object_store(proxy.addr());
     let work = tempfile::tempdir().unwrap();
     let wd = work.path();
@@ -263,7 +242,7 @@ fn keystone_tokens_acls_admin_and_service_tokens() {
     let mut ks = Keystone::start();
     let w = World::make(&ks);
     let data = tempfile::tempdir().unwrap();
-    let proxy = aio(data.path(), &ks);
+    let proxy = keystone_aio(data.path(), &ks);
     let p = proxy.addr();
     let alpha = format!("/v1/AUTH_{}", w.alpha);
     let (alice, _) = password_token(ks.addr, "alice", PW, "alpha");
