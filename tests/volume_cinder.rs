@@ -127,7 +127,8 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
     qemu_io(&c, &export, &["write -P 0x5a 0 8M", "write -P 0x6b 1G 4M"]);
     cinder(&c, &["attachment-complete", &att]);
     assert_eq!(status(&c, &a), "in-use");
-    assert_eq!(c.chunk_objects().len(), 3, "{:?}", c.chunk_objects());
+    let objs = c.chunk_objects_n(3);
+    assert_eq!(objs.len(), 3, "{objs:?}");
     // One host at a time: a second host's attachment is refused.
     let second = cinder_out(
         &c,
@@ -154,7 +155,8 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
         "id",
     );
     qemu_io(&c, &export, &["write -P 0x99 0 8M"]);
-    assert_eq!(c.chunk_objects().len(), 5, "{:?}", c.chunk_objects());
+    let objs = c.chunk_objects_n(5);
+    assert_eq!(objs.len(), 5, "{objs:?}");
 
     // Volume from the snapshot and a clone of the volume: no chunk copied.
     let from = field(
@@ -168,7 +170,8 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
         &cinder(&c, &["create", "--source-volid", &a, "--name", "clone-a"]),
         "id",
     );
-    assert_eq!(c.chunk_objects().len(), 5);
+    let objs = c.chunk_objects_n(5);
+    assert_eq!(objs.len(), 5, "{objs:?}");
     assert_eq!(field(&cinder(&c, &["show", &from]), "size"), "2");
 
     // The snapshot's volume reads the old data, the clone the new; a write
@@ -186,7 +189,8 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
         ],
     );
     qemu_io(&c, &export, &["read -P 0x99 0 8M", "read -P 0x6b 1G 4M"]);
-    assert_eq!(c.chunk_objects().len(), 6);
+    let objs = c.chunk_objects_n(6);
+    assert_eq!(objs.len(), 6, "{objs:?}");
 
     // Detach everything.
     for at in [&att, &att_f, &att_c] {
@@ -204,21 +208,23 @@ fn volume_cinder_cli_lifecycle_snapshots_clones_images() {
     cinder(&c, &["delete", "--cascade", "vol-a"]);
     api.wait(&a, "gone");
     // Everything vol-a wrote is still named by the snapshot's volume or the clone.
-    assert_eq!(c.chunk_objects().len(), 6);
+    let objs = c.chunk_objects_n(6);
+    assert_eq!(objs.len(), 6, "{objs:?}");
     let snaps = cinder(&c, &["snapshot-list"]);
     assert!(!snaps.contains(&snap), "{snaps}");
     cinder(&c, &["delete", "from-snap"]);
     api.wait(&from, "gone");
-    assert_eq!(c.chunk_objects().len(), 3, "{:?}", c.chunk_objects());
+    let objs = c.chunk_objects_n(3);
+    assert_eq!(objs.len(), 3, "{objs:?}");
     cinder(&c, &["delete", "clone-a"]);
     api.wait(&clone, "gone");
     assert_eq!(
-        c.chunk_objects(),
+        c.chunk_objects_n(0),
         Vec::<String>::new(),
         "orphan chunk objects"
     );
     assert_eq!(
-        c.list("swirl-volumes"),
+        c.list_settled("swirl-volumes", |l| l.is_empty()),
         Vec::<String>::new(),
         "orphan records"
     );
@@ -287,7 +293,9 @@ fn glance_images(c: &Cluster, dir: &std::path::Path) {
         assert_eq!(body["volume"]["bootable"], Value::from("true"));
         // Holes stay holes: two chunks hold the image's data.
         let mine = c
-            .chunk_objects()
+            .list_settled("swirl-volume-chunks", |l| {
+                l.iter().filter(|o| o.starts_with(&v)).count() == 2
+            })
             .into_iter()
             .filter(|o| o.starts_with(&v))
             .count();

@@ -83,7 +83,7 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
             &u,
         ],
     );
-    let mut objects = c.chunk_objects();
+    let mut objects = c.chunk_objects_n(data_chunks().len());
     objects.sort();
     let chunks: Vec<u64> = objects
         .iter()

@@ -73,9 +73,28 @@ impl Cluster {
             .collect()
     }
 
-    /// Chunk objects of AUTH_test's volumes.
-    pub fn chunk_objects(&self) -> Vec<String> {
-        self.list("swirl-volume-chunks")
+    /// A container's listing once `settled` holds of it, or the last one
+    /// after 60 s. Listings are eventually consistent, as in Swift: under
+    /// load a container update waits as an async pending for the updater
+    /// (every 10 s in the aio).
+    pub fn list_settled(
+        &self,
+        container: &str,
+        settled: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let names = self.list(container);
+            if settled(&names) || Instant::now() > deadline {
+                return names;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// AUTH_test's volumes' chunk objects once there are `n` of them (see `list_settled`).
+    pub fn chunk_objects_n(&self, n: usize) -> Vec<String> {
+        self.list_settled("swirl-volume-chunks", |l| l.len() == n)
     }
 }
 
