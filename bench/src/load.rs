@@ -12,6 +12,7 @@ mod args;
 mod cpu;
 mod disk;
 mod histogram;
+mod machine_cpu;
 mod report;
 pub(crate) mod runner;
 mod setup;
@@ -160,17 +161,24 @@ async fn run(a: &Args) -> Result<Outcome, Error> {
         }
     }
     let ticks = cpu::clock_ticks();
-    let server0 = (!roots.is_empty()).then(|| cpu::sample(&roots, ticks));
+    let procs0 = cpu::all_procs();
+    let server0 = (!roots.is_empty()).then(|| cpu::sample(&procs0, &roots, ticks));
+    let machine0 = machine_cpu::MachineSample::now(ticks, &procs0);
     let client0 = cpu::self_cpu(ticks);
     let workload_name = format!("{:?}", a.workload).to_lowercase();
     let outcome = runner::run(base_plan(&workload_name)).await;
     let client1 = cpu::self_cpu(ticks);
+    let procs1 = cpu::all_procs();
+    let (machine, kernel_threads) =
+        machine0.delta(&machine_cpu::MachineSample::now(ticks, &procs1));
     let mut cpu_use = CpuUse {
         client: (client1 - client0).max(0.0),
+        machine,
+        kernel_threads,
         ..CpuUse::default()
     };
     if let Some(s0) = server0 {
-        let (total, by_role) = s0.delta(&cpu::sample(&roots, ticks));
+        let (total, by_role) = s0.delta(&cpu::sample(&procs1, &roots, ticks));
         cpu_use.server = Some(total);
         cpu_use.by_role = by_role;
     }

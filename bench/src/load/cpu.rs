@@ -103,8 +103,8 @@ impl Sample {
     }
 }
 
-/// Reads every process under /proc and samples the roots' CPU.
-pub fn sample(roots: &Roots, ticks_per_s: f64) -> Sample {
+/// Every process under /proc: pid -> (ppid, ticks).
+pub fn all_procs() -> HashMap<u32, (u32, u64)> {
     let mut procs = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
@@ -118,8 +118,13 @@ pub fn sample(roots: &Roots, ticks_per_s: f64) -> Sample {
             }
         }
     }
+    procs
+}
+
+/// Samples the roots' CPU in `procs` (from [`all_procs`]).
+pub fn sample(procs: &HashMap<u32, (u32, u64)>, roots: &Roots, ticks_per_s: f64) -> Sample {
     Sample(
-        attribute(&procs, roots)
+        attribute(procs, roots)
             .into_iter()
             .map(|(r, t)| (r, t as f64 / ticks_per_s))
             .collect(),
@@ -198,6 +203,6 @@ mod tests {
         // our own process is found as a root
         let mut roots = Roots::new();
         roots.insert(std::process::id(), "me".into());
-        assert!(sample(&roots, t).0.contains_key("me"));
+        assert!(sample(&all_procs(), &roots, t).0.contains_key("me"));
     }
 }

@@ -16,6 +16,11 @@ pub struct CpuUse {
     pub by_role: BTreeMap<String, f64>,
     /// This client's own CPU seconds.
     pub client: f64,
+    /// The whole machine's busy CPU seconds (/proc/stat: every process and
+    /// kernel thread, this client included).
+    pub machine: f64,
+    /// Kernel threads' CPU seconds (writeback, loop devices, filesystems).
+    pub kernel_threads: f64,
 }
 
 /// The run's settings echoed in the output.
@@ -95,6 +100,10 @@ pub fn to_json(set: &Settings, o: &Outcome, cpu: &CpuUse) -> Value {
         "server_cpu_by_role": cpu.by_role,
         "client_cpu_s": cpu.client,
         "client_cpu_s_per_1000_ops": per_1000(cpu.client, o.ok),
+        "machine_cpu_s": cpu.machine,
+        "machine_cpu_s_per_1000_ops": per_1000(cpu.machine, o.ok),
+        "kernel_threads_cpu_s": cpu.kernel_threads,
+        "kernel_threads_cpu_s_per_1000_ops": per_1000(cpu.kernel_threads, o.ok),
     })
 }
 
@@ -178,6 +187,12 @@ pub fn to_text(set: &Settings, o: &Outcome, cpu: &CpuUse) -> String {
         cpu.client,
         per_1000(cpu.client, o.ok).map_or("-".into(), |v| format!("{v:.3}"))
     );
+    t += &format!(
+        "  machine CPU {:.2} s busy = {} s per 1,000 ops (kernel threads {:.2} s)\n",
+        cpu.machine,
+        per_1000(cpu.machine, o.ok).map_or("-".into(), |v| format!("{v:.3}")),
+        cpu.kernel_threads
+    );
     t
 }
 
@@ -229,6 +244,8 @@ mod tests {
             server: Some(0.5),
             by_role: [("proxy".to_string(), 0.5)].into_iter().collect(),
             client: 0.1,
+            machine: 2.0,
+            kernel_threads: 0.25,
         };
         let j = to_json(&settings(), &outcome(), &cpu);
         assert_eq!(j["ops"], 4);
@@ -237,6 +254,8 @@ mod tests {
         assert_eq!(j["errors"], 2);
         assert_eq!(j["errors_by_status"]["503"], 2);
         assert_eq!(j["server_cpu_s_per_1000_ops"], 125.0);
+        assert_eq!(j["machine_cpu_s_per_1000_ops"], 500.0);
+        assert_eq!(j["kernel_threads_cpu_s"], 0.25);
         assert_eq!(j["latency_ms"]["max"], 4.0);
         assert_eq!(j["per_op"]["put"]["ops"], 4);
         assert_eq!(j["written_up_to"], 3);
