@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 use swirl_common::Timestamp;
@@ -16,6 +16,7 @@ use super::blocks::BLOCK_SIZE;
 use super::classify::{self, Classified};
 use super::data_file::{read_metadata, DataFile};
 use super::device;
+use super::direct_write::{self, DirectWrite};
 use super::durable::{self, TempFile};
 use super::error::{Error, Result};
 use super::filename::{self, FileKind};
@@ -279,10 +280,18 @@ impl ObjectStore {
     /// against the free space first.
     pub fn create(&self, obj: &ObjectRef, size: Option<u64>) -> Result<ObjectWriter> {
         self.check_room(obj, size.unwrap_or(0))?;
-        let temp =
+        let mut temp =
             TempFile::create(&obj.layout.tmp()).map_err(|e| Error::from_io(e, &obj.device))?;
+        // A large body of known length bypasses the page cache.
+        let direct = match size {
+            Some(n) if n >= direct_write::MIN_BODY => {
+                DirectWrite::start(temp.file().map_err(|e| Error::from_io(e, &obj.device))?)
+            }
+            _ => None,
+        };
         Ok(ObjectWriter {
             temp,
+            direct,
             md5: Some(md5::Context::new()),
             blocks: BlockHasher::new(BLOCK_SIZE),
             size: 0,
@@ -347,6 +356,8 @@ impl ObjectStore {
 /// into a temp file.
 pub struct ObjectWriter {
     temp: TempFile,
+    /// Set while the body goes around the page cache (`direct_write`).
+    direct: Option<DirectWrite>,
     /// None when the sender supplies the MD5 (checked through blake3).
     md5: Option<md5::Context>,
     blocks: BlockHasher,
@@ -363,11 +374,53 @@ impl ObjectWriter {
         }
         self.blocks.update(buf);
         let dev = self.obj.device.clone();
-        self.temp
-            .file()?
-            .write_all(buf)
-            .map_err(|e| Error::from_io(e, &dev))?;
+        let file = self.temp.file()?;
+        match self.direct.as_mut() {
+            Some(d) => d.write(file, buf),
+            None => file.write_all(buf),
+        }
+        .map_err(|e| Error::from_io(e, &dev))?;
         self.size += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the next body bytes given as several buffers (the frames a
+    /// socket delivered) with as few `writev` calls as the kernel allows, so
+    /// the caller need not copy them into one buffer first.
+    pub fn write_all_of<B: AsRef<[u8]>>(&mut self, bufs: &[B]) -> Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(bufs.len());
+        for b in bufs {
+            let b = b.as_ref();
+            if let Some(m) = self.md5.as_mut() {
+                m.consume(b);
+            }
+            self.blocks.update(b);
+            self.size += b.len() as u64;
+            if !b.is_empty() {
+                slices.push(IoSlice::new(b));
+            }
+        }
+        let dev = self.obj.device.clone();
+        let file = self.temp.file()?;
+        if let Some(d) = self.direct.as_mut() {
+            for b in &slices {
+                d.write(file, b).map_err(|e| Error::from_io(e, &dev))?;
+            }
+            return Ok(());
+        }
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            // The kernel takes at most IOV_MAX (1024) buffers per call.
+            let upto = rest.len().min(1024);
+            match file.write_vectored(&rest[..upto]) {
+                Ok(0) => {
+                    return Err(Error::from_io(io::ErrorKind::WriteZero.into(), &dev));
+                }
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, &dev)),
+            }
+        }
         Ok(())
     }
 
@@ -403,10 +456,11 @@ impl ObjectWriter {
         let mut tail = self.blocks.digest_area();
         tail.extend(md.encode().map_err(|_| Error::MetadataTooLarge)?);
         let dev = self.obj.device.clone();
-        self.temp
-            .file()?
-            .write_all(&tail)
-            .map_err(|e| Error::from_io(e, &dev))?;
+        let file = self.temp.file()?;
+        if let Some(d) = self.direct.as_mut() {
+            d.finish(file).map_err(|e| Error::from_io(e, &dev))?;
+        }
+        file.write_all(&tail).map_err(|e| Error::from_io(e, &dev))?;
         // Invalidate before the new name appears: a crash in between only
         // costs a needless rehash, never a stale hash.
         hashes::invalidate(
@@ -554,6 +608,47 @@ mod tests {
         assert_eq!(c.corrupt, None);
         assert_eq!(&c.buf[c.good.clone()], &body[70_000..200_000]);
         assert_eq!(f.data.verify().unwrap(), None);
+    }
+
+    #[test]
+    fn batches_of_buffers_write_what_single_writes_do() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let body: Vec<u8> = (0..2_500_000u32).map(|i| (i % 253) as u8).collect();
+        let t1 = Timestamp::parse("1700000001").unwrap();
+        // Uneven frames, an empty one among them, and more buffers than one
+        // writev takes (IOV_MAX is 1024).
+        let mut parts: Vec<&[u8]> = Vec::new();
+        let mut rest = &body[..];
+        let mut n = 1usize;
+        while !rest.is_empty() {
+            let k = n.min(rest.len());
+            parts.push(&rest[..k]);
+            parts.push(&[]);
+            rest = &rest[k..];
+            n = n % 3000 + 7;
+        }
+        assert!(parts.len() > 1024);
+        let o = s.object("sda", 1, "a", "c", "batched", 0);
+        let mut w = s.create(&o, Some(body.len() as u64)).unwrap();
+        let (a, b) = parts.split_at(parts.len() / 3);
+        w.write_all_of(a).unwrap();
+        w.write_all_of(b).unwrap();
+        assert_eq!(w.size(), body.len() as u64);
+        let etag = w.etag().unwrap();
+        assert_eq!(etag, format!("{:x}", md5::compute(&body)));
+        assert_eq!(w.blake3_hex(), blake3::hash(&body).to_hex().to_string());
+        let mut m = md(t1, body.len());
+        m.set("ETag", etag);
+        w.commit(m, t1).unwrap();
+        let Opened::Exists(f) = s.open(&o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body_len, body.len() as u64);
+        assert_eq!(f.data.verify().unwrap(), None);
+        let c = f.data.read_checked(0, body.len() as u64).unwrap();
+        assert_eq!(c.corrupt, None);
+        assert_eq!(&c.buf[c.good.clone()], &body[..]);
     }
 
     #[test]
