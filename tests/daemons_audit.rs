@@ -273,10 +273,13 @@ fn auditors_quarantine_damage_and_replicators_restore_it() {
     let ocfg_t: toml::Table = text.parse().unwrap();
     let port = ocfg_t["bind_port"].as_integer().unwrap() as u16;
     let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    // The storage servers take only requests signed with the cluster's key.
+    let signer = harness::aio_backend_auth(&data);
     for (name, body, at) in [("flipped", &flipped, &flipped_at), ("cut", &cut, &cut_at)] {
         for p in at.iter() {
             let (dev, part) = dev_part(&srv, p);
-            let (st, _, got) = harness::http_request(
+            let (st, _, got) = harness::signed_request(
+                &signer,
                 server,
                 "GET",
                 &format!("/{dev}/{part}/AUTH_test/c/{name}"),

@@ -26,17 +26,28 @@ pub fn devices_dir(dir: &Path, name: &str) -> PathBuf {
 /// Writes a swirl db-server config and returns its path.
 pub fn swirl_config(dir: &Path, kind: &str, devices: &Path, extra: &str) -> PathBuf {
     let p = dir.join(format!("swirl-{kind}.toml"));
+    let plain = plain_unless(extra);
     std::fs::write(
         &p,
         format!(
             "devices = \"{}\"\nmount_check = false\nbind_ip = \"127.0.0.1\"\nbind_port = 0\n\
              swift_hash_path_suffix = \"{SUFFIX}\"\n{extra}\n\
-             [[storage_policy]]\nindex = 0\nname = \"gold\"\ndefault = true\n",
+             [[storage_policy]]\nindex = 0\nname = \"gold\"\ndefault = true\n{plain}",
             devices.display()
         ),
     )
     .unwrap();
     p
+}
+
+/// These tests (and Swift's servers in db_side_by_side) send unsigned
+/// backend requests: the documented plain mode.
+fn plain_unless(extra: &str) -> &'static str {
+    if extra.contains("backend_auth") {
+        ""
+    } else {
+        "\n[backend_auth]\nmode = \"plain\"\n"
+    }
 }
 
 /// Starts `swirl <kind>-server` over a fresh devices dir under `dir`.

@@ -452,3 +452,74 @@ pub fn swift_server(name: &str, server: &str, conf: &Path, swift_conf: &Path, po
 fn binary_exists() {
     assert!(swirl_bin().exists());
 }
+
+/// What signs backend requests as a node of the aio in `data` does (its
+/// `etc/tls/node/backend.key`), for tests that talk to its storage
+/// servers directly.
+pub fn aio_backend_auth(data: &Path) -> swirl_common::backend_auth::BackendAuth {
+    swirl_common::backend_auth::BackendAuthConfig::signed(
+        data.join("etc/tls/node")
+            .join(swirl_common::tls::issue::BACKEND_KEY),
+    )
+    .load()
+    .unwrap()
+}
+
+/// The headers of a backend request with its X-Backend-Auth added
+/// (values as raw bytes, so that tests can sign bytes that are not text).
+pub fn signed_headers(
+    auth: &swirl_common::backend_auth::BackendAuth,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for (k, v) in headers {
+        h.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(v).unwrap(),
+        );
+    }
+    let method: http::Method = method.parse().unwrap();
+    let uri: http::Uri = path.parse().unwrap();
+    auth.sign_headers(&method, &uri, &mut h);
+    h
+}
+
+/// [`http_request`] signed with `auth`.
+pub fn signed_request(
+    auth: &swirl_common::backend_auth::BackendAuth,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
+    let text = signed_text_headers(auth, method, path, headers, body);
+    let refs: Vec<(&str, &str)> = text.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    http_request(addr, method, path, &refs, body)
+}
+
+/// The headers of an [`http_request`] with X-Backend-Auth added:
+/// Content-Length is set first where `http_request` would add it, so that
+/// the server sees what was signed.
+pub fn signed_text_headers(
+    auth: &swirl_common::backend_auth::BackendAuth,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let len = body.len().to_string();
+    let mut all: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let framed = headers.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+    });
+    if !framed && (!body.is_empty() || matches!(method, "PUT" | "POST")) {
+        all.push(("content-length", len.as_bytes()));
+    }
+    let h = signed_headers(auth, method, path, &all);
+    h.iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect()
+}

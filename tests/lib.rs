@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod backend_auth;
 mod bench_load;
 mod daemons_audit;
 mod daemons_update;
@@ -13,6 +14,7 @@ mod db_side_by_side;
 mod db_support;
 mod functests;
 mod harness;
+mod metrics;
 mod netns;
 mod netns_daemons;
 mod netns_probe;
@@ -32,9 +34,11 @@ mod proxy_faults;
 mod proxy_hardening;
 mod proxy_integrity;
 mod proxy_memory;
+mod proxy_pipeline;
 mod proxy_quotas;
 mod proxy_slo;
 mod proxy_swiftclient;
+mod proxy_tempurl;
 mod proxy_tls;
 mod recon;
 mod replication_aio;

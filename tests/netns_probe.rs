@@ -783,4 +783,24 @@ fn rogue_peers_refused(p: &mut Probe) {
         .unwrap();
     assert!(crate::netns::net::connect_in(&p.c.admin_ns, public, Duration::from_secs(2)).is_err());
     p.section("    no certificate, another CA's and plain HTTP refused");
+    // On the public network, the servers take only requests signed with
+    // the cluster's backend key (the guide's configs turn it on); recon
+    // stays open for swift-recon.
+    let account = p.account();
+    for s in Server::ALL {
+        let addr = p.c.node(2).addr(s);
+        let path = match s {
+            Server::Account => format!("/d1/0/{account}"),
+            Server::Container => format!("/d1/0/{account}/c"),
+            Server::Object => format!("/d1/0/{account}/c/o"),
+        };
+        let r = crate::netns::request_in(&p.c.admin_ns, addr, "HEAD", &path, &[], b"").unwrap();
+        assert_eq!(r.0, 401, "unsigned HEAD to the {} server", s.name());
+        let r = p.c.direct(2, s, "HEAD", &path, &[], b"").unwrap();
+        assert_ne!(r.0, 401, "signed HEAD to the {} server", s.name());
+        let r = crate::netns::request_in(&p.c.admin_ns, addr, "GET", "/recon/ringmd5", &[], b"")
+            .unwrap();
+        assert_eq!(r.0, 200, "recon of the {} server", s.name());
+    }
+    p.section("    unsigned backend requests refused, recon open");
 }

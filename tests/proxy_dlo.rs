@@ -343,6 +343,7 @@ fn add_rows(data: &Path, account: &str, container: &str, rows: &[(String, u64)])
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
+    let auth = harness::aio_backend_auth(data);
     for target in container_replicas(data, account, container) {
         let (addr, path) = target.split_once('|').unwrap();
         for batch in rows.chunks(1000) {
@@ -358,7 +359,8 @@ fn add_rows(data: &Path, account: &str, container: &str, rows: &[(String, u64)])
                 })
                 .collect();
             let body = serde_json::json!(["merge_items", items, "dlo-test"]).to_string();
-            let (s, _, b) = http_request(
+            let (s, _, b) = harness::signed_request(
+                &auth,
                 addr.parse().unwrap(),
                 "REPLICATE",
                 path,

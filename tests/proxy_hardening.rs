@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use swirl_common::backend_headers as bh;
 use swirl_ring::hash::HashPathConfig;
 
+use swirl_common::backend_auth::BackendAuth;
+
 use crate::harness::{
-    header, http_request, parse_response, raw_exchange, start_aio, token_and_path, Proc,
-    RawResponse,
+    aio_backend_auth, header, http_request, parse_response, raw_exchange, signed_headers,
+    signed_request, start_aio, token_and_path, Proc, RawResponse,
 };
 
 /// The token and storage path of test:tester.
@@ -61,6 +63,33 @@ fn raw(method: &str, path: &str, headers: &[(&str, &str)], extra: &[u8], body: &
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// [`raw`] to a storage server, signed with the cluster's key: `extra` is
+/// one header whose value may be any bytes.
+fn raw_signed(
+    signer: &BackendAuth,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    extra: (&str, &[u8]),
+    body: &[u8],
+) -> Vec<u8> {
+    let len = body.len().to_string();
+    let mut all: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    if !body.is_empty() || method == "PUT" {
+        all.push(("content-length", len.as_bytes()));
+    }
+    all.push(extra);
+    let h = signed_headers(signer, method, path, &all);
+    let mut lines = Vec::new();
+    for (k, v) in &h {
+        if k != "content-length" {
+            lines
+                .extend_from_slice(&[k.as_str().as_bytes(), b": ", v.as_bytes(), b"\r\n"].concat());
+        }
+    }
+    raw(method, path, &[], &lines, body)
 }
 
 /// A value of the aio's config for `role` (`etc/<role>-server.toml`).
@@ -153,26 +182,40 @@ fn non_utf8_text_headers_answer_400_in_every_role() {
     // The storage servers, each on a header it interprets.
     let t = ts(now_secs());
     let stamp = [("X-Timestamp", t.as_str())];
+    let signer = aio_backend_auth(data);
     let object = server_addr(data, "object");
     let (status, _, _) = raw_exchange(
         object,
-        &raw("GET", "/d1/0/a/c/o", &stamp, b"Range: bytes=\xff-\r\n", b""),
+        &raw_signed(
+            &signer,
+            "GET",
+            "/d1/0/a/c/o",
+            &stamp,
+            ("range", b"bytes=\xff-"),
+            b"",
+        ),
     )
     .unwrap();
     assert_eq!(status, 400, "object server");
-    let policy =
-        |value: &[u8]| [bh::STORAGE_POLICY_INDEX.as_bytes(), b": ", value, b"\r\n"].concat();
+    let policy = |value: &'static [u8]| (bh::STORAGE_POLICY_INDEX, value);
     let container = server_addr(data, "container");
     let (status, _, _) = raw_exchange(
         container,
-        &raw("PUT", "/d1/0/a/hostile", &stamp, &policy(b"1\xff"), b""),
+        &raw_signed(
+            &signer,
+            "PUT",
+            "/d1/0/a/hostile",
+            &stamp,
+            policy(b"1\xff"),
+            b"",
+        ),
     )
     .unwrap();
     assert_eq!(status, 400, "container server");
     let account = server_addr(data, "account");
     let (status, _, _) = raw_exchange(
         account,
-        &raw("PUT", "/d1/0/a", &stamp, &policy(b"\xff"), b""),
+        &raw_signed(&signer, "PUT", "/d1/0/a", &stamp, policy(b"\xff"), b""),
     )
     .unwrap();
     assert_eq!(status, 400, "account server");
@@ -342,6 +385,7 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let aio = start_aio(data);
+    let signer = aio_backend_auth(data);
     let t = || ts(now_secs());
     let big = (1i64 << 60).to_string();
 
@@ -350,12 +394,20 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     let a = "AUTH_overflow";
     let (part, devs) = place(data, "account", a, None, None);
     let base = format!("/{}/{part}/{a}", devs[0]);
-    let (status, _, _) =
-        http_request(account, "PUT", &base, &[("x-timestamp", &t())], b"").unwrap();
+    let (status, _, _) = signed_request(
+        &signer,
+        account,
+        "PUT",
+        &base,
+        &[("x-timestamp", &t())],
+        b"",
+    )
+    .unwrap();
     assert_eq!(status, 201);
     let row = |name: &str, count: &str, bytes: &str| {
         let put = t();
-        http_request(
+        signed_request(
+            &signer,
             account,
             "PUT",
             &format!("{base}/{name}"),
@@ -387,14 +439,21 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     for i in 0..10 {
         assert_eq!(row(&format!("c{i}"), &big, &big), 201);
     }
-    let (status, h, _) = http_request(account, "HEAD", &base, &[], b"").unwrap();
+    let (status, h, _) = signed_request(&signer, account, "HEAD", &base, &[], b"").unwrap();
     assert_eq!(status, 204, "account HEAD {h:?}");
     let max = i64::MAX.to_string();
     assert_eq!(header(&h, "x-account-object-count"), Some(max.as_str()));
     assert_eq!(header(&h, "x-account-bytes-used"), Some(max.as_str()));
     assert_eq!(header(&h, "x-account-container-count"), Some("10"));
-    let (status, _, body) =
-        http_request(account, "GET", &format!("{base}?format=json"), &[], b"").unwrap();
+    let (status, _, body) = signed_request(
+        &signer,
+        account,
+        "GET",
+        &format!("{base}?format=json"),
+        &[],
+        b"",
+    )
+    .unwrap();
     assert_eq!(status, 200);
     let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(listing.as_array().map(Vec::len), Some(10));
@@ -403,11 +462,19 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     let container = server_addr(data, "container");
     let (part, devs) = place(data, "container", a, Some("big"), None);
     let base = format!("/{}/{part}/{a}/big", devs[0]);
-    let (status, _, _) =
-        http_request(container, "PUT", &base, &[("x-timestamp", &t())], b"").unwrap();
+    let (status, _, _) = signed_request(
+        &signer,
+        container,
+        "PUT",
+        &base,
+        &[("x-timestamp", &t())],
+        b"",
+    )
+    .unwrap();
     assert_eq!(status, 201);
     let object_row = |name: &str, size: &str| {
-        http_request(
+        signed_request(
+            &signer,
             container,
             "PUT",
             &format!("{base}/{name}"),
@@ -428,13 +495,14 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     for i in 0..10 {
         assert_eq!(object_row(&format!("o{i}"), &big), 201);
     }
-    let (status, h, _) = http_request(container, "HEAD", &base, &[], b"").unwrap();
+    let (status, h, _) = signed_request(&signer, container, "HEAD", &base, &[], b"").unwrap();
     assert_eq!(status, 204, "container HEAD {h:?}");
     assert_eq!(header(&h, "x-container-object-count"), Some("10"));
     assert_eq!(header(&h, "x-container-bytes-used"), Some(max.as_str()));
     // Overwriting and deleting rows keeps the totals sane.
     assert_eq!(object_row("o0", "5"), 201);
-    let (status, _, _) = http_request(
+    let (status, _, _) = signed_request(
+        &signer,
         container,
         "DELETE",
         &format!("{base}/o1"),
@@ -443,7 +511,7 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     )
     .unwrap();
     assert_eq!(status, 204);
-    let (status, h, _) = http_request(container, "HEAD", &base, &[], b"").unwrap();
+    let (status, h, _) = signed_request(&signer, container, "HEAD", &base, &[], b"").unwrap();
     assert_eq!(status, 204);
     assert_eq!(header(&h, "x-container-object-count"), Some("9"));
     let bytes: i64 = header(&h, "x-container-bytes-used")
@@ -464,6 +532,7 @@ fn put_losing_a_timestamp_race_answers_202_as_swift() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let aio = start_aio(data);
+    let signer = aio_backend_auth(data);
     let proxy = aio.addr();
     let (tok, acct) = login(proxy);
     assert!(req(proxy, &tok, "PUT", &format!("{acct}/c"), &[], b"").0 < 300);
@@ -475,7 +544,8 @@ fn put_losing_a_timestamp_race_answers_202_as_swift() {
     let newer_on = |name: &str, n: usize, body: &[u8]| {
         let (part, devs) = place(data, "object", a, Some("c"), Some(name));
         for dev in devs.iter().take(n) {
-            let (status, _, _) = http_request(
+            let (status, _, _) = signed_request(
+                &signer,
                 object,
                 "PUT",
                 &format!("/{dev}/{part}/{a}/c/{name}"),

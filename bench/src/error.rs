@@ -30,4 +30,7 @@ pub enum Error {
     /// Bad command-line options.
     #[error("{0}")]
     Usage(String),
+    /// The cluster TLS of `swirl bench backend-auth`.
+    #[error(transparent)]
+    Tls(swirl_common::tls::TlsError),
 }

@@ -2,12 +2,15 @@
 //!
 //! - `swirl bench ...` ([`main`]): load on any Swift endpoint ([`load`]), the
 //!   disk's durable-write limit (`swirl bench disk`), the ring builder and
-//!   lookups ([`ring`], `swirl bench ring`).
+//!   lookups ([`ring`], `swirl bench ring`), and what authenticating the
+//!   backend costs, a signed head against mutual TLS on a large body
+//!   ([`backend_auth`], `swirl bench backend-auth`).
 //! - Load on one storage server's backend API, for the side-by-side scripts
 //!   in `bench/`: [`object_backend`] (binary `object-loadgen`, used by
 //!   `bench/object-compare`) and [`db_backend`] (binary `db-loadgen`, used by
 //!   `bench/db-compare/run.sh`).
 
+pub mod backend_auth;
 pub mod client;
 pub mod db_backend;
 pub mod error;
@@ -21,6 +24,7 @@ use std::process::ExitCode;
 pub fn main(argv: &[String]) -> ExitCode {
     match argv.first().map(String::as_str) {
         Some("ring") => ring::main(&argv[1..]),
+        Some("backend-auth") => backend_auth::main(&argv[1..]),
         _ => load::main(argv),
     }
 }

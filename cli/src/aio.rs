@@ -24,6 +24,8 @@
 //! The object updater and expirer run every 10 s
 //! (`[object-updater]`, `[object-expirer]` of the object server's file; an
 //! older DIR gets both sections on its next start).
+//! Backend requests are signed with the aio's cluster key and the storage
+//! servers refuse unsigned ones (`aio_backend_auth`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -119,7 +121,7 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn toml_str(s: &str) -> String {
+pub(crate) fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -521,6 +523,7 @@ pub fn main(args: &[String]) -> ExitCode {
         upgrade(&etc)?;
         upgrade_replication(&a.data)?;
         upgrade_auditors(&etc)?;
+        crate::aio_backend_auth::ensure(&a.data)?;
         let obj: swirl_object::Config = load(&etc.join("object-server.toml"))?;
         let cont: swirl_db::Config = load(&etc.join("container-server.toml"))?;
         let acct: swirl_db::Config = load(&etc.join("account-server.toml"))?;

@@ -3,7 +3,11 @@
 //! - `swirl cluster-ca init <ca-dir> [--name NAME]`: a new CA (`ca.pem`, `ca.key`);
 //! - `swirl cluster-ca issue <ca-dir> <node-dir> --name NODE [--ip IP]... [--dns NAME]...`:
 //!   a node certificate (`ca.pem`, `node.pem`, `node.key` in `<node-dir>`),
-//!   naming the addresses peers dial it at (its replication IPs).
+//!   naming the addresses peers dial it at (its replication IPs), and a copy
+//!   of the CA directory's `backend.key`;
+//! - `swirl cluster-ca backend-key <ca-dir>`: the cluster's backend key
+//!   (`backend.key`, which signs backend requests) in a CA made before
+//!   `init` wrote one; an existing key is kept.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -14,7 +18,8 @@ use swirl_common::tls::issue;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: swirl cluster-ca init <ca-dir> [--name NAME]\n       \
-         swirl cluster-ca issue <ca-dir> <node-dir> --name NODE [--ip IP]... [--dns NAME]..."
+         swirl cluster-ca issue <ca-dir> <node-dir> --name NODE [--ip IP]... [--dns NAME]...\n       \
+         swirl cluster-ca backend-key <ca-dir>"
     );
     ExitCode::from(2)
 }
@@ -49,6 +54,8 @@ pub fn main(args: &[String]) -> ExitCode {
             issue::issue_node(Path::new(&pos[1]), Path::new(&pos[2]), &n, &ips, &dns)
                 .map(|_| format!("issued {n}'s certificate into {}", pos[2]))
         }
+        (Some("backend-key"), 2) => issue::create_backend_key(Path::new(&pos[1]))
+            .map(|_| format!("backend key in {}", pos[1])),
         _ => return usage(),
     };
     match r {

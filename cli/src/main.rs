@@ -4,6 +4,7 @@
 //! dispatched by hand rather than through clap's derive.
 
 mod aio;
+mod aio_backend_auth;
 mod aio_swift_conf;
 mod auditor;
 mod cluster_ca;
@@ -28,6 +29,7 @@ fn usage() -> ExitCode {
          ring-builder <builder_file> [<subcommand> ...]   swift-ring-builder compatible\n  \
          get-nodes <ring.gz> <account> [<container> [<object>]] [--json]\n  \
          bench ring [options]      ring rebalance and lookup benchmark\n  \
+         bench backend-auth        cost of signed backend requests against mutual TLS\n  \
          bench [options]           load generator for any Swift endpoint\n  \
          object-server <config.toml>\n  \
          account-server <config.toml>\n  \

@@ -84,3 +84,7 @@ pub const DELETE_AT_DEVICE: &str = "x-delete-at-device";
 pub const DELETE_AT_PARTITION: &str = "x-delete-at-partition";
 /// The queue container.
 pub const DELETE_AT_CONTAINER: &str = "x-delete-at-container";
+
+/// A backend request's proof that it comes from the cluster:
+/// `v1 <unix-ms> <nonce> <mac>` ([`crate::backend_auth`]).
+pub const AUTH: &str = "x-backend-auth";

@@ -2,6 +2,7 @@
 //! path rules, config loading, errors to HTTP responses, the HTTP server loop
 //! with its access log, transaction ids.
 
+pub mod backend_auth;
 pub mod backend_headers;
 pub mod body;
 pub mod client;
@@ -18,6 +19,7 @@ pub mod header_text;
 pub mod listen;
 pub mod listing_format;
 pub mod logging;
+pub mod metrics;
 pub mod path;
 pub mod policy;
 pub mod range;

@@ -1,7 +1,8 @@
 //! The HTTP server loop every role runs: accept on a bound listener, one task
 //! per connection, errors turned into responses in one place, one access-log
 //! line per request written when the response body ends (as Swift's
-//! proxy_logging does), and graceful shutdown with a deadline.
+//! proxy_logging does, and counted then in [`crate::metrics`]), and graceful
+//! shutdown with a deadline.
 //!
 //! Every listener defends itself as Swift's eventlet server does: a client
 //! gets `client_timeout` to send its request headers (and as long to start
@@ -383,6 +384,8 @@ impl AccessLog {
         let duration_ms = i.start.elapsed().as_secs_f64() * 1000.0;
         // A body dropped before its end means the client went away (Swift logs 499).
         let status = if self.complete { self.status } else { 499 };
+        // Counted here, once per request of every role, as the line is written.
+        crate::metrics::record_request(i.role, &i.method, status, i.start.elapsed(), self.bytes);
         if i.quiet {
             tracing::debug!(role = i.role, method = %i.method, path = %i.path, status,
                 bytes = self.bytes, duration_ms, txn = %i.txn, "request");

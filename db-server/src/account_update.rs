@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, Method, Request};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use swirl_common::backend_auth::BackendAuth;
 use swirl_common::backend_headers as bh;
 use swirl_common::body;
 use swirl_common::client::HttpClient;
@@ -165,6 +166,8 @@ impl AccountRing {
 /// Delivers account updates and keeps the dirty set and pending records.
 pub struct Reporter {
     client: HttpClient,
+    /// Signs the updates (the account servers check them).
+    auth: Arc<BackendAuth>,
     devices: PathBuf,
     node_timeout: Duration,
     interval: Duration,
@@ -185,6 +188,7 @@ struct Outcome {
 impl Reporter {
     pub fn new(
         client: HttpClient,
+        auth: Arc<BackendAuth>,
         devices: PathBuf,
         node_timeout: Duration,
         interval: Duration,
@@ -193,6 +197,7 @@ impl Reporter {
     ) -> Reporter {
         Reporter {
             client,
+            auth,
             devices,
             node_timeout,
             interval,
@@ -295,10 +300,11 @@ impl Reporter {
                 )
                 .header("content-length", "0")
                 .body(body::empty());
-            let Ok(req) = req else {
+            let Ok(mut req) = req else {
                 out.failed += 1;
                 continue;
             };
+            self.auth.sign(&mut req);
             match tokio::time::timeout(self.node_timeout, self.client.request(req)).await {
                 Ok(Ok(resp)) if resp.status() == http::StatusCode::NOT_FOUND => out.not_found += 1,
                 Ok(Ok(resp)) if resp.status().is_success() => {}

@@ -69,6 +69,9 @@ pub enum Error {
     /// I/O outside the brokers (binding, pending records).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// Not from the cluster: no valid X-Backend-Auth.
+    #[error(transparent)]
+    Unauthorized(#[from] swirl_common::backend_auth::AuthError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -111,6 +114,7 @@ impl ApiError for Error {
                 DbError::Sqlite(_) | DbError::Io(_) | DbError::Invalid(_) | DbError::Batch(_),
             ) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Task(_) | Error::Config(_) | Error::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -148,7 +152,8 @@ impl ApiError for Error {
             | Error::Db(_)
             | Error::Task(_)
             | Error::Config(_)
-            | Error::Io(_) => {}
+            | Error::Io(_)
+            | Error::Unauthorized(_) => {}
         }
     }
 
@@ -175,7 +180,8 @@ impl ApiError for Error {
             | Error::Db(_)
             | Error::Task(_)
             | Error::Config(_)
-            | Error::Io(_) => None,
+            | Error::Io(_)
+            | Error::Unauthorized(_) => None,
         }
     }
 }

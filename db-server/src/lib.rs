@@ -17,6 +17,7 @@ pub mod config;
 pub mod container_api;
 pub mod error;
 pub mod meta;
+pub mod metrics;
 pub mod params;
 pub mod recon;
 pub mod replicate;
@@ -55,8 +56,15 @@ pub async fn run(
     let cfg = Arc::new(cfg);
     let containers = Arc::new(Cache::new(cfg.db_cache_size));
     let client = swirl_common::client::new_client(Duration::from_secs_f64(cfg.conn_timeout));
+    let role = match kind {
+        DbKind::Account => "account",
+        DbKind::Container => "container",
+    };
+    let auth = swirl_common::backend_auth::from_config(cfg.backend_auth.as_ref(), role)
+        .map_err(|e| Error::Config(e.to_string()))?;
     let reporter = Arc::new(Reporter::new(
         client,
+        auth.clone(),
         cfg.devices.clone(),
         Duration::from_secs_f64(cfg.node_timeout),
         Duration::from_secs_f64(cfg.account_update_interval),
@@ -79,6 +87,7 @@ pub async fn run(
         accounts: Cache::new(cfg.db_cache_size),
         reporter: reporter.clone(),
         cfg: cfg.clone(),
+        auth,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The replication listener, when configured, runs beside the main one

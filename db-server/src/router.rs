@@ -26,6 +26,8 @@ pub enum Route {
     Healthcheck,
     /// `GET /recon/<check>`.
     Recon(String),
+    /// `GET /metrics` (Prometheus).
+    Metrics,
     /// An operation on `/device/partition/account[/container[/object]]`.
     Db {
         op: Op,
@@ -64,6 +66,9 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<Route> {
     })?;
     if method == "GET" && path == "/healthcheck" {
         return Ok(Route::Healthcheck);
+    }
+    if method == "GET" && path == swirl_common::metrics::PATH {
+        return Ok(Route::Metrics);
     }
     if let (true, Some(check)) = (method == "GET", path.strip_prefix("/recon/")) {
         return Ok(Route::Recon(check.to_string()));
@@ -158,6 +163,7 @@ mod tests {
             Err(Error::MethodNotAllowed)
         ));
         assert_eq!(route(k, "GET", "/healthcheck").unwrap(), Route::Healthcheck);
+        assert_eq!(route(k, "GET", "/metrics").unwrap(), Route::Metrics);
         assert_eq!(
             route(k, "GET", "/recon/ringmd5").unwrap(),
             Route::Recon("ringmd5".into())

@@ -33,6 +33,8 @@ pub struct DbServer {
     pub containers: Arc<Cache<ContainerBroker>>,
     pub accounts: Cache<AccountBroker>,
     pub reporter: Arc<Reporter>,
+    /// Checks that requests come from the cluster.
+    pub auth: Arc<swirl_common::backend_auth::BackendAuth>,
 }
 
 /// A request as the handlers see it (the body is only read by REPLICATE).
@@ -61,23 +63,7 @@ impl DbServer {
     /// Swift's `check_drive`: a plain name, an existing directory (a mount
     /// point with mount_check). Returns the device path.
     pub fn check_drive(&self, drive: &str) -> Result<PathBuf> {
-        let plain = drive
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b));
-        if !plain {
-            return Err(Error::InsufficientStorage(drive.to_string()));
-        }
-        let path = self.cfg.devices.join(drive);
-        let ok = if self.cfg.mount_check {
-            is_mount(&path)
-        } else {
-            path.is_dir()
-        };
-        if ok {
-            Ok(path)
-        } else {
-            Err(Error::InsufficientStorage(drive.to_string()))
-        }
+        check_drive(&self.cfg, drive)
     }
 
     pub fn container_db(&self, dev: &str, part: u32, account: &str, container: &str) -> PathBuf {
@@ -110,6 +96,27 @@ impl DbServer {
     }
 }
 
+/// [`DbServer::check_drive`] with `cfg`'s devices and mount_check.
+pub fn check_drive(cfg: &Config, drive: &str) -> Result<PathBuf> {
+    let plain = drive
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.-~".contains(&b));
+    if !plain {
+        return Err(Error::InsufficientStorage(drive.to_string()));
+    }
+    let path = cfg.devices.join(drive);
+    let ok = if cfg.mount_check {
+        is_mount(&path)
+    } else {
+        path.is_dir()
+    };
+    if ok {
+        Ok(path)
+    } else {
+        Err(Error::InsufficientStorage(drive.to_string()))
+    }
+}
+
 /// The request's X-Timestamp (Swift's `valid_timestamp`).
 pub fn req_timestamp(h: &HeaderMap) -> Result<Timestamp> {
     let v = h
@@ -138,6 +145,12 @@ impl Handler for DbServer {
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let (parts, body) = req.into_parts();
         let r = route(self.kind, parts.method.as_str(), parts.uri.path())?;
+        // Health, recon and metrics are for operators and their tools, open
+        // as in Swift; everything else must come from the cluster.
+        if !matches!(r, Route::Healthcheck | Route::Recon(_) | Route::Metrics) {
+            self.auth
+                .verify(&parts.method, &parts.uri, &parts.headers)?;
+        }
         swirl_common::header_text::check(&parts.headers)?;
         match r {
             Route::Healthcheck => {
@@ -152,6 +165,7 @@ impl Handler for DbServer {
                     Some(b"OK".to_vec()),
                 ))
             }
+            Route::Metrics => crate::metrics::handle(self, &parts.headers).await,
             Route::Recon(check) => {
                 let cfg = self.cfg.clone();
                 // Reads files (the recon cache, the rings): off the reactor.

@@ -69,6 +69,10 @@ pub struct Config {
     /// The cluster's mutual TLS files; required with `replication_port`.
     #[serde(default)]
     pub cluster_tls: Option<swirl_common::tls::ClusterTlsConfig>,
+    /// `[backend_auth]`: the cluster's backend key, and whether requests
+    /// without its signature are refused. Absent: plain, as Swift.
+    #[serde(default)]
+    pub backend_auth: Option<swirl_common::backend_auth::BackendAuthConfig>,
     /// Directory of the rings (the replicator's; the server checks container
     /// update targets against the container ring). Swift's `swift_dir`.
     #[serde(default = "default_swift_dir")]

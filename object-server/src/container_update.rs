@@ -242,6 +242,7 @@ async fn send(
     }
     req.headers_mut()
         .insert("content-length", HeaderValue::from(0));
+    s.auth.sign(&mut req);
     let deadline = Duration::from_secs_f64(s.cfg.conn_timeout + s.cfg.node_timeout);
     match tokio::time::timeout(deadline, s.client.request(req)).await {
         Ok(Ok(resp)) if resp.status().is_success() => true,

@@ -66,6 +66,9 @@ pub enum Error {
     Sync(#[from] swirl_store::object::sync::SyncError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Not from the cluster: no valid X-Backend-Auth.
+    #[error(transparent)]
+    Unauthorized(#[from] swirl_common::backend_auth::AuthError),
 }
 
 /// A header Swift reads as text whose value is not UTF-8.
@@ -104,6 +107,7 @@ impl ApiError for Error {
             Error::Store(S::Io(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Sync(e) => sync_status(e),
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         }
     }
 

@@ -11,7 +11,7 @@ use swirl_common::{body, Body};
 
 use crate::error::{Error, Result};
 use crate::router::{self, Endpoint, ObjectVerb};
-use crate::{delete, get, post, put, recon, replicate, Server};
+use crate::{delete, get, metrics, post, put, recon, replicate, Server};
 
 /// The object server's request handler.
 pub struct ObjectHandler {
@@ -23,11 +23,20 @@ impl Handler for ObjectHandler {
 
     async fn handle(&self, req: Request<Incoming>, txn: &str) -> Result<Response<Body>> {
         let ep = router::route(req.method(), req.uri().path())?;
-        swirl_common::header_text::check(req.headers())?;
         let s = self.server.clone();
+        // Health, recon and metrics are for operators and their tools, open
+        // as in Swift; everything else must come from the cluster.
+        if !matches!(
+            ep,
+            Endpoint::Healthcheck | Endpoint::Recon(_) | Endpoint::Metrics
+        ) {
+            s.auth.verify(req.method(), req.uri(), req.headers())?;
+        }
+        swirl_common::header_text::check(req.headers())?;
         match ep {
             Endpoint::Healthcheck => Ok(text(StatusCode::OK, "OK")),
             Endpoint::Recon(check) => recon::handle(s, &check).await,
+            Endpoint::Metrics => metrics::handle(s, req.headers()).await,
             Endpoint::Replicate {
                 device,
                 partition,

@@ -16,6 +16,7 @@ pub mod error;
 pub mod get;
 pub mod handler;
 pub mod headers;
+pub mod metrics;
 pub mod post;
 pub mod put;
 pub mod recon;
@@ -57,6 +58,8 @@ pub struct Server {
     pub stats: Arc<Stats>,
     /// What update targets are checked against.
     pub container_ring: update_ring::ContainerRing,
+    /// Signs the updates this server sends, checks the requests it serves.
+    pub auth: Arc<swirl_common::backend_auth::BackendAuth>,
 }
 
 /// The container ring's file in `swift_dir`.
@@ -78,6 +81,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error("replication listener: {0}")]
     Tls(#[from] swirl_common::tls::TlsError),
+    #[error(transparent)]
+    Auth(#[from] swirl_common::backend_auth::KeyError),
     #[error("replication listener: bind {addr}: {source}")]
     Bind {
         addr: String,
@@ -108,7 +113,9 @@ impl Server {
         };
         let client = swirl_common::client::new_client(Duration::from_secs_f64(cfg.conn_timeout));
         let container_ring = update_ring::ContainerRing::new(cfg.swift_dir.join(CONTAINER_RING));
+        let auth = swirl_common::backend_auth::from_config(cfg.backend_auth.as_ref(), "object")?;
         Ok(Server {
+            auth,
             container_ring,
             cfg,
             store,

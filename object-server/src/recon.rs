@@ -63,13 +63,13 @@ fn per_policy(s: &Server, f: impl Fn(&DeviceLayout) -> u64) -> Vec<(u32, u64)> {
         .collect()
 }
 
-fn async_counts(s: &Server) -> Vec<(u32, u64)> {
+pub(crate) fn async_counts(s: &Server) -> Vec<(u32, u64)> {
     per_policy(s, |l| {
         async_pending::list(l).map(|v| v.len() as u64).unwrap_or(0)
     })
 }
 
-fn quarantined_counts(s: &Server) -> Vec<(u32, u64)> {
+pub(crate) fn quarantined_counts(s: &Server) -> Vec<(u32, u64)> {
     per_policy(s, quarantine::count)
 }
 

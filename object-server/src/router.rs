@@ -1,7 +1,7 @@
 //! Request -> endpoint, pure. Swift's object-server paths:
 //! `/<device>/<partition>/<account>/<container>/<object>` for object verbs,
 //! `/<device>/<partition>[/<suffix>-<suffix>...]` for REPLICATE, plus the
-//! `/healthcheck` and `/recon/<check>` middlewares' paths.
+//! `/healthcheck` and `/recon/<check>` middlewares' paths, and `/metrics`.
 
 use http::Method;
 use swirl_common::path::{self, PathError};
@@ -24,6 +24,8 @@ pub enum Endpoint {
     Healthcheck,
     /// `/recon/<check>`.
     Recon(String),
+    /// `/metrics` (Prometheus).
+    Metrics,
     Object {
         verb: ObjectVerb,
         device: String,
@@ -63,6 +65,9 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, Error> {
         return Ok(Endpoint::Healthcheck);
     }
     if method == Method::GET {
+        if path == swirl_common::metrics::PATH {
+            return Ok(Endpoint::Metrics);
+        }
         if let Some(check) = path.strip_prefix("/recon/") {
             return Ok(Endpoint::Recon(check.to_string()));
         }
@@ -142,6 +147,7 @@ mod tests {
             ("POST", "/sda1/12/a/c/o%20x", obj(ObjectVerb::Post, "o x")),
             ("DELETE", "/sda1/12/a/c/o", obj(ObjectVerb::Delete, "o")),
             ("GET", "/healthcheck", Endpoint::Healthcheck),
+            ("GET", "/metrics", Endpoint::Metrics),
             (
                 "GET",
                 "/recon/diskusage",

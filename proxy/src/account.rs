@@ -11,7 +11,6 @@ use crate::constraints::check_metadata;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::listing;
-use crate::middleware::etag_quoter;
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
 use crate::response;
@@ -65,7 +64,6 @@ async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, account: &str) -> Result<Resp
                     headers::set(resp.headers_mut(), "x-account-access-control", &a);
                 }
             }
-            etag_quoter::expose(resp.headers_mut());
             Ok(response::passthrough(resp, ctx.owner))
         }
         ReadOutcome::Bad {

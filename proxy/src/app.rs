@@ -45,6 +45,8 @@ pub struct Proxy {
     pub policies: Policies,
     pub info: InfoCache,
     pub tls: bool,
+    /// The middleware that run before the controllers.
+    pub pipeline: crate::pipeline::Pipeline,
 }
 
 impl Proxy {
@@ -59,7 +61,10 @@ impl Proxy {
         ));
         Ok(Proxy {
             rings: Rings::new(&cfg.swift_dir, hash, cfg.request_node_count),
-            backend: Backend::new(secs(cfg.conn_timeout), secs(cfg.node_timeout), limiter),
+            backend: Backend::new(secs(cfg.conn_timeout), secs(cfg.node_timeout), limiter).signing(
+                swirl_common::backend_auth::from_config(cfg.backend_auth.as_ref(), "proxy")
+                    .map_err(|e| e.to_string())?,
+            ),
             gate: crate::backpressure::Gate::new(
                 cfg.max_backend_requests,
                 secs(cfg.backend_queue_timeout),
@@ -71,6 +76,7 @@ impl Proxy {
                 secs(cfg.recheck_container_existence),
             ),
             tls: cfg.cert_file.is_some(),
+            pipeline: crate::pipeline::registry::build(&cfg)?,
             cfg,
         })
     }
@@ -88,6 +94,53 @@ pub struct Ctx {
     pub query: Option<String>,
     /// Set once authorization says the caller owns the account.
     pub owner: bool,
+    /// Who decides what the request may do (Swift's `swift.authorize`).
+    pub auth: Authorizer,
+    /// The middleware that made this sub-request (Swift's `swift.source`).
+    pub source: Option<&'static str>,
+    /// A middleware set the Content-Type's `swift_bytes` (SLO manifests),
+    /// which clients may not (Swift's `swift.content_type_overridden`).
+    pub ctype_overridden: bool,
+}
+
+/// Who authorizes a request: nobody when no auth middleware ran (all is
+/// allowed, nobody owns anything: Swift without `swift.authorize`).
+#[derive(Clone, Default)]
+pub enum Authorizer {
+    #[default]
+    Open,
+    /// tempauth's rules and ACLs for `Ctx::who`.
+    TempAuth,
+    /// A valid temporary URL (Swift's tempurl `authorize_same_account` /
+    /// `authorize_same_container`): requests in that account (and
+    /// container, for a container's key) only.
+    TempUrl {
+        account: String,
+        container: Option<String>,
+    },
+}
+
+impl Ctx {
+    /// A client request's context, before any middleware ran.
+    pub fn new(txn: &str, method: Method, headers: HeaderMap, query: Option<String>) -> Ctx {
+        Ctx {
+            txn: txn.to_string(),
+            who: Identity::default(),
+            method,
+            headers,
+            query,
+            owner: false,
+            auth: Authorizer::Open,
+            source: None,
+            ctype_overridden: false,
+        }
+    }
+
+    /// Tags a sub-request with the middleware that made it.
+    pub fn by(mut self, source: &'static str) -> Ctx {
+        self.source = Some(source);
+        self
+    }
 }
 
 impl Ctx {
@@ -112,6 +165,9 @@ impl Ctx {
             headers: h,
             query,
             owner: false,
+            auth: self.auth.clone(),
+            source: self.source,
+            ctype_overridden: false,
         }
     }
 }
@@ -270,6 +326,24 @@ impl Proxy {
         object: Option<&str>,
         acl: Option<&str>,
     ) -> Result<()> {
+        let allowed = match &ctx.auth {
+            Authorizer::TempAuth => None,
+            Authorizer::Open => Some(true),
+            Authorizer::TempUrl {
+                account: a,
+                container: c,
+            } => Some(a == account && c.as_ref().is_none_or(|c| Some(c.as_str()) == container)),
+        };
+        if let Some(allowed) = allowed {
+            if !allowed {
+                return Err(Error::Unauthorized(account.to_string()));
+            }
+            ctx.owner = false;
+            for h in OWNER_HEADERS {
+                ctx.headers.remove(h);
+            }
+            return Ok(());
+        }
         let method = ctx.method.clone();
         let req = AuthzRequest {
             method: &method,

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use swirl_common::backend_auth::BackendAuth;
 use swirl_common::client::HttpClient;
 use swirl_common::Body;
 use tokio::net::TcpStream;
@@ -101,6 +102,8 @@ pub struct Backend {
     digest_nodes: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
     /// Upload connections kept between PUTs.
     uploads: Arc<UploadPool>,
+    /// Signs every request (the storage servers check it).
+    auth: Arc<BackendAuth>,
 }
 
 impl Backend {
@@ -112,7 +115,19 @@ impl Backend {
             limiter,
             digest_nodes: Default::default(),
             uploads: Default::default(),
+            auth: Arc::new(BackendAuth::plain()),
         }
+    }
+
+    /// Signs requests with `auth`'s key.
+    pub fn signing(mut self, auth: Arc<BackendAuth>) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Adds the cluster's signature to a request about to go to a node.
+    pub fn sign<B: http_body::Body>(&self, req: &mut Request<B>) {
+        self.auth.sign(req);
     }
 
     /// Whether `node` said it takes digest trailers (`digest_trailer`).
@@ -157,9 +172,10 @@ impl Backend {
             Some(b) => swirl_common::body::full(b),
             None => swirl_common::body::empty(),
         };
-        let req = req
+        let mut req = req
             .body(body)
             .map_err(|e| BackendError::Http(node.key(), e.to_string()))?;
+        self.auth.sign(&mut req);
         let started = std::time::Instant::now();
         let res = tokio::time::timeout(self.node_timeout, self.client.request(req)).await;
         match res {

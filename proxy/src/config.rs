@@ -90,9 +90,20 @@ pub struct Config {
     /// Storage policies (swift.conf `[storage-policy:N]`); default: policy 0 "Policy-0".
     #[serde(default = "policy::default_policies")]
     pub storage_policy: Vec<PolicyConfig>,
+    /// The middleware that run, in order (Swift's `[pipeline:main]`), before
+    /// the proxy's controllers; each filter's options are its own table.
+    #[serde(default = "default_pipeline")]
+    pub pipeline: Vec<String>,
     /// The tempauth middleware.
     #[serde(default)]
     pub tempauth: TempAuthConfig,
+    /// `[backend_auth]`: the cluster's backend key, which signs every
+    /// request to the storage servers. Absent: unsigned, as Swift.
+    #[serde(default)]
+    pub backend_auth: Option<swirl_common::backend_auth::BackendAuthConfig>,
+    /// The tempurl middleware.
+    #[serde(default)]
+    pub tempurl: TempUrlConfig,
     /// The dlo middleware (dynamic large objects).
     #[serde(default)]
     pub dlo: DloConfig,
@@ -300,6 +311,69 @@ pub struct EtagQuoterConfig {
     pub enable_by_default: bool,
 }
 
+/// `[filter:tempurl]` options (Swift's names; lists instead of
+/// space-separated words; a name ending in `*` is a prefix).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TempUrlConfig {
+    /// Methods a temporary URL may be made for.
+    #[serde(default = "default_tempurl_methods")]
+    pub methods: Vec<String>,
+    /// HMAC digests accepted: sha256 and sha512, and sha1 (deprecated)
+    /// only when named here.
+    #[serde(default = "default_tempurl_digests")]
+    pub allowed_digests: Vec<String>,
+    /// Request headers dropped from a temporary URL's request...
+    #[serde(default = "default_incoming_remove")]
+    pub incoming_remove_headers: Vec<String>,
+    /// ...except these.
+    #[serde(default)]
+    pub incoming_allow_headers: Vec<String>,
+    /// Response headers dropped from a temporary URL's response...
+    #[serde(default = "default_outgoing_remove")]
+    pub outgoing_remove_headers: Vec<String>,
+    /// ...except these.
+    #[serde(default = "default_outgoing_allow")]
+    pub outgoing_allow_headers: Vec<String>,
+}
+
+impl Default for TempUrlConfig {
+    fn default() -> Self {
+        TempUrlConfig {
+            methods: default_tempurl_methods(),
+            allowed_digests: default_tempurl_digests(),
+            incoming_remove_headers: default_incoming_remove(),
+            incoming_allow_headers: Vec::new(),
+            outgoing_remove_headers: default_outgoing_remove(),
+            outgoing_allow_headers: default_outgoing_allow(),
+        }
+    }
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+fn default_tempurl_methods() -> Vec<String> {
+    words(&["GET", "HEAD", "PUT", "POST", "DELETE"])
+}
+
+fn default_tempurl_digests() -> Vec<String> {
+    words(&["sha256", "sha512"])
+}
+
+fn default_incoming_remove() -> Vec<String> {
+    words(&["x-timestamp", "x-open-expired"])
+}
+
+fn default_outgoing_remove() -> Vec<String> {
+    words(&["x-object-meta-*"])
+}
+
+fn default_outgoing_allow() -> Vec<String> {
+    words(&["x-object-meta-public-*"])
+}
+
 /// `[filter:tempauth]` options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -357,6 +431,13 @@ fn default_rebalance_missing_suppression_count() -> usize {
 fn default_recheck() -> f64 {
     60.0
 }
+fn default_pipeline() -> Vec<String> {
+    crate::pipeline::registry::DEFAULT
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
 fn default_true() -> bool {
     true
 }
@@ -425,6 +506,20 @@ impl Config {
             }
         }
         self.listen.validate()?;
+        if let Err(m) = crate::pipeline::registry::check(&self.pipeline) {
+            return bad("pipeline", &m);
+        }
+        for d in &self.tempurl.allowed_digests {
+            if !["sha1", "sha256", "sha512"].contains(&d.as_str()) {
+                return bad(
+                    "tempurl.allowed_digests",
+                    &format!("unsupported digest {d:?}"),
+                );
+            }
+        }
+        if self.tempurl.allowed_digests.is_empty() {
+            return bad("tempurl.allowed_digests", "names no digest");
+        }
         if !(1..=1000).contains(&self.bulk.delete_concurrency) {
             return bad("bulk.delete_concurrency", "must be between 1 and 1000");
         }
@@ -484,6 +579,21 @@ mod tests {
             (c.conn_timeout, c.node_timeout)
         );
         assert_eq!(d.recoverable_node_timeout, c.recoverable_node_timeout);
+        assert_eq!(d.pipeline, c.pipeline);
+        assert_eq!(d.tempurl.methods, c.tempurl.methods);
+        assert_eq!(d.tempurl.allowed_digests, c.tempurl.allowed_digests);
+        assert_eq!(
+            d.tempurl.outgoing_allow_headers,
+            c.tempurl.outgoing_allow_headers
+        );
+        let bad: Config = swirl_common::config::parse(
+            "swift_dir = \"/e\"\npipeline = [\"tempauth\", \"ratelimit\"]",
+            "-",
+        )
+        .unwrap();
+        let (key, why) = bad.validate().unwrap_err();
+        assert_eq!(key, "pipeline");
+        assert!(why.contains("unknown filter \"ratelimit\""), "{why}");
         assert_eq!(d.listen.client_timeout, c.listen.client_timeout);
         assert_eq!(d.listen.max_clients, c.listen.max_clients);
         assert_eq!(d.error_suppression_limit, c.error_suppression_limit);

@@ -134,6 +134,33 @@ pub enum CreationError {
     Bad(String),
 }
 
+/// The request body's length from its framing headers (Swift's
+/// `message_length`), and whether it is chunked.
+pub fn request_length(h: &HeaderMap) -> crate::error::Result<(Option<u64>, bool)> {
+    // Swift's `message_length`: one coding only, and it must be chunked.
+    let chunked =
+        match headers::get(h, "transfer-encoding") {
+            None => false,
+            Some(te) if te.contains(',') => return Err(crate::error::Error::NotImplemented(
+                "Unsupported Transfer-Coding header value specified in Transfer-Encoding header"
+                    .into(),
+            )),
+            Some(te) if te.trim().eq_ignore_ascii_case("chunked") => true,
+            Some(_) => {
+                return Err(crate::error::Error::BadRequest(
+                    "Invalid Transfer-Encoding header value".into(),
+                ))
+            }
+        };
+    let length = match headers::get(h, "content-length") {
+        Some(v) if !chunked => Some(v.trim().parse::<u64>().map_err(|_| {
+            crate::error::Error::BadRequest("Invalid Content-Length header value".into())
+        })?),
+        _ => None,
+    };
+    Ok((length, chunked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

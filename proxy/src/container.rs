@@ -11,7 +11,6 @@ use crate::backend;
 use crate::constraints::check_metadata;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::etag_quoter;
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
 use crate::response;
@@ -81,7 +80,6 @@ async fn get_or_head(
             if let Some(n) = name {
                 headers::set(resp.headers_mut(), "x-storage-policy", &n);
             }
-            etag_quoter::expose(resp.headers_mut());
             Ok(response::passthrough(resp, ctx.owner))
         }
         // A 4xx the backends agreed on (a bad listing parameter) goes out as sent.

@@ -24,6 +24,9 @@ pub enum Error {
     /// 401; the realm goes into Www-Authenticate.
     #[error("unauthorized (realm {0})")]
     Unauthorized(String),
+    /// 401 of tempurl: its own body; the account as realm.
+    #[error("temp url invalid")]
+    TempUrlInvalid(String),
     /// 403.
     #[error("forbidden")]
     Forbidden,
@@ -107,7 +110,7 @@ impl ApiError for Error {
             Error::BadRequest(_) | Error::BadRequestHtml(_) | Error::BadRequestDoc { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_) | Error::TempUrlInvalid(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -128,7 +131,13 @@ impl ApiError for Error {
 
     fn add_headers(&self, headers: &mut HeaderMap) {
         match self {
-            Error::Unauthorized(realm) => {
+            Error::Unauthorized(realm) | Error::TempUrlInvalid(realm) => {
+                if matches!(self, Error::TempUrlInvalid(_)) {
+                    headers.insert(
+                        "content-type",
+                        HeaderValue::from_static("text/html; charset=UTF-8"),
+                    );
+                }
                 let quoted = crate::backend::quote_path(realm);
                 if let Ok(v) = HeaderValue::from_str(&format!("Swift realm=\"{quoted}\"")) {
                     headers.insert("www-authenticate", v);
@@ -182,6 +191,7 @@ impl ApiError for Error {
             | Error::TooLarge(m)
             | Error::TooLargeHtml(m) => Some(m.clone()),
             Error::BadRequestDoc { body, .. } => Some(body.clone()),
+            Error::TempUrlInvalid(_) => Some("401 Unauthorized: Temp URL invalid\n".into()),
             Error::Unauthorized(_)
             | Error::Forbidden
             | Error::NotFound

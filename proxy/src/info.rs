@@ -1,5 +1,5 @@
 //! `GET /info`: the cluster's constraints and the capabilities this proxy
-//! actually has enabled (clients such as swiftclient decide features from it).
+//! actually has enabled: the filters of its pipeline add their entries (clients such as swiftclient decide features from it).
 
 use serde_json::{json, Map, Value};
 use swirl_common::constraints as c;
@@ -26,8 +26,10 @@ pub fn document(proxy: &Proxy) -> Value {
             Value::Object(m)
         })
         .collect();
-    json!({
-        "swift": {
+    let mut doc = Map::new();
+    doc.insert(
+        "swift".into(),
+        json!({
             "version": env!("CARGO_PKG_VERSION"),
             "policies": policies,
             "strict_cors_mode": proxy.cfg.strict_cors_mode,
@@ -46,26 +48,9 @@ pub fn document(proxy: &Proxy) -> Value {
             "max_account_name_length": c::MAX_ACCOUNT_NAME_LENGTH,
             "max_container_name_length": c::MAX_CONTAINER_NAME_LENGTH,
             "valid_api_versions": ["v1", "v1.0"],
-        },
-        "tempauth": {"account_acls": true},
-        "container_quotas": {},
-        "etag_quoter": {"enable_by_default": proxy.cfg.etag_quoter.enable_by_default},
-        "slo": {
-            "max_manifest_segments": proxy.cfg.slo.max_manifest_segments,
-            "max_manifest_size": proxy.cfg.slo.max_manifest_size,
-            "yield_frequency": proxy.cfg.slo.yield_frequency,
-            // No longer configurable in Swift; reported for older clients.
-            "min_segment_size": 1,
-            // Async deletes go through the expirer queue, which swirl does not run.
-            "allow_async_delete": false,
-        },
-        "bulk_upload": {
-            "max_containers_per_extraction": proxy.cfg.bulk.max_containers_per_extraction,
-            "max_failed_extractions": proxy.cfg.bulk.max_failed_extractions,
-        },
-        "bulk_delete": {
-            "max_deletes_per_request": proxy.cfg.bulk.max_deletes_per_request,
-            "max_failed_deletes": proxy.cfg.bulk.max_failed_deletes,
-        },
-    })
+        }),
+    );
+    // Each filter that runs registers its own capabilities, as in Swift.
+    proxy.pipeline.info(proxy, &mut doc);
+    Value::Object(doc)
 }

@@ -1,75 +1,42 @@
-//! Object requests: GET/HEAD (read path with mid-body resume), PUT (streamed
-//! to a quorum, or a server-side copy with X-Copy-From), POST, DELETE, COPY.
+//! Object requests, the proxy-server app's object controller: GET/HEAD
+//! (read path with mid-body resume), PUT (streamed to a quorum), POST and
+//! DELETE. Large objects, copies and quotas are the middleware's, above it
+//! in the pipeline: a response carries the backend's headers
+//! (`response::BackendHeaders`) for them.
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Method, Response, StatusCode};
-use hyper::body::Incoming;
+use http::{HeaderMap, Method, Response};
 use swirl_common::backend_headers as bh;
 use swirl_common::{constraints as c, Body, Timestamp};
 
 use crate::app::{Ctx, Info, Proxy};
-use crate::backend;
-use crate::constraints::{self, CreationError};
+use crate::constraints::{self, request_length, CreationError};
 use crate::container::add_update_targets;
 use crate::content_type;
 use crate::error::{Error, Result};
 use crate::headers;
-use crate::middleware::{container_quotas, copy, dlo, segments, slo};
 use crate::object_path::ObjectPath;
 use crate::put::{self, PutPlan};
 use crate::quorum;
 use crate::read::{self, ReadOutcome, ReadReq};
-use crate::response;
+use crate::response::{self, BackendHeaders};
 use crate::rings::{Node, RingKind};
 use crate::stream::{self, Resume, Shape};
 
-/// Dispatches an object request; `body` is the client's request body.
+/// Dispatches an object request; `body` is the request body.
 pub async fn handle(
     proxy: &Arc<Proxy>,
     ctx: &mut Ctx,
     path: &ObjectPath,
-    body: Incoming,
+    body: Body,
 ) -> Result<Response<Body>> {
     match ctx.method.clone() {
         m if m == Method::GET || m == Method::HEAD => get_or_head(proxy, ctx, path).await,
-        m if m == Method::PUT => {
-            check_manifest_header(&ctx.headers)?;
-            if let Some(src) = headers::get_utf8(&ctx.headers, "x-copy-from") {
-                let parsed =
-                    copy::parse_source(&src, "X-Copy-From").map_err(Error::PreconditionFailed)?;
-                copy_from(proxy, ctx, path, parsed).await
-            } else if slo::is_manifest_put(ctx.query.as_deref()) {
-                check_name(&path.object)?;
-                slo::put(proxy, ctx, path, body).await
-            } else if ctx.headers.contains_key(slo::manifest::MARKER) {
-                Err(slo::reserved_header_refused())
-            } else {
-                put_object(proxy, ctx, path, body).await
-            }
-        }
-        m if m == Method::DELETE && slo::is_manifest_delete(ctx.query.as_deref()) => {
-            Ok(slo::delete(proxy, ctx, path))
-        }
-        _ if ctx.headers.contains_key(slo::manifest::MARKER) && ctx.method != Method::OPTIONS => {
-            // slo refuses its marker from clients on every other request.
-            Err(slo::reserved_header_refused())
-        }
+        m if m == Method::PUT => put_object(proxy, ctx, path, body).await,
         m if m == Method::POST => post(proxy, ctx, path).await,
         m if m == Method::DELETE => delete(proxy, ctx, path).await,
-        m if m.as_str() == "COPY" => {
-            check_manifest_header(&ctx.headers)?;
-            copy_verb(proxy, ctx, path).await
-        }
         _ => Err(Error::MethodNotAllowed),
-    }
-}
-
-/// The dlo middleware's check of a new manifest's X-Object-Manifest.
-fn check_manifest_header(h: &HeaderMap) -> Result<()> {
-    match headers::get_utf8(h, dlo::MANIFEST) {
-        Some(v) => dlo::validate_put(&v).map_err(|m| Error::BadRequest(m.into())),
-        None => Ok(()),
     }
 }
 
@@ -84,54 +51,8 @@ fn check_name(object: &str) -> Result<()> {
     Ok(())
 }
 
-/// GET/HEAD through the slo and dlo middleware: a manifest reads as its
-/// segments unless the query says `multipart-manifest=get`.
-pub(crate) async fn get_or_head(
-    proxy: &Arc<Proxy>,
-    ctx: &mut Ctx,
-    path: &ObjectPath,
-) -> Result<Response<Body>> {
-    let expand = !dlo::wants_manifest(ctx.query.as_deref());
-    match fetch(proxy, ctx, path, expand).await? {
-        Found::Plain(r) if expand => Ok(r),
-        Found::Plain(r) => slo::manifest_get(ctx, r).await,
-        Found::Manifest(h, value) => dlo::respond(proxy, ctx, path, h, &value).await,
-        Found::Slo(found) => slo::respond(proxy, ctx, path, found).await,
-    }
-}
-
-/// GET/HEAD of the object itself, never expanded (large-object segments).
-pub(crate) async fn get_plain(
-    proxy: &Proxy,
-    ctx: &mut Ctx,
-    path: &ObjectPath,
-) -> Result<Response<Body>> {
-    match fetch(proxy, ctx, path, false).await? {
-        Found::Plain(r) => Ok(r),
-        Found::Manifest(..) | Found::Slo(_) => {
-            Err(Error::Internal("manifest found without expansion".into()))
-        }
-    }
-}
-
-/// What an object read found.
-pub(crate) enum Found {
-    /// The response for the client.
-    Plain(Response<Body>),
-    /// A DLO manifest: its client headers and raw X-Object-Manifest.
-    Manifest(HeaderMap, String),
-    /// An SLO manifest, for the slo middleware.
-    Slo(slo::Found),
-}
-
-/// Authorizes and performs an object GET/HEAD. With `expand`, a DLO or
-/// SLO manifest is returned for its middleware instead.
-pub(crate) async fn fetch(
-    proxy: &Proxy,
-    ctx: &mut Ctx,
-    path: &ObjectPath,
-    expand: bool,
-) -> Result<Found> {
+/// Authorizes and performs an object GET/HEAD.
+async fn get_or_head(proxy: &Proxy, ctx: &mut Ctx, path: &ObjectPath) -> Result<Response<Body>> {
     let info = proxy
         .container_info(ctx, &path.account, &path.container)
         .await?;
@@ -151,9 +72,6 @@ pub(crate) async fn fetch(
         bh::STORAGE_POLICY_INDEX,
         &info.policy_index().to_string(),
     );
-    if expand {
-        slo::request_headers(&mut h);
-    }
     let query = ctx.query.clone();
     let outcome = read_object(
         proxy,
@@ -186,32 +104,6 @@ pub(crate) async fn fetch(
             partition,
             ..
         } => {
-            if expand && headers::is_true(resp.headers(), slo::manifest::MARKER) {
-                let mut client = headers::to_client(resp.headers());
-                object_response_headers(&mut client);
-                let backend = resp.headers().clone();
-                return Ok(Found::Slo(slo::Found {
-                    status: resp.status(),
-                    backend,
-                    client,
-                    body: resp.into_body(),
-                }));
-            }
-            if expand {
-                if let Some(value) = headers::get_utf8(resp.headers(), dlo::MANIFEST) {
-                    let mut mh = headers::to_client(resp.headers());
-                    object_response_headers(&mut mh);
-                    // A small body is read so the connection stays pooled;
-                    // a bigger one is dropped (Swift's drain_and_close).
-                    let small = headers::get(resp.headers(), "content-length")
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .is_some_and(|n| n < 1024);
-                    if small {
-                        let _ = backend::read_small(resp.into_body(), 1024).await;
-                    }
-                    return Ok(Found::Manifest(mh, value));
-                }
-            }
             // A body that can resume mid-way from another node: a whole
             // one, one range or several.
             let shape = (ctx.method != Method::HEAD)
@@ -220,7 +112,7 @@ pub(crate) async fn fetch(
             let Some(shape) = shape else {
                 let mut r = response::passthrough(resp, ctx.owner);
                 object_response_headers(r.headers_mut());
-                return Ok(Found::Plain(r));
+                return Ok(r);
             };
             let (parts, body) = resp.into_parts();
             let size = headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
@@ -243,11 +135,12 @@ pub(crate) async fn fetch(
             object_response_headers(&mut h);
             let mut r = response::with_headers(parts.status, h, body, ctx.owner);
             if verified {
-                r.extensions_mut().insert(segments::Verified);
+                r.extensions_mut().insert(response::Verified);
             }
-            Ok(Found::Plain(r))
+            r.extensions_mut().insert(BackendHeaders(parts.headers));
+            Ok(r)
         }
-        ReadOutcome::Bad { status, .. } => Ok(Found::Plain(response::status(status))),
+        ReadOutcome::Bad { status, .. } => Ok(response::status(status)),
     }
 }
 
@@ -331,14 +224,7 @@ async fn writable_container(
     path: &ObjectPath,
 ) -> Result<std::sync::Arc<Info>> {
     let (account, container) = (&path.account, &path.container);
-    let mut info = proxy.container_info(ctx, account, container).await?;
-    if container_quotas::has_quota(&info) {
-        // The cache is not cleared by object writes (as in Swift), so a
-        // quota is checked against counts read now, not up to
-        // recheck_container_existence seconds ago.
-        proxy.info.invalidate(account, Some(container));
-        info = proxy.container_info(ctx, account, container).await?;
-    }
+    let info = proxy.container_info(ctx, account, container).await?;
     let acl = info.header("x-container-write").map(str::to_string);
     proxy
         .authorize(
@@ -359,73 +245,24 @@ async fn writable_container(
     Ok(info)
 }
 
-pub(crate) fn request_length(h: &HeaderMap) -> Result<(Option<u64>, bool)> {
-    // Swift's `message_length`: one coding only, and it must be chunked.
-    let chunked =
-        match headers::get(h, "transfer-encoding") {
-            None => false,
-            Some(te) if te.contains(',') => return Err(Error::NotImplemented(
-                "Unsupported Transfer-Coding header value specified in Transfer-Encoding header"
-                    .into(),
-            )),
-            Some(te) if te.trim().eq_ignore_ascii_case("chunked") => true,
-            Some(_) => {
-                return Err(Error::BadRequest(
-                    "Invalid Transfer-Encoding header value".into(),
-                ))
-            }
-        };
-    let length = match headers::get(h, "content-length") {
-        Some(v) if !chunked => Some(
-            v.trim()
-                .parse::<u64>()
-                .map_err(|_| Error::BadRequest("Invalid Content-Length header value".into()))?,
-        ),
-        _ => None,
-    };
-    Ok((length, chunked))
-}
-
-/// An object PUT of `body` (the client's, or an archive member's).
-pub(crate) async fn put_object<B>(
+/// An object PUT of `body`; a middleware may have set `swift_bytes` on
+/// its Content-Type (slo's manifests: `Ctx::ctype_overridden`), clients may not.
+async fn put_object(
     proxy: &Proxy,
     ctx: &mut Ctx,
     path: &ObjectPath,
-    body: B,
-) -> Result<Response<Body>>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    put_object_with(proxy, ctx, path, body, false).await
-}
-
-/// An object PUT; `ctype_overridden` when a middleware set `swift_bytes`
-/// on the Content-Type (slo's manifests), which clients may not.
-pub(crate) async fn put_object_with<B>(
-    proxy: &Proxy,
-    ctx: &mut Ctx,
-    path: &ObjectPath,
-    body: B,
-    ctype_overridden: bool,
-) -> Result<Response<Body>>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
+    body: Body,
+) -> Result<Response<Body>> {
     check_name(&path.object)?;
     let info = writable_container(proxy, ctx, path).await?;
     let (length, chunked) = request_length(&ctx.headers)?;
-    if container_quotas::exceeded(&info, length) {
-        return Err(Error::TooLarge(container_quotas::EXCEEDED.into()));
-    }
     if let Some(v) = headers::get(&ctx.headers, "if-none-match") {
         if v.split(',').all(|t| t.trim() != "*") {
             return Err(Error::BadRequest("If-None-Match only supports *".into()));
         }
     }
     prepare_new_object(&mut ctx.headers, &path.object)?;
-    if !ctype_overridden {
+    if !ctx.ctype_overridden {
         check_content_type(&ctx.headers)?;
     }
     constraints::check_object_creation(&ctx.headers, &path.object, length, chunked).map_err(
@@ -544,11 +381,7 @@ async fn post(proxy: &Proxy, ctx: &mut Ctx, path: &ObjectPath) -> Result<Respons
     Ok(response::status(status))
 }
 
-pub(crate) async fn delete(
-    proxy: &Proxy,
-    ctx: &mut Ctx,
-    path: &ObjectPath,
-) -> Result<Response<Body>> {
+async fn delete(proxy: &Proxy, ctx: &mut Ctx, path: &ObjectPath) -> Result<Response<Body>> {
     let info = writable_container(proxy, ctx, path).await?;
     let status = fan_out(proxy, ctx, &info, path, Method::DELETE).await?;
     Ok(response::status(status))
@@ -572,171 +405,6 @@ async fn fan_out(
     Ok(quorum::best_status(&codes, quorum::quorum_size(nodes.replicas)).unwrap_or(503))
 }
 
-/// `COPY` with `Destination: cont/obj`: a PUT of the destination copying this object.
-async fn copy_verb(proxy: &Arc<Proxy>, ctx: &mut Ctx, path: &ObjectPath) -> Result<Response<Body>> {
-    let dest = headers::get_utf8(&ctx.headers, "destination")
-        .ok_or_else(|| Error::PreconditionFailed("Destination header required".into()))?;
-    let (dc, dobj) = copy::parse_source(&dest, "Destination").map_err(Error::PreconditionFailed)?;
-    let dest_account = headers::get_utf8(&ctx.headers, "destination-account")
-        .map(|a| unquote(&a))
-        .unwrap_or_else(|| path.account.clone());
-    ctx.headers.remove("destination");
-    ctx.headers.remove("destination-account");
-    headers::set(
-        &mut ctx.headers,
-        "x-copy-from-account",
-        &backend::quote_path(&path.account),
-    );
-    ctx.method = Method::PUT;
-    headers::set(&mut ctx.headers, "content-length", "0");
-    let dest = ObjectPath::new(dest_account, dc, dobj);
-    copy_from(
-        proxy,
-        ctx,
-        &dest,
-        (path.container.clone(), path.object.clone()),
-    )
-    .await
-}
-
-/// PUT with X-Copy-From: read the source (authorized as a read of it) and
-/// stream it into the destination.
-async fn copy_from(
-    proxy: &Arc<Proxy>,
-    ctx: &mut Ctx,
-    dest: &ObjectPath,
-    (src_container, src_object): (String, String),
-) -> Result<Response<Body>> {
-    check_name(&dest.object)?;
-    let src_account = headers::get_utf8(&ctx.headers, "x-copy-from-account")
-        .map(|a| unquote(&a))
-        .unwrap_or_else(|| dest.account.clone());
-    let src = ObjectPath::new(src_account, src_container, src_object);
-    if let Ok((Some(n), _)) = request_length(&ctx.headers) {
-        if n != 0 {
-            return Err(Error::BadRequest(
-                "Copy requests require a zero byte body".into(),
-            ));
-        }
-    }
-    // The source is read as a GET by the caller, through the slo and dlo
-    // middleware (a manifest copies as its concatenated segments unless the
-    // request says ?multipart-manifest=get, an SLO manifest then in the
-    // form it was PUT). A Range copies just those bytes.
-    let manifest_copy = dlo::wants_manifest(ctx.query.as_deref());
-    let mut src_ctx = ctx.subrequest(
-        Method::GET,
-        manifest_copy.then(|| "multipart-manifest=get&format=raw".to_string()),
-    );
-    if let Some(r) = ctx.headers.get("range") {
-        src_ctx.headers.insert("range", r.clone());
-    }
-    let src_resp = get_or_head(proxy, &mut src_ctx, &src).await?;
-    if !copyable(&src_resp) {
-        return Ok(src_resp);
-    }
-    let (parts, src_body) = src_resp.into_parts();
-    // As Swift's copy middleware does: the source is read first (a missing
-    // source is a 404 whatever the destination), then the destination checked.
-    let dest_info = writable_container(proxy, ctx, dest).await?;
-    let length: Option<u64> =
-        headers::get(&parts.headers, "content-length").and_then(|v| v.parse().ok());
-    // A source of unknown length is a DLO of more than one listing page:
-    // Swift refuses to copy it.
-    if length.is_none_or(|l| l > c::MAX_FILE_SIZE) {
-        return Err(Error::TooLarge("Your request is too large.".into()));
-    }
-    if container_quotas::exceeded(&dest_info, length) {
-        return Err(Error::TooLarge(container_quotas::EXCEEDED.into()));
-    }
-    let fresh = headers::is_true(&ctx.headers, "x-fresh-metadata");
-    let mut req_h = ctx.headers.clone();
-    for n in [
-        "x-copy-from",
-        "x-copy-from-account",
-        "x-fresh-metadata",
-        "content-length",
-        "transfer-encoding",
-        "etag",
-        "range",
-    ] {
-        req_h.remove(n);
-    }
-    let mut merged = copy::merge_headers(&headers::to_client(&parts.headers), &req_h, fresh);
-    if manifest_copy {
-        if let Some(v) = parts.headers.get(dlo::MANIFEST) {
-            merged.insert(dlo::MANIFEST, v.clone());
-        }
-    }
-    if headers::is_true(&merged, "x-detect-content-type") || merged.get("content-type").is_none() {
-        prepare_new_object(&mut merged, &dest.object)?;
-    }
-    constraints::check_metadata(&merged, "object").map_err(Error::BadRequest)?;
-    constraints::check_delete_headers(&mut merged, now_secs()).map_err(Error::BadRequest)?;
-    let slo_source = manifest_copy && headers::is_true(&parts.headers, slo::manifest::MARKER);
-    let mut resp = if slo_source || slo::is_manifest_put(ctx.query.as_deref()) {
-        // A copy of an SLO manifest is a manifest PUT of it (its segments
-        // are checked again, as the caller, in the destination's account).
-        let mut sink = ctx.clone();
-        headers::set(
-            &mut merged,
-            "content-length",
-            &length.unwrap_or(0).to_string(),
-        );
-        sink.headers = merged;
-        let query = ctx
-            .query
-            .as_deref()
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty() && !p.starts_with("multipart-manifest"))
-            .chain(std::iter::once("multipart-manifest=put"))
-            .collect::<Vec<_>>()
-            .join("&");
-        sink.query = Some(query);
-        slo::put(proxy, &sink, dest, src_body).await?
-    } else {
-        let ts = Timestamp::now();
-        let base = headers::to_backend(&merged, &ctx.txn, Some(ts));
-        stream_put(proxy, &dest_info, dest, base, length, src_body, ts).await?
-    };
-    if resp.status().is_success() {
-        let hm = resp.headers_mut();
-        headers::set(
-            hm,
-            "x-copied-from",
-            &format!(
-                "{}/{}",
-                backend::quote_query(&src.container),
-                crate::backend::quote_path(&src.object)
-            ),
-        );
-        headers::set(
-            hm,
-            "x-copied-from-account",
-            &backend::quote_query(&src.account),
-        );
-        if let Some(lm) = headers::get(&parts.headers, "last-modified") {
-            let lm = lm.to_string();
-            headers::set(hm, "x-copied-from-last-modified", &lm);
-        }
-        if let Some(ts) = headers::get(&parts.headers, "x-timestamp") {
-            let ts = ts.to_string();
-            headers::set(hm, "x-copied-from-timestamp", &ts);
-        }
-    }
-    Ok(resp)
-}
-
-/// A source response a copy can stream: the whole object, or one range of it.
-fn copyable(resp: &Response<Body>) -> bool {
-    resp.status() == StatusCode::OK
-        || (resp.status() == StatusCode::PARTIAL_CONTENT
-            && !headers::get(resp.headers(), "content-type")
-                .unwrap_or("")
-                .starts_with("multipart/byteranges"))
-}
-
 /// What Swift's proxy does to an object GET/HEAD response: the ETag is sent
 /// unquoted (the object server quotes it) and ranges are advertised.
 fn object_response_headers(h: &mut HeaderMap) {
@@ -750,11 +418,4 @@ fn object_response_headers(h: &mut HeaderMap) {
         }
     }
     headers::set(h, "accept-ranges", "bytes");
-}
-
-/// Percent-decodes an account named in a header (Swift unquotes them).
-fn unquote(v: &str) -> String {
-    percent_encoding::percent_decode_str(v.trim())
-        .decode_utf8_lossy()
-        .into_owned()
 }

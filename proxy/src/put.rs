@@ -221,7 +221,8 @@ fn start_upload(
         *hm = h;
     }
     let length = if trailer { None } else { plan.length };
-    let req = req.body(ChannelBody::new(rx, length).boxed()).ok()?;
+    let mut req = req.body(ChannelBody::new(rx, length).boxed()).ok()?;
+    proxy.backend.sign(&mut req);
     let backend = proxy.backend.clone();
     let started = std::time::Instant::now();
     let answer = tokio::spawn(async move {

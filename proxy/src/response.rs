@@ -33,17 +33,35 @@ pub fn drop_owner_headers(h: &mut HeaderMap, owner: bool) {
     }
 }
 
+/// Marks a client response whose body the object server verified (a
+/// response extension, since the header itself is internal).
+#[derive(Debug, Clone, Copy)]
+pub struct Verified;
+
+/// The backend's own headers (sysmeta included) of a response built from
+/// one, for the middleware above the controllers: the client never sees
+/// them (extensions are not sent).
+#[derive(Clone)]
+pub struct BackendHeaders(pub HeaderMap);
+
+/// The backend headers a response carries, if it came from a backend.
+pub fn backend_headers<B>(resp: &Response<B>) -> Option<&HeaderMap> {
+    resp.extensions().get::<BackendHeaders>().map(|b| &b.0)
+}
+
 /// Passes a backend response on: its status and client-visible headers, and
-/// its body streamed as is.
+/// its body streamed as is (the backend headers kept as `BackendHeaders`).
 pub fn passthrough(resp: Response<Incoming>, owner: bool) -> Response<Body> {
     let (parts, body) = resp.into_parts();
     let body = body.map_err(std::io::Error::other).boxed();
-    with_headers(
+    let mut r = with_headers(
         parts.status,
         headers::to_client(&parts.headers),
         body,
         owner,
-    )
+    );
+    r.extensions_mut().insert(BackendHeaders(parts.headers));
+    r
 }
 
 /// A response with the given headers (owner-only headers dropped for non-owners).

@@ -10,6 +10,9 @@ pub enum Endpoint {
     Healthcheck,
     /// `/info`.
     Info,
+    /// `GET /metrics` (Prometheus; outside Swift's `/v1`, `/auth` and
+    /// `/info`, so no account name can reach it).
+    Metrics,
     /// `/auth/v1.0`, `/auth/v1`, `/v1.0` (tempauth's token endpoint).
     Auth,
     /// `/v1/<account>`.
@@ -44,6 +47,7 @@ pub fn route(method: &Method, raw_path: &str) -> Result<Endpoint, RouteError> {
     match path.as_str() {
         "/healthcheck" => return Ok(Endpoint::Healthcheck),
         "/info" => return Ok(Endpoint::Info),
+        swirl_common::metrics::PATH if method == Method::GET => return Ok(Endpoint::Metrics),
         "/auth/v1.0" | "/auth/v1.0/" | "/auth/v1" | "/auth/v1/" | "/v1.0" | "/v1.0/"
             if method == Method::GET || method == Method::HEAD =>
         {
@@ -85,6 +89,15 @@ mod tests {
     fn table() {
         assert_eq!(r("/healthcheck"), Ok(Endpoint::Healthcheck));
         assert_eq!(r("/info"), Ok(Endpoint::Info));
+        assert_eq!(r("/metrics"), Ok(Endpoint::Metrics));
+        // An account named "metrics" is still an account.
+        assert_eq!(
+            r("/v1/metrics"),
+            Ok(Endpoint::Account {
+                account: "metrics".into()
+            })
+        );
+        assert_eq!(route(&Method::PUT, "/metrics"), Err(RouteError::NotFound));
         assert_eq!(r("/auth/v1.0"), Ok(Endpoint::Auth));
         assert_eq!(r("/auth/v1"), Ok(Endpoint::Auth));
         assert_eq!(r("/v1.0"), Ok(Endpoint::Auth));

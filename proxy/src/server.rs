@@ -49,6 +49,10 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The client's address, a request extension (Swift's `REMOTE_ADDR`).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Serves until `shutdown`, then lets requests finish for up to 10 s.
 pub async fn serve(
     listener: TcpListener,
@@ -66,7 +70,7 @@ pub async fn serve(
             p = slots.acquire() => p,
             _ = &mut shutdown => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -79,8 +83,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: http::Request<_>| {
             let handler = handler.clone();
+            req.extensions_mut().insert(Peer(peer));
             async move { Ok::<_, Infallible>(dispatch(handler, req).await) }
         });
         let mut builder = server::http1_builder(client_timeout);

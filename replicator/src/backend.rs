@@ -10,6 +10,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Arc;
+
+use swirl_common::backend_auth::BackendAuth;
 use swirl_common::body;
 use swirl_common::client::HttpClient;
 use swirl_ring::Device;
@@ -36,6 +39,8 @@ pub struct Backend {
     client: HttpClient,
     node_timeout: Duration,
     conn_timeout: Duration,
+    /// Signs every request (the storage servers check it).
+    auth: Arc<BackendAuth>,
 }
 
 /// A device's main address, `ip:port` (IPv6 bracketed).
@@ -53,7 +58,14 @@ impl Backend {
             client: swirl_common::client::new_client(conn_timeout),
             node_timeout,
             conn_timeout,
+            auth: Arc::new(BackendAuth::plain()),
         }
+    }
+
+    /// Signs requests with `auth`'s key.
+    pub fn signing(mut self, auth: Arc<BackendAuth>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// `method` of `/<device>/<partition><path>` (`path` unquoted, with its
@@ -87,6 +99,7 @@ impl Backend {
         }
         req.headers_mut()
             .insert("content-length", HeaderValue::from(0));
+        self.auth.sign(&mut req);
         let deadline = self.conn_timeout + self.node_timeout;
         let work = async {
             let resp = self

@@ -139,8 +139,10 @@ pub(crate) fn default_recon_cache_path() -> PathBuf {
 pub(crate) fn default_interval() -> f64 {
     30.0
 }
+// Swift's default is 1; ours are tasks waiting on peers, so a few in flight
+// cost little and a node that missed many writes heals several times faster.
 fn default_concurrency() -> usize {
-    1
+    8
 }
 pub(crate) fn default_stats_interval() -> f64 {
     300.0

@@ -6,7 +6,7 @@
 //! every primary, and what they confirmed is removed here (all of them must
 //! confirm, or `handoff_delete` of them). A ring change stops the pass.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -189,6 +189,9 @@ impl ObjectReplicator {
             })
         };
         let sem = Arc::new(Semaphore::new(s.node.object_replicator.concurrency));
+        // Jobs of one partition on several local devices run one at a time:
+        // run together, each would push the same repair to the same peer.
+        let mut partition_locks: HashMap<(u32, u32), Arc<tokio::sync::Mutex<()>>> = HashMap::new();
         let mut tasks = tokio::task::JoinSet::new();
         let mut aborted = None;
         let mut next_ring_check = Instant::now() + s.ring_check_interval;
@@ -225,8 +228,13 @@ impl ObjectReplicator {
                 .iter()
                 .find(|r| r.policy == job.policy)
                 .map(|r| r.ring.clone());
+            let partition_lock = partition_locks
+                .entry((job.policy, job.partition))
+                .or_default()
+                .clone();
             tasks.spawn(async move {
                 let _permit = permit;
+                let _partition = partition_lock.lock().await;
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }

@@ -7,3 +7,4 @@ pub mod db;
 pub mod object;
 pub mod recon_cache;
 pub mod recon_md5;
+pub mod recon_metrics;

@@ -766,6 +766,7 @@ impl NetnsCluster {
             ("HASH_PATH_SUFFIX", self.suffix.clone()),
             ("ADMIN_KEY", ADMIN.1.to_string()),
             ("TESTER_KEY", TESTER.1.to_string()),
+            ("BACKEND_KEY", self.backend_key().display().to_string()),
         ]
         .into();
         let text = template::render_file("proxy-server.toml", &vars);
@@ -945,14 +946,31 @@ impl NetnsCluster {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<RawResponse> {
+        // Signed with the cluster's backend key, as every node signs.
+        let auth = self.backend_auth();
+        let text = harness::signed_text_headers(&auth, method, path, headers, body);
+        let refs: Vec<(&str, &str)> = text.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         request_in(
             &self.admin_ns,
             self.node(n).addr(s),
             method,
             path,
-            headers,
+            &refs,
             body,
         )
+    }
+
+    /// The cluster's backend key (`swirl cluster-ca init` made it beside
+    /// the CA; each node has its copy in its TLS directory).
+    pub fn backend_key(&self) -> PathBuf {
+        self.ca_dir().join(swirl_common::tls::issue::BACKEND_KEY)
+    }
+
+    /// What signs requests straight to the servers, as a node does.
+    pub fn backend_auth(&self) -> swirl_common::backend_auth::BackendAuth {
+        swirl_common::backend_auth::BackendAuthConfig::signed(self.backend_key())
+            .load()
+            .unwrap()
     }
 
     /// `method /<dev>/<part>/<account>/<rel>` on the object server holding
@@ -989,11 +1007,20 @@ impl NetnsCluster {
         method: &str,
     ) -> RawResponse {
         let path = format!("/{}/{part}/{account}/{rel}", loc.dev);
+        let auth = self.backend_auth();
+        let text = harness::signed_text_headers(
+            &auth,
+            method,
+            &path,
+            &[("X-Backend-Storage-Policy-Index", "0")],
+            b"",
+        );
+        let refs: Vec<(&str, &str)> = text.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         pool.request(
             self.node(loc.node).addr(Server::Object),
             method,
             &path,
-            &[("X-Backend-Storage-Policy-Index", "0")],
+            &refs,
             b"",
         )
         .unwrap_or((0, Vec::new(), Vec::new()))

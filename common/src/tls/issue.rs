@@ -27,6 +27,8 @@ pub const CA_KEY: &str = "ca.key";
 pub const NODE_CERT: &str = "node.pem";
 /// A node's key.
 pub const NODE_KEY: &str = "node.key";
+/// The cluster's backend key (CA and node directories alike).
+pub use crate::backend_auth::key::KEY_FILE as BACKEND_KEY;
 
 /// How long a CA is valid.
 const CA_YEARS: u64 = 20;
@@ -70,8 +72,17 @@ fn write(path: &Path, text: &str, private: bool) -> Result<(), TlsError> {
     std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
 }
 
-/// Creates a new cluster CA in `dir` (`ca.pem`, `ca.key`). Refuses to
-/// replace an existing one: every node certificate depends on it.
+/// Creates the cluster's backend key in a CA directory unless it has one
+/// ([`crate::backend_auth`]); [`issue_node`] hands it to each node.
+pub fn create_backend_key(ca_dir: &Path) -> Result<(), TlsError> {
+    crate::backend_auth::BackendKey::create(&ca_dir.join(BACKEND_KEY))
+        .map(|_| ())
+        .map_err(err)
+}
+
+/// Creates a new cluster CA in `dir` (`ca.pem`, `ca.key`, and the backend
+/// key `backend.key`). Refuses to replace an existing one: every node
+/// certificate depends on it.
 pub fn create_ca(dir: &Path, name: &str) -> Result<(), TlsError> {
     let (cert_path, key_path) = (dir.join(CA_CERT), dir.join(CA_KEY));
     if cert_path.exists() || key_path.exists() {
@@ -93,11 +104,13 @@ pub fn create_ca(dir: &Path, name: &str) -> Result<(), TlsError> {
     let key = KeyPair::generate().map_err(err)?;
     let cert = p.self_signed(&key).map_err(err)?;
     write(&key_path, &key.serialize_pem(), true)?;
-    write(&cert_path, &cert.pem(), false)
+    write(&cert_path, &cert.pem(), false)?;
+    create_backend_key(dir)
 }
 
 /// Issues a node certificate from the CA in `ca_dir` into `out_dir`
-/// (`ca.pem`, `node.pem`, `node.key`), for the node's `ips` and `dns` names.
+/// (`ca.pem`, `node.pem`, `node.key`, and a copy of the CA directory's
+/// `backend.key` when it has one), for the node's `ips` and `dns` names.
 pub fn issue_node(
     ca_dir: &Path,
     out_dir: &Path,
@@ -139,7 +152,13 @@ pub fn issue_node(
     std::fs::create_dir_all(out_dir).map_err(|e| io_err(out_dir, e))?;
     write(&out_dir.join(NODE_KEY), &key.serialize_pem(), true)?;
     write(&out_dir.join(NODE_CERT), &cert.pem(), false)?;
-    write(&out_dir.join(CA_CERT), &ca_pem, false)
+    write(&out_dir.join(CA_CERT), &ca_pem, false)?;
+    let backend_key = ca_dir.join(BACKEND_KEY);
+    if backend_key.exists() {
+        let text = std::fs::read_to_string(&backend_key).map_err(|e| io_err(&backend_key, e))?;
+        write(&out_dir.join(BACKEND_KEY), &text, true)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -167,9 +186,18 @@ mod tests {
             &["n1.example".into()],
         )
         .unwrap();
-        for f in [CA_CERT, NODE_CERT, NODE_KEY] {
+        for f in [CA_CERT, NODE_CERT, NODE_KEY, BACKEND_KEY] {
             assert!(out.join(f).is_file(), "{f}");
         }
+        assert_eq!(
+            std::fs::read(out.join(BACKEND_KEY)).unwrap(),
+            std::fs::read(d.path().join(BACKEND_KEY)).unwrap()
+        );
+        let mode = std::fs::metadata(out.join(BACKEND_KEY))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
         assert!(!out.join(CA_KEY).exists());
     }
 }

@@ -115,7 +115,7 @@ pub fn route(kind: DbKind, method: &str, raw_path: &str) -> Result<ReplRoute> {
             container,
         }),
         // The rest of the API (and recon) stays on the main port.
-        Route::Db { .. } | Route::Recon(_) => Err(Error::MethodNotAllowed),
+        Route::Db { .. } | Route::Recon(_) | Route::Metrics => Err(Error::MethodNotAllowed),
     }
 }
 

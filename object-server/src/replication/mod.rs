@@ -88,7 +88,9 @@ pub fn route(method: &Method, raw_path: &str) -> Result<ReplEndpoint> {
             suffixes,
         }),
         // The object API stays on the main port.
-        Endpoint::Recon(_) | Endpoint::Object { .. } => Err(Error::MethodNotAllowed),
+        Endpoint::Recon(_) | Endpoint::Metrics | Endpoint::Object { .. } => {
+            Err(Error::MethodNotAllowed)
+        }
     }
 }
 

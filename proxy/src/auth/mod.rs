@@ -1,4 +1,5 @@
 //! Authentication and authorization: tempauth tokens and Swift's ACLs.
 
 pub mod acl;
+pub mod filter;
 pub mod tempauth;

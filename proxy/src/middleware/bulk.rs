@@ -20,7 +20,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use percent_encoding::{percent_decode, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use swirl_common::constraints as c;
 use swirl_common::error::reason;
@@ -30,10 +29,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::app::{Ctx, Proxy};
-use crate::auth::tempauth::Identity;
 use crate::config::BulkConfig;
 use crate::headers;
 use crate::object_path::ObjectPath;
+use crate::pipeline::{Filter, Fut, Next, Req};
+use crate::router::Endpoint;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
 pub mod tar;
@@ -315,16 +315,82 @@ pub fn render_extract(format: Option<&str>, r: &ExtractReport) -> Vec<u8> {
 
 type Tx = mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
 
-/// Answers a bulk-delete request. `who` is None when the token was refused
-/// (every delete then fails 401, as in Swift where bulk runs before auth).
-pub async fn handle(
-    proxy: &Arc<Proxy>,
-    who: Option<Identity>,
-    txn: &str,
-    hdrs: HeaderMap,
-    account: String,
-    body: Incoming,
-) -> Response<Body> {
+/// The bulk middleware: before auth, as in Swift, so its sub-requests
+/// carry the caller's token to the auth middleware below it (a refused
+/// token fails each of them, not the request).
+pub struct Bulk;
+
+impl Filter for Bulk {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let q = req.ctx.query.as_deref();
+        let mine =
+            extract_format(&req.ctx.method, q).is_some() || is_bulk_delete(&req.ctx.method, q);
+        if !mine {
+            return next.run(req);
+        }
+        Box::pin(async move {
+            let query = req.ctx.query.as_deref();
+            if let Some(format) = extract_format(&req.ctx.method, query) {
+                let base = match &req.endpoint {
+                    Endpoint::Account { .. } => Some(String::new()),
+                    Endpoint::Container { container, .. } => Some(container.clone()),
+                    Endpoint::Object {
+                        container, object, ..
+                    } => Some(format!("{container}/{object}")),
+                    Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics => {
+                        None
+                    }
+                };
+                if let (Some(base), Some(account)) = (base, req.account()) {
+                    let account = account.to_string();
+                    let job = handle_extract(next, req.ctx, account, base, &format, req.body);
+                    return Box::pin(job).await;
+                }
+            }
+            if is_bulk_delete(&req.ctx.method, query) {
+                if let Some(account) = req.account().map(str::to_string) {
+                    return Ok(Box::pin(handle(next, req.ctx, account, req.body)).await);
+                }
+            }
+            next.run(req).await
+        })
+    }
+
+    fn info(&self, proxy: &Proxy, out: &mut serde_json::Map<String, serde_json::Value>) {
+        let b = &proxy.cfg.bulk;
+        out.insert(
+            "bulk_upload".into(),
+            serde_json::json!({
+                "max_containers_per_extraction": b.max_containers_per_extraction,
+                "max_failed_extractions": b.max_failed_extractions,
+            }),
+        );
+        out.insert(
+            "bulk_delete".into(),
+            serde_json::json!({
+                "max_deletes_per_request": b.max_deletes_per_request,
+                "max_failed_deletes": b.max_failed_deletes,
+            }),
+        );
+    }
+}
+
+/// A sub-request as the caller: its token goes along (Swift's bulk passes
+/// X-Auth-Token), as bulk runs before the auth middleware.
+fn as_caller(ctx: &Ctx, method: Method, source: &'static str) -> Ctx {
+    let mut sub = ctx.subrequest(method, None).by(source);
+    for name in ["x-auth-token", "x-storage-token", "x-service-token"] {
+        if let Some(v) = ctx.headers.get(name) {
+            sub.headers.insert(name, v.clone());
+        }
+    }
+    sub
+}
+
+/// Answers a bulk-delete request.
+async fn handle(next: Next, ctx: Ctx, account: String, body: Body) -> Response<Body> {
+    let proxy = next.proxy().clone();
+    let hdrs = ctx.headers.clone();
     let format = listing_format::negotiate(None, headers::get(&hdrs, "accept")).ok();
     let mut resp = Response::new(swirl_common::body::empty());
     headers::set(
@@ -332,21 +398,12 @@ pub async fn handle(
         "content-type",
         format.unwrap_or("text/html; charset=UTF-8"),
     );
-    let names = read_names(proxy, &hdrs, format, body).await;
-    let ctx = Ctx {
-        txn: txn.to_string(),
-        who: who.clone().unwrap_or_default(),
-        method: Method::DELETE,
-        headers: hdrs,
-        query: None,
-        owner: false,
-    };
+    let names = read_names(&proxy, &hdrs, format, body).await;
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
     let job = Job {
-        proxy: proxy.clone(),
+        next,
         cfg: proxy.cfg.bulk.clone(),
         ctx: Arc::new(ctx),
-        refused: who.is_none(),
         account: Arc::new(account),
         format,
     };
@@ -360,7 +417,7 @@ async fn read_names(
     proxy: &Proxy,
     hdrs: &HeaderMap,
     format: Option<&str>,
-    mut body: Incoming,
+    mut body: Body,
 ) -> Result<Vec<Vec<u8>>, Failure> {
     if format.is_none() {
         return Err(Failure::new(406, ""));
@@ -393,10 +450,9 @@ async fn read_names(
 }
 
 struct Job {
-    proxy: Arc<Proxy>,
+    next: Next,
     cfg: BulkConfig,
     ctx: Arc<Ctx>,
-    refused: bool,
     account: Arc<String>,
     format: Option<&'static str>,
 }
@@ -504,28 +560,23 @@ impl Job {
         name: Vec<u8>,
         t: Target,
     ) -> impl std::future::Future<Output = Done> + Send + 'static {
-        let proxy = self.proxy.clone();
+        let next = self.next.clone();
         let ctx = self.ctx.clone();
         let account = self.account.clone();
-        let refused = self.refused;
         let retries = self.cfg.delete_container_retry_count;
         async move {
-            if refused {
-                return (name, 401);
-            }
             let mut attempt = 0;
             loop {
-                let mut sub = ctx.subrequest(Method::DELETE, None);
-                let res = match &t {
+                let sub = as_caller(&ctx, Method::DELETE, "BD");
+                let req = match &t {
                     Target::Object { container, object } => {
                         let path = ObjectPath::new(account.as_str(), container, object);
-                        crate::object::delete(&proxy, &mut sub, &path).await
+                        Req::object(sub, &path, swirl_common::body::empty())
                     }
-                    Target::Container(container) => {
-                        crate::container::handle(&proxy, &mut sub, &account, container).await
-                    }
+                    Target::Container(container) => Req::container(sub, &account, container),
                     Target::Bad(code) => return (name, *code),
                 };
+                let res = next.clone().run(req).await;
                 let status = match res {
                     Ok(r) => r.status().as_u16(),
                     Err(e) => e.status().as_u16(),
@@ -647,23 +698,22 @@ pub fn pax_headers(pax: &std::collections::BTreeMap<String, String>) -> Vec<(Str
 /// Answers `PUT ...?extract-archive=<format>`: each regular file of the
 /// archive becomes an object under the request's path, its bytes streamed
 /// from the request body as they arrive (decompressed on the way).
-#[allow(clippy::too_many_arguments)]
-pub async fn handle_extract(
-    proxy: &Arc<Proxy>,
-    who: Option<Identity>,
-    txn: &str,
-    hdrs: HeaderMap,
+async fn handle_extract(
+    next: Next,
+    ctx: Ctx,
     account: String,
     base: String,
     format_name: &str,
-    mut body: Incoming,
+    mut body: Body,
 ) -> crate::error::Result<Response<Body>> {
+    let proxy = next.proxy().clone();
+    let hdrs = &ctx.headers;
     let Some(decoder) = tar::Decoder::for_format(format_name) else {
         return Err(crate::error::Error::BadRequestHtml(
             "Unsupported archive format".into(),
         ));
     };
-    let format = listing_format::negotiate(None, headers::get(&hdrs, "accept")).ok();
+    let format = listing_format::negotiate(None, headers::get(hdrs, "accept")).ok();
     let mut resp = Response::new(swirl_common::body::empty());
     headers::set(
         resp.headers_mut(),
@@ -681,18 +731,10 @@ pub async fn handle_extract(
         Ok(Some(Ok(f))) => f.into_data().ok(),
         _ => None,
     };
-    let ctx = Ctx {
-        txn: txn.to_string(),
-        who: who.clone().unwrap_or_default(),
-        method: Method::PUT,
-        headers: hdrs,
-        query: None,
-        owner: false,
-    };
     let job = Extract {
-        proxy: proxy.clone(),
+        next,
+        proxy,
         ctx,
-        refused: who.is_none(),
         account,
         base: base.trim_end_matches('/').to_string(),
         format,
@@ -704,9 +746,9 @@ pub async fn handle_extract(
 }
 
 struct Extract {
+    next: Next,
     proxy: Arc<Proxy>,
     ctx: Ctx,
-    refused: bool,
     account: String,
     base: String,
     format: Option<&'static str>,
@@ -729,7 +771,7 @@ enum Current {
 }
 
 impl Extract {
-    async fn run(self, decoder: tar::Decoder, first: Option<Bytes>, body: Incoming, tx: Tx) {
+    async fn run(self, decoder: tar::Decoder, first: Option<Bytes>, body: Body, tx: Tx) {
         let mut beat = Heartbeat::new(self.format, self.proxy.cfg.bulk.yield_frequency);
         let mut report = ExtractReport {
             status: 201,
@@ -764,7 +806,7 @@ impl Extract {
         &self,
         mut decoder: tar::Decoder,
         first: Option<Bytes>,
-        mut body: Incoming,
+        mut body: Body,
         report: &mut ExtractReport,
     ) -> Result<(), Failure> {
         if self.format.is_none() {
@@ -934,7 +976,7 @@ impl Extract {
             return Ok(Current::Skip);
         }
         let mut container_failure = None;
-        if !st.accessed.contains(&container) && !self.refused {
+        if !st.accessed.contains(&container) {
             match self.ensure_container(&container).await {
                 Ok(true) => {
                     st.created_containers += 1;
@@ -960,7 +1002,7 @@ impl Extract {
                 }
             }
         }
-        let mut sub = self.ctx.subrequest(Method::PUT, None);
+        let mut sub = as_caller(&self.ctx, Method::PUT, "EA");
         headers::set(&mut sub.headers, "content-length", &entry.size.to_string());
         for (k, v) in &self.ctx.headers {
             let n = k.as_str();
@@ -972,18 +1014,14 @@ impl Extract {
             headers::set(&mut sub.headers, &k, &v);
         }
         let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-        let proxy = self.proxy.clone();
+        let next = self.next.clone();
         let account = self.account.clone();
-        let refused = self.refused;
         let size = entry.size;
         let cont = container.clone();
         let put = tokio::spawn(async move {
-            if refused {
-                return 401;
-            }
-            let body = ChannelBody::new(rx, Some(size));
+            let body = ChannelBody::new(rx, Some(size)).boxed();
             let path = ObjectPath::new(account, cont, object);
-            match crate::object::put_object(&proxy, &mut sub, &path, body).await {
+            match next.run(Req::object(sub, &path, body)).await {
                 Ok(r) => r.status().as_u16(),
                 Err(e) => e.status().as_u16(),
             }
@@ -1003,9 +1041,12 @@ impl Extract {
             Ok(r) => r.status().as_u16(),
             Err(e) => e.status().as_u16(),
         };
-        let mut head = self.ctx.subrequest(Method::HEAD, None);
+        let head = as_caller(&self.ctx, Method::HEAD, "EA");
         let s = status(
-            crate::container::handle(&self.proxy, &mut head, &self.account, container).await,
+            self.next
+                .clone()
+                .run(Req::container(head, &self.account, container))
+                .await,
         );
         if (200..300).contains(&s) {
             return Ok(false);
@@ -1013,9 +1054,13 @@ impl Extract {
         if s != 404 {
             return Err(s);
         }
-        let mut put = self.ctx.subrequest(Method::PUT, None);
-        let s =
-            status(crate::container::handle(&self.proxy, &mut put, &self.account, container).await);
+        let put = as_caller(&self.ctx, Method::PUT, "EA");
+        let s = status(
+            self.next
+                .clone()
+                .run(Req::container(put, &self.account, container))
+                .await,
+        );
         if (200..300).contains(&s) {
             Ok(true)
         } else {

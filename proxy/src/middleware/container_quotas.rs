@@ -6,10 +6,76 @@
 //! exceeds quota." As in Swift the check uses the cached container info and
 //! the request's Content-Length (a chunked upload counts as 0 bytes).
 
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
 use crate::app::Info;
+use crate::error::Error;
 use crate::headers;
+use crate::pipeline::{Filter, Fut, Next, Req};
+use crate::router::Endpoint;
+
+/// The container_quotas filter.
+pub struct ContainerQuotas;
+
+impl Filter for ContainerQuotas {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let m = &req.ctx.method;
+        if *m != Method::PUT && *m != Method::POST {
+            return next.run(req);
+        }
+        Box::pin(async move {
+            let m = &req.ctx.method;
+            match &req.endpoint {
+                Endpoint::Container { .. } if *m == Method::PUT || *m == Method::POST => {
+                    validate(&req.ctx.headers).map_err(|m| Error::BadRequest(m.to_string()))?;
+                }
+                Endpoint::Object {
+                    account,
+                    container,
+                    object,
+                } if *m == Method::PUT => {
+                    let proxy = next.proxy();
+                    let info = proxy.container_info(&req.ctx, account, container).await?;
+                    if info.exists() && has_quota(&info) {
+                        // The cache is not cleared by object writes (as in
+                        // Swift), so a quota is checked against counts read
+                        // now, not up to recheck_container_existence ago.
+                        proxy.info.invalidate(account, Some(container));
+                        let info = proxy.container_info(&req.ctx, account, container).await?;
+                        let length = headers::get(&req.ctx.headers, "content-length")
+                            .and_then(|v| v.trim().parse().ok());
+                        if exceeded(&info, length) {
+                            // Whoever could not have written here learns
+                            // nothing of the quota (Swift's bad_response).
+                            let acl = info.header("x-container-write").map(str::to_string);
+                            let mut ctx = req.ctx.clone();
+                            proxy
+                                .authorize(
+                                    &mut ctx,
+                                    account,
+                                    Some(container),
+                                    Some(object),
+                                    acl.as_deref(),
+                                )
+                                .await?;
+                            return Err(Error::TooLarge(EXCEEDED.into()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            next.run(req).await
+        })
+    }
+
+    fn info(
+        &self,
+        _proxy: &crate::app::Proxy,
+        out: &mut serde_json::Map<String, serde_json::Value>,
+    ) {
+        out.insert("container_quotas".into(), serde_json::json!({}));
+    }
+}
 
 const QUOTA_BYTES: &str = "x-container-meta-quota-bytes";
 const QUOTA_COUNT: &str = "x-container-meta-quota-count";

@@ -16,7 +16,6 @@
 //! after `max_get_time` seconds.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,14 +28,67 @@ use swirl_common::range::{self, RangeHeader};
 use swirl_common::timestamp::parse_http_date;
 use swirl_common::Body;
 
-use crate::app::{Ctx, Proxy};
+use crate::app::Ctx;
 use crate::error::{Error, Result};
 use crate::headers;
 use crate::middleware::segments::{
     Piece, Pieces, RateLimiter, SegmentError, SegmentRead, Segmented,
 };
 use crate::object_path::ObjectPath;
+use crate::pipeline::{Filter, Fut, Next, Req};
 use crate::response;
+
+/// The dlo filter: a new manifest's X-Object-Manifest is checked; a GET or
+/// HEAD that finds a manifest is answered with its segments.
+pub struct Dlo;
+
+impl Filter for Dlo {
+    fn call(&self, req: Req, next: Next) -> Fut<'static> {
+        let m = &req.ctx.method;
+        let object = matches!(req.endpoint, crate::router::Endpoint::Object { .. });
+        let mine = object
+            && ((*m == Method::PUT && req.ctx.headers.contains_key(MANIFEST))
+                || ((*m == Method::GET || *m == Method::HEAD)
+                    && !wants_manifest(req.ctx.query.as_deref())));
+        if !mine {
+            return next.run(req);
+        }
+        Box::pin(async move {
+            let Some(path) = req.object_path() else {
+                return next.run(req).await;
+            };
+            let m = req.ctx.method.clone();
+            if m == Method::PUT {
+                if let Some(v) = headers::get_utf8(&req.ctx.headers, MANIFEST) {
+                    validate_put(&v).map_err(|m| Error::BadRequest(m.into()))?;
+                }
+                return next.run(req).await;
+            }
+            if (m != Method::GET && m != Method::HEAD) || wants_manifest(req.ctx.query.as_deref()) {
+                return next.run(req).await;
+            }
+            let mut resp = next.clone().run(req).await?;
+            let Some(value) = headers::get_utf8(resp.headers(), MANIFEST) else {
+                return Ok(resp);
+            };
+            // The controllers hand the request back with a read's answer.
+            let Some(ctx) = resp.extensions_mut().remove::<Ctx>() else {
+                return Ok(resp);
+            };
+            let (parts, body) = resp.into_parts();
+            // A small body is read so the connection stays pooled; a
+            // bigger one is dropped (Swift's drain_and_close).
+            let small = headers::get(&parts.headers, "content-length")
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|n| n < 1024);
+            if small {
+                let _ = Box::pin(collect(body, 1024)).await;
+            }
+            // Boxed: this filter's future stays small for plain objects.
+            Box::pin(respond(&next, &ctx, &path, parts.headers, &value)).await
+        })
+    }
+}
 
 /// The manifest header.
 pub const MANIFEST: &str = "x-object-manifest";
@@ -255,7 +307,7 @@ impl Cursor {
 /// holds the client headers of the manifest object, `value` its raw
 /// X-Object-Manifest.
 pub async fn respond(
-    proxy: &Arc<Proxy>,
+    next: &Next,
     ctx: &Ctx,
     path: &ObjectPath,
     manifest: HeaderMap,
@@ -267,7 +319,8 @@ pub async fn respond(
     };
     let head = ctx.method == Method::HEAD;
     let account = path.account.as_str();
-    let first_page = match list_page(proxy, ctx, account, &container, &prefix, None).await? {
+    let proxy = next.proxy();
+    let first_page = match list_page(next, ctx, account, &container, &prefix, None).await? {
         Ok(p) => p,
         Err(status) => return Ok(response::status(status)),
     };
@@ -316,13 +369,13 @@ pub async fn respond(
     }
     let cfg = &proxy.cfg.dlo;
     let mut body = Segmented {
-        proxy: proxy.clone(),
+        next: next.clone(),
         sub: ctx.subrequest(Method::GET, None),
         account: account.to_string(),
         manifest: path.to_string(),
         kind: "DLO",
         pieces: Listing {
-            proxy: proxy.clone(),
+            next: next.clone(),
             sub: ctx.subrequest(Method::GET, None),
             account: account.to_string(),
             container,
@@ -359,7 +412,7 @@ pub async fn respond(
 /// One listing page of the segment container as the caller, or the status
 /// to answer with when the caller may not list it or it is missing.
 async fn list_page(
-    proxy: &Proxy,
+    next: &Next,
     ctx: &Ctx,
     account: &str,
     container: &str,
@@ -370,8 +423,11 @@ async fn list_page(
     if let Some(m) = marker {
         query.push_str(&format!("&marker={}", crate::backend::quote_query(m)));
     }
-    let mut sub = ctx.subrequest(Method::GET, Some(query));
-    let resp = crate::container::handle(proxy, &mut sub, account, container).await?;
+    let sub = ctx.subrequest(Method::GET, Some(query)).by("DLO");
+    let resp = next
+        .clone()
+        .run(Req::container(sub, account, container))
+        .await?;
     let status = resp.status().as_u16();
     if status == 204 {
         return Ok(Ok(Vec::new()));
@@ -405,7 +461,7 @@ pub(crate) async fn collect(mut body: Body, limit: usize) -> Option<Bytes> {
 /// prefix, walked with the wanted byte range (Swift's
 /// `_segment_listing_iterator`), rate limited after the first few.
 struct Listing {
-    proxy: Arc<Proxy>,
+    next: Next,
     sub: Ctx,
     account: String,
     container: String,
@@ -457,7 +513,7 @@ impl Listing {
     async fn next_page(&mut self) -> std::result::Result<(), SegmentError> {
         let marker = self.marker.take().unwrap_or_default();
         let page = list_page(
-            &self.proxy,
+            &self.next,
             &self.sub,
             &self.account,
             &self.container,

@@ -6,10 +6,63 @@
 //! clients under its own name; without either flag, `enable_by_default`
 //! decides.
 
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
 use crate::app::{Ctx, Proxy};
 use crate::headers;
+use crate::pipeline::{Filter, Fut, Next, Req};
+use crate::response::backend_headers;
+use crate::router::Endpoint;
+
+/// The etag-quoter filter (early in the pipeline, as Swift's sample says).
+pub struct EtagQuoter;
+
+impl Filter for EtagQuoter {
+    fn call(&self, mut req: Req, next: Next) -> Fut<'static> {
+        if matches!(
+            req.endpoint,
+            Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics
+        ) {
+            return next.run(req);
+        }
+        Box::pin(async move {
+            let level = match &req.endpoint {
+                Endpoint::Account { .. } => Level::Account,
+                Endpoint::Container { .. } => Level::Container,
+                Endpoint::Object {
+                    account, container, ..
+                } => {
+                    let (a, c) = (account.clone(), container.clone());
+                    let txn = req.ctx.txn.clone();
+                    let proxy = next.proxy().clone();
+                    let mut resp = next.run(req).await?;
+                    let ctx = Ctx::new(&txn, Method::HEAD, HeaderMap::new(), None);
+                    Box::pin(apply(&proxy, &ctx, &a, &c, &mut resp)).await;
+                    return Ok(resp);
+                }
+                Endpoint::Healthcheck | Endpoint::Info | Endpoint::Auth | Endpoint::Metrics => {
+                    return next.run(req).await
+                }
+            };
+            translate_request(&mut req.ctx.headers, level);
+            let mut resp = next.run(req).await?;
+            if let Some(b) = backend_headers(&resp) {
+                let shown = exposed(b);
+                for (k, v) in shown {
+                    resp.headers_mut().insert(k, v);
+                }
+            }
+            Ok(resp)
+        })
+    }
+
+    fn info(&self, proxy: &Proxy, out: &mut serde_json::Map<String, serde_json::Value>) {
+        out.insert(
+            "etag_quoter".into(),
+            serde_json::json!({"enable_by_default": proxy.cfg.etag_quoter.enable_by_default}),
+        );
+    }
+}
 
 /// Account or container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,14 +120,16 @@ pub fn translate_request(h: &mut HeaderMap, level: Level) {
     }
 }
 
-/// Shows the stored flag of an account or container response under its
-/// client name (before internal headers are dropped).
-pub fn expose(h: &mut HeaderMap) {
+/// The stored flags of an account or container response's backend
+/// headers, under their client names.
+pub fn exposed(backend: &HeaderMap) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let mut out = Vec::new();
     for level in [Level::Account, Level::Container] {
-        if let Some(v) = h.remove(level.sysmeta()) {
-            h.insert(level.client(), v);
+        if let Some(v) = backend.get(level.sysmeta()) {
+            out.push((http::HeaderName::from_static(level.client()), v.clone()));
         }
     }
+    out
 }
 
 /// Whether object ETags are quoted, from the container's flag, else the
@@ -173,13 +228,11 @@ mod tests {
         let mut h = with(&[("x-container-meta-x", "1")]);
         translate_request(&mut h, Level::Container);
         assert_eq!(h.len(), 1);
-        let mut r = with(&[("x-container-sysmeta-rfc-compliant-etags", "True")]);
-        expose(&mut r);
-        assert_eq!(
-            headers::get(&r, "x-container-rfc-compliant-etags"),
-            Some("True")
-        );
-        assert!(r.get("x-container-sysmeta-rfc-compliant-etags").is_none());
+        let r = with(&[("x-container-sysmeta-rfc-compliant-etags", "True")]);
+        let shown = exposed(&r);
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].0.as_str(), "x-container-rfc-compliant-etags");
+        assert_eq!(shown[0].1, "True");
     }
 
     #[test]

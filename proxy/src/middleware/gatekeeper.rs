@@ -4,6 +4,32 @@
 use http::HeaderMap;
 use swirl_common::backend_headers as bh;
 
+use crate::pipeline::{Filter, Fut, Next, Req};
+
+/// The gatekeeper filter: internal headers are stripped from the request
+/// on the way in and from the response (or error) on the way out.
+pub struct Gatekeeper;
+
+impl Filter for Gatekeeper {
+    fn call(&self, mut req: Req, next: Next) -> Fut<'static> {
+        Box::pin(async move {
+            strip_inbound(&mut req.ctx.headers);
+            match next.run(req).await {
+                Ok(mut r) => {
+                    strip(r.headers_mut());
+                    Ok(r)
+                }
+                Err(mut e) => {
+                    if let Some(h) = e.headers_mut() {
+                        strip(h);
+                    }
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
 const PREFIXES: [&str; 5] = [
     "x-account-sysmeta-",
     "x-container-sysmeta-",

@@ -1,11 +1,10 @@
-//! Proxy middleware in Swift's pipeline order: gatekeeper (strip internal
-//! headers), healthcheck, proxy-logging (common's server loop), etag-quoter
-//! (around the controllers), bulk
-//! (bulk delete, before auth as in Swift), tempauth (crate::auth), copy,
-//! container_quotas (in the object PUT path), slo and dlo (in the object
-//! GET path, slo also in PUT and DELETE with `?multipart-manifest`),
-//! CORS (applied around the controllers). `segments` is the large-object
-//! body both slo and dlo serve (Swift's `SegmentedIterable`).
+//! Proxy middleware, each a `pipeline::Filter` (the config's `pipeline`
+//! picks and orders them; by default Swift's order): gatekeeper (strip
+//! internal headers), healthcheck, etag-quoter, bulk (before auth, as in
+//! Swift), tempauth (`crate::auth::filter`), copy, container_quotas, slo,
+//! dlo. Logging is common's server loop; CORS is the controllers' (as in
+//! Swift's proxy app). `segments` is the large-object body both slo and
+//! dlo serve (Swift's `SegmentedIterable`).
 
 pub mod bulk;
 pub mod container_quotas;
@@ -14,5 +13,7 @@ pub mod cors;
 pub mod dlo;
 pub mod etag_quoter;
 pub mod gatekeeper;
+pub mod healthcheck;
 pub mod segments;
 pub mod slo;
+pub mod tempurl;

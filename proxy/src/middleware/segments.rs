@@ -15,7 +15,6 @@
 //! swob's `multi_range_iterator` does.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,16 +25,13 @@ use swirl_common::conditional::normalize_etag;
 use swirl_common::{ApiError, Body};
 use tokio::sync::mpsc;
 
-use crate::app::{Ctx, Proxy};
+use crate::app::Ctx;
 use crate::error::Error;
 use crate::headers;
 use crate::object_path::ObjectPath;
+use crate::pipeline::{Next, Req};
+use crate::response::Verified;
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
-
-/// Marks a client response whose body the object server verified (a
-/// response extension, since the header itself is internal).
-#[derive(Debug, Clone, Copy)]
-pub struct Verified;
 
 /// A segment object to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +241,8 @@ pub struct First(Option<Current>);
 
 /// A large object's body: its pieces, read as the caller.
 pub struct Segmented<P> {
-    pub proxy: Arc<Proxy>,
+    /// The pipeline below the large-object middleware.
+    pub next: Next,
     /// The caller's identity for the segment reads (Swift's `make_subrequest`).
     pub sub: Ctx,
     pub account: String,
@@ -286,12 +283,14 @@ impl<P: Pieces> Segmented<P> {
         let range = segment_range(seg.first, seg.last);
         let mut sub = self
             .sub
-            .subrequest(Method::GET, Some("multipart-manifest=get".into()));
+            .subrequest(Method::GET, Some("multipart-manifest=get".into()))
+            .by(self.kind);
         if let Some(r) = &range {
             headers::set(&mut sub.headers, "range", r);
         }
         let path = ObjectPath::new(&self.account, seg.container, seg.object);
-        let res = crate::object::get_plain(&self.proxy, &mut sub, &path).await;
+        let body = swirl_common::body::empty();
+        let res = self.next.clone().run(Req::object(sub, &path, body)).await;
         let status = match &res {
             Ok(r) => r.status(),
             Err(e) => e.status(),

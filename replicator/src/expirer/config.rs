@@ -24,6 +24,9 @@ pub struct ExpirerNodeConfig {
     pub swift_dir: PathBuf,
     #[serde(default = "default_recon_cache_path")]
     pub recon_cache_path: PathBuf,
+    /// `[backend_auth]`: the cluster key its requests are signed with.
+    #[serde(default)]
+    pub backend_auth: Option<swirl_common::backend_auth::BackendAuthConfig>,
     /// `[object-expirer]`.
     #[serde(default, rename = "object-expirer")]
     pub object_expirer: ObjectExpirerConfig,

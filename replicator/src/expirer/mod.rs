@@ -124,7 +124,15 @@ fn round_robin(jobs: Vec<Job>) -> Vec<Job> {
 
 impl ObjectExpirer {
     pub fn new(settings: ExpirerSettings) -> Result<Self> {
-        let backend = Backend::new(settings.conn_timeout, settings.node_timeout);
+        let auth = swirl_common::backend_auth::from_config(
+            settings.node.backend_auth.as_ref(),
+            "object-expirer",
+        )
+        .map_err(|e| crate::Error::Config {
+            key: "backend_auth".into(),
+            message: e.to_string(),
+        })?;
+        let backend = Backend::new(settings.conn_timeout, settings.node_timeout).signing(auth);
         let hash = HashPathConfig::new(
             settings.node.swift_hash_path_prefix.as_str(),
             settings.node.swift_hash_path_suffix.as_str(),

@@ -28,6 +28,9 @@ pub struct UpdaterNodeConfig {
     pub swift_dir: PathBuf,
     #[serde(default = "default_recon_cache_path")]
     pub recon_cache_path: PathBuf,
+    /// `[backend_auth]`: the cluster key its requests are signed with.
+    #[serde(default)]
+    pub backend_auth: Option<swirl_common::backend_auth::BackendAuthConfig>,
     /// `[object-updater]`.
     #[serde(default, rename = "object-updater")]
     pub object_updater: ObjectUpdaterConfig,

@@ -135,7 +135,15 @@ struct Round {
 
 impl ObjectUpdater {
     pub fn new(settings: UpdaterSettings) -> Result<Self> {
-        let backend = Backend::new(settings.conn_timeout, settings.node_timeout);
+        let auth = swirl_common::backend_auth::from_config(
+            settings.node.backend_auth.as_ref(),
+            "object-updater",
+        )
+        .map_err(|e| crate::Error::Config {
+            key: "backend_auth".into(),
+            message: e.to_string(),
+        })?;
+        let backend = Backend::new(settings.conn_timeout, settings.node_timeout).signing(auth);
         let hash = HashPathConfig::new(
             settings.node.swift_hash_path_prefix.as_str(),
             settings.node.swift_hash_path_suffix.as_str(),

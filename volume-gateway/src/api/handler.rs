@@ -69,6 +69,13 @@ impl ApiHandler {
                 ))
             }
             Route::Version => return Ok((json(StatusCode::OK, &version::versions(&base)), micro)),
+            Route::Metrics => {
+                let figures = swirl_common::metrics::Figures::new();
+                return Ok((
+                    swirl_common::metrics::response(figures, req.headers()),
+                    micro,
+                ));
+            }
             Route::Healthcheck => {
                 let mut r = Response::new(swirl_common::body::full("OK"));
                 r.headers_mut()
@@ -135,7 +142,7 @@ impl ApiHandler {
             (Route::Update { .. } | Route::Action { .. }, Kind::Snapshots) => {
                 Err(Error::MethodNotAllowed)
             }
-            (Route::Versions | Route::Version | Route::Healthcheck, _) => {
+            (Route::Versions | Route::Version | Route::Healthcheck | Route::Metrics, _) => {
                 Err(Error::MethodNotAllowed)
             }
         }?;

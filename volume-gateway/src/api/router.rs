@@ -21,6 +21,8 @@ pub enum Route {
     Version,
     /// `GET /healthcheck`.
     Healthcheck,
+    /// `GET /metrics` (Prometheus).
+    Metrics,
     /// `GET /v3/{project}/{kind}` (summary) or `.../detail`.
     List {
         project: String,
@@ -79,6 +81,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route> {
     match segs.as_slice() {
         [] | [""] => only(get, Route::Versions),
         ["healthcheck"] => only(get, Route::Healthcheck),
+        ["metrics"] => only(*method == Method::GET, Route::Metrics),
         ["v3"] => only(get, Route::Version),
         ["v3", project, rest @ ..] => {
             if !valid_project(project) {

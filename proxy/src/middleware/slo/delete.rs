@@ -20,6 +20,7 @@ use crate::app::{Ctx, Proxy};
 use crate::headers;
 use crate::middleware::bulk::{self, status_line, Report};
 use crate::object_path::ObjectPath;
+use crate::pipeline::{Next, Req};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
 /// A name to delete (Swift's `get_segments_to_delete_iter` entries).
@@ -32,7 +33,7 @@ struct Doomed {
 
 /// Answers `DELETE ?multipart-manifest=delete`: 200 at once, the result as
 /// bulk delete writes it once the segments and the manifest are deleted.
-pub fn delete(proxy: &Arc<Proxy>, ctx: &Ctx, path: &ObjectPath) -> Response<Body> {
+pub fn delete(next: Next, ctx: &Ctx, path: &ObjectPath) -> Response<Body> {
     let format = listing_format::negotiate(None, headers::get(&ctx.headers, "accept")).ok();
     let mut resp = Response::new(swirl_common::body::empty());
     headers::set(
@@ -42,8 +43,9 @@ pub fn delete(proxy: &Arc<Proxy>, ctx: &Ctx, path: &ObjectPath) -> Response<Body
     );
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
     let job = DeleteJob {
-        proxy: proxy.clone(),
-        ctx: ctx.subrequest(Method::DELETE, None),
+        proxy: next.proxy().clone(),
+        next,
+        ctx: ctx.subrequest(Method::DELETE, None).by("SLO"),
         account: path.account.clone(),
         queue: std::collections::VecDeque::from([Doomed {
             name: format!("/{}/{}", path.container, path.object),
@@ -58,6 +60,7 @@ pub fn delete(proxy: &Arc<Proxy>, ctx: &Ctx, path: &ObjectPath) -> Response<Body
 }
 
 struct DeleteJob {
+    next: Next,
     proxy: Arc<Proxy>,
     ctx: Ctx,
     account: String,
@@ -131,11 +134,13 @@ impl DeleteJob {
         let manifest = ObjectPath::in_account(&self.account, name);
         let mut sub = self
             .ctx
-            .subrequest(Method::GET, Some("multipart-manifest=get".into()));
+            .subrequest(Method::GET, Some("multipart-manifest=get".into()))
+            .by("SLO");
         // Only the last byte of an object that is no manifest.
         headers::set(&mut sub.headers, "range", "bytes=-1");
         headers::set(&mut sub.headers, bh::IGNORE_RANGE, "X-Static-Large-Object");
-        let res = crate::object::get_or_head(&self.proxy, &mut sub, &manifest).await;
+        let req = Req::object(sub, &manifest, swirl_common::body::empty());
+        let res = self.next.clone().run(req).await;
         let (status, resp) = match res {
             Ok(r) => (r.status(), Some(r)),
             Err(e) => (e.status(), None),
@@ -216,10 +221,11 @@ impl DeleteJob {
                     continue;
                 }
                 let doomed = ObjectPath::in_account(&self.account, &d.name);
-                let proxy = self.proxy.clone();
-                let mut sub = self.ctx.subrequest(Method::DELETE, None);
+                let next = self.next.clone();
+                let sub = self.ctx.subrequest(Method::DELETE, None).by("SLO");
                 running.spawn(async move {
-                    let res = crate::object::delete(&proxy, &mut sub, &doomed).await;
+                    let body = swirl_common::body::empty();
+                    let res = next.run(Req::object(sub, &doomed, body)).await;
                     let status = match res {
                         Ok(r) => r.status().as_u16(),
                         Err(e) => e.status().as_u16(),

@@ -2,12 +2,10 @@
 //! else read and served as its segments (nested manifests walked as they
 //! come); `?multipart-manifest=get` returns the manifest itself.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode};
-use hyper::body::Incoming;
 use swirl_common::backend_headers as bh;
 use swirl_common::conditional::Conditions;
 use swirl_common::range;
@@ -23,7 +21,9 @@ use crate::middleware::segments::{
     Multipart, Piece, Pieces, RateLimiter, SegmentError, SegmentRead, Segmented,
 };
 use crate::object_path::ObjectPath;
+use crate::pipeline::{Next, Req};
 use crate::response;
+use crate::response::backend_headers;
 
 /// A manifest a GET or HEAD found: the backend's answer.
 pub struct Found {
@@ -32,7 +32,24 @@ pub struct Found {
     pub backend: HeaderMap,
     /// The headers the client would get for the manifest object itself.
     pub client: HeaderMap,
-    pub body: Incoming,
+    pub body: Body,
+}
+
+impl Found {
+    /// The manifest in a response from below slo, if it is one.
+    pub fn of(resp: Response<Body>) -> std::result::Result<Found, Box<Response<Body>>> {
+        if !headers::is_true(resp.headers(), MARKER) {
+            return Err(Box::new(resp));
+        }
+        let backend = backend_headers(&resp).cloned().unwrap_or_default();
+        let (parts, body) = resp.into_parts();
+        Ok(Found {
+            status: parts.status,
+            backend,
+            client: parts.headers,
+            body,
+        })
+    }
 }
 
 /// The backend headers of a read that may find a manifest: where its SLO
@@ -52,11 +69,15 @@ pub fn request_headers(h: &mut HeaderMap) {
 
 /// `?multipart-manifest=get` of a manifest: JSON, or with `format=raw`
 /// the PUT format (its own Content-Length and ETag).
-pub async fn manifest_get(ctx: &Ctx, mut resp: Response<Body>) -> Result<Response<Body>> {
+pub async fn manifest_get(
+    method: &Method,
+    query: Option<&str>,
+    mut resp: Response<Body>,
+) -> Result<Response<Body>> {
     if !headers::is_true(resp.headers(), MARKER) {
         return Ok(resp);
     }
-    if headers::query_param(ctx.query.as_deref(), "format").as_deref() != Some("raw") {
+    if headers::query_param(query, "format").as_deref() != Some("raw") {
         headers::set(
             resp.headers_mut(),
             "content-type",
@@ -75,7 +96,7 @@ pub async fn manifest_get(ctx: &Ctx, mut resp: Response<Body>) -> Result<Respons
         "etag",
         &format!("{:x}", md5::compute(&raw)),
     );
-    let body = if ctx.method == Method::HEAD {
+    let body = if *method == Method::HEAD {
         swirl_common::body::empty()
     } else {
         swirl_common::body::full(raw)
@@ -118,11 +139,12 @@ fn need_refetch(ctx: &Ctx, found: &Found) -> bool {
 
 /// Answers a GET or HEAD that found the manifest `found` at `path`.
 pub async fn respond(
-    proxy: &Arc<Proxy>,
+    next: &Next,
     ctx: &mut Ctx,
     path: &ObjectPath,
     found: Found,
 ) -> Result<Response<Body>> {
+    let proxy = next.proxy();
     let head = ctx.method == Method::HEAD;
     let sys_etag = headers::get(&found.backend, SYSMETA_SLO_ETAG).map(str::to_string);
     let sys_size: Option<u64> =
@@ -161,16 +183,16 @@ pub async fn respond(
     let mut found = found;
     if need_refetch(ctx, &found) {
         let slo_ts = headers::get(&found.backend, bh::TIMESTAMP).map(str::to_string);
-        let mut sub = ctx.subrequest(Method::GET, None);
-        let resp = match crate::object::fetch(proxy, &mut sub, path, true).await? {
-            crate::object::Found::Slo(f) => {
+        let mut sub = ctx.subrequest(Method::GET, None).by("SLO");
+        request_headers(&mut sub.headers);
+        let req = Req::object(sub, path, swirl_common::body::empty());
+        let resp = match Found::of(next.clone().run(req).await?) {
+            Ok(f) => {
                 found = f;
                 None
             }
-            crate::object::Found::Plain(r) => Some(r),
-            crate::object::Found::Manifest(h, value) => {
-                Some(crate::middleware::dlo::respond(proxy, &sub, path, h, &value).await?)
-            }
+            // Not a manifest (any more): a DLO was expanded below us.
+            Err(r) => Some(*r),
         };
         if let Some(resp) = resp {
             // No manifest any more: a newer object is served as it is; an
@@ -231,13 +253,13 @@ pub async fn respond(
     let path = format!("/v1{path}");
     let cfg = &proxy.cfg.slo;
     let mut seg = Segmented {
-        proxy: proxy.clone(),
+        next: next.clone(),
         sub: ctx.subrequest(Method::GET, None),
         account: account.to_string(),
         manifest: path.clone(),
         kind: "SLO",
         pieces: Tree {
-            proxy: proxy.clone(),
+            next: next.clone(),
             sub: ctx.subrequest(Method::GET, None),
             account: account.to_string(),
             walker: Walker::new(segments, &inclusive, &path),
@@ -301,11 +323,11 @@ pub async fn respond(
 }
 
 /// Reads a stored manifest whole.
-async fn read_manifest(proxy: &Proxy, body: Incoming) -> Result<Bytes> {
+async fn read_manifest(proxy: &Proxy, body: Body) -> Result<Bytes> {
     let timeout = crate::config::secs(proxy.cfg.node_timeout) * 4;
     tokio::time::timeout(
         timeout,
-        crate::backend::read_small(body, MANIFEST_READ_LIMIT),
+        crate::middleware::dlo::collect(body, MANIFEST_READ_LIMIT),
     )
     .await
     .ok()
@@ -316,7 +338,7 @@ async fn read_manifest(proxy: &Proxy, body: Incoming) -> Result<Bytes> {
 /// The pieces of an SLO GET: the walk of its segments, fetching nested
 /// manifests as the caller, rate limited after the first few small ones.
 struct Tree {
-    proxy: Arc<Proxy>,
+    next: Next,
     sub: Ctx,
     account: String,
     walker: Walker,
@@ -370,16 +392,18 @@ impl Tree {
     /// The segments of a nested manifest, read as the caller.
     async fn sub_manifest(&self, name: &str) -> std::result::Result<Vec<Seg>, SegmentError> {
         let manifest = ObjectPath::in_account(&self.account, name);
-        let mut sub = self.sub.subrequest(Method::GET, None);
+        let sub = self
+            .sub
+            .subrequest(Method::GET, Some("multipart-manifest=get".into()))
+            .by("SLO");
         let path = format!("/v1{manifest}");
-        let resp = crate::object::get_plain(&self.proxy, &mut sub, &manifest)
-            .await
-            .map_err(|e| {
-                SegmentError::Invalid(format!(
-                    "GET of submanifest {path} failed with status {}",
-                    e.status().as_u16()
-                ))
-            })?;
+        let req = Req::object(sub, &manifest, swirl_common::body::empty());
+        let resp = self.next.clone().run(req).await.map_err(|e| {
+            SegmentError::Invalid(format!(
+                "GET of submanifest {path} failed with status {}",
+                e.status().as_u16()
+            ))
+        })?;
         if !resp.status().is_success() {
             return Err(SegmentError::Invalid(format!(
                 "GET of submanifest {path} failed with status {}",

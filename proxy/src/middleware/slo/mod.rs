@@ -36,12 +36,14 @@ use crate::error::Error;
 use crate::headers;
 
 mod delete;
+mod filter;
 mod get;
 mod listing;
 pub mod manifest;
 mod put;
 
 pub use delete::delete;
+pub use filter::Slo;
 pub use get::{manifest_get, request_headers, respond, Found};
 pub use listing::rewrite_listing;
 pub use manifest::MARKER;

@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::headers;
 use crate::middleware::bulk::{render_doc, status_line, Val};
 use crate::object_path::ObjectPath;
+use crate::pipeline::{Next, Req};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 
 /// Reads at most `limit` bytes of a request body (Swift reads no more).
@@ -63,18 +64,10 @@ enum PutOutcome {
 
 /// Answers `PUT ?multipart-manifest=put` of `body`, a client's (or a
 /// copy's source, for a copy of a manifest).
-pub async fn put<B>(
-    proxy: &Arc<Proxy>,
-    ctx: &Ctx,
-    path: &ObjectPath,
-    body: B,
-) -> Result<Response<Body>>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
+pub async fn put(next: Next, ctx: &Ctx, path: &ObjectPath, body: Body) -> Result<Response<Body>> {
+    let proxy = next.proxy().clone();
     let cfg = &proxy.cfg.slo;
-    let (length, chunked) = crate::object::request_length(&ctx.headers)?;
+    let (length, chunked) = crate::constraints::request_length(&ctx.headers)?;
     match length {
         None if !chunked => return Err(Error::LengthRequired),
         Some(n) if n > cfg.max_manifest_size => {
@@ -113,6 +106,7 @@ where
     let heartbeat = headers::query_param(ctx.query.as_deref(), "heartbeat")
         .is_some_and(|v| headers::is_true_value(&v));
     let job = PutJob {
+        next,
         proxy: proxy.clone(),
         ctx: ctx.clone(),
         path: path.clone(),
@@ -224,6 +218,7 @@ async fn heartbeat_result(outcome: Result<PutOutcome>) -> Doc {
 
 /// A manifest PUT after its body was read and parsed.
 struct PutJob {
+    next: Next,
     proxy: Arc<Proxy>,
     /// The PUT's headers and the caller's identity.
     ctx: Ctx,
@@ -307,10 +302,14 @@ impl PutJob {
         headers::set(h, "content-type", &format!("{ctype};swift_bytes={total}"));
         headers::set(h, "content-length", &json.len().to_string());
         h.remove("transfer-encoding");
-        let body = http_body_util::Full::new(Bytes::from(json));
-        let resp =
-            crate::object::put_object_with(&self.proxy, &mut self.ctx, &self.path, body, true)
-                .await?;
+        let body = swirl_common::body::full(json);
+        let mut ctx = self.ctx.clone();
+        ctx.ctype_overridden = true;
+        let resp = self
+            .next
+            .clone()
+            .run(Req::object(ctx, &self.path, body))
+            .await?;
         Ok(PutOutcome::Stored(resp, slo_etag))
     }
 
@@ -329,10 +328,12 @@ impl PutJob {
                 let input = self.inputs[paths[i].1[0]].clone();
                 let Input::Object(o) = input else { continue };
                 let segment = ObjectPath::in_account(&self.path.account, &o.path);
-                let proxy = self.proxy.clone();
-                let mut sub = self.ctx.subrequest(Method::HEAD, None);
+                // Through slo itself, as Swift's HEADs go (`get_response(self)`).
+                let here = self.next.here();
+                let sub = self.ctx.subrequest(Method::HEAD, None).by("SLO");
                 running.spawn(async move {
-                    let res = crate::object::get_or_head(&proxy, &mut sub, &segment).await;
+                    let body = swirl_common::body::empty();
+                    let res = here.run(Req::object(sub, &segment, body)).await;
                     (i, head_of(res))
                 });
             }
