@@ -72,12 +72,20 @@ impl DirectWrite {
         })
     }
 
+    /// O_DIRECT is still on (not refused, not finished).
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
     /// Queues `buf`, writing whole buffers as they fill.
     pub fn write(&mut self, file: &mut File, mut buf: &[u8]) -> io::Result<()> {
-        if !self.on {
-            return file.write_all(buf);
-        }
         while !buf.is_empty() {
+            // Checked at every turn: a refused flush below turns O_DIRECT
+            // off (leaving nothing in the window), and what is left of
+            // `buf` must then go out buffered, not wait in the window.
+            if !self.on {
+                return file.write_all(buf);
+            }
             let n = buf.len().min(BUF_SIZE - self.filled);
             let at = self.start + self.filled;
             self.storage[at..at + n].copy_from_slice(&buf[..n]);
@@ -96,6 +104,9 @@ impl DirectWrite {
         if self.on {
             self.flush_aligned(file)?;
             self.set_buffered(file)?;
+        }
+        // Less than one block is left (nothing once O_DIRECT was refused).
+        if self.filled > 0 {
             let at = self.start;
             file.write_all(&self.storage[at..at + self.filled])?;
             self.filled = 0;
@@ -160,39 +171,124 @@ impl DirectWrite {
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
 
-    #[test]
-    fn bytes_arrive_in_order_whatever_the_pieces() {
-        // tempdir is on the filesystem under test; tmpfs refuses O_DIRECT
-        // and exercises the buffered path instead.
-        let d = tempfile::tempdir().unwrap();
-        let path = d.path().join("f");
-        let mut f = File::create(&path).unwrap();
-        let body: Vec<u8> = (0..(3 * BUF_SIZE + 12_345))
-            .map(|i| (i % 249) as u8)
-            .collect();
-        let mut dw = DirectWrite::start(&f);
-        let mut rest = &body[..];
+    /// Writes `body` in uneven pieces through `dw` (buffered when None),
+    /// then a buffered tail, and returns what the file holds.
+    fn write_and_read(
+        path: &std::path::Path,
+        mut f: File,
+        dw: Option<&mut DirectWrite>,
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut dw = dw;
+        let mut rest = body;
         let mut n = 1;
         while !rest.is_empty() {
             let k = n.min(rest.len());
-            match dw.as_mut() {
+            match dw.as_deref_mut() {
                 Some(dw) => dw.write(&mut f, &rest[..k]).unwrap(),
                 None => f.write_all(&rest[..k]).unwrap(),
             }
             rest = &rest[k..];
             n = n * 3 % 700_001 + 1;
         }
-        if let Some(dw) = dw.as_mut() {
+        if let Some(dw) = dw {
             dw.finish(&mut f).unwrap();
         }
         // what follows the body goes in buffered, unaligned
         f.write_all(b"tail").unwrap();
         f.sync_all().unwrap();
         let mut got = Vec::new();
-        File::open(&path).unwrap().read_to_end(&mut got).unwrap();
-        assert_eq!(got.len(), body.len() + 4);
-        assert_eq!(&got[..body.len()], &body[..]);
-        assert_eq!(&got[body.len()..], b"tail");
+        File::open(path).unwrap().read_to_end(&mut got).unwrap();
+        got
+    }
+
+    fn body(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 249) as u8).collect()
+    }
+
+    /// Whether `dir`'s filesystem refuses an O_DIRECT write from a buffer
+    /// that is not aligned (ext4 and XFS do; tmpfs does not check).
+    fn refuses_misaligned(dir: &std::path::Path) -> bool {
+        let p = dir.join("probe");
+        let Ok(mut f) = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(OFlags::DIRECT.bits() as i32)
+            .open(&p)
+        else {
+            return true;
+        };
+        let buf = vec![0u8; 3 * ALIGN];
+        let at = buf.as_ptr().align_offset(ALIGN) + 1;
+        let r = f.write(&buf[at..at + ALIGN]);
+        let _ = std::fs::remove_file(&p);
+        r.is_err()
+    }
+
+    #[test]
+    fn bytes_arrive_in_order_whatever_the_pieces() {
+        let d = tempfile::tempdir().unwrap();
+        // Around the buffer and block sizes: whole buffers, a block more or
+        // less, a byte more or less, a body smaller than one block.
+        for len in [
+            3 * BUF_SIZE + 12_345,
+            2 * BUF_SIZE,
+            2 * BUF_SIZE - 1,
+            2 * BUF_SIZE + 1,
+            BUF_SIZE + ALIGN,
+            BUF_SIZE - ALIGN + 1,
+            ALIGN - 1,
+            ALIGN,
+            1,
+        ] {
+            let path = d.path().join(format!("f{len}"));
+            let f = File::create(&path).unwrap();
+            let mut dw = DirectWrite::start(&f);
+            let b = body(len);
+            let got = write_and_read(&path, f, dw.as_mut(), &b);
+            assert_eq!(got.len(), len + 4, "{len}");
+            assert!(got[..len] == b[..], "{len}");
+            assert_eq!(&got[len..], b"tail");
+        }
+    }
+
+    #[test]
+    fn a_write_the_kernel_refuses_goes_buffered() {
+        // A window one byte off alignment: filesystems that check (ext4,
+        // XFS) answer EINVAL to the first direct write, as one that cannot
+        // take the device's alignment would.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("f");
+        let f = File::create(&path).unwrap();
+        let Some(mut dw) = DirectWrite::start(&f) else {
+            // The filesystem refuses O_DIRECT outright: nothing to shift.
+            return;
+        };
+        dw.start += 1;
+        let len = 2 * BUF_SIZE + 5_000;
+        let b = body(len);
+        let got = write_and_read(&path, f, Some(&mut dw), &b);
+        assert_eq!(got.len(), len + 4);
+        assert!(got[..len] == b[..]);
+        assert_eq!(&got[len..], b"tail");
+        if refuses_misaligned(d.path()) {
+            assert!(!dw.on, "the refused write did not turn O_DIRECT off");
+        }
+    }
+
+    #[test]
+    fn a_file_that_cannot_go_direct_gets_none() {
+        // Character devices have no direct I/O: fcntl refuses the flag
+        // with EINVAL, as filesystems without it (ramfs) do.
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        assert!(DirectWrite::start(&f).is_none());
+        let flags = fcntl_getfl(&f).unwrap();
+        assert!(!flags.contains(OFlags::DIRECT));
     }
 }
