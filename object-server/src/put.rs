@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -36,6 +36,27 @@ use crate::Server;
 
 /// Chunks queued between the socket and the writer thread.
 const CHANNEL_CHUNKS: usize = 4;
+
+/// Body frames gathered for one write, as received.
+#[derive(Default)]
+struct Frames {
+    parts: Vec<Bytes>,
+    /// Their bytes in all.
+    len: usize,
+}
+
+impl Frames {
+    fn push(&mut self, d: Bytes) {
+        self.len += d.len();
+        self.parts.push(d);
+    }
+
+    /// The frames gathered so far, leaving none.
+    fn take(&mut self) -> Vec<Bytes> {
+        self.len = 0;
+        std::mem::take(&mut self.parts)
+    }
+}
 
 /// What the write needs to finish once the body is in.
 struct Finish {
@@ -253,17 +274,19 @@ pub async fn handle(
         orig_delete_at = judge(orig, if_none_match.as_ref(), ts)?;
     }
 
+    // Frames are kept as the socket delivered them, never copied into one
+    // buffer: the writer hashes each and writes a batch with one writev.
     let mut total = 0u64;
-    let mut first = BytesMut::new();
+    let mut first = Frames::default();
     let mut ended = false;
-    while first.len() < chunk {
+    while first.len < chunk {
         match next_data(&mut body, t, &mut trailers).await? {
             Some(d) => {
                 total += d.len() as u64;
                 if total > MAX_FILE_SIZE {
                     return Err(Error::TooLarge);
                 }
-                first.extend_from_slice(&d);
+                first.push(d);
             }
             None => {
                 ended = true;
@@ -291,7 +314,7 @@ pub async fn handle(
             if trailer {
                 w.skip_md5();
             }
-            w.write(&first)?;
+            w.write_all_of(&first.parts)?;
             let (etag, size) = finish(w, fin, trailers)?;
             Ok((etag, size, orig))
         })
@@ -302,21 +325,21 @@ pub async fn handle(
         let md_out = with_size(fin_md, size, &etag);
         (etag, md_out)
     } else {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(CHANNEL_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || -> Result<ObjectWriter> {
             let mut w = s2.store.create(&o2, fsize)?;
             if trailer {
                 w.skip_md5();
             }
             while let Some(b) = rx.blocking_recv() {
-                w.write(&b)?;
+                w.write_all_of(&b)?;
             }
             Ok(w)
         });
         let mut body_err = None;
         let mut buf = first;
         loop {
-            if buf.len() >= chunk && tx.send(buf.split().freeze()).await.is_err() {
+            if buf.len >= chunk && tx.send(buf.take()).await.is_err() {
                 break; // the writer failed; its error is reported below
             }
             match next_data(&mut body, t, &mut trailers).await {
@@ -326,11 +349,11 @@ pub async fn handle(
                         body_err = Some(Error::TooLarge);
                         break;
                     }
-                    buf.extend_from_slice(&d);
+                    buf.push(d);
                 }
                 Ok(None) => {
-                    if !buf.is_empty() {
-                        let _ = tx.send(buf.split().freeze()).await;
+                    if buf.len > 0 {
+                        let _ = tx.send(buf.take()).await;
                     }
                     break;
                 }

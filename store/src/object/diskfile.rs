@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
 use swirl_common::Timestamp;
@@ -16,6 +16,7 @@ use super::blocks::BLOCK_SIZE;
 use super::classify::{self, Classified};
 use super::data_file::{read_metadata, DataFile};
 use super::device;
+use super::direct_write::{self, DirectWrite};
 use super::durable::{self, TempFile};
 use super::error::{Error, Result};
 use super::filename::{self, FileKind};
@@ -279,10 +280,18 @@ impl ObjectStore {
     /// against the free space first.
     pub fn create(&self, obj: &ObjectRef, size: Option<u64>) -> Result<ObjectWriter> {
         self.check_room(obj, size.unwrap_or(0))?;
-        let temp =
+        let mut temp =
             TempFile::create(&obj.layout.tmp()).map_err(|e| Error::from_io(e, &obj.device))?;
+        // A large body of known length bypasses the page cache.
+        let direct = match size {
+            Some(n) if n >= direct_write::MIN_BODY => {
+                DirectWrite::start(temp.file().map_err(|e| Error::from_io(e, &obj.device))?)
+            }
+            _ => None,
+        };
         Ok(ObjectWriter {
             temp,
+            direct,
             md5: Some(md5::Context::new()),
             blocks: BlockHasher::new(BLOCK_SIZE),
             size: 0,
@@ -347,6 +356,8 @@ impl ObjectStore {
 /// into a temp file.
 pub struct ObjectWriter {
     temp: TempFile,
+    /// Set while the body goes around the page cache (`direct_write`).
+    direct: Option<DirectWrite>,
     /// None when the sender supplies the MD5 (checked through blake3).
     md5: Option<md5::Context>,
     blocks: BlockHasher,
@@ -363,12 +374,59 @@ impl ObjectWriter {
         }
         self.blocks.update(buf);
         let dev = self.obj.device.clone();
-        self.temp
-            .file()?
-            .write_all(buf)
-            .map_err(|e| Error::from_io(e, &dev))?;
+        let file = self.temp.file()?;
+        match self.direct.as_mut() {
+            Some(d) => d.write(file, buf),
+            None => file.write_all(buf),
+        }
+        .map_err(|e| Error::from_io(e, &dev))?;
         self.size += buf.len() as u64;
         Ok(())
+    }
+
+    /// Writes the next body bytes given as several buffers (the frames a
+    /// socket delivered) with as few `writev` calls as the kernel allows, so
+    /// the caller need not copy them into one buffer first.
+    pub fn write_all_of<B: AsRef<[u8]>>(&mut self, bufs: &[B]) -> Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(bufs.len());
+        for b in bufs {
+            let b = b.as_ref();
+            if let Some(m) = self.md5.as_mut() {
+                m.consume(b);
+            }
+            self.blocks.update(b);
+            self.size += b.len() as u64;
+            if !b.is_empty() {
+                slices.push(IoSlice::new(b));
+            }
+        }
+        let dev = self.obj.device.clone();
+        let file = self.temp.file()?;
+        if let Some(d) = self.direct.as_mut() {
+            for b in &slices {
+                d.write(file, b).map_err(|e| Error::from_io(e, &dev))?;
+            }
+            return Ok(());
+        }
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            // The kernel takes at most IOV_MAX (1024) buffers per call.
+            let upto = rest.len().min(1024);
+            match file.write_vectored(&rest[..upto]) {
+                Ok(0) => {
+                    return Err(Error::from_io(io::ErrorKind::WriteZero.into(), &dev));
+                }
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::from_io(e, &dev)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The body goes around the page cache (`direct_write`).
+    pub fn is_direct(&self) -> bool {
+        self.direct.as_ref().is_some_and(DirectWrite::is_on)
     }
 
     /// Body bytes written so far.
@@ -403,10 +461,11 @@ impl ObjectWriter {
         let mut tail = self.blocks.digest_area();
         tail.extend(md.encode().map_err(|_| Error::MetadataTooLarge)?);
         let dev = self.obj.device.clone();
-        self.temp
-            .file()?
-            .write_all(&tail)
-            .map_err(|e| Error::from_io(e, &dev))?;
+        let file = self.temp.file()?;
+        if let Some(d) = self.direct.as_mut() {
+            d.finish(file).map_err(|e| Error::from_io(e, &dev))?;
+        }
+        file.write_all(&tail).map_err(|e| Error::from_io(e, &dev))?;
         // Invalidate before the new name appears: a crash in between only
         // costs a needless rehash, never a stale hash.
         hashes::invalidate(
@@ -557,6 +616,47 @@ mod tests {
     }
 
     #[test]
+    fn batches_of_buffers_write_what_single_writes_do() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let body: Vec<u8> = (0..2_500_000u32).map(|i| (i % 253) as u8).collect();
+        let t1 = Timestamp::parse("1700000001").unwrap();
+        // Uneven frames, an empty one among them, and more buffers than one
+        // writev takes (IOV_MAX is 1024).
+        let mut parts: Vec<&[u8]> = Vec::new();
+        let mut rest = &body[..];
+        let mut n = 1usize;
+        while !rest.is_empty() {
+            let k = n.min(rest.len());
+            parts.push(&rest[..k]);
+            parts.push(&[]);
+            rest = &rest[k..];
+            n = n % 3000 + 7;
+        }
+        assert!(parts.len() > 1024);
+        let o = s.object("sda", 1, "a", "c", "batched", 0);
+        let mut w = s.create(&o, Some(body.len() as u64)).unwrap();
+        let (a, b) = parts.split_at(parts.len() / 3);
+        w.write_all_of(a).unwrap();
+        w.write_all_of(b).unwrap();
+        assert_eq!(w.size(), body.len() as u64);
+        let etag = w.etag().unwrap();
+        assert_eq!(etag, format!("{:x}", md5::compute(&body)));
+        assert_eq!(w.blake3_hex(), blake3::hash(&body).to_hex().to_string());
+        let mut m = md(t1, body.len());
+        m.set("ETag", etag);
+        w.commit(m, t1).unwrap();
+        let Opened::Exists(f) = s.open(&o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body_len, body.len() as u64);
+        assert_eq!(f.data.verify().unwrap(), None);
+        let c = f.data.read_checked(0, body.len() as u64).unwrap();
+        assert_eq!(c.corrupt, None);
+        assert_eq!(&c.buf[c.good.clone()], &body[..]);
+    }
+
+    #[test]
     fn policies_keep_apart() {
         let d = tempfile::tempdir().unwrap();
         let s = store(d.path());
@@ -585,5 +685,117 @@ mod tests {
         drop(w);
         assert!(!o.hash_dir().exists());
         assert_eq!(std::fs::read_dir(o.layout.tmp()).unwrap().count(), 0);
+    }
+
+    /// Whether files in `dir` take O_DIRECT.
+    fn takes_direct(dir: &Path) -> bool {
+        let f = File::create(dir.join("direct-probe")).unwrap();
+        let ok = DirectWrite::start(&f).is_some();
+        std::fs::remove_file(dir.join("direct-probe")).unwrap();
+        ok
+    }
+
+    /// Writes `body` as a PUT does (some plain writes, then batches of
+    /// uneven frames), checks both digests, commits, and reads it back
+    /// through its block digests.
+    fn round_trip(s: &ObjectStore, o: &ObjectRef, body: &[u8], direct: bool) {
+        let t1 = Timestamp::parse("1700000001").unwrap();
+        let mut w = s.create(o, Some(body.len() as u64)).unwrap();
+        assert_eq!(w.is_direct(), direct, "{} bytes", body.len());
+        let (head, rest) = body.split_at(body.len() / 3);
+        for c in head.chunks(65_537) {
+            w.write(c).unwrap();
+        }
+        let frames: Vec<&[u8]> = rest.chunks(16_411).collect();
+        for batch in frames.chunks(7) {
+            w.write_all_of(batch).unwrap();
+        }
+        assert_eq!(w.size(), body.len() as u64);
+        let etag = w.etag().unwrap();
+        assert_eq!(etag, format!("{:x}", md5::compute(body)));
+        assert_eq!(w.blake3_hex(), blake3::hash(body).to_hex().to_string());
+        let mut m = md(t1, body.len());
+        m.set("ETag", etag);
+        w.commit(m, t1).unwrap();
+        assert_eq!(std::fs::read_dir(o.layout.tmp()).unwrap().count(), 0);
+        let Opened::Exists(f) = s.open(o).unwrap() else {
+            panic!()
+        };
+        assert_eq!(f.body_len, body.len() as u64);
+        assert_eq!(f.data.verify().unwrap(), None);
+        let c = f.data.read_checked(0, body.len() as u64).unwrap();
+        assert_eq!(c.corrupt, None);
+        assert!(c.buf[c.good.clone()] == *body, "{} bytes", body.len());
+        // The body, one digest per block, then the metadata: nothing more.
+        let path = o.hash_dir().join(filename::make(FileKind::Data, t1));
+        let (md, _) = read_metadata(&File::open(&path).unwrap()).unwrap();
+        let blocks = (body.len() as u64).div_ceil(BLOCK_SIZE);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            body.len() as u64 + 32 * blocks + md.encode().unwrap().len() as u64
+        );
+    }
+
+    fn body(len: usize) -> Vec<u8> {
+        (0..len as u64).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn bodies_around_the_direct_threshold_are_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let direct = takes_direct(d.path());
+        let min = direct_write::MIN_BODY as usize;
+        // Below, at and above the threshold, tails of odd sizes (not a
+        // multiple of 4096, one block more or less), a last digest block
+        // nearly empty, and a body ending mid-buffer.
+        for len in [
+            min - 1,
+            min,
+            min + 1,
+            min + 4095,
+            min + 4096,
+            min + 4097,
+            min + 65_535,
+            min + direct_write::BUF_SIZE + 100_003,
+        ] {
+            let o = s.object("sda", 1, "a", "c", &format!("o{len}"), 0);
+            round_trip(&s, &o, &body(len), direct && len >= min);
+        }
+    }
+
+    #[test]
+    fn a_cut_large_upload_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let min = direct_write::MIN_BODY as usize;
+        let b = body(min + 4097);
+        // Cut after whole direct buffers went to disk, and with every byte
+        // in but no commit (the length or ETag check failed).
+        for cut in [min / 2 + 3, b.len()] {
+            let o = s.object("sda", 1, "a", "c", &format!("cut{cut}"), 0);
+            let mut w = s.create(&o, Some(b.len() as u64)).unwrap();
+            w.write_all_of(&b[..cut].chunks(10_000).collect::<Vec<_>>())
+                .unwrap();
+            drop(w);
+            assert!(!o.hash_dir().exists());
+            assert!(matches!(s.open(&o).unwrap(), Opened::Missing));
+            assert_eq!(std::fs::read_dir(o.layout.tmp()).unwrap().count(), 0);
+        }
+    }
+
+    #[test]
+    fn large_bodies_on_tmpfs_are_whole() {
+        // tmpfs: O_DIRECT is refused on older kernels (EINVAL) and taken
+        // without alignment checks on newer ones; either way the body is
+        // written whole.
+        let shm = Path::new("/dev/shm");
+        assert!(shm.is_dir(), "no /dev/shm here");
+        let d = tempfile::tempdir_in(shm).unwrap();
+        let s = store(d.path());
+        let direct = takes_direct(d.path());
+        let len = direct_write::MIN_BODY as usize + 4097;
+        let o = s.object("sda", 1, "a", "c", "shm", 0);
+        round_trip(&s, &o, &body(len), direct);
     }
 }

@@ -8,6 +8,7 @@ pub mod blocks;
 pub mod classify;
 pub mod data_file;
 pub mod device;
+pub mod direct_write;
 pub mod diskfile;
 pub mod durable;
 pub mod error;
