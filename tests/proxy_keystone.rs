@@ -142,9 +142,26 @@ fn swift_and_openstack_clients_through_keystone() {
         std::fs::read(wd.join("saved.txt")).unwrap(),
         b"through the catalog"
     );
+    let shown = openstack(
+        &ks,
+        wd,
+        &[
+            "container",
+            "show",
+            "oc",
+            "-f",
+            "value",
+            "-c",
+            "object_count",
+        ],
+    );
+    assert_eq!(shown.trim(), "1", "{shown}");
     openstack(&ks, wd, &["object", "delete", "oc", "o.txt"]);
     let objs = openstack(&ks, wd, &["object", "list", "oc", "-f", "value"]);
     assert_eq!(objs.trim(), "");
+    openstack(&ks, wd, &["container", "delete", "oc"]);
+    let list = openstack(&ks, wd, &["container", "list", "-f", "value"]);
+    assert!(!list.lines().any(|l| l.trim() == "oc"), "{list}");
 
     // /info names both auth filters.
     let (s, _, b) = http_request(proxy.addr(), "GET", "/info", &[], b"").unwrap();
