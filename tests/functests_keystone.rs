@@ -5,9 +5,10 @@
 //! `tests.py`, `test_account.py`, `test_container.py`, `test_object.py`,
 //! `test_access_control.py` (the keystoneauth RBAC matrix, which a tempauth
 //! run skips) and the middleware modules of the tempauth run (tempurl,
-//! staticweb, domain_remap, symlink, versioned_writes) run through
-//! `bench/swift-reference/functests` (`TEST_CONF`). All 580 tests run: 548
-//! pass, and the 32 that skip are in `KEYSTONE_SKIPS`, each with Swift's
+//! staticweb, domain_remap, symlink, versioned_writes, object_versioning,
+//! dlo, slo) run through `bench/swift-reference/functests` (`TEST_CONF`):
+//! the same modules as the tempauth run (tests/functests.rs). All 802 tests
+//! run: 770 pass, and the 32 that skip are in `KEYSTONE_SKIPS`, each with Swift's
 //! own reason (account management on; account ACLs, which Swift's tests
 //! skip whenever auth_version is not 1; the tempauth run's sha1 and UTF-8
 //! remap skips). The v3-only tests the tempauth run skips ("AUTH VERSION 3
@@ -39,14 +40,18 @@ const MODULES: &[&str] = &[
     "test/functional/test_domain_remap.py",
     "test/functional/test_symlink.py",
     "test/functional/test_versioned_writes.py",
+    "test/functional/test_object_versioning.py",
+    "test/functional/test_dlo.py",
+    "test/functional/test_slo.py",
 ];
 
 /// What these modules collect (passed + skipped): tests.py 214 + 2,
 /// test_account 9 + 8, test_container 26 + 8, test_object 23 + 3,
 /// test_access_control 5 (each a whole RBAC matrix), test_tempurl 70 + 5,
 /// test_staticweb 46 + 2, test_domain_remap 4, test_symlink 98 + 6,
-/// test_versioned_writes 51. Fewer means a module failed to load.
-const COLLECTED: usize = 580;
+/// test_versioned_writes 51, test_object_versioning 100, test_dlo 32,
+/// test_slo 90. Fewer means a module failed to load.
+const COLLECTED: usize = 802;
 
 /// Swift's reason for skipping tests of account ACLs (`requires_acls` in
 /// test/functional/__init__.py) whenever auth_version is not 1: "remove when
