@@ -14,6 +14,7 @@ mod db_side_by_side;
 mod db_support;
 mod functests;
 mod functests_keystone;
+mod functests_swift_proxy;
 mod glance_store;
 mod harness;
 mod keystone_support;
