@@ -244,3 +244,42 @@ fn bench_rejects_bad_options() {
         assert!(!out.stderr.is_empty(), "{args:?}: no message");
     }
 }
+
+/// `bench/auth-compare --swirl-only --quick`: a real Keystone, `swirl aio
+/// --keystone-url`, and both authenticated read modes of the bench (Keystone
+/// token, tempurl signatures) end to end; every GET must succeed (a bad
+/// signature or an unvalidated token would be a 401) and CPU must be counted.
+#[test]
+fn auth_compare_quick_against_swirl() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("bench")
+        .join("auth-compare");
+    let run = Command::new(script)
+        .args(["--swirl-only", "--quick"])
+        .env("SWIRL_BIN", swirl_bin())
+        .env("OUT", &out)
+        .env("SWIRL_DATA", dir.path().join("data"))
+        .env("SWIRL_PORT", crate::harness::free_port().to_string())
+        .env("KS_PORT", crate::harness::free_port().to_string())
+        .output()
+        .expect("run bench/auth-compare");
+    assert!(
+        run.status.success(),
+        "auth-compare: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for phase in ["token", "tempurl"] {
+        let p = out.join("swirl").join(format!("{phase}.json"));
+        let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert!(n(&v, "ops") >= 10.0, "{phase}: {v}");
+        assert_eq!(n(&v, "errors"), 0.0, "{phase}: {v}");
+        assert!(n(&v, "server_cpu_s") > 0.0, "{phase}: {v}");
+        assert!(v["server_cpu_by_role"]["aio"].as_f64().is_some(), "{v}");
+    }
+    let table = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(table.contains("| Keystone token (cached) |"), "{table}");
+    assert!(table.contains("| tempurl sha256 |"), "{table}");
+}

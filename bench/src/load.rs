@@ -16,6 +16,7 @@ mod machine_cpu;
 mod report;
 pub(crate) mod runner;
 mod setup;
+mod tempurl;
 mod workload;
 
 use std::process::ExitCode;
@@ -77,6 +78,10 @@ fn workload_op(w: Workload) -> Option<Op> {
     }
 }
 
+fn workload_name(a: &Args) -> String {
+    format!("{:?}", a.workload).to_lowercase()
+}
+
 /// The processes whose CPU is counted.
 fn cpu_roots(a: &Args) -> Result<cpu::Roots, Error> {
     let mut roots = cpu::Roots::new();
@@ -129,6 +134,7 @@ async fn run(a: &Args) -> Result<Outcome, Error> {
         list_query: list_query.clone(),
         timeout,
         progress: !a.quiet,
+        tempurl: None,
     };
     if op == Some(Op::Put) || op.is_none() || a.prepare {
         setup::create_containers(&session, &naming, timeout).await?;
@@ -160,13 +166,18 @@ async fn run(a: &Args) -> Result<Outcome, Error> {
             }
         }
     }
+    let mut plan = base_plan(&workload_name(a));
+    if let Some(key) = &a.tempurl_key {
+        tempurl::set_account_key(&session, key, timeout).await?;
+        plan.tempurl = Some(tempurl::Signer::for_an_hour(key));
+        plan.label += " (tempurl)";
+    }
     let ticks = cpu::clock_ticks();
     let procs0 = cpu::all_procs();
     let server0 = (!roots.is_empty()).then(|| cpu::sample(&procs0, &roots, ticks));
     let machine0 = machine_cpu::MachineSample::now(ticks, &procs0);
     let client0 = cpu::self_cpu(ticks);
-    let workload_name = format!("{:?}", a.workload).to_lowercase();
-    let outcome = runner::run(base_plan(&workload_name)).await;
+    let outcome = runner::run(plan).await;
     let client1 = cpu::self_cpu(ticks);
     let procs1 = cpu::all_procs();
     let (machine, kernel_threads) =
@@ -183,7 +194,7 @@ async fn run(a: &Args) -> Result<Outcome, Error> {
         cpu_use.by_role = by_role;
     }
     let settings = Settings {
-        workload: workload_name,
+        workload: workload_name(a),
         storage_url: session.storage_url.clone(),
         concurrency: a.concurrency,
         size: a.size,

@@ -49,6 +49,11 @@ pub struct Args {
     /// Skip auth: use this token (with --storage-url).
     #[arg(long, requires = "storage_url")]
     pub token: Option<String>,
+    /// GETs and HEADs go out as temporary URLs signed with this key (tempurl,
+    /// HMAC-SHA256), without the token; the account's temp URL key is set to it
+    /// (with the token) before the phase.
+    #[arg(long)]
+    pub tempurl_key: Option<String>,
     /// The workload.
     #[arg(short, long, value_enum, default_value_t = Workload::Put)]
     pub workload: Workload,
@@ -222,6 +227,9 @@ impl Args {
             Workload::Get | Workload::Head | Workload::Delete | Workload::List
         ) || (self.workload == Workload::Mixed
             && (self.mix.weight(Op::Get) + self.mix.weight(Op::Head) > 0));
+        if self.tempurl_key.is_some() && !matches!(self.workload, Workload::Get | Workload::Head) {
+            return Err("--tempurl-key signs GETs and HEADs: use -w get or -w head".into());
+        }
         if needs_pool && self.objects == 0 {
             return Err("this workload needs a pool: --objects must be at least 1".into());
         }
@@ -289,5 +297,9 @@ mod tests {
         let a = Args::try_parse_from(["bench", "-d", "0"]).unwrap();
         assert!(a.validate().is_err());
         assert!(Args::try_parse_from(["bench", "--token", "t"]).is_err());
+        let a = Args::try_parse_from(["bench", "-w", "get", "--tempurl-key", "k"]).unwrap();
+        assert!(a.validate().is_ok());
+        let a = Args::try_parse_from(["bench", "-w", "put", "--tempurl-key", "k"]).unwrap();
+        assert!(a.validate().is_err());
     }
 }

@@ -60,6 +60,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// Print progress on stderr.
     pub progress: bool,
+    /// Reads as temporary URLs (no token) signed by this.
+    pub tempurl: Option<super::tempurl::Signer>,
 }
 
 /// Counters shared by the workers.
@@ -249,6 +251,14 @@ async fn worker(
     let start = Instant::now();
     let acct = plan.endpoint.path.as_str();
     let token = [("X-Auth-Token", plan.token.as_str())];
+    let read_headers: &[(&str, &str)] = if plan.tempurl.is_some() { &[] } else { &token };
+    let read_path = |idx: u64| {
+        let p = format!("{acct}{}", plan.naming.object_path(idx));
+        match &plan.tempurl {
+            Some(s) => s.url(&p),
+            None => p,
+        }
+    };
     let put_headers = [
         ("X-Auth-Token", plan.token.as_str()),
         ("Content-Type", "application/octet-stream"),
@@ -293,18 +303,8 @@ async fn worker(
                 Payload::new(chunk.clone(), plan.size),
                 &put_headers,
             ),
-            Op::Get => (
-                Method::GET,
-                format!("{acct}{}", plan.naming.object_path(idx)),
-                Payload::empty(),
-                &token,
-            ),
-            Op::Head => (
-                Method::HEAD,
-                format!("{acct}{}", plan.naming.object_path(idx)),
-                Payload::empty(),
-                &token,
-            ),
+            Op::Get => (Method::GET, read_path(idx), Payload::empty(), read_headers),
+            Op::Head => (Method::HEAD, read_path(idx), Payload::empty(), read_headers),
             Op::Delete => (
                 Method::DELETE,
                 format!("{acct}{}", plan.naming.object_path(idx)),
