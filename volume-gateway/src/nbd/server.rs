@@ -386,7 +386,9 @@ async fn run(
                 ))];
             }
             let ctx = s.allocation_context.unwrap_or(0);
-            vec![Bytes::from(codec::block_status_chunk(req.cookie, ctx, &shaped))]
+            vec![Bytes::from(codec::block_status_chunk(
+                req.cookie, ctx, &shaped,
+            ))]
         }
         Command::Cache => ok(),
         Command::Disconnect => Vec::new(),
@@ -426,7 +428,10 @@ mod tests {
         tokio::spawn(async move {
             a.write_all(b"0123456789abc").await.expect("write");
         });
-        assert_eq!(&read_payload(&mut rd, 10).await.expect("10")[..], b"0123456789");
+        assert_eq!(
+            &read_payload(&mut rd, 10).await.expect("10")[..],
+            b"0123456789"
+        );
         let mut rest = [0u8; 3];
         rd.read_exact(&mut rest).await.expect("rest");
         assert_eq!(&rest, b"abc");
