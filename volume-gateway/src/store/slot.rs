@@ -193,6 +193,11 @@ impl Slot {
         for p in page_span(at, src.len()) {
             let ps = p as usize * PAGE;
             let (a, b) = (at.max(ps), end.min(ps + PAGE));
+            if let (Src::Data(d), true) = (src, b - a == PAGE) {
+                // A whole page of data: nothing under it to keep.
+                self.pages.insert(p, Box::from(&d[a - at..b - at]));
+                continue;
+            }
             if !self.pages.contains_key(&p) && (self.base.is_some() || matches!(src, Src::Data(_)))
             {
                 let under = self.under(p);
@@ -234,6 +239,26 @@ impl Slot {
         for (a, b) in self.valid.within(at, at + out.len()) {
             self.copy_out(a, &mut out[a - at..b - at]);
         }
+    }
+
+    /// The chunk's whole content, just assembled for a write-back, becomes
+    /// the base and the pages go: the body sent and the cache share one
+    /// buffer, and later writes make pages over it as over a chunk read
+    /// whole.
+    pub fn settle(&mut self, content: Bytes, chunk_size: usize) {
+        self.pages.clear();
+        self.base = Some(content);
+        self.valid = RangeSet::full(chunk_size);
+    }
+
+    /// `[at, at + len)` as a slice of the base, without copying, where no
+    /// page lies over it and the base holds all of it.
+    pub fn base_slice(&self, at: usize, len: usize) -> Option<Bytes> {
+        let base = self.base.as_ref()?;
+        if at + len > base.len() || page_span(at, len).any(|p| self.pages.contains_key(&p)) {
+            return None;
+        }
+        Some(base.slice(at..at + len))
     }
 
     /// Makes the whole chunk read as zeros (a punch while a write-back
@@ -345,6 +370,26 @@ mod tests {
             "zeros stay zeros"
         );
         assert_eq!(&out[PAGE + 7..], &vec![7u8; PAGE - 7][..]);
+    }
+
+    #[test]
+    fn settled_content_is_the_base_and_slices_share_it() {
+        let mut s = Slot::new(1, false, CS);
+        s.put(0, Src::Data(&vec![3u8; CS]));
+        assert!(s.base_slice(0, PAGE).is_none(), "pages, no base yet");
+        let content = Bytes::from(vec![3u8; CS]);
+        s.settle(content.clone(), CS);
+        assert_eq!(s.mem(), SLOT_OVERHEAD + CS);
+        let slice = s.base_slice(PAGE, 2 * PAGE).expect("base only");
+        assert_eq!(slice.as_ptr(), content[PAGE..].as_ptr(), "no copy");
+        // A later write lays a page over the base: that range is copied.
+        s.put(PAGE + 1, Src::Data(&[9]));
+        assert!(s.base_slice(PAGE, 2 * PAGE).is_none());
+        assert!(s.base_slice(2 * PAGE, PAGE).is_some());
+        assert!(s.base_slice(CS - PAGE, PAGE + 1).is_none(), "past the end");
+        let mut out = vec![0u8; 3];
+        s.copy_out(PAGE, &mut out);
+        assert_eq!(out, vec![3, 9, 3]);
     }
 
     #[test]

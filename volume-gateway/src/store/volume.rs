@@ -39,8 +39,9 @@ const PUT_TRIES: u32 = 3;
 /// A read this long, or one that continues the last, reads its chunk
 /// object whole (and keeps it) instead of just the range.
 const WHOLE_READ: usize = 1 << 20;
-/// Chunks read ahead of a sequential reader.
-const READ_AHEAD: u64 = 4;
+/// Chunks read ahead of a sequential reader: enough to keep every fetch
+/// busy.
+const READ_AHEAD: u64 = FETCHES as u64;
 /// Whole-chunk reads in flight per volume.
 const FETCHES: usize = 8;
 
@@ -268,9 +269,10 @@ impl OpenVolume {
         self.chunk_size as usize
     }
 
-    /// Reads `len` bytes at `offset`. A large or sequential read reads its
-    /// chunks whole, keeps them, and starts reading the next ones.
-    pub async fn read(self: &Arc<Self>, offset: u64, len: usize) -> Result<Vec<u8>> {
+    /// Reads `len` bytes at `offset`, returned in parts (one per chunk
+    /// piece) to send one after the other. A large or sequential read reads
+    /// its chunks whole, keeps them, and starts reading the next ones.
+    pub async fn read(self: &Arc<Self>, offset: u64, len: usize) -> Result<Vec<Bytes>> {
         let sequential = {
             let mut st = self.st();
             let seq = st.last_read_end == offset;
@@ -278,7 +280,6 @@ impl OpenVolume {
             seq
         };
         let whole = sequential || len >= WHOLE_READ;
-        let mut out = vec![0u8; len];
         let pieces = layout::pieces(offset, len as u64, self.chunk_size);
         if let (true, Some(last)) = (whole, pieces.last()) {
             for c in last.chunk + 1..=last.chunk + READ_AHEAD {
@@ -287,9 +288,25 @@ impl OpenVolume {
                 }
             }
         }
-        for p in pieces {
-            self.read_piece(p, whole, &mut out[p.pos..p.pos + p.len])
-                .await?;
+        let mut out = Vec::with_capacity(pieces.len());
+        for &p in &pieces {
+            out.push(self.read_piece(p, whole).await?);
+        }
+        if whole {
+            // A chunk read to its end by a sequential reader is done with:
+            // it goes first when the cache needs room (before the chunks
+            // read ahead of it).
+            let mut st = self.st();
+            for p in pieces.iter().filter(|p| p.at + p.len == self.cs()) {
+                let idle = st
+                    .slots
+                    .get(&p.chunk)
+                    .filter(|s| !s.dirty() && !s.busy)
+                    .map(|s| s.use_tick);
+                if let Some(t) = idle {
+                    st.clean_q.push_front((p.chunk, t));
+                }
+            }
         }
         Ok(out)
     }
@@ -297,7 +314,16 @@ impl OpenVolume {
     fn spawn_fetch(self: &Arc<Self>, chunk: u64) {
         let wanted = {
             let mut st = self.st();
-            let room = st.cache_bytes + self.cs() <= self.cache_limit / 4 * 3;
+            // Read-ahead may take clean chunks' room (least recently used,
+            // or read through, first) but leaves a quarter for writers.
+            let (need, target) = (self.cs() + SLOT_OVERHEAD, self.cache_limit / 4 * 3);
+            if st.cache_bytes + need > target
+                && !st.slots.contains_key(&chunk)
+                && !st.fetching.contains(&chunk)
+            {
+                st.evict_clean(need, target);
+            }
+            let room = st.cache_bytes + need <= target;
             let wanted = room
                 && !st.slots.contains_key(&chunk)
                 && !st.fetching.contains(&chunk)
@@ -377,7 +403,8 @@ impl OpenVolume {
         result
     }
 
-    async fn read_piece(self: &Arc<Self>, p: Piece, whole: bool, out: &mut [u8]) -> Result<()> {
+    async fn read_piece(self: &Arc<Self>, p: Piece, whole: bool) -> Result<Bytes> {
+        let cs = self.cs();
         let mut misses = 0;
         loop {
             // What the cache knows, and where the rest is.
@@ -391,12 +418,22 @@ impl OpenVolume {
                 let fetching = st.fetching.contains(&p.chunk);
                 match st.slots.get_mut(&p.chunk) {
                     Some(s) if s.valid.covers(p.at, p.at + p.len) => {
-                        s.copy_out(p.at, out);
+                        // Large pieces of a chunk held whole go out as
+                        // slices of it, uncopied; a reply then keeps at
+                        // most twice its length alive.
+                        let data = (p.len >= cs / 2)
+                            .then(|| s.base_slice(p.at, p.len))
+                            .flatten()
+                            .unwrap_or_else(|| {
+                                let mut v = vec![0u8; p.len];
+                                s.copy_out(p.at, &mut v);
+                                Bytes::from(v)
+                            });
                         s.use_tick = t;
                         if !s.dirty() {
                             st.clean_q.push_back((p.chunk, t));
                         }
-                        return Ok(());
+                        return Ok(data);
                     }
                     Some(s) => (Some(s.id), object, Next::Range),
                     None if fetching => (None, object, Next::Wait(self.changed.notified())),
@@ -421,8 +458,9 @@ impl OpenVolume {
                 }
                 Next::Range => {}
             }
+            let mut out = vec![0u8; p.len];
             match object {
-                None => out.fill(0),
+                None => {}
                 Some((name, newest)) => {
                     let range = Some((p.at as u64, p.len as u64));
                     match self
@@ -430,10 +468,11 @@ impl OpenVolume {
                         .get_chunk(&self.account, &name, range, newest)
                         .await?
                     {
+                        // Nothing cached to lay over it: as received.
+                        Some(b) if slot_id.is_none() && b.len() == p.len => return Ok(b),
                         Some(b) => {
                             let n = b.len().min(out.len());
                             out[..n].copy_from_slice(&b[..n]);
-                            out[n..].fill(0);
                         }
                         // The map moved on while we asked (a write-back or a
                         // punch); look again, but a chunk that stays
@@ -452,15 +491,15 @@ impl OpenVolume {
                 }
             }
             let Some(id) = slot_id else {
-                return Ok(());
+                return Ok(Bytes::from(out));
             };
             // Lay what was written here over the object's bytes. If the slot
             // went away meanwhile (written back and evicted), the object we
             // read may predate it: read again.
             let st = self.st();
             if let Some(s) = st.slots.get(&p.chunk).filter(|s| s.id == id) {
-                s.overlay(p.at, out);
-                return Ok(());
+                s.overlay(p.at, &mut out);
+                return Ok(Bytes::from(out));
             }
         }
     }
@@ -659,7 +698,7 @@ impl OpenVolume {
         let (name, body, version, target, gen) = {
             let mut st = self.st();
             let st = &mut *st;
-            let Some(slot) = st.slots.get_mut(&chunk).filter(|s| s.id == slot_id) else {
+            let Some(slot) = st.slots.get(&chunk).filter(|s| s.id == slot_id) else {
                 return Ok(());
             };
             let mut buf = vec![0u8; cs];
@@ -668,10 +707,22 @@ impl OpenVolume {
                 buf[..n].copy_from_slice(&b[..n]);
             }
             slot.overlay(0, &mut buf);
-            slot.written.clear();
             let version = slot.version;
             let zero = !slot.provisioned && is_zero(&buf);
             let body = (!zero).then(|| Bytes::from(buf));
+            // The body becomes the slot's content (its pages go) where that
+            // takes no more memory than the cache may hold: a chunk written
+            // whole then costs one buffer, shared by the cache and the PUT.
+            let grow = (cs + SLOT_OVERHEAD).saturating_sub(slot.mem());
+            let settle = body
+                .clone()
+                .filter(|_| st.cache_bytes + grow <= self.cache_limit);
+            st.with_slot(chunk, |s| {
+                s.written.clear();
+                if let Some(b) = settle {
+                    s.settle(b, cs);
+                }
+            });
             let target = st.map.write_target(&self.me, st.frozen_gen, chunk);
             let gen = match (target, zero) {
                 (_, true) => 0,
