@@ -295,6 +295,10 @@ fn swift_functional_tests_with_keystone_v3() {
         .env("OUT_DIR", &results)
         .env("TEST_CONF", &conf)
         .env("PYTHONPATH", &shim)
+        // test_access_control's tests are whole RBAC matrices, hundreds of
+        // requests each (a container and an object made and removed per
+        // case): on a busy machine one passed the script's 300 s per test.
+        .env("PYTEST_TIMEOUT", "1200")
         .output()
         .expect("run bench/swift-reference/functests");
     let stdout = String::from_utf8_lossy(&out.stdout);
