@@ -242,27 +242,33 @@ pub(crate) fn judge_against(
     problems
 }
 
+/// Runs `bench/swift-reference/functests` as `cmd` says (endpoint, modules,
+/// env) with its results in `results`; returns the test cases and the
+/// script's summary. No junit.xml (the tests could not run) fails here.
+pub(crate) fn run_functests(mut cmd: Command, results: &Path) -> (Vec<Case>, String) {
+    let out = cmd
+        .env("OUT_DIR", results)
+        .output()
+        .expect("run bench/swift-reference/functests");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let junit = results.join("junit.xml");
+    assert!(
+        junit.exists(),
+        "no junit.xml; functests said:\n{stdout}\n{}\npytest.log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(results.join("pytest.log")).unwrap_or_default()
+    );
+    (parse_junit(&junit), stdout)
+}
+
 #[test]
 fn swift_functional_tests_pass_against_aio() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("aio");
     let aio = harness::start_aio(&data);
-    let results = tmp.path().join("results");
-    let out = Command::new(functests_script())
-        .arg(aio.addr().to_string())
-        .args(MODULES)
-        .env("OUT_DIR", &results)
-        .output()
-        .expect("run bench/swift-reference/functests");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let junit = results.join("junit.xml");
-    assert!(
-        junit.exists(),
-        "no junit.xml; functests said:\n{stdout}\n{stderr}\npytest.log:\n{}",
-        std::fs::read_to_string(results.join("pytest.log")).unwrap_or_default()
-    );
-    let cases = parse_junit(&junit);
+    let mut cmd = Command::new(functests_script());
+    cmd.arg(aio.addr().to_string()).args(MODULES);
+    let (cases, stdout) = run_functests(cmd, &tmp.path().join("results"));
     let problems = judge(&cases);
     assert!(
         problems.is_empty(),

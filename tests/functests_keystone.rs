@@ -26,7 +26,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::functests::{functests_script, parse_junit, Case};
+use crate::functests::{functests_script, run_functests, Case};
 use crate::keystone_support::{keystone_aio, Keystone, PW};
 
 const MODULES: &[&str] = &[
@@ -287,29 +287,17 @@ fn swift_functional_tests_with_keystone_v3() {
     let shim = tmp.path().join("shim");
     std::fs::create_dir(&shim).unwrap();
     std::fs::write(shim.join("ksc_shim.py"), SHIM).unwrap();
-    let results = tmp.path().join("results");
-    let out = Command::new(functests_script())
-        .arg(proxy.addr().to_string())
+    let mut cmd = Command::new(functests_script());
+    cmd.arg(proxy.addr().to_string())
         .args(["-p", "ksc_shim"])
         .args(MODULES)
-        .env("OUT_DIR", &results)
         .env("TEST_CONF", &conf)
         .env("PYTHONPATH", &shim)
         // test_access_control's tests are whole RBAC matrices, hundreds of
         // requests each (a container and an object made and removed per
         // case): on a busy machine one passed the script's 300 s per test.
-        .env("PYTEST_TIMEOUT", "1200")
-        .output()
-        .expect("run bench/swift-reference/functests");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let junit = results.join("junit.xml");
-    assert!(
-        junit.exists(),
-        "no junit.xml; functests said:\n{stdout}\n{}\npytest.log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(results.join("pytest.log")).unwrap_or_default()
-    );
-    let cases = parse_junit(&junit);
+        .env("PYTEST_TIMEOUT", "1200");
+    let (cases, _) = run_functests(cmd, &tmp.path().join("results"));
     let problems = judge(&cases);
     eprintln!("{}", table(&cases));
     assert!(

@@ -22,7 +22,7 @@ use std::time::Duration;
 // `start --fs plain`, 6 of tests.py's metadata tests fail there besides: the
 // most metadata Swift allows does not fit in ext4's xattrs, 507).
 use crate::functests::{
-    functests_script, judge_against, parse_junit, SWIFT_COLLECTED, SWIFT_SKIPS,
+    functests_script, judge_against, run_functests, SWIFT_COLLECTED, SWIFT_SKIPS,
 };
 use crate::harness::{self, Proc};
 
@@ -167,21 +167,9 @@ fn swift_proxy_over_swirl_storage_passes_swifts_functional_tests() {
         port,
     );
 
-    let results = tmp.path().join("results");
-    let out = Command::new(functests_script())
-        .arg(proxy.addr().to_string())
-        .env("OUT_DIR", &results)
-        .output()
-        .expect("run bench/swift-reference/functests");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let junit = results.join("junit.xml");
-    assert!(
-        junit.exists(),
-        "no junit.xml; functests said:\n{stdout}\n{stderr}\npytest.log:\n{}",
-        std::fs::read_to_string(results.join("pytest.log")).unwrap_or_default()
-    );
-    let cases = parse_junit(&junit);
+    let mut cmd = Command::new(functests_script());
+    cmd.arg(proxy.addr().to_string());
+    let (cases, stdout) = run_functests(cmd, &tmp.path().join("results"));
     let problems = judge_against(&cases, SWIFT_COLLECTED, SWIFT_SKIPS);
     assert!(
         problems.is_empty(),
