@@ -272,8 +272,13 @@ impl Drop for Proc {
 /// healthcheck: a TLS proxy does not answer plain HTTP). The gateway's
 /// addresses: `ready_addr("volume-api")`, `ready_addr("volume-nbd")`.
 pub fn aio_ready(data: &Path) -> Proc {
+    aio_ready_with(data, &[])
+}
+
+/// As [`aio_ready`], with `extra` arguments for aio.
+pub fn aio_ready_with(data: &Path, extra: &[&str]) -> Proc {
     let data = data.to_str().unwrap();
-    let args = [
+    let mut args = vec![
         "aio",
         "--data",
         data,
@@ -284,6 +289,7 @@ pub fn aio_ready(data: &Path) -> Proc {
         "--volume-nbd",
         "127.0.0.1:0",
     ];
+    args.extend_from_slice(extra);
     Proc::swirl_server("aio", &args, Duration::from_secs(60))
 }
 

@@ -271,22 +271,8 @@ pub fn dave_token(addr: SocketAddr) -> String {
 /// password `PW`), healthy before it returns.
 pub fn keystone_aio(data: &std::path::Path, ks: &Keystone) -> crate::harness::Proc {
     let url = ks.url();
-    let args = [
-        "aio",
-        "--data",
-        data.to_str().unwrap(),
-        "--bind",
-        "127.0.0.1:0",
-        "--volume-api",
-        "127.0.0.1:0",
-        "--volume-nbd",
-        "127.0.0.1:0",
-        "--keystone-url",
-        &url,
-        "--keystone-password",
-        PW,
-    ];
-    let p = crate::harness::Proc::swirl_server("aio", &args, std::time::Duration::from_secs(60));
+    let extra = ["--keystone-url", url.as_str(), "--keystone-password", PW];
+    let p = crate::harness::aio_ready_with(data, &extra);
     assert!(crate::harness::wait_healthcheck(
         p.addr(),
         std::time::Duration::from_secs(30)
