@@ -97,6 +97,11 @@ impl Slot {
         self.version > self.clean
     }
 
+    /// Clean and held by no write-back: the cache may drop it.
+    pub fn idle_clean(&self) -> bool {
+        !self.dirty() && !self.busy
+    }
+
     /// A clean slot holding a chunk object read whole.
     pub fn with_base(id: u64, base: Bytes, chunk_size: usize) -> Slot {
         let mut s = Slot::new(id, true, chunk_size);

@@ -85,13 +85,15 @@ impl State {
     /// Runs `f` on a slot, keeping the memory counters right.
     fn with_slot<T>(&mut self, chunk: u64, f: impl FnOnce(&mut Slot) -> T) -> Option<T> {
         let slot = self.slots.get_mut(&chunk)?;
-        let (mem0, dirty0) = (slot.mem(), slot.dirty());
+        let (mem0, dirty0, idle0) = (slot.mem(), slot.dirty(), slot.idle_clean());
         let out = f(slot);
-        let (mem1, dirty1) = (slot.mem(), slot.dirty());
+        let (mem1, dirty1, idle1) = (slot.mem(), slot.dirty(), slot.idle_clean());
         self.cache_bytes = self.cache_bytes + mem1 - mem0;
         self.dirty_bytes =
             self.dirty_bytes + if dirty1 { mem1 } else { 0 } - if dirty0 { mem0 } else { 0 };
-        if dirty0 && !dirty1 {
+        // A slot becomes evictable once it is clean and no write-back holds
+        // it (that order varies: a write-back marks it clean while busy).
+        if idle1 && !idle0 {
             self.clean_q.push_back((chunk, slot.use_tick));
         }
         Some(out)
@@ -115,7 +117,7 @@ impl State {
             let idle_clean = self
                 .slots
                 .get(&chunk)
-                .is_some_and(|s| s.use_tick == t && !s.dirty() && !s.busy);
+                .is_some_and(|s| s.use_tick == t && s.idle_clean());
             if idle_clean {
                 self.remove_slot(chunk);
             }
@@ -301,7 +303,7 @@ impl OpenVolume {
                 let idle = st
                     .slots
                     .get(&p.chunk)
-                    .filter(|s| !s.dirty() && !s.busy)
+                    .filter(|s| s.idle_clean())
                     .map(|s| s.use_tick);
                 if let Some(t) = idle {
                     st.clean_q.push_front((p.chunk, t));
