@@ -33,6 +33,14 @@ use crate::Stats;
 /// Chunks buffered between the reader thread and the socket.
 const CHANNEL_CHUNKS: usize = 4;
 
+/// Responses of this many bytes and more read their blocks with O_DIRECT
+/// (`DataFile::use_direct`): the size from which PUTs write that way.
+const DIRECT_READ_MIN: u64 = swirl_store::object::direct_write::MIN_BODY;
+
+/// Bytes per direct read: the device waits on each, so fewer, larger ones
+/// (a response then holds at most CHANNEL_CHUNKS + 1 of them).
+const DIRECT_PIECE: usize = 1 << 20;
+
 /// One piece of a response body.
 #[derive(Debug, Clone)]
 pub enum Segment {
@@ -98,10 +106,20 @@ pub fn file_body(
     stats: Arc<Stats>,
 ) -> Body {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let mut obj = obj;
     tokio::task::spawn_blocking(move || {
         let out = Out { tx: &tx, stats };
         match check {
-            Check::Blocks => read_blocks(&obj, &segments, chunk as u64, &out),
+            Check::Blocks => {
+                // Large reads go around the page cache, in larger pieces
+                // (each one read waits on the device).
+                let piece = if total >= DIRECT_READ_MIN && obj.data.use_direct() {
+                    chunk.max(DIRECT_PIECE)
+                } else {
+                    chunk
+                };
+                read_blocks(&obj, &segments, piece as u64, &out)
+            }
             Check::Whole(b) => read_segments(&obj, &segments, chunk, Some(b), &out),
             Check::Unchecked => read_segments(&obj, &segments, chunk, None, &out),
         }
