@@ -228,7 +228,7 @@ impl DataFile {
         let Some(d) = &self.direct else {
             return Ok(None);
         };
-        if offset % ALIGN as u64 != 0 {
+        if !offset.is_multiple_of(ALIGN as u64) {
             return Ok(None);
         }
         // The length rounds up to the alignment: the read may run on into
@@ -507,7 +507,6 @@ mod tests {
     fn a_bad_byte_stops_the_read_at_its_block() {
         let d = tempfile::tempdir().unwrap();
         let data = body(10 * B as usize + 123);
-        let n = data.len() as u64;
         // In the middle of block 3, and on the first byte of block 5.
         for (bad, block) in [(3 * B + B / 2, 3), (5 * B, 5)] {
             let p = write(d.path(), "b.data", &data, true);
@@ -521,29 +520,27 @@ mod tests {
 
     fn bad_block_of(f: &DataFile, data: &[u8], block: u64) {
         let n = data.len() as u64;
-        {
-            let c = f.read_checked(0, n).unwrap();
-            let cor = c.corrupt.clone().unwrap();
-            assert_eq!(cor.offset, block * B);
-            // Everything before the bad block, nothing of it.
-            assert_eq!(wanted(&c), &data[..(block * B) as usize]);
-            // A range starting inside the bad block yields nothing.
-            let c = f.read_checked(block * B + 10, n).unwrap();
-            assert!(c.good.is_empty() && c.corrupt.is_some());
-            // A range that ends before it is fine; one that only touches its
-            // block's last byte is not.
-            let c = f.read_checked(B, block * B).unwrap();
-            assert_eq!(c.corrupt, None);
-            assert_eq!(wanted(&c), &data[B as usize..(block * B) as usize]);
-            let c = f
-                .read_checked((block + 1) * B - 1, (block + 1) * B)
-                .unwrap();
-            assert!(c.good.is_empty() && c.corrupt.is_some());
-            // Later blocks still read.
-            let c = f.read_checked((block + 1) * B, n).unwrap();
-            assert_eq!(c.corrupt, None);
-            assert_eq!(f.verify().unwrap().map(|c| c.offset), Some(block * B));
-        }
+        let c = f.read_checked(0, n).unwrap();
+        let cor = c.corrupt.clone().unwrap();
+        assert_eq!(cor.offset, block * B);
+        // Everything before the bad block, nothing of it.
+        assert_eq!(wanted(&c), &data[..(block * B) as usize]);
+        // A range starting inside the bad block yields nothing.
+        let c = f.read_checked(block * B + 10, n).unwrap();
+        assert!(c.good.is_empty() && c.corrupt.is_some());
+        // A range that ends before it is fine; one that only touches its
+        // block's last byte is not.
+        let c = f.read_checked(B, block * B).unwrap();
+        assert_eq!(c.corrupt, None);
+        assert_eq!(wanted(&c), &data[B as usize..(block * B) as usize]);
+        let c = f
+            .read_checked((block + 1) * B - 1, (block + 1) * B)
+            .unwrap();
+        assert!(c.good.is_empty() && c.corrupt.is_some());
+        // Later blocks still read.
+        let c = f.read_checked((block + 1) * B, n).unwrap();
+        assert_eq!(c.corrupt, None);
+        assert_eq!(f.verify().unwrap().map(|c| c.offset), Some(block * B));
     }
 
     #[test]
