@@ -92,13 +92,17 @@ pub enum BackendError {
 }
 
 /// Talks to storage nodes. Cheap to clone (the pool and limiter are shared).
+/// Tries of the start-up digest-trailer probe per server.
+const PROBE_ROUNDS: usize = 4;
+
 #[derive(Clone)]
 pub struct Backend {
     client: HttpClient,
     pub conn_timeout: Duration,
     pub node_timeout: Duration,
     pub limiter: Arc<ErrorLimiter>,
-    /// Nodes whose PUT answers said they take digest trailers.
+    /// Servers (`ip:port`) that said they take digest trailers, in a PUT
+    /// answer or their healthcheck's.
     digest_nodes: Arc<std::sync::RwLock<std::collections::HashSet<String>>>,
     /// Upload connections kept between PUTs.
     uploads: Arc<UploadPool>,
@@ -134,7 +138,7 @@ impl Backend {
     pub fn takes_digest_trailer(&self, node: &Node) -> bool {
         self.digest_nodes
             .read()
-            .is_ok_and(|s| s.contains(&node.key()))
+            .is_ok_and(|s| s.contains(&node.addr()))
     }
 
     /// Remembers what a node's PUT answer said about digest trailers.
@@ -143,10 +147,50 @@ impl Backend {
         if takes != self.takes_digest_trailer(node) {
             if let Ok(mut s) = self.digest_nodes.write() {
                 if takes {
-                    s.insert(node.key());
+                    s.insert(node.addr());
                 } else {
-                    s.remove(&node.key());
+                    s.remove(&node.addr());
                 }
+            }
+        }
+    }
+
+    /// Asks each server of `nodes` once (`GET /healthcheck`) whether it
+    /// takes digest trailers, so that even the first PUTs after a start
+    /// spare the object servers an MD5 pass. A server that does not answer
+    /// is left to be learned from its PUT answers; nothing is counted
+    /// against it here.
+    /// Servers still starting (an all-in-one cluster starts them beside the
+    /// proxy) get a few more tries, a second apart.
+    pub async fn probe_digest_trailers(&self, nodes: Vec<Node>) {
+        let mut seen = std::collections::HashSet::new();
+        let mut left: Vec<Node> = nodes
+            .into_iter()
+            .filter(|n| seen.insert(n.addr()))
+            .collect();
+        for round in 0..PROBE_ROUNDS {
+            if round > 0 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            let mut probes = tokio::task::JoinSet::new();
+            for node in left {
+                let me = self.clone();
+                probes.spawn(async move {
+                    let uri = format!("http://{}/healthcheck", node.addr());
+                    let mut req = Request::get(uri).body(swirl_common::body::empty()).ok()?;
+                    me.auth.sign(&mut req);
+                    match tokio::time::timeout(me.node_timeout, me.client.request(req)).await {
+                        Ok(Ok(resp)) => {
+                            me.learn_digest_trailer(&node, resp.headers());
+                            None
+                        }
+                        _ => Some(node),
+                    }
+                });
+            }
+            left = probes.join_all().await.into_iter().flatten().collect();
+            if left.is_empty() {
+                break;
             }
         }
     }

@@ -105,6 +105,26 @@ impl Rings {
         }
     }
 
+    /// Every device of a ring, once each (nothing when the ring cannot be
+    /// read).
+    pub fn all_nodes(&self, kind: RingKind) -> Vec<Node> {
+        let Ok(ring) = self.ring(kind) else {
+            return Vec::new();
+        };
+        ring.devs
+            .iter()
+            .flatten()
+            .map(|d| Node {
+                id: d.id,
+                ip: d.ip.clone(),
+                port: d.port,
+                device: d.device.clone(),
+                index: 0,
+                handoff: false,
+            })
+            .collect()
+    }
+
     /// The ring, reading it the first time and again when its file changed.
     pub fn ring(&self, kind: RingKind) -> Result<Arc<RingData>> {
         let path = self.dir.join(kind.file_name());

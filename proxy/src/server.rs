@@ -24,6 +24,7 @@ use tracing::warn;
 
 use crate::handler::ProxyHandler;
 use crate::raw_path::RawPathIo;
+use crate::rings::RingKind;
 
 /// Loads a PEM certificate chain and key into a TLS acceptor.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
@@ -61,6 +62,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let proxy = &handler.proxy;
+    let object_nodes: Vec<_> = proxy
+        .policies
+        .all()
+        .iter()
+        .flat_map(|p| proxy.rings.all_nodes(RingKind::Object(p.index)))
+        .collect();
+    let backend = proxy.backend.clone();
+    tokio::spawn(async move { backend.probe_digest_trailers(object_nodes).await });
     let listen = &handler.proxy.cfg.listen;
     let client_timeout = listen.client_timeout();
     let slots = server::ConnectionSlots::new(listen.max_clients);
