@@ -108,3 +108,46 @@ fn digest_trailers_replace_md5_and_bad_ones_store_nothing() {
         Some(etag.as_str())
     );
 }
+
+/// A proxy learns at start, from each object server's healthcheck, that it
+/// takes digest trailers (so even the first PUTs spare the replicas an MD5
+/// pass); a server that does not answer is not taken for one.
+#[test]
+fn proxies_learn_digest_trailers_from_the_healthcheck() {
+    let d = tempfile::tempdir().unwrap();
+    let s = start(d.path(), "");
+    let r = s.req("GET", "/healthcheck", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.h("x-backend-obj-digest-trailer"), Some("yes"));
+
+    let node = |port: u16, device: &str| swirl_proxy::rings::Node {
+        id: 0,
+        ip: "127.0.0.1".into(),
+        port,
+        device: device.into(),
+        index: 0,
+        handoff: false,
+    };
+    let here = s.addr().port();
+    // A port nothing listens on.
+    let gone = crate::harness::free_port();
+    let limiter = std::sync::Arc::new(swirl_proxy::error_limit::ErrorLimiter::new(
+        10,
+        std::time::Duration::from_secs(60),
+    ));
+    let backend = swirl_proxy::backend::Backend::new(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(2),
+        limiter,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(backend.probe_digest_trailers(vec![
+        node(here, "sda"),
+        node(here, "sdb"),
+        node(gone, "sda"),
+    ]));
+    // Learned per server: every device on it.
+    assert!(backend.takes_digest_trailer(&node(here, "sda")));
+    assert!(backend.takes_digest_trailer(&node(here, "sdc")));
+    assert!(!backend.takes_digest_trailer(&node(gone, "sda")));
+}

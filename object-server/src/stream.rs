@@ -183,7 +183,7 @@ fn read_blocks(obj: &OpenObject, segments: &[Segment], chunk: u64, out: &Out) {
                 Ok(c) => c,
                 Err(e) => return out.fail(e),
             };
-            if !c.good.is_empty() && !out.send(Bytes::from(c.buf).slice(c.good)) {
+            if !c.good.is_empty() && !out.send(c.buf.slice(c.good)) {
                 return;
             }
             if let Some(bad) = c.corrupt {

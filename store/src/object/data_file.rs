@@ -19,16 +19,15 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use bytes::Bytes;
+
 use super::block_hash;
 use super::blocks::{Blocks, DIGEST_LEN};
 use super::metadata::{self, Metadata, TRAILER_LEN};
+use super::read_buf::{ReadBuf, ALIGN};
 
 /// Bytes read and checked at once by [`DataFile::verify`].
 const VERIFY_PIECE: u64 = 1 << 20;
-
-/// Alignment of buffer, offset and length for a direct read (every logical
-/// block size in use divides it).
-const ALIGN: usize = 4096;
 
 /// A body that failed its check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +42,7 @@ pub struct Corrupt {
 #[derive(Debug)]
 pub struct Checked {
     /// The bytes of the blocks covering the range.
-    pub buf: Vec<u8>,
+    pub buf: Bytes,
     /// Where in `buf` the wanted bytes that passed are: the whole range, or
     /// the part of it before the first bad block.
     pub good: Range<usize>,
@@ -165,7 +164,7 @@ impl DataFile {
         let end = end.min(self.body_len);
         if start >= end {
             return Ok(Checked {
-                buf: Vec::new(),
+                buf: Bytes::new(),
                 good: 0..0,
                 corrupt: None,
             });
@@ -173,27 +172,18 @@ impl DataFile {
         let cover = blocks.covering(start, end);
         let bytes = blocks.bytes_of(cover.clone());
         let n = (bytes.end - bytes.start) as usize;
-        // The covered bytes sit at `base` in `buf` (past the alignment
-        // padding of a direct read).
-        let (buf, base) = match self.read_direct(bytes.start, n)? {
-            Some(r) => r,
+        let buf = match self.read_direct(bytes.start, n)? {
+            Some(b) => b,
             None => {
                 let mut buf = vec![0u8; n];
                 self.file.read_exact_at(&mut buf, bytes.start)?;
-                (buf, 0)
+                Bytes::from(buf)
             }
         };
         let digests = self.read_digests(&blocks, cover.clone())?;
-        let bad = first_bad(
-            &blocks,
-            cover,
-            &buf[base..base + n],
-            bytes.start,
-            &digests,
-            self.root,
-        );
+        let bad = first_bad(&blocks, cover, &buf, bytes.start, &digests, self.root);
         let good_end = bad.as_ref().map_or(end, |c| c.offset.clamp(start, end));
-        let at = |o: u64| base + (o - bytes.start) as usize;
+        let at = |o: u64| (o - bytes.start) as usize;
         Ok(Checked {
             good: at(start)..at(good_end),
             buf,
@@ -221,10 +211,10 @@ impl DataFile {
         self.direct.is_some()
     }
 
-    /// Reads `n` bytes at `offset` directly: Some((buf, at)) with the bytes
-    /// at `buf[at..at + n]`, or None when there is no direct descriptor or
-    /// the kernel refuses this read (the caller then reads buffered).
-    fn read_direct(&self, offset: u64, n: usize) -> io::Result<Option<(Vec<u8>, usize)>> {
+    /// Reads `n` bytes at `offset` directly into a pooled aligned buffer;
+    /// None when there is no direct descriptor or the kernel refuses this
+    /// read (the caller then reads buffered).
+    fn read_direct(&self, offset: u64, n: usize) -> io::Result<Option<Bytes>> {
         let Some(d) = &self.direct else {
             return Ok(None);
         };
@@ -233,13 +223,10 @@ impl DataFile {
         }
         // The length rounds up to the alignment: the read may run on into
         // the digests after the body, or stop short at the file's end.
-        let len = n.next_multiple_of(ALIGN);
-        let mut storage = vec![0u8; len + ALIGN];
-        let at = storage.as_ptr().align_offset(ALIGN);
-        if at >= ALIGN {
+        let Some(mut rb) = ReadBuf::take(n.next_multiple_of(ALIGN)) else {
             return Ok(None);
-        }
-        let window = &mut storage[at..at + len];
+        };
+        let window = rb.window();
         let mut got = 0;
         while got < n {
             match d.read_at(&mut window[got..], offset + got as u64) {
@@ -259,7 +246,7 @@ impl DataFile {
                 Err(e) => return Err(e),
             }
         }
-        Ok(Some((storage, at)))
+        Ok(Some(rb.into_bytes(n)))
     }
 
     /// The stored digests of blocks `cover` (empty for a one-block body,

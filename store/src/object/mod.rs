@@ -18,6 +18,7 @@ pub mod hashes;
 pub mod layout;
 pub mod metadata;
 pub mod quarantine;
+pub mod read_buf;
 pub mod sync;
 
 pub use data_file::{Checked, Corrupt, DataFile};
