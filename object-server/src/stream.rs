@@ -98,7 +98,7 @@ pub enum Check {
 
 /// Streams `segments` of `obj` (`total` bytes in all) from a blocking thread.
 pub fn file_body(
-    obj: OpenObject,
+    mut obj: OpenObject,
     segments: Vec<Segment>,
     total: u64,
     chunk: usize,
@@ -106,7 +106,6 @@ pub fn file_body(
     stats: Arc<Stats>,
 ) -> Body {
     let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
-    let mut obj = obj;
     tokio::task::spawn_blocking(move || {
         let out = Out { tx: &tx, stats };
         match check {

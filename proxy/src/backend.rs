@@ -91,10 +91,10 @@ pub enum BackendError {
     Http(String, String),
 }
 
-/// Talks to storage nodes. Cheap to clone (the pool and limiter are shared).
 /// Tries of the start-up digest-trailer probe per server.
 const PROBE_ROUNDS: usize = 4;
 
+/// Talks to storage nodes. Cheap to clone (the pool and limiter are shared).
 #[derive(Clone)]
 pub struct Backend {
     client: HttpClient,
@@ -141,7 +141,8 @@ impl Backend {
             .is_ok_and(|s| s.contains(&node.addr()))
     }
 
-    /// Remembers what a node's PUT answer said about digest trailers.
+    /// Remembers what a node's server said about digest trailers (in a PUT
+    /// answer or its healthcheck), for every device on that server.
     pub fn learn_digest_trailer(&self, node: &Node, answer: &HeaderMap) {
         let takes = swirl_common::digest_trailer::requested(answer);
         if takes != self.takes_digest_trailer(node) {
@@ -160,6 +161,7 @@ impl Backend {
     /// spare the object servers an MD5 pass. A server that does not answer
     /// is left to be learned from its PUT answers; nothing is counted
     /// against it here.
+    ///
     /// Servers still starting (an all-in-one cluster starts them beside the
     /// proxy) get a few more tries, a second apart.
     pub async fn probe_digest_trailers(&self, nodes: Vec<Node>) {

@@ -71,7 +71,7 @@ pub async fn serve(
         .collect();
     let backend = proxy.backend.clone();
     tokio::spawn(async move { backend.probe_digest_trailers(object_nodes).await });
-    let listen = &handler.proxy.cfg.listen;
+    let listen = &proxy.cfg.listen;
     let client_timeout = listen.client_timeout();
     let slots = server::ConnectionSlots::new(listen.max_clients);
     tokio::pin!(shutdown);
