@@ -192,6 +192,16 @@ impl ProxyCluster {
         self.object_servers[n] = p;
     }
 
+    /// Kills object server `n` (-9) and starts it again on a new port that
+    /// the ring does not name (its ring port is left free for the test);
+    /// returns the new port.
+    pub fn move_object_server(&mut self, n: usize) -> u16 {
+        self.object_servers[n].kill9();
+        let port = harness::free_port();
+        self.object_servers[n] = start_server(self.storage, self.dir.path(), "object", n, port);
+        port
+    }
+
     /// Kills the container server (-9).
     pub fn stop_container_server(&mut self) {
         self._db_servers[0].kill9();

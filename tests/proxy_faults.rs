@@ -3,7 +3,10 @@
 //! without a quorum and nothing written, no object from a client that
 //! disconnects mid-upload.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::http_request;
@@ -85,6 +88,112 @@ fn restarted_object_server_gets_the_next_put_whole() {
                 );
             }
         }
+    }
+}
+
+/// A TCP relay from `listen` to `to` that can play a server dying while
+/// the proxy holds idle connections to it: `die` stops accepting (new
+/// connections are refused) and closes each relayed connection when the
+/// next bytes arrive on it, with no FIN before, so the proxy cannot know.
+struct Relay {
+    dead: Arc<AtomicBool>,
+    /// Held by the accepting thread only while it polls; `die` drops it, so
+    /// from then on connecting is refused, as with a dead server.
+    listener: Arc<Mutex<Option<TcpListener>>>,
+}
+
+impl Relay {
+    fn start(listen: u16, to: u16) -> Relay {
+        let dead = Arc::new(AtomicBool::new(false));
+        let listener = TcpListener::bind(("127.0.0.1", listen)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = Arc::new(Mutex::new(Some(listener)));
+        let (d, l) = (dead.clone(), listener.clone());
+        std::thread::spawn(move || loop {
+            let accepted = match l.lock().unwrap().as_ref() {
+                Some(listener) => listener.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((client, _)) => {
+                    client.set_nonblocking(false).unwrap();
+                    let server = TcpStream::connect(("127.0.0.1", to)).unwrap();
+                    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let d = d.clone();
+                    std::thread::spawn(move || Relay::pump(client, server, Some(d)));
+                    std::thread::spawn(move || Relay::pump(s2, c2, None));
+                }
+                // Polling keeps the listener closable from `die`.
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        });
+        Relay { dead, listener }
+    }
+
+    /// Copies `from` to `to`; with `dead` (client to server), once dead the
+    /// next bytes close both sides instead of going through.
+    fn pump(mut from: TcpStream, mut to: TcpStream, dead: Option<Arc<AtomicBool>>) {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if dead.as_ref().is_some_and(|d| d.load(Ordering::SeqCst)) {
+                let _ = from.shutdown(Shutdown::Both);
+                let _ = to.shutdown(Shutdown::Both);
+                return;
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    }
+
+    fn die(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        self.listener.lock().unwrap().take();
+    }
+}
+
+/// An object server dies while the proxy holds idle upload connections to
+/// it: the next PUT fails on such a connection after "connecting", and
+/// must start over on a handoff (three copies), as it would have had the
+/// connection been refused.
+#[test]
+fn a_put_on_a_dead_kept_alive_connection_goes_to_a_handoff() {
+    let (mut c, addr, tok, acct) = with_container(Storage::Swirl, 4, "k");
+    let auth = [("X-Auth-Token", tok.as_str())];
+    let name = "obj";
+    let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "k", name);
+    let victim = primaries[0];
+    let ring_port = c.obj_ports[victim];
+    let real = c.move_object_server(victim);
+    let relay = Relay::start(ring_port, real);
+    // Warm the proxy's idle connections to the victim, through the relay.
+    let mut warmed = 0;
+    for i in 0..40 {
+        let o = format!("warm{i}");
+        let (s, _, _) = http_request(addr, "PUT", &format!("{acct}/k/{o}"), &auth, b"w").unwrap();
+        assert_eq!(s, 201);
+        let (_, p, _) = object_nodes(c.dir.path(), "AUTH_test", "k", &o);
+        warmed += usize::from(p.contains(&victim));
+    }
+    assert!(warmed > 0, "no warm-up PUT went to server {victim}");
+    relay.die();
+    for len in [10, 300_000] {
+        let body = vec![9u8; len];
+        let (s, _, _) =
+            http_request(addr, "PUT", &format!("{acct}/k/{name}"), &auth, &body).unwrap();
+        assert_eq!(s, 201, "PUT of {len} bytes after server {victim} died");
+        let holders: Vec<usize> = primaries[1..]
+            .iter()
+            .chain(handoffs.iter())
+            .copied()
+            .filter(|&n| backend_get(&c, n, part, &format!("/AUTH_test/k/{name}")) == 200)
+            .collect();
+        assert_eq!(holders.len(), 3, "{len} bytes: copies on {holders:?}");
     }
 }
 

@@ -263,14 +263,24 @@ impl Backend {
     /// Opens a dedicated connection for a streamed upload. Connecting first
     /// lets the proxy replace a dead node by a handoff, and refuse the upload
     /// before any byte is sent when fewer than a quorum of nodes answer.
-    pub async fn connect(
+    /// An idle kept-alive connection is taken first (`reused` says so).
+    pub async fn connect(&self, node: &Node) -> Result<UploadConn, BackendError> {
+        if let Some(send) = self.uploads.take(&node.addr()) {
+            return Ok(UploadConn { send, reused: true });
+        }
+        let send = self.connect_fresh(node).await?;
+        Ok(UploadConn {
+            send,
+            reused: false,
+        })
+    }
+
+    /// A new connection, never one from the idle pool.
+    pub async fn connect_fresh(
         &self,
         node: &Node,
     ) -> Result<hyper::client::conn::http1::SendRequest<Body>, BackendError> {
         let addr = node.addr();
-        if let Some(send) = self.uploads.take(&addr) {
-            return Ok(send);
-        }
         let started = std::time::Instant::now();
         let stream = match tokio::time::timeout(self.conn_timeout, TcpStream::connect(&addr)).await
         {
@@ -313,6 +323,13 @@ impl Backend {
             self.uploads.give_back(&node.addr(), send);
         }
     }
+}
+
+/// An upload connection, and whether it came from the idle pool (a server
+/// that died since may not have been noticed on it yet).
+pub struct UploadConn {
+    pub send: hyper::client::conn::http1::SendRequest<Body>,
+    pub reused: bool,
 }
 
 /// Max headers a message may carry: an account or container with Swift's

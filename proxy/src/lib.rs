@@ -30,6 +30,7 @@ pub mod put;
 pub mod quorum;
 pub mod raw_path;
 pub mod read;
+pub mod replay_body;
 pub mod response;
 pub mod rings;
 pub mod router;

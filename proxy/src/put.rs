@@ -18,9 +18,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::app::Proxy;
-use crate::backend;
+use crate::backend::{self, Backend, UploadConn};
 use crate::error::{Error, Result};
 use crate::quorum;
+use crate::replay_body::Replay;
 use crate::rings::{Node, PartNodes};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 use swirl_common::backend_headers as bh;
@@ -57,39 +58,56 @@ struct Slot {
     trailer: bool,
 }
 
+/// The handoffs not yet used by this PUT, shared by its slots.
+type Handoffs = Arc<Mutex<VecDeque<Node>>>;
+
+/// Connects to `node`, else to the next handoffs until one connects.
+/// `fresh` refuses an idle pooled connection to `node` itself; `fits` skips
+/// nodes the upload cannot go to.
+async fn connect_along(
+    backend: &Backend,
+    node: Node,
+    handoffs: &Handoffs,
+    mut fresh: bool,
+    fits: impl Fn(&Node) -> bool,
+) -> Option<(Node, UploadConn)> {
+    let mut node = node;
+    loop {
+        if fits(&node) && !backend.limiter.is_limited(&node) {
+            let conn = if fresh {
+                backend.connect_fresh(&node).await.map(|send| UploadConn {
+                    send,
+                    reused: false,
+                })
+            } else {
+                backend.connect(&node).await
+            };
+            match conn {
+                Ok(c) => return Some((node, c)),
+                Err(e) => tracing::info!(error = %e, "PUT connect failed; trying a handoff"),
+            }
+        }
+        fresh = false;
+        node = handoffs.lock().ok().and_then(|mut q| q.pop_front())?;
+    }
+}
+
 /// Connects each primary slot, falling back along the handoffs.
 async fn connect_all(
     proxy: &Proxy,
     nodes: &PartNodes,
-) -> Vec<
-    Option<(
-        Node,
-        hyper::client::conn::http1::SendRequest<swirl_common::Body>,
-    )>,
-> {
-    let handoffs: Arc<Mutex<VecDeque<Node>>> =
-        Arc::new(Mutex::new(nodes.handoffs.iter().cloned().collect()));
+) -> (Vec<Option<(Node, UploadConn)>>, Handoffs) {
+    let handoffs: Handoffs = Arc::new(Mutex::new(nodes.handoffs.iter().cloned().collect()));
     let mut set = JoinSet::new();
     for (i, primary) in nodes.primaries.iter().enumerate() {
         let backend = proxy.backend.clone();
         let handoffs = handoffs.clone();
-        let mut node = primary.clone();
+        let node = primary.clone();
         set.spawn(async move {
-            loop {
-                if !backend.limiter.is_limited(&node) {
-                    match backend.connect(&node).await {
-                        Ok(send) => return (i, Some((node, send))),
-                        Err(e) => {
-                            tracing::info!(error = %e, "PUT connect failed; trying a handoff")
-                        }
-                    }
-                }
-                let next = handoffs.lock().ok().and_then(|mut q| q.pop_front());
-                match next {
-                    Some(n) => node = n,
-                    None => return (i, None),
-                }
-            }
+            (
+                i,
+                connect_along(&backend, node, &handoffs, false, |_| true).await,
+            )
         });
     }
     let mut out: Vec<_> = (0..nodes.primaries.len()).map(|_| None).collect();
@@ -100,7 +118,7 @@ async fn connect_all(
             }
         }
     }
-    out
+    (out, handoffs)
 }
 
 fn abort(slots: &mut [Slot], why: &str) {
@@ -133,7 +151,7 @@ where
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.split(',').any(|t| t.trim() == "*"))
     });
-    let conns = connect_all(proxy, &plan.nodes).await;
+    let (conns, handoffs) = connect_all(proxy, &plan.nodes).await;
     let connected = conns.iter().filter(|c| c.is_some()).count();
     if connected < quorum {
         return Err(Error::Unavailable(format!(
@@ -144,8 +162,9 @@ where
         .into_iter()
         .enumerate()
         .filter_map(|(i, conn)| {
-            let (node, send) = conn?;
-            start_upload(proxy, &plan, plan.headers.get(i).cloned(), node, send)
+            let (node, conn) = conn?;
+            let headers = plan.headers.get(i).cloned().unwrap_or_default();
+            start_upload(proxy, &plan, headers, node, conn, handoffs.clone())
         })
         .collect();
     let digests = send_body(proxy, &plan, &mut slots, body, quorum, client_timeout).await?;
@@ -179,23 +198,25 @@ where
 
 /// Sends the PUT's headers to one connected node (chunked with digest
 /// trailers to nodes that take them) and leaves a task awaiting its answer.
+/// An upload on a kept-alive connection that fails before the node answers
+/// starts over (`replay_body`) on a fresh connection to the same node, else
+/// on a handoff, as if the connection had been refused in the first place.
 fn start_upload(
     proxy: &Proxy,
     plan: &PutPlan,
-    headers: Option<HeaderMap>,
+    mut headers: HeaderMap,
     node: Node,
-    mut send: hyper::client::conn::http1::SendRequest<swirl_common::Body>,
+    conn: UploadConn,
+    handoffs: Handoffs,
 ) -> Option<Slot> {
     let (tx, rx) = mpsc::channel(CHANNEL_FRAMES);
-    let uri = backend::on_node(&node, &plan.tail);
-    let mut h = headers.unwrap_or_default();
     let trailer = proxy.backend.takes_digest_trailer(&node);
     match plan.length {
         Some(n) if !trailer => {
-            h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
         }
         _ => {
-            h.insert(
+            headers.insert(
                 http::header::TRANSFER_ENCODING,
                 HeaderValue::from_static("chunked"),
             );
@@ -205,49 +226,64 @@ fn start_upload(
         // Trailers need chunked encoding; the length still goes along
         // for the node's free-space and truncation checks.
         if let Some(n) = plan.length {
-            h.insert(bh::OBJ_CONTENT_LENGTH, HeaderValue::from(n));
+            headers.insert(bh::OBJ_CONTENT_LENGTH, HeaderValue::from(n));
         }
-        h.insert(digest_trailer::HEADER, HeaderValue::from_static("yes"));
-        h.insert(
+        headers.insert(digest_trailer::HEADER, HeaderValue::from_static("yes"));
+        headers.insert(
             http::header::TRAILER,
             HeaderValue::from_static(digest_trailer::ANNOUNCE),
         );
     }
-    if let Ok(host) = HeaderValue::from_str(&node.addr()) {
-        h.insert(http::header::HOST, host);
-    }
-    let mut req = Request::builder().method(Method::PUT).uri(uri);
-    if let Some(hm) = req.headers_mut() {
-        *hm = h;
-    }
     let length = if trailer { None } else { plan.length };
-    let mut req = req.body(ChannelBody::new(rx, length).boxed()).ok()?;
-    proxy.backend.sign(&mut req);
+    let (replay, body) = if conn.reused {
+        let (replay, body) = Replay::new(rx, length);
+        (Some(replay), body.boxed())
+    } else {
+        (None, ChannelBody::new(rx, length).boxed())
+    };
     let backend = proxy.backend.clone();
-    let started = std::time::Instant::now();
+    let tail = plan.tail.clone();
     let answer = tokio::spawn(async move {
-        match send.send_request(req).await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                backend.judge(&node, status, started);
-                if (200..300).contains(&status) {
-                    backend.learn_digest_trailer(&node, resp.headers());
+        let (mut node, mut send, mut body, mut replay) = (node, conn.send, body, replay);
+        loop {
+            let started = std::time::Instant::now();
+            // The headers are needed again only if this attempt may be replayed.
+            let h = match replay {
+                Some(_) => headers.clone(),
+                None => std::mem::take(&mut headers),
+            };
+            let req = upload_request(&backend, &node, &tail, h, body)?;
+            match send.send_request(req).await {
+                Ok(resp) => {
+                    if let Some(r) = &replay {
+                        r.settle();
+                    }
+                    let status = resp.status().as_u16();
+                    backend.judge(&node, status, started);
+                    if (200..300).contains(&status) {
+                        backend.learn_digest_trailer(&node, resp.headers());
+                    }
+                    let h = resp.headers().clone();
+                    let whole = backend::read_small(resp.into_body(), 1 << 16).await;
+                    if whole.is_some() && (200..300).contains(&status) {
+                        let (b, n) = (backend.clone(), node.clone());
+                        tokio::spawn(async move { b.reuse(&n, send).await });
+                    }
+                    return Some((status, h));
                 }
-                let h = resp.headers().clone();
-                let whole = backend::read_small(resp.into_body(), 1 << 16).await;
-                if whole.is_some() && (200..300).contains(&status) {
-                    let (b, n) = (backend.clone(), node.clone());
-                    tokio::spawn(async move { b.reuse(&n, send).await });
+                Err(e) => {
+                    tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
+                    backend
+                        .limiter
+                        .failed(&node, crate::error_limit::Failure::NoAnswer, started);
                 }
-                Some((status, h))
             }
-            Err(e) => {
-                tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
-                backend
-                    .limiter
-                    .failed(&node, crate::error_limit::Failure::NoAnswer, started);
-                None
-            }
+            // Only the first attempt, on a kept-alive connection, starts over.
+            let again = replay.take().and_then(|r| r.restart())?;
+            let fits = |n: &Node| backend.takes_digest_trailer(n) == trailer;
+            let (n, c) = connect_along(&backend, node, &handoffs, true, fits).await?;
+            tracing::info!(node = %n.key(), "object PUT starts over on a fresh connection");
+            (node, send, body) = (n, c.send, again.boxed());
         }
     });
     Some(Slot {
@@ -255,6 +291,27 @@ fn start_upload(
         answer,
         trailer,
     })
+}
+
+/// The backend PUT request of one attempt.
+fn upload_request(
+    backend: &Backend,
+    node: &Node,
+    tail: &str,
+    mut headers: HeaderMap,
+    body: swirl_common::Body,
+) -> Option<Request<swirl_common::Body>> {
+    if let Ok(host) = HeaderValue::from_str(&node.addr()) {
+        headers.insert(http::header::HOST, host);
+    }
+    let mut req = Request::builder()
+        .method(Method::PUT)
+        .uri(backend::on_node(node, tail))
+        .body(body)
+        .ok()?;
+    *req.headers_mut() = headers;
+    backend.sign(&mut req);
+    Some(req)
 }
 
 /// What the body was, once sent.
