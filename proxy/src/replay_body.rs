@@ -228,29 +228,23 @@ mod tests {
         assert_eq!(drain(second, 10).await, b"abcdef");
     }
 
-    #[tokio::test]
-    async fn no_replay_past_the_bound_or_once_answered() {
+    /// A body of `KEEP_BYTES` and one byte more, all sent.
+    async fn one_past_the_bound() -> (Replay, ReplayBody) {
         let (tx, rx) = mpsc::channel(8);
         let (replay, first) = Replay::new(rx, None);
-        tx.send(Ok(Frame::data(Bytes::from(vec![1u8; KEEP_BYTES]))))
-            .await
-            .unwrap();
-        tx.send(Ok(Frame::data(Bytes::from_static(b"x"))))
-            .await
-            .unwrap();
-        drop(tx);
+        for d in [Bytes::from(vec![1u8; KEEP_BYTES]), Bytes::from_static(b"x")] {
+            tx.send(Ok(Frame::data(d))).await.unwrap();
+        }
+        (replay, first)
+    }
+
+    #[tokio::test]
+    async fn no_replay_past_the_bound_or_once_answered() {
+        let (replay, first) = one_past_the_bound().await;
         assert_eq!(drain(first, 1).await.len(), KEEP_BYTES);
         let _second = replay.restart().expect("within the bound");
         assert!(replay.restart().is_none(), "only once");
-        let (tx, rx) = mpsc::channel(8);
-        let (replay, first) = Replay::new(rx, None);
-        tx.send(Ok(Frame::data(Bytes::from(vec![1u8; KEEP_BYTES]))))
-            .await
-            .unwrap();
-        tx.send(Ok(Frame::data(Bytes::from_static(b"x"))))
-            .await
-            .unwrap();
-        drop(tx);
+        let (replay, first) = one_past_the_bound().await;
         assert_eq!(drain(first, 10).await.len(), KEEP_BYTES + 1);
         assert!(replay.restart().is_none(), "past the bound");
 
