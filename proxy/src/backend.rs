@@ -263,12 +263,13 @@ impl Backend {
     /// Opens a dedicated connection for a streamed upload. Connecting first
     /// lets the proxy replace a dead node by a handoff, and refuse the upload
     /// before any byte is sent when fewer than a quorum of nodes answer.
-    /// An idle kept-alive connection is taken first (`reused` says so).
-    pub async fn connect(&self, node: &Node) -> Result<UploadConn, BackendError> {
-        if let Some(send) = self.uploads.take(&node.addr()) {
+    /// With `pooled`, an idle kept-alive connection is taken first
+    /// (`reused` says so).
+    pub async fn connect(&self, node: &Node, pooled: bool) -> Result<UploadConn, BackendError> {
+        if let Some(send) = pooled.then(|| self.uploads.take(&node.addr())).flatten() {
             return Ok(UploadConn { send, reused: true });
         }
-        let send = self.connect_fresh(node).await?;
+        let send = self.dial(node).await?;
         Ok(UploadConn {
             send,
             reused: false,
@@ -276,7 +277,7 @@ impl Backend {
     }
 
     /// A new connection, never one from the idle pool.
-    pub async fn connect_fresh(
+    async fn dial(
         &self,
         node: &Node,
     ) -> Result<hyper::client::conn::http1::SendRequest<Body>, BackendError> {

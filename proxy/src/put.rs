@@ -66,23 +66,14 @@ type Handoffs = Arc<Mutex<VecDeque<Node>>>;
 /// nodes the upload cannot go to.
 async fn connect_along(
     backend: &Backend,
-    node: Node,
+    mut node: Node,
     handoffs: &Handoffs,
     mut fresh: bool,
     fits: impl Fn(&Node) -> bool,
 ) -> Option<(Node, UploadConn)> {
-    let mut node = node;
     loop {
         if fits(&node) && !backend.limiter.is_limited(&node) {
-            let conn = if fresh {
-                backend.connect_fresh(&node).await.map(|send| UploadConn {
-                    send,
-                    reused: false,
-                })
-            } else {
-                backend.connect(&node).await
-            };
-            match conn {
+            match backend.connect(&node, !fresh).await {
                 Ok(c) => return Some((node, c)),
                 Err(e) => tracing::info!(error = %e, "PUT connect failed; trying a handoff"),
             }
