@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::chunkmap::ChunkMap;
+use super::frames::Frames;
 use super::layout::{self, MapOf};
 use super::records::{AttachmentIndex, Head, SnapshotRecord, VolumeRecord};
 use crate::error::{Error, Result};
@@ -240,6 +241,19 @@ impl Catalog {
         self.swift
             .get(account, &self.chunks, name, range, newest)
             .await
+    }
+
+    /// A chunk object whole, as the frames it arrived in.
+    pub async fn get_chunk_frames(
+        &self,
+        account: &str,
+        name: &str,
+        newest: bool,
+    ) -> Result<Option<Frames>> {
+        let parts = self
+            .swift
+            .get_parts(account, &self.chunks, name, None, newest);
+        Ok(parts.await?.map(Frames::new))
     }
 
     pub async fn put_chunk(&self, account: &str, name: &str, body: Bytes) -> Result<()> {

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod chunkmap;
+pub mod frames;
 pub mod image;
 pub mod layout;
 pub mod lifecycle;

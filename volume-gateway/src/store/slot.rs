@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use super::frames::Frames;
 use super::ranges::RangeSet;
 
 /// Bytes per page.
@@ -46,7 +47,7 @@ pub struct Slot {
     /// Pages hold their region's whole current content.
     pages: HashMap<u32, Box<[u8]>>,
     /// The chunk object's bytes, when read whole: what is under the pages.
-    base: Option<Bytes>,
+    base: Option<Frames>,
     /// Bytes whose content the slot knows: in a page, in the base, or zero
     /// where neither holds them. The rest is in the chunk object.
     pub valid: RangeSet,
@@ -103,7 +104,7 @@ impl Slot {
     }
 
     /// A clean slot holding a chunk object read whole.
-    pub fn with_base(id: u64, base: Bytes, chunk_size: usize) -> Slot {
+    pub fn with_base(id: u64, base: Frames, chunk_size: usize) -> Slot {
         let mut s = Slot::new(id, true, chunk_size);
         s.base = Some(base);
         s
@@ -113,7 +114,7 @@ impl Slot {
     pub fn mem(&self) -> usize {
         SLOT_OVERHEAD
             + self.pages.len() * (PAGE + PAGE_OVERHEAD)
-            + self.base.as_ref().map_or(0, Bytes::len)
+            + self.base.as_ref().map_or(0, Frames::len)
     }
 
     /// Most memory a put of `src` at `at` can add.
@@ -144,9 +145,7 @@ impl Slot {
     fn under(&self, p: u32) -> Box<[u8]> {
         let mut page = vec![0u8; PAGE].into_boxed_slice();
         if let Some(b) = &self.base {
-            let ps = p as usize * PAGE;
-            let n = b.len().saturating_sub(ps).min(PAGE);
-            page[..n].copy_from_slice(&b[ps..ps + n]);
+            b.copy_to(p as usize * PAGE, &mut page);
         }
         page
     }
@@ -154,7 +153,7 @@ impl Slot {
     /// Adds the chunk object's bytes (read whole) under what the slot holds:
     /// every byte becomes known. Pages get the object's bytes where nothing
     /// was written.
-    pub fn attach_base(&mut self, base: Bytes, chunk_size: usize) {
+    pub fn attach_base(&mut self, base: Frames, chunk_size: usize) {
         if self.base.is_some() {
             return;
         }
@@ -164,8 +163,7 @@ impl Slot {
             for &(a, b) in &gaps {
                 let (a, b) = (a.max(ps), b.min(ps + PAGE));
                 if a < b {
-                    let have = base.len().clamp(a, b);
-                    page[a - ps..have - ps].copy_from_slice(&base[a..have]);
+                    let have = a + base.copy_to(a, &mut page[a - ps..b - ps]);
                     page[have - ps..b - ps].fill(0);
                 }
             }
@@ -229,8 +227,7 @@ impl Slot {
             match (self.pages.get(&p), &self.base) {
                 (Some(page), _) => out[a - at..b - at].copy_from_slice(&page[a - ps..b - ps]),
                 (None, Some(base)) => {
-                    let have = base.len().clamp(a, b);
-                    out[a - at..have - at].copy_from_slice(&base[a..have]);
+                    let have = a + base.copy_to(a, &mut out[a - at..b - at]);
                     out[have - at..b - at].fill(0);
                 }
                 (None, None) => out[a - at..b - at].fill(0),
@@ -252,18 +249,18 @@ impl Slot {
     /// whole.
     pub fn settle(&mut self, content: Bytes, chunk_size: usize) {
         self.pages.clear();
-        self.base = Some(content);
+        self.base = Some(Frames::new([content]));
         self.valid = RangeSet::full(chunk_size);
     }
 
-    /// `[at, at + len)` as a slice of the base, without copying, where no
+    /// `[at, at + len)` as slices of the base, without copying, where no
     /// page lies over it and the base holds all of it.
-    pub fn base_slice(&self, at: usize, len: usize) -> Option<Bytes> {
+    pub fn base_slices(&self, at: usize, len: usize) -> Option<Vec<Bytes>> {
         let base = self.base.as_ref()?;
         if at + len > base.len() || page_span(at, len).any(|p| self.pages.contains_key(&p)) {
             return None;
         }
-        Some(base.slice(at..at + len))
+        Some(base.slices(at, len))
     }
 
     /// Makes the whole chunk read as zeros (a punch while a write-back
@@ -329,12 +326,31 @@ mod tests {
         assert_eq!(s.mem(), SLOT_OVERHEAD);
     }
 
+    /// `b` as frames of uneven sizes that straddle page boundaries, as a
+    /// body arrives from the cluster.
+    fn frames_of(b: &Bytes) -> Frames {
+        let mut parts = Vec::new();
+        let (mut at, mut n) = (0, 1000);
+        while at < b.len() {
+            let end = (at + n).min(b.len());
+            parts.push(b.slice(at..end));
+            (at, n) = (end, n * 3 / 2 + 37);
+        }
+        Frames::new(parts)
+    }
+
     #[test]
     fn a_base_sits_under_the_pages() {
         let base = Bytes::from((0..CS).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
-        let mut s = Slot::with_base(1, base.clone(), CS);
+        let mut s = Slot::with_base(1, frames_of(&base), CS);
         assert!(s.valid.covers(0, CS));
         assert_eq!(s.mem(), SLOT_OVERHEAD + CS);
+        let mut all = vec![0u8; CS];
+        s.copy_out(0, &mut all);
+        assert_eq!(all, base);
+        let slices = s.base_slices(10, CS - 20).expect("no pages yet");
+        assert!(slices.len() > 5, "across frames");
+        assert_eq!(slices.concat(), &base[10..CS - 10]);
         let mut out = vec![0u8; 100];
         s.copy_out(1000, &mut out);
         assert_eq!(&out[..], &base[1000..1100]);
@@ -360,7 +376,7 @@ mod tests {
         let mut s = Slot::new(1, false, CS);
         s.put(100, Src::Data(&[1; 10]));
         s.put(5 * PAGE, Src::Zero(PAGE + 7));
-        s.attach_base(base, CS);
+        s.attach_base(frames_of(&base), CS);
         assert!(s.valid.covers(0, CS));
         let mut out = vec![9u8; 200];
         s.copy_out(0, &mut out);
@@ -381,17 +397,18 @@ mod tests {
     fn settled_content_is_the_base_and_slices_share_it() {
         let mut s = Slot::new(1, false, CS);
         s.put(0, Src::Data(&vec![3u8; CS]));
-        assert!(s.base_slice(0, PAGE).is_none(), "pages, no base yet");
+        assert!(s.base_slices(0, PAGE).is_none(), "pages, no base yet");
         let content = Bytes::from(vec![3u8; CS]);
         s.settle(content.clone(), CS);
         assert_eq!(s.mem(), SLOT_OVERHEAD + CS);
-        let slice = s.base_slice(PAGE, 2 * PAGE).expect("base only");
-        assert_eq!(slice.as_ptr(), content[PAGE..].as_ptr(), "no copy");
+        let slices = s.base_slices(PAGE, 2 * PAGE).expect("base only");
+        assert_eq!(slices.len(), 1);
+        assert_eq!(slices[0].as_ptr(), content[PAGE..].as_ptr(), "no copy");
         // A later write lays a page over the base: that range is copied.
         s.put(PAGE + 1, Src::Data(&[9]));
-        assert!(s.base_slice(PAGE, 2 * PAGE).is_none());
-        assert!(s.base_slice(2 * PAGE, PAGE).is_some());
-        assert!(s.base_slice(CS - PAGE, PAGE + 1).is_none(), "past the end");
+        assert!(s.base_slices(PAGE, 2 * PAGE).is_none());
+        assert!(s.base_slices(2 * PAGE, PAGE).is_some());
+        assert!(s.base_slices(CS - PAGE, PAGE + 1).is_none(), "past the end");
         let mut out = vec![0u8; 3];
         s.copy_out(PAGE, &mut out);
         assert_eq!(out, vec![3, 9, 3]);

@@ -292,7 +292,7 @@ impl OpenVolume {
         }
         let mut out = Vec::with_capacity(pieces.len());
         for &p in &pieces {
-            out.push(self.read_piece(p, whole).await?);
+            out.extend(self.read_piece(p, whole).await?);
         }
         if whole {
             // A chunk read to its end by a sequential reader is done with:
@@ -366,7 +366,7 @@ impl OpenVolume {
             };
             let data = self
                 .catalog
-                .get_chunk(&self.account, &name, None, newest)
+                .get_chunk_frames(&self.account, &name, newest)
                 .await?;
             let Some(data) = data else {
                 return Ok(true);
@@ -405,7 +405,8 @@ impl OpenVolume {
         result
     }
 
-    async fn read_piece(self: &Arc<Self>, p: Piece, whole: bool) -> Result<Bytes> {
+    /// One chunk's piece of a read, in parts to send one after the other.
+    async fn read_piece(self: &Arc<Self>, p: Piece, whole: bool) -> Result<Vec<Bytes>> {
         let cs = self.cs();
         let mut misses = 0;
         loop {
@@ -424,12 +425,12 @@ impl OpenVolume {
                         // slices of it, uncopied; a reply then keeps at
                         // most twice its length alive.
                         let data = (p.len >= cs / 2)
-                            .then(|| s.base_slice(p.at, p.len))
+                            .then(|| s.base_slices(p.at, p.len))
                             .flatten()
                             .unwrap_or_else(|| {
                                 let mut v = vec![0u8; p.len];
                                 s.copy_out(p.at, &mut v);
-                                Bytes::from(v)
+                                vec![Bytes::from(v)]
                             });
                         s.use_tick = t;
                         if !s.dirty() {
@@ -471,7 +472,7 @@ impl OpenVolume {
                         .await?
                     {
                         // Nothing cached to lay over it: as received.
-                        Some(b) if slot_id.is_none() && b.len() == p.len => return Ok(b),
+                        Some(b) if slot_id.is_none() && b.len() == p.len => return Ok(vec![b]),
                         Some(b) => {
                             let n = b.len().min(out.len());
                             out[..n].copy_from_slice(&b[..n]);
@@ -493,7 +494,7 @@ impl OpenVolume {
                 }
             }
             let Some(id) = slot_id else {
-                return Ok(Bytes::from(out));
+                return Ok(vec![Bytes::from(out)]);
             };
             // Lay what was written here over the object's bytes. If the slot
             // went away meanwhile (written back and evicted), the object we
@@ -501,7 +502,7 @@ impl OpenVolume {
             let st = self.st();
             if let Some(s) = st.slots.get(&p.chunk).filter(|s| s.id == id) {
                 s.overlay(p.at, &mut out);
-                return Ok(Bytes::from(out));
+                return Ok(vec![Bytes::from(out)]);
             }
         }
     }
@@ -690,7 +691,7 @@ impl OpenVolume {
             None => None,
             Some((name, newest)) => Some(
                 self.catalog
-                    .get_chunk(&self.account, &name, None, newest)
+                    .get_chunk_frames(&self.account, &name, newest)
                     .await?
                     .ok_or_else(|| {
                         Error::Corrupt(format!("{}: chunk object {name} is missing", self.account))
@@ -705,8 +706,7 @@ impl OpenVolume {
             };
             let mut buf = vec![0u8; cs];
             if let Some(b) = &base {
-                let n = b.len().min(cs);
-                buf[..n].copy_from_slice(&b[..n]);
+                b.copy_to(0, &mut buf);
             }
             slot.overlay(0, &mut buf);
             let version = slot.version;

@@ -239,6 +239,23 @@ impl SwiftClient {
         range: Option<(u64, u64)>,
         newest: bool,
     ) -> Result<Option<Bytes>> {
+        let parts = self.get_parts(account, container, object, range, newest);
+        Ok(parts.await?.map(|p| match <[Bytes; 1]>::try_from(p) {
+            Ok([one]) => one,
+            Err(p) => Bytes::from(p.concat()),
+        }))
+    }
+
+    /// As `get`, but the body as the frames it arrived in (not joined into
+    /// one buffer: no copy).
+    pub async fn get_parts(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        range: Option<(u64, u64)>,
+        newest: bool,
+    ) -> Result<Option<Vec<Bytes>>> {
         let mut h = HeaderMap::new();
         if let Some((start, len)) = range {
             let v = format!("bytes={}-{}", start, start + len.max(1) - 1);
@@ -251,13 +268,16 @@ impl SwiftClient {
         let resp = self.request(Method::GET, &path, h, Bytes::new()).await?;
         match resp.status().as_u16() {
             200 | 206 => {
-                let b = resp
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|e| Error::Cluster(format!("GET {path}: body: {e}")))?
-                    .to_bytes();
-                Ok(Some(b))
+                let mut body = resp.into_body();
+                let mut parts = Vec::new();
+                while let Some(frame) = body.frame().await {
+                    let frame =
+                        frame.map_err(|e| Error::Cluster(format!("GET {path}: body: {e}")))?;
+                    if let Ok(data) = frame.into_data() {
+                        parts.push(data);
+                    }
+                }
+                Ok(Some(parts))
             }
             404 => {
                 drain(resp).await;
@@ -266,7 +286,7 @@ impl SwiftClient {
             // A range past a short object's end: nothing there.
             416 => {
                 drain(resp).await;
-                Ok(Some(Bytes::new()))
+                Ok(Some(Vec::new()))
             }
             s => {
                 drain(resp).await;
