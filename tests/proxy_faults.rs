@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,8 +95,11 @@ fn restarted_object_server_gets_the_next_put_whole() {
 /// the proxy holds idle connections to it: `die` stops accepting (new
 /// connections are refused) and closes each relayed connection when the
 /// next bytes arrive on it, with no FIN before, so the proxy cannot know.
+/// `cut` does the latter only: a live server closing idle connections.
 struct Relay {
     dead: Arc<AtomicBool>,
+    /// Connections accepted before the last `cut` close on their next bytes.
+    cuts: Arc<AtomicUsize>,
     /// Held by the accepting thread only while it polls; `die` drops it, so
     /// from then on connecting is refused, as with a dead server.
     listener: Arc<Mutex<Option<TcpListener>>>,
@@ -105,10 +108,11 @@ struct Relay {
 impl Relay {
     fn start(listen: u16, to: u16) -> Relay {
         let dead = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicUsize::new(0));
         let listener = TcpListener::bind(("127.0.0.1", listen)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let listener = Arc::new(Mutex::new(Some(listener)));
-        let (d, l) = (dead.clone(), listener.clone());
+        let (d, l, k) = (dead.clone(), listener.clone(), cuts.clone());
         std::thread::spawn(move || loop {
             let accepted = match l.lock().unwrap().as_ref() {
                 Some(listener) => listener.accept(),
@@ -119,27 +123,34 @@ impl Relay {
                     client.set_nonblocking(false).unwrap();
                     let server = TcpStream::connect(("127.0.0.1", to)).unwrap();
                     let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                    let d = d.clone();
-                    std::thread::spawn(move || Relay::pump(client, server, Some(d)));
+                    let gone = {
+                        let (d, k, born) = (d.clone(), k.clone(), k.load(Ordering::SeqCst));
+                        move || d.load(Ordering::SeqCst) || k.load(Ordering::SeqCst) != born
+                    };
+                    std::thread::spawn(move || Relay::pump(client, server, Some(Box::new(gone))));
                     std::thread::spawn(move || Relay::pump(s2, c2, None));
                 }
                 // Polling keeps the listener closable from `die`.
                 Err(_) => std::thread::sleep(Duration::from_millis(2)),
             }
         });
-        Relay { dead, listener }
+        Relay {
+            dead,
+            cuts,
+            listener,
+        }
     }
 
-    /// Copies `from` to `to`; with `dead` (client to server), once dead the
-    /// next bytes close both sides instead of going through.
-    fn pump(mut from: TcpStream, mut to: TcpStream, dead: Option<Arc<AtomicBool>>) {
+    /// Copies `from` to `to`; with `gone` (client to server), once it says
+    /// so the next bytes close both sides instead of going through.
+    fn pump(mut from: TcpStream, mut to: TcpStream, gone: Option<Box<dyn Fn() -> bool + Send>>) {
         let mut buf = vec![0u8; 64 << 10];
         loop {
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if dead.as_ref().is_some_and(|d| d.load(Ordering::SeqCst)) {
+            if gone.as_ref().is_some_and(|g| g()) {
                 let _ = from.shutdown(Shutdown::Both);
                 let _ = to.shutdown(Shutdown::Both);
                 return;
@@ -154,6 +165,10 @@ impl Relay {
     fn die(&self) {
         self.dead.store(true, Ordering::SeqCst);
         self.listener.lock().unwrap().take();
+    }
+
+    fn cut(&self) {
+        self.cuts.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -194,6 +209,56 @@ fn a_put_on_a_dead_kept_alive_connection_goes_to_a_handoff() {
             .filter(|&n| backend_get(&c, n, part, &format!("/AUTH_test/k/{name}")) == 200)
             .collect();
         assert_eq!(holders.len(), 3, "{len} bytes: copies on {holders:?}");
+    }
+}
+
+/// A live object server that closes the proxy's idle connections (as any
+/// server does after its keep-alive timeout) is not held to have failed:
+/// each PUT that meets such a connection starts over on a fresh one to the
+/// same server, which keeps its copy. Were each counted as a failure, the
+/// error limiter would set the server aside after ten, and later PUTs
+/// would go to a handoff.
+#[test]
+fn idle_connections_closed_by_a_live_server_cost_it_nothing() {
+    let (mut c, addr, tok, acct) = with_container(Storage::Swirl, 4, "i");
+    let auth = [("X-Auth-Token", tok.as_str())];
+    let name = "obj";
+    let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "i", name);
+    let server = primaries[0];
+    let ring_port = c.obj_ports[server];
+    let real = c.move_object_server(server);
+    let relay = Relay::start(ring_port, real);
+    let put = |body: &[u8]| {
+        let (s, _, _) =
+            http_request(addr, "PUT", &format!("{acct}/i/{name}"), &auth, body).unwrap();
+        assert_eq!(s, 201);
+    };
+    let backend = format!("/d{server}/{part}/AUTH_test/i/{name}");
+    let policy = [("X-Backend-Storage-Policy-Index", "0")];
+    put(b"first");
+    for i in 0..15 {
+        relay.cut();
+        let body = format!("body {i}").into_bytes();
+        put(&body);
+        let got = http_request(
+            c.object_servers[server].addr(),
+            "GET",
+            &backend,
+            &policy,
+            b"",
+        );
+        assert_eq!(
+            got.map(|(s, _, b)| (s, b)).ok(),
+            Some((200, body)),
+            "PUT {i} after the server closed its idle connections: server {server} has it"
+        );
+        for &h in &handoffs {
+            assert_eq!(
+                backend_get(&c, h, part, &format!("/AUTH_test/i/{name}")),
+                404,
+                "PUT {i}: nothing went to handoff {h}"
+            );
+        }
     }
 }
 

@@ -264,13 +264,17 @@ fn start_upload(
                 }
                 Err(e) => {
                     tracing::info!(node = %node.key(), error = %e, "object PUT to node failed");
-                    backend
-                        .limiter
-                        .failed(&node, crate::error_limit::Failure::NoAnswer, started);
                 }
             }
             // Only the first attempt, on a kept-alive connection, starts over.
-            let again = replay.take().and_then(|r| r.restart())?;
+            // Its failure is not held against the node: a live server may
+            // have closed that idle connection just as it was taken. The
+            // fresh connect below finds out, and counts a dead server.
+            let Some(again) = replay.take().and_then(|r| r.restart()) else {
+                let limiter = &backend.limiter;
+                limiter.failed(&node, crate::error_limit::Failure::NoAnswer, started);
+                return None;
+            };
             let fits = |n: &Node| backend.takes_digest_trailer(n) == trailer;
             let (n, c) = connect_along(&backend, node, &handoffs, true, fits).await?;
             tracing::info!(node = %n.key(), "object PUT starts over on a fresh connection");
