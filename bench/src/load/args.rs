@@ -137,6 +137,12 @@ pub struct DiskArgs {
     /// Copies of each object (each written, fsynced and renamed by its own thread).
     #[arg(long, default_value_t = 3)]
     pub replicas: usize,
+    /// Measure reads instead: the objects (one copy each) are written and
+    /// synced first, then read whole, `concurrency` at a time, as the object
+    /// server reads a large body (O_DIRECT, 1 MiB at a time, where the
+    /// filesystem takes it).
+    #[arg(long)]
+    pub read: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
