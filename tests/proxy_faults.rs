@@ -172,20 +172,56 @@ impl Relay {
     }
 }
 
+/// A swirl cluster of four object servers with a container, whose first
+/// primary for `name` sits behind a `Relay` at its ring port.
+struct Relayed {
+    c: ProxyCluster,
+    addr: std::net::SocketAddr,
+    tok: String,
+    acct: String,
+    part: u32,
+    primaries: Vec<usize>,
+    handoffs: Vec<usize>,
+    relay: Relay,
+}
+
+fn relayed_primary(container: &str, name: &str) -> Relayed {
+    let (mut c, addr, tok, acct) = with_container(Storage::Swirl, 4, container);
+    let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", container, name);
+    let ring_port = c.obj_ports[primaries[0]];
+    let real = c.move_object_server(primaries[0]);
+    let relay = Relay::start(ring_port, real);
+    Relayed {
+        c,
+        addr,
+        tok,
+        acct,
+        part,
+        primaries,
+        handoffs,
+        relay,
+    }
+}
+
 /// An object server dies while the proxy holds idle upload connections to
 /// it: the next PUT fails on such a connection after "connecting", and
 /// must start over on a handoff (three copies), as it would have had the
 /// connection been refused.
 #[test]
 fn a_put_on_a_dead_kept_alive_connection_goes_to_a_handoff() {
-    let (mut c, addr, tok, acct) = with_container(Storage::Swirl, 4, "k");
-    let auth = [("X-Auth-Token", tok.as_str())];
     let name = "obj";
-    let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "k", name);
+    let Relayed {
+        c,
+        addr,
+        tok,
+        acct,
+        part,
+        primaries,
+        handoffs,
+        relay,
+    } = relayed_primary("k", name);
+    let auth = [("X-Auth-Token", tok.as_str())];
     let victim = primaries[0];
-    let ring_port = c.obj_ports[victim];
-    let real = c.move_object_server(victim);
-    let relay = Relay::start(ring_port, real);
     // Warm the proxy's idle connections to the victim, through the relay.
     let mut warmed = 0;
     for i in 0..40 {
@@ -220,14 +256,19 @@ fn a_put_on_a_dead_kept_alive_connection_goes_to_a_handoff() {
 /// would go to a handoff.
 #[test]
 fn idle_connections_closed_by_a_live_server_cost_it_nothing() {
-    let (mut c, addr, tok, acct) = with_container(Storage::Swirl, 4, "i");
-    let auth = [("X-Auth-Token", tok.as_str())];
     let name = "obj";
-    let (part, primaries, handoffs) = object_nodes(c.dir.path(), "AUTH_test", "i", name);
+    let Relayed {
+        c,
+        addr,
+        tok,
+        acct,
+        part,
+        primaries,
+        handoffs,
+        relay,
+    } = relayed_primary("i", name);
+    let auth = [("X-Auth-Token", tok.as_str())];
     let server = primaries[0];
-    let ring_port = c.obj_ports[server];
-    let real = c.move_object_server(server);
-    let relay = Relay::start(ring_port, real);
     let put = |body: &[u8]| {
         let (s, _, _) =
             http_request(addr, "PUT", &format!("{acct}/i/{name}"), &auth, body).unwrap();

@@ -204,81 +204,56 @@ pub fn main(args: &[String]) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    if a.read {
-        return match measure_read(&a) {
-            Ok((secs, bytes)) => {
-                let mbs = bytes as f64 / secs.max(1e-9) / 1e6;
-                if a.json {
-                    let j = json!({
-                        "dir": a.dir,
-                        "mode": "read",
-                        "size": a.size,
-                        "count": a.count,
-                        "concurrency": a.concurrency,
-                        "elapsed_s": secs,
-                        "objects_per_s": a.count as f64 / secs.max(1e-9),
-                        "read_mb_per_s": mbs,
-                    });
-                    println!("{j}");
-                } else {
-                    println!(
-                        "disk {} reads: {} x {} B objects, {} at a time: {:.2} s = {:.1} MB/s",
-                        a.dir.display(),
-                        a.count,
-                        a.size,
-                        a.concurrency,
-                        secs,
-                        mbs
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("swirl bench disk --read: {e}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    match measure(&a) {
-        Ok((secs, bytes)) => {
-            let mbs = bytes as f64 / secs.max(1e-9) / 1e6;
-            if a.json {
-                println!(
-                    "{}",
-                    json!({
-                        "dir": a.dir,
-                        "size": a.size,
-                        "count": a.count,
-                        "concurrency": a.concurrency,
-                        "replicas": a.replicas,
-                        "elapsed_s": secs,
-                        "objects_per_s": a.count as f64 / secs.max(1e-9),
-                        "object_mb_per_s": mbs,
-                        "disk_mb_per_s": mbs * a.replicas as f64,
-                    })
-                );
-            } else {
-                println!(
-                    "disk {}: {} x {} B objects, {} at a time, {} replicas each: {:.2} s = \
-                     {:.1} objects/s, {:.1} MB/s of objects ({:.1} MB/s written to disk)",
-                    a.dir.display(),
-                    a.count,
-                    a.size,
-                    a.concurrency,
-                    a.replicas,
-                    secs,
-                    a.count as f64 / secs.max(1e-9),
-                    mbs,
-                    mbs * a.replicas as f64
-                );
-            }
-            ExitCode::SUCCESS
-        }
+    let measured = if a.read {
+        measure_read(&a)
+    } else {
+        measure(&a)
+    };
+    let (secs, bytes) = match measured {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("swirl bench disk: {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
-    }
+    };
+    let (mbs, per_s) = (
+        bytes as f64 / secs.max(1e-9) / 1e6,
+        a.count as f64 / secs.max(1e-9),
+    );
+    let (mut j, what) = (
+        json!({
+            "dir": a.dir,
+            "size": a.size,
+            "count": a.count,
+            "concurrency": a.concurrency,
+            "elapsed_s": secs,
+            "objects_per_s": per_s,
+        }),
+        format!(
+            "disk {}: {} x {} B objects, {} at a time",
+            a.dir.display(),
+            a.count,
+            a.size,
+            a.concurrency
+        ),
+    );
+    let text = if a.read {
+        j["mode"] = json!("read");
+        j["read_mb_per_s"] = json!(mbs);
+        format!("{what}, read whole: {secs:.2} s = {mbs:.1} MB/s")
+    } else {
+        let disk = mbs * a.replicas as f64;
+        j["replicas"] = json!(a.replicas);
+        j["object_mb_per_s"] = json!(mbs);
+        j["disk_mb_per_s"] = json!(disk);
+        format!(
+            "{what}, {} replicas each: {secs:.2} s = {per_s:.1} objects/s, {mbs:.1} MB/s of \
+             objects ({disk:.1} MB/s written to disk)",
+            a.replicas
+        )
+    };
+    println!("{}", if a.json { j.to_string() } else { text });
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
