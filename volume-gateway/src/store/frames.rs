@@ -3,6 +3,8 @@
 //! every byte read from the cluster (5% of the machine reading a volume
 //! out); a reply sends slices of the frames instead.
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 /// Bytes held as a run of shared buffers.
@@ -33,34 +35,33 @@ impl Frames {
         self.len == 0
     }
 
-    /// The pieces of `[at, at + len)` (clamped to what is held), in order,
-    /// as slices of the parts: no copy.
-    pub fn slices(&self, at: usize, len: usize) -> Vec<Bytes> {
+    /// The pieces of `[at, at + len)` (clamped to what is held), in order:
+    /// each part with the range of it that lies inside.
+    fn pieces(&self, at: usize, len: usize) -> impl Iterator<Item = (&Bytes, Range<usize>)> {
         let end = (at + len).min(self.len);
-        let mut out = Vec::new();
-        if at >= end {
-            return out;
-        }
         // The part holding byte `at`: the last one starting at or before it.
-        let mut i = self.starts.partition_point(|&s| s <= at) - 1;
-        let mut pos = at;
-        while pos < end {
-            let (s, p) = (self.starts[i], &self.parts[i]);
-            let stop = end.min(s + p.len());
-            out.push(p.slice(pos - s..stop - s));
-            pos = stop;
-            i += 1;
-        }
-        out
+        let first = self.starts.partition_point(|&s| s <= at).saturating_sub(1);
+        self.parts[first..]
+            .iter()
+            .zip(&self.starts[first..])
+            .take_while(move |&(_, &s)| s < end)
+            .map(move |(p, &s)| (p, at.max(s) - s..end.min(s + p.len()) - s))
+            .filter(|(_, r)| !r.is_empty())
+    }
+
+    /// `[at, at + len)` (clamped to what is held) as slices of the parts:
+    /// no copy.
+    pub fn slices(&self, at: usize, len: usize) -> Vec<Bytes> {
+        self.pieces(at, len).map(|(p, r)| p.slice(r)).collect()
     }
 
     /// Copies the bytes from `at` into `out`; what lies past the end is
     /// left as it is. Returns how many bytes were copied.
     pub fn copy_to(&self, at: usize, out: &mut [u8]) -> usize {
         let mut n = 0;
-        for s in self.slices(at, out.len()) {
-            out[n..n + s.len()].copy_from_slice(&s);
-            n += s.len();
+        for (p, r) in self.pieces(at, out.len()) {
+            out[n..n + r.len()].copy_from_slice(&p[r.clone()]);
+            n += r.len();
         }
         n
     }
