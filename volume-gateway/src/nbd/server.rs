@@ -313,7 +313,7 @@ async fn run(
     s: &Session,
     req: &Request,
     cmd: Command,
-    payload: &[u8],
+    payload: &Bytes,
 ) -> Vec<Bytes> {
     let ok = || vec![Bytes::copy_from_slice(&codec::simple_reply(0, req.cookie))];
     let fail = |e: crate::error::Error| {

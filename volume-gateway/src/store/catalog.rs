@@ -256,8 +256,10 @@ impl Catalog {
         Ok(parts.await?.map(Frames::new))
     }
 
-    pub async fn put_chunk(&self, account: &str, name: &str, body: Bytes) -> Result<()> {
-        self.swift.put(account, &self.chunks, name, body).await
+    pub async fn put_chunk(&self, account: &str, name: &str, body: &Frames) -> Result<()> {
+        self.swift
+            .put_parts(account, &self.chunks, name, body.parts().to_vec())
+            .await
     }
 
     pub async fn delete_chunk(&self, account: &str, name: &str) -> Result<()> {

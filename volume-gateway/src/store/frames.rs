@@ -19,12 +19,24 @@ pub struct Frames {
 impl Frames {
     pub fn new(parts: impl IntoIterator<Item = Bytes>) -> Frames {
         let mut f = Frames::default();
-        for p in parts.into_iter().filter(|p| !p.is_empty()) {
-            f.starts.push(f.len);
-            f.len += p.len();
-            f.parts.push(p);
+        for p in parts {
+            f.push(p);
         }
         f
+    }
+
+    /// Adds a part at the end.
+    pub fn push(&mut self, part: Bytes) {
+        if !part.is_empty() {
+            self.starts.push(self.len);
+            self.len += part.len();
+            self.parts.push(part);
+        }
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> &[Bytes] {
+        &self.parts
     }
 
     pub fn len(&self) -> usize {

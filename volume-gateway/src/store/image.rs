@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::catalog::Catalog;
 use super::chunkmap::{ChunkMap, ChunkRef};
+use super::frames::Frames;
 use super::layout;
 use crate::error::{Error, Result};
 
@@ -140,7 +141,8 @@ impl Importer<'_> {
         );
         self.set.spawn(async move {
             let _permit = permit;
-            cat.put_chunk(&account, &name, Bytes::from(full)).await
+            cat.put_chunk(&account, &name, &Frames::new([Bytes::from(full)]))
+                .await
         });
         // Collect finished PUTs so that an error stops the import early.
         while let Some(r) = self.set.try_join_next() {

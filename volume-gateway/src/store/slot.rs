@@ -2,7 +2,11 @@
 //! written, so the cache's memory follows the bytes written rather than the
 //! number of chunks touched (scattered 4 KiB writes do not pin 4 MiB each),
 //! plus, when the chunk object was read whole (sequential reads, read-ahead),
-//! that object's bytes as a base under the pages. Pure: no I/O, no locks.
+//! that object's bytes as a base under the pages. A chunk written in order
+//! from its start, one whole write payload after another, keeps those
+//! payloads as they arrived (its head, held as the base) instead of copying
+//! them into pages, and its write-back sends them as they are. Pure: no
+//! I/O, no locks.
 
 use std::collections::HashMap;
 
@@ -17,11 +21,18 @@ pub const PAGE: usize = 4096;
 const PAGE_OVERHEAD: usize = 64;
 /// Memory counted per slot (its maps and range sets).
 pub const SLOT_OVERHEAD: usize = 512;
+/// The smallest payload a head keeps as it is (smaller ones are copied
+/// into pages: a kept part's own bookkeeping, uncounted, stays under 1%).
+const SHARE_MIN: usize = 16 * 1024;
 
 /// Bytes to put into a slot.
 #[derive(Clone, Copy, Debug)]
 pub enum Src<'a> {
     Data(&'a [u8]),
+    /// A whole write payload, which the slot may keep instead of copying
+    /// (the buffer is the payload's own: keeping it holds no more memory
+    /// than its length).
+    Shared(&'a Bytes),
     Zero(usize),
 }
 
@@ -29,6 +40,7 @@ impl Src<'_> {
     pub fn len(&self) -> usize {
         match self {
             Src::Data(d) => d.len(),
+            Src::Shared(d) => d.len(),
             Src::Zero(n) => *n,
         }
     }
@@ -47,7 +59,11 @@ pub struct Slot {
     /// Pages hold their region's whole current content.
     pages: HashMap<u32, Box<[u8]>>,
     /// The chunk object's bytes, when read whole: what is under the pages.
+    /// Or, with `head`, the payloads written in order from the chunk's
+    /// start, kept as they arrived.
     base: Option<Frames>,
+    /// The base is a head of written payloads, not the chunk object.
+    head: bool,
     /// Bytes whose content the slot knows: in a page, in the base, or zero
     /// where neither holds them. The rest is in the chunk object.
     pub valid: RangeSet,
@@ -80,6 +96,7 @@ impl Slot {
             id,
             pages: HashMap::new(),
             base: None,
+            head: false,
             valid: if hole {
                 RangeSet::full(chunk_size)
             } else {
@@ -132,13 +149,10 @@ impl Slot {
         SLOT_OVERHEAD
             + match src {
                 Src::Zero(_) => 0,
-                Src::Data(d) => page_span(at, d.len()).len() * (PAGE + PAGE_OVERHEAD),
+                Src::Data(_) | Src::Shared(_) => {
+                    page_span(at, src.len()).len() * (PAGE + PAGE_OVERHEAD)
+                }
             }
-    }
-
-    /// Whether the chunk object's bytes are here.
-    pub fn has_base(&self) -> bool {
-        self.base.is_some()
     }
 
     /// The bytes of page `p` as they are without the page: the base's, or zeros.
@@ -154,6 +168,9 @@ impl Slot {
     /// every byte becomes known. Pages get the object's bytes where nothing
     /// was written.
     pub fn attach_base(&mut self, base: Frames, chunk_size: usize) {
+        if self.head {
+            self.head_to_pages();
+        }
         if self.base.is_some() {
             return;
         }
@@ -189,27 +206,64 @@ impl Slot {
         self.valid = RangeSet::full(chunk_size);
     }
 
-    /// Puts bytes at `at`: data goes into pages (allocated as needed);
-    /// zeros only clear pages that exist (no page reads as zero).
+    /// Moves the head's bytes into pages (the base goes), so that the
+    /// chunk object's bytes can go under them.
+    fn head_to_pages(&mut self) {
+        if let Some(base) = &self.base {
+            for p in page_span(0, base.len()) {
+                if !self.pages.contains_key(&p) {
+                    let page = self.under(p);
+                    self.pages.insert(p, page);
+                }
+            }
+        }
+        self.base = None;
+        self.head = false;
+    }
+
+    /// Puts bytes at `at`: a whole payload that continues the head (or
+    /// starts it) is kept as it is; other data goes into pages (allocated
+    /// as needed); zeros only clear pages that exist (no page reads as
+    /// zero).
     pub fn put(&mut self, at: usize, src: Src) {
         let end = at + src.len();
+        if let Src::Shared(d) = src {
+            let continues = match &self.base {
+                None => at == 0,
+                Some(b) => self.head && b.len() == at,
+            };
+            if continues && self.pages.is_empty() && d.len() >= SHARE_MIN {
+                let mut head = self.base.take().unwrap_or_default();
+                head.push(d.clone());
+                self.base = Some(head);
+                self.head = true;
+                self.valid.insert(at, end);
+                self.written.insert(at, end);
+                return;
+            }
+        }
+        // The bytes to copy in; None for zeros.
+        let data: Option<&[u8]> = match src {
+            Src::Data(d) => Some(d),
+            Src::Shared(d) => Some(d),
+            Src::Zero(_) => None,
+        };
         for p in page_span(at, src.len()) {
             let ps = p as usize * PAGE;
             let (a, b) = (at.max(ps), end.min(ps + PAGE));
-            if let (Src::Data(d), true) = (src, b - a == PAGE) {
+            if let (Some(d), true) = (data, b - a == PAGE) {
                 // A whole page of data: nothing under it to keep.
                 self.pages.insert(p, Box::from(&d[a - at..b - at]));
                 continue;
             }
-            if !self.pages.contains_key(&p) && (self.base.is_some() || matches!(src, Src::Data(_)))
-            {
+            if !self.pages.contains_key(&p) && (self.base.is_some() || data.is_some()) {
                 let under = self.under(p);
                 self.pages.insert(p, under);
             }
             if let Some(page) = self.pages.get_mut(&p) {
-                match src {
-                    Src::Data(d) => page[a - ps..b - ps].copy_from_slice(&d[a - at..b - at]),
-                    Src::Zero(_) => page[a - ps..b - ps].fill(0),
+                match data {
+                    Some(d) => page[a - ps..b - ps].copy_from_slice(&d[a - at..b - at]),
+                    None => page[a - ps..b - ps].fill(0),
                 }
             }
         }
@@ -247,10 +301,19 @@ impl Slot {
     /// the base and the pages go: the body sent and the cache share one
     /// buffer, and later writes make pages over it as over a chunk read
     /// whole.
-    pub fn settle(&mut self, content: Bytes, chunk_size: usize) {
+    pub fn settle(&mut self, content: Frames, chunk_size: usize) {
         self.pages.clear();
-        self.base = Some(Frames::new([content]));
+        self.base = Some(content);
+        self.head = false;
         self.valid = RangeSet::full(chunk_size);
+    }
+
+    /// The whole chunk, where the base alone holds it (a head written end
+    /// to end, or a chunk read or settled whole with no page over it): a
+    /// write-back sends these frames as they are.
+    pub fn whole(&self, chunk_size: usize) -> Option<Frames> {
+        let base = self.base.as_ref()?;
+        (self.pages.is_empty() && base.len() == chunk_size).then(|| base.clone())
     }
 
     /// `[at, at + len)` as slices of the base, without copying, where no
@@ -268,6 +331,7 @@ impl Slot {
     pub fn zero_all(&mut self, chunk_size: usize) {
         self.pages.clear();
         self.base = None;
+        self.head = false;
         self.valid = RangeSet::full(chunk_size);
         self.provisioned = false;
     }
@@ -399,7 +463,7 @@ mod tests {
         s.put(0, Src::Data(&vec![3u8; CS]));
         assert!(s.base_slices(0, PAGE).is_none(), "pages, no base yet");
         let content = Bytes::from(vec![3u8; CS]);
-        s.settle(content.clone(), CS);
+        s.settle(Frames::new([content.clone()]), CS);
         assert_eq!(s.mem(), SLOT_OVERHEAD + CS);
         let slices = s.base_slices(PAGE, 2 * PAGE).expect("base only");
         assert_eq!(slices.len(), 1);
@@ -412,6 +476,83 @@ mod tests {
         let mut out = vec![0u8; 3];
         s.copy_out(PAGE, &mut out);
         assert_eq!(out, vec![3, 9, 3]);
+    }
+
+    /// `n` bytes of `seed`'s pattern, as a payload of its own.
+    fn payload(n: usize, seed: u8) -> Bytes {
+        Bytes::from((0..n).map(|i| (i % 253) as u8 ^ seed).collect::<Vec<u8>>())
+    }
+
+    #[test]
+    fn whole_payloads_written_in_order_are_kept_and_go_out_as_they_are() {
+        let mut s = Slot::new(1, false, CS);
+        let parts: Vec<Bytes> = (0..4).map(|i| payload(CS / 4, i as u8)).collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(s.whole(CS).is_none(), "not whole yet");
+            s.put(i * CS / 4, Src::Shared(p));
+        }
+        assert!(s.pages.is_empty());
+        assert!(s.written.covers(0, CS) && s.valid.covers(0, CS));
+        assert_eq!(s.mem(), SLOT_OVERHEAD + CS, "the payloads, nothing more");
+        let whole = s.whole(CS).expect("written end to end");
+        assert_eq!(whole.parts().len(), 4);
+        for (kept, p) in whole.parts().iter().zip(&parts) {
+            assert_eq!(kept.as_ptr(), p.as_ptr(), "no copy");
+        }
+        let mut out = vec![0u8; CS];
+        s.copy_out(0, &mut out);
+        assert_eq!(out, parts.concat());
+        let slices = s.base_slices(CS / 4 - 3, 6).expect("no page over it");
+        assert_eq!(slices.concat(), &out[CS / 4 - 3..CS / 4 + 3]);
+    }
+
+    #[test]
+    fn writes_off_the_head_go_to_pages_over_it() {
+        let mut s = Slot::new(1, false, CS);
+        let a = payload(CS / 2, 1);
+        s.put(0, Src::Shared(&a));
+        // Not where the head ends: pages, and the head stays under them.
+        let b = payload(SHARE_MIN, 2);
+        s.put(CS / 2 + PAGE, Src::Shared(&b));
+        s.put(10, Src::Data(&[0xee; 3]));
+        // Too small to keep, even where the head ends.
+        let c = payload(PAGE, 3);
+        s.put(CS / 2, Src::Shared(&c));
+        assert!(!s.valid.covers(0, CS));
+        assert!(s.whole(CS).is_none());
+        let mut obj = vec![7u8; CS];
+        s.overlay(0, &mut obj);
+        let mut want = a.to_vec();
+        want[10..13].fill(0xee);
+        want.extend_from_slice(&c);
+        want.extend_from_slice(&b);
+        want.resize(CS, 7);
+        assert_eq!(obj, want);
+        // A payload copied into pages is not held whole.
+        assert_eq!(s.pages.len(), 1 + 1 + SHARE_MIN / PAGE);
+    }
+
+    #[test]
+    fn a_base_attached_under_a_head_fills_the_rest() {
+        let mut s = Slot::new(1, false, CS);
+        let a = payload(SHARE_MIN + 100, 4);
+        s.put(0, Src::Shared(&a));
+        s.put(CS - 5, Src::Data(&[1; 5]));
+        s.attach_base(frames_of(&Bytes::from(vec![7u8; CS])), CS);
+        assert!(s.valid.covers(0, CS));
+        let mut out = vec![0u8; CS];
+        s.copy_out(0, &mut out);
+        assert_eq!(&out[..a.len()], &a[..]);
+        assert!(out[a.len()..CS - 5].iter().all(|&b| b == 7));
+        assert_eq!(&out[CS - 5..], &[1; 5]);
+        // The head became pages; the object is the base now.
+        assert!(s.whole(CS).is_none());
+        let mut t = Slot::new(2, true, CS);
+        t.put(0, Src::Shared(&a));
+        t.zero_all(CS);
+        let mut out = vec![1u8; 100];
+        t.copy_out(0, &mut out);
+        assert_eq!(out, vec![0u8; 100], "a zeroed head reads as zeros");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tracing::{info, warn};
 
 use super::catalog::Catalog;
 use super::chunkmap::{ChunkMap, ChunkRef, WriteTarget};
+use super::frames::Frames;
 use super::layout::{self, MapOf, Piece};
 use super::records::Head;
 use super::slot::{Slot, Src, SLOT_OVERHEAD};
@@ -508,10 +509,16 @@ impl OpenVolume {
     }
 
     /// Writes `data` at `offset`; with `fua`, returns once it is durable.
-    pub async fn write(self: &Arc<Self>, offset: u64, data: &[u8], fua: bool) -> Result<()> {
+    pub async fn write(self: &Arc<Self>, offset: u64, data: &Bytes, fua: bool) -> Result<()> {
         for p in layout::pieces(offset, data.len() as u64, self.chunk_size) {
-            self.put_piece(p, Src::Data(&data[p.pos..p.pos + p.len]), false)
-                .await?;
+            // A payload within one chunk may be kept as it arrived; a piece
+            // of a larger one is copied (a slice would hold the whole).
+            let src = if p.len == data.len() {
+                Src::Shared(data)
+            } else {
+                Src::Data(&data[p.pos..p.pos + p.len])
+            };
+            self.put_piece(p, src, false).await?;
         }
         if fua {
             self.flush().await?;
@@ -704,14 +711,19 @@ impl OpenVolume {
             let Some(slot) = st.slots.get(&chunk).filter(|s| s.id == slot_id) else {
                 return Ok(());
             };
-            let mut buf = vec![0u8; cs];
-            if let Some(b) = &base {
-                b.copy_to(0, &mut buf);
-            }
-            slot.overlay(0, &mut buf);
+            // A chunk whose base alone holds it (a head written end to end)
+            // goes out as it is; any other is assembled in one buffer.
+            let content = slot.whole(cs).unwrap_or_else(|| {
+                let mut buf = vec![0u8; cs];
+                if let Some(b) = &base {
+                    b.copy_to(0, &mut buf);
+                }
+                slot.overlay(0, &mut buf);
+                Frames::new([Bytes::from(buf)])
+            });
             let version = slot.version;
-            let zero = !slot.provisioned && is_zero(&buf);
-            let body = (!zero).then(|| Bytes::from(buf));
+            let zero = !slot.provisioned && content.parts().iter().all(|p| is_zero(p));
+            let body = (!zero).then_some(content);
             // The body becomes the slot's content (its pages go) where that
             // takes no more memory than the cache may hold: a chunk written
             // whole then costs one buffer, shared by the cache and the PUT.
@@ -747,11 +759,7 @@ impl OpenVolume {
             let mut tries = 0;
             loop {
                 tries += 1;
-                match self
-                    .catalog
-                    .put_chunk(&self.account, &name, body.clone())
-                    .await
-                {
+                match self.catalog.put_chunk(&self.account, &name, body).await {
                     Ok(()) => break,
                     Err(e) if tries >= PUT_TRIES => return Err(e),
                     Err(_) => tokio::time::sleep(Duration::from_millis(100 << tries)).await,

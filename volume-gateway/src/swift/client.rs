@@ -98,7 +98,7 @@ impl SwiftClient {
         method: Method,
         url: &str,
         headers: &HeaderMap,
-        body: Bytes,
+        body: &[Bytes],
     ) -> Result<Response<Incoming>> {
         // A kept-alive connection may be closed by the proxy just as it is
         // reused (the proxy closes one whose request body it did not read,
@@ -117,7 +117,7 @@ impl SwiftClient {
                 b = b.header(k, v);
             }
             let req = b
-                .body(swirl_common::body::full(body.clone()))
+                .body(swirl_common::body::parts(body.to_vec()))
                 .map_err(|e| Error::Cluster(format!("request to {url}: {e}")))?;
             match tokio::time::timeout(self.timeout, self.http.request(req)).await {
                 Ok(Ok(r)) => return Ok(r),
@@ -139,9 +139,7 @@ impl SwiftClient {
         let mut h = HeaderMap::new();
         h.insert("x-auth-user", header_value(&self.user)?);
         h.insert("x-auth-key", header_value(&self.key)?);
-        let resp = self
-            .send(Method::GET, &self.auth_url, &h, Bytes::new())
-            .await?;
+        let resp = self.send(Method::GET, &self.auth_url, &h, &[]).await?;
         let status = resp.status();
         let tok = resp
             .headers()
@@ -167,16 +165,14 @@ impl SwiftClient {
         method: Method,
         path: &str,
         mut headers: HeaderMap,
-        body: Bytes,
+        body: &[Bytes],
     ) -> Result<Response<Incoming>> {
         let url = format!("{}{path}", self.base);
         let mut renew = false;
         loop {
             let tok = self.token(renew).await?;
             headers.insert("x-auth-token", header_value(&tok)?);
-            let resp = self
-                .send(method.clone(), &url, &headers, body.clone())
-                .await?;
+            let resp = self.send(method.clone(), &url, &headers, body).await?;
             if resp.status() == StatusCode::UNAUTHORIZED && !renew {
                 drain(resp).await;
                 renew = true;
@@ -192,7 +188,7 @@ impl SwiftClient {
         let mut h = HeaderMap::new();
         h.insert("x-auth-token", header_value(token)?);
         let url = format!("{}{}", self.base, v1_path(account, None, None));
-        let resp = self.send(Method::HEAD, &url, &h, Bytes::new()).await?;
+        let resp = self.send(Method::HEAD, &url, &h, &[]).await?;
         let s = resp.status();
         drain(resp).await;
         Ok(s)
@@ -203,7 +199,7 @@ impl SwiftClient {
         let mut h = HeaderMap::new();
         h.insert("x-auth-token", header_value(token)?);
         let url = format!("{}{path}", self.base);
-        let resp = self.send(Method::HEAD, &url, &h, Bytes::new()).await?;
+        let resp = self.send(Method::HEAD, &url, &h, &[]).await?;
         let s = resp.status();
         drain(resp).await;
         match s.as_u16() {
@@ -217,7 +213,7 @@ impl SwiftClient {
     pub async fn exists(&self, account: &str, container: &str, object: &str) -> Result<bool> {
         let path = v1_path(account, Some(container), Some(object));
         let resp = self
-            .request(Method::HEAD, &path, HeaderMap::new(), Bytes::new())
+            .request(Method::HEAD, &path, HeaderMap::new(), &[])
             .await?;
         let s = resp.status();
         drain(resp).await;
@@ -265,7 +261,7 @@ impl SwiftClient {
             h.insert("x-newest", http::HeaderValue::from_static("true"));
         }
         let path = v1_path(account, Some(container), Some(object));
-        let resp = self.request(Method::GET, &path, h, Bytes::new()).await?;
+        let resp = self.request(Method::GET, &path, h, &[]).await?;
         match resp.status().as_u16() {
             200 | 206 => {
                 let mut body = resp.into_body();
@@ -305,7 +301,7 @@ impl SwiftClient {
     ) -> Result<Option<Response<Incoming>>> {
         let path = v1_path(account, Some(container), Some(object));
         let resp = self
-            .request(Method::GET, &path, HeaderMap::new(), Bytes::new())
+            .request(Method::GET, &path, HeaderMap::new(), &[])
             .await?;
         match resp.status().as_u16() {
             200 => Ok(Some(resp)),
@@ -330,10 +326,21 @@ impl SwiftClient {
         object: &str,
         body: Bytes,
     ) -> Result<()> {
+        self.put_parts(account, container, object, vec![body]).await
+    }
+
+    /// PUTs a body held in several buffers, sent as they are.
+    pub async fn put_parts(
+        &self,
+        account: &str,
+        container: &str,
+        object: &str,
+        body: Vec<Bytes>,
+    ) -> Result<()> {
         let path = v1_path(account, Some(container), Some(object));
         for first in [true, false] {
             let resp = self
-                .request(Method::PUT, &path, HeaderMap::new(), body.clone())
+                .request(Method::PUT, &path, HeaderMap::new(), &body)
                 .await?;
             let s = resp.status();
             drain(resp).await;
@@ -353,7 +360,7 @@ impl SwiftClient {
     pub async fn delete(&self, account: &str, container: &str, object: &str) -> Result<()> {
         let path = v1_path(account, Some(container), Some(object));
         let resp = self
-            .request(Method::DELETE, &path, HeaderMap::new(), Bytes::new())
+            .request(Method::DELETE, &path, HeaderMap::new(), &[])
             .await?;
         let s = resp.status();
         drain(resp).await;
@@ -371,7 +378,7 @@ impl SwiftClient {
         if let Some(p) = &self.policy {
             h.insert("x-storage-policy", header_value(p)?);
         }
-        let resp = self.request(Method::PUT, &path, h, Bytes::new()).await?;
+        let resp = self.request(Method::PUT, &path, h, &[]).await?;
         let s = resp.status();
         drain(resp).await;
         if s.is_success() {
@@ -405,7 +412,7 @@ impl SwiftClient {
             }
             let path = format!("{}{q}", v1_path(account, Some(container), None));
             let resp = self
-                .request(Method::GET, &path, HeaderMap::new(), Bytes::new())
+                .request(Method::GET, &path, HeaderMap::new(), &[])
                 .await?;
             match resp.status().as_u16() {
                 200 => {}
