@@ -45,6 +45,9 @@ const WHOLE_READ: usize = 1 << 20;
 const READ_AHEAD: u64 = FETCHES as u64;
 /// Whole-chunk reads in flight per volume.
 const FETCHES: usize = 8;
+/// Chunks remembered as read once in small pieces (forgotten all at once
+/// past this, so the set stays small).
+const TOUCHED_MAX: usize = 4096;
 
 struct State {
     map: ChunkMap,
@@ -72,6 +75,9 @@ struct State {
     last_read_end: u64,
     /// Chunks being read whole.
     fetching: HashSet<u64>,
+    /// Chunks a small read found outside the cache once: a second such
+    /// read has the chunk read whole (see `warm`).
+    touched: HashSet<u64>,
     /// Write-backs finished so far: a whole read that saw this change may
     /// hold bytes a write-back replaced, so it is not kept.
     write_backs: u64,
@@ -252,6 +258,7 @@ impl OpenVolume {
                 failed: None,
                 last_read_end: u64::MAX,
                 fetching: HashSet::new(),
+                touched: HashSet::new(),
                 write_backs: 0,
             }),
             changed: Notify::new(),
@@ -289,6 +296,11 @@ impl OpenVolume {
                 if c * self.chunk_size < self.size {
                     self.spawn_fetch(c);
                 }
+            }
+        }
+        if !whole {
+            for p in &pieces {
+                self.warm(p.chunk);
             }
         }
         let mut out = Vec::with_capacity(pieces.len());
@@ -337,13 +349,52 @@ impl OpenVolume {
             wanted
         };
         if wanted {
-            let me = self.clone();
-            tokio::spawn(async move {
-                // Read-ahead is a hint: a failure here shows up, if at all,
-                // when the chunk is really read.
-                let _ = me.fetch(chunk).await;
-            });
+            self.spawn_marked_fetch(chunk);
         }
+    }
+
+    /// Random small reads: a chunk read a second time while it is not
+    /// cached is read whole in the background, where the cache has room
+    /// for it without dropping anything (so a working set that fits is
+    /// soon served from memory, and one that does not costs at most one
+    /// whole read per chunk until the cache is full). Meanwhile reads of
+    /// it wait for that read.
+    fn warm(self: &Arc<Self>, chunk: u64) {
+        let wanted = {
+            let mut st = self.st();
+            if st.slots.contains_key(&chunk)
+                || st.fetching.contains(&chunk)
+                || st.map.get(chunk).is_none()
+            {
+                return;
+            }
+            if st.touched.insert(chunk) {
+                if st.touched.len() > TOUCHED_MAX {
+                    st.touched.clear();
+                }
+                return;
+            }
+            let room = st.cache_bytes + self.cs() + SLOT_OVERHEAD <= self.cache_limit / 4 * 3;
+            if room {
+                st.touched.remove(&chunk);
+                st.fetching.insert(chunk);
+            }
+            room
+        };
+        if wanted {
+            self.spawn_marked_fetch(chunk);
+        }
+    }
+
+    /// Reads a chunk whole in the background (the caller marked it
+    /// fetching).
+    fn spawn_marked_fetch(self: &Arc<Self>, chunk: u64) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            // A hint: a failure here shows up, if at all, when the chunk
+            // is really read.
+            let _ = me.fetch(chunk).await;
+        });
     }
 
     /// Reads a chunk object whole into the cache (a clean slot, or under
