@@ -84,6 +84,13 @@ struct State {
 }
 
 impl State {
+    /// A chunk with an object that is neither cached nor being read whole.
+    fn fetchable(&self, chunk: u64) -> bool {
+        !self.slots.contains_key(&chunk)
+            && !self.fetching.contains(&chunk)
+            && self.map.get(chunk).is_some()
+    }
+
     fn next_tick(&mut self) -> u64 {
         self.tick += 1;
         self.tick
@@ -326,23 +333,25 @@ impl OpenVolume {
         Ok(out)
     }
 
+    /// What a whole-chunk read adds to the cache, and how full the cache
+    /// may be after it: reads ahead leave a quarter for writers.
+    fn fetch_room(&self) -> (usize, usize) {
+        (self.cs() + SLOT_OVERHEAD, self.cache_limit / 4 * 3)
+    }
+
     fn spawn_fetch(self: &Arc<Self>, chunk: u64) {
         let wanted = {
             let mut st = self.st();
             // Read-ahead may take clean chunks' room (least recently used,
             // or read through, first) but leaves a quarter for writers.
-            let (need, target) = (self.cs() + SLOT_OVERHEAD, self.cache_limit / 4 * 3);
+            let (need, target) = self.fetch_room();
             if st.cache_bytes + need > target
                 && !st.slots.contains_key(&chunk)
                 && !st.fetching.contains(&chunk)
             {
                 st.evict_clean(need, target);
             }
-            let room = st.cache_bytes + need <= target;
-            let wanted = room
-                && !st.slots.contains_key(&chunk)
-                && !st.fetching.contains(&chunk)
-                && st.map.get(chunk).is_some();
+            let wanted = st.cache_bytes + need <= target && st.fetchable(chunk);
             if wanted {
                 st.fetching.insert(chunk);
             }
@@ -362,10 +371,7 @@ impl OpenVolume {
     fn warm(self: &Arc<Self>, chunk: u64) {
         let wanted = {
             let mut st = self.st();
-            if st.slots.contains_key(&chunk)
-                || st.fetching.contains(&chunk)
-                || st.map.get(chunk).is_none()
-            {
+            if !st.fetchable(chunk) {
                 return;
             }
             if st.touched.insert(chunk) {
@@ -374,7 +380,8 @@ impl OpenVolume {
                 }
                 return;
             }
-            let room = st.cache_bytes + self.cs() + SLOT_OVERHEAD <= self.cache_limit / 4 * 3;
+            let (need, target) = self.fetch_room();
+            let room = st.cache_bytes + need <= target;
             if room {
                 st.touched.remove(&chunk);
                 st.fetching.insert(chunk);
