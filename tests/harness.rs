@@ -167,10 +167,18 @@ impl Proc {
     /// The address of a later `READY <role> <addr>` line (`swirl aio` prints
     /// one per listener after the proxy's), waiting for it if need be.
     pub fn ready_addr(&mut self, role: &str) -> SocketAddr {
+        let a = self.ready_text(role);
+        a.parse()
+            .unwrap_or_else(|_| panic!("{}: READY {role} {a:?} is no address", self.name))
+    }
+
+    /// What follows the role on a later `READY <role> ...` line (an address,
+    /// or a Unix socket's path), waiting for it if need be.
+    pub fn ready_text(&mut self, role: &str) -> String {
         let find = |lines: &[String]| {
             lines.iter().find_map(|l| {
                 let (r, a) = l.split_once(' ')?;
-                (r == role).then(|| a.trim().parse().ok()).flatten()
+                (r == role).then(|| a.trim().to_string())
             })
         };
         let deadline = Instant::now() + Duration::from_secs(60);

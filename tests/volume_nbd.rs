@@ -1,7 +1,8 @@
 //! Volumes through real NBD clients against `swirl aio`'s gateway:
 //! qemu-img convert of a 1 GiB image with holes in and out (byte-exact,
 //! holes cost no objects), nbdinfo's --map and --can, qemu-io patterns with
-//! and without FUA, nbdcopy with four connections both ways.
+//! and without FUA, nbdcopy with four connections both ways; the same
+//! exports through the gateway's Unix socket (connection_info's local_uri).
 
 use crate::volume_support::{run, same_files, sparse_image, uri, Cluster};
 
@@ -51,7 +52,11 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     let c = Cluster::start(&tmp.path().join("aio"));
     let api = c.gw();
     let vol = api.create(1, "qemu");
-    let (_att, export) = api.attach(&vol);
+    let att = api.attachment(&vol);
+    let export = att["connection_info"]["data"]["export"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let u = uri(c.nbd, &export);
 
     // What the export offers.
@@ -123,6 +128,38 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     );
     std::fs::remove_file(&out).unwrap();
 
+    // The same export through the Unix socket, as a client on the
+    // gateway's host reaches it: qemu-img out again, and nbdinfo.
+    let local = att["connection_info"]["data"]["local_uri"]
+        .as_str()
+        .expect("local_uri with the aio's socket")
+        .to_string();
+    assert_eq!(
+        local,
+        format!("nbd+unix:///{export}?socket={}", c.nbd_socket.display())
+    );
+    for can in ["flush", "fua", "multi-conn"] {
+        run(60, "nbdinfo", &["--can", can, &local]);
+    }
+    run(
+        300,
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "raw",
+            &local,
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        same_files(&img, &out),
+        "convert out over the socket differs"
+    );
+    std::fs::remove_file(&out).unwrap();
+
     // qemu-io in its default writethrough mode (every write with FUA), an
     // explicit FUA write, zeroes; then writeback mode (no FUA) with a
     // discard and a flush. A new process reads everything back.
@@ -175,8 +212,12 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     // nbdcopy with four connections (the export allows multi-conn), into a
     // second volume and back out.
     let vol2 = api.create(1, "nbdcopy");
-    let (_a2, export2) = api.attach(&vol2);
-    let u2 = uri(c.nbd, &export2);
+    let a2 = api.attachment(&vol2);
+    let u2 = uri(
+        c.nbd,
+        a2["connection_info"]["data"]["export"].as_str().unwrap(),
+    );
+    let local2 = a2["connection_info"]["data"]["local_uri"].as_str().unwrap();
     let src = tmp.path().join("src.raw");
     sparse_image(&src, GIB, &[(8 * MIB + 7, 48 << 20), (900 * MIB, 1 << 20)]);
     run(
@@ -184,11 +225,12 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
         "nbdcopy",
         &["--connections=4", "--flush", src.to_str().unwrap(), &u2],
     );
+    // Out through the socket, four connections there too.
     let back = tmp.path().join("back.raw");
     run(
         300,
         "nbdcopy",
-        &["--connections=4", &u2, back.to_str().unwrap()],
+        &["--connections=4", local2, back.to_str().unwrap()],
     );
     assert!(same_files(&src, &back), "nbdcopy round trip differs");
 }

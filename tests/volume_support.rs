@@ -23,6 +23,8 @@ pub struct Cluster {
     pub proxy: SocketAddr,
     pub api: SocketAddr,
     pub nbd: SocketAddr,
+    /// The gateway's NBD Unix socket (in the data folder).
+    pub nbd_socket: PathBuf,
     pub token: String,
     pub data: PathBuf,
 }
@@ -33,6 +35,7 @@ impl Cluster {
         let mut aio = harness::start_aio(data);
         let api = aio.ready_addr("volume-api");
         let nbd = aio.ready_addr("volume-nbd");
+        let nbd_socket = PathBuf::from(aio.ready_text("volume-nbd-unix"));
         let proxy = aio.addr();
         let (token, _) = token(proxy, "test:tester", "testing");
         Cluster {
@@ -40,6 +43,7 @@ impl Cluster {
             proxy,
             api,
             nbd,
+            nbd_socket,
             token,
             data: data.to_path_buf(),
         }
@@ -166,8 +170,8 @@ impl Api {
         v["volume"]["id"].as_str().unwrap().to_string()
     }
 
-    /// Attaches a volume here; returns (attachment id, export name).
-    pub fn attach(&self, volume: &str) -> (String, String) {
+    /// Attaches a volume here; returns the attachment as the API shows it.
+    pub fn attachment(&self, volume: &str) -> Value {
         let (s, v) = self.call(
             "POST",
             "/attachments",
@@ -175,8 +179,14 @@ impl Api {
                 "connector": {"host": "test-host", "mode": "rw"}}})),
         );
         assert_eq!(s, 200, "attach: {v}");
-        let a = &v["attachment"];
+        let a = v["attachment"].clone();
         assert_eq!(a["connection_info"]["driver_volume_type"], "nbd");
+        a
+    }
+
+    /// Attaches a volume here; returns (attachment id, export name).
+    pub fn attach(&self, volume: &str) -> (String, String) {
+        let a = self.attachment(volume);
         (
             a["id"].as_str().unwrap().to_string(),
             a["connection_info"]["data"]["export"]

@@ -93,6 +93,8 @@ struct Args {
     bind: String,
     volume_api: String,
     volume_nbd: String,
+    /// `None`: `<data>/volume-nbd.sock`; `Some("none")`: no Unix socket.
+    volume_nbd_socket: Option<String>,
     keystone: crate::aio_keystone::KeystoneFlags,
 }
 
@@ -102,6 +104,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         bind: "127.0.0.1:8080".into(),
         volume_api: "127.0.0.1:8776".into(),
         volume_nbd: "127.0.0.1:10809".into(),
+        volume_nbd_socket: None,
         keystone: Default::default(),
     };
     let mut it = args.iter();
@@ -121,6 +124,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--bind" => a.bind = value()?,
             "--volume-api" => a.volume_api = value()?,
             "--volume-nbd" => a.volume_nbd = value()?,
+            "--volume-nbd-socket" => a.volume_nbd_socket = Some(value()?),
             "-h" | "--help" => return Err(String::new()),
             other => {
                 if !a.keystone.take(other, &mut value)? {
@@ -534,8 +538,9 @@ pub fn main(args: &[String]) -> ExitCode {
             }
             eprintln!(
                 "usage: swirl aio [--data DIR] [--bind HOST:PORT] [--volume-api HOST:PORT] [--volume-nbd HOST:PORT]\n\
+                 \x20         [--volume-nbd-socket PATH|none]\n\
                  \x20         [--keystone-url URL --keystone-password PW [--keystone-user U] [--keystone-project P] [--keystone-domain D]]\n\
-                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809; Keystone off,\n\
+                 (defaults ./swirl-data, 127.0.0.1:8080, 127.0.0.1:8776, 127.0.0.1:10809, DIR/volume-nbd.sock; Keystone off,\n\
                  with --keystone-url: user swift, project service, domain default; accounts AUTH_<project id>,\n\
                  tempauth's users then under TEMPAUTH_)"
             );
@@ -575,6 +580,7 @@ pub fn main(args: &[String]) -> ExitCode {
             .map_err(|(k, m)| format!("proxy-server.toml: {k}: {m}"))?;
         (vol.bind_ip, vol.bind_port) = host_port("--volume-api", &a.volume_api)?;
         (vol.nbd_bind_ip, vol.nbd_bind_port) = host_port("--volume-nbd", &a.volume_nbd)?;
+        vol.nbd_socket = nbd_socket(&a)?;
         vol.validate()
             .map_err(|(k, m)| format!("volume-gateway.toml: {k}: {m}"))?;
         Ok((obj, cont, acct, proxy, vol))
@@ -590,6 +596,40 @@ pub fn main(args: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     };
     rt.block_on(run(&etc, obj, cont, acct, proxy, vol))
+}
+
+/// The volume gateway's NBD Unix socket: `--volume-nbd-socket` (`none`:
+/// none), by default `volume-nbd.sock` in the data folder, unless that
+/// path is too long for a socket address (then TCP only, said on stderr).
+fn nbd_socket(a: &Args) -> Result<Option<PathBuf>, String> {
+    // sockaddr_un's sun_path: 108 bytes with the final NUL.
+    const MAX: usize = 107;
+    let abs = |p: &Path| std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()));
+    match a.volume_nbd_socket.as_deref() {
+        Some("none") => Ok(None),
+        Some(p) => {
+            let p = abs(Path::new(p))?;
+            if p.as_os_str().len() > MAX {
+                return Err(format!(
+                    "--volume-nbd-socket {}: longer than a socket path may be ({MAX} bytes)",
+                    p.display()
+                ));
+            }
+            Ok(Some(p))
+        }
+        None => {
+            let p = abs(&a.data.join("volume-nbd.sock"))?;
+            if p.as_os_str().len() > MAX {
+                eprintln!(
+                    "swirl aio: {} is too long for a socket path: NBD over TCP only \
+                     (see --volume-nbd-socket)",
+                    p.display()
+                );
+                return Ok(None);
+            }
+            Ok(Some(p))
+        }
+    }
 }
 
 /// Waits (10 s at most) until this process's listener on `port` accepts.
@@ -650,18 +690,33 @@ async fn run(
         let nbd = swirl_common::server::bind_and_announce("volume-nbd", &vnbd)
             .await
             .map_err(|e| format!("bind {vnbd}: {e}"))?;
-        Ok::<_, String>((api, nbd))
+        let unix = match &vol.nbd_socket {
+            Some(p) => {
+                let l = swirl_volume::nbd::server::bind_unix(p)
+                    .await
+                    .map_err(|e| format!("bind {}: {e}", p.display()))?;
+                swirl_common::server::announce_ready("volume-nbd-unix", &p.display().to_string());
+                Some(l)
+            }
+            None => None,
+        };
+        Ok::<_, String>((api, nbd, unix))
     }
     .await;
-    let (lva, lvn) = match gateway {
+    let (lva, lvn, lvu) = match gateway {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("Error: {e} (the volume gateway's port; see --volume-api/--volume-nbd)");
+            eprintln!(
+                "Error: {e} (the volume gateway's port; see --volume-api/--volume-nbd/--volume-nbd-socket)"
+            );
             return ExitCode::FAILURE;
         }
     };
     let api_shown = lva.local_addr().map(|a| a.to_string()).unwrap_or(vapi);
-    let nbd_shown = lvn.local_addr().map(|a| a.to_string()).unwrap_or(vnbd);
+    let mut nbd_shown = lvn.local_addr().map(|a| a.to_string()).unwrap_or(vnbd);
+    if let Some(p) = &vol.nbd_socket {
+        nbd_shown = format!("{nbd_shown} and unix:{}", p.display());
+    }
     eprintln!(
         "swirl aio: auth URL http://{shown}/auth/v1.0\n\
          swirl aio: credentials test:tester / testing (also admin:admin/admin, test:tester3/testing3, \
@@ -828,7 +883,7 @@ async fn run(
         stop(rx.clone()),
     ));
     let p = tokio::spawn(swirl_proxy::run(proxy, lp, stop(rx.clone())));
-    let mut v = tokio::spawn(swirl_volume::run(vol, lva, lvn, stop(vrx)));
+    let mut v = tokio::spawn(swirl_volume::run(vol, lva, lvn, lvu, stop(vrx)));
     let signal = crate::role::shutdown_signal();
     // Any role ending (an error) or a signal stops them all.
     let failed: Option<String> = tokio::select! {

@@ -1,6 +1,7 @@
 //! `swirl volume-gateway <config.toml>`: the volume gateway alone (one per
 //! compute node). It prints `READY volume-api <addr>` and
-//! `READY volume-nbd <addr>` once both ports listen.
+//! `READY volume-nbd <addr>` once both ports listen (and
+//! `READY volume-nbd-unix <path>` with `nbd_socket`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -50,7 +51,23 @@ pub fn main(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match swirl_volume::run(cfg, api, nbd, role::shutdown_signal()).await {
+        let unix = match &cfg.nbd_socket {
+            Some(p) => match swirl_volume::nbd::server::bind_unix(p).await {
+                Ok(l) => {
+                    swirl_common::server::announce_ready(
+                        "volume-nbd-unix",
+                        &p.display().to_string(),
+                    );
+                    Some(l)
+                }
+                Err(e) => {
+                    eprintln!("Error: bind {}: {e}", p.display());
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
+        match swirl_volume::run(cfg, api, nbd, unix, role::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("Error: {e}");

@@ -19,6 +19,11 @@ pub struct Config {
     /// NBD port; 0 picks a free one.
     #[serde(default = "default_nbd_port")]
     pub nbd_bind_port: u16,
+    /// A Unix socket serving the same exports to clients on this host
+    /// (qemu and libvirt beside the gateway): cheaper per byte than TCP
+    /// over loopback. connection_info then adds its `nbd+unix` URI.
+    #[serde(default)]
+    pub nbd_socket: Option<std::path::PathBuf>,
     /// Host put into attachments' connection_info (default: the NBD address).
     #[serde(default)]
     pub nbd_public_host: Option<String>,

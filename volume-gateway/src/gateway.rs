@@ -14,6 +14,8 @@ pub struct Gateway {
     /// Host and port put into connection_info.
     pub nbd_host: String,
     pub nbd_port: u16,
+    /// The NBD Unix socket for clients on this host, if there is one.
+    pub nbd_socket: Option<String>,
 }
 
 impl Gateway {

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tracing::info;
 
 pub use config::Config;
@@ -33,12 +33,14 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs the API on `api` and NBD on `nbd` until `shutdown` resolves, then
-/// writes every open volume back.
+/// Runs the API on `api` and NBD on `nbd` (and on `nbd_unix`, the Unix
+/// socket at `nbd_socket` of the config, for clients on this host) until
+/// `shutdown` resolves, then writes every open volume back.
 pub async fn run(
     cfg: Config,
     api: TcpListener,
     nbd: TcpListener,
+    nbd_unix: Option<UnixListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::result::Result<(), RunError> {
     cfg.validate().map_err(|(k, m)| RunError::Config(k, m))?;
@@ -82,6 +84,10 @@ pub async fn run(
         auth,
         nbd_host,
         nbd_port,
+        nbd_socket: nbd_unix
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string())),
     });
     info!(gateway = %gateway_id, nbd = %nbd_addr, "volume gateway serving");
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -96,8 +102,20 @@ pub async fn run(
     opts.trans_id_header = true;
     let handler = Arc::new(api::handler::ApiHandler { gw });
     let api_server = swirl_common::server::serve(api, handler, stop(rx.clone()), opts);
-    let nbd_server = nbd::server::serve(nbd, store.clone(), stop(rx));
-    tokio::try_join!(api_server, nbd_server)?;
+    let nbd_server = nbd::server::serve(
+        nbd::server::Listener::Tcp(nbd),
+        store.clone(),
+        stop(rx.clone()),
+    );
+    let nbd_local = async {
+        match nbd_unix {
+            Some(l) => {
+                nbd::server::serve(nbd::server::Listener::Unix(l), store.clone(), stop(rx)).await
+            }
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(api_server, nbd_server, nbd_local)?;
     for vol in store.registry.all() {
         vol.close().await;
     }

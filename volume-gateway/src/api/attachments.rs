@@ -97,6 +97,7 @@ fn connect(
             host: gw.nbd_host.clone(),
             port: gw.nbd_port,
             export: Gateway::export_name(account, &v.id, &a.id),
+            socket: gw.nbd_socket.clone(),
         });
     }
 }

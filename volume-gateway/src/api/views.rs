@@ -119,9 +119,8 @@ pub fn snapshot(ctx: &Ctx, s: &SnapshotRecord) -> Value {
 pub fn connection_info(v: &VolumeRecord, a: &AttachmentRecord) -> Value {
     match &a.connection {
         None => json!({}),
-        Some(c) => json!({
-            "driver_volume_type": "nbd",
-            "data": {
+        Some(c) => {
+            let mut data = json!({
                 "host": c.host,
                 "port": c.port,
                 "export": c.export,
@@ -129,9 +128,33 @@ pub fn connection_info(v: &VolumeRecord, a: &AttachmentRecord) -> Value {
                 "volume_id": v.id,
                 "access_mode": if a.attach_mode == "ro" { "ro" } else { "rw" },
                 "gateway": c.gateway,
-            },
-        }),
+            });
+            if let Some(sock) = &c.socket {
+                // The same export for a client on the gateway's host.
+                data["socket"] = json!(sock);
+                data["local_uri"] = json!(format!(
+                    "nbd+unix:///{}?socket={}",
+                    c.export,
+                    query_value(sock)
+                ));
+            }
+            json!({ "driver_volume_type": "nbd", "data": data })
+        }
     }
+}
+
+/// A socket path as a URI query value (RFC 3986: `&`, `#`, `%`, `+` and
+/// anything outside printable ASCII escaped).
+fn query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'&' | b'#' | b'%' | b'+' | b'?') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// An IPv6 literal goes in brackets in a URI.
@@ -200,6 +223,7 @@ mod tests {
                     host: "::1".into(),
                     port: 10809,
                     export: "AUTH_p/v1/a1".into(),
+                    socket: None,
                 }),
             }],
             error: None,
@@ -241,6 +265,15 @@ mod tests {
             "nbd://[::1]:10809/AUTH_p/v1/a1"
         );
         assert_eq!(a["connection_info"]["data"]["access_mode"], "rw");
+        assert!(a["connection_info"]["data"].get("local_uri").is_none());
+        let mut local = vol();
+        local.attachments[0].connection.as_mut().unwrap().socket =
+            Some("/run/swirl vol/nbd&1.sock".into());
+        let a = attachment(&local, &local.attachments[0], true);
+        assert_eq!(
+            a["connection_info"]["data"]["local_uri"],
+            "nbd+unix:///AUTH_p/v1/a1?socket=/run/swirl%20vol/nbd%261.sock"
+        );
         assert!(attachment(&v, &v.attachments[0], false)
             .get("connection_info")
             .is_none());

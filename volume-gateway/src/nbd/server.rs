@@ -1,4 +1,5 @@
-//! NBD connections: the handshake driven by [`Negotiation`], then the
+//! NBD connections, over TCP or over a Unix socket for clients on the
+//! gateway's own host: the handshake driven by [`Negotiation`], then the
 //! transmission loop. Requests run concurrently (replies match by cookie);
 //! the payload bytes in flight per connection are bounded, so a client
 //! cannot make the gateway buffer more than that.
@@ -9,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::path::{Path, PathBuf};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{Mutex, Semaphore};
 use tracing::{debug, info, warn};
 
@@ -30,14 +32,82 @@ const MAX_OPTIONS: usize = 256;
 /// Payload and reply bytes in flight per connection.
 const IN_FLIGHT_BYTES: usize = 64 << 20;
 
-type Writer = Arc<Mutex<OwnedWriteHalf>>;
+type Writer<W> = Arc<Mutex<W>>;
 
-/// Accepts NBD connections until `shutdown` resolves.
+/// Where NBD clients connect.
+pub enum Listener {
+    Tcp(TcpListener),
+    /// A Unix socket: for qemu and libvirt on the gateway's own host, one
+    /// copy cheaper per byte than TCP over loopback.
+    Unix(UnixListener),
+}
+
+/// A client connection of either kind.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<(Stream, String)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, peer) = l.accept().await?;
+                Ok((Stream::Tcp(s), peer.to_string()))
+            }
+            Listener::Unix(l) => {
+                let (s, _) = l.accept().await?;
+                let peer = match s.peer_cred() {
+                    Ok(c) => format!("unix pid {}", c.pid().unwrap_or(0)),
+                    Err(_) => "unix".into(),
+                };
+                Ok((Stream::Unix(s), peer))
+            }
+        }
+    }
+}
+
+/// Binds the Unix socket at `path`. A socket file left by a gateway that
+/// is gone is replaced; one another process still answers on, or a file
+/// that is not a socket, is an error (nothing is removed).
+pub async fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => match UnixStream::connect(path).await {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{}: another process serves this socket", path.display()),
+                ))
+            }
+            Err(_) => std::fs::remove_file(path)?,
+        },
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: exists and is not a socket", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    UnixListener::bind(path)
+}
+
+/// Accepts NBD connections until `shutdown` resolves (a Unix socket's
+/// file is removed then).
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     store: Arc<Store>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    let socket_file = match &listener {
+        Listener::Unix(l) => l
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(PathBuf::from)),
+        Listener::Tcp(_) => None,
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -49,15 +119,30 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
         };
         let store = store.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, store).await {
+            let r = match stream {
+                Stream::Tcp(s) => {
+                    let _ = s.set_nodelay(true);
+                    let (rd, wr) = s.into_split();
+                    connection(rd, wr, &peer, store).await
+                }
+                Stream::Unix(s) => {
+                    let (rd, wr) = s.into_split();
+                    connection(rd, wr, &peer, store).await
+                }
+            };
+            if let Err(e) = r {
                 debug!(%peer, error = %e, "nbd connection ended");
             }
         });
     }
+    if let Some(p) = socket_file {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
 }
 
 async fn timed<T>(f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
@@ -66,10 +151,11 @@ async fn timed<T>(f: impl Future<Output = io::Result<T>>) -> io::Result<T> {
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake too slow"))?
 }
 
-async fn connection(stream: TcpStream, store: Arc<Store>) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let peer = stream.peer_addr()?;
-    let (rd, mut wr) = stream.into_split();
+async fn connection<R, W>(rd: R, mut wr: W, peer: &str, store: Arc<Store>) -> io::Result<()>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut rd = BufReader::with_capacity(256 << 10, rd);
     let Some((session, lease)) = handshake(&mut rd, &mut wr, &store).await? else {
         return Ok(());
@@ -82,9 +168,9 @@ async fn connection(stream: TcpStream, store: Arc<Store>) -> io::Result<()> {
 }
 
 /// Runs the option phase; `Some` once the client entered transmission.
-async fn handshake(
-    rd: &mut BufReader<OwnedReadHalf>,
-    wr: &mut OwnedWriteHalf,
+async fn handshake<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    rd: &mut BufReader<R>,
+    wr: &mut W,
     store: &Store,
 ) -> io::Result<Option<(Session, Lease)>> {
     wr.write_all(&codec::greeting()).await?;
@@ -173,13 +259,17 @@ async fn skip(rd: &mut (impl AsyncRead + Unpin), n: u32) -> io::Result<()> {
     Ok(())
 }
 
-async fn transmission(
-    mut rd: BufReader<OwnedReadHalf>,
-    wr: OwnedWriteHalf,
+async fn transmission<R, W>(
+    mut rd: BufReader<R>,
+    wr: W,
     s: &Session,
     lease: &Lease,
-) -> io::Result<()> {
-    let wr: Writer = Arc::new(Mutex::new(wr));
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let wr: Writer<W> = Arc::new(Mutex::new(wr));
     let budget = Arc::new(Semaphore::new(IN_FLIGHT_BYTES));
     let mut tasks = tokio::task::JoinSet::new();
     let result = loop {
@@ -398,6 +488,27 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_a_live_one_or_a_file_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nbd.sock");
+        // A socket file whose listener is gone: replaced.
+        drop(bind_unix(&path).await.expect("first bind"));
+        assert!(path.exists());
+        let live = bind_unix(&path).await.expect("stale socket replaced");
+        // A socket something still listens on: refused, and kept.
+        let e = bind_unix(&path).await.expect_err("live socket");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(UnixStream::connect(&path).await.is_ok());
+        drop(live);
+        // A file that is not a socket: refused, never removed.
+        let file = dir.path().join("data");
+        std::fs::write(&file, b"keep").expect("write");
+        let e = bind_unix(&file).await.expect_err("a plain file");
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&file).expect("read"), b"keep");
+    }
 
     #[tokio::test]
     async fn parts_go_out_whole_and_in_order_through_short_writes() {

@@ -72,6 +72,9 @@ pub struct Connection {
     /// The NBD export name: `<account>/<volume>/<attachment>`. It carries
     /// the attachment id, which only the API hands out.
     pub export: String,
+    /// The gateway's NBD Unix socket, for a client on the gateway's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
 }
 
 /// One attachment of a volume (Cinder's attachments API, 3.27+).
