@@ -1,7 +1,8 @@
 //! A filesystem on a volume: nbdfuse exposes the export as a file, a loop
 //! device carries ext4, files are written and the volume is detached; a
-//! second gateway process attaches it, e2fsck finds it clean, and the files
-//! read back identical.
+//! second gateway process (running the cluster's proxy in its own process,
+//! `proxy_config`) attaches it, e2fsck finds it clean, and the files read
+//! back identical.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -133,8 +134,10 @@ fn volume_ext4_on_nbdfuse_moves_to_a_second_gateway() {
     api.detach(&att);
     api.wait(&vol, "available");
 
-    // A second gateway process attaches it and serves what the first wrote.
-    let g2 = Gateway::start(&tmp.path().join("gw2"), c.proxy, "gw2");
+    // A second gateway process attaches it and serves what the first wrote,
+    // through a proxy pipeline of its own (no proxy process between it and
+    // the storage servers).
+    let g2 = Gateway::start_in_process(&tmp.path().join("gw2"), c.proxy, &c.data, "gw2");
     let api2 = crate::volume_support::Api {
         addr: g2.api,
         token: c.token.clone(),

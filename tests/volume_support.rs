@@ -113,12 +113,30 @@ impl Gateway {
     /// Starts a gateway named `id` against the aio proxy at `proxy`, with
     /// its config in `dir`.
     pub fn start(dir: &Path, proxy: SocketAddr, id: &str) -> Gateway {
+        Gateway::start_with(dir, proxy, id, "")
+    }
+
+    /// As [`Gateway::start`], but running the aio's proxy (its config in
+    /// `aio_data`/etc) inside the gateway's process (`proxy_config`): its
+    /// chunks go from the gateway straight to the storage servers; only
+    /// clients' tokens are checked at `proxy`.
+    pub fn start_in_process(dir: &Path, proxy: SocketAddr, aio_data: &Path, id: &str) -> Gateway {
+        let conf = aio_data.join("etc/proxy-server.toml");
+        Gateway::start_with(
+            dir,
+            proxy,
+            id,
+            &format!("proxy_config = \"{}\"\n", conf.display()),
+        )
+    }
+
+    fn start_with(dir: &Path, proxy: SocketAddr, id: &str, extra: &str) -> Gateway {
         std::fs::create_dir_all(dir).unwrap();
         let conf = dir.join(format!("{id}.toml"));
         let text = format!(
             "bind_port = 0\nnbd_bind_port = 0\ngateway_id = \"{id}\"\n\
              proxy_url = \"http://{proxy}\"\nauth_url = \"http://{proxy}/auth/v1.0\"\n\
-             auth_user = \"admin:admin\"\nauth_key = \"admin\"\n"
+             auth_user = \"admin:admin\"\nauth_key = \"admin\"\n{extra}"
         );
         std::fs::write(&conf, text).unwrap();
         let mut proc = Proc::swirl_server(

@@ -882,8 +882,30 @@ async fn run(
         la,
         stop(rx.clone()),
     ));
-    let p = tokio::spawn(swirl_proxy::run(proxy, lp, stop(rx.clone())));
-    let mut v = tokio::spawn(swirl_volume::run(vol, lva, lvn, lvu, stop(vrx)));
+    // One proxy serves clients and, in this process, the volume gateway.
+    let handler =
+        match swirl_proxy::tls(&proxy).and_then(|t| Ok((t, swirl_proxy::in_process(proxy)?))) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("Error: proxy: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let (tls, handler) = handler;
+    let p = tokio::spawn(swirl_proxy::serve(
+        handler.clone(),
+        lp,
+        tls,
+        stop(rx.clone()),
+    ));
+    let ends = swirl_volume::Endpoints {
+        api: lva,
+        nbd: lvn,
+        nbd_unix: lvu,
+        proxy: std::sync::Arc::new(crate::internal_proxy::InProcess(handler.clone())),
+        client_proxy: std::sync::Arc::new(crate::internal_proxy::InProcess(handler)),
+    };
+    let mut v = tokio::spawn(swirl_volume::run(vol, ends, stop(vrx)));
     let signal = crate::role::shutdown_signal();
     // Any role ending (an error) or a signal stops them all.
     let failed: Option<String> = tokio::select! {

@@ -11,6 +11,7 @@ mod auditor;
 mod cluster_ca;
 mod db_replicator;
 mod get_nodes;
+mod internal_proxy;
 mod object_daemons;
 mod replicator;
 mod ring_builder_cmd;

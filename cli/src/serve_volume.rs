@@ -67,7 +67,21 @@ pub fn main(args: &[String]) -> ExitCode {
             },
             None => None,
         };
-        match swirl_volume::run(cfg, api, nbd, unix, role::shutdown_signal()).await {
+        let (proxy, client_proxy) = match crate::internal_proxy::for_gateway(&cfg) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let ends = swirl_volume::Endpoints {
+            api,
+            nbd,
+            nbd_unix: unix,
+            proxy,
+            client_proxy,
+        };
+        match swirl_volume::run(cfg, ends, role::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("Error: {e}");

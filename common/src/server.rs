@@ -300,22 +300,59 @@ pub async fn respond<H: Handler>(
     quiet: bool,
     txn: String,
 ) -> Response<LoggedBody> {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let sent_body = req.headers().contains_key(header::TRANSFER_ENCODING)
-        || req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
+    let head = RequestHead::of(&req);
+    let id = txn.clone();
+    answer(head, handler.handle(req, &id), role, quiet, txn).await
+}
+
+/// What [`answer`] needs of a request once its handler has taken it.
+pub struct RequestHead {
+    start: Instant,
+    method: Method,
+    /// Path and query as received.
+    path: String,
+    /// Whether the request came with a body.
+    sent_body: bool,
+}
+
+impl RequestHead {
+    pub fn of<B>(req: &Request<B>) -> Self {
+        RequestHead {
+            start: Instant::now(),
+            method: req.method().clone(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            sent_body: req.headers().contains_key(header::TRANSFER_ENCODING)
+                || req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .is_some_and(|v| v.as_bytes() != b"0"),
+        }
+    }
+}
+
+/// Turns a handler's outcome into the response, as [`respond`] does: also
+/// for requests made inside the process (a proxy pipeline run by another
+/// role in the same process, as Swift's internal client), which have no
+/// connection but the same errors, panics and access lines.
+pub async fn answer<E: ApiError>(
+    head: RequestHead,
+    outcome: impl Future<Output = Result<Response<Body>, E>>,
+    role: &'static str,
+    quiet: bool,
+    txn: String,
+) -> Response<LoggedBody> {
     // A panic fails this request only: the connection and the server go on.
-    let outcome = AssertUnwindSafe(handler.handle(req, &txn))
-        .catch_unwind()
-        .await;
+    let outcome = AssertUnwindSafe(outcome).catch_unwind().await;
+    let RequestHead {
+        start,
+        method,
+        path,
+        sent_body,
+    } = head;
     let mut resp = match outcome {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => failed(&e, role, &txn),

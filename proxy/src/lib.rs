@@ -66,13 +66,37 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::result::Result<(), RunError> {
+    let tls = tls(&cfg)?;
+    let handler = in_process(cfg)?;
+    serve(handler, listener, tls, shutdown).await
+}
+
+/// A proxy with no listener of its own (yet): its pipeline, rings and
+/// backend connections, for [`serve`] and for roles that call it in their
+/// own process ([`handler::ProxyHandler::call`]).
+pub fn in_process(cfg: Config) -> std::result::Result<Arc<handler::ProxyHandler>, RunError> {
     cfg.validate().map_err(|(k, m)| RunError::Config(k, m))?;
-    let tls = match (&cfg.cert_file, &cfg.key_file) {
-        (Some(c), Some(k)) => Some(server::tls_acceptor(c, k).map_err(RunError::Tls)?),
-        _ => None,
-    };
     let proxy = Arc::new(app::Proxy::new(cfg).map_err(RunError::Auth)?);
-    let handler = Arc::new(handler::ProxyHandler { proxy });
+    server::probe_backends(&proxy);
+    Ok(Arc::new(handler::ProxyHandler { proxy }))
+}
+
+/// Serves `handler`'s proxy on `listener` (over TLS with `tls`) until
+/// `shutdown`.
+pub async fn serve(
+    handler: Arc<handler::ProxyHandler>,
+    listener: TcpListener,
+    tls: Option<server::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::result::Result<(), RunError> {
     server::serve(listener, handler, tls, shutdown).await?;
     Ok(())
+}
+
+/// The TLS acceptor of a proxy config with `cert_file` and `key_file`.
+pub fn tls(cfg: &Config) -> std::result::Result<Option<server::TlsAcceptor>, RunError> {
+    match (&cfg.cert_file, &cfg.key_file) {
+        (Some(c), Some(k)) => Ok(Some(server::tls_acceptor(c, k).map_err(RunError::Tls)?)),
+        _ => Ok(None),
+    }
 }

@@ -19,9 +19,10 @@ use hyper_util::rt::TokioIo;
 use swirl_common::server::{self, LoggedBody};
 use swirl_common::trans_id;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
+pub use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
+use crate::app::Proxy;
 use crate::handler::ProxyHandler;
 use crate::raw_path::RawPathIo;
 use crate::rings::RingKind;
@@ -54,6 +55,19 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::SocketAddr);
 
+/// Asks every object server once, in the background, whether it takes
+/// digest trailers (as it starts; PUT answers keep it current).
+pub fn probe_backends(proxy: &Proxy) {
+    let object_nodes: Vec<_> = proxy
+        .policies
+        .all()
+        .iter()
+        .flat_map(|p| proxy.rings.all_nodes(RingKind::Object(p.index)))
+        .collect();
+    let backend = proxy.backend.clone();
+    tokio::spawn(async move { backend.probe_digest_trailers(object_nodes).await });
+}
+
 /// Serves until `shutdown`, then lets requests finish for up to 10 s.
 pub async fn serve(
     listener: TcpListener,
@@ -63,14 +77,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let proxy = &handler.proxy;
-    let object_nodes: Vec<_> = proxy
-        .policies
-        .all()
-        .iter()
-        .flat_map(|p| proxy.rings.all_nodes(RingKind::Object(p.index)))
-        .collect();
-    let backend = proxy.backend.clone();
-    tokio::spawn(async move { backend.probe_digest_trailers(object_nodes).await });
     let listen = &proxy.cfg.listen;
     let client_timeout = listen.client_timeout();
     let slots = server::ConnectionSlots::new(listen.max_clients);

@@ -36,6 +36,14 @@ pub struct Config {
     pub gateway_id: Option<String>,
     /// The cluster's proxy, e.g. `http://127.0.0.1:8080`.
     pub proxy_url: String,
+    /// Run the proxy inside the gateway instead, from this proxy-server
+    /// config (its rings, swift.conf and backend key on this node; its
+    /// listener is not used), as Swift's internal client does: every chunk
+    /// then goes straight to the storage servers, one network hop fewer.
+    /// `auth_url` then names only a path; clients' tokens are still checked
+    /// at `proxy_url` (a tempauth token is known only where it was issued).
+    #[serde(default)]
+    pub proxy_config: Option<std::path::PathBuf>,
     /// Tempauth (v1) URL for the gateway's own credentials.
     pub auth_url: String,
     /// A user the proxy makes a reseller admin (it reads and writes every

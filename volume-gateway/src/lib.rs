@@ -4,7 +4,9 @@
 //! chunks copy-on-write. Volumes are served to qemu, libvirt and libnbd's
 //! tools over NBD (our own async server) and managed through the subset of
 //! Cinder's v3 API that python-cinderclient and python-openstackclient use.
-//! The gateway is a role: it reaches the cluster only over HTTP.
+//! The gateway is a role: it reaches the cluster only through the proxy's
+//! public API, over HTTP or through a proxy pipeline the `swirl` binary
+//! runs in the same process ([`swift::transport`]).
 
 pub mod api;
 pub mod config;
@@ -33,17 +35,36 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs the API on `api` and NBD on `nbd` (and on `nbd_unix`, the Unix
-/// socket at `nbd_socket` of the config, for clients on this host) until
-/// `shutdown` resolves, then writes every open volume back.
+/// Where the gateway listens, and how it reaches the proxy.
+pub struct Endpoints {
+    /// The Cinder API.
+    pub api: TcpListener,
+    pub nbd: TcpListener,
+    /// The Unix socket at the config's `nbd_socket`, for clients on this host.
+    pub nbd_unix: Option<UnixListener>,
+    /// The proxy: [`swift::transport::Http`] to `proxy_url`, or one in this
+    /// process.
+    pub proxy: Arc<dyn swift::transport::Transport>,
+    /// Where clients' tokens are checked: the proxy that issues them (the
+    /// same as `proxy` unless that one runs in this process on its own).
+    pub client_proxy: Arc<dyn swift::transport::Transport>,
+}
+
+/// Runs the API and NBD until `shutdown` resolves, then writes every open
+/// volume back.
 pub async fn run(
     cfg: Config,
-    api: TcpListener,
-    nbd: TcpListener,
-    nbd_unix: Option<UnixListener>,
+    ends: Endpoints,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::result::Result<(), RunError> {
     cfg.validate().map_err(|(k, m)| RunError::Config(k, m))?;
+    let Endpoints {
+        api,
+        nbd,
+        nbd_unix,
+        proxy,
+        client_proxy,
+    } = ends;
     let nbd_addr = nbd.local_addr()?;
     let nbd_host = match &cfg.nbd_public_host {
         Some(h) => h.clone(),
@@ -60,7 +81,7 @@ pub async fn run(
         .gateway_id
         .clone()
         .unwrap_or_else(|| format!("{nbd_host}:{nbd_port}"));
-    let swift = Arc::new(swift::client::SwiftClient::new(&cfg));
+    let swift = Arc::new(swift::client::SwiftClient::new(&cfg, proxy, client_proxy));
     let store = Arc::new(store::lifecycle::Store {
         catalog: store::catalog::Catalog {
             swift: swift.clone(),

@@ -162,7 +162,7 @@ pub async fn import(
     chunk_size: u64,
     volume_bytes: u64,
     concurrency: usize,
-    mut body: hyper::body::Incoming,
+    mut body: swirl_common::Body,
 ) -> Result<(ChunkMap, u64)> {
     let cs = chunk_size as usize;
     let mut imp = Importer {

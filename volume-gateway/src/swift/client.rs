@@ -1,20 +1,23 @@
 //! The gateway as a Swift client: every byte it stores goes through the
 //! proxy's public v1 API (so quorum, replicas, policies and the replicator
-//! apply to chunks as to any object). It authenticates with tempauth (v1)
+//! apply to chunks as to any object), over HTTP or into a proxy pipeline in
+//! this process ([`super::transport`]). It authenticates with tempauth (v1)
 //! as a reseller admin, keeps the token, and signs in again on a 401.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use tokio::sync::Mutex;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use swirl_common::client::HttpClient;
+use swirl_common::Body;
+
+use super::transport::Transport;
 
 /// Characters escaped in path segments (as Python's quote() with '/' safe).
 const PATH: &AsciiSet = &CONTROLS
@@ -69,7 +72,11 @@ pub struct ListEntry {
 
 /// A pooled, authenticated client of the cluster's proxy.
 pub struct SwiftClient {
-    http: HttpClient,
+    /// The gateway's own requests.
+    transport: Arc<dyn Transport>,
+    /// Requests made with a client's token, to learn what it may do: to
+    /// the proxy that issued it (tempauth's tokens are known only there).
+    as_clients: Arc<dyn Transport>,
     base: String,
     auth_url: String,
     user: String,
@@ -80,9 +87,14 @@ pub struct SwiftClient {
 }
 
 impl SwiftClient {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(
+        cfg: &Config,
+        transport: Arc<dyn Transport>,
+        as_clients: Arc<dyn Transport>,
+    ) -> Self {
         SwiftClient {
-            http: swirl_common::client::new_client(Duration::from_secs(5)),
+            transport,
+            as_clients,
             base: cfg.proxy_base().to_string(),
             auth_url: cfg.auth_url.clone(),
             user: cfg.auth_user.clone(),
@@ -95,11 +107,12 @@ impl SwiftClient {
 
     async fn send(
         &self,
+        via: &dyn Transport,
         method: Method,
         url: &str,
         headers: &HeaderMap,
         body: &[Bytes],
-    ) -> Result<Response<Incoming>> {
+    ) -> Result<Response<Body>> {
         // A kept-alive connection may be closed by the proxy just as it is
         // reused (the proxy closes one whose request body it did not read,
         // e.g. after an early 404): the request then fails before any
@@ -119,7 +132,7 @@ impl SwiftClient {
             let req = b
                 .body(swirl_common::body::parts(body.to_vec()))
                 .map_err(|e| Error::Cluster(format!("request to {url}: {e}")))?;
-            match tokio::time::timeout(self.timeout, self.http.request(req)).await {
+            match tokio::time::timeout(self.timeout, via.send(req)).await {
                 Ok(Ok(r)) => return Ok(r),
                 Ok(Err(e)) if idempotent && attempt < 2 => {
                     tracing::info!(url, error = %e, "request to the proxy failed; sending it once more");
@@ -139,7 +152,9 @@ impl SwiftClient {
         let mut h = HeaderMap::new();
         h.insert("x-auth-user", header_value(&self.user)?);
         h.insert("x-auth-key", header_value(&self.key)?);
-        let resp = self.send(Method::GET, &self.auth_url, &h, &[]).await?;
+        let resp = self
+            .send(&*self.transport, Method::GET, &self.auth_url, &h, &[])
+            .await?;
         let status = resp.status();
         let tok = resp
             .headers()
@@ -166,13 +181,15 @@ impl SwiftClient {
         path: &str,
         mut headers: HeaderMap,
         body: &[Bytes],
-    ) -> Result<Response<Incoming>> {
+    ) -> Result<Response<Body>> {
         let url = format!("{}{path}", self.base);
         let mut renew = false;
         loop {
             let tok = self.token(renew).await?;
             headers.insert("x-auth-token", header_value(&tok)?);
-            let resp = self.send(method.clone(), &url, &headers, body).await?;
+            let resp = self
+                .send(&*self.transport, method.clone(), &url, &headers, body)
+                .await?;
             if resp.status() == StatusCode::UNAUTHORIZED && !renew {
                 drain(resp).await;
                 renew = true;
@@ -188,7 +205,9 @@ impl SwiftClient {
         let mut h = HeaderMap::new();
         h.insert("x-auth-token", header_value(token)?);
         let url = format!("{}{}", self.base, v1_path(account, None, None));
-        let resp = self.send(Method::HEAD, &url, &h, &[]).await?;
+        let resp = self
+            .send(&*self.as_clients, Method::HEAD, &url, &h, &[])
+            .await?;
         let s = resp.status();
         drain(resp).await;
         Ok(s)
@@ -199,7 +218,9 @@ impl SwiftClient {
         let mut h = HeaderMap::new();
         h.insert("x-auth-token", header_value(token)?);
         let url = format!("{}{path}", self.base);
-        let resp = self.send(Method::HEAD, &url, &h, &[]).await?;
+        let resp = self
+            .send(&*self.as_clients, Method::HEAD, &url, &h, &[])
+            .await?;
         let s = resp.status();
         drain(resp).await;
         match s.as_u16() {
@@ -298,7 +319,7 @@ impl SwiftClient {
         account: &str,
         container: &str,
         object: &str,
-    ) -> Result<Option<Response<Incoming>>> {
+    ) -> Result<Option<Response<Body>>> {
         let path = v1_path(account, Some(container), Some(object));
         let resp = self
             .request(Method::GET, &path, HeaderMap::new(), &[])
@@ -448,7 +469,7 @@ fn header_value(s: &str) -> Result<http::HeaderValue> {
 }
 
 /// Reads and drops a response body so the connection can be reused.
-async fn drain(resp: Response<Incoming>) {
+async fn drain(resp: Response<Body>) {
     let _ = resp.into_body().collect().await;
 }
 
