@@ -185,6 +185,19 @@ impl Keystone {
         }
     }
 
+    /// Registers the volume gateway's Cinder v3 API at `api` in the catalog
+    /// (type volumev3, `.../v3/%(project_id)s`, as Cinder's).
+    pub fn register_volume(&self, api: SocketAddr) {
+        let svc = self.create("services", json!({"type": "volumev3", "name": "cinderv3"}));
+        for iface in ["public", "internal", "admin"] {
+            self.create(
+                "endpoints",
+                json!({"service_id": svc, "interface": iface,
+                    "url": format!("http://{api}/v3/%(project_id)s"), "region_id": "RegionOne"}),
+            );
+        }
+    }
+
     /// Stops Keystone (its clients then meet a closed port).
     pub fn stop(&mut self) {
         self.proc.take();
@@ -204,8 +217,8 @@ pub struct World {
 }
 
 impl World {
-    /// Swift's roles, the proxy's service user `swift` (admin on project
-    /// `service`), and:
+    /// Swift's roles, the proxy's service user `swift` (admin and
+    /// ResellerAdmin on project `service`), and:
     /// - alice: swiftoperator on alpha; bob: member of alpha
     /// - carol: swiftoperator on beta
     /// - dave: member of gamma, both in domain d2 (names in ACLs do not count)
@@ -227,6 +240,9 @@ impl World {
         let service = project("service", "default");
         let swift = user("swift", "default");
         ks.grant(&service, &swift, "admin");
+        // The aio's volume gateway signs in as swift and keeps volumes in
+        // every project's account.
+        ks.grant(&service, &swift, "ResellerAdmin");
         let alpha = project("alpha", "default");
         let beta = project("beta", "default");
         let alice = user("alice", "default");

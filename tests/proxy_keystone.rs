@@ -1,7 +1,8 @@
 //! Keystone v3 authentication through `swirl aio --keystone-url`: a real
 //! Keystone (`keystone_support`), python-swiftclient's `swift` CLI with
-//! `--auth-version 3` and python-openstackclient's object commands found
-//! through Keystone's catalog; forged, revoked, expired and other projects'
+//! `--auth-version 3` and python-openstackclient's object and volume
+//! commands found through Keystone's catalog (object-store, and volumev3
+//! for the aio's volume gateway); forged, revoked, expired and other projects'
 //! tokens (401/403, never 5xx); ACLs naming project:user by id and name;
 //! the reseller admin; service tokens on SERVICE_ accounts; tempauth beside
 //! Keystone; Keystone out of reach (503, while cached tokens still work).
@@ -64,6 +65,24 @@ fn swift_v3(ks: &Keystone, cwd: &Path, args: &[&str]) -> String {
     run(&mut c, &format!("swift {args:?}"))
 }
 
+/// `cinder ... <args>` as a user of the default domain in a project, the
+/// volume endpoint from Keystone's catalog.
+fn cinder(ks: &Keystone, cwd: &Path, (user, project): (&str, &str), args: &[&str]) -> String {
+    let mut c = clean("/usr/bin/cinder");
+    c.args(["--os-auth-url", &ks.url()])
+        .args(["--os-username", user, "--os-password", PW])
+        .args(["--os-project-name", project])
+        .args([
+            "--os-user-domain-id",
+            "default",
+            "--os-project-domain-id",
+            "default",
+        ])
+        .args(args)
+        .current_dir(cwd);
+    run(&mut c, &format!("cinder {args:?}"))
+}
+
 /// `openstack ... <args>` as alice in project alpha.
 fn openstack(ks: &Keystone, cwd: &Path, args: &[&str]) -> String {
     let mut c = clean("/usr/bin/openstack");
@@ -104,8 +123,9 @@ fn swift_and_openstack_clients_through_keystone() {
     let ks = Keystone::start();
     let w = World::make(&ks);
     let data = tempfile::tempdir().unwrap();
-    let proxy = keystone_aio(data.path(), &ks);
+    let mut proxy = keystone_aio(data.path(), &ks);
     ks.register_object_store(proxy.addr());
+    ks.register_volume(proxy.ready_addr("volume-api"));
     let work = tempfile::tempdir().unwrap();
     let wd = work.path();
 
@@ -162,6 +182,47 @@ fn swift_and_openstack_clients_through_keystone() {
     openstack(&ks, wd, &["container", "delete", "oc"]);
     let list = openstack(&ks, wd, &["container", "list", "-f", "value"]);
     assert!(!list.lines().any(|l| l.trim() == "oc"), "{list}");
+
+    // Volumes, the gateway found through the catalog (volumev3) with
+    // Keystone tokens: the cinder CLI, and openstack's listing; kept in the
+    // project's own account, invisible to another project's user.
+    cinder(
+        &ks,
+        wd,
+        ("alice", "alpha"),
+        &["create", "--name", "kv", "1"],
+    );
+    let field = |table: &str, name: &str| {
+        table
+            .lines()
+            .find_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells.get(1) == Some(&name)).then(|| cells.get(2).unwrap_or(&"").to_string())
+            })
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(60), "volume kv available", || {
+        field(
+            &cinder(&ks, wd, ("alice", "alpha"), &["show", "kv"]),
+            "status",
+        ) == "available"
+    });
+    let vols = openstack(&ks, wd, &["volume", "list", "-f", "value", "-c", "Name"]);
+    assert_eq!(vols.trim(), "kv");
+    let containers = swift_v3(&ks, wd, &["list"]);
+    assert!(
+        containers.lines().any(|l| l.trim() == "swirl-volumes"),
+        "{containers}"
+    );
+    let theirs = cinder(&ks, wd, ("carol", "beta"), &["list"]);
+    assert!(
+        !theirs.contains("kv"),
+        "carol sees no volume of alpha's: {theirs}"
+    );
+    cinder(&ks, wd, ("alice", "alpha"), &["delete", "kv"]);
+    eventually(Duration::from_secs(60), "volume kv deleted", || {
+        !cinder(&ks, wd, ("alice", "alpha"), &["list"]).contains("kv")
+    });
 
     // /info names both auth filters.
     let (s, _, b) = http_request(proxy.addr(), "GET", "/info", &[], b"").unwrap();

@@ -729,14 +729,17 @@ async fn run(
     if let Some(k) = &proxy.authtoken {
         eprintln!(
             "swirl aio: Keystone at {} (service user {}): accounts AUTH_<project id>; tempauth's \
-             accounts are {}_<name>; register object-store as http://{shown}/v1/AUTH_%(project_id)s",
+             accounts are {}_<name>; register object-store as http://{shown}/v1/AUTH_%(project_id)s              and volumev3 as http://{api_shown}/v3/%(project_id)s; the volume gateway signs in              as {} too, which needs the ResellerAdmin role",
             k.auth_url,
             k.username,
-            crate::aio_keystone::TEMPAUTH_PREFIX
+            crate::aio_keystone::TEMPAUTH_PREFIX,
+            k.username
         );
     }
     vol.proxy_url = format!("http://{shown}");
-    vol.auth_url = format!("http://{shown}/auth/v1.0");
+    if !vol.keystone_auth() {
+        vol.auth_url = format!("http://{shown}/auth/v1.0");
+    }
     let (tx, rx) = tokio::sync::watch::channel(false);
     let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.changed().await;

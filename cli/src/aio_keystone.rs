@@ -42,7 +42,8 @@ impl KeystoneFlags {
         Ok(true)
     }
 
-    /// Points the proxy (and the volume gateway's image account) at Keystone.
+    /// Points the proxy and the volume gateway (its sign-in and image
+    /// account) at Keystone.
     pub fn apply(
         &self,
         proxy: &mut swirl_proxy::Config,
@@ -71,6 +72,14 @@ impl KeystoneFlags {
             &domain,
         );
         proxy.authtoken = Some(authtoken);
+        // The volume gateway signs in to Keystone as the same service user,
+        // which needs the ResellerAdmin role: it keeps every project's
+        // volumes in that project's account.
+        vol.auth_url = url.clone();
+        vol.auth_user = self.user.clone().unwrap_or_else(|| "swift".into());
+        vol.auth_key = password.clone();
+        vol.auth_project = self.project.clone().unwrap_or_else(|| "service".into());
+        vol.auth_domain = domain.clone();
         let mut ks = KeystoneAuthConfig {
             reseller_prefix: StrList::List(vec!["AUTH".into(), "SERVICE".into()]),
             default_domain_id: domain,

@@ -13,6 +13,10 @@ use swirl_volume::swift::transport::{Sent, Transport};
 
 pub struct InProcess(pub Arc<ProxyHandler>);
 
+/// The gateway's way to the proxy for its own requests, and for checking
+/// clients' tokens.
+pub type Ways = (Arc<dyn Transport>, Arc<dyn Transport>);
+
 impl Transport for InProcess {
     fn send(&self, mut req: Request<Body>) -> Sent<'_> {
         framing_headers(&mut req);
@@ -61,9 +65,7 @@ fn framing_headers(req: &mut Request<Body>) {
 /// (a proxy-server config whose rings, swift.conf and backend key are on
 /// this node) and HTTP to `proxy_url` for clients' tokens (a tempauth
 /// token is known only to the proxy that issued it), else HTTP for both.
-pub fn for_gateway(
-    cfg: &swirl_volume::Config,
-) -> Result<(Arc<dyn Transport>, Arc<dyn Transport>), String> {
+pub fn for_gateway(cfg: &swirl_volume::Config) -> Result<Ways, String> {
     let http: Arc<dyn Transport> = Arc::new(swirl_volume::swift::transport::Http::new());
     let Some(path) = &cfg.proxy_config else {
         return Ok((http.clone(), http));

@@ -20,8 +20,9 @@ pub struct Config {
     #[serde(default = "default_nbd_port")]
     pub nbd_bind_port: u16,
     /// A Unix socket serving the same exports to clients on this host
-    /// (qemu and libvirt beside the gateway): cheaper per byte than TCP
-    /// over loopback. connection_info then adds its `nbd+unix` URI.
+    /// (qemu and libvirt beside the gateway), reachable only as the socket
+    /// file's permissions allow. connection_info then adds its `nbd+unix`
+    /// URI.
     #[serde(default)]
     pub nbd_socket: Option<std::path::PathBuf>,
     /// Host put into attachments' connection_info (default: the NBD address).
@@ -44,12 +45,21 @@ pub struct Config {
     /// at `proxy_url` (a tempauth token is known only where it was issued).
     #[serde(default)]
     pub proxy_config: Option<std::path::PathBuf>,
-    /// Tempauth (v1) URL for the gateway's own credentials.
+    /// Where the gateway signs in: tempauth's v1 URL (`.../auth/v1.0`), or
+    /// Keystone's v3 URL (ending in `/v3`).
     pub auth_url: String,
-    /// A user the proxy makes a reseller admin (it reads and writes every
-    /// project's volumes), as `account:user`.
+    /// Tempauth: a user the proxy makes a reseller admin, as
+    /// `account:user`. Keystone: a user of `auth_domain` holding the
+    /// ResellerAdmin role. Either way it reads and writes every project's
+    /// volumes.
     pub auth_user: String,
     pub auth_key: String,
+    /// Keystone: the project the gateway's token is scoped to.
+    #[serde(default = "default_auth_project")]
+    pub auth_project: String,
+    /// Keystone: the domain id of `auth_user` and `auth_project`.
+    #[serde(default = "default_auth_domain")]
+    pub auth_domain: String,
     /// A project id maps to account `<reseller_prefix><project_id>` (an id
     /// that already starts with the prefix is the account itself).
     #[serde(default = "default_reseller_prefix")]
@@ -98,6 +108,12 @@ fn default_api_port() -> u16 {
 fn default_nbd_port() -> u16 {
     10809
 }
+fn default_auth_project() -> String {
+    "service".into()
+}
+fn default_auth_domain() -> String {
+    "default".into()
+}
 fn default_reseller_prefix() -> String {
     "AUTH_".into()
 }
@@ -130,6 +146,11 @@ fn default_image_container() -> String {
 }
 
 impl Config {
+    /// Whether the gateway signs in with Keystone (v3) rather than tempauth.
+    pub fn keystone_auth(&self) -> bool {
+        self.auth_url.trim_end_matches('/').ends_with("/v3")
+    }
+
     /// Checks values serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
@@ -152,8 +173,11 @@ impl Config {
         if !self.auth_url.starts_with("http://") {
             return bad("auth_url", "must be an http:// URL");
         }
-        if !self.auth_user.contains(':') {
-            return bad("auth_user", "must be account:user");
+        if !self.keystone_auth() && !self.auth_user.contains(':') {
+            return bad(
+                "auth_user",
+                "must be account:user (or auth_url Keystone's, ending in /v3)",
+            );
         }
         if !self.request_timeout.is_finite() || self.request_timeout <= 0.0 {
             return bad("request_timeout", "must be positive");
@@ -215,5 +239,22 @@ mod tests {
         let e = swirl_common::config::parse::<Config>(&format!("{base}bind_prot = 1\n"), "x")
             .unwrap_err();
         assert!(e.to_string().contains("bind_prot"));
+    }
+
+    #[test]
+    fn a_keystone_auth_url_takes_a_plain_user_name() {
+        let ks = "proxy_url = \"http://p\"\nauth_url = \"http://k:5000/v3/\"\n\
+                  auth_user = \"swift\"\nauth_key = \"k\"\n";
+        let c: Config = swirl_common::config::parse(ks, "x").unwrap();
+        assert!(c.keystone_auth());
+        c.validate().unwrap();
+        assert_eq!(
+            (c.auth_project.as_str(), c.auth_domain.as_str()),
+            ("service", "default")
+        );
+        let v1 = ks.replace("http://k:5000/v3/", "http://p/auth/v1.0");
+        let c: Config = swirl_common::config::parse(&v1, "x").unwrap();
+        assert!(!c.keystone_auth());
+        assert_eq!(c.validate().unwrap_err().0, "auth_user");
     }
 }

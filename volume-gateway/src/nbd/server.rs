@@ -37,8 +37,8 @@ type Writer<W> = Arc<Mutex<W>>;
 /// Where NBD clients connect.
 pub enum Listener {
     Tcp(TcpListener),
-    /// A Unix socket: for qemu and libvirt on the gateway's own host, one
-    /// copy cheaper per byte than TCP over loopback.
+    /// A Unix socket: for qemu and libvirt on the gateway's own host,
+    /// reachable only as the socket file's permissions allow.
     Unix(UnixListener),
 }
 

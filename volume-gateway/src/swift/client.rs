@@ -81,6 +81,10 @@ pub struct SwiftClient {
     auth_url: String,
     user: String,
     key: String,
+    /// Keystone's (project, domain id) when the gateway signs in there.
+    keystone: Option<(String, String)>,
+    /// Keystone, over HTTP whatever the proxy's transport.
+    keystone_http: super::transport::Http,
     timeout: Duration,
     token: Mutex<Option<String>>,
     policy: Option<String>,
@@ -99,6 +103,10 @@ impl SwiftClient {
             auth_url: cfg.auth_url.clone(),
             user: cfg.auth_user.clone(),
             key: cfg.auth_key.clone(),
+            keystone: cfg
+                .keystone_auth()
+                .then(|| (cfg.auth_project.clone(), cfg.auth_domain.clone())),
+            keystone_http: super::transport::Http::new(),
             timeout: Duration::from_secs_f64(cfg.request_timeout),
             token: Mutex::new(None),
             policy: cfg.storage_policy.clone(),
@@ -149,6 +157,11 @@ impl SwiftClient {
         if let (Some(tok), false) = (t.as_ref(), renew) {
             return Ok(tok.clone());
         }
+        if let Some((project, domain)) = &self.keystone {
+            let tok = self.keystone_token(project, domain).await?;
+            *t = Some(tok.clone());
+            return Ok(tok);
+        }
         let mut h = HeaderMap::new();
         h.insert("x-auth-user", header_value(&self.user)?);
         h.insert("x-auth-key", header_value(&self.key)?);
@@ -169,6 +182,42 @@ impl SwiftClient {
             }
             _ => Err(Error::Cluster(format!(
                 "the proxy refused the gateway's credentials ({}): {status}",
+                self.user
+            ))),
+        }
+    }
+
+    /// A Keystone v3 token of the gateway's user, scoped to `project`.
+    async fn keystone_token(&self, project: &str, domain: &str) -> Result<String> {
+        let body = serde_json::json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": self.user, "domain": {"id": domain}, "password": self.key}}},
+            "scope": {"project": {"name": project, "domain": {"id": domain}}}
+        }});
+        let url = format!(
+            "{}/auth/tokens?nocatalog",
+            self.auth_url.trim_end_matches('/')
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let body = [Bytes::from(body.to_string())];
+        let resp = self
+            .send(&self.keystone_http, Method::POST, &url, &h, &body)
+            .await?;
+        let status = resp.status();
+        let tok = resp
+            .headers()
+            .get("x-subject-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        drain(resp).await;
+        match (status, tok) {
+            (StatusCode::CREATED, Some(tok)) => Ok(tok),
+            _ => Err(Error::Cluster(format!(
+                "Keystone refused the gateway's credentials ({} in project {project}): {status}",
                 self.user
             ))),
         }
