@@ -42,33 +42,9 @@ fn run(c: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `swift --auth-version 3 ... <args>` as alice in project alpha.
-fn swift_v3(ks: &Keystone, cwd: &Path, args: &[&str]) -> String {
-    let mut c = clean("/usr/bin/swift");
-    c.args(["--auth-version", "3", "--os-auth-url", &ks.url()])
-        .args([
-            "--os-username",
-            "alice",
-            "--os-password",
-            PW,
-            "--os-project-name",
-            "alpha",
-        ])
-        .args([
-            "--os-user-domain-id",
-            "default",
-            "--os-project-domain-id",
-            "default",
-        ])
-        .args(args)
-        .current_dir(cwd);
-    run(&mut c, &format!("swift {args:?}"))
-}
-
-/// `cinder ... <args>` as a user of the default domain in a project, the
-/// volume endpoint from Keystone's catalog.
-fn cinder(ks: &Keystone, cwd: &Path, (user, project): (&str, &str), args: &[&str]) -> String {
-    let mut c = clean("/usr/bin/cinder");
+/// Keystone password credentials of a user of the default domain, scoped
+/// to a project of it, as the OpenStack clients take them.
+fn credentials(c: &mut Command, ks: &Keystone, (user, project): (&str, &str)) {
     c.args(["--os-auth-url", &ks.url()])
         .args(["--os-username", user, "--os-password", PW])
         .args(["--os-project-name", project])
@@ -77,31 +53,32 @@ fn cinder(ks: &Keystone, cwd: &Path, (user, project): (&str, &str), args: &[&str
             "default",
             "--os-project-domain-id",
             "default",
-        ])
-        .args(args)
-        .current_dir(cwd);
+        ]);
+}
+
+/// `swift --auth-version 3 ... <args>` as alice in project alpha.
+fn swift_v3(ks: &Keystone, cwd: &Path, args: &[&str]) -> String {
+    let mut c = clean("/usr/bin/swift");
+    c.args(["--auth-version", "3"]);
+    credentials(&mut c, ks, ("alice", "alpha"));
+    c.args(args).current_dir(cwd);
+    run(&mut c, &format!("swift {args:?}"))
+}
+
+/// `cinder ... <args>` as a user of the default domain in a project, the
+/// volume endpoint from Keystone's catalog.
+fn cinder(ks: &Keystone, cwd: &Path, who: (&str, &str), args: &[&str]) -> String {
+    let mut c = clean("/usr/bin/cinder");
+    credentials(&mut c, ks, who);
+    c.args(args).current_dir(cwd);
     run(&mut c, &format!("cinder {args:?}"))
 }
 
 /// `openstack ... <args>` as alice in project alpha.
 fn openstack(ks: &Keystone, cwd: &Path, args: &[&str]) -> String {
     let mut c = clean("/usr/bin/openstack");
-    c.args(["--os-auth-url", &ks.url(), "--os-identity-api-version", "3"])
-        .args([
-            "--os-username",
-            "alice",
-            "--os-password",
-            PW,
-            "--os-project-name",
-            "alpha",
-        ])
-        .args([
-            "--os-user-domain-id",
-            "default",
-            "--os-project-domain-id",
-            "default",
-        ])
-        .args(["--os-interface", "public"])
+    credentials(&mut c, ks, ("alice", "alpha"));
+    c.args(["--os-identity-api-version", "3", "--os-interface", "public"])
         .args(args)
         .current_dir(cwd);
     run(&mut c, &format!("openstack {args:?}"))

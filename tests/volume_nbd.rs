@@ -109,24 +109,24 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
 
     // qemu-img convert out: byte for byte the image.
     let out = tmp.path().join("out.raw");
-    run(
-        300,
-        "qemu-img",
-        &[
-            "convert",
-            "-f",
-            "raw",
-            "-O",
-            "raw",
-            &u,
-            out.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        same_files(&img, &out),
-        "qemu-img convert round trip differs"
-    );
-    std::fs::remove_file(&out).unwrap();
+    let convert_out = |from: &str, what: &str| {
+        run(
+            300,
+            "qemu-img",
+            &[
+                "convert",
+                "-f",
+                "raw",
+                "-O",
+                "raw",
+                from,
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(same_files(&img, &out), "{what}: the copy differs");
+        std::fs::remove_file(&out).unwrap();
+    };
+    convert_out(&u, "qemu-img convert round trip");
 
     // The same export through the Unix socket, as a client on the
     // gateway's host reaches it: qemu-img out again, and nbdinfo.
@@ -141,24 +141,7 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     for can in ["flush", "fua", "multi-conn"] {
         run(60, "nbdinfo", &["--can", can, &local]);
     }
-    run(
-        300,
-        "qemu-img",
-        &[
-            "convert",
-            "-f",
-            "raw",
-            "-O",
-            "raw",
-            &local,
-            out.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        same_files(&img, &out),
-        "convert out over the socket differs"
-    );
-    std::fs::remove_file(&out).unwrap();
+    convert_out(&local, "convert out over the socket");
 
     // qemu-io in its default writethrough mode (every write with FUA), an
     // explicit FUA write, zeroes; then writeback mode (no FUA) with a
