@@ -164,6 +164,10 @@ impl Config {
         if self.cache_size < 4 * cs {
             return bad("cache_size", "must hold at least four chunks");
         }
+        if self.nbd_socket.as_ref().is_some_and(|p| !p.is_absolute()) {
+            // connection_info hands the path to clients in other directories.
+            return bad("nbd_socket", "must be an absolute path");
+        }
         if !(1..=256).contains(&self.upload_concurrency) {
             return bad("upload_concurrency", "must be 1 to 256");
         }
@@ -232,6 +236,7 @@ mod tests {
             ("chunk_size = 4194304\ncache_size = 4194304\n", "cache_size"),
             ("upload_concurrency = 0\n", "upload_concurrency"),
             ("chunk_container = \"a/b\"\n", "chunk_container"),
+            ("nbd_socket = \"run/nbd.sock\"\n", "nbd_socket"),
         ] {
             let c: Config = swirl_common::config::parse(&format!("{base}{extra}"), "x").unwrap();
             assert_eq!(c.validate().unwrap_err().0, key);
