@@ -4,7 +4,7 @@
 //! and without FUA, nbdcopy with four connections both ways; the same
 //! exports through the gateway's Unix socket (connection_info's local_uri).
 
-use crate::volume_support::{run, same_files, sparse_image, uri, Cluster};
+use crate::volume_support::{convert_out_matches, run, same_files, sparse_image, uri, Cluster};
 
 const GIB: u64 = 1 << 30;
 const MIB: u64 = 1 << 20;
@@ -109,24 +109,7 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
 
     // qemu-img convert out: byte for byte the image.
     let out = tmp.path().join("out.raw");
-    let convert_out = |from: &str, what: &str| {
-        run(
-            300,
-            "qemu-img",
-            &[
-                "convert",
-                "-f",
-                "raw",
-                "-O",
-                "raw",
-                from,
-                out.to_str().unwrap(),
-            ],
-        );
-        assert!(same_files(&img, &out), "{what}: the copy differs");
-        std::fs::remove_file(&out).unwrap();
-    };
-    convert_out(&u, "qemu-img convert round trip");
+    convert_out_matches(&u, &out, &img, "qemu-img convert round trip");
 
     // The same export through the Unix socket, as a client on the
     // gateway's host reaches it: qemu-img out again, and nbdinfo.
@@ -141,7 +124,7 @@ fn volume_qemu_img_nbdinfo_qemu_io_nbdcopy() {
     for can in ["flush", "fua", "multi-conn"] {
         run(60, "nbdinfo", &["--can", can, &local]);
     }
-    convert_out(&local, "convert out over the socket");
+    convert_out_matches(&local, &out, &img, "convert out over the socket");
 
     // qemu-io in its default writethrough mode (every write with FUA), an
     // explicit FUA write, zeroes; then writeback mode (no FUA) with a

@@ -284,6 +284,26 @@ pub fn sparse_image(path: &Path, size: u64, pieces: &[(u64, usize)]) {
     f.sync_all().unwrap();
 }
 
+/// `qemu-img convert` of the NBD export at `from` into the raw file `out`,
+/// then asserts `out` is byte for byte `expected` and removes it.
+pub fn convert_out_matches(from: &str, out: &Path, expected: &Path, what: &str) {
+    run(
+        300,
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "raw",
+            from,
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(same_files(expected, out), "{what}: the copy differs");
+    std::fs::remove_file(out).unwrap();
+}
+
 /// Whether two files are byte for byte the same (cmp).
 pub fn same_files(a: &Path, b: &Path) -> bool {
     run_status(300, "cmp", &[a.to_str().unwrap(), b.to_str().unwrap()])

@@ -690,16 +690,7 @@ async fn run(
         let nbd = swirl_common::server::bind_and_announce("volume-nbd", &vnbd)
             .await
             .map_err(|e| format!("bind {vnbd}: {e}"))?;
-        let unix = match &vol.nbd_socket {
-            Some(p) => {
-                let l = swirl_volume::nbd::server::bind_unix(p)
-                    .await
-                    .map_err(|e| format!("bind {}: {e}", p.display()))?;
-                swirl_common::server::announce_ready("volume-nbd-unix", &p.display().to_string());
-                Some(l)
-            }
-            None => None,
-        };
+        let unix = crate::serve_volume::bind_nbd_socket(&vol).await?;
         Ok::<_, String>((api, nbd, unix))
     }
     .await;
@@ -886,15 +877,14 @@ async fn run(
         stop(rx.clone()),
     ));
     // One proxy serves clients and, in this process, the volume gateway.
-    let handler =
-        match swirl_proxy::tls(&proxy).and_then(|t| Ok((t, swirl_proxy::in_process(proxy)?))) {
-            Ok(h) => h,
-            Err(e) => {
-                eprintln!("Error: proxy: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-    let (tls, handler) = handler;
+    let built = swirl_proxy::tls(&proxy).and_then(|t| Ok((t, swirl_proxy::in_process(proxy)?)));
+    let (tls, handler) = match built {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("Error: proxy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let p = tokio::spawn(swirl_proxy::serve(
         handler.clone(),
         lp,

@@ -51,21 +51,12 @@ pub fn main(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let unix = match &cfg.nbd_socket {
-            Some(p) => match swirl_volume::nbd::server::bind_unix(p).await {
-                Ok(l) => {
-                    swirl_common::server::announce_ready(
-                        "volume-nbd-unix",
-                        &p.display().to_string(),
-                    );
-                    Some(l)
-                }
-                Err(e) => {
-                    eprintln!("Error: bind {}: {e}", p.display());
-                    return ExitCode::FAILURE;
-                }
-            },
-            None => None,
+        let unix = match bind_nbd_socket(&cfg).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return ExitCode::FAILURE;
+            }
         };
         let (proxy, client_proxy) = match crate::internal_proxy::for_gateway(&cfg) {
             Ok(p) => p,
@@ -89,4 +80,19 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     })
+}
+
+/// The gateway's NBD Unix socket if its config names one, bound and
+/// announced (`READY volume-nbd-unix <path>`).
+pub async fn bind_nbd_socket(
+    cfg: &swirl_volume::Config,
+) -> Result<Option<tokio::net::UnixListener>, String> {
+    let Some(p) = &cfg.nbd_socket else {
+        return Ok(None);
+    };
+    let l = swirl_volume::nbd::server::bind_unix(p)
+        .await
+        .map_err(|e| format!("bind {}: {e}", p.display()))?;
+    swirl_common::server::announce_ready("volume-nbd-unix", &p.display().to_string());
+    Ok(Some(l))
 }

@@ -157,29 +157,25 @@ impl SwiftClient {
         if let (Some(tok), false) = (t.as_ref(), renew) {
             return Ok(tok.clone());
         }
-        if let Some((project, domain)) = &self.keystone {
-            let tok = self.keystone_token(project, domain).await?;
-            *t = Some(tok.clone());
-            return Ok(tok);
-        }
+        let tok = match &self.keystone {
+            Some((project, domain)) => self.keystone_token(project, domain).await?,
+            None => self.tempauth_token().await?,
+        };
+        *t = Some(tok.clone());
+        Ok(tok)
+    }
+
+    /// A tempauth (v1) token of the gateway's user.
+    async fn tempauth_token(&self) -> Result<String> {
         let mut h = HeaderMap::new();
         h.insert("x-auth-user", header_value(&self.user)?);
         h.insert("x-auth-key", header_value(&self.key)?);
         let resp = self
             .send(&*self.transport, Method::GET, &self.auth_url, &h, &[])
             .await?;
-        let status = resp.status();
-        let tok = resp
-            .headers()
-            .get("x-auth-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        drain(resp).await;
+        let (status, tok) = signed_in(resp, "x-auth-token").await;
         match (status.is_success(), tok) {
-            (true, Some(tok)) => {
-                *t = Some(tok.clone());
-                Ok(tok)
-            }
+            (true, Some(tok)) => Ok(tok),
             _ => Err(Error::Cluster(format!(
                 "the proxy refused the gateway's credentials ({}): {status}",
                 self.user
@@ -207,16 +203,9 @@ impl SwiftClient {
         let resp = self
             .send(&self.keystone_http, Method::POST, &url, &h, &body)
             .await?;
-        let status = resp.status();
-        let tok = resp
-            .headers()
-            .get("x-subject-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        drain(resp).await;
-        match (status, tok) {
+        match signed_in(resp, "x-subject-token").await {
             (StatusCode::CREATED, Some(tok)) => Ok(tok),
-            _ => Err(Error::Cluster(format!(
+            (status, _) => Err(Error::Cluster(format!(
                 "Keystone refused the gateway's credentials ({} in project {project}): {status}",
                 self.user
             ))),
@@ -515,6 +504,18 @@ impl SwiftClient {
 fn header_value(s: &str) -> Result<http::HeaderValue> {
     http::HeaderValue::from_str(s)
         .map_err(|_| Error::BadRequest(format!("not a header value: {s:?}")))
+}
+
+/// A sign-in's status and the token in its header `name`; the body drained.
+async fn signed_in(resp: Response<Body>, name: &str) -> (StatusCode, Option<String>) {
+    let status = resp.status();
+    let tok = resp
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    drain(resp).await;
+    (status, tok)
 }
 
 /// Reads and drops a response body so the connection can be reused.
