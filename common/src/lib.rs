@@ -5,6 +5,7 @@
 pub mod backend_auth;
 pub mod backend_headers;
 pub mod body;
+pub mod body_md5;
 pub mod client;
 pub mod conditional;
 pub mod config;

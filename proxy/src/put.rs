@@ -25,6 +25,7 @@ use crate::replay_body::Replay;
 use crate::rings::{Node, PartNodes};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 use swirl_common::backend_headers as bh;
+use swirl_common::body_md5::BodyMd5;
 use swirl_common::digest_trailer::{self, Digests};
 
 /// What to upload where.
@@ -335,7 +336,7 @@ where
     B::Error: std::fmt::Display,
 {
     let node_timeout = proxy.backend.node_timeout;
-    let mut md5 = md5::Context::new();
+    let mut md5 = BodyMd5::new();
     let mut b3 = slots.iter().any(|s| s.trailer).then(blake3::Hasher::new);
     let mut sent: u64 = 0;
     let mut complete = false;
@@ -367,7 +368,7 @@ where
             abort(slots, "too large");
             return Err(Error::TooLarge("Your request is too large.".into()));
         }
-        md5.consume(&data);
+        md5.update(&data);
         if let Some(h) = b3.as_mut() {
             h.update(&data);
         }
@@ -380,7 +381,7 @@ where
             break;
         }
     }
-    let etag = format!("{:x}", md5.finalize());
+    let etag = md5.hex();
     let trailers = match (complete, b3) {
         (true, Some(h)) => Some(
             Digests {

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http::Method;
 use http_body::Frame;
 use http_body_util::BodyExt;
+use swirl_common::body_md5::BodyMd5;
 use swirl_common::conditional::normalize_etag;
 use swirl_common::{ApiError, Body};
 use tokio::sync::mpsc;
@@ -477,7 +478,7 @@ impl Out<'_> {
         started: Instant,
         max_get: Duration,
     ) -> Result<(), Stop> {
-        let mut md5 = seg.check.as_ref().map(|_| md5::Context::new());
+        let mut md5 = seg.check.as_ref().map(|_| BodyMd5::new());
         let mut got: u64 = 0;
         while let Some(frame) = seg.body.frame().await {
             let data = match frame.map(Frame::into_data) {
@@ -487,7 +488,7 @@ impl Out<'_> {
             };
             got += data.len() as u64;
             if let Some(m) = md5.as_mut() {
-                m.consume(&data);
+                m.update(&data);
             }
             self.send(data, &seg.name).await?;
             if started.elapsed() > max_get {
@@ -498,7 +499,7 @@ impl Out<'_> {
             }
         }
         if let (Some(m), Some((etag, length))) = (md5, &seg.check) {
-            let digest = format!("{:x}", m.finalize());
+            let digest = m.hex();
             if length.is_some_and(|l| l != got) {
                 return Err(Stop::Broken(format!(
                     "Bad response length for {}: headers had {}, but response length was actually {got}",

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 
+use swirl_common::body_md5::BodyMd5;
 use swirl_common::Timestamp;
 use tracing::warn;
 
@@ -292,7 +293,7 @@ impl ObjectStore {
         Ok(ObjectWriter {
             temp,
             direct,
-            md5: Some(md5::Context::new()),
+            md5: Some(BodyMd5::new()),
             blocks: BlockHasher::new(BLOCK_SIZE),
             size: 0,
             obj: obj.clone(),
@@ -359,7 +360,7 @@ pub struct ObjectWriter {
     /// Set while the body goes around the page cache (`direct_write`).
     direct: Option<DirectWrite>,
     /// None when the sender supplies the MD5 (checked through blake3).
-    md5: Option<md5::Context>,
+    md5: Option<BodyMd5>,
     blocks: BlockHasher,
     size: u64,
     obj: ObjectRef,
@@ -370,7 +371,7 @@ impl ObjectWriter {
     /// Appends body bytes.
     pub fn write(&mut self, buf: &[u8]) -> Result<()> {
         if let Some(m) = self.md5.as_mut() {
-            m.consume(buf);
+            m.update(buf);
         }
         self.blocks.update(buf);
         let dev = self.obj.device.clone();
@@ -392,7 +393,7 @@ impl ObjectWriter {
         for b in bufs {
             let b = b.as_ref();
             if let Some(m) = self.md5.as_mut() {
-                m.consume(b);
+                m.update(b);
             }
             self.blocks.update(b);
             self.size += b.len() as u64;
@@ -444,7 +445,7 @@ impl ObjectWriter {
     pub fn etag(&self) -> Option<String> {
         self.md5
             .as_ref()
-            .map(|m| super::layout::hex(&m.clone().finalize().0))
+            .map(|m| m.clone().hex())
     }
 
     /// Hex blake3 of the body so far.
