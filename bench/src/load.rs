@@ -5,12 +5,14 @@
 //! given the server's process ids, server CPU seconds per 1,000 operations read
 //! from /proc (the figure that holds on a noisy machine).
 //!
-//! `swirl bench disk --dir DIR` measures the disk's N-replica fsync write limit.
+//! `swirl bench disk --dir DIR` measures the disk's N-replica fsync write limit;
+//! `swirl bench floor`, the least a large object's path can cost here.
 //! `bench/compare` runs the standard phases against Swift and swirl side by side.
 
 mod args;
 mod cpu;
 mod disk;
+mod floor;
 mod histogram;
 mod machine_cpu;
 mod report;
@@ -32,6 +34,9 @@ use workload::{Mix, Naming, Op};
 pub fn main(argv: &[String]) -> ExitCode {
     if argv.first().map(String::as_str) == Some("disk") {
         return disk::main(&argv[1..]);
+    }
+    if argv.first().map(String::as_str) == Some("floor") {
+        return floor::main(&argv[1..]);
     }
     let a: Args = match crate::parse_args(
         std::iter::once("swirl bench".to_string()).chain(argv.iter().cloned()),

@@ -148,6 +148,21 @@ pub struct DiskArgs {
     pub json: bool,
 }
 
+/// `swirl bench floor`: what a large object's path cannot avoid on this machine.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "swirl bench floor",
+    about = "Measure the least machine CPU a large PUT and GET can cost here: TCP hops and digests"
+)]
+pub struct FloorArgs {
+    /// GiB moved or hashed by each measure.
+    #[arg(long, default_value_t = 2)]
+    pub gib: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Parses `4096`, `4K`, `4KiB`, `64M`, `1.5G`, `10kB` into bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();

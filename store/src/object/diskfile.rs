@@ -443,9 +443,7 @@ impl ObjectWriter {
 
     /// Hex MD5 of the body so far (the ETag); None after `skip_md5`.
     pub fn etag(&self) -> Option<String> {
-        self.md5
-            .as_ref()
-            .map(|m| m.clone().hex())
+        self.md5.as_ref().map(|m| m.clone().hex())
     }
 
     /// Hex blake3 of the body so far.
