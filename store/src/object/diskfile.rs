@@ -283,10 +283,15 @@ impl ObjectStore {
         self.check_room(obj, size.unwrap_or(0))?;
         let mut temp =
             TempFile::create(&obj.layout.tmp()).map_err(|e| Error::from_io(e, &obj.device))?;
-        // A large body of known length bypasses the page cache.
+        // A large body of known length bypasses the page cache, into space
+        // reserved for all of it first (as Swift's fallocate does): a device
+        // that fills meanwhile fails the PUT now (507), not halfway, and the
+        // filesystem allocates the body at once instead of at every write.
         let direct = match size {
             Some(n) if n >= direct_write::MIN_BODY => {
-                DirectWrite::start(temp.file().map_err(|e| Error::from_io(e, &obj.device))?)
+                let file = temp.file().map_err(|e| Error::from_io(e, &obj.device))?;
+                preallocate(file, n).map_err(|e| Error::from_io(e, &obj.device))?;
+                DirectWrite::start(file)
             }
             _ => None,
         };
@@ -349,6 +354,19 @@ impl ObjectStore {
         {
             warn!(object = %obj.name(), error = %e, "cleanup of old files failed");
         }
+    }
+}
+
+/// Reserves `len` bytes for `file` without changing its size (fallocate with
+/// FALLOC_FL_KEEP_SIZE, as Swift's object server does); a filesystem without
+/// fallocate is left to allocate as the bytes come.
+fn preallocate(file: &File, len: u64) -> io::Result<()> {
+    use rustix::fs::{fallocate, FallocateFlags};
+    use rustix::io::Errno;
+    match fallocate(file, FallocateFlags::KEEP_SIZE, 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == Errno::OPNOTSUPP || e == Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -761,6 +779,24 @@ mod tests {
             let o = s.object("sda", 1, "a", "c", &format!("o{len}"), 0);
             round_trip(&s, &o, &body(len), direct && len >= min);
         }
+    }
+
+    #[test]
+    fn a_large_body_is_reserved_before_its_first_byte() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let s = store(d.path());
+        let len = direct_write::MIN_BODY + 4097;
+        let o = s.object("sda", 1, "a", "c", "reserved", 0);
+        let mut w = s.create(&o, Some(len)).unwrap();
+        let m = w.temp.file().unwrap().metadata().unwrap();
+        // The space is taken, the size (what a reader sees) is not.
+        assert_eq!(m.len(), 0);
+        assert!(m.blocks() * 512 >= len, "{} blocks", m.blocks());
+        // A small body is not reserved (it goes through the page cache).
+        let o = s.object("sda", 1, "a", "c", "small", 0);
+        let mut w = s.create(&o, Some(4096)).unwrap();
+        assert_eq!(w.temp.file().unwrap().metadata().unwrap().blocks(), 0);
     }
 
     #[test]
