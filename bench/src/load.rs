@@ -15,6 +15,7 @@ mod disk;
 mod floor;
 mod histogram;
 mod machine_cpu;
+mod memory;
 mod report;
 pub(crate) mod runner;
 mod setup;
@@ -182,7 +183,9 @@ async fn run(a: &Args) -> Result<Outcome, Error> {
     let server0 = (!roots.is_empty()).then(|| cpu::sample(&procs0, &roots, ticks));
     let machine0 = machine_cpu::MachineSample::now(ticks, &procs0);
     let client0 = cpu::self_cpu(ticks);
+    let memory = (!roots.is_empty()).then(|| memory::PeakRss::start(roots.clone()));
     let outcome = runner::run(plan).await;
+    let peak_rss = memory.map(memory::PeakRss::finish).unwrap_or_default();
     let client1 = cpu::self_cpu(ticks);
     let procs1 = cpu::all_procs();
     let (machine, kernel_threads) =
@@ -191,6 +194,7 @@ async fn run(a: &Args) -> Result<Outcome, Error> {
         client: (client1 - client0).max(0.0),
         machine,
         kernel_threads,
+        peak_rss_kib: peak_rss,
         ..CpuUse::default()
     };
     if let Some(s0) = server0 {

@@ -58,20 +58,31 @@ pub fn parse_stat(text: &str) -> Option<(u32, u64)> {
 pub fn attribute(procs: &HashMap<u32, (u32, u64)>, roots: &Roots) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (&pid, &(_, ticks)) in procs {
-        let mut p = pid;
-        // walk up to a root; bounded in case of a cycle from reused pids
-        for _ in 0..128 {
-            if let Some(role) = roots.get(&p) {
-                *out.entry(role.clone()).or_insert(0) += ticks;
-                break;
-            }
-            match procs.get(&p) {
-                Some(&(ppid, _)) if ppid > 1 && ppid != p => p = ppid,
-                _ => break,
-            }
+        if let Some(role) = role_of_pid(pid, procs, roots) {
+            *out.entry(role.to_string()).or_insert(0) += ticks;
         }
     }
     out
+}
+
+/// The role of `pid`: its own, or that of the nearest ancestor that is a root.
+pub fn role_of_pid<'a>(
+    pid: u32,
+    procs: &HashMap<u32, (u32, u64)>,
+    roots: &'a Roots,
+) -> Option<&'a str> {
+    let mut p = pid;
+    // walk up to a root; bounded in case of a cycle from reused pids
+    for _ in 0..128 {
+        if let Some(role) = roots.get(&p) {
+            return Some(role);
+        }
+        match procs.get(&p) {
+            Some(&(ppid, _)) if ppid > 1 && ppid != p => p = ppid,
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`, 100 if that fails).

@@ -21,6 +21,8 @@ pub struct CpuUse {
     pub machine: f64,
     /// Kernel threads' CPU seconds (writeback, loop devices, filesystems).
     pub kernel_threads: f64,
+    /// Servers' peak resident KiB by role (the sum over a role's processes).
+    pub peak_rss_kib: BTreeMap<String, u64>,
 }
 
 /// The run's settings echoed in the output.
@@ -104,6 +106,7 @@ pub fn to_json(set: &Settings, o: &Outcome, cpu: &CpuUse) -> Value {
         "machine_cpu_s_per_1000_ops": per_1000(cpu.machine, o.ok),
         "kernel_threads_cpu_s": cpu.kernel_threads,
         "kernel_threads_cpu_s_per_1000_ops": per_1000(cpu.kernel_threads, o.ok),
+        "server_peak_rss_kib_by_role": cpu.peak_rss_kib,
     })
 }
 
@@ -182,6 +185,14 @@ pub fn to_text(set: &Settings, o: &Outcome, cpu: &CpuUse) -> String {
         }
         None => t += "  server CPU  n/a (give --pid or --pids-file)\n",
     }
+    if !cpu.peak_rss_kib.is_empty() {
+        let split: Vec<String> = cpu
+            .peak_rss_kib
+            .iter()
+            .map(|(k, v)| format!("{k} {:.1}", *v as f64 / 1024.0))
+            .collect();
+        t += &format!("  server RSS  peak MiB {}\n", split.join(", "));
+    }
     t += &format!(
         "  client CPU  {:.2} s = {} s per 1,000 ops\n",
         cpu.client,
@@ -246,8 +257,10 @@ mod tests {
             client: 0.1,
             machine: 2.0,
             kernel_threads: 0.25,
+            peak_rss_kib: [("proxy".to_string(), 2048)].into_iter().collect(),
         };
         let j = to_json(&settings(), &outcome(), &cpu);
+        assert_eq!(j["server_peak_rss_kib_by_role"]["proxy"], 2048);
         assert_eq!(j["ops"], 4);
         assert_eq!(j["ops_per_s"], 2.0);
         assert_eq!(j["mb_per_s"], 2.0);
