@@ -25,11 +25,6 @@ impl BodyMd5 {
     pub fn hex(self) -> String {
         format!("{:x}", self.0.finalize())
     }
-
-    /// The digest's 16 bytes.
-    pub fn bytes(self) -> [u8; 16] {
-        self.0.finalize().into()
-    }
 }
 
 impl std::fmt::Debug for BodyMd5 {

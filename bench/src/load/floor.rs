@@ -13,6 +13,7 @@
 //! and every server's bookkeeping come on top. Divided into Swift's figure
 //! from the same machine, it bounds the CPU ratio bench/compare can show.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
@@ -23,7 +24,7 @@ use serde_json::json;
 use swirl_common::body_md5::BodyMd5;
 
 use super::args::FloorArgs;
-use super::machine_cpu::parse_proc_stat;
+use super::machine_cpu::MachineSample;
 
 /// What every hop moves at a time (the object server's read size).
 const PIECE: usize = 1 << 20;
@@ -148,13 +149,11 @@ fn hash_time(data: &[u8], total: u64, hash: impl Fn(&[u8])) -> f64 {
 /// The machine's busy CPU seconds (all CPUs, /proc/stat) while `work` runs.
 fn machine_seconds(work: impl FnOnce() -> io::Result<()>) -> io::Result<f64> {
     let ticks = super::cpu::clock_ticks();
-    let busy = || -> io::Result<u64> {
-        let t = std::fs::read_to_string("/proc/stat")?;
-        parse_proc_stat(&t).ok_or_else(|| io::Error::other("cannot read /proc/stat"))
-    };
-    let before = busy()?;
+    // No processes given: only the busy time is wanted, not the kernel threads'.
+    let none = HashMap::new();
+    let before = MachineSample::now(ticks, &none);
     work()?;
-    Ok(busy()?.saturating_sub(before) as f64 / ticks)
+    Ok(before.delta(&MachineSample::now(ticks, &none)).0)
 }
 
 /// Sends `total` bytes from one thread to another over loopback TCP, in
