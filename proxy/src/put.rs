@@ -25,8 +25,8 @@ use crate::replay_body::Replay;
 use crate::rings::{Node, PartNodes};
 use crate::stream::{ChannelBody, CHANNEL_FRAMES};
 use swirl_common::backend_headers as bh;
-use swirl_common::body_md5::BodyMd5;
 use swirl_common::digest_trailer::{self, Digests};
+use swirl_common::md5_batch::BodyEtag;
 
 /// What to upload where.
 pub struct PutPlan {
@@ -318,11 +318,12 @@ struct Sent {
     trailers: Option<HeaderMap>,
 }
 
-/// Streams the client's body to every slot at once, MD5 (and blake3 for
-/// trailer-taking nodes) computed on the way. A client that times out,
-/// disconnects or sends too much aborts every upload. A node that falls
-/// behind is dropped; when fewer than a quorum still take the body, the
-/// rest are aborted so none commits a write the client will be told failed.
+/// Streams the client's body to every slot at once, MD5 (in lanes shared
+/// with concurrent uploads) and blake3 (for trailer-taking nodes) computed on
+/// the way. A client that times out, disconnects or sends too much aborts
+/// every upload. A node that falls behind is dropped; when fewer than a
+/// quorum still take the body, the rest are aborted so none commits a write
+/// the client will be told failed.
 async fn send_body<B>(
     proxy: &Proxy,
     plan: &PutPlan,
@@ -336,7 +337,7 @@ where
     B::Error: std::fmt::Display,
 {
     let node_timeout = proxy.backend.node_timeout;
-    let mut md5 = BodyMd5::new();
+    let mut md5 = BodyEtag::new();
     let mut b3 = slots.iter().any(|s| s.trailer).then(blake3::Hasher::new);
     let mut sent: u64 = 0;
     let mut complete = false;
@@ -368,7 +369,7 @@ where
             abort(slots, "too large");
             return Err(Error::TooLarge("Your request is too large.".into()));
         }
-        md5.update(&data);
+        md5.update(&data).await;
         if let Some(h) = b3.as_mut() {
             h.update(&data);
         }
@@ -381,7 +382,7 @@ where
             break;
         }
     }
-    let etag = md5.hex();
+    let etag = md5.hex().await;
     let trailers = match (complete, b3) {
         (true, Some(h)) => Some(
             Digests {

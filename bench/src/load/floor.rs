@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use serde_json::json;
 use swirl_common::body_md5::BodyMd5;
+use swirl_common::md5_lanes;
 
 use super::args::FloorArgs;
 use super::machine_cpu::MachineSample;
@@ -62,6 +63,9 @@ pub fn main(args: &[String]) -> ExitCode {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Floor {
     pub md5: f64,
+    /// MD5 of four bodies side by side in SIMD lanes, per GiB of all four
+    /// (what the proxy pays when four uploads run at once).
+    pub md5_4_lanes: f64,
     pub blake3: f64,
     /// One TCP connection over loopback, both ends and the kernel's work.
     pub hop: f64,
@@ -75,6 +79,11 @@ impl Floor {
         4.0 * self.hop + self.md5 + 4.0 * self.blake3
     }
 
+    /// A large PUT among four at once: their MD5s share lanes.
+    pub fn put_4(&self) -> f64 {
+        4.0 * self.hop + self.md5_4_lanes + 4.0 * self.blake3
+    }
+
     /// A large GET: the relayed two hops, blake3 once.
     pub fn get(&self) -> f64 {
         self.relay + self.blake3
@@ -83,10 +92,12 @@ impl Floor {
     fn to_json(self) -> serde_json::Value {
         json!({
             "md5_s_per_gib": self.md5,
+            "md5_4_lanes_s_per_gib": self.md5_4_lanes,
             "blake3_s_per_gib": self.blake3,
             "tcp_hop_s_per_gib": self.hop,
             "tcp_relay_s_per_gib": self.relay,
             "put_floor_s_per_gib": self.put(),
+            "put_4_floor_s_per_gib": self.put_4(),
             "get_floor_s_per_gib": self.get(),
         })
     }
@@ -94,14 +105,18 @@ impl Floor {
     fn to_text(self) -> String {
         format!(
             "MD5 {:.3} s/GiB, blake3 {:.3} s/GiB (one thread)\n\
+             MD5 of four bodies in lanes {:.3} s/GiB of all four (one thread)\n\
              one loopback TCP hop {:.3}, two hops through a copying relay {:.3} machine CPU s/GiB\n\
              large PUT floor (4 hops, MD5, 4 x blake3): {:.3} machine CPU s/GiB\n\
+             the same among four at once (their MD5s in lanes): {:.3} machine CPU s/GiB\n\
              large GET floor (relayed 2 hops, blake3): {:.3} machine CPU s/GiB\n",
             self.md5,
             self.blake3,
+            self.md5_4_lanes,
             self.hop,
             self.relay,
             self.put(),
+            self.put_4(),
             self.get()
         )
     }
@@ -117,6 +132,19 @@ fn measure(gib: u64) -> io::Result<Floor> {
         }
         std::hint::black_box(m.hex());
     });
+    let md5_4_lanes = hash_time(&data, total, |b| {
+        // Four bodies, a quarter of the bytes each, a frame at a time.
+        let quarter = b.len() / 4 / 64 * 64;
+        let mut states = [md5_lanes::INIT; 4];
+        let mut at = 0;
+        while at < quarter {
+            let n = FRAME.min(quarter - at);
+            let inputs: Vec<&[u8]> = (0..4).map(|i| &b[i * quarter + at..][..n]).collect();
+            md5_lanes::compress_lanes(&mut states, &inputs);
+            at += n;
+        }
+        std::hint::black_box(states);
+    });
     let blake3 = hash_time(&data, total, |b| {
         let mut h = blake3::Hasher::new();
         for f in b.chunks(FRAME) {
@@ -128,6 +156,7 @@ fn measure(gib: u64) -> io::Result<Floor> {
     let relay = machine_seconds(|| hops(total, true))? / gib as f64;
     Ok(Floor {
         md5: md5 / gib as f64,
+        md5_4_lanes: md5_4_lanes / gib as f64,
         blake3: blake3 / gib as f64,
         hop,
         relay,
@@ -232,11 +261,13 @@ mod tests {
     fn floors_add_the_parts_each_path_crosses() {
         let f = Floor {
             md5: 1.5,
+            md5_4_lanes: 0.5,
             blake3: 0.2,
             hop: 0.3,
             relay: 0.7,
         };
         assert!((f.put() - (1.2 + 1.5 + 0.8)).abs() < 1e-9);
+        assert!((f.put_4() - (1.2 + 0.5 + 0.8)).abs() < 1e-9);
         assert!((f.get() - 0.9).abs() < 1e-9);
     }
 
