@@ -34,8 +34,8 @@ pub enum BodyEtag {
 
 impl BodyEtag {
     pub fn new() -> Self {
-        match Md5Batcher::global() {
-            Some(b) => Self::Lanes(b.stream()),
+        match Md5Batcher::global().and_then(Md5Batcher::stream) {
+            Some(s) => Self::Lanes(s),
             None => Self::Inline(BodyMd5::new()),
         }
     }
@@ -48,11 +48,12 @@ impl BodyEtag {
         }
     }
 
-    /// The digest as 32 lowercase hex digits.
-    pub async fn hex(self) -> String {
+    /// The digest as 32 lowercase hex digits; None only if the hashing
+    /// thread died with this body in it.
+    pub async fn hex(self) -> Option<String> {
         match self {
             Self::Lanes(s) => s.hex().await,
-            Self::Inline(m) => m.hex(),
+            Self::Inline(m) => Some(m.hex()),
         }
     }
 }
@@ -81,6 +82,8 @@ struct State {
     bodies: HashMap<u64, Handed>,
     /// The batcher is gone: the thread ends once its bodies have.
     closed: bool,
+    /// The thread has ended (a panic): nothing is hashed here any more.
+    dead: bool,
 }
 
 /// What one body has handed over, as the requests and the thread share it.
@@ -142,13 +145,31 @@ impl Md5Batcher {
         let s = shared.clone();
         std::thread::Builder::new()
             .name("md5-lanes".into())
-            .spawn(move || run(&s))?;
+            .spawn(move || {
+                let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&s)));
+                if ended.is_err() {
+                    tracing::error!(
+                        "the MD5 lanes thread panicked; uploads in it fail, new ones hash inline"
+                    );
+                }
+                // However it ended, no request waits on it again: dropping
+                // the senders fails the digests awaited.
+                let mut st = s.lock();
+                st.dead = true;
+                for h in st.bodies.values_mut() {
+                    h.finish = None;
+                    h.room.notify_one();
+                }
+            })?;
         Ok(Self { shared })
     }
 
-    /// A new body.
-    pub fn stream(&self) -> Md5Stream {
+    /// A new body; None once the thread has died.
+    pub fn stream(&self) -> Option<Md5Stream> {
         let mut st = self.shared.lock();
+        if st.dead {
+            return None;
+        }
         let id = st.next_id;
         st.next_id += 1;
         let room = Arc::new(Notify::new());
@@ -161,12 +182,12 @@ impl Md5Batcher {
                 room: room.clone(),
             },
         );
-        Md5Stream {
+        Some(Md5Stream {
             id,
             shared: self.shared.clone(),
             room,
             finished: false,
-        }
+        })
     }
 }
 
@@ -200,6 +221,9 @@ impl Md5Stream {
         }
         {
             let mut st = self.shared.lock();
+            if st.dead {
+                return;
+            }
             let Some(h) = st.bodies.get_mut(&self.id) else {
                 return;
             };
@@ -214,7 +238,7 @@ impl Md5Stream {
             // await count, so none is lost.
             let behind = {
                 let st = self.shared.lock();
-                st.bodies.get(&self.id).is_some_and(|h| h.unhashed > CAP)
+                !st.dead && st.bodies.get(&self.id).is_some_and(|h| h.unhashed > CAP)
             };
             if !behind {
                 return;
@@ -223,22 +247,21 @@ impl Md5Stream {
         }
     }
 
-    /// The body has ended: its digest as 32 lowercase hex digits.
-    pub async fn hex(mut self) -> String {
-        let (tx, rx) = oneshot::channel();
-        {
+    /// The body has ended: its digest as 32 lowercase hex digits; None if
+    /// the thread died first.
+    pub async fn hex(mut self) -> Option<String> {
+        let rx = {
+            let (tx, rx) = oneshot::channel();
             let mut st = self.shared.lock();
-            if let Some(h) = st.bodies.get_mut(&self.id) {
+            // A dead thread's bodies keep no sender: `rx` fails at once.
+            if let (false, Some(h)) = (st.dead, st.bodies.get_mut(&self.id)) {
                 h.finish = Some(tx);
             }
-        }
+            rx
+        };
         self.finished = true;
         self.shared.wake.notify_one();
-        match rx.await {
-            Ok(d) => hex(&d),
-            // Only a batcher whose thread died drops the sender.
-            Err(_) => String::new(),
-        }
+        rx.await.ok().map(|d| hex(&d))
     }
 }
 
@@ -361,7 +384,7 @@ fn run(shared: &Shared) {
             let mut st = shared.lock();
             loop {
                 lanes.retain(|(id, _)| st.bodies.contains_key(id));
-                if st.closed && st.bodies.is_empty() {
+                if st.dead || (st.closed && st.bodies.is_empty()) {
                     return;
                 }
                 if st.due() {
@@ -490,7 +513,7 @@ mod tests {
     async fn hash_in_frames(b: &Md5Batcher, data: Vec<u8>, seed: u64) -> String {
         let mut r = rand::rngs::StdRng::seed_from_u64(seed);
         let data = Bytes::from(data);
-        let mut s = b.stream();
+        let mut s = b.stream().unwrap();
         let mut at = 0;
         while at < data.len() {
             let n = match r.random_range(0..10) {
@@ -505,7 +528,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        s.hex().await
+        s.hex().await.unwrap()
     }
 
     async fn many_bodies(scalar: bool) {
@@ -548,11 +571,14 @@ mod tests {
     #[tokio::test]
     async fn an_empty_body_and_an_abandoned_one() {
         let b = Md5Batcher::start(false).unwrap();
-        let mut gone = b.stream();
+        let mut gone = b.stream().unwrap();
         gone.update(Bytes::from(body(1, 100_000))).await;
-        let empty = b.stream();
+        let empty = b.stream().unwrap();
         drop(gone);
-        assert_eq!(empty.hex().await, "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(
+            empty.hex().await.unwrap(),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
         assert!(b.shared.lock().bodies.is_empty());
     }
 
@@ -563,7 +589,19 @@ mod tests {
         for c in data.chunks(100_003) {
             e.update(&Bytes::copy_from_slice(c)).await;
         }
-        assert_eq!(e.hex().await, format!("{:x}", md5::compute(&data)));
+        assert_eq!(e.hex().await.unwrap(), format!("{:x}", md5::compute(&data)));
+    }
+
+    #[tokio::test]
+    async fn a_dead_thread_fails_its_bodies_and_takes_no_new_ones() {
+        let b = Md5Batcher::start(false).unwrap();
+        let mut s = b.stream().unwrap();
+        b.shared.lock().dead = true;
+        assert!(b.stream().is_none());
+        // Past CAP, yet no wait: nothing would ever make room.
+        s.update(Bytes::from(vec![1u8; CAP + HIGH])).await;
+        s.update(Bytes::from(vec![1u8; 10])).await;
+        assert_eq!(s.hex().await, None);
     }
 
     fn handed(unhashed: usize, finish: bool) -> Handed {
@@ -586,6 +624,7 @@ mod tests {
                     .map(|(i, h)| (i as u64, h))
                     .collect(),
                 closed: false,
+                dead: false,
             };
             st.due()
         };

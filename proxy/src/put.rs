@@ -382,7 +382,12 @@ where
             break;
         }
     }
-    let etag = md5.hex().await;
+    let Some(etag) = md5.hex().await else {
+        abort(slots, "no MD5");
+        return Err(Error::Internal(
+            "the body's MD5 was lost (hashing thread ended)".into(),
+        ));
+    };
     let trailers = match (complete, b3) {
         (true, Some(h)) => Some(
             Digests {
