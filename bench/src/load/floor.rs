@@ -5,7 +5,9 @@
 //! each of three object servers) and are hashed five times: MD5 once (the
 //! ETag, at the proxy), blake3 at the proxy (the digest trailer the object
 //! servers check the body against) and at each object server (the stored
-//! body and block digests). A large GET's bytes cross two connections with
+//! body and block digests). Where four PUTs run at once, their MD5s share
+//! SIMD lanes on one thread (common's md5_batch), so that floor counts MD5
+//! at the four-lane rate. A large GET's bytes cross two connections with
 //! the proxy relaying between them, and blake3 checks them once at the
 //! object server. Each part is measured here alone, with the same digest code
 //! the servers run and 1 MiB socket reads and writes, and the parts add up
