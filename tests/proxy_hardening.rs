@@ -400,7 +400,7 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
     let a = "AUTH_overflow";
     let (part, devs) = place(data, "account", a, None, None);
     let base = format!("/{}/{part}/{a}", devs[0]);
-    let (status, _, _) = signed_request(
+    let (status, _, body) = signed_request(
         &signer,
         account,
         "PUT",
@@ -409,7 +409,7 @@ fn out_of_range_row_numbers_get_400_and_totals_saturate() {
         b"",
     )
     .unwrap();
-    assert_eq!(status, 201);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let row = |name: &str, count: &str, bytes: &str| {
         let put = t();
         signed_request(
