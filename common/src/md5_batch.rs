@@ -32,11 +32,23 @@ pub enum BodyEtag {
     Inline(BodyMd5),
 }
 
+/// Bodies declared shorter than this hash inline: a hand-over to the thread
+/// and back costs more than their MD5.
+const INLINE_BELOW: u64 = 1 << 20;
+
 impl BodyEtag {
     pub fn new() -> Self {
         match Md5Batcher::global().and_then(Md5Batcher::stream) {
             Some(s) => Self::Lanes(s),
             None => Self::Inline(BodyMd5::new()),
+        }
+    }
+
+    /// For a body of `length` bytes, when known: small ones inline.
+    pub fn for_length(length: Option<u64>) -> Self {
+        match length {
+            Some(n) if n < INLINE_BELOW => Self::Inline(BodyMd5::new()),
+            _ => Self::new(),
         }
     }
 
@@ -580,6 +592,20 @@ mod tests {
             "d41d8cd98f00b204e9800998ecf8427e"
         );
         assert!(b.shared.lock().bodies.is_empty());
+    }
+
+    #[test]
+    fn small_declared_bodies_hash_inline() {
+        assert!(matches!(
+            BodyEtag::for_length(Some(4096)),
+            BodyEtag::Inline(_)
+        ));
+        let big = BodyEtag::for_length(Some(INLINE_BELOW));
+        let unknown = BodyEtag::for_length(None);
+        if Md5Batcher::global().is_some() {
+            assert!(matches!(big, BodyEtag::Lanes(_)));
+            assert!(matches!(unknown, BodyEtag::Lanes(_)));
+        }
     }
 
     #[tokio::test]

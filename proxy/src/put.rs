@@ -337,7 +337,7 @@ where
     B::Error: std::fmt::Display,
 {
     let node_timeout = proxy.backend.node_timeout;
-    let mut md5 = BodyEtag::new();
+    let mut md5 = BodyEtag::for_length(plan.length);
     let mut b3 = slots.iter().any(|s| s.trailer).then(blake3::Hasher::new);
     let mut sent: u64 = 0;
     let mut complete = false;
