@@ -231,7 +231,7 @@ impl Md5Stream {
         if data.is_empty() {
             return;
         }
-        {
+        let mut behind = {
             let mut st = self.shared.lock();
             if st.dead {
                 return;
@@ -241,21 +241,18 @@ impl Md5Stream {
             };
             h.unhashed += data.len();
             h.queue.push(data);
+            let behind = h.unhashed > CAP;
             if st.due() {
                 self.shared.wake.notify_one();
             }
-        }
-        loop {
-            // The permit Notify keeps makes a wake between here and the
-            // await count, so none is lost.
-            let behind = {
-                let st = self.shared.lock();
-                !st.dead && st.bodies.get(&self.id).is_some_and(|h| h.unhashed > CAP)
-            };
-            if !behind {
-                return;
-            }
+            behind
+        };
+        // Only a body past CAP takes the lock again. The permit Notify keeps
+        // makes a wake between the check and the await count: none is lost.
+        while behind {
             self.room.notified().await;
+            let st = self.shared.lock();
+            behind = !st.dead && st.bodies.get(&self.id).is_some_and(|h| h.unhashed > CAP);
         }
     }
 
